@@ -1,0 +1,3 @@
+from dvault.cli import main
+
+main()

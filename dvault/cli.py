@@ -1,0 +1,561 @@
+"""The ``dvault`` command line: a thin typer layer over :class:`dvault.repo.Repo`.
+
+Imports of the heavy parts (LMDB, zstd, dulwich) happen inside commands, so ``--help``
+and ``status`` start fast. Every :class:`~dvault.errors.DvaultError` becomes one line on
+stderr and its exit code (0 ok, 1 difference or failed check, 2 bad input, 3 repository
+error); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+app = typer.Typer(
+    name="dvault",
+    help="Version control and append-only backups for machine-learning data.\n\n"
+    "Example: dvault init && dvault add data/ && dvault commit -m 'first dataset'",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state: dict[str, Any] = {"paths": None, "quiet": False, "chdir": None}
+
+
+def _paths() -> list[str] | None:
+    """Paths given after ``--`` on the command line (None when there was no ``--``)."""
+    paths: list[str] | None = _state["paths"]
+    return paths
+
+
+def _no_paths(command: str) -> None:
+    if _state["paths"] is not None:
+        from dvault.errors import UsageError
+
+        raise UsageError(f"{command} does not take paths after --")
+
+
+def _cwd() -> Path:
+    return Path(_state["chdir"] or ".")
+
+
+def _color(text: str, color: str) -> str:
+    return typer.style(text, fg=color) if sys.stdout.isatty() else text
+
+
+def _echo(text: str = "") -> None:
+    if not _state["quiet"]:
+        typer.echo(text)
+
+
+def _json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _progress(desc: str, total: int) -> Iterator[Any]:
+    """A tqdm bar on stderr when it is a terminal and the work is big enough to watch."""
+    if _state["quiet"] or not sys.stderr.isatty() or total < (64 << 20):
+        yield lambda _n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False) as bar:
+        yield bar.update
+
+
+def _open() -> Repo:
+    from dvault.repo import Repo
+
+    repo = Repo.open(_cwd())
+    repo.progress = _progress
+    return repo
+
+
+def _rel(repo: Repo, path: bytes) -> str:
+    """A project path as the user should see it (relative to the current directory)."""
+    full = repo.root / os.fsdecode(path)
+    try:
+        return os.path.relpath(full, _cwd().resolve())
+    except ValueError:
+        return str(full)
+
+
+@app.callback()
+def _main(
+    chdir: Annotated[
+        Path | None, typer.Option("-C", help="Run as if started in this directory.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    _state["chdir"] = chdir
+    _state["quiet"] = quiet
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Project directory.")] = Path(".")) -> None:
+    """Create a repository (.dvault); inside a git work tree, at the git root.
+
+    Example: dvault init my-project
+    """
+    from dvault.repo import Repo
+
+    _no_paths("init")
+    repo = Repo.init(_cwd() / path)
+    _echo(f"Initialized empty dvault repository in {repo.dir}")
+
+
+@app.command()
+def add(
+    paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="dataset, labels, checkpoint, generator, pipeline, features, other."),
+    ] = None,
+) -> None:
+    """Track paths and stage their current content (new, modified and deleted files).
+
+    Example: dvault add data/images data/labels --kind dataset
+    """
+    _no_paths("add")
+    with _open() as repo:
+        report = repo.add([_cwd() / p for p in paths], kind=kind)
+    _echo(
+        f"staged {report.added} new, {report.modified} modified, {report.deleted} deleted "
+        f"({report.unchanged} unchanged); stored {_size(report.bytes_stored)}"
+    )
+
+
+@app.command()
+def rm(
+    paths: Annotated[list[str], typer.Argument(help="Tracked paths.")],
+    cached: Annotated[bool, typer.Option(help="Keep the files in the workspace.")] = False,
+) -> None:
+    """Stop tracking paths (and delete them from the workspace unless --cached).
+
+    Example: dvault rm --cached data/scratch
+    """
+    _no_paths("rm")
+    with _open() as repo:
+        removed = repo.rm([_cwd() / p for p in paths], cached=cached)
+    _echo(f"untracked {len(removed)} path(s)")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when anything is uncommitted.")
+    ] = False,
+) -> None:
+    """Show staged changes, unstaged changes and new files under tracked roots.
+
+    Example: dvault status --json --exit-code
+    """
+    _no_paths("status")
+    with _open() as repo:
+        st = repo.status()
+        if as_json:
+            _json(st.to_json())
+        else:
+            _print_status(repo, st)
+    if exit_code and not st.clean:
+        raise typer.Exit(1)
+
+
+def _print_status(repo: Repo, st: Any) -> None:
+    if st.branch:
+        _echo(f"On branch {st.branch}")
+    else:
+        _echo(f"HEAD detached at {st.head.hex()[:12]}")
+    if st.head is None:
+        _echo("No commits yet")
+    if st.staged:
+        _echo("\nChanges to be committed:")
+        for c in st.staged:
+            _echo(_color(f"  {c.status + ':':10}{_rel(repo, c.path)}", "green"))
+    if st.modified or st.deleted:
+        _echo("\nChanges not staged for commit (dvault add PATH, or commit -a):")
+        changes = [("modified", p) for p in st.modified] + [("deleted", p) for p in st.deleted]
+        for label, p in sorted(changes, key=lambda x: x[1]):
+            _echo(_color(f"  {label + ':':10}{_rel(repo, p)}", "red"))
+    if st.untracked:
+        _echo("\nNew files under tracked roots (dvault add PATH, or commit -a):")
+        for p in st.untracked:
+            _echo(_color(f"  {_rel(repo, p)}", "red"))
+    if st.clean:
+        _echo("nothing to commit, workspace clean")
+
+
+def _parse_meta(items: list[str]) -> dict[str, str]:
+    from dvault.errors import UsageError
+
+    meta = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--meta needs KEY=VALUE, got {item!r}")
+        meta[key] = value
+    return meta
+
+
+@app.command()
+def commit(
+    message: Annotated[str, typer.Option("--message", "-m", help="Commit message.")],
+    all_: Annotated[
+        bool, typer.Option("--all", "-a", help="First stage every change under tracked roots.")
+    ] = False,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Lineage metadata KEY=VALUE (repeatable).")
+    ] = None,
+    allow_empty: Annotated[bool, typer.Option(help="Commit even if nothing changed.")] = False,
+) -> None:
+    """Record the staged content as a new commit.
+
+    Example: dvault commit -a -m "relabel cats" --meta labeler=alice
+    """
+    _no_paths("commit")
+    with _open() as repo:
+        oid = repo.commit(message, all=all_, meta=_parse_meta(meta or []), allow_empty=allow_empty)
+        branch, _ = repo.head()
+    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
+
+
+def _commit_json(oid: bytes, c: Any, refs: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "id": oid.hex(),
+        "tree": c.tree.hex(),
+        "parents": [p.hex() for p in c.parents],
+        "author": c.author,
+        "time_ns": c.time_ns,
+        "message": c.message,
+        "roots": c.roots,
+        "meta": c.meta,
+        "refs": list(refs),
+    }
+
+
+def _when(time_ns: int) -> str:
+    import datetime
+
+    return (
+        datetime.datetime.fromtimestamp(time_ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    )
+
+
+@app.command()
+def log(
+    rev: Annotated[str | None, typer.Argument(help="Start here (default HEAD).")] = None,
+    oneline: Annotated[bool, typer.Option(help="One line per commit.")] = False,
+    graph: Annotated[bool, typer.Option(help="Draw the commit graph.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    max_count: Annotated[int | None, typer.Option("-n", help="Show at most N commits.")] = None,
+) -> None:
+    """Show commit history, newest first; `-- PATH` limits it to commits changing PATH.
+
+    Example: dvault log --oneline --graph -- data/labels
+    """
+    from itertools import islice
+
+    from dvault.history import graph_lines
+
+    with _open() as repo:
+        entries = list(islice(repo.log(rev, [str(_cwd() / p) for p in _paths() or []]), max_count))
+    if as_json:
+        _json([_commit_json(e.id, e.commit, e.refs) for e in entries])
+        return
+    prefixes = graph_lines(entries) if graph else None
+    for i, e in enumerate(entries):
+        deco = f" ({', '.join(e.refs)})" if e.refs else ""
+        pre = prefixes[i] if prefixes else ("", "")
+        if oneline:
+            typer.echo(
+                f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco} "
+                f"{e.commit.message.splitlines()[0]}"
+            )
+            continue
+        typer.echo(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
+        body = [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
+        body += [f"    {line}" for line in e.commit.message.splitlines()]
+        body.append("")
+        for line in body:
+            typer.echo(f"{pre[1]}{line}".rstrip())
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _change_json(c: Any) -> dict[str, Any]:
+    def side(e: Any) -> dict[str, Any] | None:
+        if e is None:
+            return None
+        return {"id": e.id.hex() or None, "mode": f"{e.mode:o}", "size": e.size}
+
+    return {"path": os.fsdecode(c.path), "status": c.status, "old": side(c.old), "new": side(c.new)}
+
+
+def _print_changes(repo: Repo, changes: list[Any], stat: bool) -> None:
+    letters = {"added": "A", "deleted": "D", "modified": "M"}
+    added = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
+    removed = sum(c.old.size for c in changes if c.old is not None and not c.old.is_dir)
+    for c in changes:
+        line = f"{letters[c.status]}  {_rel(repo, c.path)}"
+        if stat:
+            old = c.old.size if c.old else 0
+            new = c.new.size if c.new else 0
+            line += f"  ({_size(old)} -> {_size(new)})"
+        typer.echo(line)
+    if stat:
+        counts = {k: sum(1 for c in changes if c.status == k) for k in letters}
+        typer.echo(
+            f" {len(changes)} paths changed: {counts['added']} added, {counts['modified']} "
+            f"modified, {counts['deleted']} deleted; +{_size(added)} -{_size(removed)}"
+        )
+
+
+@app.command()
+def diff(
+    old: Annotated[str | None, typer.Argument(help="From this revision (default HEAD).")] = None,
+    new: Annotated[
+        str | None, typer.Argument(help="To this revision (default: the workspace).")
+    ] = None,
+    stat: Annotated[bool, typer.Option(help="Sizes and a summary line.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List paths that differ between two revisions, or a revision and the workspace.
+
+    Example: dvault diff v1 v2 --stat -- data/labels
+    """
+    with _open() as repo:
+        changes = repo.diff(old, new, [str(_cwd() / p) for p in _paths() or []] or None)
+        if as_json:
+            _json([_change_json(c) for c in changes])
+        else:
+            _print_changes(repo, changes, stat)
+
+
+@app.command()
+def show(
+    spec: Annotated[str, typer.Argument(help="REV, or REV:PATH for a file or folder.")] = "HEAD",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show a commit (with its changes), a folder listing, or a file's content.
+
+    Example: dvault show v1:data/labels/00001.json
+    """
+    from dvault.errors import UsageError
+    from dvault.objects import MODE_DIR
+    from dvault.trees import EMPTY_TREE, diff_trees, lookup, read_tree
+
+    _no_paths("show")
+    rev, sep, path = spec.partition(":")
+    with _open() as repo:
+        oid = repo.resolve(rev or "HEAD")
+        c = repo.read_commit(oid)
+        if not sep:
+            parent = repo.read_commit(c.parents[0]).tree if c.parents else None
+            changes = list(diff_trees(repo.store, parent, c.tree))
+            if as_json:
+                _json({**_commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
+                return
+            typer.echo(_color(f"commit {oid.hex()}", "yellow"))
+            typer.echo(f"Author: {c.author}\nDate:   {_when(c.time_ns)}")
+            for root, kind in sorted(c.roots.items()):
+                typer.echo(f"Root:   {root} ({kind})")
+            for key, value in sorted(c.meta.items()):
+                typer.echo(f"Meta:   {key} = {json.dumps(value)}")
+            typer.echo("")
+            for line in c.message.splitlines():
+                typer.echo(f"    {line}")
+            typer.echo("")
+            _print_changes(repo, changes, stat=True)
+            return
+        rel = path.strip("/").encode()
+        entry = lookup(repo.store, c.tree, rel)
+        if entry is None:
+            raise UsageError(f"path {path!r} does not exist in {rev or 'HEAD'}")
+        if entry.mode == MODE_DIR:
+            entries = read_tree(repo.store, entry.id).entries if entry.id != EMPTY_TREE else ()
+            if as_json:
+                _json(
+                    [
+                        {
+                            "name": os.fsdecode(e.name),
+                            "mode": f"{e.mode:o}",
+                            "size": e.size,
+                            "id": e.id.hex(),
+                        }
+                        for e in entries
+                    ]
+                )
+                return
+            for e in entries:
+                kind = "tree" if e.is_dir else ("link" if e.is_link else "file")
+                typer.echo(
+                    f"{e.mode:06o} {kind:4} {e.id.hex()[:12]} {e.size:>12}  "
+                    f"{os.fsdecode(e.name)}{'/' if e.is_dir else ''}"
+                )
+            return
+        out = sys.stdout.buffer
+        for piece in repo.store.iter_file_content(entry.id):
+            out.write(piece)
+        out.flush()
+
+
+@app.command()
+def checkout(
+    rev: Annotated[str, typer.Argument(help="Branch, tag or commit.")],
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite uncommitted changes.")
+    ] = False,
+) -> None:
+    """Make the workspace match a revision; `-- PATH...` restores only those paths.
+
+    Example: dvault checkout v1 -- data/labels
+    """
+    paths = _paths()
+    with _open() as repo:
+        report = repo.checkout(
+            rev, [str(_cwd() / p) for p in paths] if paths else None, force=force
+        )
+        branch, head = repo.head()
+    where = f"branch {branch}" if branch and not paths else rev
+    _echo(
+        f"checked out {where}: {report.written} written, {report.removed} removed "
+        f"({_size(report.bytes_written)})"
+    )
+
+
+@app.command()
+def branch(
+    name: Annotated[str | None, typer.Argument(help="New branch name.")] = None,
+    rev: Annotated[str | None, typer.Argument(help="Start point (default HEAD).")] = None,
+    delete: Annotated[str | None, typer.Option("-d", "--delete", help="Delete a branch.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List branches, create one, or delete one.
+
+    Example: dvault branch relabel-v2 v1
+    """
+    _no_paths("branch")
+    with _open() as repo:
+        if delete:
+            oid = repo.delete_branch(delete)
+            _echo(f"deleted branch {delete} (was {oid.hex()[:12]})")
+            return
+        if name:
+            oid = repo.branch(name, rev)
+            _echo(f"created branch {name} at {oid.hex()[:12]}")
+            return
+        current, _ = repo.head()
+        branches = repo.refs.branches()
+        if as_json:
+            _json(
+                [{"name": n, "id": o.hex(), "current": n == current} for n, o in branches.items()]
+            )
+            return
+        for n, o in branches.items():
+            mark = "*" if n == current else " "
+            typer.echo(f"{mark} {n:20} {o.hex()[:12]}")
+
+
+@app.command()
+def tag(
+    name: Annotated[str | None, typer.Argument(help="New tag name.")] = None,
+    rev: Annotated[str | None, typer.Argument(help="Commit to tag (default HEAD).")] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="Tag message.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List tags, or create an immutable annotated tag (an existing tag never moves).
+
+    Example: dvault tag v1 -m "dataset used for the baseline model"
+    """
+    from dvault.revisions import peel
+
+    _no_paths("tag")
+    with _open() as repo:
+        if name:
+            oid = repo.tag(name, rev, message)
+            _echo(f"tagged {repo.read_tag(oid).object.hex()[:12]} as {name}")
+            return
+        rows = [(n, peel(repo, o, n), repo.read_tag(o)) for n, o in repo.refs.tags().items()]
+        if as_json:
+            _json(
+                [
+                    {
+                        "name": n,
+                        "commit": c.hex(),
+                        "message": t.message,
+                        "tagger": t.tagger,
+                        "time_ns": t.time_ns,
+                    }
+                    for n, c, t in rows
+                ]
+            )
+            return
+        for n, c, t in rows:
+            first = t.message.splitlines()[0] if t.message else ""
+            typer.echo(f"{n:20} {c.hex()[:12]}  {first}")
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(
+        "dvault-demo"
+    ),
+) -> None:
+    """Generate a small ML project, version it twice, restore v1 and verify every byte.
+
+    Example: dvault demo /tmp/dvault-demo
+    """
+    from dvault.demo import run_demo
+
+    _no_paths("demo")
+    run_demo(_cwd() / path, _echo)
+
+
+def _split_argv(argv: list[str]) -> list[str]:
+    """Take the paths after ``--`` out of argv (click cannot tell REV from PATH otherwise)."""
+    if "--" in argv:
+        at = argv.index("--")
+        _state["paths"] = argv[at + 1 :]
+        return argv[:at]
+    _state["paths"] = None
+    return argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``dvault`` console script."""
+    from dvault.errors import DvaultError
+
+    args = _split_argv(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="dvault")
+    except DvaultError as exc:
+        typer.echo(f"dvault: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("dvault: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,55 @@
+"""How a file's bytes become objects: one blob, or chunk blobs plus a chunk list.
+
+Shared by storing (``add``) and by hashing without storing (``status``), so both always
+agree on a file's id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
+from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.objects import ChunkList
+
+
+class FileContent:
+    """Iterate :meth:`objects` once; afterwards ``id`` and ``size`` describe the file."""
+
+    def __init__(self, stream: BinaryIO, size_hint: int) -> None:
+        self.stream = stream
+        self.size_hint = size_hint
+        self.id = ObjectId(b"")
+        self.size = 0
+
+    def objects(self) -> Iterator[tuple[ObjectType, bytes, ObjectId]]:
+        """Yield (type, body, id) of every object the content needs, the file's own last."""
+        if self.size_hint <= CHUNK_THRESHOLD:
+            data = self.stream.read()
+            self.id, self.size = object_id(ObjectType.BLOB, data), len(data)
+            yield ObjectType.BLOB, data, self.id
+            return
+        refs: list[tuple[ObjectId, int]] = []
+        for data in iter_chunks(self.stream):
+            oid = object_id(ObjectType.BLOB, data)
+            refs.append((oid, len(data)))
+            yield ObjectType.BLOB, data, oid
+        if len(refs) <= 1:  # the file shrank while being read
+            if not refs:
+                refs.append((object_id(ObjectType.BLOB, b""), 0))
+                yield ObjectType.BLOB, b"", refs[0][0]
+            self.id, self.size = refs[0]
+            return
+        listing = ChunkList(tuple(refs))
+        body = listing.encode()
+        self.id, self.size = object_id(ObjectType.CHUNKS, body), listing.size
+        yield ObjectType.CHUNKS, body, self.id
+
+
+def hash_stream(stream: BinaryIO, size_hint: int) -> tuple[ObjectId, int]:
+    """The id a file would be stored under, computed without storing anything."""
+    content = FileContent(stream, size_hint)
+    for _ in content.objects():
+        pass
+    return content.id, content.size

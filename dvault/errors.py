@@ -1,0 +1,78 @@
+"""The one exception hierarchy of dvault.
+
+Every error a user can cause or meet derives from :class:`DvaultError`; its ``exit_code``
+is what the command line returns (see DESIGN.md: 1 difference or failed check, 2 usage or
+bad input, 3 repository or remote error). The CLI prints ``str(error)`` as one line.
+"""
+
+from __future__ import annotations
+
+
+class DvaultError(Exception):
+    """Base of all dvault errors; the message is shown to the user as one line."""
+
+    exit_code = 3
+
+
+class UsageError(DvaultError):
+    """Bad input from the user: a wrong argument, an unknown name, a malformed value."""
+
+    exit_code = 2
+
+
+class CheckFailed(DvaultError):
+    """A check did not pass or there was nothing to do (exit 1, like ``git commit``)."""
+
+    exit_code = 1
+
+
+class NotARepository(DvaultError):
+    """No ``.dvault`` directory in the given path or any parent."""
+
+
+class RepositoryExists(UsageError):
+    """``init`` on a path that already holds a repository."""
+
+
+class UnknownRevision(UsageError):
+    """A revision name or id that matches nothing (or is ambiguous)."""
+
+
+class PathOutsideRepository(UsageError):
+    """A path argument that resolves outside the project root."""
+
+
+class NothingToCommit(CheckFailed):
+    """``commit`` with a stage identical to HEAD."""
+
+
+class RefExists(UsageError):
+    """Creating a tag or branch whose name is taken; tags never move."""
+
+
+class InvalidName(UsageError):
+    """A ref name or tree entry name that is not allowed."""
+
+
+class UncommittedChanges(CheckFailed):
+    """A checkout would overwrite or remove local changes."""
+
+
+class LockTimeout(DvaultError):
+    """Another dvault process held the writer lock for longer than the timeout."""
+
+
+class CorruptObject(DvaultError):
+    """Stored bytes that fail their hash or do not parse."""
+
+
+class MissingObject(DvaultError):
+    """An object id that the store does not hold."""
+
+
+class CorruptPack(DvaultError):
+    """A pack file whose header, records or footer are damaged."""
+
+
+class StorageError(DvaultError):
+    """An operating-system failure (full disk, permissions) while reading or writing."""

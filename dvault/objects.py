@@ -1,0 +1,335 @@
+"""Parse and serialise every object type: blob, chunk list, tree, commit and tag.
+
+This module is the only place that knows the byte layout of objects (docs/format.md is
+its specification). Decoders never trust their input: any malformed body raises
+:class:`~dvault.errors.CorruptObject` naming what is wrong.
+
+Trees are binary (they are the bulk of metadata and are parsed on every checkout);
+commits and tags are canonical JSON (small, extensible with lineage metadata, readable
+with any tool). Canonical means sorted keys, no whitespace, UTF-8: a decoder rejects any
+other spelling, so one object has exactly one encoding and one id.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvault.errors import CorruptObject
+from dvault.hashing import ID_SIZE, ObjectId, ObjectType, from_hex, object_id
+
+FORMAT_VERSION = 1
+
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_DIR = 0o040000
+MODE_LINK = 0o120000
+VALID_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_DIR, MODE_LINK})
+
+_ENTRY = struct.Struct(">IQ32sH")  # mode, size, id, name length; then the name bytes
+_CHUNK_REF = struct.Struct(">32sI")  # chunk id, chunk length
+_CHUNKS_HEAD = struct.Struct(">BQI")  # version, total size, chunk count
+
+
+def mode_of(st_mode: int) -> int:
+    """Map an ``os.stat`` mode to the four modes dvault records (like git)."""
+    if stat.S_ISDIR(st_mode):
+        return MODE_DIR
+    if stat.S_ISLNK(st_mode):
+        return MODE_LINK
+    return MODE_EXEC if st_mode & 0o111 else MODE_FILE
+
+
+def check_name(name: bytes) -> None:
+    """Refuse tree entry names that could escape or confuse a checkout."""
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise CorruptObject(f"invalid tree entry name {name!r}")
+
+
+# -- chunk lists ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkList:
+    """A large file's content: the concatenation of the listed blobs."""
+
+    chunks: tuple[tuple[ObjectId, int], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(length for _, length in self.chunks)
+
+    def encode(self) -> bytes:
+        parts = [_CHUNKS_HEAD.pack(FORMAT_VERSION, self.size, len(self.chunks))]
+        parts.extend(_CHUNK_REF.pack(cid, length) for cid, length in self.chunks)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, body: bytes) -> ChunkList:
+        if len(body) < _CHUNKS_HEAD.size:
+            raise CorruptObject("chunk list too short")
+        version, total, count = _CHUNKS_HEAD.unpack_from(body)
+        if version != FORMAT_VERSION:
+            raise CorruptObject(f"chunk list has unknown version {version}")
+        if len(body) != _CHUNKS_HEAD.size + count * _CHUNK_REF.size:
+            raise CorruptObject("chunk list length does not match its count")
+        chunks = tuple(
+            (ObjectId(cid), length)
+            for cid, length in _CHUNK_REF.iter_unpack(memoryview(body)[_CHUNKS_HEAD.size :])
+        )
+        if sum(length for _, length in chunks) != total:
+            raise CorruptObject("chunk list sizes do not add up to its total")
+        return cls(chunks)
+
+
+# -- trees ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One name in a directory. ``size`` of a directory is the bytes of all files under it."""
+
+    name: bytes
+    mode: int
+    size: int
+    id: ObjectId
+
+    @property
+    def is_dir(self) -> bool:
+        return self.mode == MODE_DIR
+
+    @property
+    def is_link(self) -> bool:
+        return self.mode == MODE_LINK
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A directory: entries sorted by name bytes, names unique."""
+
+    entries: tuple[TreeEntry, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def build(cls, entries: list[TreeEntry]) -> Tree:
+        return cls(tuple(sorted(entries, key=lambda e: e.name)))
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def encode(self) -> bytes:
+        parts = [bytes([FORMAT_VERSION])]
+        previous = None
+        for e in self.entries:
+            if previous is not None and e.name <= previous:
+                raise ValueError("tree entries must be sorted and unique")
+            previous = e.name
+            parts.append(_ENTRY.pack(e.mode, e.size, e.id, len(e.name)))
+            parts.append(e.name)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, body: bytes) -> Tree:
+        if not body or body[0] != FORMAT_VERSION:
+            raise CorruptObject("tree has an unknown version")
+        entries = []
+        pos, end, previous = 1, len(body), b""
+        while pos < end:
+            if pos + _ENTRY.size > end:
+                raise CorruptObject("tree entry truncated")
+            mode, size, oid, name_len = _ENTRY.unpack_from(body, pos)
+            pos += _ENTRY.size
+            name = body[pos : pos + name_len]
+            pos += name_len
+            if len(name) != name_len:
+                raise CorruptObject("tree entry name truncated")
+            if mode not in VALID_MODES:
+                raise CorruptObject(f"tree entry {name!r} has invalid mode {mode:o}")
+            check_name(name)
+            if name <= previous:
+                raise CorruptObject("tree entries are not sorted and unique")
+            previous = name
+            entries.append(TreeEntry(name, mode, size, ObjectId(oid)))
+        return cls(tuple(entries))
+
+
+# -- commits and tags -------------------------------------------------------------------
+
+
+def canonical_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _parse_canonical(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptObject(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or canonical_json(value) != body:
+        raise CorruptObject(f"{what} is not in canonical form")
+    return value
+
+
+def _field(value: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    item = value.get(key)
+    if not isinstance(item, kind) or (isinstance(item, bool) and kind is int):
+        raise CorruptObject(f"{what} field {key!r} is missing or not a {kind.__name__}")
+    return item
+
+
+def _hex_id(text: Any, what: str) -> ObjectId:
+    try:
+        return from_hex(text)
+    except (TypeError, ValueError):
+        raise CorruptObject(f"{what} holds an invalid object id {text!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A snapshot: root tree, parents, who and when, why, and lineage metadata.
+
+    ``roots`` maps each tracked root (a path relative to the project) to its kind
+    (dataset, labels, checkpoint, ...). ``meta`` holds free-form lineage data.
+    """
+
+    tree: ObjectId
+    parents: tuple[ObjectId, ...]
+    author: str
+    time_ns: int
+    message: str
+    roots: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return canonical_json(
+            {
+                "author": self.author,
+                "message": self.message,
+                "meta": self.meta,
+                "parents": [p.hex() for p in self.parents],
+                "roots": self.roots,
+                "time_ns": self.time_ns,
+                "tree": self.tree.hex(),
+                "version": FORMAT_VERSION,
+            }
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> Commit:
+        v = _parse_canonical(body, "commit")
+        if v.get("version") != FORMAT_VERSION:
+            raise CorruptObject("commit has an unknown version")
+        parents = _field(v, "parents", list, "commit")
+        roots = _field(v, "roots", dict, "commit")
+        if not all(isinstance(k, str) and isinstance(x, str) for k, x in roots.items()):
+            raise CorruptObject("commit roots must map paths to kinds")
+        return cls(
+            tree=_hex_id(v.get("tree"), "commit"),
+            parents=tuple(_hex_id(p, "commit") for p in parents),
+            author=_field(v, "author", str, "commit"),
+            time_ns=_field(v, "time_ns", int, "commit"),
+            message=_field(v, "message", str, "commit"),
+            roots=roots,
+            meta=_field(v, "meta", dict, "commit"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """An annotated, immutable name for an object (usually a commit)."""
+
+    object: ObjectId
+    object_type: str
+    name: str
+    tagger: str
+    time_ns: int
+    message: str
+
+    def encode(self) -> bytes:
+        return canonical_json(
+            {
+                "message": self.message,
+                "name": self.name,
+                "object": self.object.hex(),
+                "tagger": self.tagger,
+                "time_ns": self.time_ns,
+                "type": self.object_type,
+                "version": FORMAT_VERSION,
+            }
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> Tag:
+        v = _parse_canonical(body, "tag")
+        if v.get("version") != FORMAT_VERSION:
+            raise CorruptObject("tag has an unknown version")
+        object_type = _field(v, "type", str, "tag")
+        if object_type not in ("commit", "tree", "blob", "tag"):
+            raise CorruptObject(f"tag points at an unknown type {object_type!r}")
+        return cls(
+            object=_hex_id(v.get("object"), "tag"),
+            object_type=object_type,
+            name=_field(v, "name", str, "tag"),
+            tagger=_field(v, "tagger", str, "tag"),
+            time_ns=_field(v, "time_ns", int, "tag"),
+            message=_field(v, "message", str, "tag"),
+        )
+
+
+Object = ChunkList | Tree | Commit | Tag
+
+_DECODERS: dict[ObjectType, Any] = {
+    ObjectType.CHUNKS: ChunkList.decode,
+    ObjectType.TREE: Tree.decode,
+    ObjectType.COMMIT: Commit.decode,
+    ObjectType.TAG: Tag.decode,
+}
+
+_TYPES: dict[type, ObjectType] = {
+    ChunkList: ObjectType.CHUNKS,
+    Tree: ObjectType.TREE,
+    Commit: ObjectType.COMMIT,
+    Tag: ObjectType.TAG,
+}
+
+
+def type_of(obj: Object) -> ObjectType:
+    return _TYPES[type(obj)]
+
+
+def decode(kind: ObjectType, body: bytes) -> Object:
+    """Parse a non-blob object body (blobs are raw bytes and need no parsing)."""
+    try:
+        decoder = _DECODERS[kind]
+    except KeyError:
+        raise CorruptObject(f"cannot decode an object of type {kind!r}") from None
+    result: Object = decoder(body)
+    return result
+
+
+def encode(obj: Object) -> tuple[ObjectType, bytes, ObjectId]:
+    """Serialise ``obj``: its type, canonical bytes and id."""
+    kind = type_of(obj)
+    body = obj.encode()
+    return kind, body, object_id(kind, body)
+
+
+__all__ = [
+    "ID_SIZE",
+    "MODE_DIR",
+    "MODE_EXEC",
+    "MODE_FILE",
+    "MODE_LINK",
+    "ChunkList",
+    "Commit",
+    "Object",
+    "Tag",
+    "Tree",
+    "TreeEntry",
+    "decode",
+    "encode",
+    "mode_of",
+]

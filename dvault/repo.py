@@ -1,0 +1,527 @@
+"""The library API: one :class:`Repo` per project, with the operations of the command line.
+
+A project is a directory holding ``.dvault``. Inside a git work tree, ``init`` puts it
+at the git root. Every command that changes the repository takes the writer lock, so
+two ``dvault commit`` processes are serialised, never interleaved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from dvault import config as cfg
+from dvault.errors import (
+    DvaultError,
+    NotARepository,
+    NothingToCommit,
+    PathOutsideRepository,
+    RepositoryExists,
+    UncommittedChanges,
+    UsageError,
+)
+from dvault.fsutil import write_durable
+from dvault.hashing import ObjectId, ObjectType
+from dvault.lock import writer_lock
+from dvault.objects import Commit, Tag
+
+DVAULT_DIR = ".dvault"
+DEFAULT_BRANCH = "main"
+KINDS = ("dataset", "labels", "checkpoint", "generator", "pipeline", "features", "other")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
+
+Progress = Callable[[int], None]
+ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Progress]]
+
+
+@contextlib.contextmanager
+def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
+    yield lambda _n: None
+
+
+def find_git_root(start: Path) -> Path | None:
+    """The top of the git work tree containing ``start`` (``.git`` dir or file), if any."""
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def guess_kind(path: str, is_file: bool) -> str:
+    """A sensible default kind for a new tracked root; ``--kind`` overrides it."""
+    name = path.lower()
+    if (is_file and name.endswith(_CHECKPOINT_SUFFIXES)) or "checkpoint" in name or "ckpt" in name:
+        return "checkpoint"
+    if "label" in name or "annotation" in name:
+        return "labels"
+    return "dataset"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: ObjectId
+    commit: Commit
+    refs: tuple[str, ...] = ()
+
+
+class Repo:
+    """An open dvault project. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / DVAULT_DIR
+        self.progress: ProgressFactory = _no_progress
+
+    # -- opening --------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: Path | str = ".") -> Repo:
+        """Create ``.dvault`` in ``path`` (at the git root when ``path`` is inside git)."""
+        target = Path(path).resolve()
+        git_root = find_git_root(target)
+        root = git_root if git_root is not None else target
+        dvault = root / DVAULT_DIR
+        if dvault.exists():
+            raise RepositoryExists(f"{dvault} already exists")
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".dvault-init-{os.getpid()}"
+        try:
+            for sub in ("packs", "tmp", "refs/heads", "refs/tags", "logs"):
+                (tmp / sub).mkdir(parents=True)
+            (tmp / "HEAD").write_text(f"ref: refs/heads/{DEFAULT_BRANCH}\n")
+            (tmp / ".gitignore").write_text(
+                "# only the config is meant for git\n*\n!config\n!.gitignore\n"
+            )
+            cfg.save(tmp / "config", cfg.DEFAULT)
+            os.rename(tmp, dvault)  # the repository appears complete or not at all
+        except OSError as exc:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UsageError(f"cannot create {dvault}: {exc.strerror}") from None
+        return cls(root)
+
+    @classmethod
+    def open(cls, path: Path | str = ".") -> Repo:
+        """The project containing ``path`` (searching parent directories)."""
+        start = Path(path).resolve()
+        for candidate in (start, *start.parents):
+            if (candidate / DVAULT_DIR / "HEAD").is_file():
+                return cls(candidate)
+        raise NotARepository(f"not a dvault repository (or any parent up to /): {start}")
+
+    def close(self) -> None:
+        for name in ("store", "state"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @cached_property
+    def store(self) -> Any:
+        from dvault.store.objectstore import ObjectStore
+
+        return ObjectStore(self.dir)
+
+    @cached_property
+    def state(self) -> Any:
+        from dvault.workspace.state import WorkspaceState
+
+        return WorkspaceState(self.dir / "state")
+
+    @cached_property
+    def refs(self) -> Any:
+        from dvault.refs import RefStore
+
+        return RefStore(self.dir)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return cfg.load(self.dir / "config")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with writer_lock(self.dir / "lock"):
+            from dvault.store.objectstore import remove_stale_temp_files
+
+            remove_stale_temp_files(self.dir / "tmp")
+            yield
+
+    # -- paths and revisions --------------------------------------------------------------
+
+    def relpath(self, path: str | Path, cwd: Path | None = None) -> bytes:
+        """Project-relative bytes path of a user-given path; refuses paths outside."""
+        given = Path(path)
+        full = given if given.is_absolute() else (cwd or Path.cwd()) / given
+        full = Path(os.path.normpath(full))
+        try:
+            rel = full.relative_to(self.root)
+        except ValueError:
+            raise PathOutsideRepository(
+                f"path {path} is outside the repository {self.root}"
+            ) from None
+        parts = rel.parts
+        if parts and parts[0] in (DVAULT_DIR, ".git"):
+            raise PathOutsideRepository(f"path {path} is inside {parts[0]}, not data")
+        return os.fsencode(rel.as_posix()) if parts else b""
+
+    def resolve(self, rev: str) -> ObjectId:
+        from dvault.revisions import resolve
+
+        return resolve(self, rev)
+
+    def read_commit(self, oid: bytes) -> Commit:
+        commit = self.store.get(oid, ObjectType.COMMIT)
+        assert isinstance(commit, Commit)
+        return commit
+
+    def head(self) -> tuple[str | None, ObjectId | None]:
+        result: tuple[str | None, ObjectId | None] = self.refs.head()
+        return result
+
+    # -- tracking and staging -------------------------------------------------------------
+
+    def roots(self) -> dict[str, str]:
+        result: dict[str, str] = self.state.roots()
+        return result
+
+    def add(self, paths: list[str | Path], kind: str | None = None) -> Any:
+        """Track ``paths`` (new tracked roots unless already under one) and stage them."""
+        if kind is not None and kind not in KINDS:
+            raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        rels = [self.relpath(p) for p in paths]
+        with self.locked():
+            roots = self.roots()
+            for rel, given in zip(rels, paths, strict=True):
+                text = os.fsdecode(rel)
+                if not rel:
+                    raise UsageError("cannot track the whole project; add its data folders")
+                covering = [r for r in roots if text == r or text.startswith(r + "/")]
+                if covering:
+                    if kind is not None and text in roots:
+                        roots[text] = kind
+                    continue
+                if not os.path.lexists(self.root / text):
+                    raise UsageError(f"path {given} does not exist")
+                for inner in [r for r in roots if r.startswith(text + "/")]:
+                    del roots[inner]  # the new root subsumes roots inside it
+                roots[text] = kind or guess_kind(text, (self.root / text).is_file())
+            report = self._stage(rels, "add")
+            self.state.set_roots(roots)
+        self._update_gitignore(list(roots))
+        return report
+
+    def _stage(self, scopes: list[bytes], desc: str) -> Any:
+        from dvault.workspace.staging import stage_paths
+
+        return stage_paths(self, scopes, desc)
+
+    def rm(self, paths: list[str | Path], cached: bool = False) -> list[str]:
+        """Stop tracking ``paths``; without ``cached`` also delete them from the workspace."""
+        from dvault.workspace.scan import under
+
+        rels = [self.relpath(p) for p in paths]
+        with self.locked():
+            stage = self.state.stage()
+            roots = self.roots()
+            removed = []
+            for rel, given in zip(rels, paths, strict=True):
+                doomed = [p for p in stage if under(p, rel)]
+                if not doomed and os.fsdecode(rel) not in roots:
+                    raise UsageError(f"path {given} is not tracked")
+                removed.extend(doomed)
+                for p in doomed:
+                    del stage[p]
+                for r in [r for r in roots if under(os.fsencode(r), rel)]:
+                    del roots[r]
+            from dvault.workspace.staging import write_stage_trees
+
+            with self.store.writer() as writer:
+                tree = write_stage_trees(writer, stage)
+            self.state.update_stage(delete=removed, tree=tree)
+            self.state.set_roots(roots)
+            if not cached:
+                for p in removed:
+                    full = os.path.join(os.fsencode(self.root), p)
+                    with contextlib.suppress(FileNotFoundError):
+                        if os.path.isdir(full) and not os.path.islink(full):
+                            os.rmdir(full)
+                        else:
+                            os.unlink(full)
+        return [os.fsdecode(p) for p in removed]
+
+    def status(self) -> Any:
+        from dvault.workspace.status import compute_status
+
+        return compute_status(self)
+
+    # -- history --------------------------------------------------------------------------
+
+    def commit(
+        self,
+        message: str,
+        all: bool = False,
+        meta: dict[str, Any] | None = None,
+        allow_empty: bool = False,
+    ) -> ObjectId:
+        """Record the stage as a new commit on the current branch; returns its id."""
+        from dvault.identity import author
+
+        if not message.strip():
+            raise UsageError("empty commit message; use -m MESSAGE")
+        with self.locked():
+            roots = self.roots()
+            if all:
+                if not roots:
+                    raise NothingToCommit("nothing tracked yet; use dvault add PATH")
+                self._stage([os.fsencode(r) for r in roots], "commit")
+            tree = self.state.stage_tree()
+            branch, head = self.refs.head()
+            parent = self.read_commit(head) if head else None
+            if tree is None or (
+                not allow_empty
+                and parent is not None
+                and parent.tree == tree
+                and parent.roots == roots
+            ):
+                raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
+            lineage = {"command": sys.argv[1:] if sys.argv else [], "host": socket.gethostname()}
+            lineage.update(meta or {})
+            commit = Commit(
+                tree=tree,
+                parents=(head,) if head else (),
+                author=author(self.config),
+                time_ns=time.time_ns(),
+                message=message,
+                roots=roots,
+                meta=lineage,
+            )
+            with self.store.writer() as writer:
+                oid = writer.put(commit)
+            # pack sealed and indexed above; only now may a ref point at the commit
+            self.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
+        return oid
+
+    def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
+        """Commits reachable from ``rev`` (default HEAD), newest first."""
+        import heapq
+
+        from dvault.trees import lookup
+
+        if rev is None:
+            _, start = self.refs.head()
+            if start is None:
+                return
+        else:
+            start = self.resolve(rev)
+        decorations = self.decorations()
+        rels = [self.relpath(p) for p in paths or []]
+        seen = {start}
+        queue = [(-self.read_commit(start).time_ns, start)]
+        while queue:
+            _, oid = heapq.heappop(queue)
+            commit = self.read_commit(oid)
+            for parent in commit.parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    heapq.heappush(queue, (-self.read_commit(parent).time_ns, parent))
+            if rels:
+                before = self.read_commit(commit.parents[0]).tree if commit.parents else None
+
+                def at(tree: bytes | None, rel: bytes) -> Any:
+                    entry = lookup(self.store, tree, rel) if tree else None
+                    return (entry.mode, entry.id) if entry else None
+
+                if all(at(before, r) == at(commit.tree, r) for r in rels):
+                    continue
+            yield LogEntry(oid, commit, tuple(decorations.get(oid, ())))
+
+    def decorations(self) -> dict[ObjectId, list[str]]:
+        """Names pointing at each commit, for log output (HEAD, branches, tags)."""
+        from dvault.revisions import peel
+
+        names: dict[ObjectId, list[str]] = {}
+        branch, head = self.refs.head()
+        if head is not None:
+            names.setdefault(head, []).append(f"HEAD -> {branch}" if branch else "HEAD")
+        for name, oid in self.refs.branches().items():
+            if name != branch:
+                names.setdefault(oid, []).append(name)
+        for name, oid in self.refs.tags().items():
+            with contextlib.suppress(DvaultError):
+                names.setdefault(peel(self, oid, name), []).append(f"tag: {name}")
+        return names
+
+    def diff(
+        self, old: str | None = None, new: str | None = None, paths: list[str] | None = None
+    ) -> list[Any]:
+        """Changes between two revisions, or from a revision (default HEAD) to the workspace."""
+        from dvault.trees import Change, diff_entries, lookup
+
+        if new is not None:
+            a_tree = self.read_commit(self.resolve(old or "HEAD")).tree
+            b_tree = self.read_commit(self.resolve(new)).tree
+            rels = [self.relpath(p) for p in paths] if paths else [b""]
+            changes: list[Change] = []
+            for rel in rels:
+                a = lookup(self.store, a_tree, rel)
+                b = lookup(self.store, b_tree, rel)
+                changes.extend(diff_entries(self.store, rel, a, b))
+            return changes
+        return self._diff_workspace(old, paths)
+
+    def _diff_workspace(self, old: str | None, paths: list[str] | None) -> list[Any]:
+        from dvault.objects import TreeEntry
+        from dvault.trees import Change, flatten
+        from dvault.workspace.scan import under
+
+        _, head = self.refs.head()
+        base_rev = old if old is not None else ("HEAD" if head else None)
+        base = (
+            flatten(self.store, self.read_commit(self.resolve(base_rev)).tree) if base_rev else {}
+        )
+        status = self.status()
+        current = {
+            p: TreeEntry(p.rpartition(b"/")[2], e.mode, e.size, e.id)
+            for p, e in self.state.stage().items()
+        }
+        for p in status.deleted:
+            current.pop(p, None)
+        for p, e in status.workspace.items():
+            current[p] = TreeEntry(p.rpartition(b"/")[2], e.mode, e.size, e.id)
+        untracked = set(status.untracked)
+        rels = [self.relpath(p) for p in paths] if paths else [b""]
+        changes = []
+        for p in sorted(base.keys() | current.keys() | untracked):
+            if not any(under(p, r) for r in rels):
+                continue
+            a, b = base.get(p), current.get(p)
+            if p in untracked:
+                st = os.lstat(os.path.join(os.fsencode(self.root), p))
+                changes.append(
+                    Change(
+                        p, a, TreeEntry(p.rpartition(b"/")[2], 0o100644, st.st_size, ObjectId(b""))
+                    )
+                )
+            elif a is None or b is None or a.id != b.id or a.mode != b.mode:
+                changes.append(Change(p, a, b))
+        return changes
+
+    # -- checkout -------------------------------------------------------------------------
+
+    def checkout(self, rev: str, paths: list[str] | None = None, force: bool = False) -> Any:
+        """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work."""
+        from dvault.workspace import checkout as co
+
+        rels = [self.relpath(p) for p in paths] if paths else None
+        with self.locked():
+            target_id = self.resolve(rev)
+            target = self.read_commit(target_id)
+            branch, head = self.refs.head()
+            changes = co.plan(self, target.tree, rels)
+            co.check_links(self, changes)
+            if not force:
+                conflicts = co.find_conflicts(self, changes, rels is not None)
+                if conflicts:
+                    shown = "\n  ".join(os.fsdecode(p) for p in conflicts[:50])
+                    more = f"\n  ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
+                    raise UncommittedChanges(
+                        f"checkout would overwrite uncommitted changes in {len(conflicts)} "
+                        f"path(s) (commit them, or use --force):\n  {shown}{more}"
+                    )
+            total = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
+            with self.progress("checkout", total) as tick:
+                report = co.apply(self, changes, tick)
+            if rels is None:
+                head_tree = self.read_commit(head).tree if head else None
+                clean_stage = self.state.stage_tree() == head_tree
+                co.record(self, changes, target.tree if clean_stage else None)
+                self.state.set_roots(target.roots)
+                if rev in self.refs.branches():
+                    self.refs.set_head(rev, target_id, f"checkout: moving to {rev}")
+                else:
+                    self.refs.set_head(None, target_id, f"checkout: moving to {rev}")
+            else:
+                co.record(self, changes, None)
+        self._update_gitignore(list(self.roots()))
+        return report
+
+    # -- branches and tags ----------------------------------------------------------------
+
+    def branch(self, name: str, rev: str | None = None) -> ObjectId:
+        with self.locked():
+            target = self.resolve(rev or "HEAD")
+            self.refs.create_branch(name, target, f"branch: created from {rev or 'HEAD'}")
+        return target
+
+    def delete_branch(self, name: str) -> ObjectId:
+        with self.locked():
+            current, _ = self.refs.head()
+            if name == current:
+                raise UsageError(f"cannot delete the current branch {name!r}")
+            oid: ObjectId = self.refs.delete_branch(name)
+        return oid
+
+    def tag(self, name: str, rev: str | None = None, message: str = "") -> ObjectId:
+        """Create an annotated, immutable tag; re-tagging an existing name fails."""
+        from dvault.errors import RefExists
+        from dvault.identity import author
+        from dvault.refs import TAGS, check_ref_name
+
+        check_ref_name(name)
+        with self.locked():
+            if self.refs.read(TAGS + name) is not None:
+                raise RefExists(f"tag {name!r} already exists; tags never move")
+            target = self.resolve(rev or "HEAD")
+            tag = Tag(target, "commit", name, author(self.config), time.time_ns(), message)
+            with self.store.writer() as writer:
+                oid = writer.put(tag)
+            self.refs.create_tag(name, oid)
+        return oid
+
+    def read_tag(self, oid: bytes) -> Tag:
+        tag = self.store.get(oid, ObjectType.TAG)
+        assert isinstance(tag, Tag)
+        return tag
+
+    # -- git integration ------------------------------------------------------------------
+
+    def _update_gitignore(self, roots: list[str]) -> None:
+        """Keep tracked data out of git: add each root to the git root's ``.gitignore``."""
+        git_root = find_git_root(self.root)
+        if git_root is None or not roots:
+            return
+        path = git_root / ".gitignore"
+        try:
+            existing = path.read_text() if path.exists() else ""
+        except OSError:
+            return
+        lines = set(existing.splitlines())
+        prefix = self.root.relative_to(git_root).as_posix()
+        wanted = []
+        for root in sorted(roots):
+            rel = f"{prefix}/{root}" if prefix != "." else root
+            entry = "/" + rel
+            if entry not in lines:
+                wanted.append(entry)
+        if not wanted:
+            return
+        text = existing
+        if text and not text.endswith("\n"):
+            text += "\n"
+        if "# dvault: tracked data" not in lines:
+            text += "# dvault: tracked data\n"
+        text += "\n".join(wanted) + "\n"
+        write_durable(path, text.encode())

@@ -1,0 +1,78 @@
+"""Revision names: ``HEAD``, branches, tags, (abbreviated) ids, ``REV~N`` and ``REV^N``."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from dvault.errors import UnknownRevision
+from dvault.hashing import ObjectId, ObjectType
+from dvault.objects import Commit, Tag
+from dvault.refs import HEADS, TAGS
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+_SUFFIX = re.compile(r"(~\d*|\^\d*)$")
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def resolve(repo: Repo, text: str) -> ObjectId:
+    """The commit named by ``text``; tags are peeled to the commit they name."""
+    if not text:
+        raise UnknownRevision("empty revision")
+    match = _SUFFIX.search(text)
+    if match and match.start() > 0:
+        base = resolve(repo, text[: match.start()])
+        op = match.group(1)
+        count = int(op[1:]) if len(op) > 1 else 1
+        if op[0] == "~":
+            for _ in range(count):
+                base = _parent(repo, base, 1, text)
+            return base
+        return base if count == 0 else _parent(repo, base, count, text)
+    return peel(repo, _name(repo, text), text)
+
+
+def _parent(repo: Repo, oid: ObjectId, number: int, text: str) -> ObjectId:
+    commit = repo.read_commit(oid)
+    if len(commit.parents) < number:
+        raise UnknownRevision(f"revision {text!r} goes past the first commit")
+    return commit.parents[number - 1]
+
+
+def _name(repo: Repo, text: str) -> ObjectId:
+    if text in ("HEAD", "@"):
+        _, head = repo.refs.head()
+        if head is None:
+            raise UnknownRevision("HEAD has no commits yet")
+        return head
+    for ref in (HEADS + text, TAGS + text, text if text.startswith("refs/") else None):
+        if ref is not None:
+            found = repo.refs.read(ref)
+            if found is not None:
+                return found
+    if _HEX.fullmatch(text):
+        ids = repo.store.index.find_prefix(text)
+        if len(ids) == 1:
+            return ids[0]
+        if len(ids) > 1:
+            raise UnknownRevision(f"revision {text!r} is ambiguous; give more digits")
+    raise UnknownRevision(f"unknown revision {text!r}")
+
+
+def peel(repo: Repo, oid: ObjectId, text: str) -> ObjectId:
+    """Follow tags until a commit; anything else is not a revision."""
+    for _ in range(16):
+        kind, _raw = repo.store.get_raw(oid)
+        if kind == ObjectType.COMMIT:
+            return oid
+        if kind != ObjectType.TAG:
+            raise UnknownRevision(f"{text!r} names a {kind.name.lower()}, not a commit")
+        tag = repo.store.get(oid, ObjectType.TAG)
+        assert isinstance(tag, Tag)
+        oid = tag.object
+    raise UnknownRevision(f"{text!r}: too many nested tags")
+
+
+__all__ = ["Commit", "peel", "resolve"]

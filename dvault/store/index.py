@@ -1,0 +1,138 @@
+"""The LMDB object index: object id → (pack, offset, lengths, type, compression).
+
+The index is a cache of what the pack footers say. Deleting ``.dvault/index`` loses
+nothing: :meth:`ObjectIndex.sync_packs` re-reads the footers of packs it does not know,
+and runs on every open, so a crash between sealing a pack and indexing it heals itself.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from dvault.errors import StorageError
+from dvault.hashing import ObjectId, ObjectType
+from dvault.store.pack import PackEntry
+
+_LOCATION = struct.Struct(">IBBQIQ")  # pack number, type, compression, offset, stored, raw
+_PACK_NO = struct.Struct(">I")
+
+MAP_SIZE = 1 << 40
+"""LMDB's address-space reservation; the file only grows as entries are added."""
+
+
+class ObjectIndex:
+    """Object locations in LMDB, plus the table of pack names they refer to."""
+
+    def __init__(self, path: Path) -> None:
+        import lmdb
+
+        path.mkdir(exist_ok=True)
+        try:
+            self.env = lmdb.open(
+                str(path), map_size=MAP_SIZE, max_dbs=4, readahead=False, metasync=True, sync=True
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open object index {path}: {exc}") from None
+        self._objects = self.env.open_db(b"objects")
+        self._packs = self.env.open_db(b"packs")  # pack number -> pack name
+        self._names = self.env.open_db(b"pack-names")  # pack name -> pack number
+        self._pack_names: dict[int, str] = {}
+        self._load_pack_names()
+
+    def _load_pack_names(self) -> None:
+        with self.env.begin(db=self._packs) as txn:
+            self._pack_names = {_PACK_NO.unpack(k)[0]: bytes(v).decode() for k, v in txn.cursor()}
+
+    def close(self) -> None:
+        self.env.close()
+
+    @property
+    def pack_names(self) -> dict[int, str]:
+        return dict(self._pack_names)
+
+    def pack_name(self, number: int) -> str:
+        return self._pack_names[number]
+
+    def lookup(self, oid: bytes, txn: Any = None) -> tuple[int, PackEntry] | None:
+        """The pack number and entry of ``oid``, or None."""
+        if txn is None:
+            with self.env.begin(db=self._objects) as own:
+                raw = own.get(oid)
+        else:
+            raw = txn.get(oid, db=self._objects)
+        if raw is None:
+            return None
+        pack_no, kind, comp, offset, stored, raw_len = _LOCATION.unpack(raw)
+        return pack_no, PackEntry(
+            ObjectId(bytes(oid)), ObjectType(kind), comp, offset, stored, raw_len
+        )
+
+    def contains(self, oid: bytes) -> bool:
+        with self.env.begin(db=self._objects) as txn:
+            return txn.get(oid) is not None
+
+    def read_txn(self) -> Any:
+        return self.env.begin(db=self._objects)
+
+    def add_pack(self, name: str, entries: Iterable[PackEntry]) -> None:
+        """Record a sealed pack and its objects in one durable transaction."""
+        with self.env.begin(write=True) as txn:
+            existing = txn.get(name.encode(), db=self._names)
+            if existing is not None:
+                number = _PACK_NO.unpack(existing)[0]
+            else:
+                number = max(self._pack_names, default=0) + 1
+                txn.put(_PACK_NO.pack(number), name.encode(), db=self._packs)
+                txn.put(name.encode(), _PACK_NO.pack(number), db=self._names)
+            for e in entries:
+                value = _LOCATION.pack(
+                    number, e.type, e.compression, e.offset, e.stored_len, e.raw_len
+                )
+                # An object already indexed in another pack keeps its first location.
+                txn.put(e.id, value, db=self._objects, overwrite=False)
+        self._pack_names[number] = name
+
+    def remove_pack(self, name: str) -> None:
+        """Forget a pack (used when it is found damaged or removed by gc)."""
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(name.encode(), db=self._names)
+            if raw is None:
+                return
+            number = _PACK_NO.unpack(raw)[0]
+            cursor = txn.cursor(db=self._objects)
+            doomed = [bytes(k) for k, v in cursor if _LOCATION.unpack(v)[0] == number]
+            for key in doomed:
+                txn.delete(key, db=self._objects)
+            txn.delete(raw, db=self._packs)
+            txn.delete(name.encode(), db=self._names)
+        self._pack_names.pop(number, None)
+
+    def find_prefix(self, hex_prefix: str, limit: int = 2) -> list[ObjectId]:
+        """Ids starting with ``hex_prefix`` (at most ``limit``), for abbreviated ids."""
+        start = bytes.fromhex(hex_prefix[: len(hex_prefix) // 2 * 2])
+        found: list[ObjectId] = []
+        with self.env.begin(db=self._objects) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(start):
+                return found
+            for key in cursor.iternext(values=False):
+                key = bytes(key)
+                if not key.startswith(start):
+                    break
+                if key.hex().startswith(hex_prefix):
+                    found.append(ObjectId(key))
+                    if len(found) >= limit:
+                        break
+        return found
+
+    def iter_ids(self) -> Iterator[tuple[ObjectId, ObjectType]]:
+        with self.env.begin(db=self._objects) as txn:
+            for key, value in txn.cursor():
+                yield ObjectId(bytes(key)), ObjectType(_LOCATION.unpack(value)[1])
+
+    def count(self) -> int:
+        with self.env.begin(db=self._objects) as txn:
+            return int(txn.stat(self._objects)["entries"])

@@ -1,0 +1,244 @@
+"""The content-addressed object store: put and get objects by id, verified on every read.
+
+Writes go through an :class:`ObjectWriter` batch: objects are appended to a pack, the
+pack is sealed (fsync, rename) and only then indexed, which is the first half of the
+durability order in DESIGN.md (pack data → index → commit → ref).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dvault.content import FileContent
+from dvault.errors import CorruptObject, MissingObject
+from dvault.fsutil import os_error
+from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.objects import ChunkList, Object, decode, encode
+from dvault.store.index import ObjectIndex
+from dvault.store.pack import (
+    PACK_TARGET_SIZE,
+    PackEntry,
+    PackWriter,
+    compress,
+    decompress,
+    read_footer,
+)
+
+
+class ObjectStore:
+    """Packs under ``packs/`` located through the LMDB index under ``index/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.packs_dir = root / "packs"
+        self.tmp_dir = root / "tmp"
+        self.index = ObjectIndex(root / "index")
+        self._fds: dict[int, int] = {}
+        self._fd_lock = threading.Lock()
+        self.sync_packs()
+
+    # -- index maintenance ----------------------------------------------------------------
+
+    def pack_files(self) -> dict[str, Path]:
+        return {p.stem: p for p in self.packs_dir.glob("*.pack")}
+
+    def sync_packs(self) -> list[str]:
+        """Index any sealed pack the index does not know (after a crash or a fetch)."""
+        known = set(self.index.pack_names.values())
+        added = []
+        for name, path in sorted(self.pack_files().items()):
+            if name not in known:
+                self.index.add_pack(name, read_footer(path))
+                added.append(name)
+        return added
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self.index.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def has(self, oid: bytes) -> bool:
+        return self.index.contains(oid)
+
+    def _fd(self, pack_no: int) -> int:
+        fd = self._fds.get(pack_no)
+        if fd is None:
+            with self._fd_lock:
+                fd = self._fds.get(pack_no)
+                if fd is None:
+                    path = self.packs_dir / f"{self.index.pack_name(pack_no)}.pack"
+                    try:
+                        fd = os.open(path, os.O_RDONLY)
+                    except OSError as exc:
+                        raise os_error(exc, "open pack", path) from None
+                    self._fds[pack_no] = fd
+        return fd
+
+    def locate(self, oid: bytes) -> tuple[str, PackEntry]:
+        found = self.index.lookup(oid)
+        if found is None:
+            raise MissingObject(f"object {oid.hex()} is missing from the store")
+        pack_no, entry = found
+        return self.index.pack_name(pack_no), entry
+
+    def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]:
+        """Type and canonical bytes of ``oid``, re-hashed so corruption is never served."""
+        found = self.index.lookup(oid)
+        if found is None:
+            raise MissingObject(f"object {oid.hex()} is missing from the store")
+        pack_no, entry = found
+        fd = self._fd(pack_no)
+        try:
+            stored = os.pread(fd, entry.stored_len, entry.offset)
+        except OSError as exc:
+            raise os_error(exc, "read pack", self.index.pack_name(pack_no)) from None
+        where = f"object {oid.hex()} in pack {self.index.pack_name(pack_no)[:16]}"
+        if len(stored) != entry.stored_len:
+            raise CorruptObject(f"{where} is truncated")
+        try:
+            raw = decompress(entry.compression, stored, entry.raw_len)
+        except CorruptObject as exc:
+            raise CorruptObject(f"{where}: {exc}") from None
+        if object_id(entry.type, raw) != oid:
+            raise CorruptObject(f"{where} fails its hash check (corrupted on disk)")
+        return entry.type, raw
+
+    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
+        kind, raw = self.get_raw(oid)
+        if expect is not None and kind != expect:
+            raise CorruptObject(
+                f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
+            )
+        return decode(kind, raw)
+
+    def iter_file_content(self, oid: bytes) -> Iterator[bytes]:
+        """The bytes of a file (a blob or a chunk list), one verified piece at a time."""
+        kind, raw = self.get_raw(oid)
+        if kind == ObjectType.BLOB:
+            yield raw
+        elif kind == ObjectType.CHUNKS:
+            for chunk_id, length in ChunkList.decode(raw).chunks:
+                ckind, data = self.get_raw(chunk_id)
+                if ckind != ObjectType.BLOB or len(data) != length:
+                    raise CorruptObject(f"chunk {chunk_id.hex()} of {oid.hex()} does not match")
+                yield data
+        else:
+            raise CorruptObject(f"object {oid.hex()} is a {kind.name.lower()}, not file content")
+
+    def read_file_content(self, oid: bytes) -> bytes:
+        return b"".join(self.iter_file_content(oid))
+
+    def writer(self) -> ObjectWriter:
+        return ObjectWriter(self)
+
+
+class ObjectWriter:
+    """A batch of new objects; :meth:`flush` seals and indexes them durably.
+
+    Thread-safe: worker threads hash and compress, then call :meth:`put_prepared`.
+    Use as a context manager; leaving with an exception drops the unsealed pack, so a
+    failed command leaves no half-indexed state behind.
+    """
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._pack: PackWriter | None = None
+        self._pending: set[bytes] = set()
+        self._lock = threading.Lock()
+        self.bytes_written = 0
+        self.objects_written = 0
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self.abort()
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self._pending or self.store.has(oid)
+
+    def put_prepared(
+        self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
+    ) -> bool:
+        """Append an already hashed and compressed object; False if it was already stored."""
+        with self._lock:
+            if oid in self._pending or self.store.has(oid):
+                return False
+            if self._pack is None:
+                self._pack = PackWriter(self.store.packs_dir, self.store.tmp_dir)
+            self._pack.add(oid, kind, compression, stored, raw_len)
+            self._pending.add(oid)
+            self.bytes_written += len(stored)
+            self.objects_written += 1
+            if self._pack.size >= PACK_TARGET_SIZE:
+                self._seal()
+        return True
+
+    def put_raw(self, kind: ObjectType, raw: bytes) -> ObjectId:
+        oid = object_id(kind, raw)
+        if not self.has(oid):
+            compression, stored = compress(raw)
+            self.put_prepared(oid, kind, compression, stored, len(raw))
+        return oid
+
+    def put(self, obj: Object) -> ObjectId:
+        kind, body, oid = encode(obj)
+        if not self.has(oid):
+            compression, stored = compress(body)
+            self.put_prepared(oid, kind, compression, stored, len(body))
+        return oid
+
+    def put_file(self, stream: BinaryIO, size_hint: int) -> tuple[ObjectId, int]:
+        """Store a file's content; returns its id and the number of bytes actually read.
+
+        ``size_hint`` (from stat) only picks blob or chunks; a file that changes while
+        being read is recorded as what was actually stored.
+        """
+        content = FileContent(stream, size_hint)
+        for kind, body, oid in content.objects():
+            if not self.has(oid):
+                compression, stored = compress(body)
+                self.put_prepared(oid, kind, compression, stored, len(body))
+        return content.id, content.size
+
+    def _seal(self) -> None:
+        assert self._pack is not None
+        pack = self._pack
+        self._pack = None
+        if not pack.entries:
+            pack.abort()
+            return
+        name = pack.seal()
+        self.store.index.add_pack(name, pack.entries)
+        self._pending.difference_update(e.id for e in pack.entries)
+
+    def flush(self) -> None:
+        """Seal the open pack (fsync) and index it; after this every put is durable."""
+        with self._lock:
+            if self._pack is not None:
+                self._seal()
+
+    def abort(self) -> None:
+        with self._lock:
+            if self._pack is not None:
+                self._pack.abort()
+                self._pack = None
+            self._pending.clear()
+
+
+def remove_stale_temp_files(tmp_dir: Path) -> None:
+    """Delete packs that were never sealed (a killed writer); nothing refers to them."""
+    for path in tmp_dir.glob("pack-*.tmp"):
+        with contextlib.suppress(OSError):
+            path.unlink()

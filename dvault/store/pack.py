@@ -1,0 +1,238 @@
+"""Pack files: append-only containers of compressed objects, sealed with a footer.
+
+Layout (docs/format.md has the byte-level specification)::
+
+    header   "DVPK" version:u8 0:u8[3]                                      8 bytes
+    record*  type:u8 compression:u8 0:u16 stored_len:u32 raw_len:u64 id:32  48 bytes
+             stored bytes
+    footer   entry* id:32 type:u8 compression:u8 0:u16 offset:u64 stored_len:u32 raw_len:u64
+    trailer  footer_offset:u64 count:u64 blake3(footer entries):32 "DVPKEND\\x01"
+
+Each record repeats what the footer says so an unsealed or damaged pack can still be
+salvaged record by record; the footer lets the index be rebuilt by reading a few KB per
+pack. A sealed pack is named by the blake3 of its whole content and never changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from blake3 import blake3
+
+from dvault.errors import CorruptObject, CorruptPack
+from dvault.fsutil import fsync_dir, os_error
+from dvault.hashing import ObjectId, ObjectType, object_id
+
+MAGIC = b"DVPK"
+VERSION = 1
+HEADER = MAGIC + bytes([VERSION, 0, 0, 0])
+TRAILER_MAGIC = b"DVPKEND\x01"
+
+RECORD = struct.Struct(">BBHIQ32s")
+FOOTER_ENTRY = struct.Struct(">32sBBHQIQ")
+TRAILER = struct.Struct(">QQ32s8s")
+
+RAW = 0
+ZSTD = 1
+
+MAX_OBJECT_SIZE = 1 << 30
+"""Objects larger than this are refused on read (a bound against decompression bombs)."""
+
+PACK_TARGET_SIZE = 64 << 20
+"""A pack is sealed once it holds this many stored bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackEntry:
+    """Where one object sits inside a pack."""
+
+    id: ObjectId
+    type: ObjectType
+    compression: int
+    offset: int
+    stored_len: int
+    raw_len: int
+
+
+class _Codec:
+    """zstd contexts are not thread-safe; each thread gets its own (see :func:`_local_codec`)."""
+
+    def __init__(self) -> None:
+        import zstandard
+
+        self.compressor = zstandard.ZstdCompressor(level=1)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_per_thread = threading.local()
+
+
+def _local_codec() -> _Codec:
+    codec: _Codec | None = getattr(_per_thread, "codec", None)
+    if codec is None:
+        codec = _per_thread.codec = _Codec()
+    return codec
+
+
+def compress(raw: bytes) -> tuple[int, bytes]:
+    """Compress with zstd, or keep raw when that saves less than 3% (already-compressed data)."""
+    if len(raw) < 64:
+        return RAW, raw
+    packed = _local_codec().compressor.compress(raw)
+    if len(packed) > len(raw) * 0.97:
+        return RAW, raw
+    return ZSTD, packed
+
+
+def decompress(compression: int, stored: bytes, raw_len: int) -> bytes:
+    if raw_len > MAX_OBJECT_SIZE:
+        raise CorruptObject(f"object of {raw_len} bytes exceeds the {MAX_OBJECT_SIZE} limit")
+    if compression == RAW:
+        return stored
+    if compression != ZSTD:
+        raise CorruptObject(f"unknown compression {compression}")
+    import zstandard
+
+    try:
+        raw = _local_codec().decompressor.decompress(stored, max_output_size=raw_len)
+    except zstandard.ZstdError as exc:
+        raise CorruptObject(f"cannot decompress: {exc}") from None
+    if len(raw) != raw_len:
+        raise CorruptObject(f"decompressed to {len(raw)} bytes, expected {raw_len}")
+    return raw
+
+
+class PackWriter:
+    """Appends records to a temporary pack; :meth:`seal` makes it durable and visible."""
+
+    def __init__(self, packs_dir: Path, tmp_dir: Path) -> None:
+        self.packs_dir = packs_dir
+        self.tmp_path = tmp_dir / f"pack-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+        self.entries: list[PackEntry] = []
+        self._hasher = blake3()
+        try:
+            self._file = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in seal/abort
+            self._write(HEADER)
+        except OSError as exc:
+            raise os_error(exc, "create pack", self.tmp_path) from None
+        self.size = len(HEADER)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._hasher.update(data)
+
+    def add(
+        self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
+    ) -> PackEntry:
+        head = RECORD.pack(kind, compression, 0, len(stored), raw_len, oid)
+        try:
+            self._write(head)
+            self._write(stored)
+        except OSError as exc:
+            raise os_error(exc, "write pack", self.tmp_path) from None
+        entry = PackEntry(oid, kind, compression, self.size + RECORD.size, len(stored), raw_len)
+        self.size += RECORD.size + len(stored)
+        self.entries.append(entry)
+        return entry
+
+    def seal(self) -> str:
+        """Write the footer, fsync, and rename to ``<blake3>.pack``; returns the pack name."""
+        footer = b"".join(
+            FOOTER_ENTRY.pack(e.id, e.type, e.compression, 0, e.offset, e.stored_len, e.raw_len)
+            for e in self.entries
+        )
+        trailer = TRAILER.pack(self.size, len(self.entries), blake3(footer).digest(), TRAILER_MAGIC)
+        try:
+            self._write(footer)
+            self._write(trailer)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            name = self._hasher.hexdigest()
+            final = self.packs_dir / f"{name}.pack"
+            if final.exists():  # identical content already sealed (content-addressed)
+                os.unlink(self.tmp_path)
+            else:
+                os.rename(self.tmp_path, final)
+            fsync_dir(self.packs_dir)
+        except OSError as exc:
+            self.abort()
+            raise os_error(exc, "seal pack", self.tmp_path) from None
+        return name
+
+    def abort(self) -> None:
+        """Drop the unsealed pack (nothing refers to it yet)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp_path)
+
+
+def read_footer(path: Path) -> list[PackEntry]:
+    """The object list of a sealed pack, validated against its checksum."""
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end < len(HEADER) + TRAILER.size:
+                raise CorruptPack(f"pack {path.name} is truncated ({end} bytes)")
+            f.seek(0)
+            if f.read(len(HEADER)) != HEADER:
+                raise CorruptPack(f"pack {path.name} has a bad header")
+            f.seek(end - TRAILER.size)
+            footer_offset, count, checksum, magic = TRAILER.unpack(f.read(TRAILER.size))
+            if magic != TRAILER_MAGIC:
+                raise CorruptPack(f"pack {path.name} has no valid trailer (truncated?)")
+            if footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != end:
+                raise CorruptPack(f"pack {path.name} footer size does not match its trailer")
+            f.seek(footer_offset)
+            footer = f.read(count * FOOTER_ENTRY.size)
+    except OSError as exc:
+        raise os_error(exc, "read pack", path) from None
+    if blake3(footer).digest() != checksum:
+        raise CorruptPack(f"pack {path.name} footer fails its checksum")
+    entries = []
+    for oid, kind, comp, _, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
+        if kind not in ObjectType._value2member_map_ or offset + stored_len > footer_offset:
+            raise CorruptPack(f"pack {path.name} footer has an invalid entry")
+        entries.append(
+            PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
+        )
+    return entries
+
+
+def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:
+    """Walk records from the start, yielding each intact object (for salvage of damaged packs).
+
+    Stops at the first record that does not parse; records whose content fails its id are
+    skipped. Used by repair, never on the normal read path.
+    """
+    with open(path, "rb") as f:
+        if f.read(len(HEADER)) != HEADER:
+            return
+        offset = len(HEADER)
+        while True:
+            head = f.read(RECORD.size)
+            if len(head) < RECORD.size:
+                return
+            kind, comp, _, stored_len, raw_len, oid = RECORD.unpack(head)
+            if kind not in ObjectType._value2member_map_ or raw_len > MAX_OBJECT_SIZE:
+                return
+            stored = f.read(stored_len)
+            if len(stored) < stored_len:
+                return
+            entry = PackEntry(
+                ObjectId(oid), ObjectType(kind), comp, offset + RECORD.size, stored_len, raw_len
+            )
+            offset += RECORD.size + stored_len
+            try:
+                raw = decompress(comp, stored, raw_len)
+            except CorruptObject:
+                continue
+            if object_id(entry.type, raw) == entry.id:
+                yield entry, raw

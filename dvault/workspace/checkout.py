@@ -1,0 +1,300 @@
+"""Checkout: make the workspace and the stage match a commit, touching only what differs.
+
+1. Plan: a Merkle diff from the current base (HEAD, or the stage for ``-- PATH``) to the
+   target lists the leaf paths that change; nothing else is looked at.
+2. Check: a change that would overwrite or remove uncommitted work (a staged change, a
+   modified file, an untracked file in the way) is refused unless ``force``, naming every
+   such path; a symlink that points out of the work tree is refused always.
+3. Apply: new content is written to temporary files next to their targets (on all cores,
+   every object verified by hash), the file system is synced once, then each temporary
+   file is renamed over its target: a file is always either its old or its new version.
+4. Record: the stage and its stat data, then HEAD, are updated last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dvault.errors import CorruptObject, UsageError
+from dvault.fsutil import fsync_dir, os_error, sync_filesystem
+from dvault.hashing import ObjectId
+from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
+from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, lookup
+from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
+from dvault.workspace.staging import write_stage_trees
+from dvault.workspace.state import FileStat, StageEntry, now_ns
+from dvault.workspace.status import WORKERS, read_entry
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CheckoutReport:
+    written: int = 0
+    removed: int = 0
+    bytes_written: int = 0
+    changes: list[Change] = field(default_factory=list)
+
+
+def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.mode == b.mode and a.id == b.id
+
+
+class _Workspace:
+    """Point lookups of what is on disk now, trusting stat data where it still matches."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.root = os.fsencode(repo.root)
+
+    def full(self, path: bytes) -> bytes:
+        return os.path.join(self.root, path)
+
+    def current(self, path: bytes, staged: StageEntry | None) -> StageEntry | str | None:
+        """The content at ``path``: an entry, None when absent, "dir" for a non-empty dir."""
+        try:
+            st = os.lstat(self.full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            return StageEntry(MODE_DIR, 0, EMPTY_TREE) if not os.listdir(self.full(path)) else "dir"
+        mode = (
+            MODE_LINK
+            if stat.S_ISLNK(st.st_mode)
+            else (MODE_EXEC if st.st_mode & 0o111 else 0o100644)
+        )
+        fs = FileStat.of(st, mode)
+        if staged is not None and staged.matches(fs):
+            return staged
+        return read_entry(self.repo.root, path, fs)
+
+
+def _check_link(path: bytes, target: bytes) -> None:
+    """Refuse symlinks that are absolute or climb out of the work tree."""
+    joined = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    if os.path.isabs(target) or joined == b".." or joined.startswith(b"../"):
+        raise CorruptObject(
+            f"refusing symlink {os.fsdecode(path)} -> {os.fsdecode(target)}: "
+            "it points outside the work tree"
+        )
+
+
+def plan(repo: Repo, target_tree: ObjectId, paths: list[bytes] | None) -> list[Change]:
+    store = repo.store
+    if paths is None:
+        _, head = repo.refs.head()
+        base = repo.read_commit(head).tree if head else None
+        return list(diff_trees(store, base, target_tree))
+    stage_tree = repo.state.stage_tree()
+    changes: list[Change] = []
+    for path in paths:
+        old = lookup(store, stage_tree, path) if stage_tree else None
+        new = lookup(store, target_tree, path)
+        if new is None and old is None:
+            raise UsageError(f"path {os.fsdecode(path)!r} is not in that revision")
+        if old is not None and not path:
+            old = TreeEntry(b"", MODE_DIR, old.size, old.id)
+        changes.extend(diff_entries(store, path, old, new))
+    return changes
+
+
+def find_conflicts(repo: Repo, changes: list[Change], paths_mode: bool) -> list[bytes]:
+    """Paths whose uncommitted content the changes would overwrite or remove."""
+    ws = _Workspace(repo)
+    state = repo.state
+    _, head = repo.refs.head()
+    head_tree = repo.read_commit(head).tree if head else None
+    removed = {c.path for c in changes if c.new is None}
+    conflicts = []
+    for change in changes:
+        staged = state.stage_get(change.path)
+        if paths_mode:
+            committed = lookup(repo.store, head_tree, change.path) if head_tree else None
+        else:
+            committed = change.old
+        now = ws.current(change.path, staged)
+        if now == "dir":
+            if change.new is not None and _blocked_dir(ws, change.path, removed):
+                conflicts.append(change.path)
+            continue
+        assert not isinstance(now, str)
+        dirty = not _same(staged, committed) or not _same(now, staged)
+        if dirty and not _same(now, change.new):
+            conflicts.append(change.path)
+    for change in changes:
+        if change.new is not None:
+            conflicts.extend(_blocked_parents(ws, change.path, removed))
+    return sorted(set(conflicts))
+
+
+def _blocked_dir(ws: _Workspace, path: bytes, removed: set[bytes]) -> bool:
+    """A directory on disk where a file must go, holding files the checkout won't remove."""
+    for dirpath, _dirs, files in os.walk(ws.full(path)):
+        for name in files:
+            rel = os.path.relpath(os.path.join(dirpath, name), ws.root)
+            if rel not in removed:
+                return True
+    return False
+
+
+def _blocked_parents(ws: _Workspace, path: bytes, removed: set[bytes]) -> list[bytes]:
+    blocked = []
+    parent = os.path.dirname(path)
+    while parent:
+        full = ws.full(parent)
+        if os.path.lexists(full) and not os.path.isdir(full) and parent not in removed:
+            blocked.append(parent)
+        parent = os.path.dirname(parent)
+    return blocked
+
+
+def _temp_for(full: bytes) -> bytes:
+    head, tail = os.path.split(full)
+    return os.path.join(
+        head, b"." + tail + b"." + uuid.uuid4().hex[:8].encode() + CHECKOUT_TEMP_SUFFIX
+    )
+
+
+def _write_temp(repo: Repo, full: bytes, entry: TreeEntry) -> bytes:
+    """Write ``entry``'s content next to ``full``; returns the temporary path."""
+    tmp = _temp_for(full)
+    if entry.is_link:
+        target = repo.store.read_file_content(entry.id)
+        os.symlink(target, tmp)
+        return tmp
+    written = 0
+    try:
+        with open(tmp, "xb") as f:
+            for piece in repo.store.iter_file_content(entry.id):
+                f.write(piece)
+                written += len(piece)
+        if written != entry.size:
+            raise CorruptObject(
+                f"{os.fsdecode(full)}: content is {written} bytes, tree says {entry.size}"
+            )
+        os.chmod(tmp, 0o755 if entry.mode == MODE_EXEC else 0o644)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> CheckoutReport:
+    """Change the workspace as planned; returns stage updates through the report."""
+    ws = _Workspace(repo)
+    report = CheckoutReport(changes=changes)
+    # removals first (deepest first), so a file can replace a directory and vice versa
+    for change in sorted((c for c in changes if c.new is None), key=lambda c: c.path, reverse=True):
+        full = ws.full(change.path)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                with contextlib.suppress(OSError):
+                    os.rmdir(full)
+            else:
+                os.unlink(full)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise os_error(exc, "remove", os.fsdecode(change.path)) from None
+        report.removed += 1
+        _prune_empty_parents(ws, change.path)
+
+    writes = [c for c in changes if c.new is not None]
+    for change in writes:
+        parent = os.path.dirname(ws.full(change.path))
+        os.makedirs(parent, exist_ok=True)
+        if change.new is not None and change.new.is_dir:
+            os.makedirs(ws.full(change.path), exist_ok=True)
+
+    files = [c for c in writes if c.new is not None and not c.new.is_dir]
+
+    def write(change: Change) -> tuple[Change, bytes]:
+        assert change.new is not None
+        full = ws.full(change.path)
+        if os.path.isdir(full) and not os.path.islink(full):
+            os.rmdir(full)  # an empty directory (checked) is replaced by a file
+        tmp = _write_temp(repo, full, change.new)
+        if progress is not None:
+            progress(change.new.size)
+        return change, tmp
+
+    temps: list[tuple[Change, bytes]] = []
+    try:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for item in pool.map(write, files):
+                temps.append(item)
+        if temps:
+            sync_filesystem(repo.root)
+        touched_dirs = set()
+        for change, tmp in temps:
+            full = ws.full(change.path)
+            os.replace(tmp, full)
+            touched_dirs.add(os.path.dirname(full))
+            report.written += 1
+            assert change.new is not None
+            report.bytes_written += change.new.size
+        for d in touched_dirs:
+            fsync_dir(d)  # type: ignore[arg-type]
+    except OSError as exc:
+        for _, tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise os_error(exc, "write", getattr(exc, "filename", "workspace") or "workspace") from None
+    return report
+
+
+def _prune_empty_parents(ws: _Workspace, path: bytes) -> None:
+    parent = os.path.dirname(path)
+    while parent:
+        try:
+            os.rmdir(ws.full(parent))
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
+
+
+def record(repo: Repo, changes: list[Change], stage_tree_after: ObjectId | None) -> None:
+    """Write the checked-out content and its fresh stat data into the stage."""
+    ws = _Workspace(repo)
+    now = now_ns()
+    puts: list[tuple[bytes, StageEntry]] = []
+    deletes: list[bytes] = []
+    for change in changes:
+        if change.new is None:
+            deletes.append(change.path)
+            continue
+        new = change.new
+        entry = StageEntry(new.mode, 0 if new.is_dir else new.size, new.id)
+        try:
+            st = os.lstat(ws.full(change.path))
+            fs = FileStat.of(st, new.mode)
+        except OSError:
+            fs = None
+        puts.append((change.path, entry.with_stat(fs, now)))
+    if stage_tree_after is None:
+        stage = repo.state.stage()
+        for path in deletes:
+            stage.pop(path, None)
+        stage.update(puts)
+        with repo.store.writer() as writer:
+            stage_tree_after = write_stage_trees(writer, stage)
+    repo.state.update_stage(put=puts, delete=deletes, tree=stage_tree_after)
+
+
+def check_links(repo: Repo, changes: list[Change]) -> None:
+    for change in changes:
+        if change.new is not None and change.new.is_link:
+            _check_link(change.path, repo.store.read_file_content(change.new.id))

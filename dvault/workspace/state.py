@@ -1,0 +1,197 @@
+"""Workspace state in LMDB: tracked roots, the staging index and the hash cache.
+
+``stage`` maps every tracked path to the content that the next commit will record, plus
+the stat data (size, mtime_ns, ctime_ns, inode) of the workspace file when it was last
+known to hold exactly that content. ``status`` trusts an entry whose stat data still
+matches, so unchanged files are never re-read. An entry recorded less than
+:data:`RACY_NS` after the file's mtime is "racy" (the file could change again within the
+timestamp granularity) and is re-hashed once more, as git does.
+
+``hashcache`` remembers the id of workspace files that differ from the stage, so a large
+modified checkpoint is hashed once, not on every ``status``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvault.errors import StorageError
+from dvault.hashing import ObjectId
+
+RACY_NS = 100_000_000
+
+_ENTRY = struct.Struct(">IQ32sqqQq")  # mode, size, id, mtime_ns, ctime_ns, inode, cached_at
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """The stat fields that tell whether a file may have changed."""
+
+    mode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+    @classmethod
+    def of(cls, st: os.stat_result, mode: int) -> FileStat:
+        return cls(mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    """Content recorded for one path, and the stat data of the file that held it."""
+
+    mode: int
+    size: int
+    id: ObjectId
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    ino: int = 0
+    cached_at: int = 0
+
+    def matches(self, st: FileStat) -> bool:
+        """True when ``st`` proves the file still holds this content."""
+        return (
+            self.mtime_ns == st.mtime_ns
+            and self.size == st.size
+            and self.ino == st.ino
+            and self.ctime_ns == st.ctime_ns
+            and self.mode == st.mode
+            and st.mtime_ns < self.cached_at - RACY_NS
+        )
+
+    def same_content(self, other: StageEntry | None) -> bool:
+        return other is not None and self.id == other.id and self.mode == other.mode
+
+    def with_stat(self, st: FileStat | None, now: int) -> StageEntry:
+        if st is None:
+            return StageEntry(self.mode, self.size, self.id)
+        return StageEntry(self.mode, self.size, self.id, st.mtime_ns, st.ctime_ns, st.ino, now)
+
+    def pack(self) -> bytes:
+        return _ENTRY.pack(
+            self.mode, self.size, self.id, self.mtime_ns, self.ctime_ns, self.ino, self.cached_at
+        )
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> StageEntry:
+        mode, size, oid, mtime, ctime, ino, cached = _ENTRY.unpack(raw)
+        return cls(mode, size, ObjectId(oid), mtime, ctime, ino, cached)
+
+
+class WorkspaceState:
+    """The LMDB environment under ``.dvault/state``."""
+
+    def __init__(self, path: Path) -> None:
+        import lmdb
+
+        path.mkdir(exist_ok=True)
+        try:
+            self.env = lmdb.open(str(path), map_size=1 << 40, max_dbs=4, readahead=False)
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open workspace state {path}: {exc}") from None
+        self._stage = self.env.open_db(b"stage")
+        self._hashes = self.env.open_db(b"hashcache")
+        self._roots = self.env.open_db(b"roots")
+        self._meta = self.env.open_db(b"meta")
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- stage ----------------------------------------------------------------------------
+
+    def stage(self) -> dict[bytes, StageEntry]:
+        """The whole staging index (one sequential LMDB scan)."""
+        unpack = StageEntry.unpack
+        with self.env.begin(db=self._stage) as txn:
+            return {bytes(k): unpack(v) for k, v in txn.cursor()}
+
+    def stage_get(self, path: bytes) -> StageEntry | None:
+        with self.env.begin(db=self._stage) as txn:
+            raw = txn.get(path)
+        return None if raw is None else StageEntry.unpack(raw)
+
+    def update_stage(
+        self,
+        put: Iterable[tuple[bytes, StageEntry]] = (),
+        delete: Iterable[bytes] = (),
+        tree: ObjectId | None = None,
+        replace_all: bool = False,
+    ) -> None:
+        """Apply stage changes and record the stage's tree id, in one transaction."""
+        with self.env.begin(write=True) as txn:
+            if replace_all:
+                txn.drop(self._stage, delete=False)
+            for path in delete:
+                txn.delete(path, db=self._stage)
+                txn.delete(path, db=self._hashes)
+            for path, entry in put:
+                txn.put(path, entry.pack(), db=self._stage)
+                txn.delete(path, db=self._hashes)
+            if tree is not None:
+                txn.put(b"stage-tree", tree, db=self._meta)
+
+    def refresh_stat(self, fresh: Iterable[tuple[bytes, StageEntry]]) -> None:
+        """Record new stat data for entries whose content was re-verified.
+
+        Compare-and-set: an entry that another process re-staged meanwhile is left alone.
+        """
+        with self.env.begin(write=True, db=self._stage) as txn:
+            for path, entry in fresh:
+                raw = txn.get(path)
+                if raw is not None and StageEntry.unpack(raw).same_content(entry):
+                    txn.put(path, entry.pack())
+
+    def stage_tree(self) -> ObjectId | None:
+        with self.env.begin(db=self._meta) as txn:
+            raw = txn.get(b"stage-tree")
+        return None if raw is None else ObjectId(bytes(raw))
+
+    # -- hash cache for files that differ from the stage ----------------------------------
+
+    def cached_hash(self, path: bytes, st: FileStat) -> ObjectId | None:
+        with self.env.begin(db=self._hashes) as txn:
+            raw = txn.get(path)
+        if raw is None:
+            return None
+        entry = StageEntry.unpack(raw)
+        return entry.id if entry.matches(st) else None
+
+    def hash_cache(self) -> dict[bytes, StageEntry]:
+        with self.env.begin(db=self._hashes) as txn:
+            return {bytes(k): StageEntry.unpack(v) for k, v in txn.cursor()}
+
+    def remember_hashes(self, items: Iterable[tuple[bytes, StageEntry]]) -> None:
+        with self.env.begin(write=True, db=self._hashes) as txn:
+            for path, entry in items:
+                txn.put(path, entry.pack())
+
+    # -- tracked roots --------------------------------------------------------------------
+
+    def roots(self) -> dict[str, str]:
+        with self.env.begin(db=self._roots) as txn:
+            return {bytes(k).decode(): bytes(v).decode() for k, v in txn.cursor()}
+
+    def set_roots(self, roots: dict[str, str]) -> None:
+        with self.env.begin(write=True, db=self._roots) as txn:
+            txn.drop(self._roots, delete=False)
+            for path, kind in roots.items():
+                txn.put(path.encode(), kind.encode())
+
+    def txn(self) -> Any:
+        return self.env.begin()
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def iter_sorted(entries: dict[bytes, StageEntry]) -> Iterator[tuple[bytes, StageEntry]]:
+    return iter(sorted(entries.items()))

@@ -1,0 +1,149 @@
+"""Compare the workspace with the stage and the stage with HEAD.
+
+Unchanged files are recognised by their stat data alone; only files whose stat changed
+are read and hashed (in parallel), and their ids are remembered in the hash cache.
+Staged changes come from a Merkle diff of the stage's tree against HEAD's tree, which
+costs nothing when they are equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvault.content import hash_stream
+from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.objects import MODE_DIR, MODE_LINK
+from dvault.trees import EMPTY_TREE, Change, diff_trees
+from dvault.workspace.scan import load_ignore, walk
+from dvault.workspace.state import FileStat, StageEntry, now_ns
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+WORKERS = max(2, min(8, os.cpu_count() or 2))
+
+
+def read_entry(project: Path, path: bytes, st: FileStat) -> StageEntry:
+    """Hash one workspace path (file, symlink or empty directory) into a stage entry."""
+    full = os.path.join(os.fsencode(project), path)
+    if st.mode == MODE_DIR:
+        return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
+    if st.mode == MODE_LINK:
+        target = os.readlink(full)
+        oid, size = object_id(ObjectType.BLOB, target), len(target)
+    else:
+        with open(full, "rb") as f:
+            oid, size = hash_stream(f, st.size)
+    return StageEntry(st.mode, size, oid).with_stat(st, now_ns())
+
+
+def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes, StageEntry]:
+    """Hash several paths on all cores (blake3 and file reads release the GIL)."""
+    if len(items) <= 1:
+        return {p: read_entry(project, p, st) for p, st in items}
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = pool.map(lambda item: (item[0], read_entry(project, *item)), items)
+        return dict(results)
+
+
+@dataclass
+class Status:
+    """What ``dvault status`` reports. Paths are project-relative bytes."""
+
+    branch: str | None
+    head: ObjectId | None
+    staged: list[Change] = field(default_factory=list)
+    modified: list[bytes] = field(default_factory=list)
+    deleted: list[bytes] = field(default_factory=list)
+    untracked: list[bytes] = field(default_factory=list)
+    workspace: dict[bytes, StageEntry] = field(default_factory=dict)
+    """Current content of every modified path (for diff and checkout)."""
+
+    @property
+    def clean(self) -> bool:
+        return not (self.staged or self.modified or self.deleted or self.untracked)
+
+    def dirty_paths(self) -> set[bytes]:
+        paths = {c.path for c in self.staged}
+        paths.update(self.modified, self.deleted, self.untracked)
+        return paths
+
+    def to_json(self) -> dict[str, Any]:
+        def text(paths: Iterable[bytes]) -> list[str]:
+            return [os.fsdecode(p) for p in paths]
+
+        return {
+            "branch": self.branch,
+            "head": self.head.hex() if self.head else None,
+            "clean": self.clean,
+            "staged": [{"path": os.fsdecode(c.path), "status": c.status} for c in self.staged],
+            "modified": text(self.modified),
+            "deleted": text(self.deleted),
+            "untracked": text(self.untracked),
+        }
+
+
+def scan_roots(repo: Repo, roots: Iterable[str]) -> dict[bytes, FileStat]:
+    ignore = load_ignore(repo.root)
+    found: dict[bytes, FileStat] = {}
+    for root in roots:
+        found.update(walk(repo.root, os.fsencode(root), ignore))
+    return found
+
+
+def compute_status(repo: Repo) -> Status:
+    state = repo.state
+    branch, head = repo.refs.head()
+    status = Status(branch, head)
+    head_tree = repo.read_commit(head).tree if head else None
+    stage_tree = state.stage_tree()
+    if stage_tree != head_tree and (stage_tree or head_tree):
+        status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
+
+    stage = state.stage()
+    work = scan_roots(repo, state.roots())
+    suspects: list[tuple[bytes, FileStat]] = []
+    cache = None
+    for path, st in work.items():
+        entry = stage.get(path)
+        if entry is None:
+            status.untracked.append(path)
+        elif not entry.matches(st):
+            if entry.mode == MODE_DIR and st.mode == MODE_DIR:
+                continue
+            suspects.append((path, st))
+    if suspects:
+        cache = state.hash_cache()
+        unknown = []
+        for path, st in suspects:
+            cached = cache.get(path)
+            if cached is not None and cached.matches(st):
+                status.workspace[path] = cached
+            else:
+                unknown.append((path, st))
+        fresh = hash_many(repo.root, unknown)
+        status.workspace.update(fresh)
+        refreshed = []
+        remembered = []
+        for path, current in fresh.items():
+            if current.same_content(stage[path]):
+                refreshed.append((path, current))
+            else:
+                remembered.append((path, current))
+        if refreshed:
+            state.refresh_stat(refreshed)
+        if remembered:
+            state.remember_hashes(remembered)
+        for path, current in status.workspace.items():
+            if not current.same_content(stage[path]):
+                status.modified.append(path)
+    status.deleted = [p for p in stage if p not in work]
+    status.modified.sort()
+    status.deleted.sort()
+    status.untracked.sort()
+    return status

@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of the dvault command line on a synthetic ML project.
+
+Generates a deterministic project (images, labels, a CSV, two float32 checkpoints), measures
+physical baselines (cat, blake3, tar|zstd, untar), then drives the real ``dvault`` CLI through
+init / add / commit / status / checkout, measuring wall time and peak RSS of every subprocess,
+and verifies that checkouts restore the exact bytes of each version.
+
+Standard library only, so it runs in any environment that can run dvault itself.
+
+    python scripts/bench.py --scale 0.05              # smoke test, a few seconds
+    python scripts/bench.py --workdir /tmp/b --keep --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+KiB = 1 << 10
+MiB = 1 << 20
+WRITE_BLOCK = 4 * MiB
+# ru_maxrss is in KiB on Linux but in bytes on macOS.
+MAXRSS_BYTES = 1 if sys.platform == "darwin" else KiB
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Targets the table compares against (seconds / MiB); tune them here.
+STATUS_CLEAN_TARGET_S = 0.2
+STATUS_CHANGED_TARGET_S = 0.4
+CHECKOUT_TARGET_S = 1.5
+STORE_GROWTH_TARGET_MIB = 30.0
+
+# Hashes every file under the given roots, like the verification needs and like a fast dvault
+# would: blake3 with all cores, 1 MiB reads. Runs as a subprocess so it is measured like dvault.
+HASH_SCRIPT = """
+import os, sys, blake3
+buf = bytearray(1 << 20)
+view = memoryview(buf)
+for root in sys.argv[1:]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+            with open(path, "rb", buffering=0) as f:
+                while n := f.readinto(buf):
+                    hasher.update(view[:n])
+            sys.stdout.write(f"{path}\\t{hasher.hexdigest()}\\n")
+"""
+
+TREE_ROOTS = ("data", "checkpoints")
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished subprocess: what it cost and what it said."""
+
+    seconds: float
+    peak_rss_mib: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Step:
+    """A named measurement, possibly repeated so noisy steps can report median and min."""
+
+    name: str
+    runs: list[Run]
+
+    @property
+    def ok(self) -> bool:
+        return all(run.returncode == 0 for run in self.runs)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def min_seconds(self) -> float:
+        return min(run.seconds for run in self.runs)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(run.peak_rss_mib for run in self.runs)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "seconds": self.seconds,
+            "min_seconds": self.min_seconds,
+            "peak_rss_mib": self.peak_rss_mib,
+            "runs": [
+                {"seconds": r.seconds, "peak_rss_mib": r.peak_rss_mib, "returncode": r.returncode}
+                for r in self.runs
+            ],
+        }
+
+
+def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run cmd to completion, returning wall time and the child's own peak RSS.
+
+    wait4 gives the rusage of exactly this child (and the descendants it reaped, so a shell
+    pipeline reports its largest process), unlike RUSAGE_CHILDREN whose maxrss is a running max
+    over every child this script ever had. Output goes to temp files so big outputs cannot
+    deadlock a pipe while we block in wait4.
+
+    Linux carries the pre-exec memory image's high-water mark into the child's ru_maxrss. With
+    subprocess's default vfork that image is this script's, so every child would report at
+    least this script's all-time peak; the (no-op) preexec_fn forces a real fork, which lowers
+    that floor to this script's current RSS (see rss_floor_mib).
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        with subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            preexec_fn=_force_fork,  # noqa: PLW1509, RUF100 - single-threaded script
+        ) as proc:
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            seconds=seconds,
+            peak_rss_mib=usage.ru_maxrss * MAXRSS_BYTES / MiB,
+            returncode=proc.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+
+
+def _force_fork() -> None:
+    """Does nothing; passing any preexec_fn makes subprocess fork instead of vfork."""
+
+
+def rss_floor_mib() -> float:
+    """Peak RSS reported for `true`: values near this are the fork floor, not the command."""
+    return measure(["true"], Path.cwd()).peak_rss_mib
+
+
+def shell(script: str) -> list[str]:
+    """A bash pipeline command that fails if any stage fails, not just the last one."""
+    return ["bash", "-c", f"set -euo pipefail; {script}"]
+
+
+def hash_command() -> list[str]:
+    """The blake3 manifest command over the project tree (used for baseline and verification)."""
+    return [sys.executable, "-c", HASH_SCRIPT, *TREE_ROOTS]
+
+
+def parse_manifest(stdout: str) -> dict[str, str]:
+    """Map path -> blake3 hex from HASH_SCRIPT output."""
+    return dict(line.split("\t", 1) for line in stdout.splitlines())
+
+
+def find_dvault() -> tuple[list[str], dict[str, str] | None]:
+    """The dvault CLI command and environment: the venv's console script, else ``-m dvault``.
+
+    The fallback puts the repo root on PYTHONPATH so an uninstalled checkout still works even
+    though steps run with the project directory as cwd.
+    """
+    script = Path(sys.executable).parent / "dvault"
+    if script.exists():
+        return [str(script)], None
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return [sys.executable, "-m", "dvault"], {**os.environ, "PYTHONPATH": pythonpath}
+
+
+class Bench:
+    """Runs and records steps in one project dir; dvault steps are skipped if the CLI is absent."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.dvault_cmd, self.dvault_env = find_dvault()
+        self.dvault_available = True
+        self.steps: dict[str, Step] = {}
+        self.failures: list[str] = []
+        # Named byte counts (apparent size) for the storage table and the JSON results.
+        self.sizes: dict[str, int] = {}
+
+    def run(
+        self, name: str, cmd: Sequence[str], repeat: int = 1, env: dict[str, str] | None = None
+    ) -> Step:
+        """Measure cmd `repeat` times as step `name`, reporting failures without stopping.
+
+        Dirty pages are flushed first so a step never pays for writeback of earlier writes.
+        """
+        runs = []
+        for _ in range(repeat):
+            os.sync()
+            runs.append(measure(cmd, self.project, env))
+        step = Step(name, runs)
+        self.steps[name] = step
+        rss = f"{step.peak_rss_mib:7.1f} MiB"
+        print(f"  {name:<28} {step.seconds:9.3f} s {rss}", file=sys.stderr, flush=True)
+        if not step.ok:
+            self.failures.append(name)
+            failed = next(run for run in step.runs if run.returncode != 0)
+            print(f"  !! {name} exited {failed.returncode}; stderr tail:", file=sys.stderr)
+            for line in failed.stderr.strip().splitlines()[-20:]:
+                print(f"     {line}", file=sys.stderr)
+        return step
+
+    def dvault(self, name: str, *args: str, repeat: int = 1) -> Step | None:
+        """Run a dvault subcommand as a step, or skip it when the CLI could not be started."""
+        if not self.dvault_available:
+            return None
+        return self.run(name, [*self.dvault_cmd, *args], repeat=repeat, env=self.dvault_env)
+
+
+# --------------------------------------------------------------------------- data generation
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    """Sizes of the synthetic project; later modes (many tiny files, huge files) add builders."""
+
+    classes: int
+    images_per_class: int
+    image_min_bytes: int
+    image_max_bytes: int
+    csv_bytes: int
+    checkpoint_bytes: int
+    v2_new_images: int
+    v2_edited_labels: int
+    v2_deleted_images: int
+    v2_csv_append_bytes: int
+    v2_finetune_regions: int
+    v2_finetune_fraction: float
+
+    @classmethod
+    def from_scale(cls, scale: float) -> TreeSpec:
+        """Default ML-project shape (~20k files, ~750 MB at 1.0); counts and big files scale.
+
+        Individual image sizes stay realistic (8-64 KiB); scaling changes how many there are.
+        """
+
+        def count(n: int) -> int:
+            return max(1, round(n * scale))
+
+        return cls(
+            classes=count(100),
+            images_per_class=100,
+            image_min_bytes=8 * KiB,
+            image_max_bytes=64 * KiB,
+            csv_bytes=count(30_000_000),
+            checkpoint_bytes=max(64 * KiB, round(128 * MiB * scale) // (4 * KiB) * (4 * KiB)),
+            v2_new_images=count(200),
+            v2_edited_labels=count(100),
+            v2_deleted_images=count(50),
+            v2_csv_append_bytes=count(1_000_000),
+            v2_finetune_regions=10,
+            v2_finetune_fraction=0.10,
+        )
+
+    @property
+    def images(self) -> int:
+        return self.classes * self.images_per_class
+
+
+def _weight_high_byte_table() -> bytes:
+    """Map a uniform byte to the sign + top 7 exponent bits of a float32 of magnitude ~1e-4..0.1.
+
+    Real weights have random mantissas but clustered exponents, so they compress only a little
+    (~6% with zstd -1); uniform random bytes would not compress at all.
+    """
+    shares = [(57, 8), (58, 16), (59, 32), (60, 48), (61, 24)]  # (exponent >> 1, n of 128)
+    high_bits = [value for value, n in shares for _ in range(n)]
+    return bytes((b & 0x80) | high_bits[b & 0x7F] for b in range(256))
+
+
+WEIGHT_HIGH_BYTE = _weight_high_byte_table()
+
+
+def weight_bytes(rng: random.Random, size: int) -> bytearray:
+    """Seeded little-endian float32 bytes that look like trained weights (size % 4 == 0)."""
+    block = bytearray(rng.randbytes(size))
+    block[3::4] = block[3::4].translate(WEIGHT_HIGH_BYTE)
+    return block
+
+
+def image_path(index: int, cls_index: int) -> Path:
+    return Path("data", "images", f"cls_{cls_index:03d}", f"img_{index:05d}.jpg")
+
+
+def label_json(rng: random.Random, index: int, cls_index: int) -> str:
+    """A small detection-style label file for one image."""
+    x, y = rng.randint(0, 400), rng.randint(0, 400)
+    label = {
+        "image": image_path(index, cls_index).relative_to("data").as_posix(),
+        "label": cls_index,
+        "bbox": [x, y, x + rng.randint(16, 224), y + rng.randint(16, 224)],
+        "annotator": f"annotator_{rng.randint(0, 19):02d}",
+        "confidence": round(rng.random(), 3),
+    }
+    return json.dumps(label, indent=2) + "\n"
+
+
+def csv_row(rng: random.Random, row_id: int, classes: int) -> str:
+    """One annotation row: repetitive text, so the CSV compresses like real metadata."""
+    cls_index = rng.randrange(classes)
+    split = rng.choice(("train", "train", "train", "val", "test"))
+    date = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return (
+        f"{row_id},images/cls_{cls_index:03d}/img_{row_id % 100_000:05d}.jpg,{cls_index},"
+        f"{rng.random():.4f},{rng.random():.4f},{rng.random():.4f},{rng.random():.4f},{split},"
+        f"annotator_{rng.randint(0, 19):02d},{date}\n"
+    )
+
+
+def write_csv_rows(f: TextIO, rng: random.Random, first_id: int, classes: int, size: int) -> int:
+    """Write rows (ids from first_id) until at least size characters; returns the count.
+
+    Rows go out in batches so a large CSV never sits in memory (which would also raise the
+    RSS floor of every measured child, see measure).
+    """
+    written = 0
+    row_id = first_id
+    while written < size:
+        batch: list[str] = []
+        while written < size and len(batch) < 10_000:
+            batch.append(csv_row(rng, row_id, classes))
+            written += len(batch[-1])
+            row_id += 1
+        f.write("".join(batch))
+    return written
+
+
+def write_weights(rng: random.Random, path: Path, size: int) -> None:
+    """Stream a checkpoint to disk in blocks so memory stays small for any size."""
+    with path.open("wb") as f:
+        for offset in range(0, size, WRITE_BLOCK):
+            f.write(weight_bytes(rng, min(WRITE_BLOCK, size - offset)))
+
+
+def generate_v1(project: Path, spec: TreeSpec, seed: int) -> None:
+    """Write the version-1 tree.
+
+    Every file gets its own random bytes (randbytes runs at ~250 MB/s): slicing one shared
+    buffer would create cross-file duplicates that a content-defined-chunking store could
+    dedup, understating its size.
+    """
+    rng = random.Random(f"dvault-bench:{seed}:v1")
+    for cls_index in range(spec.classes):
+        (project / "data" / "images" / f"cls_{cls_index:03d}").mkdir(parents=True)
+    (project / "data" / "labels").mkdir(parents=True)
+    (project / "checkpoints").mkdir()
+    for index in range(spec.images):
+        cls_index = index // spec.images_per_class
+        size = rng.randint(spec.image_min_bytes, spec.image_max_bytes)
+        (project / image_path(index, cls_index)).write_bytes(rng.randbytes(size))
+        label = label_json(rng, index, cls_index)
+        (project / "data" / "labels" / f"{index:05d}.json").write_text(label)
+    with (project / "data" / "train.csv").open("w") as f:
+        header = "id,image,label,x,y,w,h,split,annotator,date\n"
+        f.write(header)
+        write_csv_rows(f, rng, 0, spec.classes, spec.csv_bytes - len(header))
+    for name in ("model_a.bin", "model_b.bin"):
+        write_weights(rng, project / "checkpoints" / name, spec.checkpoint_bytes)
+
+
+def apply_v2(project: Path, spec: TreeSpec, seed: int) -> int:
+    """Turn v1 into v2 in place, like a typical iteration; returns bytes of new content.
+
+    Adds images, edits labels, appends CSV rows, overwrites scattered regions of model_a.bin
+    (size unchanged, as in fine-tuning) and deletes some of the original images.
+    """
+    rng = random.Random(f"dvault-bench:{seed}:v2")
+    written = 0
+    for index in range(spec.images, spec.images + spec.v2_new_images):
+        data = rng.randbytes(rng.randint(spec.image_min_bytes, spec.image_max_bytes))
+        (project / image_path(index, rng.randrange(spec.classes))).write_bytes(data)
+        written += len(data)
+    for index in rng.sample(range(spec.images), spec.v2_edited_labels):
+        label = label_json(rng, index, index // spec.images_per_class)
+        (project / "data" / "labels" / f"{index:05d}.json").write_text(label)
+        written += len(label)
+    with (project / "data" / "train.csv").open("a") as f:
+        written += write_csv_rows(f, rng, 10_000_000, spec.classes, spec.v2_csv_append_bytes)
+    written += finetune(rng, project / "checkpoints" / "model_a.bin", spec)
+    for index in rng.sample(range(spec.images), spec.v2_deleted_images):
+        (project / image_path(index, index // spec.images_per_class)).unlink()
+    return written
+
+
+def finetune(rng: random.Random, path: Path, spec: TreeSpec) -> int:
+    """Overwrite one region in each of N equal segments of path; returns bytes overwritten."""
+    size = path.stat().st_size
+    segment = size // spec.v2_finetune_regions
+    region = int(size * spec.v2_finetune_fraction) // spec.v2_finetune_regions // 4 * 4
+    with path.open("r+b") as f:
+        for i in range(spec.v2_finetune_regions):
+            f.seek(i * segment + rng.randrange((segment - region) // 4 + 1) * 4)
+            f.write(weight_bytes(rng, region))
+    return region * spec.v2_finetune_regions
+
+
+def tree_size(root: Path) -> tuple[int, int, int]:
+    """(files, apparent bytes, allocated bytes) under root; zeros if it does not exist."""
+    files = apparent = allocated = 0
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            files += 1
+            apparent += st.st_size
+            allocated += st.st_blocks * 512
+    return files, apparent, allocated
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def run_baselines(bench: Bench, workdir: Path) -> dict[str, str]:
+    """Physical lower bounds on the warm v1 tree; returns the v1 manifest from the blake3 run."""
+    roots = " ".join(TREE_ROOTS)
+    cat = shell(f"find {roots} -type f -print0 | xargs -0 cat > /dev/null")
+    measure(cat, bench.project)  # warm the page cache so every step reads from memory
+    bench.run("baseline cat", cat)
+    manifest = parse_manifest(bench.run("baseline blake3", hash_command()).runs[0].stdout)
+    archive, untar_dir = workdir / "baseline.tar.zst", workdir / "untar"
+    quoted, untar_quoted = shlex.quote(str(archive)), shlex.quote(str(untar_dir))
+    tar = bench.run("baseline tar|zstd", shell(f"tar -cf - {roots} | zstd -1 -T0 -q -o {quoted}"))
+    if tar.ok:
+        bench.sizes["tar.zst archive"] = archive.stat().st_size
+        untar_dir.mkdir()
+        bench.run("baseline untar", shell(f"zstd -d -q -c {quoted} | tar -xf - -C {untar_quoted}"))
+        shutil.rmtree(untar_dir)
+    archive.unlink(missing_ok=True)
+    return manifest
+
+
+def probe_dvault(bench: Bench) -> None:
+    """Time `dvault --help` (startup) and disable dvault steps if the CLI does not start."""
+    step = bench.dvault("dvault --help", "--help", repeat=3)
+    if step is not None and not step.ok:
+        bench.dvault_available = False
+        print("  !! dvault CLI unavailable; skipping dvault steps", file=sys.stderr)
+
+
+def record_store_size(bench: Bench, version: str) -> None:
+    """Record .dvault's apparent and allocated size (allocated shows sparse/preallocated files)."""
+    _, apparent, allocated = tree_size(bench.project / ".dvault")
+    bench.sizes[f".dvault after {version}"] = apparent
+    bench.sizes[f".dvault after {version} (allocated)"] = allocated
+
+
+def run_versioning(bench: Bench, spec: TreeSpec, seed: int) -> dict[str, str]:
+    """init/add/commit v1, status, apply v2, status, commit v2; returns the v2 manifest."""
+    bench.dvault("init", "init")
+    bench.dvault("add", "add", *TREE_ROOTS)
+    bench.dvault("commit v1", "commit", "-m", "v1")
+    bench.dvault("tag v1", "tag", "v1")
+    record_store_size(bench, "v1")
+    bench.dvault("status clean", "status", repeat=3)
+
+    start = time.perf_counter()
+    bench.sizes["new content in v2"] = apply_v2(bench.project, spec, seed)
+    print(f"  applied v2 changes in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    manifest = parse_manifest(measure(hash_command(), bench.project).stdout)
+
+    bench.dvault("status changed", "status", repeat=3)
+    bench.dvault("commit -a v2", "commit", "-a", "-m", "v2")
+    bench.dvault("tag v2", "tag", "v2")
+    record_store_size(bench, "v2")
+    growth = bench.sizes[".dvault after v2"] - bench.sizes[".dvault after v1"]
+    bench.sizes["store growth v1->v2"] = growth
+    return manifest
+
+
+def run_checkouts(bench: Bench, manifests: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Switch v1 -> v2 -> v1 -> v2, checking every file's hash after each switch."""
+    verification: dict[str, str] = {}
+    for i, tag in enumerate(("v1", "v2", "v1", "v2")):
+        name = f"checkout {tag} #{i // 2 + 1}"
+        if bench.dvault(name, "checkout", tag) is None:
+            continue
+        actual = parse_manifest(measure(hash_command(), bench.project).stdout)
+        expected = manifests[tag]
+        bad = sorted(p for p in expected.keys() | actual.keys() if expected.get(p) != actual.get(p))
+        verification[name] = "OK" if not bad else f"MISMATCH ({len(bad)} files, e.g. {bad[0]})"
+        print(f"  verify after {name}: {verification[name]}", file=sys.stderr)
+    return verification
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A padded markdown table, readable both raw in a terminal and rendered."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def ratio(value: float, reference: float | None, label: str) -> str:
+    """'N.NNx label', or empty when there is no reference to compare against."""
+    return f"{value / reference:.2f}x {label}" if reference else ""
+
+
+def step_comparison(name: str, step: Step) -> str:
+    """The baseline/target comparison shown for a step, where one is meaningful."""
+    if name.startswith("status"):
+        target = STATUS_CLEAN_TARGET_S if name == "status clean" else STATUS_CHANGED_TARGET_S
+        return f"min {step.min_seconds:.3f} s; {ratio(step.seconds, target, f'{target} s target')}"
+    if name.startswith("checkout"):
+        return ratio(step.seconds, CHECKOUT_TARGET_S, f"{CHECKOUT_TARGET_S} s target")
+    return ""
+
+
+def timing_rows(bench: Bench) -> list[list[str]]:
+    """One row per recorded step, plus add+commit v1 (vs tar|zstd) and the overall peak RSS."""
+    tar = bench.steps.get("baseline tar|zstd")
+    tar_seconds = tar.seconds if tar and tar.ok else None
+    rows: list[list[str]] = []
+    for name, step in bench.steps.items():
+        label = name if len(step.runs) == 1 else f"{name} (median of {len(step.runs)})"
+        comparison = step_comparison(name, step) if step.ok else ""
+        label += "" if step.ok else " FAILED"
+        rows.append([label, f"{step.seconds:.3f}", f"{step.peak_rss_mib:.1f}", comparison])
+        if name == "commit v1" and "add" in bench.steps:
+            pair = (bench.steps["add"], step)
+            total = sum(s.seconds for s in pair)
+            label = "add+commit v1" + ("" if all(s.ok for s in pair) else " FAILED")
+            rss = f"{max(s.peak_rss_mib for s in pair):.1f}"
+            rows.append([label, f"{total:.3f}", rss, ratio(total, tar_seconds, "tar|zstd")])
+    dvault_steps = [s for n, s in bench.steps.items() if not n.startswith("baseline")]
+    if dvault_steps:
+        peak = max(s.peak_rss_mib for s in dvault_steps)
+        rows.append(["max over dvault steps", "", f"{peak:.1f}", ""])
+    return rows
+
+
+def storage_rows(bench: Bench) -> list[list[str]]:
+    """Apparent sizes in MiB, with the store compared to the tree, the archive and the target."""
+    sizes = bench.sizes
+    tree, archive = sizes["tree v1"], sizes.get("tar.zst archive")
+    store_v1 = sizes.get(".dvault after v1", 0)
+    comparisons = {
+        "tar.zst archive": ratio(archive or 0, tree, "tree"),
+        ".dvault after v1": "; ".join(
+            filter(None, [ratio(store_v1, tree, "tree"), ratio(store_v1, archive, "tar.zst")])
+        ),
+        "store growth v1->v2": ratio(
+            sizes.get("store growth v1->v2", 0) / MiB,
+            STORE_GROWTH_TARGET_MIB,
+            f"{STORE_GROWTH_TARGET_MIB:g} MiB target",
+        ),
+    }
+    return [
+        [name, f"{value / MiB:.1f}", comparisons.get(name, "")]
+        for name, value in sizes.items()
+        if not name.endswith("(allocated)")
+    ]
+
+
+def report(bench: Bench, verification: dict[str, str], floor_mib: float) -> None:
+    """Print the timing, storage and verification tables."""
+    print("\n## Timings\n")
+    headers = ["step", "seconds", "peak RSS MiB", "vs baseline / target"]
+    print(markdown_table(headers, timing_rows(bench)))
+    print(f"\nPeak RSS cannot read below ~{floor_mib:.0f} MiB (this script's RSS at fork).")
+    print("\n## Storage (apparent size)\n")
+    print(markdown_table(["item", "MiB", "ratio"], storage_rows(bench)))
+    if verification:
+        print("\n## Checkout verification (blake3 of every file)\n")
+        print(markdown_table(["after", "result"], [[k, v] for k, v in verification.items()]))
+    if not bench.dvault_available:
+        print(f"\ndvault CLI unavailable: `{' '.join(bench.dvault_cmd)} --help` failed.")
+    if bench.failures:
+        print(f"\nFAILED steps: {', '.join(bench.failures)}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply file counts and big-file sizes"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the generated data")
+    parser.add_argument(
+        "--workdir", type=Path, help="where to generate (must be absent or empty); default: temp"
+    )
+    parser.add_argument("--keep", action="store_true", help="do not delete the workdir at the end")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON here")
+    return parser.parse_args(argv)
+
+
+def prepare_workdir(requested: Path | None) -> Path:
+    """Create the workdir; refuse a non-empty one so cleanup can never delete foreign files."""
+    if requested is None:
+        return Path(tempfile.mkdtemp(prefix="dvault-bench-"))
+    if requested.exists() and any(requested.iterdir()):
+        sys.exit(f"--workdir {requested} is not empty; remove it or choose another path")
+    requested.mkdir(parents=True, exist_ok=True)
+    return requested.resolve()
+
+
+def benchmark(args: argparse.Namespace, workdir: Path) -> int:
+    """Run all scenarios in workdir/project; returns the process exit code."""
+    spec = TreeSpec.from_scale(args.scale)
+    project = workdir / "project"
+    project.mkdir()
+    bench = Bench(project)
+
+    print(f"generating v1 in {project} ...", file=sys.stderr)
+    start = time.perf_counter()
+    generate_v1(project, spec, args.seed)
+    files, tree_bytes, _ = tree_size(project)
+    bench.sizes["tree v1"] = tree_bytes
+    elapsed = time.perf_counter() - start
+    print(f"  {files} files, {tree_bytes / MiB:.1f} MiB in {elapsed:.1f} s", file=sys.stderr)
+
+    manifests = {"v1": run_baselines(bench, workdir)}
+    probe_dvault(bench)
+    verification: dict[str, str] = {}
+    if bench.dvault_available:  # otherwise leave the tree at v1, reusable via --keep
+        manifests["v2"] = run_versioning(bench, spec, args.seed)
+        verification = run_checkouts(bench, manifests)
+
+    floor_mib = rss_floor_mib()
+    report(bench, verification, floor_mib)
+    if args.json:
+        results = {
+            "config": {"scale": args.scale, "seed": args.seed, "dvault": bench.dvault_cmd},
+            "host": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            },
+            "tree_v1": {"files": files, "bytes": tree_bytes},
+            "rss_floor_mib": floor_mib,
+            "dvault_available": bench.dvault_available,
+            "steps": {name: step.to_json() for name, step in bench.steps.items()},
+            "sizes": bench.sizes,
+            "verification": verification,
+            "failures": bench.failures,
+        }
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    mismatch = any(result != "OK" for result in verification.values())
+    return 1 if bench.failures or mismatch else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = prepare_workdir(args.workdir)
+    try:
+        return benchmark(args, workdir)
+    finally:
+        if args.keep:
+            print(f"\nkept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
