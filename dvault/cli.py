@@ -437,7 +437,7 @@ def checkout(
         report = repo.checkout(
             rev, [str(_cwd() / p) for p in paths] if paths else None, force=force
         )
-        branch, head = repo.head()
+        branch, _ = repo.head()
     where = f"branch {branch}" if branch and not paths else rev
     _echo(
         f"checked out {where}: {report.written} written, {report.removed} removed "

@@ -110,7 +110,7 @@ def run_demo(root: Path, echo: Echo) -> None:
             "(chunking stored only the changed part of the checkpoint)"
         )
 
-        for name, expected in (("v1", v1), ("v2", v2)):
+        for name, expected in (("v1", v1), ("main", v2)):
             report = repo.checkout(name)
             got = manifest(root)
             if got != expected:

@@ -288,7 +288,7 @@ class Repo:
                     raise NothingToCommit("nothing tracked yet; use dvault add PATH")
                 self._stage([os.fsencode(r) for r in roots], "commit")
             tree = self.state.stage_tree()
-            branch, head = self.refs.head()
+            _, head = self.refs.head()
             parent = self.read_commit(head) if head else None
             if tree is None or (
                 not allow_empty
@@ -429,7 +429,7 @@ class Repo:
         with self.locked():
             target_id = self.resolve(rev)
             target = self.read_commit(target_id)
-            branch, head = self.refs.head()
+            _, head = self.refs.head()
             changes = co.plan(self, target.tree, rels)
             co.check_links(self, changes)
             if not force:
