@@ -61,7 +61,10 @@ def from_hex(text: str) -> ObjectId:
     """Parse a full 64-digit id; raises ValueError on anything else."""
     if len(text) != 2 * ID_SIZE:
         raise ValueError(f"object id must be {2 * ID_SIZE} hex digits: {text!r}")
-    return ObjectId(bytes.fromhex(text))
+    raw = bytes.fromhex(text)
+    if len(raw) != ID_SIZE:  # fromhex skips whitespace: " 00…00 " would give 31 bytes
+        raise ValueError(f"object id must be {2 * ID_SIZE} hex digits: {text!r}")
+    return ObjectId(raw)
 
 
 def short(oid: bytes, length: int = 12) -> str:

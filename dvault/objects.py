@@ -166,9 +166,13 @@ def canonical_json(value: dict[str, Any]) -> bytes:
 def _parse_canonical(body: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested arrays
         raise CorruptObject(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict) or canonical_json(value) != body:
+    try:
+        canonical = isinstance(value, dict) and canonical_json(value) == body
+    except ValueError:  # a lone surrogate ("\ud800") parses but cannot be encoded as UTF-8
+        canonical = False
+    if not canonical:
         raise CorruptObject(f"{what} is not in canonical form")
     return value
 
@@ -182,9 +186,12 @@ def _field(value: dict[str, Any], key: str, kind: type, what: str) -> Any:
 
 def _hex_id(text: Any, what: str) -> ObjectId:
     try:
-        return from_hex(text)
+        oid = from_hex(text)
     except (TypeError, ValueError):
         raise CorruptObject(f"{what} holds an invalid object id {text!r}") from None
+    if oid.hex() != text:  # uppercase hex would be a second spelling of the same object
+        raise CorruptObject(f"{what} holds a non-canonical object id {text!r}")
+    return oid
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +227,7 @@ class Commit:
     @classmethod
     def decode(cls, body: bytes) -> Commit:
         v = _parse_canonical(body, "commit")
-        if v.get("version") != FORMAT_VERSION:
+        if v.get("version") != FORMAT_VERSION or isinstance(v["version"], bool):  # true == 1
             raise CorruptObject("commit has an unknown version")
         parents = _field(v, "parents", list, "commit")
         roots = _field(v, "roots", dict, "commit")
@@ -264,7 +271,7 @@ class Tag:
     @classmethod
     def decode(cls, body: bytes) -> Tag:
         v = _parse_canonical(body, "tag")
-        if v.get("version") != FORMAT_VERSION:
+        if v.get("version") != FORMAT_VERSION or isinstance(v["version"], bool):  # true == 1
             raise CorruptObject("tag has an unknown version")
         object_type = _field(v, "type", str, "tag")
         if object_type not in ("commit", "tree", "blob", "tag"):

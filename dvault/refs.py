@@ -8,7 +8,6 @@ of a branch or HEAD is appended to its reflog (``logs/<ref>``) before returning.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import time
@@ -68,7 +67,7 @@ class RefStore:
         text = (self.root / "HEAD").read_text().strip()
         if text.startswith("ref: "):
             ref = text[5:]
-            if not ref.startswith(HEADS):
+            if not ref.startswith(HEADS) or _BAD_NAME.search(ref[len(HEADS) :]):
                 raise CorruptObject(f"HEAD points outside refs/heads: {ref!r}")
             return ref[len(HEADS) :], self.read(ref)
         try:
@@ -183,6 +182,8 @@ class RefStore:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -297,6 +296,8 @@ class Repo:
                 and parent.roots == roots
             ):
                 raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
+            import socket
+
             lineage = {"command": sys.argv[1:] if sys.argv else [], "host": socket.gethostname()}
             lineage.update(meta or {})
             commit = Commit(

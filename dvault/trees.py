@@ -72,6 +72,8 @@ def _join(prefix: bytes, name: bytes) -> bytes:
 
 
 def read_tree(store: ObjectStore, oid: bytes) -> Tree:
+    if oid == EMPTY_TREE:  # referenced by empty directories but not necessarily stored
+        return Tree()
     tree = store.get(oid, ObjectType.TREE)
     assert isinstance(tree, Tree)
     return tree

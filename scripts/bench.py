@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Self, TextIO
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -60,6 +60,28 @@ for root in sys.argv[1:]:
                 while n := f.readinto(buf):
                     hasher.update(view[:n])
             sys.stdout.write(f"{path}\\t{hasher.hexdigest()}\\n")
+"""
+
+# The helper behind Launcher: reads one JSON request per line, runs it, replies with wall time
+# and the child's own rusage from wait4 (RUSAGE_CHILDREN would be a max over all children).
+LAUNCHER_SCRIPT = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    with open(req["out"], "wb") as out, open(req["err"], "wb") as err:
+        start = time.perf_counter()
+        try:
+            proc = subprocess.Popen(req["cmd"], cwd=req["cwd"], env=req["env"],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        except OSError as e:
+            err.write(str(e).encode())
+            reply = {"seconds": 0.0, "maxrss": 0, "returncode": 127}
+        else:
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            reply = {"seconds": time.perf_counter() - start, "maxrss": usage.ru_maxrss,
+                     "returncode": proc.returncode}
+    print(json.dumps(reply), flush=True)
 """
 
 TREE_ROOTS = ("data", "checkpoints")
@@ -115,51 +137,61 @@ class Step:
         }
 
 
-def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Run cmd to completion, returning wall time and the child's own peak RSS.
+class Launcher:
+    """Runs measured commands from a small helper process and reports their own peak RSS.
 
-    wait4 gives the rusage of exactly this child (and the descendants it reaped, so a shell
-    pipeline reports its largest process), unlike RUSAGE_CHILDREN whose maxrss is a running max
-    over every child this script ever had. Output goes to temp files so big outputs cannot
-    deadlock a pipe while we block in wait4.
-
-    Linux carries the pre-exec memory image's high-water mark into the child's ru_maxrss. With
-    subprocess's default vfork that image is this script's, so every child would report at
-    least this script's all-time peak; the (no-op) preexec_fn forces a real fork, which lowers
-    that floor to this script's current RSS (see rss_floor_mib).
+    Linux seeds a child's ru_maxrss with the high-water mark of the memory image it was forked
+    (or vforked) from. Spawning from this script, whose memory grows with buffers and manifests,
+    inflated small readings (24 -> 33 MiB for the same dvault command); the helper only
+    launches, so the floor stays at a fresh interpreter's size (see rss_floor_mib).
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        with subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            preexec_fn=_force_fork,  # noqa: PLW1509, RUF100 - single-threaded script
-        ) as proc:
-            _, status, usage = os.wait4(proc.pid, 0)
-            seconds = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(
-            seconds=seconds,
-            peak_rss_mib=usage.ru_maxrss * MAXRSS_BYTES / MiB,
-            returncode=proc.returncode,
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
+    def __enter__(self) -> Self:
+        return self
 
-def _force_fork() -> None:
-    """Does nothing; passing any preexec_fn makes subprocess fork instead of vfork."""
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+    def measure(self, cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+        """Run cmd to completion in cwd; output is captured to files so it cannot block."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            request = {
+                "cmd": list(cmd),
+                "cwd": str(cwd),
+                "env": env,
+                "out": str(out),
+                "err": str(err),
+            }
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            reply = self.proc.stdout.readline()
+            if not reply:
+                raise RuntimeError("measurement launcher exited unexpectedly")
+            result = json.loads(reply)
+            return Run(
+                seconds=result["seconds"],
+                peak_rss_mib=result["maxrss"] * MAXRSS_BYTES / MiB,
+                returncode=result["returncode"],
+                stdout=out.read_text(errors="replace"),
+                stderr=err.read_text(errors="replace"),
+            )
 
 
-def rss_floor_mib() -> float:
-    """Peak RSS reported for `true`: values near this are the fork floor, not the command."""
-    return measure(["true"], Path.cwd()).peak_rss_mib
+def rss_floor_mib(launcher: Launcher) -> float:
+    """Peak RSS reported for `true`: readings near this say nothing about the command."""
+    return launcher.measure(["true"], Path.cwd()).peak_rss_mib
 
 
 def shell(script: str) -> list[str]:
@@ -193,8 +225,9 @@ def find_dvault() -> tuple[list[str], dict[str, str] | None]:
 class Bench:
     """Runs and records steps in one project dir; dvault steps are skipped if the CLI is absent."""
 
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, launcher: Launcher) -> None:
         self.project = project
+        self.launcher = launcher
         self.dvault_cmd, self.dvault_env = find_dvault()
         self.dvault_available = True
         self.steps: dict[str, Step] = {}
@@ -212,7 +245,7 @@ class Bench:
         runs = []
         for _ in range(repeat):
             os.sync()
-            runs.append(measure(cmd, self.project, env))
+            runs.append(self.launcher.measure(cmd, self.project, env))
         step = Step(name, runs)
         self.steps[name] = step
         rss = f"{step.peak_rss_mib:7.1f} MiB"
@@ -335,8 +368,7 @@ def csv_row(rng: random.Random, row_id: int, classes: int) -> str:
 def write_csv_rows(f: TextIO, rng: random.Random, first_id: int, classes: int, size: int) -> int:
     """Write rows (ids from first_id) until at least size characters; returns the count.
 
-    Rows go out in batches so a large CSV never sits in memory (which would also raise the
-    RSS floor of every measured child, see measure).
+    Rows go out in batches so a large CSV never sits in memory.
     """
     written = 0
     row_id = first_id
@@ -438,7 +470,9 @@ def run_baselines(bench: Bench, workdir: Path) -> dict[str, str]:
     """Physical lower bounds on the warm v1 tree; returns the v1 manifest from the blake3 run."""
     roots = " ".join(TREE_ROOTS)
     cat = shell(f"find {roots} -type f -print0 | xargs -0 cat > /dev/null")
-    measure(cat, bench.project)  # warm the page cache so every step reads from memory
+    bench.launcher.measure(
+        cat, bench.project
+    )  # warm the page cache so every step reads from memory
     bench.run("baseline cat", cat)
     manifest = parse_manifest(bench.run("baseline blake3", hash_command()).runs[0].stdout)
     archive, untar_dir = workdir / "baseline.tar.zst", workdir / "untar"
@@ -480,7 +514,7 @@ def run_versioning(bench: Bench, spec: TreeSpec, seed: int) -> dict[str, str]:
     start = time.perf_counter()
     bench.sizes["new content in v2"] = apply_v2(bench.project, spec, seed)
     print(f"  applied v2 changes in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    manifest = parse_manifest(measure(hash_command(), bench.project).stdout)
+    manifest = parse_manifest(bench.launcher.measure(hash_command(), bench.project).stdout)
 
     bench.dvault("status changed", "status", repeat=3)
     bench.dvault("commit -a v2", "commit", "-a", "-m", "v2")
@@ -498,7 +532,7 @@ def run_checkouts(bench: Bench, manifests: dict[str, dict[str, str]]) -> dict[st
         name = f"checkout {tag} #{i // 2 + 1}"
         if bench.dvault(name, "checkout", tag) is None:
             continue
-        actual = parse_manifest(measure(hash_command(), bench.project).stdout)
+        actual = parse_manifest(bench.launcher.measure(hash_command(), bench.project).stdout)
         expected = manifests[tag]
         bad = sorted(p for p in expected.keys() | actual.keys() if expected.get(p) != actual.get(p))
         verification[name] = "OK" if not bad else f"MISMATCH ({len(bad)} files, e.g. {bad[0]})"
@@ -586,7 +620,7 @@ def report(bench: Bench, verification: dict[str, str], floor_mib: float) -> None
     print("\n## Timings\n")
     headers = ["step", "seconds", "peak RSS MiB", "vs baseline / target"]
     print(markdown_table(headers, timing_rows(bench)))
-    print(f"\nPeak RSS cannot read below ~{floor_mib:.0f} MiB (this script's RSS at fork).")
+    print(f"\nPeak RSS readings near {floor_mib:.0f} MiB are the floor (the launcher's size).")
     print("\n## Storage (apparent size)\n")
     print(markdown_table(["item", "MiB", "ratio"], storage_rows(bench)))
     if verification:
@@ -625,12 +659,12 @@ def prepare_workdir(requested: Path | None) -> Path:
     return requested.resolve()
 
 
-def benchmark(args: argparse.Namespace, workdir: Path) -> int:
+def benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher) -> int:
     """Run all scenarios in workdir/project; returns the process exit code."""
     spec = TreeSpec.from_scale(args.scale)
     project = workdir / "project"
     project.mkdir()
-    bench = Bench(project)
+    bench = Bench(project, launcher)
 
     print(f"generating v1 in {project} ...", file=sys.stderr)
     start = time.perf_counter()
@@ -647,7 +681,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
         manifests["v2"] = run_versioning(bench, spec, args.seed)
         verification = run_checkouts(bench, manifests)
 
-    floor_mib = rss_floor_mib()
+    floor_mib = rss_floor_mib(launcher)
     report(bench, verification, floor_mib)
     if args.json:
         results = {
@@ -674,7 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = prepare_workdir(args.workdir)
     try:
-        return benchmark(args, workdir)
+        with Launcher() as launcher:
+            return benchmark(args, workdir, launcher)
     finally:
         if args.keep:
             print(f"\nkept {workdir}", file=sys.stderr)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -143,16 +144,20 @@ class ObjectStore:
 class ObjectWriter:
     """A batch of new objects; :meth:`flush` seals and indexes them durably.
 
-    Thread-safe: worker threads hash and compress, then call :meth:`put_prepared`.
+    Thread-safe: worker threads hash and compress, then call :meth:`put_prepared`. Each
+    thread appends to a pack of its own, so file writes and the pack hash run in
+    parallel; only the "is it already stored?" bookkeeping is shared.
     Use as a context manager; leaving with an exception drops the unsealed pack, so a
     failed command leaves no half-indexed state behind.
     """
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self._pack: PackWriter | None = None
+        self._packs: dict[int, PackWriter] = {}  # thread id -> that thread's open pack
         self._pending: set[bytes] = set()
         self._lock = threading.Lock()
+        self._sealer: ThreadPoolExecutor | None = None
+        self._sealing: list[Future[None]] = []
         self.bytes_written = 0
         self.objects_written = 0
 
@@ -172,17 +177,22 @@ class ObjectWriter:
         self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
     ) -> bool:
         """Append an already hashed and compressed object; False if it was already stored."""
+        thread = threading.get_ident()
         with self._lock:
             if oid in self._pending or self.store.has(oid):
                 return False
-            if self._pack is None:
-                self._pack = PackWriter(self.store.packs_dir, self.store.tmp_dir)
-            self._pack.add(oid, kind, compression, stored, raw_len)
             self._pending.add(oid)
             self.bytes_written += len(stored)
             self.objects_written += 1
-            if self._pack.size >= PACK_TARGET_SIZE:
-                self._seal()
+            pack = self._packs.get(thread)
+        if pack is None:
+            pack = PackWriter(self.store.packs_dir, self.store.tmp_dir)
+            with self._lock:
+                self._packs[thread] = pack
+        pack.add(oid, kind, compression, stored, raw_len)  # only this thread writes it
+        if pack.size >= PACK_TARGET_SIZE:
+            with self._lock:
+                self._seal(thread)
         return True
 
     def put_raw(self, kind: ObjectType, raw: bytes) -> ObjectId:
@@ -212,29 +222,61 @@ class ObjectWriter:
                 self.put_prepared(oid, kind, compression, stored, len(body))
         return content.id, content.size
 
-    def _seal(self) -> None:
-        assert self._pack is not None
-        pack = self._pack
-        self._pack = None
+    def _seal(self, thread: int) -> None:
+        """Hand a thread's pack to the sealer thread (called with ``_lock`` held).
+
+        Sealing fsyncs tens of MiB; doing it on a separate thread lets hashing and
+        compression continue meanwhile. Its objects stay in ``_pending`` (so they are not
+        stored twice) until they are indexed.
+        """
+        pack = self._packs.pop(thread)
         if not pack.entries:
             pack.abort()
             return
-        name = pack.seal()
+        if self._sealer is None:
+            self._sealer = ThreadPoolExecutor(1, thread_name_prefix="dvault-seal")
+        self._sealing.append(self._sealer.submit(self._seal_and_index, pack))
+
+    def _seal_and_index(self, pack: PackWriter) -> None:
+        try:
+            name = pack.seal()
+        except BaseException:
+            pack.abort()
+            raise
         self.store.index.add_pack(name, pack.entries)
-        self._pending.difference_update(e.id for e in pack.entries)
+        with self._lock:
+            self._pending.difference_update(e.id for e in pack.entries)
+
+    def _wait_for_seals(self) -> None:
+        futures, self._sealing = self._sealing, []
+        errors = [f.exception() for f in futures]
+        if self._sealer is not None:
+            self._sealer.shutdown()
+            self._sealer = None
+        for error in errors:
+            if error is not None:
+                raise error
 
     def flush(self) -> None:
-        """Seal the open pack (fsync) and index it; after this every put is durable."""
+        """Seal the open packs (fsync) and index them; after this every put is durable.
+
+        Call when no other thread is putting objects any more.
+        """
         with self._lock:
-            if self._pack is not None:
-                self._seal()
+            for thread in list(self._packs):
+                self._seal(thread)
+        self._wait_for_seals()
 
     def abort(self) -> None:
+        """Drop the unsealed pack. Packs already sealed stay: they are complete and
+        unreferenced, which is harmless (gc removes unreachable objects)."""
         with self._lock:
-            if self._pack is not None:
-                self._pack.abort()
-                self._pack = None
+            for pack in self._packs.values():
+                pack.abort()
+            self._packs.clear()
             self._pending.clear()
+        with contextlib.suppress(Exception):
+            self._wait_for_seals()
 
 
 def remove_stale_temp_files(tmp_dir: Path) -> None:

@@ -8,11 +8,11 @@ are bytes; they are decoded only for display).
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
-from dvault.objects import MODE_DIR, mode_of
+from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
 from dvault.workspace.state import FileStat
 
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
@@ -38,54 +38,67 @@ def load_ignore(project: Path) -> Ignore | None:
     return ignored
 
 
-def _skip(name: bytes) -> bool:
-    return name in ALWAYS_IGNORED or name.endswith(CHECKOUT_TEMP_SUFFIX)
+def walk(project: Path, rel: bytes, ignore: Ignore | None) -> dict[bytes, FileStat]:
+    """Every file, symlink and empty directory at or under ``rel`` (which may be a file).
 
-
-def walk(project: Path, rel: bytes, ignore: Ignore | None) -> Iterator[tuple[bytes, FileStat]]:
-    """Every file, symlink and empty directory at or under ``rel`` (which may be a file)."""
-    full = os.path.join(os.fsencode(project), rel) if rel else os.fsencode(project)
+    Iterative and allocation-light: this loop is most of what ``status`` costs. Directory
+    entries are classified by ``d_type`` (no syscall); only files and symlinks, and
+    directories that turn out empty, are stat'ed.
+    """
+    found: dict[bytes, FileStat] = {}
+    base = os.fsencode(project)
+    full = os.path.join(base, rel) if rel else base
     try:
         st = os.lstat(full)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(st.st_mode):
-        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            yield rel, FileStat.of(st, mode_of(st.st_mode))
-        return
-    yield from _walk_dir(full, rel, ignore, st)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    if not S_ISDIR(st.st_mode):
+        if S_ISREG(st.st_mode) or S_ISLNK(st.st_mode):
+            found[rel] = FileStat(
+                mode_of(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+            )
+        return found
+    # One thread: the loop is GIL-bound Python, and a thread pool measured 30% slower.
+    pending = [(full, rel)]
+    while pending:
+        files, subdirs = _scan_dir(*pending.pop(), ignore)
+        found.update(files)
+        pending.extend(subdirs)
+    return found
 
 
-def _walk_dir(
-    full: bytes, rel: bytes, ignore: Ignore | None, dir_stat: os.stat_result
-) -> Iterator[tuple[bytes, FileStat]]:
-    prefix = rel + b"/" if rel else b""
-    empty = True
-    subdirs = []
-    with os.scandir(full) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        name = entry.name
-        if _skip(name):
-            continue
-        child = prefix + name
-        st = entry.stat(follow_symlinks=False)
-        mode = st.st_mode
-        if stat.S_ISDIR(mode):
-            if ignore is not None and ignore(child, True):
+def _scan_dir(
+    dir_full: bytes, dir_rel: bytes, ignore: Ignore | None
+) -> tuple[dict[bytes, FileStat], list[tuple[bytes, bytes]]]:
+    """Files (and the directory itself when empty) and subdirectories of one directory."""
+    prefix = dir_rel + b"/" if dir_rel else b""
+    files: dict[bytes, FileStat] = {}
+    subdirs: list[tuple[bytes, bytes]] = []
+    with os.scandir(dir_full) as it:
+        for entry in it:
+            name = entry.name
+            if name in ALWAYS_IGNORED or name.endswith(CHECKOUT_TEMP_SUFFIX):
                 continue
-            subdirs.append((entry.path, child, st))
-            empty = False
-        elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+            child = prefix + name
+            if entry.is_dir(follow_symlinks=False):
+                if ignore is None or not ignore(child, True):
+                    subdirs.append((entry.path, child))
+                continue
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if S_ISREG(mode):
+                kind = MODE_EXEC if mode & 0o111 else MODE_FILE
+            elif S_ISLNK(mode):
+                kind = MODE_LINK
+            else:
+                continue  # sockets, fifos and devices are not data
             if ignore is not None and ignore(child, False):
                 continue
-            empty = False
-            yield child, FileStat.of(st, mode_of(mode))
-        # sockets, fifos and devices are not data; they are skipped
-    for path, child, st in subdirs:
-        yield from _walk_dir(path, child, ignore, st)
-    if empty and rel:
-        yield rel, FileStat.of(dir_stat, MODE_DIR)
+            files[child] = FileStat(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if not files and not subdirs and dir_rel:
+        st = os.lstat(dir_full)
+        files[dir_rel] = FileStat(MODE_DIR, 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return files, subdirs
 
 
 def under(path: bytes, scope: bytes) -> bool:

@@ -16,22 +16,25 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from dvault.errors import StorageError
 from dvault.hashing import ObjectId
 
 RACY_NS = 100_000_000
 
-_ENTRY = struct.Struct(">IQ32sqqQq")  # mode, size, id, mtime_ns, ctime_ns, inode, cached_at
+STAGE_LAYOUT = struct.Struct(">IQ32sqqQq")  # mode, size, id, mtime_ns, ctime_ns, inode, cached_at
+_ENTRY = STAGE_LAYOUT
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """The stat fields that tell whether a file may have changed."""
+class FileStat(NamedTuple):
+    """The stat fields that tell whether a file may have changed.
+
+    Named tuples, not dataclasses: ``status`` builds one per file, and tuple creation is
+    several times cheaper than a frozen dataclass's ``__init__``.
+    """
 
     mode: int
     size: int
@@ -44,9 +47,11 @@ class FileStat:
         return cls(mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-@dataclass(frozen=True, slots=True)
-class StageEntry:
-    """Content recorded for one path, and the stat data of the file that held it."""
+class StageEntry(NamedTuple):
+    """Content recorded for one path, and the stat data of the file that held it.
+
+    The field order is the on-disk order of the ``stage`` table (docs/format.md).
+    """
 
     mode: int
     size: int
@@ -76,14 +81,11 @@ class StageEntry:
         return StageEntry(self.mode, self.size, self.id, st.mtime_ns, st.ctime_ns, st.ino, now)
 
     def pack(self) -> bytes:
-        return _ENTRY.pack(
-            self.mode, self.size, self.id, self.mtime_ns, self.ctime_ns, self.ino, self.cached_at
-        )
+        return _ENTRY.pack(*self)
 
     @classmethod
     def unpack(cls, raw: bytes) -> StageEntry:
-        mode, size, oid, mtime, ctime, ino, cached = _ENTRY.unpack(raw)
-        return cls(mode, size, ObjectId(oid), mtime, ctime, ino, cached)
+        return cls._make(_ENTRY.unpack(raw))
 
 
 class WorkspaceState:
@@ -111,7 +113,12 @@ class WorkspaceState:
         """The whole staging index (one sequential LMDB scan)."""
         unpack = StageEntry.unpack
         with self.env.begin(db=self._stage) as txn:
-            return {bytes(k): unpack(v) for k, v in txn.cursor()}
+            return {k: unpack(v) for k, v in txn.cursor()}
+
+    def stage_raw(self) -> dict[bytes, bytes]:
+        """The staging index as packed values (see :data:`STAGE_LAYOUT`), for hot loops."""
+        with self.env.begin(db=self._stage) as txn:
+            return dict(txn.cursor())
 
     def stage_get(self, path: bytes) -> StageEntry | None:
         with self.env.begin(db=self._stage) as txn:
@@ -185,13 +192,6 @@ class WorkspaceState:
             for path, kind in roots.items():
                 txn.put(path.encode(), kind.encode())
 
-    def txn(self) -> Any:
-        return self.env.begin()
-
 
 def now_ns() -> int:
     return time.time_ns()
-
-
-def iter_sorted(entries: dict[bytes, StageEntry]) -> Iterator[tuple[bytes, StageEntry]]:
-    return iter(sorted(entries.items()))

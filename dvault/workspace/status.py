@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.trees import EMPTY_TREE, Change, diff_trees
 from dvault.workspace.scan import load_ignore, walk
-from dvault.workspace.state import FileStat, StageEntry, now_ns
+from dvault.workspace.state import RACY_NS, STAGE_LAYOUT, FileStat, StageEntry, now_ns
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -46,6 +45,8 @@ def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes,
     """Hash several paths on all cores (blake3 and file reads release the GIL)."""
     if len(items) <= 1:
         return {p: read_entry(project, p, st) for p, st in items}
+    from concurrent.futures import ThreadPoolExecutor  # imports logging: keep it off start-up
+
     with ThreadPoolExecutor(WORKERS) as pool:
         results = pool.map(lambda item: (item[0], read_entry(project, *item)), items)
         return dict(results)
@@ -105,16 +106,28 @@ def compute_status(repo: Repo) -> Status:
     if stage_tree != head_tree and (stage_tree or head_tree):
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
 
-    stage = state.stage()
+    raw_stage = state.stage_raw()
     work = scan_roots(repo, state.roots())
     suspects: list[tuple[bytes, FileStat]] = []
-    cache = None
+    untracked = status.untracked
+    racy = RACY_NS
+    unpack = STAGE_LAYOUT.unpack
     for path, st in work.items():
-        entry = stage.get(path)
-        if entry is None:
-            status.untracked.append(path)
-        elif not entry.matches(st):
-            if entry.mode == MODE_DIR and st.mode == MODE_DIR:
+        raw = raw_stage.get(path)
+        if raw is None:
+            untracked.append(path)
+            continue
+        e = unpack(raw)
+        # the same test as StageEntry.matches, inlined: this loop runs once per file
+        if not (
+            e[3] == st[2]
+            and e[1] == st[1]
+            and e[5] == st[4]
+            and e[4] == st[3]
+            and e[0] == st[0]
+            and st[2] < e[6] - racy
+        ):
+            if e[0] == MODE_DIR and st[0] == MODE_DIR:
                 continue
             suspects.append((path, st))
     if suspects:
@@ -131,7 +144,7 @@ def compute_status(repo: Repo) -> Status:
         refreshed = []
         remembered = []
         for path, current in fresh.items():
-            if current.same_content(stage[path]):
+            if current.same_content(StageEntry.unpack(raw_stage[path])):
                 refreshed.append((path, current))
             else:
                 remembered.append((path, current))
@@ -140,9 +153,9 @@ def compute_status(repo: Repo) -> Status:
         if remembered:
             state.remember_hashes(remembered)
         for path, current in status.workspace.items():
-            if not current.same_content(stage[path]):
+            if not current.same_content(StageEntry.unpack(raw_stage[path])):
                 status.modified.append(path)
-    status.deleted = [p for p in stage if p not in work]
+    status.deleted = [p for p in raw_stage if p not in work]
     status.modified.sort()
     status.deleted.sort()
     status.untracked.sort()
