@@ -64,6 +64,10 @@ def guess_kind(path: str, is_file: bool) -> str:
     return "dataset"
 
 
+def _same_content(a: Any, b: Any) -> bool:
+    return a is not None and not isinstance(a, str) and a.mode == b.mode and a.id == b.id
+
+
 @dataclass(frozen=True)
 class LogEntry:
     id: ObjectId
@@ -241,10 +245,12 @@ class Repo:
                 if not doomed and os.fsdecode(rel) not in roots:
                     raise UsageError(f"path {given} is not tracked")
                 removed.extend(doomed)
-                for p in doomed:
-                    del stage[p]
                 for r in [r for r in roots if under(os.fsencode(r), rel)]:
                     del roots[r]
+            if not cached:
+                self._refuse_unsaved(removed, stage)
+            for p in removed:
+                del stage[p]
             from dvault.workspace.staging import write_stage_trees
 
             with self.store.writer() as writer:
@@ -260,6 +266,22 @@ class Repo:
                         else:
                             os.unlink(full)
         return [os.fsdecode(p) for p in removed]
+
+    def _refuse_unsaved(self, paths: list[bytes], stage: dict[bytes, Any]) -> None:
+        """``rm`` must not delete work that exists nowhere else (modified, unstaged files)."""
+        from dvault.workspace.checkout import current_content
+
+        unsaved = []
+        for path in paths:
+            now = current_content(self, path, stage[path])
+            if now is not None and not _same_content(now, stage[path]):
+                unsaved.append(path)
+        if unsaved:
+            shown = ", ".join(os.fsdecode(p) for p in unsaved[:10])
+            raise UncommittedChanges(
+                f"{len(unsaved)} path(s) have changes not staged ({shown}); "
+                "dvault add them first, or use rm --cached"
+            )
 
     def status(self) -> Any:
         from dvault.workspace.status import compute_status

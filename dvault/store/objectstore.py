@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dvault.content import FileContent
 from dvault.errors import CorruptObject, MissingObject
@@ -41,6 +41,7 @@ class ObjectStore:
         self.index = ObjectIndex(root / "index")
         self._fds: dict[int, int] = {}
         self._fd_lock = threading.Lock()
+        self.tree_cache: dict[bytes, Any] = {}  # see trees.read_tree
         self.sync_packs()
 
     # -- index maintenance ----------------------------------------------------------------

@@ -81,6 +81,11 @@ class _Workspace:
         return read_entry(self.repo.root, path, fs)
 
 
+def current_content(repo: Repo, path: bytes, staged: StageEntry | None) -> StageEntry | str | None:
+    """What is at ``path`` now (see :meth:`_Workspace.current`)."""
+    return _Workspace(repo).current(path, staged)
+
+
 def _check_link(path: bytes, target: bytes) -> None:
     """Refuse symlinks that are absolute or climb out of the work tree."""
     joined = os.path.normpath(os.path.join(os.path.dirname(path), target))
