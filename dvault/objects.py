@@ -160,7 +160,9 @@ class Tree:
 
 
 def canonical_json(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def _parse_canonical(body: bytes, what: str) -> dict[str, Any]:

@@ -21,13 +21,18 @@ def _ruff() -> list[str]:
 
 def test_ruff_lint_is_clean() -> None:
     """Lint errors fail the build, not a later review."""
-    result = subprocess.run([*_ruff(), "check", "dvault", "tests", "scripts"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*_ruff(), "check", "dvault", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_clean() -> None:
     """Formatting is uniform so diffs show only real changes."""
-    result = subprocess.run([*_ruff(), "format", "--check", "dvault", "tests", "scripts"],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [*_ruff(), "format", "--check", "dvault", "tests", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

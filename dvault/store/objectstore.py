@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dvault.content import FileContent
-from dvault.errors import CorruptObject, MissingObject
+from dvault.errors import CorruptObject, CorruptPack, MissingObject
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList, Object, decode, encode
@@ -42,6 +42,7 @@ class ObjectStore:
         self._fds: dict[int, int] = {}
         self._fd_lock = threading.Lock()
         self.tree_cache: dict[bytes, Any] = {}  # see trees.read_tree
+        self.unreadable_packs: dict[str, str] = {}
         self.sync_packs()
 
     # -- index maintenance ----------------------------------------------------------------
@@ -50,12 +51,21 @@ class ObjectStore:
         return {p.stem: p for p in self.packs_dir.glob("*.pack")}
 
     def sync_packs(self) -> list[str]:
-        """Index any sealed pack the index does not know (after a crash or a fetch)."""
+        """Index any sealed pack the index does not know (after a crash or a fetch).
+
+        A pack whose footer is damaged is not indexed but listed in ``unreadable_packs``,
+        so the store still opens and ``verify``/``repair`` can deal with it.
+        """
         known = set(self.index.pack_names.values())
         added = []
         for name, path in sorted(self.pack_files().items()):
             if name not in known:
-                self.index.add_pack(name, read_footer(path))
+                try:
+                    entries = read_footer(path)
+                except CorruptPack as exc:
+                    self.unreadable_packs[name] = str(exc)
+                    continue
+                self.index.add_pack(name, entries)
                 added.append(name)
         return added
 

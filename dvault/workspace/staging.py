@@ -19,7 +19,7 @@ from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.store.objectstore import ObjectWriter
-from dvault.trees import EMPTY_TREE, build_from_stage
+from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, build_from_stage
 from dvault.workspace.scan import load_ignore, under, walk
 from dvault.workspace.state import FileStat, StageEntry, now_ns
 from dvault.workspace.status import WORKERS
@@ -119,6 +119,8 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
 def write_stage_trees(writer: ObjectWriter, stage: dict[bytes, StageEntry]) -> ObjectId:
     """Store the Merkle tree of ``stage`` (only trees not stored yet) and return its root."""
     root, trees = build_from_stage(stage)
+    # empty directories point at the empty tree: store it like any other referenced object
+    trees.append((EMPTY_TREE, EMPTY_TREE_BODY))
     for oid, body in trees:
         if not writer.has(oid):
             writer.put_raw(ObjectType.TREE, body)

@@ -1,0 +1,33 @@
+"""Shared fixtures for the unit tests (keep small; append, don't overwrite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dvault.store.objectstore import ObjectStore
+
+
+def make_store_dir(root: Path) -> Path:
+    """Create the directories an ObjectStore needs (as Repo.init does) and return ``root``."""
+    (root / "packs").mkdir(parents=True, exist_ok=True)
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    """An empty directory laid out for an ObjectStore."""
+    return make_store_dir(tmp_path / "store")
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Iterator[ObjectStore]:
+    """An open ObjectStore over an empty store directory, closed after the test."""
+    s = ObjectStore(store_dir)
+    try:
+        yield s
+    finally:
+        s.close()
