@@ -453,7 +453,7 @@ class Repo:
             target_id = self.resolve(rev)
             target = self.read_commit(target_id)
             _, head = self.refs.head()
-            changes = co.plan(self, target.tree, rels)
+            changes = co.plan(self, target.tree, rels, force)
             co.check_links(self, changes)
             if not force:
                 conflicts = co.find_conflicts(self, changes, rels is not None)

@@ -114,7 +114,8 @@ def lookup(store: ObjectStore, tree_id: bytes, path: bytes) -> TreeEntry | None:
     return None
 
 
-def _expand(store: ObjectStore, path: bytes, entry: TreeEntry) -> Iterator[tuple[bytes, TreeEntry]]:
+def expand(store: ObjectStore, path: bytes, entry: TreeEntry) -> Iterator[tuple[bytes, TreeEntry]]:
+    """The leaves at or under ``path``, whose entry is ``entry`` (a leaf or a directory)."""
     if entry.is_dir and entry.id != EMPTY_TREE:
         yield from walk(store, entry.id, path)
     else:
@@ -144,10 +145,10 @@ def diff_trees(
             continue
         # an added or removed subtree, or a file that became a directory (or the reverse)
         if a is not None:
-            for p, e in _expand(store, path, a):
+            for p, e in expand(store, path, a):
                 yield Change(p, e, None)
         if b is not None:
-            for p, e in _expand(store, path, b):
+            for p, e in expand(store, path, b):
                 yield Change(p, None, e)
 
 

@@ -26,7 +26,7 @@ from dvault.errors import CorruptObject, UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
-from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, lookup
+from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
 from dvault.workspace.staging import write_stage_trees
 from dvault.workspace.state import FileStat, StageEntry, now_ns
@@ -96,12 +96,23 @@ def _check_link(path: bytes, target: bytes) -> None:
         )
 
 
-def plan(repo: Repo, target_tree: ObjectId, paths: list[bytes] | None) -> list[Change]:
+def plan(
+    repo: Repo, target_tree: ObjectId, paths: list[bytes] | None, force: bool = False
+) -> list[Change]:
+    """The leaf changes a checkout makes.
+
+    A full checkout changes what differs between HEAD and the target; local changes
+    elsewhere are carried over (as git does). Restoring paths, or forcing, also repairs
+    every file under the scope that differs on disk (edited or deleted locally).
+    """
     store = repo.store
     if paths is None:
         _, head = repo.refs.head()
         base = repo.read_commit(head).tree if head else None
-        return list(diff_trees(store, base, target_tree))
+        changes = list(diff_trees(store, base, target_tree))
+        if force:
+            changes += _repairs(repo, target_tree, [b""], {c.path for c in changes})
+        return changes
     stage_tree = repo.state.stage_tree()
     changes: list[Change] = []
     for path in paths:
@@ -112,7 +123,28 @@ def plan(repo: Repo, target_tree: ObjectId, paths: list[bytes] | None) -> list[C
         if old is not None and not path:
             old = TreeEntry(b"", MODE_DIR, old.size, old.id)
         changes.extend(diff_entries(store, path, old, new))
-    return changes
+    return changes + _repairs(repo, target_tree, paths, {c.path for c in changes})
+
+
+def _repairs(
+    repo: Repo, target_tree: ObjectId, scopes: list[bytes], planned: set[bytes]
+) -> list[Change]:
+    """Changes that put back target files which differ on disk from what the stage says."""
+    ws = _Workspace(repo)
+    repairs = []
+    for scope in scopes:
+        entry = lookup(repo.store, target_tree, scope)
+        if entry is None:
+            continue
+        if not scope:
+            entry = TreeEntry(b"", MODE_DIR, entry.size, entry.id)
+        for path, leaf in expand(repo.store, scope, entry):
+            if path in planned:
+                continue
+            now = ws.current(path, repo.state.stage_get(path))
+            if isinstance(now, str) or not _same(now, leaf):
+                repairs.append(Change(path, None, leaf))
+    return repairs
 
 
 def find_conflicts(repo: Repo, changes: list[Change], paths_mode: bool) -> list[bytes]:
@@ -135,7 +167,8 @@ def find_conflicts(repo: Repo, changes: list[Change], paths_mode: bool) -> list[
                 conflicts.append(change.path)
             continue
         assert not isinstance(now, str)
-        dirty = not _same(staged, committed) or not _same(now, staged)
+        # a missing file holds no work to lose; a staged change or an edit does
+        dirty = not _same(staged, committed) or (now is not None and not _same(now, staged))
         if dirty and not _same(now, change.new):
             conflicts.append(change.path)
     for change in changes:

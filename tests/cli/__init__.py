@@ -1,0 +1,1 @@
+"""End-to-end tests of the ``dvault`` command line, run through the real entry point."""

@@ -1,0 +1,99 @@
+"""Help, start-up cost and the built-in demo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .helpers import Run
+
+CORE_COMMANDS = {
+    "init",
+    "add",
+    "rm",
+    "status",
+    "commit",
+    "log",
+    "show",
+    "diff",
+    "checkout",
+    "branch",
+    "tag",
+    "demo",
+}
+HEAVY_MODULES = ("lmdb", "zstandard", "dulwich")
+
+
+def _commands(help_text: str) -> list[str]:
+    """Subcommand names from the 'Commands:' section of `dvault --help`."""
+    names = []
+    in_section = False
+    for line in help_text.splitlines():
+        if line.strip().rstrip(":").lower() == "commands":
+            in_section = True
+            continue
+        if in_section:
+            match = re.match(r"^\s{2}([a-z][a-z0-9-]*)\b", line)
+            if match:
+                names.append(match.group(1))
+            elif line.strip() and not line.startswith(" "):
+                in_section = False
+    return names
+
+
+def test_top_level_help(run: Run) -> None:
+    """`dvault --help` exits 0, shows an example and lists every core command."""
+    result = run("--help")
+    assert result.code == 0, result.describe()
+    assert "Example" in result.out
+    assert set(_commands(result.out)) >= CORE_COMMANDS, result.out
+    assert run("-h").code == 0
+
+
+def test_every_subcommand_has_help_with_example(run: Run) -> None:
+    """Every subcommand's `--help` exits 0 and includes an Example line."""
+    names = _commands(run("--help").out)
+    assert names
+    for name in names:
+        result = run(name, "--help")
+        assert result.code == 0, result.describe()
+        assert "Example" in result.out, f"dvault {name} --help has no example:\n{result.out}"
+
+
+def test_help_does_not_import_heavy_modules(tmp_path: Path, env: dict[str, str]) -> None:
+    """`dvault --help` starts fast: LMDB, zstandard and dulwich are not imported."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dvault", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "dvault" in imported  # importtime output was parsed
+    assert not imported & set(HEAVY_MODULES), sorted(imported & set(HEAVY_MODULES))
+
+
+def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
+    """`dvault demo DIR` exits 0 and leaves a repository with two commits, on main."""
+    result = run("demo", "demo-project")
+    assert result.code == 0, result.describe()
+    root = tmp_path / "demo-project"
+    log = run("log", "--oneline", cwd=root)
+    assert log.code == 0, log.describe()
+    assert len(log.out.splitlines()) == 2
+    status = run("status", "--json", cwd=root)
+    assert status.json()["branch"] == "main"
+    assert status.json()["clean"] is True
+    tags = {t["name"] for t in run("tag", "--json", cwd=root).json()}
+    assert {"v1", "v2"} <= tags
+    # running it again over its own earlier output is allowed
+    assert run("demo", "demo-project").code == 0
