@@ -101,11 +101,22 @@ def test_sealed_pack_footer_lists_every_object(
     assert list(dirs[1].iterdir()) == []  # the temporary file was renamed away
 
 
-def test_pack_is_named_by_its_hash(sealed: tuple[Path, list[Obj]]) -> None:
-    """A pack's name is the blake3 of its bytes, so a copy can be verified by name alone."""
+def test_pack_is_named_by_its_footer_hash(sealed: tuple[Path, list[Obj]]) -> None:
+    """A pack's name is the blake3 of its footer (the list of object ids it holds)."""
     path, _ = sealed
-    assert path.stem == blake3(path.read_bytes()).hexdigest()
+    data = path.read_bytes()
+    footer_offset = int.from_bytes(data[-56:-48], "big")
+    assert path.stem == blake3(data[footer_offset:-56]).hexdigest()
     assert path.suffix == ".pack"
+
+
+def test_renamed_pack_is_refused(sealed: tuple[Path, list[Obj]]) -> None:
+    """A pack whose file name does not match its footer is reported, not indexed."""
+    path, _ = sealed
+    renamed = path.with_name("0" * 64 + ".pack")
+    path.rename(renamed)
+    with pytest.raises(CorruptPack, match="not named after its footer"):
+        read_footer(renamed)
 
 
 def test_same_content_seals_to_same_pack(dirs: tuple[Path, Path]) -> None:

@@ -187,10 +187,15 @@ class ObjectWriter:
     def put_prepared(
         self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
     ) -> bool:
-        """Append an already hashed and compressed object; False if it was already stored."""
+        """Append an already hashed and compressed object (callers check :meth:`has` first).
+
+        Returns False when another thread is already storing the same object.
+        """
         thread = threading.get_ident()
         with self._lock:
-            if oid in self._pending or self.store.has(oid):
+            # Callers checked the store (has) before compressing; only a concurrent put
+            # of the same content by another thread can have happened since.
+            if oid in self._pending:
                 return False
             self._pending.add(oid)
             self.bytes_written += len(stored)

@@ -18,6 +18,7 @@ from dvault.workspace.state import FileStat
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
 CHECKOUT_TEMP_SUFFIX = b".dvault-tmp"
 IGNORE_FILE = ".dvaultignore"
+_new = tuple.__new__
 
 Ignore = Callable[[bytes, bool], bool]
 
@@ -94,7 +95,10 @@ def _scan_dir(
                 continue  # sockets, fifos and devices are not data
             if ignore is not None and ignore(child, False):
                 continue
-            files[child] = FileStat(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            # tuple.__new__ skips FileStat's Python-level __new__: 10% of a 20k-file scan
+            files[child] = _new(
+                FileStat, (kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            )
     if not files and not subdirs and dir_rel:
         st = os.lstat(dir_full)
         files[dir_rel] = FileStat(MODE_DIR, 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dvault.errors import UsageError
-from dvault.fsutil import os_error
+from dvault.fsutil import FdReader, os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.store.objectstore import ObjectWriter
@@ -57,9 +57,12 @@ def _store_path(
     if cache is not None and cache.matches(st) and writer.has(cache.id):
         return cache  # status already hashed it and the content is stored
     try:
-        with open(full, "rb") as f:
-            oid, size = writer.put_file(f, st.size)
-            after = FileStat.of(os.fstat(f.fileno()), st.mode)
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            oid, size = writer.put_file(FdReader(fd), st.size)  # type: ignore[arg-type]
+            after = FileStat.of(os.fstat(fd), st.mode)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise os_error(exc, "read", os.fsdecode(path)) from None
     entry = StageEntry(st.mode, size, oid)

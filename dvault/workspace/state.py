@@ -156,6 +156,19 @@ class WorkspaceState:
                 if raw is not None and StageEntry.unpack(raw).same_content(entry):
                     txn.put(path, entry.pack())
 
+    def head_tree(self, head: bytes) -> ObjectId | None:
+        """HEAD's tree id if ``head`` is the commit it was recorded for (saves opening the
+        object store in ``status``)."""
+        with self.env.begin(db=self._meta) as txn:
+            raw = txn.get(b"head")
+        if raw is None or raw[:32] != head:
+            return None
+        return ObjectId(bytes(raw[32:]))
+
+    def set_head_tree(self, head: bytes, tree: bytes) -> None:
+        with self.env.begin(write=True, db=self._meta) as txn:
+            txn.put(b"head", head + tree)
+
     def stage_tree(self) -> ObjectId | None:
         with self.env.begin(db=self._meta) as txn:
             raw = txn.get(b"stage-tree")

@@ -101,7 +101,12 @@ def compute_status(repo: Repo) -> Status:
     state = repo.state
     branch, head = repo.refs.head()
     status = Status(branch, head)
-    head_tree = repo.read_commit(head).tree if head else None
+    head_tree = None
+    if head is not None:
+        head_tree = state.head_tree(head)
+        if head_tree is None:
+            head_tree = repo.read_commit(head).tree
+            state.set_head_tree(head, head_tree)
     stage_tree = state.stage_tree()
     if stage_tree != head_tree and (stage_tree or head_tree):
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
