@@ -108,3 +108,94 @@ def _scan_dir(
 def under(path: bytes, scope: bytes) -> bool:
     """True when ``path`` is ``scope`` or inside it (``scope`` empty means everything)."""
     return not scope or path == scope or path.startswith(scope + b"/")
+
+
+def compare_with_stage(
+    project: Path, roots: list[bytes], ignore: Ignore | None, stage: dict[bytes, bytes]
+) -> tuple[list[tuple[bytes, FileStat]], list[bytes], list[bytes]]:
+    """One pass over the tracked roots against the packed stage entries (``status``'s core).
+
+    Returns (suspects: paths whose stat data no longer proves their content, with their
+    stat; untracked: new paths; deleted: staged paths not found). Fusing the walk and the
+    comparison avoids building and re-reading a 20k-entry dict: a third of status's time.
+    """
+    from dvault.workspace.state import RACY_NS, STAGE_LAYOUT
+
+    unpack = STAGE_LAYOUT.unpack
+    pending = dict(stage)
+    suspects: list[tuple[bytes, FileStat]] = []
+    untracked: list[bytes] = []
+    base = os.fsencode(project)
+    racy = RACY_NS
+    stack = []
+    for rel in roots:
+        full = os.path.join(base, rel)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if S_ISDIR(st.st_mode):
+            stack.append((full, rel))
+        else:  # a single tracked file: the general walk handles its edge cases
+            for path, fs in walk(project, rel, ignore).items():
+                entry = pending.pop(path, None)
+                if entry is None:
+                    untracked.append(path)
+                else:
+                    suspects.append((path, fs))
+    while stack:
+        dir_full, dir_rel = stack.pop()
+        prefix = dir_rel + b"/"
+        empty = True
+        with os.scandir(dir_full) as it:
+            for entry in it:
+                name = entry.name
+                if name in ALWAYS_IGNORED or name.endswith(CHECKOUT_TEMP_SUFFIX):
+                    continue
+                child = prefix + name
+                if entry.is_dir(follow_symlinks=False):
+                    if ignore is None or not ignore(child, True):
+                        stack.append((entry.path, child))
+                        empty = False
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                mode = st.st_mode
+                if S_ISREG(mode):
+                    kind = MODE_EXEC if mode & 0o111 else MODE_FILE
+                elif S_ISLNK(mode):
+                    kind = MODE_LINK
+                else:
+                    continue
+                if ignore is not None and ignore(child, False):
+                    continue
+                empty = False
+                raw = pending.pop(child, None)
+                if raw is None:
+                    untracked.append(child)
+                    continue
+                # StageEntry.matches, inlined: this runs once per tracked file
+                m, size, _, mtime, ctime, ino, cached = unpack(raw)
+                if not (
+                    mtime == st.st_mtime_ns
+                    and size == st.st_size
+                    and ino == st.st_ino
+                    and ctime == st.st_ctime_ns
+                    and m == kind
+                    and mtime < cached - racy
+                ):
+                    suspects.append(
+                        (
+                            child,
+                            FileStat(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
+                        )
+                    )
+        if empty:
+            st = os.lstat(dir_full)
+            raw = pending.pop(dir_rel, None)
+            if raw is None:
+                untracked.append(dir_rel)
+            elif unpack(raw)[0] != MODE_DIR:
+                suspects.append(
+                    (dir_rel, FileStat(MODE_DIR, 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+                )
+    return suspects, untracked, sorted(pending)

@@ -18,8 +18,8 @@ from dvault.content import hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.trees import EMPTY_TREE, Change, diff_trees
-from dvault.workspace.scan import load_ignore, walk
-from dvault.workspace.state import RACY_NS, STAGE_LAYOUT, FileStat, StageEntry, now_ns
+from dvault.workspace.scan import compare_with_stage, load_ignore
+from dvault.workspace.state import FileStat, StageEntry, now_ns
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -89,14 +89,6 @@ class Status:
         }
 
 
-def scan_roots(repo: Repo, roots: Iterable[str]) -> dict[bytes, FileStat]:
-    ignore = load_ignore(repo.root)
-    found: dict[bytes, FileStat] = {}
-    for root in roots:
-        found.update(walk(repo.root, os.fsencode(root), ignore))
-    return found
-
-
 def compute_status(repo: Repo) -> Status:
     state = repo.state
     branch, head = repo.refs.head()
@@ -112,29 +104,10 @@ def compute_status(repo: Repo) -> Status:
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
 
     raw_stage = state.stage_raw()
-    work = scan_roots(repo, state.roots())
-    suspects: list[tuple[bytes, FileStat]] = []
-    untracked = status.untracked
-    racy = RACY_NS
-    unpack = STAGE_LAYOUT.unpack
-    for path, st in work.items():
-        raw = raw_stage.get(path)
-        if raw is None:
-            untracked.append(path)
-            continue
-        e = unpack(raw)
-        # the same test as StageEntry.matches, inlined: this loop runs once per file
-        if not (
-            e[3] == st[2]
-            and e[1] == st[1]
-            and e[5] == st[4]
-            and e[4] == st[3]
-            and e[0] == st[0]
-            and st[2] < e[6] - racy
-        ):
-            if e[0] == MODE_DIR and st[0] == MODE_DIR:
-                continue
-            suspects.append((path, st))
+    roots = [os.fsencode(r) for r in state.roots()]
+    suspects, status.untracked, status.deleted = compare_with_stage(
+        repo.root, roots, load_ignore(repo.root), raw_stage
+    )
     if suspects:
         cache = state.hash_cache()
         unknown = []
@@ -160,7 +133,6 @@ def compute_status(repo: Repo) -> Status:
         for path, current in status.workspace.items():
             if not current.same_content(StageEntry.unpack(raw_stage[path])):
                 status.modified.append(path)
-    status.deleted = [p for p in raw_stage if p not in work]
     status.modified.sort()
     status.deleted.sort()
     status.untracked.sort()
