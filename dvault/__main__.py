@@ -1,3 +1,6 @@
+"""``python -m dvault``; guarded so worker processes that import it run nothing."""
+
 from dvault.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -100,22 +100,25 @@ class FdReader:
     """A minimal unbuffered reader over an OS file descriptor.
 
     Reading 20k small files through ``open()`` costs a BufferedReader and a FileIO object
-    each; this costs one ``os.read`` per file. ``readinto`` lets the chunker fill its
+    each; this costs one ``os.read`` per file, sized by ``expected`` (from stat) so no
+    oversized buffer is allocated and shrunk. ``readinto`` lets the chunker fill its
     buffer without copies.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, expected: int = 1 << 20) -> None:
         self.fd = fd
+        self.expected = expected
 
     def read(self, size: int = -1) -> bytes:
         if size >= 0:
             return os.read(self.fd, size)
-        parts = []
-        while True:
-            part = os.read(self.fd, 1 << 20)
-            if not part:
-                return b"".join(parts) if len(parts) != 1 else parts[0]
+        first = os.read(self.fd, self.expected + 1)
+        if len(first) <= self.expected:
+            return first
+        parts = [first]  # the file grew since it was stat'ed: read to the end
+        while part := os.read(self.fd, 1 << 20):
             parts.append(part)
+        return b"".join(parts)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:
         return os.readv(self.fd, [buffer])

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TextIO
@@ -240,14 +240,22 @@ class Bench:
         self.sizes: dict[str, int] = {}
 
     def run(
-        self, name: str, cmd: Sequence[str], repeat: int = 1, env: dict[str, str] | None = None
+        self,
+        name: str,
+        cmd: Sequence[str],
+        repeat: int = 1,
+        env: dict[str, str] | None = None,
+        before: Callable[[], None] | None = None,
     ) -> Step:
         """Measure cmd `repeat` times as step `name`, reporting failures without stopping.
 
-        Dirty pages are flushed first so a step never pays for writeback of earlier writes.
+        ``before`` runs untimed ahead of every repetition (to reset state). Dirty pages are
+        flushed first so a step never pays for writeback of earlier writes.
         """
         runs = []
         for _ in range(repeat):
+            if before is not None:
+                before()
             os.sync()
             runs.append(self.launcher.measure(cmd, self.project, env))
         step = Step(name, runs)
@@ -262,11 +270,25 @@ class Bench:
                 print(f"     {line}", file=sys.stderr)
         return step
 
-    def dvault(self, name: str, *args: str, repeat: int = 1) -> Step | None:
+    def dvault(
+        self, name: str, *args: str, repeat: int = 1, before: Callable[[], None] | None = None
+    ) -> Step | None:
         """Run a dvault subcommand as a step, or skip it when the CLI could not be started."""
         if not self.dvault_available:
             return None
-        return self.run(name, [*self.dvault_cmd, *args], repeat=repeat, env=self.dvault_env)
+        cmd = [*self.dvault_cmd, *args]
+        return self.run(name, cmd, repeat=repeat, env=self.dvault_env, before=before)
+
+    def fresh_repository(self) -> None:
+        """Delete .dvault and init again (untimed), so `add` can be measured repeatedly."""
+        shutil.rmtree(self.project / ".dvault", ignore_errors=True)
+        subprocess.run(
+            [*self.dvault_cmd, "init"],
+            cwd=self.project,
+            env=self.dvault_env,
+            check=True,
+            capture_output=True,
+        )
 
 
 # --------------------------------------------------------------------------- data generation
@@ -481,7 +503,8 @@ def run_baselines(bench: Bench, workdir: Path) -> dict[str, str]:
     manifest = parse_manifest(bench.run("baseline blake3", hash_command()).runs[0].stdout)
     archive, untar_dir = workdir / "baseline.tar.zst", workdir / "untar"
     quoted, untar_quoted = shlex.quote(str(archive)), shlex.quote(str(untar_dir))
-    tar = bench.run("baseline tar|zstd", shell(f"tar -cf - {roots} | zstd -1 -T0 -q -o {quoted}"))
+    tar_cmd = shell(f"rm -f {quoted}; tar -cf - {roots} | zstd -1 -T0 -q -o {quoted}")
+    tar = bench.run("baseline tar|zstd", tar_cmd, repeat=3)  # the disk is noisy: median of 3
     if tar.ok:
         bench.sizes["tar.zst archive"] = archive.stat().st_size
         untar_dir.mkdir()
@@ -509,7 +532,8 @@ def record_store_size(bench: Bench, version: str) -> None:
 def run_versioning(bench: Bench, spec: TreeSpec, seed: int) -> dict[str, str]:
     """init/add/commit v1, status, apply v2, status, commit v2; returns the v2 manifest."""
     bench.dvault("init", "init")
-    bench.dvault("add", "add", *TREE_ROOTS)
+    # median of 3 fresh adds, like the tar|zstd baseline; the last one is kept for commit
+    bench.dvault("add", "add", *TREE_ROOTS, repeat=3, before=bench.fresh_repository)
     bench.dvault("commit v1", "commit", "-m", "v1")
     bench.dvault("tag v1", "tag", "v1")
     record_store_size(bench, "v1")

@@ -26,13 +26,20 @@ MAP_SIZE = 1 << 40
 class ObjectIndex:
     """Object locations in LMDB, plus the table of pack names they refer to."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         import lmdb
 
-        path.mkdir(exist_ok=True)
+        if not readonly:
+            path.mkdir(exist_ok=True)
         try:
             self.env = lmdb.open(
-                str(path), map_size=MAP_SIZE, max_dbs=4, readahead=False, metasync=True, sync=True
+                str(path),
+                map_size=MAP_SIZE,
+                max_dbs=4,
+                readahead=False,
+                metasync=True,
+                sync=True,
+                readonly=readonly,
             )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open object index {path}: {exc}") from None

@@ -34,16 +34,18 @@ from dvault.store.pack import (
 class ObjectStore:
     """Packs under ``packs/`` located through the LMDB index under ``index/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, readonly: bool = False) -> None:
+        """``readonly`` opens the index without indexing new packs (worker processes)."""
         self.root = root
         self.packs_dir = root / "packs"
         self.tmp_dir = root / "tmp"
-        self.index = ObjectIndex(root / "index")
+        self.index = ObjectIndex(root / "index", readonly=readonly)
         self._fds: dict[int, int] = {}
         self._fd_lock = threading.Lock()
         self.tree_cache: dict[bytes, Any] = {}  # see trees.read_tree
         self.unreadable_packs: dict[str, str] = {}
-        self.sync_packs()
+        if not readonly:
+            self.sync_packs()
 
     # -- index maintenance ----------------------------------------------------------------
 
@@ -148,8 +150,8 @@ class ObjectStore:
     def read_file_content(self, oid: bytes) -> bytes:
         return b"".join(self.iter_file_content(oid))
 
-    def writer(self) -> ObjectWriter:
-        return ObjectWriter(self)
+    def writer(self, index_packs: bool = True) -> ObjectWriter:
+        return ObjectWriter(self, index_packs)
 
 
 class ObjectWriter:
@@ -162,8 +164,12 @@ class ObjectWriter:
     failed command leaves no half-indexed state behind.
     """
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, index_packs: bool = True) -> None:
+        """With ``index_packs`` False, sealed packs are listed in ``sealed`` instead of
+        indexed: a worker process leaves indexing to the process holding the lock."""
         self.store = store
+        self.index_packs = index_packs
+        self.sealed: list[tuple[str, list[PackEntry]]] = []
         self._packs: dict[int, PackWriter] = {}  # thread id -> that thread's open pack
         self._pending: set[bytes] = set()
         self._lock = threading.Lock()
@@ -259,6 +265,10 @@ class ObjectWriter:
         except BaseException:
             pack.abort()
             raise
+        if not self.index_packs:
+            with self._lock:
+                self.sealed.append((name, pack.entries))
+            return  # objects stay pending: the index cannot confirm them in this process
         self.store.index.add_pack(name, pack.entries)
         with self._lock:
             self._pending.difference_update(e.id for e in pack.entries)
