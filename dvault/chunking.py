@@ -12,7 +12,7 @@ are cut (old objects stay valid, but dedup against them is lost).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 CHUNK_THRESHOLD = 1 << 20
 """Files larger than this are chunked; smaller files are a single blob."""
@@ -22,7 +22,7 @@ AVG_SIZE = 256 << 10
 MAX_SIZE = 1 << 20
 
 
-def _chunker():  # type: ignore[no-untyped-def]
+def _chunker() -> Any:
     from pyfastcdc import FastCDC
 
     return FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunking=1)

@@ -158,18 +158,13 @@ def diff_entries(
     """Leaf-level changes between two entries at ``path`` (either may be a directory)."""
     if old is not None and new is not None and old.id == new.id and old.mode == new.mode:
         return
-    old_sub = old is not None and old.is_dir and old.id != EMPTY_TREE
-    new_sub = new is not None and new.is_dir and new.id != EMPTY_TREE
-    if old_sub or new_sub:
-        if old is not None and not old_sub:
-            yield Change(path, old, None)
-        yield from diff_trees(
-            store,
-            old.id if old_sub else None,
-            new.id if new_sub else None,
-            path,  # type: ignore[union-attr]
-        )
-        if new is not None and not new_sub:
-            yield Change(path, None, new)
-    else:
+    old_tree = old.id if old is not None and old.is_dir and old.id != EMPTY_TREE else None
+    new_tree = new.id if new is not None and new.is_dir and new.id != EMPTY_TREE else None
+    if old_tree is None and new_tree is None:
         yield Change(path, old, new)
+        return
+    if old is not None and old_tree is None:
+        yield Change(path, old, None)
+    yield from diff_trees(store, old_tree, new_tree, path)
+    if new is not None and new_tree is None:
+        yield Change(path, None, new)

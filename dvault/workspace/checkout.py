@@ -109,10 +109,10 @@ def plan(
     if paths is None:
         _, head = repo.refs.head()
         base = repo.read_commit(head).tree if head else None
-        changes = list(diff_trees(store, base, target_tree))
+        full = list(diff_trees(store, base, target_tree))
         if force:
-            changes += _repairs(repo, target_tree, [b""], {c.path for c in changes})
-        return changes
+            full += _repairs(repo, target_tree, [b""], {c.path for c in full})
+        return full
     stage_tree = repo.state.stage_tree()
     changes: list[Change] = []
     for path in paths:

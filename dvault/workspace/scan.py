@@ -138,8 +138,7 @@ def compare_with_stage(
             stack.append((full, rel))
         else:  # a single tracked file: the general walk handles its edge cases
             for path, fs in walk(project, rel, ignore).items():
-                entry = pending.pop(path, None)
-                if entry is None:
+                if pending.pop(path, None) is None:
                     untracked.append(path)
                 else:
                     suspects.append((path, fs))
