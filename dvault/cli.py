@@ -517,6 +517,218 @@ def tag(
             typer.echo(f"{n:20} {c.hex()[:12]}  {first}")
 
 
+remote_app = typer.Typer(
+    help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible store.",
+    no_args_is_help=True,
+)
+app.add_typer(remote_app, name="remote")
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Annotated[str, typer.Argument(help="Short name, e.g. origin.")],
+    url: Annotated[str, typer.Argument(help="A path, file:///path, or s3://bucket/prefix.")],
+    endpoint: Annotated[
+        str | None, typer.Option(help="S3 endpoint URL (MinIO, Ceph RGW); default AWS.")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
+    retention: Annotated[
+        int | None,
+        typer.Option(help="S3 Object Lock: keep every object written at least this many days."),
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS config profile to use.")] = None,
+) -> None:
+    """Add a remote. Credentials come from the standard AWS environment and profiles and
+    are never written to .dvault/config.
+
+    Example: dvault remote add origin s3://ml-backups/vision --retention 90
+    """
+    _no_paths("remote add")
+    with _open() as repo:
+        spec = repo.add_remote(name, url, endpoint, region, retention, profile)
+    _echo(f"added remote {spec.name} -> {spec.url}")
+
+
+@remote_app.command("remove")
+def remote_remove(name: Annotated[str, typer.Argument(help="Remote name.")]) -> None:
+    """Forget a remote locally (nothing on the remote is touched).
+
+    Example: dvault remote remove old-nas
+    """
+    _no_paths("remote remove")
+    with _open() as repo:
+        repo.remove_remote(name)
+    _echo(f"removed remote {name}")
+
+
+@remote_app.command("list")
+def remote_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List remotes.
+
+    Example: dvault remote list --json
+    """
+    from dvault.remote.session import remote_specs
+
+    _no_paths("remote list")
+    with _open() as repo:
+        specs = remote_specs(repo)
+    if as_json:
+        _json([{"name": n, **spec.to_config()} for n, spec in specs.items()])
+        return
+    for n, spec in specs.items():
+        extra = f" (endpoint {spec.endpoint})" if spec.endpoint else ""
+        lock = f", retention {spec.retention_days} days" if spec.retention_days else ""
+        typer.echo(f"{n:12} {spec.url}{extra}{lock}")
+
+
+def _remote_and_refs(repo: Repo, args: list[str]) -> tuple[Any, list[str]]:
+    """``[REMOTE] [REF...]``: the first word is a remote when one has that name."""
+    from dvault.remote.session import pick_remote, remote_specs
+
+    if args and args[0] in remote_specs(repo):
+        return pick_remote(repo, args[0]), args[1:]
+    return pick_remote(repo, None), args
+
+
+@app.command()
+def push(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: HEAD's branch)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
+    ] = False,
+) -> None:
+    """Send a remote the packs it lacks, then append the ref updates to its log.
+
+    Example: dvault push origin main v1
+    """
+    from dvault.remote.push import push as do_push
+
+    _no_paths("push")
+    with _open() as repo:
+        spec, refs = _remote_and_refs(repo, args or [])
+        report = do_push(repo, spec, refs or None, force=force)
+    if report.up_to_date:
+        _echo(f"{spec.name} is up to date")
+        return
+    for ref, value in report.updated.items():
+        _echo(f"{ref} -> {spec.name} {value[:12]}")
+    _echo(
+        f"sent {report.packs_sent} pack(s), {_size(report.bytes_sent)} "
+        f"({report.packs_skipped} already there)"
+    )
+
+
+@app.command()
+def fetch(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: all).")
+    ] = None,
+) -> None:
+    """Bring in a remote's refs and the objects they need, verified on arrival.
+
+    Example: dvault fetch origin
+    """
+    from dvault.remote.fetch import fetch as do_fetch
+
+    _no_paths("fetch")
+    with _open() as repo:
+        spec, refs = _remote_and_refs(repo, args or [])
+        report = do_fetch(repo, spec, refs or None)
+    _echo(
+        f"fetched {report.objects} object(s), {_size(report.bytes_received)} from "
+        f"{spec.name}; {len(report.refs)} ref(s)"
+    )
+
+
+@app.command()
+def pull(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="[REMOTE] [BRANCH] (default: the current branch).")
+    ] = None,
+) -> None:
+    """Fetch a branch and fast-forward the workspace to it.
+
+    Example: dvault pull origin main
+    """
+    from dvault.remote.fetch import pull as do_pull
+
+    _no_paths("pull")
+    with _open() as repo:
+        spec, refs = _remote_and_refs(repo, args or [])
+        if len(refs) > 1:
+            from dvault.errors import UsageError
+
+            raise UsageError("pull takes at most one branch")
+        _, checkout = do_pull(repo, spec, refs[0] if refs else None)
+    if checkout is None:
+        _echo(f"already up to date with {spec.name}")
+    else:
+        _echo(f"pulled from {spec.name}: {checkout.written} written, {checkout.removed} removed")
+
+
+@app.command()
+def clone(
+    url: Annotated[str, typer.Argument(help="A path, file:///path, or s3://bucket/prefix.")],
+    directory: Annotated[Path | None, typer.Argument(help="Where to clone.")] = None,
+    rev: Annotated[str | None, typer.Option(help="Branch or tag to check out.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
+    region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS config profile.")] = None,
+) -> None:
+    """Create a project from a remote; `-- PATH...` brings only those paths' data.
+
+    Example: dvault clone s3://ml-backups/vision vision --rev v1 -- data/labels
+    """
+    from dvault.remote.fetch import clone as do_clone
+
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
+    dest = _cwd() / (directory or Path(name))
+    report = do_clone(url, dest, rev, _paths(), endpoint, region, profile)
+    _echo(f"cloned {url} into {dest}: {report.written} file(s), {_size(report.bytes_written)}")
+
+
+@app.command()
+def verify(
+    rev: Annotated[
+        str | None, typer.Argument(help="Only this revision (default: all refs).")
+    ] = None,
+    all_refs: Annotated[bool, typer.Option("--all", help="Every branch, tag and HEAD.")] = False,
+    remote: Annotated[str | None, typer.Option(help="Verify this remote instead.")] = None,
+    read_data: Annotated[
+        bool, typer.Option(help="Re-read and re-hash every object, not only check presence.")
+    ] = False,
+) -> None:
+    """Check that every object the refs need is present (and intact with --read-data).
+
+    Exit 1 when anything is missing or damaged. Example: dvault verify --remote origin
+    """
+    from dvault.verify import verify_local, verify_remote
+
+    _no_paths("verify")
+    with _open() as repo:
+        if remote is not None:
+            from dvault.remote.session import pick_remote
+
+            report = verify_remote(repo, pick_remote(repo, remote), read_data)
+            where = f"remote {remote}"
+        else:
+            report = verify_local(repo, None if all_refs or rev is None else [rev], read_data)
+            where = "local store"
+    for problem in report.problems:
+        typer.echo(f"dvault: {problem}", err=True)
+    checked = f", {_size(report.bytes_checked)} re-hashed" if read_data else ""
+    if report.ok:
+        _echo(f"{where}: {report.objects} objects OK{checked}")
+        return
+    typer.echo(f"{where}: {len(report.problems)} problem(s) in {report.objects} objects", err=True)
+    raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     path: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(

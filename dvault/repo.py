@@ -46,6 +46,13 @@ def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
     yield lambda _n: None
 
 
+def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
+    """True when ``path`` is inside one of ``scopes`` (None: no restriction)."""
+    if scopes is None:
+        return True
+    return any(not s or path == s or path.startswith(s + b"/") for s in scopes)
+
+
 def find_git_root(start: Path) -> Path | None:
     """The top of the git work tree containing ``start`` (``.git`` dir or file), if any."""
     for candidate in (start, *start.parents):
@@ -86,10 +93,11 @@ class Repo:
     # -- opening --------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path: Path | str = ".") -> Repo:
-        """Create ``.dvault`` in ``path`` (at the git root when ``path`` is inside git)."""
+    def init(cls, path: Path | str = ".", at_git_root: bool = True) -> Repo:
+        """Create ``.dvault`` in ``path`` (at the git root when ``path`` is inside git,
+        unless ``at_git_root`` is False, as for a clone into a new directory)."""
         target = Path(path).resolve()
-        git_root = find_git_root(target)
+        git_root = find_git_root(target) if at_git_root else None
         root = git_root if git_root is not None else target
         dvault = root / DVAULT_DIR
         if dvault.exists():
@@ -446,39 +454,89 @@ class Repo:
 
     def checkout(self, rev: str, paths: list[str] | None = None, force: bool = False) -> Any:
         """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work."""
-        from dvault.workspace import checkout as co
-
         rels = [self.relpath(p) for p in paths] if paths else None
         with self.locked():
             target_id = self.resolve(rev)
-            target = self.read_commit(target_id)
-            _, head = self.refs.head()
-            changes = co.plan(self, target.tree, rels, force)
-            co.check_links(self, changes)
-            if not force:
-                conflicts = co.find_conflicts(self, changes, rels is not None)
-                if conflicts:
-                    shown = "\n  ".join(os.fsdecode(p) for p in conflicts[:50])
-                    more = f"\n  ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
-                    raise UncommittedChanges(
-                        f"checkout would overwrite uncommitted changes in {len(conflicts)} "
-                        f"path(s) (commit them, or use --force):\n  {shown}{more}"
-                    )
-            total = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
-            with self.progress("checkout", total) as tick:
-                report = co.apply(self, changes, tick)
-            if rels is None:
-                head_tree = self.read_commit(head).tree if head else None
-                clean_stage = self.state.stage_tree() == head_tree
-                co.record(self, changes, target.tree if clean_stage else None)
-                self.state.set_roots(target.roots)
-                if rev in self.refs.branches():
-                    self.refs.set_head(rev, target_id, f"checkout: moving to {rev}")
-                else:
-                    self.refs.set_head(None, target_id, f"checkout: moving to {rev}")
-            else:
-                co.record(self, changes, None)
+            branch = rev if rev in self.refs.branches() else None
+
+            def move_head() -> None:
+                self.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
+
+            report = self._switch(target_id, rels, force, move_head)
         self._update_gitignore(list(self.roots()))
+        return report
+
+    def fast_forward(self, new: ObjectId, message: str) -> Any:
+        """Advance the current branch to ``new`` (a descendant) and update the workspace."""
+        with self.locked():
+            report = self._switch(
+                new, None, False, lambda: self.refs.update_head_target(new, message)
+            )
+        self._update_gitignore(list(self.roots()))
+        return report
+
+    def checkout_initial(self, target: ObjectId, branch: str | None) -> Any:
+        """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``."""
+        from dvault.refs import HEADS
+
+        with self.locked():
+
+            def move_head() -> None:
+                if branch is not None:
+                    if self.refs.read(HEADS + branch) is None:
+                        self.refs.update(HEADS + branch, target, "clone")
+                    self.refs.set_head(branch, target, "clone")
+                else:
+                    self.refs.set_head(None, target, "clone")
+
+            report = self._switch(target, None, False, move_head, base_tree=None)
+        self._update_gitignore(list(self.roots()))
+        return report
+
+    _HEAD_BASE: Any = object()
+
+    def _switch(
+        self,
+        target_id: ObjectId,
+        rels: list[bytes] | None,
+        force: bool,
+        move_head: Callable[[], None],
+        base_tree: Any = _HEAD_BASE,
+    ) -> Any:
+        """Checkout's core (lock held): plan, refuse on conflicts, write, record, move HEAD.
+
+        With a sparse workspace (a partial clone), paths outside its scopes are recorded in
+        the stage but not written.
+        """
+        from dvault.workspace import checkout as co
+
+        target = self.read_commit(target_id)
+        _, head = self.refs.head()
+        head_tree = self.read_commit(head).tree if head else None
+        base = head_tree if base_tree is self._HEAD_BASE else base_tree
+        changes = co.plan(self, target.tree, rels, force, base)
+        sparse = self.state.sparse()
+        materialised = [c for c in changes if in_scopes(c.path, sparse)]
+        co.check_links(self, materialised)
+        if not force:
+            conflicts = co.find_conflicts(self, materialised, rels is not None)
+            if conflicts:
+                shown = "\n  ".join(os.fsdecode(p) for p in conflicts[:50])
+                more = f"\n  ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
+                raise UncommittedChanges(
+                    f"checkout would overwrite uncommitted changes in {len(conflicts)} "
+                    f"path(s) (commit them, or use --force):\n  {shown}{more}"
+                )
+        total = sum(c.new.size for c in materialised if c.new is not None and not c.new.is_dir)
+        with self.progress("checkout", total) as tick:
+            report = co.apply(self, materialised, tick)
+        if rels is None:
+            clean_stage = self.state.stage_tree() == base
+            co.record(self, changes, target.tree if clean_stage else None)
+            self.state.set_roots(target.roots)
+            move_head()
+        else:
+            co.record(self, changes, None)
         return report
 
     # -- branches and tags ----------------------------------------------------------------
@@ -518,6 +576,52 @@ class Repo:
         tag = self.store.get(oid, ObjectType.TAG)
         assert isinstance(tag, Tag)
         return tag
+
+    # -- remotes --------------------------------------------------------------------------
+
+    def add_remote(
+        self,
+        name: str,
+        url: str,
+        endpoint: str | None = None,
+        region: str | None = None,
+        retention_days: int | None = None,
+        profile: str | None = None,
+    ) -> Any:
+        """Record a remote in ``.dvault/config`` (never credentials)."""
+        from dvault.refs import check_ref_name
+        from dvault.remote.backend import RemoteSpec
+
+        check_ref_name(name)
+        if "://" not in url:
+            url = str((Path.cwd() / url).resolve()) if not Path(url).is_absolute() else url
+        elif not url.startswith(("s3://", "file://")):
+            raise UsageError(f"unsupported remote URL {url!r} (use a path, file:// or s3://)")
+        if retention_days is not None and (retention_days <= 0 or not url.startswith("s3://")):
+            raise UsageError("--retention needs a positive number of days and an s3:// remote")
+        spec = RemoteSpec(name, url, endpoint, region, retention_days, profile)
+        with self.locked():
+            config = cfg.load(self.dir / "config")
+            remotes = config.setdefault("remote", {})
+            if name in remotes:
+                raise UsageError(f"remote {name!r} already exists")
+            remotes[name] = spec.to_config()
+            cfg.save(self.dir / "config", config)
+            self.__dict__.pop("config", None)
+        return spec
+
+    def remove_remote(self, name: str) -> None:
+        import shutil
+
+        with self.locked():
+            config = cfg.load(self.dir / "config")
+            if name not in config.get("remote", {}):
+                raise UsageError(f"no remote named {name!r}")
+            del config["remote"][name]
+            cfg.save(self.dir / "config", config)
+            self.__dict__.pop("config", None)
+            shutil.rmtree(self.dir / "remotes" / name, ignore_errors=True)
+            shutil.rmtree(self.dir / "refs" / "remotes" / name, ignore_errors=True)
 
     # -- git integration ------------------------------------------------------------------
 

@@ -47,7 +47,13 @@ def _name(repo: Repo, text: str) -> ObjectId:
         if head is None:
             raise UnknownRevision("HEAD has no commits yet")
         return head
-    for ref in (HEADS + text, TAGS + text, text if text.startswith("refs/") else None):
+    candidates = (
+        HEADS + text,
+        TAGS + text,
+        "refs/remotes/" + text,  # origin/main: where a remote's branch was last seen
+        text if text.startswith("refs/") else None,
+    )
+    for ref in candidates:
         if ref is not None:
             found = repo.refs.read(ref)
             if found is not None:

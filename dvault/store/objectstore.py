@@ -82,6 +82,11 @@ class ObjectStore:
     def has(self, oid: bytes) -> bool:
         return self.index.contains(oid)
 
+    def type_of(self, oid: bytes) -> ObjectType | None:
+        """An object's type from the index alone (no read), or None if absent."""
+        found = self.index.lookup(oid)
+        return None if found is None else found[1].type
+
     def _fd(self, pack_no: int) -> int:
         fd = self._fds.get(pack_no)
         if fd is None:

@@ -177,8 +177,44 @@ class PackWriter:
             os.unlink(self.tmp_path)
 
 
+def parse_trailer(trailer: bytes, pack_size: int, name: str) -> tuple[int, int, bytes]:
+    """(footer offset, object count, footer checksum) from a pack's last 56 bytes."""
+    if len(trailer) != TRAILER.size:
+        raise CorruptPack(f"pack {name} is truncated")
+    footer_offset, count, checksum, magic = TRAILER.unpack(trailer)
+    if magic != TRAILER_MAGIC:
+        raise CorruptPack(f"pack {name} has no valid trailer (truncated?)")
+    if footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != pack_size:
+        raise CorruptPack(f"pack {name} footer size does not match its trailer")
+    return footer_offset, count, checksum
+
+
+def parse_footer(
+    footer: bytes, footer_offset: int, checksum: bytes, name: str | None
+) -> list[PackEntry]:
+    """Validate footer bytes against their checksum (and the pack's name) and parse them.
+
+    ``name`` is the pack's file name without ``.pack``; a footer fetched from a remote by
+    a range read is thereby verified against the name it was listed under.
+    """
+    where = f"pack {name or '?'}"
+    if blake3(footer).digest() != checksum:
+        raise CorruptPack(f"{where} footer fails its checksum")
+    if name is not None and name != checksum.hex():
+        raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
+    entries = []
+    for oid, kind, comp, _, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
+        if kind not in ObjectType._value2member_map_ or offset + stored_len > footer_offset:
+            raise CorruptPack(f"{where} footer has an invalid entry")
+        entries.append(
+            PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
+        )
+    return entries
+
+
 def read_footer(path: Path) -> list[PackEntry]:
-    """The object list of a sealed pack, validated against its checksum."""
+    """The object list of a sealed pack, validated against its checksum and name."""
+    name = path.stem if path.suffix == ".pack" else None
     try:
         with open(path, "rb") as f:
             end = f.seek(0, os.SEEK_END)
@@ -188,27 +224,12 @@ def read_footer(path: Path) -> list[PackEntry]:
             if f.read(len(HEADER)) != HEADER:
                 raise CorruptPack(f"pack {path.name} has a bad header")
             f.seek(end - TRAILER.size)
-            footer_offset, count, checksum, magic = TRAILER.unpack(f.read(TRAILER.size))
-            if magic != TRAILER_MAGIC:
-                raise CorruptPack(f"pack {path.name} has no valid trailer (truncated?)")
-            if footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != end:
-                raise CorruptPack(f"pack {path.name} footer size does not match its trailer")
+            footer_offset, count, checksum = parse_trailer(f.read(TRAILER.size), end, path.name)
             f.seek(footer_offset)
             footer = f.read(count * FOOTER_ENTRY.size)
     except OSError as exc:
         raise os_error(exc, "read pack", path) from None
-    if blake3(footer).digest() != checksum:
-        raise CorruptPack(f"pack {path.name} footer fails its checksum")
-    if path.suffix == ".pack" and path.stem != checksum.hex():
-        raise CorruptPack(f"pack {path.name} is not named after its footer ({checksum.hex()})")
-    entries = []
-    for oid, kind, comp, _, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
-        if kind not in ObjectType._value2member_map_ or offset + stored_len > footer_offset:
-            raise CorruptPack(f"pack {path.name} footer has an invalid entry")
-        entries.append(
-            PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
-        )
-    return entries
+    return parse_footer(footer, footer_offset, checksum, name)
 
 
 def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:

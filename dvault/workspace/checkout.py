@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem
@@ -96,8 +96,15 @@ def _check_link(path: bytes, target: bytes) -> None:
         )
 
 
+_HEAD = object()
+
+
 def plan(
-    repo: Repo, target_tree: ObjectId, paths: list[bytes] | None, force: bool = False
+    repo: Repo,
+    target_tree: ObjectId,
+    paths: list[bytes] | None,
+    force: bool = False,
+    base_tree: Any = _HEAD,
 ) -> list[Change]:
     """The leaf changes a checkout makes.
 
@@ -107,9 +114,10 @@ def plan(
     """
     store = repo.store
     if paths is None:
-        _, head = repo.refs.head()
-        base = repo.read_commit(head).tree if head else None
-        full = list(diff_trees(store, base, target_tree))
+        if base_tree is _HEAD:
+            _, head = repo.refs.head()
+            base_tree = repo.read_commit(head).tree if head else None
+        full = list(diff_trees(store, base_tree, target_tree))
         if force:
             full += _repairs(repo, target_tree, [b""], {c.path for c in full})
         return full
@@ -258,6 +266,7 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
             os.makedirs(ws.full(change.path), exist_ok=True)
 
     files = [c for c in writes if c.new is not None and not c.new.is_dir]
+    created: list[bytes] = []  # every temp file written, even by writes after a failed one
 
     def write(change: Change) -> tuple[Change, bytes]:
         assert change.new is not None
@@ -265,6 +274,7 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
         if os.path.isdir(full) and not os.path.islink(full):
             os.rmdir(full)  # an empty directory (checked) is replaced by a file
         tmp = _write_temp(repo, full, change.new)
+        created.append(tmp)
         if progress is not None:
             progress(change.new.size)
         return change, tmp
@@ -286,10 +296,12 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
             report.bytes_written += change.new.size
         for d in touched_dirs:
             fsync_dir(d)  # type: ignore[arg-type]
-    except OSError as exc:
-        for _, tmp in temps:
+    except BaseException as exc:
+        for tmp in created:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        if not isinstance(exc, OSError):
+            raise
         raise os_error(exc, "write", getattr(exc, "filename", "workspace") or "workspace") from None
     return report
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
-from dvault.workspace.state import FileStat
+from dvault.workspace.state import FileStat, StageEntry
 
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
 CHECKOUT_TEMP_SUFFIX = b".dvault-tmp"
@@ -138,9 +138,10 @@ def compare_with_stage(
             stack.append((full, rel))
         else:  # a single tracked file: the general walk handles its edge cases
             for path, fs in walk(project, rel, ignore).items():
-                if pending.pop(path, None) is None:
+                raw = pending.pop(path, None)
+                if raw is None:
                     untracked.append(path)
-                else:
+                elif not StageEntry.unpack(raw).matches(fs):
                     suspects.append((path, fs))
     while stack:
         dir_full, dir_rel = stack.pop()

@@ -93,7 +93,14 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")
         work.update(found)
     report = StageReport()
-    deletions = [p for p in stage if any(under(p, s) for s in scopes) and p not in work]
+    sparse = state.sparse()
+    deletions = [
+        p
+        for p in stage
+        if any(under(p, s) for s in scopes)
+        and p not in work
+        and (sparse is None or any(under(p, s) for s in sparse))  # partial clone
+    ]
     todo = [(p, st) for p, st in work.items() if not (p in stage and stage[p].matches(st))]
     report.unchanged = len(work) - len(todo)
     cache = state.hash_cache() if todo else {}

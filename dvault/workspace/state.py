@@ -169,6 +169,19 @@ class WorkspaceState:
         with self.env.begin(write=True, db=self._meta) as txn:
             txn.put(b"head", head + tree)
 
+    def sparse(self) -> list[bytes] | None:
+        """The path scopes a partial clone materialises (None: the whole snapshot)."""
+        with self.env.begin(db=self._meta) as txn:
+            raw = txn.get(b"sparse")
+        return None if raw is None else [p for p in bytes(raw).split(b"\0") if p]
+
+    def set_sparse(self, scopes: list[str] | None) -> None:
+        with self.env.begin(write=True, db=self._meta) as txn:
+            if scopes is None:
+                txn.delete(b"sparse")
+            else:
+                txn.put(b"sparse", b"\0".join(s.encode() for s in scopes) + b"\0")
+
     def stage_tree(self) -> ObjectId | None:
         with self.env.begin(db=self._meta) as txn:
             raw = txn.get(b"stage-tree")

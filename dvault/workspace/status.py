@@ -108,6 +108,11 @@ def compute_status(repo: Repo) -> Status:
     suspects, status.untracked, status.deleted = compare_with_stage(
         repo.root, roots, load_ignore(repo.root), raw_stage
     )
+    sparse = state.sparse()
+    if sparse is not None:  # a partial clone: paths outside its scopes are not missing
+        from dvault.repo import in_scopes
+
+        status.deleted = [p for p in status.deleted if in_scopes(p, sparse)]
     if suspects:
         cache = state.hash_cache()
         unknown = []

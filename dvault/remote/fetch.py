@@ -1,0 +1,362 @@
+"""Fetch, pull and clone: bring in exactly the objects the requested refs (and paths) need.
+
+Metadata (commits, trees, chunk lists, tags) is read first, object by object, with range
+reads; then file data is brought in pack by pack: a whole pack is downloaded when most of
+it is needed, otherwise only the needed objects are read with coalesced range reads. Every
+object is decompressed and verified against its id before it is stored, and nothing is
+written to the workspace until every object a checkout needs is in the local store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import CheckFailed, CorruptObject, CorruptPack, DvaultError, UsageError
+from dvault.hashing import ObjectId, ObjectType
+from dvault.reachability import walk
+from dvault.refs import HEADS, TAGS
+from dvault.remote.backend import RemoteError, RemoteSpec
+from dvault.remote.catalog import pack_key
+from dvault.remote.session import Remote, verify_stored
+from dvault.store.pack import PackEntry, compress, read_footer
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+WHOLE_PACK_SHARE = 0.5
+"""Download a whole pack when at least this share of its bytes is needed."""
+GAP = 256 << 10
+"""Range reads closer than this are merged into one request."""
+THREADS = 8
+
+
+@dataclass
+class FetchReport:
+    refs: dict[str, str] = field(default_factory=dict)
+    objects: int = 0
+    bytes_received: int = 0
+    packs_downloaded: int = 0
+    ranges_read: int = 0
+
+
+def _wanted(state_refs: dict[str, str], names: list[str] | None) -> dict[str, str]:
+    if not names:
+        return dict(state_refs)
+    wanted = {}
+    for name in names:
+        for full in (name, HEADS + name, TAGS + name):
+            if full in state_refs:
+                wanted[full] = state_refs[full]
+                break
+        else:
+            raise UsageError(f"the remote has no branch or tag named {name!r}")
+    return wanted
+
+
+def fetch(
+    repo: Repo,
+    spec: RemoteSpec,
+    names: list[str] | None = None,
+    scopes: list[str] | None = None,
+    history: bool = True,
+) -> FetchReport:
+    """Fetch refs (default: all) and the objects they need; updates remote-tracking refs
+    and creates tags that do not exist locally (an existing tag is never moved)."""
+    remote = Remote(repo, spec)
+    state = remote.log.load()
+    wanted = _wanted(state.refs, names)
+    report = FetchReport(refs=wanted)
+    remote.catalog.refresh()
+    bring_in(
+        repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
+    )
+    remote.record_tracking({r: h for r, h in wanted.items() if r.startswith(HEADS)})
+    for ref, hex_id in wanted.items():
+        if ref.startswith(TAGS) and repo.refs.read(ref) is None:
+            repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
+    return report
+
+
+def bring_in(
+    repo: Repo,
+    remote: Remote,
+    starts: list[ObjectId],
+    scopes: list[str] | None,
+    history: bool,
+    report: FetchReport,
+) -> None:
+    """Make every object reachable from ``starts`` (within ``scopes``) present locally."""
+    store = repo.store
+    fetched: dict[ObjectId, tuple[ObjectType, bytes]] = {}
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        if store.has(oid):
+            result: tuple[ObjectType, bytes] = store.get_raw(oid)
+            return result
+        item = remote.read_object(oid)
+        fetched[ObjectId(bytes(oid))] = item
+        report.ranges_read += 1
+        return item
+
+    def type_of(oid: bytes) -> ObjectType | None:
+        return store.type_of(oid) or remote.catalog.type_of(oid)
+
+    reach = walk(read, type_of, starts, known=store.has, history=history, scopes=scopes)
+    if not history:
+        _fetch_commit_chain(starts, read)
+    if reach.missing:
+        oid, path = next(iter(reach.missing.items()))
+        raise RemoteError(
+            f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
+            f"({len(reach.missing)} object(s) missing); nothing was changed locally"
+        )
+    needed = {oid: reach.paths.get(oid) for oid in reach.objects if not store.has(oid)}
+    for oid in fetched:
+        needed.pop(oid, None)
+    with store.writer() as writer:
+        for oid, (kind, raw) in fetched.items():
+            if not writer.has(oid):
+                method, stored = compress(raw)
+                writer.put_prepared(oid, kind, method, stored, len(raw))
+        report.objects += len(fetched)
+        _transfer(repo, remote, needed, writer, report)
+
+
+def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
+    """For partial fetches: every commit object of the history (tiny), so ``log`` works;
+    their trees and data are not fetched."""
+    from dvault.objects import Commit, Tag, decode
+
+    pending = list(starts)
+    seen: set[bytes] = set()
+    while pending:
+        oid = pending.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        kind, body = read(oid)
+        obj = decode(kind, body)
+        if isinstance(obj, Tag):
+            pending.append(obj.object)
+        elif isinstance(obj, Commit):
+            pending.extend(obj.parents)
+
+
+def _transfer(
+    repo: Repo,
+    remote: Remote,
+    needed: dict[ObjectId, str | None],
+    writer: Any,
+    report: FetchReport,
+) -> None:
+    by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = defaultdict(list)
+    for oid in needed:
+        found = remote.catalog.locate(oid)
+        if found is None:
+            raise RemoteError(f"remote {remote.describe()}: object {oid.hex()} is missing")
+        by_pack[found[0]].append((oid, found[1]))
+    whole: list[str] = []
+    partial: list[str] = []
+    for pack, items in by_pack.items():
+        share = sum(e.stored_len for _, e in items) / max(1, remote.catalog.packs[pack])
+        (whole if share >= WHOLE_PACK_SHARE else partial).append(pack)
+    total = sum(remote.catalog.packs[p] for p in whole) + sum(
+        e.stored_len for p in partial for _, e in by_pack[p]
+    )
+    with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:
+        downloads = [pool.submit(_download_pack, repo, remote, pack, tick) for pack in whole]
+        reads = [
+            pool.submit(_read_ranges, remote, pack, by_pack[pack], needed, writer, tick)
+            for pack in partial
+        ]
+        for download in downloads:
+            name, entries, size = download.result()
+            repo.store.index.add_pack(name, entries)
+            report.packs_downloaded += 1
+            report.bytes_received += size
+            report.objects += len(entries)
+        for read in reads:
+            count, received = read.result()
+            report.ranges_read += count
+            report.bytes_received += received
+            report.objects += count
+
+
+def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[str, Any, int]:
+    """Download a whole pack, verify its footer and every object, then move it into place."""
+    store = repo.store
+    tmp = store.tmp_dir / f"fetch-{os.getpid()}-{name[:16]}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        remote.backend.download(pack_key(name), tmp, tick)
+        try:
+            entries = read_footer(tmp)
+        except CorruptPack as exc:
+            raise RemoteError(f"remote {remote.describe()}: pack {name[:16]}: {exc}") from None
+        if entries and sorted(entries, key=lambda e: e.id) != sorted(
+            (e for _, e in _catalog_entries(remote, name)), key=lambda e: e.id
+        ):
+            raise RemoteError(f"remote {remote.describe()}: pack {name[:16]} changed")
+        with open(tmp, "rb") as f:
+            for entry in entries:
+                f.seek(entry.offset)
+                verify_stored(remote, entry.id, entry, f.read(entry.stored_len), name, None)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        final = store.packs_dir / f"{name}.pack"
+        if not final.exists():
+            os.rename(tmp, final)
+        from dvault.fsutil import fsync_dir
+
+        fsync_dir(store.packs_dir)
+        return name, entries, final.stat().st_size
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _catalog_entries(remote: Remote, name: str) -> list[tuple[ObjectId, PackEntry]]:
+    return [(oid, e) for oid, (pack, e) in remote.catalog.objects.items() if pack == name]
+
+
+def _read_ranges(
+    remote: Remote,
+    pack: str,
+    items: list[tuple[ObjectId, PackEntry]],
+    needed: dict[ObjectId, str | None],
+    writer: Any,
+    tick: Any,
+) -> tuple[int, int]:
+    """Read the needed objects of one pack with as few range requests as possible."""
+    items = sorted(items, key=lambda item: item[1].offset)
+    groups: list[list[tuple[ObjectId, PackEntry]]] = []
+    for item in items:
+        if groups:
+            last = groups[-1][-1][1]
+            if item[1].offset - (last.offset + last.stored_len) <= GAP:
+                groups[-1].append(item)
+                continue
+        groups.append([item])
+    received = 0
+    for group in groups:
+        start = group[0][1].offset
+        end = group[-1][1].offset + group[-1][1].stored_len
+        blob = remote.backend.read_range(pack_key(pack), start, end - start)
+        received += len(blob)
+        for oid, entry in group:
+            stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
+            verify_stored(remote, oid, entry, stored, pack, needed.get(oid))
+            writer.put_prepared(oid, entry.type, entry.compression, stored, entry.raw_len)
+        tick(end - start)
+    return len(items), received
+
+
+# -- pull and clone -----------------------------------------------------------------------
+
+
+def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchReport, Any]:
+    """Fetch a branch (default: the current one) and fast-forward the workspace to it."""
+    branch, _ = repo.refs.head()
+    target = name or branch
+    if target is None:
+        raise UsageError("HEAD is detached; name the branch to pull")
+    report = fetch(repo, spec, [target])
+    ref = next(iter(report.refs))
+    if not ref.startswith(HEADS):
+        raise UsageError(f"{target!r} is a tag; use dvault fetch and dvault checkout")
+    new = ObjectId(bytes.fromhex(report.refs[ref]))
+    local_name = ref[len(HEADS) :]
+    local = repo.refs.read(ref)
+    from dvault.remote.push import is_ancestor
+
+    if local is not None and local != new and not is_ancestor(repo, local, new):
+        if is_ancestor(repo, new, local):
+            return report, None  # we are ahead: nothing to pull
+        raise CheckFailed(
+            f"branch {local_name!r} has diverged from {spec.name}; there is no merge yet: "
+            f"check out {spec.name}/{local_name} or push --force"
+        )
+    if local == new and branch == local_name:
+        return report, None
+    if branch == local_name:
+        checkout = repo.fast_forward(new, f"pull: fast-forward from {spec.name}")
+    else:
+        repo.refs.update(ref, new, f"pull: from {spec.name}")
+        checkout = None
+    return report, checkout
+
+
+def clone(
+    url: str,
+    dest: Path,
+    rev: str | None = None,
+    paths: list[str] | None = None,
+    endpoint: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> Any:
+    """Create ``dest``, add the remote as ``origin``, fetch and check out.
+
+    On any failure the half-made clone is removed: nothing half-written is left.
+    """
+    from dvault import config as cfg
+    from dvault.repo import Repo
+
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"destination {dest} exists and is not empty")
+    created = not dest.exists()
+    if "://" not in url and not url.startswith("/"):
+        url = str(Path(url).resolve())
+    spec = RemoteSpec("origin", url, endpoint, region, None, profile)
+    try:
+        repo = Repo.init(dest, at_git_root=False)
+        with repo:
+            config = cfg.load(repo.dir / "config")
+            config.setdefault("remote", {})["origin"] = spec.to_config()
+            cfg.save(repo.dir / "config", config)
+            repo.__dict__.pop("config", None)
+            remote = Remote(repo, spec)
+            state = remote.log.load()
+            if not state.refs:
+                raise RemoteError(f"remote {remote.describe()} has no refs to clone")
+            ref, target_hex = _clone_target(state.refs, rev)
+            scopes = [p.strip("/") for p in paths] if paths else None
+            # a plain clone takes every branch and tag; --rev or paths take just that one
+            names = [ref] if rev or scopes else None
+            fetch(repo, spec, names, scopes=scopes, history=scopes is None)
+            if scopes:
+                repo.state.set_sparse(scopes)
+            target = ObjectId(bytes.fromhex(target_hex))
+            branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
+            return repo.checkout_initial(target, branch)
+    except (DvaultError, KeyboardInterrupt, OSError, CorruptObject):
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
+            for child in dest.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _clone_target(refs: dict[str, str], rev: str | None) -> tuple[str, str]:
+    """The ref to clone: ``rev`` if it names a remote branch or tag, else main, else the
+    first branch, else the first tag."""
+    if rev:
+        for full in (rev, HEADS + rev, TAGS + rev):
+            if full in refs:
+                return full, refs[full]
+        raise UsageError(f"the remote has no branch or tag named {rev!r}")
+    for preferred in (HEADS + "main", HEADS + "master"):
+        if preferred in refs:
+            return preferred, refs[preferred]
+    branches = sorted(r for r in refs if r.startswith(HEADS))
+    chosen = branches[0] if branches else sorted(refs)[0]
+    return chosen, refs[chosen]

@@ -1,0 +1,172 @@
+"""Push: send a remote the packs it lacks, then append the ref updates to its log.
+
+Order matters for the append-only guarantee: every object a ref needs is uploaded and
+confirmed present before the ref-log entry that makes the ref visible is created. An
+interrupted push leaves only complete, unreferenced packs behind; the next push finds
+them already there and does not send them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
+from dvault.hashing import ObjectId
+from dvault.reachability import walk
+from dvault.refs import HEADS, TAGS
+from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
+from dvault.remote.catalog import pack_key
+from dvault.remote.reflog import LogState
+from dvault.remote.session import Remote
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+UPLOAD_THREADS = 4
+
+
+@dataclass
+class PushReport:
+    updated: dict[str, str] = field(default_factory=dict)
+    packs_sent: int = 0
+    packs_skipped: int = 0
+    bytes_sent: int = 0
+    up_to_date: bool = False
+
+
+def _resolve_refs(repo: Repo, names: list[str] | None) -> dict[str, ObjectId]:
+    """Full ref name -> id for what to push (default: the current branch)."""
+    if not names:
+        branch, head = repo.refs.head()
+        if branch is None or head is None:
+            raise UsageError("HEAD is not on a branch with commits; name what to push")
+        return {HEADS + branch: head}
+    refs: dict[str, ObjectId] = {}
+    for name in names:
+        for full in (name, HEADS + name, TAGS + name):
+            if full.startswith(("refs/heads/", "refs/tags/")):
+                oid = repo.refs.read(full)
+                if oid is not None:
+                    refs[full] = oid
+                    break
+        else:
+            raise UsageError(f"no branch or tag named {name!r} to push")
+    return refs
+
+
+def is_ancestor(repo: Repo, old: bytes, new: bytes) -> bool:
+    """True when commit ``old`` is ``new`` or one of its ancestors (locally known)."""
+    if old == new:
+        return True
+    seen: set[bytes] = set()
+    pending = [new]
+    while pending:
+        oid = pending.pop()
+        if oid == old:
+            return True
+        if oid in seen or not repo.store.has(oid):
+            continue
+        seen.add(oid)
+        pending.extend(repo.read_commit(oid).parents)
+    return False
+
+
+def _checker(
+    repo: Repo, wanted: dict[str, ObjectId], force: bool, remote: Remote
+) -> Callable[[LogState], None]:
+    def check(state: LogState) -> None:
+        for ref, new in wanted.items():
+            current = state.refs.get(ref)
+            if current is None or current == new.hex():
+                continue
+            if ref.startswith(TAGS):
+                raise RefExists(
+                    f"tag {ref[len(TAGS) :]!r} already exists on {remote.describe()} with a "
+                    "different value; tags never move"
+                )
+            if force:
+                continue
+            old = bytes.fromhex(current)
+            if not repo.store.has(old):
+                raise CheckFailed(
+                    f"{remote.describe()} has commits on {ref} that you do not have; "
+                    "dvault fetch first (or push --force to append a forced update)"
+                )
+            if not is_ancestor(repo, old, new):
+                raise CheckFailed(
+                    f"push to {ref} on {remote.describe()} is not a fast-forward; "
+                    "use --force to append a forced update (the old history stays)"
+                )
+
+    return check
+
+
+def push(
+    repo: Repo, spec: RemoteSpec, names: list[str] | None = None, force: bool = False
+) -> PushReport:
+    remote = Remote(repo, spec)
+    report = PushReport()
+    wanted = _resolve_refs(repo, names)
+    state = remote.log.load()
+    pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}
+    if not pending:
+        report.up_to_date = True
+        remote.record_tracking(state.refs)
+        return report
+    check = _checker(repo, pending, force, remote)
+    check(state)  # refuse early, before uploading anything
+
+    remote.catalog.refresh()
+    store = repo.store
+    reach = walk(store.get_raw, store.type_of, pending.values(), known=remote.catalog.has)
+    if reach.missing:
+        oid, path = next(iter(reach.missing.items()))
+        raise MissingObject(
+            f"cannot push: object {oid.hex()} (file {path}) is missing locally "
+            f"({len(reach.missing)} missing; run dvault verify)"
+        )
+    packs: dict[str, int] = {}
+    for oid in reach.objects:
+        name, _ = store.locate(oid)
+        packs[name] = 0
+    for name in packs:
+        packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
+    todo = [name for name in packs if name not in remote.catalog.packs]
+    report.packs_skipped = len(packs) - len(todo)
+    if todo:
+        remote.ensure_marker()
+
+    def send(name: str, tick: Callable[[int], None]) -> int:
+        try:
+            remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
+        except AlreadyExists:
+            # left by an interrupted push: complete (create-only), so nothing to resend
+            if remote.backend.size(pack_key(name)) != packs[name]:
+                raise RemoteError(
+                    f"remote {remote.describe()}: {pack_key(name)} exists with a different size"
+                ) from None
+            return 0
+        return packs[name]
+
+    total = sum(packs[name] for name in todo)
+    with repo.progress("push", total) as tick, ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        for sent in pool.map(lambda n: send(n, tick), todo):
+            report.bytes_sent += sent
+            report.packs_sent += 1 if sent else 0
+    report.packs_skipped += len(todo) - report.packs_sent
+
+    remote.catalog.refresh()  # re-read footers from the remote: confirm, don't assume
+    absent = [oid for oid in reach.objects if not remote.catalog.has(oid)]
+    if absent:
+        raise RemoteError(
+            f"remote {remote.describe()}: {len(absent)} object(s) still missing after upload "
+            f"(e.g. {absent[0].hex()}); refs not updated"
+        )
+    updates = [(ref, oid.hex(), force) for ref, oid in pending.items()]
+    final = remote.log.append(updates, check)
+    report.updated = {ref: final.refs[ref] for ref in pending}
+    remote.record_tracking(final.refs)
+    return report

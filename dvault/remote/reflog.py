@@ -1,0 +1,247 @@
+"""The remote ref log: an append-only, hash-chained record of every ref update.
+
+Remote refs are not files that get overwritten; they are the result of replaying a log.
+Entry N lives at ``refs/log/<N, 16 digits>.json`` (created with a create-only write, so
+two pushers cannot both write entry N: the loser re-reads and retries), and holds the
+blake3 of entry N-1's bytes in ``prev``. Each clone remembers the last entry it verified
+(``.dvault/remotes/<name>/log.json``); a remote whose log is shorter than that, or whose
+entry at that position has different bytes, was truncated or rewritten, and dvault reports
+it instead of following it.
+
+Rules replayed from the log: a tag is created once and never changes; a branch moves by
+fast-forward, or by an entry explicitly marked ``force`` (which is still only appended,
+so the old commit stays in the history).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blake3 import blake3
+
+from dvault.errors import CheckFailed
+from dvault.fsutil import write_durable
+from dvault.objects import canonical_json
+from dvault.remote.backend import AlreadyExists, Backend, RemoteTampered
+
+LOG_PREFIX = "refs/log/"
+GENESIS = "0" * 64
+MAX_APPEND_ATTEMPTS = 8
+
+
+def entry_key(seq: int) -> str:
+    return f"{LOG_PREFIX}{seq:016d}.json"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    prev: str
+    ref: str
+    old: str | None
+    new: str
+    force: bool
+    time_ns: int
+    user: str
+    host: str
+
+    def encode(self) -> bytes:
+        return canonical_json(
+            {
+                "force": self.force,
+                "host": self.host,
+                "new": self.new,
+                "old": self.old,
+                "prev": self.prev,
+                "ref": self.ref,
+                "seq": self.seq,
+                "time_ns": self.time_ns,
+                "user": self.user,
+                "version": 1,
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes, where: str) -> LogEntry:
+        try:
+            value = json.loads(raw)
+            if not isinstance(value, dict) or canonical_json(value) != raw:
+                raise ValueError("not canonical")
+            entry = cls(
+                seq=value["seq"],
+                prev=value["prev"],
+                ref=value["ref"],
+                old=value["old"],
+                new=value["new"],
+                force=value["force"],
+                time_ns=value["time_ns"],
+                user=value["user"],
+                host=value["host"],
+            )
+            ok = (
+                isinstance(entry.seq, int)
+                and isinstance(entry.force, bool)
+                and isinstance(entry.ref, str)
+                and entry.ref.startswith(("refs/heads/", "refs/tags/"))
+                and _is_hex(entry.new)
+                and (entry.old is None or _is_hex(entry.old))
+                and _is_hex(entry.prev)
+            )
+            if not ok:
+                raise ValueError("bad field")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise RemoteTampered(f"{where} is not a valid ref-log entry ({exc})") from None
+        return entry
+
+
+def _is_hex(text: Any) -> bool:
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass
+class LogState:
+    """The replayed log: ref values, and the position and hash of the last entry."""
+
+    seq: int = -1
+    head: str = GENESIS
+    refs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "head": self.head, "refs": self.refs}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> LogState:
+        return cls(int(value["seq"]), str(value["head"]), dict(value["refs"]))
+
+    def apply(self, entry: LogEntry, digest: str, where: str) -> None:
+        """Replay one entry, enforcing the chain and the ref rules."""
+        if entry.seq != self.seq + 1:
+            raise RemoteTampered(f"{where}: expected entry {self.seq + 1}, found {entry.seq}")
+        if entry.prev != self.head:
+            raise RemoteTampered(
+                f"{where}: chain broken (entry {entry.seq} does not follow entry {self.seq}); "
+                "the remote history was rewritten"
+            )
+        current = self.refs.get(entry.ref)
+        if entry.old != current:
+            raise RemoteTampered(
+                f"{where}: entry {entry.seq} moves {entry.ref} from {entry.old} but it was at "
+                f"{current}"
+            )
+        if entry.ref.startswith("refs/tags/") and current is not None:
+            raise RemoteTampered(f"{where}: entry {entry.seq} moves tag {entry.ref}")
+        self.refs[entry.ref] = entry.new
+        self.seq = entry.seq
+        self.head = digest
+
+
+class RemoteRefLog:
+    """Reads, verifies and appends to one remote's ref log."""
+
+    def __init__(self, backend: Backend, state_file: Path) -> None:
+        self.backend = backend
+        self.state_file = state_file
+
+    def _trusted(self) -> LogState | None:
+        try:
+            return LogState.from_json(json.loads(self.state_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, OSError):
+            return None
+
+    def _save(self, state: LogState) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        write_durable(self.state_file, json.dumps(state.to_json(), indent=1).encode())
+
+    def _read_entry(self, seq: int) -> tuple[LogEntry, str]:
+        key = entry_key(seq)
+        raw = self.backend.read(key)
+        where = f"remote {self.backend.describe()}: {key}"
+        return LogEntry.decode(raw, where), blake3(raw).hexdigest()
+
+    def load(self, full: bool = False) -> LogState:
+        """The verified current state of the remote's refs.
+
+        Only entries after the last verified one are read, unless ``full`` (verify), which
+        replays the whole log and checks it against what this clone saw before.
+        """
+        where = f"remote {self.backend.describe()}"
+        count = len(self.backend.list(LOG_PREFIX))
+        trusted = self._trusted()
+        if trusted is not None and count <= trusted.seq:
+            raise RemoteTampered(
+                f"{where}: ref log has {count} entries but this clone verified "
+                f"{trusted.seq + 1}; the remote history was truncated"
+            )
+        if trusted is not None and trusted.seq >= 0 and not full:
+            _, digest = self._read_entry(trusted.seq)
+            if digest != trusted.head:
+                raise RemoteTampered(
+                    f"{where}: ref-log entry {trusted.seq} changed since it was verified; "
+                    "the remote history was rewritten"
+                )
+            state = trusted
+        else:
+            state = LogState()
+        for seq in range(state.seq + 1, count):
+            entry, digest = self._read_entry(seq)
+            state.apply(entry, digest, where)
+            if full and trusted is not None and seq == trusted.seq and digest != trusted.head:
+                raise RemoteTampered(
+                    f"{where}: ref-log entry {seq} changed since it was verified; "
+                    "the remote history was rewritten"
+                )
+        self._save(state)
+        return state
+
+    def append(
+        self,
+        updates: list[tuple[str, str, bool]],
+        check: Callable[[LogState], None],
+    ) -> LogState:
+        """Append one entry per (ref, new id, force) not yet in effect, retrying on a race.
+
+        ``check`` re-validates the updates against the freshly loaded state each attempt
+        (fast-forward, tag immutability); it raises to refuse.
+        """
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            state = self.load()
+            check(state)
+            try:
+                for ref, new, force in updates:
+                    if state.refs.get(ref) == new:
+                        continue  # already there (written by an earlier attempt)
+                    entry = LogEntry(
+                        seq=state.seq + 1,
+                        prev=state.head,
+                        ref=ref,
+                        old=state.refs.get(ref),
+                        new=new,
+                        force=force,
+                        time_ns=time.time_ns(),
+                        user=_user(),
+                        host=socket.gethostname(),
+                    )
+                    raw = entry.encode()
+                    self.backend.create(entry_key(entry.seq), raw)
+                    state.apply(entry, blake3(raw).hexdigest(), "append")
+                    self._save(state)
+            except AlreadyExists:
+                continue  # another pusher won this sequence number: reload and re-check
+            return state
+        raise CheckFailed("remote ref log is busy (another push kept winning); try again")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

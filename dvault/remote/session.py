@@ -1,0 +1,118 @@
+"""An opened remote: its backend, ref log and catalog, and verified object reads.
+
+Local bookkeeping for a remote lives under ``.dvault/remotes/<name>/``: the last verified
+position of its ref log, its cached pack footers. Remote-tracking refs (what the remote's
+branches pointed at when last seen) are ordinary refs under ``refs/remotes/<name>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import CorruptObject, UsageError
+from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.remote.backend import Backend, RemoteError, RemoteSpec, open_backend
+from dvault.remote.catalog import RemoteCatalog, pack_key
+from dvault.remote.reflog import RemoteRefLog
+from dvault.store.pack import decompress
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+MARKER = "dvault-remote.json"
+
+
+def remote_specs(repo: Repo) -> dict[str, RemoteSpec]:
+    sections = repo.config.get("remote", {})
+    return {name: RemoteSpec.from_config(name, section) for name, section in sections.items()}
+
+
+def pick_remote(repo: Repo, name: str | None) -> RemoteSpec:
+    """The named remote, or the only / ``origin`` remote when no name is given."""
+    specs = remote_specs(repo)
+    if name is not None:
+        if name not in specs:
+            raise UsageError(f"no remote named {name!r} (dvault remote list)")
+        return specs[name]
+    if len(specs) == 1:
+        return next(iter(specs.values()))
+    if "origin" in specs:
+        return specs["origin"]
+    if not specs:
+        raise UsageError("no remote configured; add one with: dvault remote add NAME URL")
+    raise UsageError(f"several remotes ({', '.join(sorted(specs))}); name the one to use")
+
+
+class Remote:
+    def __init__(self, repo: Repo, spec: RemoteSpec, backend: Backend | None = None) -> None:
+        self.repo = repo
+        self.spec = spec
+        self.backend = backend or open_backend(spec, repo.root)
+        self.dir = repo.dir / "remotes" / spec.name
+        self.log = RemoteRefLog(self.backend, self.dir / "log.json")
+        self.catalog = RemoteCatalog(self.backend, self.dir / "footers")
+
+    def describe(self) -> str:
+        return f"{self.spec.name} ({self.spec.url})"
+
+    def ensure_marker(self) -> None:
+        """Mark the location as a dvault remote on first push (create-only, idempotent)."""
+        from dvault.remote.backend import AlreadyExists
+
+        if self.backend.size(MARKER) is None:
+            with contextlib.suppress(AlreadyExists):  # another pusher was first: fine
+                self.backend.create(MARKER, b'{"format":1,"kind":"dvault-remote"}\n')
+
+    def read_object(self, oid: bytes, path: str | None = None) -> tuple[ObjectType, bytes]:
+        """One object by range read, decompressed and verified against its id."""
+        found = self.catalog.locate(oid)
+        what = f"object {oid.hex()}" + (f" (needed by {path})" if path else "")
+        if found is None:
+            raise RemoteError(f"remote {self.describe()}: {what} is missing")
+        pack, entry = found
+        stored = self.backend.read_range(pack_key(pack), entry.offset, entry.stored_len)
+        return entry.type, verify_stored(self, oid, entry, stored, pack, path)
+
+    def tracking_refs(self) -> dict[str, ObjectId]:
+        prefix = f"refs/remotes/{self.spec.name}/"
+        base = self.repo.dir / prefix
+        found = {}
+        if base.is_dir():
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    rel = os.path.relpath(os.path.join(dirpath, name), base)
+                    oid = self.repo.refs.read(prefix + rel)
+                    if oid is not None:
+                        found[rel] = oid
+        return found
+
+    def record_tracking(self, refs: dict[str, str]) -> None:
+        """Remember where the remote's branches point (``refs/remotes/<name>/<branch>``)."""
+        for ref, hex_id in refs.items():
+            if ref.startswith("refs/heads/"):
+                local = f"refs/remotes/{self.spec.name}/{ref[len('refs/heads/') :]}"
+                oid = ObjectId(bytes.fromhex(hex_id))
+                if self.repo.refs.read(local) != oid:
+                    self.repo.refs.update(local, oid, f"remote: seen on {self.spec.name}")
+
+
+def verify_stored(
+    remote: Remote, oid: bytes, entry: Any, stored: bytes, pack: str, path: str | None
+) -> bytes:
+    """Decompress and hash-check one object read from a remote pack."""
+    where = (
+        f"remote {remote.describe()}: object {oid.hex()}"
+        + (f" (file {path})" if path else "")
+        + f" in pack {pack[:16]}"
+    )
+    if len(stored) != entry.stored_len:
+        raise RemoteError(f"{where} is truncated")
+    try:
+        raw = decompress(entry.compression, stored, entry.raw_len)
+    except CorruptObject as exc:
+        raise RemoteError(f"{where} is corrupt: {exc}") from None
+    if object_id(entry.type, raw) != oid:
+        raise RemoteError(f"{where} fails its hash check (corrupt on the remote)")
+    return raw

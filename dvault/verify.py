@@ -1,0 +1,137 @@
+"""verify: prove that every object a ref needs is present and (with read_data) intact.
+
+Findings name the damaged or missing object, a file that uses it and the refs that reach
+it, so a user knows what is at stake before running repair.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dvault.errors import CorruptObject, DvaultError, MissingObject
+from dvault.hashing import ObjectId, ObjectType
+from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
+from dvault.store.pack import PackEntry
+
+if TYPE_CHECKING:
+    from dvault.remote.backend import RemoteSpec
+    from dvault.repo import Repo
+
+
+@dataclass
+class VerifyReport:
+    objects: int = 0
+    bytes_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _describe(oid: bytes, found: Reachable, owners: dict[bytes, str]) -> str:
+    path = found.paths.get(ObjectId(bytes(oid))) or found.missing.get(ObjectId(bytes(oid)))
+    where = f" (file {path})" if path else ""
+    return f"object {oid.hex()}{where}, reachable from {owners.get(oid, '?')}"
+
+
+def _walk_refs(
+    starts: dict[str, bytes], read: ReadRaw, type_of: TypeOf, report: VerifyReport
+) -> tuple[Reachable, dict[bytes, str]]:
+    """Walk every ref, attributing each object to the first ref that reaches it."""
+    found = Reachable()
+    owners: dict[bytes, str] = {}
+    for name, start in starts.items():
+        try:
+            part = walk(read, type_of, [start], known=lambda o: o in found.objects)
+        except (CorruptObject, MissingObject, DvaultError) as exc:
+            report.problems.append(f"{name}: {exc}")
+            continue
+        for oid, kind in part.objects.items():
+            found.objects[oid] = kind
+            owners.setdefault(oid, name)
+        for oid, path in part.paths.items():
+            found.paths.setdefault(oid, path)
+        for oid, path in part.missing.items():
+            found.missing.setdefault(oid, path)
+            owners.setdefault(oid, name)
+    return found, owners
+
+
+def verify_local(repo: Repo, revs: list[str] | None, read_data: bool) -> VerifyReport:
+    """Check the local store for ``revs`` (default: every branch, tag and HEAD)."""
+    report = VerifyReport()
+    store = repo.store
+    starts: dict[str, bytes] = {}
+    if revs:
+        for rev in revs:
+            starts[rev] = repo.resolve(rev)
+    else:
+        _, head = repo.refs.head()
+        if head is not None:
+            starts["HEAD"] = head
+        starts.update({f"branch {n}": o for n, o in repo.refs.branches().items()})
+        starts.update({f"tag {n}": o for n, o in repo.refs.tags().items()})
+    for pack, reason in store.unreadable_packs.items():
+        report.problems.append(f"pack {pack[:16]}: {reason}")
+    found, owners = _walk_refs(starts, store.get_raw, store.type_of, report)
+    for oid in found.missing:
+        report.problems.append(f"missing {_describe(oid, found, owners)}")
+    report.objects = len(found.objects)
+    if read_data:
+        for oid, kind in found.objects.items():
+            if kind in (ObjectType.BLOB,):
+                try:
+                    _, raw = store.get_raw(oid)
+                    report.bytes_checked += len(raw)
+                except (CorruptObject, MissingObject) as exc:
+                    report.problems.append(f"damaged {_describe(oid, found, owners)}: {exc}")
+    return report
+
+
+def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport:
+    """Check a remote: its ref log chain, and every object its refs need (re-hashed with
+    ``read_data``)."""
+    from dvault.remote.backend import RemoteError
+    from dvault.remote.catalog import pack_key
+    from dvault.remote.session import Remote, verify_stored
+
+    report = VerifyReport()
+    remote = Remote(repo, spec)
+    try:
+        state = remote.log.load(full=True)
+        remote.catalog.refresh()
+    except RemoteError as exc:
+        report.problems.append(str(exc))
+        return report
+    starts = {ref: bytes.fromhex(h) for ref, h in state.refs.items()}
+    found, owners = _walk_refs(starts, remote.read_object, remote.catalog.type_of, report)
+    for oid in found.missing:
+        report.problems.append(f"missing on {remote.describe()}: {_describe(oid, found, owners)}")
+    report.objects = len(found.objects)
+    if not read_data:
+        return report
+    by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = defaultdict(list)
+    for oid in found.objects:
+        located = remote.catalog.locate(oid)
+        if located is not None:
+            by_pack[located[0]].append((oid, located[1]))
+    for pack, items in by_pack.items():
+        items.sort(key=lambda item: item[1].offset)
+        start = items[0][1].offset
+        end = max(e.offset + e.stored_len for _, e in items)
+        try:
+            blob = remote.backend.read_range(pack_key(pack), start, end - start)
+        except RemoteError as exc:
+            report.problems.append(str(exc))
+            continue
+        report.bytes_checked += len(blob)
+        for oid, entry in items:
+            stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
+            try:
+                verify_stored(remote, oid, entry, stored, pack, found.paths.get(oid))
+            except RemoteError as exc:
+                report.problems.append(f"{exc}; reachable from {owners.get(oid, '?')}")
+    return report
