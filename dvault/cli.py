@@ -518,7 +518,8 @@ def tag(
 
 
 remote_app = typer.Typer(
-    help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible store.",
+    help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible store.\n\n"
+    "Example: dvault remote add origin s3://ml-backups/vision --retention 90",
     no_args_is_help=True,
 )
 app.add_typer(remote_app, name="remote")

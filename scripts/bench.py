@@ -43,6 +43,7 @@ STATUS_CLEAN_TARGET_S = 0.2
 STATUS_CHANGED_TARGET_S = 0.4
 CHECKOUT_TARGET_S = 1.5
 STORE_GROWTH_TARGET_MIB = 30.0
+PUSH_INCREMENTAL_TARGET_S = 0.5
 
 # Hashes every file under the given roots, like the verification needs and like a fast dvault
 # would: blake3 with all cores, 1 MiB reads. Runs as a subprocess so it is measured like dvault.
@@ -568,6 +569,101 @@ def run_checkouts(bench: Bench, manifests: dict[str, dict[str, str]]) -> dict[st
     return verification
 
 
+def _verify_tree(bench: Bench, root: Path, expected: dict[str, str], name: str) -> str:
+    actual = parse_manifest(bench.launcher.measure(hash_command(), root).stdout)
+    bad = sorted(p for p in expected.keys() | actual.keys() if expected.get(p) != actual.get(p))
+    result = "OK" if not bad else f"MISMATCH ({len(bad)} files, e.g. {bad[0]})"
+    print(f"  verify after {name}: {result}", file=sys.stderr)
+    return result
+
+
+def run_remote(
+    bench: Bench,
+    workdir: Path,
+    manifests: dict[str, dict[str, str]],
+    kind: str,
+    url: str,
+    extra: Sequence[str] = (),
+) -> dict[str, str]:
+    """Push v1, push v2 incrementally, push nothing, clone: against one remote."""
+    if not bench.dvault_available:
+        return {}
+    subprocess.run(
+        [*bench.dvault_cmd, "remote", "add", kind, url, *extra],
+        cwd=bench.project,
+        env=bench.dvault_env,
+        check=True,
+        capture_output=True,
+    )
+    bench.dvault(f"push v1 ({kind})", "push", kind, "v1")
+    bench.dvault(f"push v2 incremental ({kind})", "push", kind, "main")
+    bench.dvault(f"push nothing new ({kind})", "push", kind, "main")
+    dest = workdir / f"clone-{kind}"
+    step = bench.dvault(f"clone v2 ({kind})", "clone", url, str(dest), *extra)
+    verification = {}
+    if step is not None and step.ok:
+        verification[f"clone v2 ({kind})"] = _verify_tree(bench, dest, manifests["v2"], kind)
+    shutil.rmtree(dest, ignore_errors=True)
+    return verification
+
+
+def run_remotes(
+    bench: Bench, workdir: Path, manifests: dict[str, dict[str, str]], s3: bool
+) -> dict[str, str]:
+    """Remote scenarios: a directory remote, and with ``s3`` moto's S3 server on loopback."""
+    packs = bench.project / ".dvault" / "packs"
+    copy = workdir / "packs-copy"
+    bench.run("baseline cp packs", ["cp", "-r", str(packs), str(copy)])
+    shutil.rmtree(copy, ignore_errors=True)
+    verification = run_remote(bench, workdir, manifests, "dir", str(workdir / "remote"))
+    if s3:
+        verification.update(_run_s3(bench, workdir, manifests))
+    return verification
+
+
+def _run_s3(bench: Bench, workdir: Path, manifests: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The remote scenarios against moto's S3 server in this process (real HTTP on loopback)."""
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        print("  !! --s3 needs moto[server] and boto3 (pip install -e '.[test]')", file=sys.stderr)
+        return {}
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        client.create_bucket(Bucket="dvault-bench", ObjectLockEnabledForBucket=True)
+        saved = bench.dvault_env
+        bench.dvault_env = {**(saved or os.environ), **creds}
+        try:
+            return run_remote(
+                bench,
+                workdir,
+                manifests,
+                "s3",
+                "s3://dvault-bench/project",
+                ["--endpoint", endpoint],
+            )
+        finally:
+            bench.dvault_env = saved
+    finally:
+        server.stop()
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -594,6 +690,20 @@ def step_comparison(name: str, step: Step) -> str:
         return f"min {step.min_seconds:.3f} s; {ratio(step.seconds, target, f'{target} s target')}"
     if name.startswith("checkout"):
         return ratio(step.seconds, CHECKOUT_TARGET_S, f"{CHECKOUT_TARGET_S} s target")
+    if name.startswith("push v2"):
+        return ratio(
+            step.seconds, PUSH_INCREMENTAL_TARGET_S, f"{PUSH_INCREMENTAL_TARGET_S} s target"
+        )
+    return ""
+
+
+def _baseline_comparison(bench: Bench, name: str, step: Step) -> str:
+    """push v1 against `cp` of the packs; clone against `zstd -d | tar -x`."""
+    pairs = {"push v1": "baseline cp packs", "clone v2": "baseline untar"}
+    for prefix, baseline in pairs.items():
+        base = bench.steps.get(baseline)
+        if name.startswith(prefix) and base is not None and base.ok:
+            return ratio(step.seconds, base.seconds, baseline.removeprefix("baseline "))
     return ""
 
 
@@ -606,6 +716,7 @@ def timing_rows(bench: Bench) -> list[list[str]]:
         label = name if len(step.runs) == 1 else f"{name} (median of {len(step.runs)})"
         comparison = step_comparison(name, step) if step.ok else ""
         label += "" if step.ok else " FAILED"
+        comparison = comparison or _baseline_comparison(bench, name, step)
         rows.append([label, f"{step.seconds:.3f}", f"{step.peak_rss_mib:.1f}", comparison])
         if name == "commit v1" and "add" in bench.steps:
             pair = (bench.steps["add"], step)
@@ -652,7 +763,7 @@ def report(bench: Bench, verification: dict[str, str], floor_mib: float) -> None
     print("\n## Storage (apparent size)\n")
     print(markdown_table(["item", "MiB", "ratio"], storage_rows(bench)))
     if verification:
-        print("\n## Checkout verification (blake3 of every file)\n")
+        print("\n## Verification of checkouts and clones (blake3 of every file)\n")
         print(markdown_table(["after", "result"], [[k, v] for k, v in verification.items()]))
     if not bench.dvault_available:
         print(f"\ndvault CLI unavailable: `{' '.join(bench.dvault_cmd)} --help` failed.")
@@ -671,6 +782,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated data")
     parser.add_argument(
         "--dvault", type=Path, metavar="PATH", help="the dvault executable to measure"
+    )
+    parser.add_argument(
+        "--s3", action="store_true", help="also measure an S3 remote (moto's server, loopback)"
     )
     parser.add_argument(
         "--workdir", type=Path, help="where to generate (must be absent or empty); default: temp"
@@ -711,6 +825,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher) -> in
     if bench.dvault_available:  # otherwise leave the tree at v1, reusable via --keep
         manifests["v2"] = run_versioning(bench, spec, args.seed)
         verification = run_checkouts(bench, manifests)
+        verification.update(run_remotes(bench, workdir, manifests, args.s3))
 
     floor_mib = rss_floor_mib(launcher)
     report(bench, verification, floor_mib)

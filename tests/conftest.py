@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dvault.repo import Repo
 from dvault.store.objectstore import ObjectStore
 
 
@@ -31,3 +32,14 @@ def store(store_dir: Path) -> Iterator[ObjectStore]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Repo]:
+    """A fresh project (``tmp_path/proj``, not inside git) with a fixed author, closed after."""
+    monkeypatch.setenv("DVAULT_AUTHOR", "Test <test@example.com>")
+    r = Repo.init(tmp_path / "proj")
+    try:
+        yield r
+    finally:
+        r.close()

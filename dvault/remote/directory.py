@@ -84,6 +84,9 @@ class DirectoryBackend(Backend):
                         progress(len(block))
                 dst.flush()
                 os.fsync(dst.fileno())
+                written = dst.tell()
+            if written != path.stat().st_size or tmp.stat().st_size != written:
+                raise RemoteError(f"remote {self.url}: short write of {key}")
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -334,7 +334,9 @@ def clone(
             fetch(repo, spec, names, scopes=scopes, history=scopes is None)
             if scopes:
                 repo.state.set_sparse(scopes)
-            target = ObjectId(bytes.fromhex(target_hex))
+            from dvault.revisions import peel
+
+            target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
             branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
             return repo.checkout_initial(target, branch)
     except (DvaultError, KeyboardInterrupt, OSError, CorruptObject):

@@ -127,6 +127,7 @@ class S3Backend(Backend):
                 Body=body,
                 ContentLength=length,
                 IfNoneMatch="*",
+                ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=checksum,
                 **self._lock_args(),
             )
