@@ -28,12 +28,14 @@ from dvault.errors import (
     UsageError,
 )
 from dvault.fsutil import write_durable
+from dvault.gitlink import find_git_root
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
 from dvault.objects import Commit, Tag
 
 DVAULT_DIR = ".dvault"
 DEFAULT_BRANCH = "main"
+DVAULT_GITIGNORE = "# only the config is meant for git\n*\n!config\n!.gitignore\n"
 KINDS = ("dataset", "labels", "checkpoint", "generator", "pipeline", "features", "other")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
 
@@ -51,14 +53,6 @@ def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
     if scopes is None:
         return True
     return any(not s or path == s or path.startswith(s + b"/") for s in scopes)
-
-
-def find_git_root(start: Path) -> Path | None:
-    """The top of the git work tree containing ``start`` (``.git`` dir or file), if any."""
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
 
 
 def guess_kind(path: str, is_file: bool) -> str:
@@ -108,9 +102,7 @@ class Repo:
             for sub in ("packs", "tmp", "refs/heads", "refs/tags", "logs"):
                 (tmp / sub).mkdir(parents=True)
             (tmp / "HEAD").write_text(f"ref: refs/heads/{DEFAULT_BRANCH}\n")
-            (tmp / ".gitignore").write_text(
-                "# only the config is meant for git\n*\n!config\n!.gitignore\n"
-            )
+            (tmp / ".gitignore").write_text(DVAULT_GITIGNORE)
             cfg.save(tmp / "config", cfg.DEFAULT)
             os.rename(tmp, dvault)  # the repository appears complete or not at all
         except OSError as exc:
@@ -125,9 +117,27 @@ class Repo:
         """The project containing ``path`` (searching parent directories)."""
         start = Path(path).resolve()
         for candidate in (start, *start.parents):
-            if (candidate / DVAULT_DIR / "HEAD").is_file():
+            dvault = candidate / DVAULT_DIR
+            if (dvault / "HEAD").is_file():
                 return cls(candidate)
+            if (dvault / "config").is_file():
+                return cls._complete(candidate)
         raise NotARepository(f"not a dvault repository (or any parent up to /): {start}")
+
+    @classmethod
+    def _complete(cls, root: Path) -> Repo:
+        """A fresh git clone carries only the committed ``.dvault/config``: create the
+        rest of the repository around it (empty store, HEAD on the default branch)."""
+        dvault = root / DVAULT_DIR
+        try:
+            for sub in ("packs", "tmp", "refs/heads", "refs/tags", "logs"):
+                (dvault / sub).mkdir(parents=True, exist_ok=True)
+            if not (dvault / ".gitignore").exists():
+                (dvault / ".gitignore").write_text(DVAULT_GITIGNORE)
+            write_durable(dvault / "HEAD", f"ref: refs/heads/{DEFAULT_BRANCH}\n".encode())
+        except OSError as exc:
+            raise NotARepository(f"cannot complete the repository in {dvault}: {exc}") from None
+        return cls(root)
 
     def close(self) -> None:
         for name in ("store", "state"):
@@ -304,8 +314,16 @@ class Repo:
         all: bool = False,
         meta: dict[str, Any] | None = None,
         allow_empty: bool = False,
+        inputs: list[str] | None = None,
+        sources: list[str | Path] | None = None,
     ) -> ObjectId:
-        """Record the stage as a new commit on the current branch; returns its id."""
+        """Record the stage as a new commit on the current branch; returns its id.
+
+        Lineage is recorded automatically (git commit and dirtiness, command line, user,
+        host); ``inputs`` name data this version was derived from (``REV`` or
+        ``PATH@REV``), ``sources`` are generator or pipeline files whose content is stored
+        and hashed with the commit.
+        """
         from dvault.identity import author
 
         if not message.strip():
@@ -326,24 +344,79 @@ class Repo:
                 and parent.roots == roots
             ):
                 raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
-            import socket
-
-            lineage = {"command": sys.argv[1:] if sys.argv else [], "host": socket.gethostname()}
-            lineage.update(meta or {})
-            commit = Commit(
-                tree=tree,
-                parents=(head,) if head else (),
-                author=author(self.config),
-                time_ns=time.time_ns(),
-                message=message,
-                roots=roots,
-                meta=lineage,
-            )
             with self.store.writer() as writer:
+                lineage = self._lineage(writer, inputs or [], sources or [])
+                lineage.update(meta or {})
+                commit = Commit(
+                    tree=tree,
+                    parents=(head,) if head else (),
+                    author=author(self.config),
+                    time_ns=time.time_ns(),
+                    message=message,
+                    roots=roots,
+                    meta=lineage,
+                )
                 oid = writer.put(commit)
             # pack sealed and indexed above; only now may a ref point at the commit
             self.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
+            self._write_lock(oid)
         return oid
+
+    def _lineage(self, writer: Any, inputs: list[str], sources: list[str | Path]) -> dict[str, Any]:
+        """What every commit records about where it came from (docs/lineage.md)."""
+        import getpass
+        import socket
+
+        from dvault import gitlink
+        from dvault.trees import lookup
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        lineage: dict[str, Any] = {
+            "command": ["dvault", *sys.argv[1:]] if sys.argv else [],
+            "host": socket.gethostname(),
+            "user": user,
+        }
+        git = gitlink.state(self.root)
+        if git is not None:
+            lineage["git"] = git.to_meta()
+        recorded_inputs = []
+        for spec in inputs:
+            path, at, rev = spec.rpartition("@")
+            if not at:
+                path, rev = "", spec
+            commit_id = self.resolve(rev)
+            item: dict[str, Any] = {"rev": rev, "commit": commit_id.hex()}
+            if path:
+                rel = self.relpath(path)
+                entry = lookup(self.store, self.read_commit(commit_id).tree, rel)
+                if entry is None:
+                    raise UsageError(f"input {spec!r}: {path} does not exist in {rev}")
+                item.update(path=os.fsdecode(rel), id=entry.id.hex())
+            recorded_inputs.append(item)
+        if recorded_inputs:
+            lineage["inputs"] = recorded_inputs
+        recorded_sources = []
+        for source in sources:
+            rel = self.relpath(source)
+            full = self.root / os.fsdecode(rel)
+            try:
+                with open(full, "rb") as f:
+                    oid, size = writer.put_file(f, full.stat().st_size)
+            except OSError as exc:
+                raise UsageError(f"source {source}: {exc.strerror}") from None
+            recorded_sources.append({"path": os.fsdecode(rel), "id": oid.hex(), "size": size})
+        if recorded_sources:
+            lineage["sources"] = recorded_sources
+        return lineage
+
+    def _write_lock(self, commit_id: bytes) -> None:
+        """Keep dvault.lock (the git-side pin) in step with the data (inside git only)."""
+        from dvault import lockfile
+
+        lockfile.write(self, commit_id)
 
     def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
         """Commits reachable from ``rev`` (default HEAD), newest first."""
@@ -535,6 +608,7 @@ class Repo:
             co.record(self, changes, target.tree if clean_stage else None)
             self.state.set_roots(target.roots)
             move_head()
+            self._write_lock(target_id)
         else:
             co.record(self, changes, None)
         return report

@@ -96,12 +96,17 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     ``read_data``)."""
     from dvault.remote.backend import RemoteError
     from dvault.remote.catalog import pack_key
-    from dvault.remote.session import Remote, verify_stored
+    from dvault.remote.session import MARKER, Remote, verify_stored
 
     report = VerifyReport()
     remote = Remote(repo, spec)
     try:
         state = remote.log.load(full=True)
+        if state.seq < 0 and remote.backend.size(MARKER) is None:
+            raise RemoteError(
+                f"remote {remote.describe()} holds no dvault data "
+                "(wrong location, not mounted, or nothing pushed yet)"
+            )
         remote.catalog.refresh()
     except RemoteError as exc:
         report.problems.append(str(exc))

@@ -24,7 +24,7 @@ from dvault.reachability import walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
-from dvault.remote.session import Remote, verify_stored
+from dvault.remote.session import MARKER, Remote, verify_stored
 from dvault.store.pack import PackEntry, compress, read_footer
 
 if TYPE_CHECKING:
@@ -71,6 +71,11 @@ def fetch(
     and creates tags that do not exist locally (an existing tag is never moved)."""
     remote = Remote(repo, spec)
     state = remote.log.load()
+    if state.seq < 0 and remote.backend.size(MARKER) is None:
+        raise RemoteError(
+            f"remote {remote.describe()} holds no dvault data "
+            "(wrong location, not mounted, or nothing pushed yet)"
+        )
     wanted = _wanted(state.refs, names)
     report = FetchReport(refs=wanted)
     remote.catalog.refresh()

@@ -1,0 +1,146 @@
+"""The git side of a project, read with dulwich (no git binary needed at run time).
+
+dvault asks git three things: which commit the work tree is at (and whether it is dirty),
+what ``dvault.lock`` said at some git revision, and where its hooks live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvault.errors import UsageError
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    branch: str | None
+    dirty: bool
+
+    def to_meta(self) -> dict[str, Any]:
+        return {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+
+
+def find_git_root(start: Path) -> Path | None:
+    """The top of the git work tree containing ``start`` (``.git`` dir or file), if any."""
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _open(root: Path) -> Any:
+    from dulwich.repo import Repo as GitRepo
+
+    return GitRepo(str(root))
+
+
+def state(root: Path) -> GitState | None:
+    """The git commit of the work tree at ``root`` and whether tracked files differ from it.
+
+    Untracked files are not looked at (tracked data is ignored by git anyway, and walking
+    a dataset's folders would cost more than the commit).
+    """
+    git_root = find_git_root(root)
+    if git_root is None:
+        return None
+    from dulwich import porcelain
+
+    try:
+        repo = _open(git_root)
+        try:
+            head = repo.head().decode()
+        except KeyError:
+            head = None  # no commits yet
+        branch = None
+        ref_chain, _ = repo.refs.follow(b"HEAD")
+        if len(ref_chain) > 1 and ref_chain[1].startswith(b"refs/heads/"):
+            branch = ref_chain[1][len(b"refs/heads/") :].decode()
+        status = porcelain.status(repo, untracked_files="no")
+        staged = any(status.staged[k] for k in ("add", "delete", "modify"))
+        dirty = bool(staged or status.unstaged)
+        repo.close()
+    except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
+        raise UsageError(f"cannot read the git repository at {git_root}: {exc}") from None
+    return GitState(head, branch, dirty)
+
+
+def read_file_at(root: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at git revision ``rev`` (None if the file is absent there)."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        raise UsageError(f"{root} is not inside a git work tree")
+    from dulwich.object_store import tree_lookup_path
+    from dulwich.objects import Blob
+
+    repo = _open(git_root)
+    try:
+        try:
+            commit = repo[_resolve(repo, rev)]
+        except KeyError:
+            raise UsageError(f"unknown git revision {rev!r}") from None
+        prefix = root.relative_to(git_root).as_posix()
+        rel = f"{prefix}/{path}" if prefix != "." else path
+        try:
+            _, sha = tree_lookup_path(repo.__getitem__, commit.tree, rel.encode())
+        except KeyError:
+            return None
+        blob = repo[sha]
+        return blob.data if isinstance(blob, Blob) else None
+    finally:
+        repo.close()
+
+
+def resolve(root: Path, rev: str) -> str:
+    """A git revision (HEAD, branch, tag, sha) to a commit sha."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        raise UsageError(f"{root} is not inside a git work tree")
+    repo = _open(git_root)
+    try:
+        return _resolve(repo, rev).decode()
+    except KeyError:
+        raise UsageError(f"unknown git revision {rev!r}") from None
+    finally:
+        repo.close()
+
+
+def _resolve(repo: Any, rev: str) -> bytes:
+    from dulwich.objectspec import parse_commit
+
+    commit = parse_commit(repo, rev.encode())
+    sha: bytes = commit.id
+    return sha
+
+
+def hooks_dir(root: Path) -> Path:
+    """Where git looks for hooks: ``core.hooksPath`` if set, else ``.git/hooks``."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        raise UsageError("not inside a git work tree; git hooks need one")
+    repo = _open(git_root)
+    try:
+        config = repo.get_config()
+        try:
+            custom = config.get((b"core",), b"hooksPath").decode()
+        except KeyError:
+            custom = None
+        controldir = Path(repo.controldir())
+    finally:
+        repo.close()
+    if custom:
+        path = Path(custom)
+        return path if path.is_absolute() else git_root / path
+    return controldir / "hooks"
+
+
+def stage_file(root: Path, path: Path) -> None:
+    """``git add`` one file (used when the pre-commit hook is set to commit the data)."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        return
+    from dulwich import porcelain
+
+    porcelain.add(str(git_root), [str(path)])

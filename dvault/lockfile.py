@@ -1,0 +1,138 @@
+"""``dvault.lock``: the data pin committed to git next to the code that uses it.
+
+It names the dvault commit and, for each tracked root, its kind, tree id, size and file
+count, in TOML with a fixed key order, so ``git diff dvault.lock`` reads as "labels went
+from 10,000 to 10,200 files". dvault rewrites it after every commit and checkout when the
+project is inside a git work tree.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import UsageError
+from dvault.fsutil import write_durable
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+LOCK_FILE = "dvault.lock"
+HEADER = (
+    "# dvault.lock: the data this git commit uses (see docs/git.md).\n"
+    "# Written by dvault commit and dvault checkout; commit it with your code.\n"
+)
+
+
+@dataclass(frozen=True)
+class RootPin:
+    kind: str
+    tree: str
+    size: int
+    files: int
+
+
+@dataclass(frozen=True)
+class Pin:
+    commit: str
+    roots: dict[str, RootPin] = field(default_factory=dict)
+
+    def render(self) -> str:
+        """Stable text: fixed key order, roots sorted by path."""
+        lines = [HEADER, "version = 1", f'commit = "{self.commit}"', ""]
+        for path in sorted(self.roots):
+            root = self.roots[path]
+            lines += [
+                f"[roots.{_quote(path)}]",
+                f'kind = "{root.kind}"',
+                f'tree = "{root.tree}"',
+                f"size = {root.size}",
+                f"files = {root.files}",
+                "",
+            ]
+        return "\n".join(lines)
+
+    @classmethod
+    def parse(cls, text: bytes | str, where: str) -> Pin:
+        try:
+            value = tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+            roots = {
+                path: RootPin(str(r["kind"]), str(r["tree"]), int(r["size"]), int(r["files"]))
+                for path, r in value.get("roots", {}).items()
+            }
+            commit = str(value["commit"])
+            bytes.fromhex(commit)
+        except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+            raise UsageError(f"{where} is not a valid dvault.lock: {e}") from None
+        return cls(commit, roots)
+
+
+def _quote(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def pin_for(repo: Repo, commit_id: bytes) -> Pin:
+    """The pin describing ``commit_id``: each root's tree, bytes and file count."""
+    from dvault.trees import EMPTY_TREE, lookup, walk
+
+    commit = repo.read_commit(commit_id)
+    roots = {}
+    for path, kind in sorted(commit.roots.items()):
+        entry = lookup(repo.store, commit.tree, path.encode())
+        if entry is None:
+            roots[path] = RootPin(kind, EMPTY_TREE.hex(), 0, 0)
+            continue
+        if entry.is_dir:
+            files = 0
+            if entry.id != EMPTY_TREE:
+                files = sum(1 for _, leaf in walk(repo.store, entry.id) if not leaf.is_dir)
+        else:
+            files = 1
+        roots[path] = RootPin(kind, entry.id.hex(), entry.size, files)
+    return Pin(commit_id.hex(), roots)
+
+
+def lock_path(repo: Repo) -> Path:
+    return repo.root / LOCK_FILE
+
+
+def write(repo: Repo, commit_id: bytes) -> bool:
+    """Rewrite dvault.lock for ``commit_id`` when the project is in git; True if changed."""
+    from dvault.gitlink import find_git_root
+
+    if find_git_root(repo.root) is None:
+        return False
+    text = pin_for(repo, commit_id).render()
+    path = lock_path(repo)
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    write_durable(path, text.encode())
+    return True
+
+
+def read(repo: Repo) -> Pin | None:
+    """The pin in the work tree, if any."""
+    try:
+        return Pin.parse(lock_path(repo).read_bytes(), LOCK_FILE)
+    except FileNotFoundError:
+        return None
+
+
+def read_at_git_rev(repo: Repo, rev: str) -> Pin | None:
+    from dvault.gitlink import read_file_at
+
+    data = read_file_at(repo.root, rev, LOCK_FILE)
+    return None if data is None else Pin.parse(data, f"{LOCK_FILE} at {rev}")
+
+
+def as_json(pin: Pin) -> dict[str, Any]:
+    return {
+        "commit": pin.commit,
+        "roots": {p: vars(r) for p, r in sorted(pin.roots.items())},
+    }
