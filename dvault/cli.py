@@ -730,6 +730,63 @@ def verify(
     raise typer.Exit(1)
 
 
+hooks_app = typer.Typer(
+    help="Git hooks that keep data and code in step.\n\nExample: dvault hooks install",
+    no_args_is_help=True,
+)
+app.add_typer(hooks_app, name="hooks")
+
+
+@hooks_app.command("install")
+def hooks_install() -> None:
+    """Install post-checkout, post-merge, pre-commit and pre-push hooks (existing hooks are
+    chained, never overwritten).
+
+    Example: dvault hooks install
+    """
+    from dvault import hooks
+
+    _no_paths("hooks install")
+    with _open() as repo:
+        for line in hooks.install(repo):
+            _echo(line)
+
+
+@hooks_app.command("uninstall")
+def hooks_uninstall() -> None:
+    """Remove dvault's hooks and restore the ones they chained to.
+
+    Example: dvault hooks uninstall
+    """
+    from dvault import hooks
+
+    _no_paths("hooks uninstall")
+    with _open() as repo:
+        for line in hooks.uninstall(repo):
+            _echo(line)
+
+
+@app.command(hidden=True)
+def hook(
+    name: Annotated[str, typer.Argument(help="Which git hook is running.")],
+    args: Annotated[list[str] | None, typer.Argument(help="The hook's arguments.")] = None,
+) -> None:
+    """Entry point of the installed git hooks (not for direct use).
+
+    Example: (run by git) dvault hook post-checkout OLD NEW 1
+    """
+    from dvault import hooks
+    from dvault.errors import DvaultError
+
+    try:
+        with _open() as repo:
+            message = hooks.run(repo, name, args or [])
+    except DvaultError as exc:
+        typer.echo(f"dvault: {name}: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    typer.echo(f"dvault: {name}: {message}", err=True)
+
+
 @app.command()
 def demo(
     path: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(

@@ -264,8 +264,23 @@ def _read_ranges(
 
 
 def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchReport, Any]:
-    """Fetch a branch (default: the current one) and fast-forward the workspace to it."""
-    branch, _ = repo.refs.head()
+    """Fetch a branch (default: the current one) and fast-forward the workspace to it.
+
+    In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
+    materialises the pinned data instead: that is the data the checked-out code uses.
+    """
+    from dvault import lockfile
+
+    branch, head = repo.refs.head()
+    pin = lockfile.read(repo) if name is None else None
+    if head is None and pin is not None:
+        remote = Remote(repo, spec)
+        remote.log.load()
+        remote.catalog.refresh()
+        report = FetchReport()
+        pinned = ObjectId(bytes.fromhex(pin.commit))
+        bring_in(repo, remote, [pinned], None, True, report)
+        return report, repo.checkout_initial(pinned, None)
     target = name or branch
     if target is None:
         raise UsageError("HEAD is detached; name the branch to pull")

@@ -19,7 +19,7 @@ from dvault.reachability import walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
-from dvault.remote.reflog import LogState
+from dvault.remote.reflog import IMMUTABLE, LogState
 from dvault.remote.session import Remote
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _checker(
             current = state.refs.get(ref)
             if current is None or current == new.hex():
                 continue
-            if ref.startswith(TAGS):
+            if ref.startswith(IMMUTABLE):
                 raise RefExists(
                     f"tag {ref[len(TAGS) :]!r} already exists on {remote.describe()} with a "
                     "different value; tags never move"
@@ -107,9 +107,16 @@ def _checker(
 def push(
     repo: Repo, spec: RemoteSpec, names: list[str] | None = None, force: bool = False
 ) -> PushReport:
+    """Push local branches or tags by name (default: the current branch)."""
+    return push_refs(repo, spec, _resolve_refs(repo, names), force)
+
+
+def push_refs(
+    repo: Repo, spec: RemoteSpec, wanted: dict[str, ObjectId], force: bool = False
+) -> PushReport:
+    """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits)."""
     remote = Remote(repo, spec)
     report = PushReport()
-    wanted = _resolve_refs(repo, names)
     state = remote.log.load()
     pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}
     if not pending:

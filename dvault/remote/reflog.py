@@ -8,7 +8,7 @@ blake3 of entry N-1's bytes in ``prev``. Each clone remembers the last entry it 
 entry at that position has different bytes, was truncated or rewritten, and dvault reports
 it instead of following it.
 
-Rules replayed from the log: a tag is created once and never changes; a branch moves by
+Rules replayed from the log: a tag (or a pin) is created once and never changes; a branch moves by
 fast-forward, or by an entry explicitly marked ``force`` (which is still only appended,
 so the old commit stays in the history).
 """
@@ -32,6 +32,9 @@ from dvault.objects import canonical_json
 from dvault.remote.backend import AlreadyExists, Backend, RemoteTampered
 
 LOG_PREFIX = "refs/log/"
+IMMUTABLE = ("refs/tags/", "refs/pins/")
+"""Tags, and pins (``refs/pins/<commit>``: data a git commit's dvault.lock names, pushed
+by the pre-push hook), are created once and never move."""
 GENESIS = "0" * 64
 MAX_APPEND_ATTEMPTS = 8
 
@@ -89,7 +92,7 @@ class LogEntry:
                 isinstance(entry.seq, int)
                 and isinstance(entry.force, bool)
                 and isinstance(entry.ref, str)
-                and entry.ref.startswith(("refs/heads/", "refs/tags/"))
+                and entry.ref.startswith(("refs/heads/", "refs/tags/", "refs/pins/"))
                 and _is_hex(entry.new)
                 and (entry.old is None or _is_hex(entry.old))
                 and _is_hex(entry.prev)
@@ -135,8 +138,8 @@ class LogState:
                 f"{where}: entry {entry.seq} moves {entry.ref} from {entry.old} but it was at "
                 f"{current}"
             )
-        if entry.ref.startswith("refs/tags/") and current is not None:
-            raise RemoteTampered(f"{where}: entry {entry.seq} moves tag {entry.ref}")
+        if entry.ref.startswith(IMMUTABLE) and current is not None:
+            raise RemoteTampered(f"{where}: entry {entry.seq} moves {entry.ref}, which never moves")
         self.refs[entry.ref] = entry.new
         self.seq = entry.seq
         self.head = digest

@@ -1,0 +1,256 @@
+"""Git hooks: keep the data in step with the code through git's own commands.
+
+* post-checkout, post-merge: materialise the data ``dvault.lock`` pins (fetching missing
+  objects from the default remote);
+* pre-commit: refuse a git commit whose tracked data differs from the pin, with the command
+  that fixes it (or, with ``[git] commit_data = true``, commit the data and stage the pin);
+* pre-push: push the data pinned by every git commit being pushed, and refuse the git push
+  if that fails, so no pushed git commit points at data missing from the remote.
+
+Installed hooks are small shell scripts that first run any hook that was already there
+(kept as ``<hook>.dvault-chained``) and then ``python -m dvault hook NAME``. Hooks run the
+git binary (git is what invokes them), so they may use it for index operations.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dvault import config as cfg
+from dvault.errors import CheckFailed, DvaultError, UsageError
+from dvault.gitlink import find_git_root, hooks_dir
+from dvault.lockfile import LOCK_FILE, Pin, read
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+HOOKS = ("post-checkout", "post-merge", "pre-commit", "pre-push")
+MARK = "# dvault-hook"
+CHAINED = ".dvault-chained"
+
+
+def _script(name: str) -> str:
+    python = sys.executable
+    reads_stdin = name == "pre-push"
+    lines = [
+        "#!/bin/sh",
+        f"{MARK} {name}: installed by 'dvault hooks install';",
+        "# 'dvault hooks uninstall' removes it and restores the hook it chains to.",
+    ]
+    if reads_stdin:
+        lines += [
+            'input="$(cat)"',
+            f'if [ -x "$0{CHAINED}" ]; then',
+            f'    printf "%s\\n" "$input" | "$0{CHAINED}" "$@" || exit $?',
+            "fi",
+            f'printf "%s\\n" "$input" | exec "{python}" -m dvault hook {name} "$@"',
+        ]
+    else:
+        lines += [
+            f'if [ -x "$0{CHAINED}" ]; then',
+            f'    "$0{CHAINED}" "$@" || exit $?',
+            "fi",
+            f'exec "{python}" -m dvault hook {name} "$@"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _ours(path: Path) -> bool:
+    try:
+        return MARK in path.read_text(errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def install(repo: Repo) -> list[str]:
+    """Install (or refresh) the hooks, chaining to existing ones; returns what it did."""
+    directory = hooks_dir(repo.root)
+    directory.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in HOOKS:
+        path = directory / name
+        chained = directory / (name + CHAINED)
+        if path.exists() and not _ours(path):
+            if chained.exists():
+                raise UsageError(f"{chained} exists; move it away before installing")
+            os.rename(path, chained)
+            done.append(f"{name}: installed (chaining to your existing hook)")
+        else:
+            done.append(f"{name}: installed")
+        path.write_text(_script(name))
+        path.chmod(0o755)
+    return done
+
+
+def uninstall(repo: Repo) -> list[str]:
+    directory = hooks_dir(repo.root)
+    done = []
+    for name in HOOKS:
+        path = directory / name
+        chained = directory / (name + CHAINED)
+        if _ours(path):
+            path.unlink()
+            if chained.exists():
+                os.rename(chained, path)
+                done.append(f"{name}: removed; your previous hook is back")
+            else:
+                done.append(f"{name}: removed")
+    return done
+
+
+# -- what the hooks do --------------------------------------------------------------------
+
+
+def materialise_pin(repo: Repo, pin: Pin | None = None) -> str:
+    """Make the workspace hold the pinned data, fetching missing objects; returns a
+    one-line summary."""
+    pin = pin or read(repo)
+    if pin is None:
+        return "no dvault.lock: nothing to materialise"
+    target = bytes.fromhex(pin.commit)
+    _, head = repo.refs.head()
+    if head == target:
+        return f"data already at {pin.commit[:12]}"
+    if not repo.store.has(target) or not _complete(repo, target):
+        _fetch_pin(repo, target)
+    from dvault.hashing import ObjectId
+
+    if head is None:
+        report = repo.checkout_initial(ObjectId(target), None)
+    else:
+        report = repo.checkout(pin.commit)
+    return (
+        f"data checked out at {pin.commit[:12]}: {report.written} written, {report.removed} removed"
+    )
+
+
+def _complete(repo: Repo, commit: bytes) -> bool:
+    from dvault.reachability import walk
+
+    store = repo.store
+    try:
+        found = walk(store.get_raw, store.type_of, [commit], known=lambda _o: False, history=False)
+    except DvaultError:
+        return False
+    return not found.missing
+
+
+def _fetch_pin(repo: Repo, commit: bytes) -> None:
+    from dvault.hashing import ObjectId
+    from dvault.remote.fetch import FetchReport, bring_in
+    from dvault.remote.session import Remote, pick_remote
+
+    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    remote = Remote(repo, spec)
+    remote.log.load()
+    remote.catalog.refresh()
+    bring_in(repo, remote, [ObjectId(commit)], None, False, FetchReport())
+
+
+def pre_commit(repo: Repo) -> str:
+    """Refuse (CheckFailed) when the data or the pin would not match the git commit."""
+    from dvault import lockfile
+
+    status = repo.status()
+    pin = read(repo)
+    _, head = repo.refs.head()
+    problems = []
+    if not status.clean:
+        counts = (
+            f"{len(status.staged)} staged, {len(status.modified)} modified, "
+            f"{len(status.deleted)} deleted, {len(status.untracked)} new"
+        )
+        problems.append(f"tracked data has uncommitted changes ({counts})")
+    elif head is not None and (pin is None or pin.commit != head.hex()):
+        problems.append("dvault.lock does not name the current data commit")
+    if not problems and pin is not None and _unstaged_in_git(repo):
+        problems.append("dvault.lock has changes not staged in git")
+    if not problems:
+        return "data matches dvault.lock"
+    if cfg.get(repo.config, "git.commit_data", False):
+        if not status.clean:
+            repo.commit("data for git commit", all=True)
+        _, head = repo.refs.head()
+        if head is not None:
+            lockfile.write(repo, head)
+        _git(repo, "add", LOCK_FILE)
+        return "committed the data and staged dvault.lock (git.commit_data = true)"
+    raise CheckFailed(
+        "; ".join(problems) + ". Fix: dvault commit -a -m 'MESSAGE' && "
+        "git add dvault.lock   (or set [git] commit_data = true in .dvault/config)"
+    )
+
+
+def _git(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+    root = find_git_root(repo.root) or repo.root
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def _unstaged_in_git(repo: Repo) -> bool:
+    tracked = _git(repo, "ls-files", "--error-unmatch", LOCK_FILE).returncode == 0
+    if not tracked:
+        return (repo.root / LOCK_FILE).exists()
+    return _git(repo, "diff", "--quiet", "--", LOCK_FILE).returncode != 0
+
+
+def pre_push(repo: Repo, stdin_text: str) -> str:
+    """Push the data pinned by every git commit in the push; raise to refuse the push."""
+    from dvault.hashing import ObjectId
+    from dvault.remote.push import push_refs
+    from dvault.remote.session import pick_remote
+
+    zero = "0" * 40
+    pins: dict[str, str] = {}
+    for line in stdin_text.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or parts[1] == zero:
+            continue
+        local_sha, remote_sha = parts[1], parts[3]
+        span = [local_sha] + ([f"^{remote_sha}"] if remote_sha != zero else ["--not", "--remotes"])
+        listed = _git(repo, "rev-list", *span)
+        commits = listed.stdout.split() if listed.returncode == 0 else [local_sha]
+        for sha in commits or [local_sha]:
+            shown = _git(repo, "show", f"{sha}:{_lock_rel(repo)}")
+            if shown.returncode == 0:
+                pin = Pin.parse(shown.stdout, f"dvault.lock at {sha[:12]}")
+                pins.setdefault(pin.commit, sha)
+    if not pins:
+        return "no pinned data in the pushed commits"
+    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    missing = [c for c in pins if not repo.store.has(bytes.fromhex(c))]
+    if missing:
+        raise CheckFailed(
+            f"pre-push: git commit {pins[missing[0]][:12]} pins data {missing[0][:12]} that "
+            "is not in the local store; dvault fetch it first"
+        )
+    wanted = {f"refs/pins/{c}": ObjectId(bytes.fromhex(c)) for c in pins}
+    report = push_refs(repo, spec, wanted)
+    return f"pushed the data of {len(pins)} pin(s) to {spec.name} ({report.packs_sent} pack(s))"
+
+
+def _lock_rel(repo: Repo) -> str:
+    git_root = find_git_root(repo.root) or repo.root
+    prefix = repo.root.relative_to(git_root).as_posix()
+    return f"{prefix}/{LOCK_FILE}" if prefix != "." else LOCK_FILE
+
+
+def run(repo: Repo, name: str, args: list[str]) -> str:
+    """Dispatch one git hook invocation."""
+    if name == "post-checkout":
+        if len(args) >= 3 and args[2] != "1":
+            return "file checkout: data unchanged"
+        return materialise_pin(repo)
+    if name == "post-merge":
+        return materialise_pin(repo)
+    if name == "pre-commit":
+        return pre_commit(repo)
+    if name == "pre-push":
+        return pre_push(repo, sys.stdin.read())
+    raise UsageError(f"unknown hook {name!r}")
+
+
+__all__ = ["HOOKS", "install", "materialise_pin", "run", "uninstall"]
