@@ -730,6 +730,124 @@ def verify(
     raise typer.Exit(1)
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    output: Annotated[list[str], typer.Option("--output", "-o", help="Path the command writes.")],
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", help="Data it reads: REV or PATH@REV.")
+    ] = None,
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help="Code it runs (content is hashed).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Kind of a new output root.")] = None,
+) -> None:
+    """Run a command after `--` and commit its outputs with the command and inputs recorded.
+
+    Example: dvault run --input data/raw@v1 --output data/features -- python featurize.py
+    """
+    from dvault.runs import run as do_run
+
+    command = _paths() or []
+    with _open() as repo:
+        result = do_run(
+            repo,
+            command,
+            output,
+            _cwd().resolve(),
+            message,
+            inputs,
+            [str(_cwd() / p) for p in sources or []],
+            kind,
+        )
+    if result.commit is None:
+        typer.echo(f"dvault: command exited {result.exit_code}; outputs not committed", err=True)
+        raise typer.Exit(1)
+    _echo(f"ran in {result.seconds:.1f} s; committed outputs as {result.commit.hex()[:12]}")
+
+
+@app.command()
+def rerun(rev: Annotated[str, typer.Argument(help="A commit made by dvault run.")]) -> None:
+    """Run a recorded command again and report whether its outputs match, file by file.
+
+    Exit 1 when they differ. Example: dvault rerun HEAD
+    """
+    from dvault.runs import rerun as do_rerun
+
+    _no_paths("rerun")
+    with _open() as repo:
+        result = do_rerun(repo, rev)
+    if result.matches:
+        _echo(f"reproduced: the outputs match {rev} byte for byte")
+        return
+    for line in result.differences[:50]:
+        typer.echo(f"  {line}")
+    typer.echo(
+        f"NOT reproduced: {len(result.differences)} difference(s) from {rev} "
+        "(dvault checkout -- PATH restores the committed outputs)",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@app.command()
+def lineage(
+    rev: Annotated[str, typer.Argument(help="Start from this revision.")] = "HEAD",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, dot or html.")] = "text",
+) -> None:
+    """Show where a data version came from: parents, inputs, sources, commands.
+
+    Example: dvault lineage v2 --format html > lineage.html
+    """
+    from dvault import lineage as lin
+    from dvault.errors import UsageError
+
+    _no_paths("lineage")
+    with _open() as repo:
+        graph = lin.build(repo, rev)
+    if fmt == "text":
+        typer.echo(lin.to_text(graph))
+    elif fmt == "json":
+        _json(lin.to_json(graph))
+    elif fmt == "dot":
+        typer.echo(lin.to_dot(graph))
+    elif fmt == "html":
+        typer.echo(lin.to_html(graph, f"dvault lineage of {rev}"))
+    else:
+        raise UsageError(f"unknown format {fmt!r}; use text, json, dot or html")
+
+
+@app.command()
+def review(
+    git_rev: Annotated[str, typer.Argument(help="Git revision to review.")] = "HEAD",
+    fmt: Annotated[str, typer.Option("--format", help="md, json or html.")] = "md",
+    read_data: Annotated[
+        bool, typer.Option(help="Also re-hash every object on each remote.")
+    ] = False,
+) -> None:
+    """Reproducibility review of a git revision: pinned data, lineage, signatures, and
+    whether each remote can restore it. Exit 0 only when at least one remote can.
+
+    Example: dvault review v1.0 --format html --read-data > review.html
+    """
+    from dvault import review as rv
+    from dvault.errors import UsageError
+
+    _no_paths("review")
+    with _open() as repo:
+        result = rv.review(repo, git_rev, read_data)
+    if fmt == "md":
+        typer.echo(rv.to_markdown(result), nl=False)
+    elif fmt == "json":
+        _json(result.to_json())
+    elif fmt == "html":
+        typer.echo(rv.to_html(result), nl=False)
+    else:
+        raise UsageError(f"unknown format {fmt!r}; use md, json or html")
+    if not result.reproducible:
+        raise typer.Exit(1)
+
+
 hooks_app = typer.Typer(
     help="Git hooks that keep data and code in step.\n\nExample: dvault hooks install",
     no_args_is_help=True,

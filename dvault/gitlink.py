@@ -59,8 +59,16 @@ def state(root: Path) -> GitState | None:
         if len(ref_chain) > 1 and ref_chain[1].startswith(b"refs/heads/"):
             branch = ref_chain[1][len(b"refs/heads/") :].decode()
         status = porcelain.status(repo, untracked_files="no")
-        staged = any(status.staged[k] for k in ("add", "delete", "modify"))
-        dirty = bool(staged or status.unstaged)
+        prefix = root.relative_to(git_root).as_posix()
+        own = (f"{prefix}/dvault.lock" if prefix != "." else "dvault.lock").encode()
+
+        def code(paths: list[Any]) -> list[Any]:
+            # dvault.lock is dvault's own output: it changes with every data commit and
+            # says nothing about whether the code is committed
+            return [p for p in paths if (p.encode() if isinstance(p, str) else p) != own]
+
+        staged = any(code(status.staged[k]) for k in ("add", "delete", "modify"))
+        dirty = bool(staged or code(status.unstaged))
         repo.close()
     except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
         raise UsageError(f"cannot read the git repository at {git_root}: {exc}") from None

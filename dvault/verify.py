@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, DvaultError, MissingObject
 from dvault.hashing import ObjectId, ObjectType
@@ -95,8 +95,7 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     """Check a remote: its ref log chain, and every object its refs need (re-hashed with
     ``read_data``)."""
     from dvault.remote.backend import RemoteError
-    from dvault.remote.catalog import pack_key
-    from dvault.remote.session import MARKER, Remote, verify_stored
+    from dvault.remote.session import MARKER, Remote
 
     report = VerifyReport()
     remote = Remote(repo, spec)
@@ -118,6 +117,21 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     report.objects = len(found.objects)
     if not read_data:
         return report
+    located = (remote.catalog.locate(oid) for oid in found.objects)
+    report.bytes_checked = sum(entry.stored_len for _, entry in filter(None, located))
+    report.problems += verify_remote_objects(remote, found, owners)
+    return report
+
+
+def verify_remote_objects(
+    remote: Any, found: Reachable, owners: dict[bytes, str] | None = None
+) -> list[str]:
+    """Re-read and re-hash every object of ``found`` on ``remote``, one request per pack."""
+    from dvault.remote.backend import RemoteError
+    from dvault.remote.catalog import pack_key
+    from dvault.remote.session import verify_stored
+
+    problems: list[str] = []
     by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = defaultdict(list)
     for oid in found.objects:
         located = remote.catalog.locate(oid)
@@ -130,13 +144,13 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
         try:
             blob = remote.backend.read_range(pack_key(pack), start, end - start)
         except RemoteError as exc:
-            report.problems.append(str(exc))
+            problems.append(str(exc))
             continue
-        report.bytes_checked += len(blob)
         for oid, entry in items:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
             try:
                 verify_stored(remote, oid, entry, stored, pack, found.paths.get(oid))
             except RemoteError as exc:
-                report.problems.append(f"{exc}; reachable from {owners.get(oid, '?')}")
-    return report
+                owner = (owners or {}).get(oid, "?")
+                problems.append(f"{exc}; reachable from {owner}")
+    return problems

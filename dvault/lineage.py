@@ -1,0 +1,221 @@
+"""Lineage: the derivation graph of a data version, and four ways to show it.
+
+Every commit records where it came from (``meta``: the git commit and whether the work
+tree was dirty, the command line, user and host; ``inputs`` it was derived from;
+``sources``, the generator or pipeline files used, by content id; ``run``, the command
+``dvault run`` executed). ``build`` follows parents and inputs from a revision; the
+renderers turn the graph into text, JSON, Graphviz dot, or one self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import DvaultError
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+
+@dataclass
+class Node:
+    id: str
+    message: str
+    author: str
+    time_ns: int
+    roots: dict[str, str]
+    meta: dict[str, Any]
+    depth: int
+    available: bool = True
+
+    @property
+    def title(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "message": self.message,
+            "author": self.author,
+            "time": _when(self.time_ns) if self.time_ns else None,
+            "roots": self.roots,
+            "git": self.meta.get("git"),
+            "command": self.meta.get("command"),
+            "user": self.meta.get("user"),
+            "host": self.meta.get("host"),
+            "inputs": self.meta.get("inputs", []),
+            "sources": self.meta.get("sources", []),
+            "run": self.meta.get("run"),
+            "available": self.available,
+        }
+
+
+@dataclass
+class Edge:
+    source: str  # the derived commit
+    target: str  # what it came from
+    kind: str  # "parent" or "input"
+    label: str = ""
+
+
+@dataclass
+class Graph:
+    root: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+
+def _when(time_ns: int) -> str:
+    stamp = datetime.datetime.fromtimestamp(time_ns / 1e9, datetime.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def build(repo: Repo, rev: str, max_depth: int = 1000) -> Graph:
+    """Commits reachable from ``rev`` through parents and recorded inputs."""
+    start = repo.resolve(rev)
+    graph = Graph(start.hex())
+    queue: deque[tuple[bytes, int]] = deque([(start, 0)])
+    while queue:
+        oid, depth = queue.popleft()
+        key = oid.hex()
+        if key in graph.nodes or depth > max_depth:
+            continue
+        try:
+            commit = repo.read_commit(oid)
+        except DvaultError:
+            graph.nodes[key] = Node(key, "(not in the local store)", "", 0, {}, {}, depth, False)
+            continue
+        graph.nodes[key] = Node(
+            key, commit.message, commit.author, commit.time_ns, commit.roots, commit.meta, depth
+        )
+        for parent in commit.parents:
+            graph.edges.append(Edge(key, parent.hex(), "parent"))
+            queue.append((parent, depth + 1))
+        for item in commit.meta.get("inputs", []):
+            target = item.get("commit")
+            if isinstance(target, str) and len(target) == 64:
+                label = f"{item.get('path') or ''}@{item.get('rev', '')}".lstrip("@")
+                graph.edges.append(Edge(key, target, "input", label))
+                queue.append((bytes.fromhex(target), depth + 1))
+    return graph
+
+
+def to_json(graph: Graph) -> dict[str, Any]:
+    return {
+        "root": graph.root,
+        "nodes": [n.to_json() for n in sorted(graph.nodes.values(), key=lambda n: n.depth)],
+        "edges": [vars(e) for e in graph.edges],
+    }
+
+
+def _describe(node: Node) -> list[str]:
+    lines = []
+    if node.roots:
+        lines.append("roots: " + ", ".join(f"{p} ({k})" for p, k in sorted(node.roots.items())))
+    git = node.meta.get("git")
+    if isinstance(git, dict) and git.get("commit"):
+        state = "dirty" if git.get("dirty") else "clean"
+        lines.append(f"git: {str(git['commit'])[:12]} ({state})")
+    for item in node.meta.get("inputs", []):
+        where = f"{item.get('path')}@" if item.get("path") else ""
+        lines.append(f"derived from: {where}{item.get('rev')} = {str(item.get('commit'))[:12]}")
+    for item in node.meta.get("sources", []):
+        lines.append(f"source: {item.get('path')} (content {str(item.get('id'))[:12]})")
+    run = node.meta.get("run")
+    if isinstance(run, dict):
+        lines.append("ran: " + " ".join(str(a) for a in run.get("command", [])))
+    elif node.meta.get("command"):
+        lines.append("command: " + " ".join(str(a) for a in node.meta["command"]))
+    who = " on ".join(str(x) for x in (node.meta.get("user"), node.meta.get("host")) if x)
+    if who:
+        lines.append(f"by: {who}")
+    return lines
+
+
+def to_text(graph: Graph) -> str:
+    out = []
+    for node in sorted(graph.nodes.values(), key=lambda n: (n.depth, -n.time_ns)):
+        when = f"  ({node.author}, {_when(node.time_ns)})" if node.time_ns else ""
+        out.append(f"{'  ' * min(node.depth, 8)}{node.id[:12]}  {node.title}{when}")
+        for line in _describe(node):
+            out.append(f"{'  ' * min(node.depth, 8)}    {line}")
+    return "\n".join(out)
+
+
+def to_dot(graph: Graph) -> str:
+    lines = ["digraph lineage {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
+    for node in graph.nodes.values():
+        label = f"{node.id[:12]}\\n{node.title}".replace('"', '\\"')
+        style = "" if node.available else ", style=dashed"
+        lines.append(f'  "{node.id}" [label="{label}"{style}];')
+    for edge in graph.edges:
+        attrs = (
+            'style=dashed, label="parent"'
+            if edge.kind == "parent"
+            else (f'color=blue, label="{edge.label.replace(chr(34), "")}"')
+        )
+        lines.append(f'  "{edge.source}" -> "{edge.target}" [{attrs}];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def to_html(graph: Graph, title: str = "dvault lineage") -> str:
+    """One self-contained page: an inline SVG of the graph and a card per version."""
+    by_depth: dict[int, list[Node]] = {}
+    for node in graph.nodes.values():
+        by_depth.setdefault(node.depth, []).append(node)
+    width, height, gap_x, gap_y = 190, 44, 30, 70
+    position: dict[str, tuple[int, int]] = {}
+    for depth, nodes in sorted(by_depth.items()):
+        for i, node in enumerate(sorted(nodes, key=lambda n: n.id)):
+            position[node.id] = (20 + i * (width + gap_x), 20 + depth * (height + gap_y))
+    svg_w = max((x for x, _ in position.values()), default=0) + width + 40
+    svg_h = max((y for _, y in position.values()), default=0) + height + 40
+    shapes = []
+    for edge in graph.edges:
+        if edge.source in position and edge.target in position:
+            (x1, y1), (x2, y2) = position[edge.source], position[edge.target]
+            color = "#888" if edge.kind == "parent" else "#1f6feb"
+            shapes.append(
+                f'<line x1="{x1 + width // 2}" y1="{y1 + height}" x2="{x2 + width // 2}" '
+                f'y2="{y2}" stroke="{color}" stroke-width="2" marker-end="url(#arrow)"/>'
+            )
+    for node in graph.nodes.values():
+        x, y = position[node.id]
+        fill = "#f6f8fa" if node.available else "#fff"
+        shapes.append(
+            f'<g><rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{fill}" '
+            f'stroke="#333"/><text x="{x + 8}" y="{y + 18}" font-family="monospace" '
+            f'font-size="12">{html.escape(node.id[:12])}</text><text x="{x + 8}" y="{y + 34}" '
+            f'font-size="11">{html.escape(node.title[:28])}</text></g>'
+        )
+    cards = []
+    for node in sorted(graph.nodes.values(), key=lambda n: n.depth):
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in _describe(node))
+        when = html.escape(_when(node.time_ns)) if node.time_ns else ""
+        cards.append(
+            f'<section class="card"><h2><code>{html.escape(node.id[:12])}</code> '
+            f"{html.escape(node.title)}</h2><p>{html.escape(node.author)} {when}</p>"
+            f"<ul>{items}</ul></section>"
+        )
+    data = html.escape(json.dumps(to_json(graph)))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
+.card{{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.8em 0}}
+h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<svg xmlns="http://www.w3.org/2000/svg" width="{svg_w}" height="{svg_h}" role="img">
+<defs><marker id="arrow" markerWidth="10" markerHeight="7" refX="9" refY="3.5" orient="auto">
+<polygon points="0 0, 10 3.5, 0 7" fill="#555"/></marker></defs>
+{"".join(shapes)}</svg>
+<p>Blue arrows: derived from (inputs). Grey arrows: previous version (parent).</p>
+{"".join(cards)}
+<script type="application/json" id="lineage-data">{data}</script>
+</body></html>
+"""

@@ -1,0 +1,168 @@
+"""``dvault review``: answer a reproducibility review for one git revision.
+
+Which data, labels and checkpoints did this code use (the ``dvault.lock`` pin), where did
+they come from (lineage), are they signed, and can they be restored: for each remote,
+is every object the pinned version needs present (and, with ``read_data``, intact)?
+The revision is reproducible when at least one remote holds everything.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import DvaultError, UsageError
+from dvault.lockfile import Pin, read_at_git_rev
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+
+@dataclass
+class RemoteCheck:
+    name: str
+    url: str
+    status: str  # complete | incomplete | damaged | unreachable
+    objects: int = 0
+    missing: int = 0
+    damaged: int = 0
+    detail: str = ""
+
+
+@dataclass
+class Review:
+    git_rev: str
+    git_commit: str
+    pin: Pin
+    lineage: dict[str, Any] | None
+    signatures: str
+    remotes: list[RemoteCheck] = field(default_factory=list)
+
+    @property
+    def reproducible(self) -> bool:
+        return any(r.status == "complete" for r in self.remotes)
+
+    def to_json(self) -> dict[str, Any]:
+        from dvault.lockfile import as_json
+
+        return {
+            "git_rev": self.git_rev,
+            "git_commit": self.git_commit,
+            "data": as_json(self.pin),
+            "lineage": self.lineage,
+            "signatures": self.signatures,
+            "remotes": [vars(r) for r in self.remotes],
+            "reproducible": self.reproducible,
+        }
+
+
+def _check_remote(repo: Repo, spec: Any, commit: bytes, read_data: bool) -> RemoteCheck:
+    from dvault.reachability import walk
+    from dvault.remote.session import Remote
+    from dvault.verify import verify_remote_objects
+
+    check = RemoteCheck(spec.name, spec.url, "unreachable")
+    try:
+        remote = Remote(repo, spec)
+        remote.log.load()
+        remote.catalog.refresh()
+        found = walk(remote.read_object, remote.catalog.type_of, [commit])
+    except DvaultError as exc:
+        check.detail = str(exc)
+        return check
+    check.objects = len(found.objects)
+    check.missing = len(found.missing)
+    if check.missing:
+        check.status = "incomplete"
+        oid, path = next(iter(found.missing.items()))
+        check.detail = f"{check.missing} object(s) missing, e.g. {oid.hex()[:12]} ({path})"
+        return check
+    if read_data:
+        problems = verify_remote_objects(remote, found)
+        if problems:
+            check.status, check.damaged, check.detail = "damaged", len(problems), problems[0]
+            return check
+    check.status = "complete"
+    return check
+
+
+def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review:
+    from dvault import gitlink, lineage
+    from dvault.remote.session import remote_specs
+
+    git_commit = gitlink.resolve(repo.root, git_rev)
+    pin = read_at_git_rev(repo, git_commit)
+    if pin is None:
+        raise UsageError(f"git revision {git_rev} has no dvault.lock: no data is pinned there")
+    commit = bytes.fromhex(pin.commit)
+    graph = None
+    if repo.store.has(commit):
+        graph = lineage.to_json(lineage.build(repo, pin.commit))
+    result = Review(git_rev, git_commit, pin, graph, "unsigned (signing arrives with issue 6)")
+    for spec in remote_specs(repo).values():
+        result.remotes.append(_check_remote(repo, spec, commit, read_data))
+    return result
+
+
+def to_markdown(r: Review) -> str:
+    lines = [
+        f"# Reproducibility review of git {r.git_rev} ({r.git_commit[:12]})",
+        "",
+        f"**Verdict: {'reproducible' if r.reproducible else 'NOT reproducible'}** — "
+        + (
+            "at least one remote holds every object the pinned data needs."
+            if r.reproducible
+            else "no remote holds every object the pinned data needs."
+        ),
+        "",
+        f"## Pinned data: dvault commit `{r.pin.commit[:12]}`",
+        "",
+        "| root | kind | files | bytes | tree |",
+        "|---|---|---|---|---|",
+    ]
+    for path, root in sorted(r.pin.roots.items()):
+        lines.append(f"| {path} | {root.kind} | {root.files} | {root.size} | `{root.tree[:12]}` |")
+    lines += ["", "## Lineage", ""]
+    if r.lineage is None:
+        lines.append("The pinned commit is not in the local store (fetch it to see lineage).")
+    else:
+        for node in r.lineage["nodes"]:
+            lines.append(f"- `{node['id'][:12]}` {node['message'].splitlines()[0]}")
+            git = node.get("git") or {}
+            if git.get("commit"):
+                state = "dirty" if git.get("dirty") else "clean"
+                lines.append(f"  - git {str(git['commit'])[:12]} ({state})")
+            for item in node.get("inputs", []):
+                where = f"{item.get('path')}@" if item.get("path") else ""
+                lines.append(f"  - derived from {where}{item.get('rev')}")
+            for item in node.get("sources", []):
+                lines.append(f"  - source {item.get('path')} `{str(item.get('id'))[:12]}`")
+            if node.get("run"):
+                lines.append("  - ran `" + " ".join(map(str, node["run"]["command"])) + "`")
+    lines += ["", "## Signatures", "", r.signatures, "", "## Remotes", ""]
+    if not r.remotes:
+        lines.append("No remote is configured: the data exists only on this machine.")
+    lines += ["| remote | status | objects | detail |", "|---|---|---|---|"]
+    for remote in r.remotes:
+        lines.append(
+            f"| {remote.name} ({remote.url}) | {remote.status} | {remote.objects} | "
+            f"{remote.detail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_html(r: Review) -> str:
+    body = html.escape(to_markdown(r))
+    data = html.escape(json.dumps(r.to_json()))
+    verdict = "reproducible" if r.reproducible else "NOT reproducible"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>dvault review {html.escape(r.git_rev)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em}}pre{{white-space:pre-wrap}}
+.ok{{color:#1a7f37}}.bad{{color:#cf222e}}</style></head><body>
+<h1 class="{"ok" if r.reproducible else "bad"}">{verdict}</h1>
+<pre>{body}</pre>
+<script type="application/json" id="review-data">{data}</script>
+</body></html>
+"""
