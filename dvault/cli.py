@@ -222,14 +222,29 @@ def commit(
         list[str] | None, typer.Option("--meta", help="Lineage metadata KEY=VALUE (repeatable).")
     ] = None,
     allow_empty: Annotated[bool, typer.Option(help="Commit even if nothing changed.")] = False,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="Data this version derives from: REV or PATH@REV."),
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Generator or pipeline code used (content is hashed)."),
+    ] = None,
 ) -> None:
-    """Record the staged content as a new commit.
+    """Record the staged content as a new commit, with its lineage.
 
-    Example: dvault commit -a -m "relabel cats" --meta labeler=alice
+    Example: dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
     """
     _no_paths("commit")
     with _open() as repo:
-        oid = repo.commit(message, all=all_, meta=_parse_meta(meta or []), allow_empty=allow_empty)
+        oid = repo.commit(
+            message,
+            all=all_,
+            meta=_parse_meta(meta or []),
+            allow_empty=allow_empty,
+            inputs=inputs,
+            sources=[str(_cwd() / p) for p in sources or []],
+        )
         branch, _ = repo.head()
     _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
 

@@ -203,7 +203,7 @@ def to_html(graph: Graph, title: str = "dvault lineage") -> str:
             f"{html.escape(node.title)}</h2><p>{html.escape(node.author)} {when}</p>"
             f"<ul>{items}</ul></section>"
         )
-    data = html.escape(json.dumps(to_json(graph)))
+    data = _script_json(to_json(graph))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
@@ -219,3 +219,9 @@ h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
 <script type="application/json" id="lineage-data">{data}</script>
 </body></html>
 """
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
+    could end the element early, so it is escaped as JSON allows."""
+    return json.dumps(value).replace("</", "<\\/")

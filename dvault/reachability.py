@@ -146,3 +146,22 @@ def _walk_file(
                 found.missing.setdefault(chunk_id, path)
             else:
                 found.add(chunk_id, ObjectType.BLOB, path)
+
+
+def complete_commits(
+    read_parents: Callable[[bytes], list[bytes] | None], tips: Iterable[bytes]
+) -> set[bytes]:
+    """Commits reachable from ``tips`` through parents, as far as ``read_parents`` can
+    read them (it returns None for a commit it does not have)."""
+    complete: set[bytes] = set()
+    pending = [bytes(t) for t in tips]
+    while pending:
+        oid = pending.pop()
+        if oid in complete:
+            continue
+        parents = read_parents(oid)
+        if parents is None:
+            continue
+        complete.add(oid)
+        pending.extend(parents)
+    return complete

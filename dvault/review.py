@@ -155,7 +155,7 @@ def to_markdown(r: Review) -> str:
 
 def to_html(r: Review) -> str:
     body = html.escape(to_markdown(r))
-    data = html.escape(json.dumps(r.to_json()))
+    data = _script_json(r.to_json())
     verdict = "reproducible" if r.reproducible else "NOT reproducible"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>dvault review {html.escape(r.git_rev)}</title>
@@ -166,3 +166,9 @@ def to_html(r: Review) -> str:
 <script type="application/json" id="review-data">{data}</script>
 </body></html>
 """
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
+    could end the element early, so it is escaped as JSON allows."""
+    return json.dumps(value).replace("</", "<\\/")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CheckFailed, CorruptObject, CorruptPack, DvaultError, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.reachability import walk
+from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
@@ -113,7 +113,16 @@ def bring_in(
     def type_of(oid: bytes) -> ObjectType | None:
         return store.type_of(oid) or remote.catalog.type_of(oid)
 
-    reach = walk(read, type_of, starts, known=store.has, history=history, scopes=scopes)
+    # Complete locally: commits local refs reach (refs are written after their objects),
+    # unless this is a partial clone, and blobs (they reference nothing). A commit or tree
+    # merely present may be left over from an interrupted fetch without its data.
+    tips = [] if repo.state.sparse() is not None else _local_tips(repo)
+    done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
+
+    def known(oid: bytes) -> bool:
+        return oid in done or store.type_of(oid) == ObjectType.BLOB
+
+    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes)
     if not history:
         _fetch_commit_chain(starts, read)
     if reach.missing:
@@ -132,6 +141,33 @@ def bring_in(
                 writer.put_prepared(oid, kind, method, stored, len(raw))
         report.objects += len(fetched)
         _transfer(repo, remote, needed, writer, report)
+
+
+def _local_tips(repo: Repo) -> list[bytes]:
+    tips: list[bytes] = list(repo.refs.branches().values()) + list(repo.refs.tags().values())
+    _, head = repo.refs.head()
+    if head is not None:
+        tips.append(head)
+    base = repo.dir / "refs" / "remotes"
+    if base.is_dir():
+        for path in base.rglob("*"):
+            if path.is_file():
+                oid = repo.refs.read(path.relative_to(repo.dir).as_posix())
+                if oid is not None:
+                    tips.append(oid)
+    return tips
+
+
+def _parents_if_local(repo: Repo, oid: bytes) -> list[bytes] | None:
+    from dvault.objects import Tag
+
+    kind = repo.store.type_of(oid)
+    if kind == ObjectType.TAG:
+        tag = repo.store.get(oid, ObjectType.TAG)
+        return [tag.object] if isinstance(tag, Tag) else None
+    if kind != ObjectType.COMMIT:
+        return None
+    return list(repo.read_commit(oid).parents)
 
 
 def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
-from dvault.hashing import ObjectId
-from dvault.reachability import walk
+from dvault.hashing import ObjectId, ObjectType
+from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
@@ -55,6 +55,12 @@ def _resolve_refs(repo: Repo, names: list[str] | None) -> dict[str, ObjectId]:
         else:
             raise UsageError(f"no branch or tag named {name!r} to push")
     return refs
+
+
+def _local_parents(repo: Repo, oid: bytes) -> list[bytes] | None:
+    if repo.store.type_of(oid) != ObjectType.COMMIT:
+        return None
+    return list(repo.read_commit(oid).parents)
 
 
 def is_ancestor(repo: Repo, old: bytes, new: bytes) -> bool:
@@ -128,17 +134,34 @@ def push_refs(
 
     remote.catalog.refresh()
     store = repo.store
-    reach = walk(store.get_raw, store.type_of, pending.values(), known=remote.catalog.has)
-    if reach.missing:
-        oid, path = next(iter(reach.missing.items()))
+    # Complete on the remote: commits its refs reach (a ref is appended only after every
+    # object it needs was uploaded), and blobs it holds (they reference nothing). Not a
+    # commit or tree merely present: an interrupted push can leave those without data.
+    done = complete_commits(
+        lambda oid: _local_parents(repo, oid),
+        [bytes.fromhex(h) for h in state.refs.values()],
+    )
+
+    def known(oid: bytes) -> bool:
+        return oid in done or remote.catalog.type_of(oid) == ObjectType.BLOB
+
+    reach = walk(store.get_raw, store.type_of, pending.values(), known=known)
+    # a partial clone lacks some data locally; what the remote already holds is fine
+    lacking = {o: p for o, p in reach.missing.items() if not remote.catalog.has(o)}
+    if lacking:
+        oid, path = next(iter(lacking.items()))
         raise MissingObject(
             f"cannot push: object {oid.hex()} (file {path}) is missing locally "
-            f"({len(reach.missing)} missing; run dvault verify)"
+            f"({len(lacking)} missing; run dvault verify)"
         )
     packs: dict[str, int] = {}
     for oid in reach.objects:
-        name, _ = store.locate(oid)
-        packs[name] = 0
+        if remote.catalog.has(oid):
+            continue  # the object itself is there (what it references was walked above)
+        located = store.index.lookup(oid)
+        if located is None:
+            continue  # present only on the remote (partial clone)
+        packs[store.index.pack_name(located[0])] = 0
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in remote.catalog.packs]
