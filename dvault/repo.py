@@ -548,8 +548,14 @@ class Repo:
         self._update_gitignore(list(self.roots()))
         return report
 
-    def checkout_initial(self, target: ObjectId, branch: str | None) -> Any:
-        """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``."""
+    def checkout_initial(
+        self, target: ObjectId, branch: str | None, empty_workspace: bool = False
+    ) -> Any:
+        """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``.
+
+        ``empty_workspace`` (a clone into a directory it just created) skips looking for
+        local files in the way: there are none.
+        """
         from dvault.refs import HEADS
 
         with self.locked():
@@ -562,7 +568,9 @@ class Repo:
                 else:
                     self.refs.set_head(None, target, "clone")
 
-            report = self._switch(target, None, False, move_head, base_tree=None)
+            report = self._switch(
+                target, None, empty_workspace, move_head, base_tree=None, repair=False
+            )
         self._update_gitignore(list(self.roots()))
         return report
 
@@ -575,6 +583,7 @@ class Repo:
         force: bool,
         move_head: Callable[[], None],
         base_tree: Any = _HEAD_BASE,
+        repair: bool = True,
     ) -> Any:
         """Checkout's core (lock held): plan, refuse on conflicts, write, record, move HEAD.
 
@@ -587,7 +596,7 @@ class Repo:
         _, head = self.refs.head()
         head_tree = self.read_commit(head).tree if head else None
         base = head_tree if base_tree is self._HEAD_BASE else base_tree
-        changes = co.plan(self, target.tree, rels, force, base)
+        changes = co.plan(self, target.tree, rels, force and repair, base)
         sparse = self.state.sparse()
         materialised = [c for c in changes if in_scopes(c.path, sparse)]
         co.check_links(self, materialised)

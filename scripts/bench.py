@@ -508,8 +508,13 @@ def run_baselines(bench: Bench, workdir: Path) -> dict[str, str]:
     tar = bench.run("baseline tar|zstd", tar_cmd, repeat=3)  # the disk is noisy: median of 3
     if tar.ok:
         bench.sizes["tar.zst archive"] = archive.stat().st_size
-        untar_dir.mkdir()
-        bench.run("baseline untar", shell(f"zstd -d -q -c {quoted} | tar -xf - -C {untar_quoted}"))
+
+        def fresh_untar_dir() -> None:
+            shutil.rmtree(untar_dir, ignore_errors=True)
+            untar_dir.mkdir()
+
+        untar = shell(f"zstd -d -q -c {quoted} | tar -xf - -C {untar_quoted}")
+        bench.run("baseline untar", untar, repeat=3, before=fresh_untar_dir)  # noisy disk
         shutil.rmtree(untar_dir)
     archive.unlink(missing_ok=True)
     return manifest
@@ -599,7 +604,15 @@ def run_remote(
     bench.dvault(f"push v2 incremental ({kind})", "push", kind, "main")
     bench.dvault(f"push nothing new ({kind})", "push", kind, "main")
     dest = workdir / f"clone-{kind}"
-    step = bench.dvault(f"clone v2 ({kind})", "clone", url, str(dest), *extra)
+    step = bench.dvault(
+        f"clone v2 ({kind})",
+        "clone",
+        url,
+        str(dest),
+        *extra,
+        repeat=3,
+        before=lambda: shutil.rmtree(dest, ignore_errors=True),
+    )
     verification = {}
     if step is not None and step.ok:
         verification[f"clone v2 ({kind})"] = _verify_tree(bench, dest, manifests["v2"], kind)
@@ -613,7 +626,12 @@ def run_remotes(
     """Remote scenarios: a directory remote, and with ``s3`` moto's S3 server on loopback."""
     packs = bench.project / ".dvault" / "packs"
     copy = workdir / "packs-copy"
-    bench.run("baseline cp packs", ["cp", "-r", str(packs), str(copy)])
+    bench.run(
+        "baseline cp packs",
+        ["cp", "-r", str(packs), str(copy)],
+        repeat=3,
+        before=lambda: shutil.rmtree(copy, ignore_errors=True),
+    )
     shutil.rmtree(copy, ignore_errors=True)
     verification = run_remote(bench, workdir, manifests, "dir", str(workdir / "remote"))
     if s3:

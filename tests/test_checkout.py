@@ -17,6 +17,7 @@ from dvault.errors import CorruptObject, StorageError, UncommittedChanges, Usage
 from dvault.hashing import ObjectId
 from dvault.objects import TreeEntry
 from dvault.repo import Repo
+from dvault.store.objectstore import ObjectStore
 from dvault.trees import flatten
 from dvault.workspace.state import RACY_NS, FileStat, StageEntry
 
@@ -442,18 +443,18 @@ def test_failed_write_leaves_no_temp_files_and_no_torn_files(
     and a later checkout succeeds."""
     repo, old, new = many
     head = repo.head()
-    real = co._write_temp
+    real = co.write_temp
     one_written = threading.Event()
 
-    def failing(r: Repo, full: bytes, entry: TreeEntry) -> bytes:
+    def failing(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
         if full.endswith(b"/f0"):
             one_written.wait(10)  # fail only once another file's temp is complete
             raise error
-        tmp = real(r, full, entry)
+        tmp = real(store, full, entry)
         one_written.set()
         return tmp
 
-    monkeypatch.setattr(co, "_write_temp", failing)
+    monkeypatch.setattr(co, "write_temp", failing)
     with pytest.raises(raised):
         repo.checkout("main")
     leftovers = [p for p in files_of(repo.root) if p.endswith(".dvault-tmp")]
@@ -462,7 +463,7 @@ def test_failed_write_leaves_no_temp_files_and_no_torn_files(
         assert data in (old[rel], new[rel]), rel
     assert repo.head() == head
 
-    monkeypatch.setattr(co, "_write_temp", real)
+    monkeypatch.setattr(co, "write_temp", real)
     repo.checkout("main")
     assert files_of(repo.root) == new
     assert repo.status().clean

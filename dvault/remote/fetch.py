@@ -390,7 +390,7 @@ def clone(
 
             target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
             branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
-            return repo.checkout_initial(target, branch)
+            return repo.checkout_initial(target, branch, empty_workspace=created)
     except (DvaultError, KeyboardInterrupt, OSError, CorruptObject):
         if created:
             shutil.rmtree(dest, ignore_errors=True)

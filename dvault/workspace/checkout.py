@@ -35,6 +35,7 @@ from dvault.workspace.status import WORKERS, read_entry
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
+    from dvault.store.objectstore import ObjectStore
 
 Progress = Callable[[int], None]
 
@@ -211,6 +212,8 @@ _TEMP_TOKEN = f"{os.getpid()}-{uuid.uuid4().hex[:6]}-".encode()
 _temp_counter = itertools.count()
 BATCH = 64
 """Files per write task: per-task scheduling costs more than a small file's write."""
+PROCESS_MIN_FILES = 1000
+"""From this many files on, worker processes write them (see workspace/parallel.py)."""
 
 
 def _temp_for(full: bytes) -> bytes:
@@ -220,7 +223,7 @@ def _temp_for(full: bytes) -> bytes:
     return os.path.join(head, b"." + tail + b"." + unique + CHECKOUT_TEMP_SUFFIX)
 
 
-def _write_temp(repo: Repo, full: bytes, entry: TreeEntry) -> bytes:
+def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
     """Write ``entry``'s content next to ``full``; returns the temporary path.
 
     Every piece comes from the store already verified against its id. The mode is set at
@@ -228,14 +231,14 @@ def _write_temp(repo: Repo, full: bytes, entry: TreeEntry) -> bytes:
     """
     tmp = _temp_for(full)
     if entry.is_link:
-        target = repo.store.read_file_content(entry.id)
+        target = store.read_file_content(entry.id)
         os.symlink(target, tmp)
         return tmp
     written = 0
     mode = 0o777 if entry.mode == MODE_EXEC else 0o666
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        for piece in repo.store.iter_file_content(entry.id):
+        for piece in store.iter_file_content(entry.id):
             view = memoryview(piece)
             while view:
                 done = os.write(fd, view)
@@ -297,7 +300,7 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
         done = []
         for change in batch:
             assert change.new is not None
-            tmp = _write_temp(repo, ws.full(change.path), change.new)
+            tmp = write_temp(repo.store, ws.full(change.path), change.new)
             created.append(tmp)
             done.append((change, tmp))
         if progress is not None:
@@ -306,10 +309,18 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
 
     temps: list[tuple[Change, bytes]] = []
     try:
-        batches = [files[i : i + BATCH] for i in range(0, len(files), BATCH)]
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for done in pool.map(write, batches):
-                temps.extend(done)
+        if len(files) >= PROCESS_MIN_FILES and WORKERS > 1:
+            from dvault.workspace.parallel import write_in_processes
+
+            items = [(ws.full(c.path), c.new) for c in files if c.new is not None]
+            written = write_in_processes(repo, items, progress or (lambda _n: None))
+            created.extend(written)
+            temps = list(zip(files, written, strict=True))
+        else:
+            batches = [files[i : i + BATCH] for i in range(0, len(files), BATCH)]
+            with ThreadPoolExecutor(WORKERS) as pool:
+                for done in pool.map(write, batches):
+                    temps.extend(done)
         if temps:
             sync_filesystem(repo.root)
         touched_dirs = set()
