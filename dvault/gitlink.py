@@ -135,7 +135,8 @@ def hooks_dir(root: Path) -> Path:
             custom = config.get((b"core",), b"hooksPath").decode()
         except KeyError:
             custom = None
-        controldir = Path(repo.controldir())
+        # the common dir: a linked worktree's own gitdir has a hooks/ git never runs
+        controldir = Path(repo.commondir()).resolve()
     finally:
         repo.close()
     if custom:

@@ -29,7 +29,7 @@ from blake3 import blake3
 from dvault.errors import CheckFailed
 from dvault.fsutil import write_durable
 from dvault.objects import canonical_json
-from dvault.remote.backend import AlreadyExists, Backend, RemoteTampered
+from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteTampered
 
 LOG_PREFIX = "refs/log/"
 IMMUTABLE = ("refs/tags/", "refs/pins/")
@@ -180,6 +180,13 @@ class RemoteRefLog:
         count = len(self.backend.list(LOG_PREFIX))
         trusted = self._trusted()
         if trusted is not None and count <= trusted.seq:
+            if count == 0 and self.backend.size("dvault-remote.json") is None:
+                # no marker (session.MARKER) and no log: nothing there at all, which is far
+                # more often an unmounted disk or a wrong URL than an attacker
+                raise RemoteError(
+                    f"{where} holds no dvault data, but this clone verified {trusted.seq + 1} "
+                    "ref-log entries there: not mounted, wrong location, or deleted"
+                )
             raise RemoteTampered(
                 f"{where}: ref log has {count} entries but this clone verified "
                 f"{trusted.seq + 1}; the remote history was truncated"
