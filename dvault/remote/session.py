@@ -12,11 +12,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, UsageError
-from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.hashing import ObjectId, ObjectType
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, open_backend
 from dvault.remote.catalog import RemoteCatalog, pack_key
 from dvault.remote.reflog import RemoteRefLog
-from dvault.store.pack import decompress
+from dvault.store.pack import unpack_object
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -107,12 +107,7 @@ def verify_stored(
         + (f" (file {path})" if path else "")
         + f" in pack {pack[:16]}"
     )
-    if len(stored) != entry.stored_len:
-        raise RemoteError(f"{where} is truncated")
     try:
-        raw = decompress(entry.compression, stored, entry.raw_len)
+        return unpack_object(oid, entry, stored, where)
     except CorruptObject as exc:
-        raise RemoteError(f"{where} is corrupt: {exc}") from None
-    if object_id(entry.type, raw) != oid:
-        raise RemoteError(f"{where} fails its hash check (corrupt on the remote)")
-    return raw
+        raise RemoteError(f"{exc} on the remote") from None

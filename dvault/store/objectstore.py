@@ -26,8 +26,8 @@ from dvault.store.pack import (
     PackEntry,
     PackWriter,
     compress,
-    decompress,
     read_footer,
+    unpack_object,
 )
 
 
@@ -120,15 +120,7 @@ class ObjectStore:
         except OSError as exc:
             raise os_error(exc, "read pack", self.index.pack_name(pack_no)) from None
         where = f"object {oid.hex()} in pack {self.index.pack_name(pack_no)[:16]}"
-        if len(stored) != entry.stored_len:
-            raise CorruptObject(f"{where} is truncated")
-        try:
-            raw = decompress(entry.compression, stored, entry.raw_len)
-        except CorruptObject as exc:
-            raise CorruptObject(f"{where}: {exc}") from None
-        if object_id(entry.type, raw) != oid:
-            raise CorruptObject(f"{where} fails its hash check (corrupted on disk)")
-        return entry.type, raw
+        return entry.type, unpack_object(oid, entry, stored, where)
 
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
         kind, raw = self.get_raw(oid)

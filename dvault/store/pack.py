@@ -111,6 +111,20 @@ def decompress(compression: int, stored: bytes, raw_len: int) -> bytes:
     return raw
 
 
+def unpack_object(oid: bytes, entry: PackEntry, stored: bytes, where: str) -> bytes:
+    """Decompress one stored object and check it against its id — the single place where
+    bytes read from a pack (local or remote) become trusted content."""
+    if len(stored) != entry.stored_len:
+        raise CorruptObject(f"{where} is truncated")
+    try:
+        raw = decompress(entry.compression, stored, entry.raw_len)
+    except CorruptObject as exc:
+        raise CorruptObject(f"{where}: {exc}") from None
+    if object_id(entry.type, raw) != oid:
+        raise CorruptObject(f"{where} fails its hash check (corrupt)")
+    return raw
+
+
 class PackWriter:
     """Appends records to a temporary pack; :meth:`seal` makes it durable and visible."""
 
