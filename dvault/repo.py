@@ -121,6 +121,8 @@ class Repo:
             if (dvault / "HEAD").is_file():
                 return cls(candidate)
             if (dvault / "config").is_file():
+                if (dvault / "packs").exists():
+                    raise NotARepository(f"{dvault} is damaged: its HEAD file is missing")
                 return cls._complete(candidate)
         raise NotARepository(f"not a dvault repository (or any parent up to /): {start}")
 

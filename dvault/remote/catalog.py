@@ -7,6 +7,7 @@ against the pack's name (a pack is named by the blake3 of its footer), and cache
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dvault.remote.backend import Backend, RemoteTampered
 from dvault.store.pack import TRAILER, PackEntry, parse_footer, parse_trailer
 
 PACK_PREFIX = "packs/"
+_PACK_NAME = re.compile(r"[0-9a-f]{64}\.pack")
 
 
 def pack_key(name: str) -> str:
@@ -36,7 +38,9 @@ class RemoteCatalog:
         packs = {}
         for key, size in listed.items():
             name = key[len(PACK_PREFIX) :]
-            if name.endswith(".pack"):
+            # only dvault's own names (64 hex digits): anything else is not a pack of ours,
+            # and must never become a path in the local footer cache
+            if _PACK_NAME.fullmatch(name):
                 packs[name[: -len(".pack")]] = size
         new = [name for name in packs if name not in self.packs]
         with ThreadPoolExecutor(8) as pool:

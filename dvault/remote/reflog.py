@@ -26,7 +26,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from dvault.errors import CheckFailed
+from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
 from dvault.objects import canonical_json
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteTampered
@@ -99,9 +99,22 @@ class LogEntry:
             )
             if not ok:
                 raise ValueError("bad field")
+            _check_name(entry.ref)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise RemoteTampered(f"{where} is not a valid ref-log entry ({exc})") from None
         return entry
+
+
+def _check_name(ref: str) -> None:
+    """A remote ref name becomes a local file name (refs/remotes/...): refuse anything a
+    local ref could not be called, so a hostile log cannot write outside .dvault/refs."""
+    from dvault.refs import check_ref_name
+
+    prefix = next(p for p in ("refs/heads/", "refs/tags/", "refs/pins/") if ref.startswith(p))
+    try:
+        check_ref_name(ref[len(prefix) :])
+    except DvaultError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _is_hex(text: Any) -> bool:
