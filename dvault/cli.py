@@ -532,6 +532,54 @@ def tag(
             typer.echo(f"{n:20} {c.hex()[:12]}  {first}")
 
 
+@app.command()
+def repair() -> None:
+    """Rebuild the index, salvage damaged packs, re-fetch what remotes still have.
+
+    Never deletes anything reachable; damaged packs are moved to .dvault/damaged/.
+    Exit 1 when something could not be recovered. Example: dvault repair
+    """
+    from dvault.maintenance.repair import repair as do_repair
+
+    _no_paths("repair")
+    with _open() as repo:
+        report = do_repair(repo)
+    _echo(
+        f"index rebuilt; salvaged {report.objects_salvaged} object(s) from "
+        f"{report.packs_salvaged} damaged pack(s); re-fetched {report.objects_refetched} "
+        "from remotes"
+    )
+    for line in report.unrecoverable:
+        typer.echo(f"dvault: {line}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option(help="Only report what would be removed.")] = False,
+    keep_within: Annotated[
+        str, typer.Option(help="Keep what reflog entries of this age reach (e.g. 14d, 12h).")
+    ] = "14d",
+) -> None:
+    """Remove objects nothing references (mark and sweep, with repacking); never touches
+    remotes. Packs younger than an hour are always kept.
+
+    Example: dvault gc --dry-run --keep-within 30d
+    """
+    from dvault.maintenance.gc import collect, parse_duration
+
+    _no_paths("gc")
+    with _open() as repo:
+        report = collect(repo, dry_run, parse_duration(keep_within))
+    verb = "would remove" if dry_run else "removed"
+    _echo(
+        f"{verb} {report.removed_objects} object(s), {_size(report.removed_bytes)} "
+        f"({report.packs_removed} pack(s) affected, {report.packs_rewritten} rewritten); "
+        f"{report.live_objects} live; {report.packs_kept_young} young pack(s) kept"
+    )
+
+
 remote_app = typer.Typer(
     help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible store.\n\n"
     "Example: dvault remote add origin s3://ml-backups/vision --retention 90",
@@ -718,6 +766,10 @@ def verify(
     read_data: Annotated[
         bool, typer.Option(help="Re-read and re-hash every object, not only check presence.")
     ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Re-hash this % of the data, a rotating share (local store)."),
+    ] = None,
 ) -> None:
     """Check that every object the refs need is present (and intact with --read-data).
 
@@ -733,7 +785,8 @@ def verify(
             report = verify_remote(repo, pick_remote(repo, remote), read_data)
             where = f"remote {remote}"
         else:
-            report = verify_local(repo, None if all_refs or rev is None else [rev], read_data)
+            revs = None if all_refs or rev is None else [rev]
+            report = verify_local(repo, revs, read_data, sample)
             where = "local store"
     for problem in report.problems:
         typer.echo(f"dvault: {problem}", err=True)

@@ -84,6 +84,13 @@ def walk(
     return found
 
 
+def walk_tree(read: ReadRaw, type_of: TypeOf, tree_id: bytes) -> Reachable:
+    """Every object under one tree (the stage's tree, which no commit names yet)."""
+    found = Reachable()
+    _walk_tree(read, type_of, ObjectId(bytes(tree_id)), "", lambda _o: False, found, None)
+    return found
+
+
 def _in_scope(path: str, scopes: list[str] | None) -> bool:
     """True when the file at ``path`` is inside one of the scopes (None: everything)."""
     if scopes is None:

@@ -84,8 +84,12 @@ class ObjectIndex:
     def read_txn(self) -> Any:
         return self.env.begin(db=self._objects)
 
-    def add_pack(self, name: str, entries: Iterable[PackEntry]) -> None:
-        """Record a sealed pack and its objects in one durable transaction."""
+    def add_pack(self, name: str, entries: Iterable[PackEntry], prefer: bool = False) -> None:
+        """Record a sealed pack and its objects in one durable transaction.
+
+        An object already indexed in another pack keeps its first location, unless
+        ``prefer`` (repair and gc: the new copy replaces a damaged or doomed one).
+        """
         with self.env.begin(write=True) as txn:
             existing = txn.get(name.encode(), db=self._names)
             if existing is not None:
@@ -98,8 +102,7 @@ class ObjectIndex:
                 value = _LOCATION.pack(
                     number, e.type, e.compression, e.offset, e.stored_len, e.raw_len
                 )
-                # An object already indexed in another pack keeps its first location.
-                txn.put(e.id, value, db=self._objects, overwrite=False)
+                txn.put(e.id, value, db=self._objects, overwrite=prefer)
         self._pack_names[number] = name
 
     def remove_pack(self, name: str) -> None:

@@ -147,8 +147,8 @@ class ObjectStore:
     def read_file_content(self, oid: bytes) -> bytes:
         return b"".join(self.iter_file_content(oid))
 
-    def writer(self, index_packs: bool = True) -> ObjectWriter:
-        return ObjectWriter(self, index_packs)
+    def writer(self, index_packs: bool = True, prefer: bool = False) -> ObjectWriter:
+        return ObjectWriter(self, index_packs, prefer)
 
 
 class ObjectWriter:
@@ -161,11 +161,12 @@ class ObjectWriter:
     failed command leaves no half-indexed state behind.
     """
 
-    def __init__(self, store: ObjectStore, index_packs: bool = True) -> None:
+    def __init__(self, store: ObjectStore, index_packs: bool = True, prefer: bool = False) -> None:
         """With ``index_packs`` False, sealed packs are listed in ``sealed`` instead of
         indexed: a worker process leaves indexing to the process holding the lock."""
         self.store = store
         self.index_packs = index_packs
+        self.prefer = prefer  # new copies replace indexed ones (repair, gc)
         self.sealed: list[tuple[str, list[PackEntry]]] = []
         self._packs: dict[int, PackWriter] = {}  # thread id -> that thread's open pack
         self._pending: set[bytes] = set()
@@ -266,7 +267,7 @@ class ObjectWriter:
             with self._lock:
                 self.sealed.append((name, pack.entries))
             return  # objects stay pending: the index cannot confirm them in this process
-        self.store.index.add_pack(name, pack.entries)
+        self.store.index.add_pack(name, pack.entries, prefer=self.prefer)
         with self._lock:
             self._pending.difference_update(e.id for e in pack.entries)
 

@@ -182,6 +182,15 @@ class WorkspaceState:
             else:
                 txn.put(b"sparse", b"\0".join(s.encode() for s in scopes) + b"\0")
 
+    def verify_cursor(self) -> int:
+        with self.env.begin(db=self._meta) as txn:
+            raw = txn.get(b"verify-cursor")
+        return int(raw) if raw is not None else 0
+
+    def set_verify_cursor(self, value: int) -> None:
+        with self.env.begin(write=True, db=self._meta) as txn:
+            txn.put(b"verify-cursor", str(value).encode())
+
     def stage_tree(self) -> ObjectId | None:
         with self.env.begin(db=self._meta) as txn:
             raw = txn.get(b"stage-tree")

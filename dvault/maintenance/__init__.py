@@ -1,0 +1,1 @@
+"""Maintenance: repair a damaged store and collect garbage, with explicit safety margins."""

@@ -1,0 +1,151 @@
+"""repair: make the store whole again from what survives, locally and on remotes.
+
+1. Rebuild the index from the pack footers (the index is only a cache).
+2. Salvage packs whose footer is damaged: every record that still matches its id is
+   copied into a new pack; the damaged pack is moved to ``.dvault/damaged/`` (kept for
+   inspection, never deleted).
+3. Find every object the refs need that is missing or fails its hash, and fetch each from
+   any configured remote that has an intact copy (verified on arrival); the good copy is
+   preferred in the index from then on.
+4. Report what could not be recovered, with the files and refs it affects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dvault.errors import CorruptObject, DvaultError, MissingObject
+from dvault.hashing import ObjectId, ObjectType
+from dvault.maintenance.roots import live_roots
+from dvault.reachability import walk
+from dvault.store.pack import compress, scan_records
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+
+@dataclass
+class RepairReport:
+    index_rebuilt: bool = False
+    packs_salvaged: int = 0
+    objects_salvaged: int = 0
+    objects_refetched: int = 0
+    unrecoverable: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unrecoverable
+
+
+def _rebuild_index(repo: Repo) -> None:
+    repo.close()
+    shutil.rmtree(repo.dir / "index", ignore_errors=True)
+    repo.__dict__.pop("store", None)
+
+
+def _salvage(repo: Repo, report: RepairReport) -> None:
+    """Move each pack with an unreadable footer aside, then copy out its intact records.
+
+    Aside first: the salvaged pack can have the very same footer, hence the same name.
+    A crash in between leaves the records in ``damaged/``, where the next repair finds
+    them again.
+    """
+    store = repo.store
+    aside = repo.dir / "damaged"
+    for name in list(store.unreadable_packs):
+        aside.mkdir(exist_ok=True)
+        os.replace(store.packs_dir / f"{name}.pack", aside / f"{name}.pack")
+        del store.unreadable_packs[name]
+    damaged = sorted(aside.glob("*.pack")) if aside.is_dir() else []
+    if not damaged:
+        return
+    with store.writer(prefer=True) as writer:
+        for path in damaged:
+            for entry, raw in scan_records(path):
+                if store.has(entry.id):
+                    continue
+                method, stored = compress(raw)
+                writer.put_prepared(entry.id, entry.type, method, stored, len(raw))
+                report.objects_salvaged += 1
+            report.packs_salvaged += 1
+
+
+def _damaged_objects(repo: Repo) -> dict[ObjectId, str]:
+    """Objects the roots need that are missing or fail their hash: id -> where used."""
+    store = repo.store
+    bad: dict[ObjectId, str] = {}
+    roots = live_roots(repo, keep_within_s=None)
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        try:
+            return store.get_raw(oid)
+        except (CorruptObject, MissingObject):
+            bad[ObjectId(bytes(oid))] = "metadata"
+            raise
+
+    for name, start in roots.items():
+        try:
+            found = walk(read, store.type_of, [start])
+        except (CorruptObject, MissingObject):
+            continue  # recorded in bad; the rest of this root is unreachable until fixed
+        for oid, path in found.missing.items():
+            bad.setdefault(oid, f"{path} ({name})")
+        for oid, kind in found.objects.items():
+            if oid in bad:
+                continue
+            try:
+                store.get_raw(oid)
+            except (CorruptObject, MissingObject):
+                bad[oid] = f"{found.paths.get(oid, kind.name.lower())} ({name})"
+    return bad
+
+
+def _refetch(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> dict[ObjectId, str]:
+    from dvault.remote.session import Remote, remote_specs
+
+    left = dict(bad)
+    for spec in remote_specs(repo).values():
+        if not left:
+            break
+        try:
+            remote = Remote(repo, spec)
+            remote.catalog.refresh()
+        except DvaultError:
+            continue
+        with repo.store.writer(prefer=True) as writer:
+            for oid in list(left):
+                if not remote.catalog.has(oid):
+                    continue
+                try:
+                    kind, raw = remote.read_object(oid)
+                except DvaultError:
+                    continue
+                method, stored = compress(raw)
+                writer.put_prepared(oid, kind, method, stored, len(raw))
+                report.objects_refetched += 1
+                del left[oid]
+    return left
+
+
+def repair(repo: Repo) -> RepairReport:
+    report = RepairReport()
+    with repo.locked():
+        _rebuild_index(repo)
+        report.index_rebuilt = True
+        _salvage(repo, report)
+        for _ in range(8):  # metadata repaired by a pass can reveal more objects below it
+            bad = _damaged_objects(repo)
+            if not bad:
+                break
+            left = _refetch(repo, bad, report)
+            if left == bad:
+                break
+        bad = _damaged_objects(repo)
+        report.unrecoverable = [
+            f"object {oid.hex()} ({where}) is missing or damaged and no remote has it"
+            for oid, where in sorted(bad.items())
+        ]
+    return report
