@@ -9,6 +9,7 @@ error); tracebacks are for bugs only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -1009,9 +1010,21 @@ def main(argv: list[str] | None = None) -> None:
     except DvaultError as exc:
         typer.echo(f"dvault: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("dvault: interrupted", err=True)
-        sys.exit(130)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    except OSError as exc:  # a system failure no layer translated: still one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = (
+            "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        )
+        typer.echo(f"dvault: error: {reason}{where}", err=True)
+        sys.exit(3)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "lmdb":
+            raise  # a bug: keep the traceback
+        typer.echo(f"dvault: error: repository database: {exc}", err=True)
+        sys.exit(3)
+    except KeyboardInterrupt:
+        typer.echo("dvault: interrupted", err=True)
+        sys.exit(130)
