@@ -53,6 +53,22 @@ def _cwd() -> Path:
     return Path(_state["chdir"] or ".")
 
 
+def _disk_full(path: Path) -> bool:
+    """Less than 1 MiB free where ``path`` is (LMDB reports a short write as EIO)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
+def _local_url(url: str) -> str:
+    """A relative remote path is relative to where the command runs (``-C DIR``)."""
+    if "://" in url or os.path.isabs(url):
+        return url
+    return str((_cwd() / url).resolve())
+
+
 def _color(text: str, color: str) -> str:
     return typer.style(text, fg=color) if sys.stdout.isatty() else text
 
@@ -610,7 +626,7 @@ def remote_add(
     """
     _no_paths("remote add")
     with _open() as repo:
-        spec = repo.add_remote(name, url, endpoint, region, retention, profile)
+        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile)
     _echo(f"added remote {spec.name} -> {spec.url}")
 
 
@@ -753,7 +769,7 @@ def clone(
 
     name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
     dest = _cwd() / (directory or Path(name))
-    report = do_clone(url, dest, rev, _paths(), endpoint, region, profile)
+    report = do_clone(_local_url(url), dest, rev, _paths(), endpoint, region, profile)
     _echo(f"cloned {url} into {dest}: {report.written} file(s), {_size(report.bytes_written)}")
 
 
@@ -1023,7 +1039,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "lmdb":
             raise  # a bug: keep the traceback
-        typer.echo(f"dvault: error: repository database: {exc}", err=True)
+        reason = str(exc)
+        if "Input/output error" in reason and _disk_full(_cwd()):
+            reason += " (no space left on device)"  # LMDB's word for a write cut short
+        typer.echo(f"dvault: error: repository database: {reason}", err=True)
         sys.exit(3)
     except KeyboardInterrupt:
         typer.echo("dvault: interrupted", err=True)

@@ -64,7 +64,10 @@ class RefStore:
 
     def head(self) -> tuple[str | None, ObjectId | None]:
         """(branch name or None when detached, commit id or None before the first commit)."""
-        text = (self.root / "HEAD").read_text().strip()
+        try:
+            text = (self.root / "HEAD").read_text().strip()
+        except UnicodeDecodeError as exc:
+            raise CorruptObject(f"HEAD is damaged: {exc}") from None
         if text.startswith("ref: "):
             ref = text[5:]
             if not ref.startswith(HEADS) or _BAD_NAME.search(ref[len(HEADS) :]):

@@ -10,10 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dvault.errors import CorruptObject, DvaultError, MissingObject
+from dvault.errors import CorruptObject, CorruptPack, DvaultError, MissingObject
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
-from dvault.store.pack import PackEntry
+from dvault.store.pack import PackEntry, read_footer
 
 if TYPE_CHECKING:
     from dvault.remote.backend import RemoteSpec
@@ -90,13 +90,21 @@ def verify_local(
         for rev in revs:
             starts[rev] = repo.resolve(rev)
     else:
-        _, head = repo.refs.head()
+        branch, head = repo.refs.head()
         if head is not None:
             starts["HEAD"] = head
+        elif branch is not None and any(e.new for e in repo.refs.reflog("HEAD")[-1:]):
+            report.problems.append(f"HEAD names branch {branch!r}, which does not exist")
         starts.update({f"branch {n}": o for n, o in repo.refs.branches().items()})
         starts.update({f"tag {n}": o for n, o in repo.refs.tags().items()})
     for pack, reason in store.unreadable_packs.items():
         report.problems.append(f"pack {pack[:16]}: {reason}")
+    for pack, path in sorted(store.pack_files().items()):
+        if pack not in store.unreadable_packs:  # indexed packs: is the footer still intact?
+            try:
+                read_footer(path)
+            except CorruptPack as exc:
+                report.problems.append(f"pack {pack[:16]}: {exc}")
     found, owners = _walk_refs(starts, store.get_raw, store.type_of, report)
     for oid in found.missing:
         report.problems.append(f"missing {_describe(oid, found, owners)}")

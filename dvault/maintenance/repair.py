@@ -103,6 +103,28 @@ def _damaged_objects(repo: Repo) -> dict[ObjectId, str]:
     return bad
 
 
+def _set_aside(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> None:
+    """Move each pack that holds a damaged copy of a needed object to ``damaged/`` and
+    salvage its intact records. A good copy fetched later must not share ``packs/`` with
+    the bad one: it can get the very same pack name (same footer), and a rebuilt index
+    could pick the bad copy again."""
+    store = repo.store
+    names = set()
+    for oid in bad:
+        found = store.index.lookup(oid)
+        if found is not None:
+            names.add(store.index.pack_name(found[0]))
+    if not names:
+        return
+    aside = repo.dir / "damaged"
+    aside.mkdir(exist_ok=True)
+    for name in sorted(names):
+        store.index.remove_pack(name)
+        os.replace(store.packs_dir / f"{name}.pack", aside / f"{name}.pack")
+    repo.close()  # pack numbers may be reused: drop file descriptors of the moved packs
+    _salvage(repo, report)
+
+
 def _refetch(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> dict[ObjectId, str]:
     from dvault.remote.session import Remote, remote_specs
 
@@ -140,6 +162,7 @@ def repair(repo: Repo) -> RepairReport:
             bad = _damaged_objects(repo)
             if not bad:
                 break
+            _set_aside(repo, bad, report)
             left = _refetch(repo, bad, report)
             if left == bad:
                 break

@@ -22,7 +22,7 @@ from dvault.errors import CheckFailed, CorruptObject, CorruptPack, DvaultError, 
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import RemoteError, RemoteSpec
+from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.session import MARKER, Remote, verify_stored
 from dvault.store.pack import PackEntry, compress, read_footer
@@ -66,10 +66,12 @@ def fetch(
     names: list[str] | None = None,
     scopes: list[str] | None = None,
     history: bool = True,
+    backend: Backend | None = None,
 ) -> FetchReport:
     """Fetch refs (default: all) and the objects they need; updates remote-tracking refs
-    and creates tags that do not exist locally (an existing tag is never moved)."""
-    remote = Remote(repo, spec)
+    and creates tags that do not exist locally (an existing tag is never moved).
+    ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
+    remote = Remote(repo, spec, backend)
     state = remote.log.load()
     if state.seq < 0 and remote.backend.size(MARKER) is None:
         raise RemoteError(
@@ -354,6 +356,7 @@ def clone(
     endpoint: str | None = None,
     region: str | None = None,
     profile: str | None = None,
+    backend: Backend | None = None,
 ) -> Any:
     """Create ``dest``, add the remote as ``origin``, fetch and check out.
 
@@ -375,7 +378,7 @@ def clone(
             config.setdefault("remote", {})["origin"] = spec.to_config()
             cfg.save(repo.dir / "config", config)
             repo.__dict__.pop("config", None)
-            remote = Remote(repo, spec)
+            remote = Remote(repo, spec, backend)
             state = remote.log.load()
             if not state.refs:
                 raise RemoteError(f"remote {remote.describe()} has no refs to clone")
@@ -383,7 +386,7 @@ def clone(
             scopes = [p.strip("/") for p in paths] if paths else None
             # a plain clone takes every branch and tag; --rev or paths take just that one
             names = [ref] if rev or scopes else None
-            fetch(repo, spec, names, scopes=scopes, history=scopes is None)
+            fetch(repo, spec, names, scopes=scopes, history=scopes is None, backend=backend)
             if scopes:
                 repo.state.set_sparse(scopes)
             from dvault.revisions import peel

@@ -17,7 +17,7 @@ from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
+from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.reflog import IMMUTABLE, LogState
 from dvault.remote.session import Remote
@@ -118,10 +118,16 @@ def push(
 
 
 def push_refs(
-    repo: Repo, spec: RemoteSpec, wanted: dict[str, ObjectId], force: bool = False
+    repo: Repo,
+    spec: RemoteSpec,
+    wanted: dict[str, ObjectId],
+    force: bool = False,
+    backend: Backend | None = None,
 ) -> PushReport:
-    """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits)."""
-    remote = Remote(repo, spec)
+    """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits).
+
+    ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
+    remote = Remote(repo, spec, backend)
     report = PushReport()
     state = remote.log.load()
     pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}

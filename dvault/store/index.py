@@ -12,12 +12,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dvault.errors import StorageError
+from dvault.errors import CorruptObject, StorageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.store.pack import PackEntry
 
 _LOCATION = struct.Struct(">IBBQIQ")  # pack number, type, compression, offset, stored, raw
 _PACK_NO = struct.Struct(">I")
+
+_DAMAGED = "the object index is damaged; run dvault repair (it is rebuilt from the packs)"
 
 MAP_SIZE = 1 << 40
 """LMDB's address-space reservation; the file only grows as entries are added."""
@@ -43,15 +45,36 @@ class ObjectIndex:
             )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open object index {path}: {exc}") from None
+        self._check_size(path)
         self._objects = self.env.open_db(b"objects")
         self._packs = self.env.open_db(b"packs")  # pack number -> pack name
         self._names = self.env.open_db(b"pack-names")  # pack name -> pack number
         self._pack_names: dict[int, str] = {}
         self._load_pack_names()
 
+    def _check_size(self, path: Path) -> None:
+        """Refuse a data file shorter than the pages LMDB says are in use (truncated):
+        reading past its end would kill the process with SIGBUS, not raise."""
+        try:
+            size = (path / "data.mdb").stat().st_size
+        except OSError:
+            return
+        needed = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+        if size < needed:
+            self.env.close()
+            raise StorageError(
+                f"object index {path} is truncated ({size} of {needed} bytes); "
+                "run dvault repair (the index is rebuilt from the packs)"
+            )
+
     def _load_pack_names(self) -> None:
-        with self.env.begin(db=self._packs) as txn:
-            self._pack_names = {_PACK_NO.unpack(k)[0]: bytes(v).decode() for k, v in txn.cursor()}
+        try:
+            with self.env.begin(db=self._packs) as txn:
+                self._pack_names = {
+                    _PACK_NO.unpack(k)[0]: bytes(v).decode() for k, v in txn.cursor()
+                }
+        except (struct.error, UnicodeDecodeError):
+            raise StorageError(_DAMAGED) from None
 
     def close(self) -> None:
         self.env.close()
@@ -61,7 +84,10 @@ class ObjectIndex:
         return dict(self._pack_names)
 
     def pack_name(self, number: int) -> str:
-        return self._pack_names[number]
+        try:
+            return self._pack_names[number]
+        except KeyError:
+            raise CorruptObject(f"{_DAMAGED} (no pack number {number})") from None
 
     def lookup(self, oid: bytes, txn: Any = None) -> tuple[int, PackEntry] | None:
         """The pack number and entry of ``oid``, or None."""
@@ -72,10 +98,13 @@ class ObjectIndex:
             raw = txn.get(oid, db=self._objects)
         if raw is None:
             return None
-        pack_no, kind, comp, offset, stored, raw_len = _LOCATION.unpack(raw)
-        return pack_no, PackEntry(
-            ObjectId(bytes(oid)), ObjectType(kind), comp, offset, stored, raw_len
-        )
+        try:
+            pack_no, kind, comp, offset, stored, raw_len = _LOCATION.unpack(raw)
+            return pack_no, PackEntry(
+                ObjectId(bytes(oid)), ObjectType(kind), comp, offset, stored, raw_len
+            )
+        except (struct.error, ValueError):
+            raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})") from None
 
     def contains(self, oid: bytes) -> bool:
         with self.env.begin(db=self._objects) as txn:

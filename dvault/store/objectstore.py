@@ -58,6 +58,8 @@ class ObjectStore:
         A pack whose footer is damaged is not indexed but listed in ``unreadable_packs``,
         so the store still opens and ``verify``/``repair`` can deal with it.
         """
+        import lmdb
+
         known = set(self.index.pack_names.values())
         added = []
         for name, path in sorted(self.pack_files().items()):
@@ -67,7 +69,11 @@ class ObjectStore:
                 except CorruptPack as exc:
                     self.unreadable_packs[name] = str(exc)
                     continue
-                self.index.add_pack(name, entries)
+                try:
+                    self.index.add_pack(name, entries)
+                except lmdb.Error:
+                    break  # a full disk: nothing refers to an unindexed pack yet, so
+                    # reading goes on; a later open indexes it
                 added.append(name)
         return added
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, UsageError
-from dvault.fsutil import fsync_dir, os_error, sync_filesystem
+from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
@@ -267,8 +267,24 @@ def _replace(tmp: bytes, full: bytes) -> None:
         os.replace(tmp, full)
 
 
+def remove_interrupted_temps(repo: Repo) -> None:
+    """Delete the temp files of a checkout that was killed before renaming them into
+    place: each checkout lists the directories it writes into (a journal in ``tmp/``)
+    before writing and removes the list when done, so only a crash leaves one behind."""
+    for journal in (repo.dir / "tmp").glob("checkout-*.dirs"):
+        with contextlib.suppress(OSError):
+            for directory in journal.read_bytes().split(b"\0"):
+                with contextlib.suppress(OSError):
+                    for name in os.listdir(directory):
+                        if name.endswith(CHECKOUT_TEMP_SUFFIX):
+                            with contextlib.suppress(OSError):
+                                os.unlink(os.path.join(directory, name))
+            journal.unlink()
+
+
 def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> CheckoutReport:
     """Change the workspace as planned: removals, then new content via temp files."""
+    remove_interrupted_temps(repo)
     ws = _Workspace(repo)
     report = CheckoutReport(changes=changes)
     # removals first (deepest first), so a file can replace a directory and vice versa
@@ -307,6 +323,9 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
             progress(sum(c.new.size for c in batch if c.new is not None))
         return done
 
+    journal = repo.dir / "tmp" / f"checkout-{uuid.uuid4().hex}.dirs"
+    if files:
+        write_durable(journal, b"\0".join({os.path.dirname(ws.full(c.path)) for c in files}))
     temps: list[tuple[Change, bytes]] = []
     try:
         if len(files) >= PROCESS_MIN_FILES and WORKERS > 1:
@@ -340,6 +359,9 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
         if not isinstance(exc, OSError):
             raise
         raise os_error(exc, "write", getattr(exc, "filename", "workspace") or "workspace") from None
+    finally:
+        with contextlib.suppress(OSError):
+            journal.unlink()
     return report
 
 

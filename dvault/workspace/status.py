@@ -8,8 +8,9 @@ costs nothing when they are equal.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,15 @@ class Status:
         }
 
 
+def _best_effort(write: Callable[[], None]) -> None:
+    """Status only reads the repository; its cache writes are an optimisation, so one that
+    fails (a full disk) is skipped: status must still answer."""
+    import lmdb
+
+    with contextlib.suppress(lmdb.Error):
+        write()
+
+
 def compute_status(repo: Repo) -> Status:
     state = repo.state
     branch, head = repo.refs.head()
@@ -98,7 +108,7 @@ def compute_status(repo: Repo) -> Status:
         head_tree = state.head_tree(head)
         if head_tree is None:
             head_tree = repo.read_commit(head).tree
-            state.set_head_tree(head, head_tree)
+            _best_effort(lambda: state.set_head_tree(head, head_tree))
     stage_tree = state.stage_tree()
     if stage_tree != head_tree and (stage_tree or head_tree):
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
@@ -132,9 +142,9 @@ def compute_status(repo: Repo) -> Status:
             else:
                 remembered.append((path, current))
         if refreshed:
-            state.refresh_stat(refreshed)
+            _best_effort(lambda: state.refresh_stat(refreshed))
         if remembered:
-            state.remember_hashes(remembered)
+            _best_effort(lambda: state.remember_hashes(remembered))
         for path, current in status.workspace.items():
             if not current.same_content(StageEntry.unpack(raw_stage[path])):
                 status.modified.append(path)

@@ -1,0 +1,206 @@
+"""Guarantee 4 with a real full disk: a project on a small tmpfs, filled almost full.
+
+A write that does not fit fails with exit 3 and one error line saying "no space left";
+nothing partial becomes visible (HEAD does not move, the repository verifies clean, every
+earlier commit restores), and once space is freed the same commit succeeds.
+Needs root (or CAP_SYS_ADMIN) to mount the tmpfs; skipped with a message otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .harness import Project, Result, manifest, manifest_diff
+
+KIB = 1 << 10
+MIB = 1 << 20
+DISK_SIZE = "32m"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A fresh 32 MiB tmpfs, unmounted afterwards whatever happens."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    try:
+        mounted = subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                f"size={DISK_SIZE},mode=0755",
+                "tmpfs",
+                str(mount_point),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        pytest.skip(f"full-disk test needs to mount a tmpfs: cannot run mount ({exc})")
+    if mounted.returncode != 0:
+        pytest.skip(
+            "full-disk test needs to mount a tmpfs (root or CAP_SYS_ADMIN): "
+            + (mounted.stderr.strip() or f"mount exited {mounted.returncode}")
+        )
+    try:
+        yield mount_point
+    finally:
+        done = subprocess.run(["umount", str(mount_point)], capture_output=True, check=False)
+        if done.returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, check=False)
+
+
+def free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Write a filler file so that about ``leave`` bytes stay free (tmpfs: page exact)."""
+    filler = disk / f"filler-{len(list(disk.glob('filler-*')))}"
+    todo = max(0, free_bytes(disk) - leave)
+    block = bytes(MIB)
+    with open(filler, "wb") as f:
+        try:
+            while todo > 0:
+                todo -= f.write(block[: min(todo, MIB)])
+            f.flush()
+        except OSError:
+            pass  # already fuller than asked
+    return filler
+
+
+def unfill(disk: Path) -> None:
+    for filler in disk.glob("filler-*"):
+        filler.unlink()
+
+
+def one_error_line(result: Result) -> str:
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.err, result.describe()
+    return lines[0]
+
+
+def head_id(project: Project) -> str:
+    return str(json.loads(project.ok("log", "--json", "-n", "1").out)[0]["id"])
+
+
+def assert_healthy(project: Project, commits: list[tuple[str, dict[str, str]]]) -> None:
+    """Verifies clean, status works, and every commit restores byte for byte (then the
+    branch is checked out again)."""
+    project.ok("verify", "--read-data")
+    status = project.run("status")
+    assert status.code in (0, 1), status.describe()
+    for rev, files in [*commits, ("main", commits[-1][1])]:
+        project.ok("checkout", "--force", rev)
+        diff = manifest_diff(files, manifest(project.root))
+        assert not diff, f"{rev} does not restore: {diff}"
+
+
+@pytest.fixture
+def disk_project(small_disk: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project on the small disk: 40 small files and a 1 MiB file, committed once."""
+    project = Project(small_disk / "proj", env)
+    project.root.mkdir()
+    monkeypatch.chdir(project.root)
+    project.ok("init")
+    rng = random.Random(5005)
+    for i in range(40):
+        project.write(f"data/f{i:02d}.txt", rng.randbytes(64) * 16)
+    project.write("data/model.bin", rng.randbytes(MIB))
+    project.ok("add", "data")
+    project.ok("commit", "-m", "base")
+    return project
+
+
+def test_add_and_commit_on_a_full_disk_fail_cleanly(
+    disk_project: Project, small_disk: Path, record_property: Any
+) -> None:
+    """A 4 MiB file that fits in the workspace but not in the store: ``add`` and
+    ``commit -a`` fail with exit 3 and one "no space left" line, change nothing, and work
+    once the filler is deleted."""
+    project = disk_project
+    commits = [(head_id(project), manifest(project.root))]
+    project.write("data/huge.bin", random.Random(6006).randbytes(4 * MIB))
+    fill(small_disk, leave=1 * MIB)
+
+    for args in (["add", "data"], ["commit", "-a", "-m", "huge"]):
+        result = project.run(*args)
+        assert result.code == 3, result.describe()
+        line = one_error_line(result)
+        assert "no space left" in line.lower(), result.describe()
+        assert head_id(project) == commits[0][0], "a failed command moved HEAD"
+        project.ok("verify", "--read-data")
+        status = project.run("status")
+        assert status.code in (0, 1), status.describe()
+    assert not list((project.root / ".dvault" / "tmp").glob("pack-*")), "unsealed pack left"
+
+    unfill(small_disk)
+    project.ok("commit", "-a", "-m", "huge")
+    commits.append((head_id(project), manifest(project.root)))
+    assert_healthy(project, commits)
+    line = f"full disk: add and commit -a refused cleanly with {free_bytes(small_disk)} B free"
+    record_property("reliability-disk", line)
+
+
+# free space left before the commit, relative to the size of the new file: below it the
+# pack cannot be written; a little above it, the pack fits but the index, the stage, the
+# tree and commit pack, the ref or the reflog may not (tmpfs allocates 4 KiB pages)
+MARGINS = [int(m) * KIB for m in os.environ.get("DVAULT_DISK_MARGINS", "").split(",") if m] or [
+    -256 * KIB,
+    *(k * 4 * KIB for k in range(9)),
+    64 * KIB,
+]
+
+
+def commit_id(result: Result) -> str:
+    found = re.match(r"\[\S+ ([0-9a-f]{12,})\]", result.out)
+    assert found, result.describe()
+    return found.group(1)
+
+
+def test_commit_with_the_disk_filling_at_every_stage(
+    disk_project: Project, small_disk: Path, record_property: Any
+) -> None:
+    """``commit -a`` of a 1 MiB file with the free space swept around what it needs: each
+    run either succeeds or fails with one "no space left" line and no visible change;
+    the repository verifies clean after each run and restores every commit at the end."""
+    project = disk_project
+    commits = [(head_id(project), manifest(project.root))]
+    rng = random.Random(7007)
+    outcomes = []
+    for n, margin in enumerate([None, *MARGINS]):  # None: the disk completely full
+        project.write(f"data/new-{n}.bin", rng.randbytes(MIB))
+        fill(small_disk, leave=0 if margin is None else max(0, MIB + margin))
+        result = project.run("commit", "-a", "-m", f"new {n}")
+        if result.code == 0:
+            outcomes.append("ok")
+            commits.append((commit_id(result), manifest(project.root)))
+        else:
+            assert result.code == 3, result.describe()
+            assert "no space left" in one_error_line(result).lower(), result.describe()
+            assert commits[-1][0].startswith(head_id(project)[:12]), "a failed commit moved HEAD"
+            outcomes.append("refused")
+        project.ok("verify", "--read-data")
+        status = project.run("status")
+        assert status.code in (0, 1), status.describe()
+        unfill(small_disk)
+        if result.code != 0:
+            again = project.ok("commit", "-a", "-m", f"new {n}, after freeing space")
+            commits.append((commit_id(again), manifest(project.root)))
+    assert_healthy(project, commits)
+    assert "refused" in outcomes and "ok" in outcomes, outcomes
+    line = f"full disk: commit -a at {len(outcomes)} fill levels: {', '.join(outcomes)}"
+    print(line)
+    record_property("reliability-disk", line)

@@ -1,0 +1,320 @@
+"""Guarantee 1 under fire: ``add``, ``commit -a``, ``checkout`` and ``push`` killed with
+SIGKILL at random moments never lose committed data.
+
+Each test measures how long its command takes once, then runs it again and again with a
+kill after a delay drawn uniformly from [0, 1.2 x that duration] (the first runs, and one
+in ten, are killed right after they start). After every kill it checks the repository
+from the outside, with the real command line: ``verify --read-data`` (every reachable
+object re-hashed), recent commits checked out and compared file by file with what was
+committed, and the next command of a user working on succeeds. ``DVAULT_KILLS=N`` sets
+the number of kills per command (default 50), ``DVAULT_KILL_SEED`` the seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .harness import (
+    Campaign,
+    Project,
+    Result,
+    manifest,
+    manifest_diff,
+    stray_temps,
+)
+
+KIB = 1 << 10
+MIB = 1 << 20
+SMALL_FILES = 200
+BIG_SIZE = 3 * MIB
+
+History = list[tuple[str, dict[str, str]]]
+"""Every commit made so far, oldest first: (full id, manifest of the committed files)."""
+
+
+def small_content(rng: random.Random) -> bytes:
+    """0.5-2 KiB of compressible bytes."""
+    return rng.randbytes(64) * rng.randint(8, 32)
+
+
+def populate(project: Project, rng: random.Random, files: int = SMALL_FILES) -> None:
+    for i in range(files):
+        project.write(f"data/part{i % 4}/f{i:04d}.txt", small_content(rng))
+    project.write("data/big.bin", rng.randbytes(BIG_SIZE))
+
+
+def mutate(project: Project, rng: random.Random, tag: str) -> None:
+    """A typical data update: ~10% of the small files rewritten, five new, two deleted,
+    and a 256 KiB region of the big file rewritten (a fine-tuned checkpoint)."""
+    files = sorted((project.root / "data").rglob("*.txt"))
+    chosen = rng.sample(files, 22)
+    for path in chosen[:20]:
+        path.write_bytes(small_content(rng))
+    for path in chosen[20:]:
+        path.unlink()
+    for j in range(5):
+        project.write(f"data/part{j % 4}/new-{tag}-{j}.txt", small_content(rng))
+    big = project.root / "data" / "big.bin"
+    content = bytearray(big.read_bytes())
+    offset = rng.randrange(0, len(content) - 256 * KIB)
+    content[offset : offset + 256 * KIB] = rng.randbytes(256 * KIB)
+    big.write_bytes(bytes(content))
+
+
+def record_commit(project: Project, result: Result, history: History) -> str:
+    """Remember the commit a successful ``dvault commit`` printed ("[main 1a2b3c4d5e6f] msg")
+    with the manifest of the workspace it took."""
+    found = re.match(r"\[\S+ ([0-9a-f]{12,})\]", result.out)
+    assert found, result.describe()
+    history.append((found.group(1), manifest(project.root)))
+    return found.group(1)
+
+
+def check_repository(project: Project, campaign: Campaign) -> bool:
+    """The repository opens and verifies clean: every reachable object re-hashed."""
+    ok = campaign.check_ok(project.run("verify", "--read-data"))
+    status = project.run("status")
+    return campaign.check(status.code in (0, 1), status.describe()) and ok
+
+
+def commit_more(project: Project, campaign: Campaign, history: History, tag: str) -> bool:
+    """The user works on: one more file changed, and ``commit -a`` must succeed."""
+    project.write(f"data/part0/touched-{tag}.txt", f"work after {tag}\n".encode())
+    result = project.run("commit", "-a", "-m", tag)
+    if not campaign.check_ok(result):
+        return False
+    record_commit(project, result, history)
+    return True
+
+
+def check_restore(project: Project, campaign: Campaign, rev: str, want: dict[str, str]) -> bool:
+    result = project.run("checkout", "--force", rev)
+    if not campaign.check_ok(result):
+        return False
+    diff = manifest_diff(want, manifest(project.root))
+    return campaign.check(not diff, f"checkout {rev[:12]} does not restore the commit: {diff}")
+
+
+def check_restores(project: Project, campaign: Campaign, history: History) -> None:
+    """The last two commits restore byte for byte: the last one made before the kill (by
+    its id), then the one made after it (the branch, which is checked out again)."""
+    oid, files = history[-2]
+    check_restore(project, campaign, oid, files)
+    check_restore(project, campaign, "main", history[-1][1])
+
+
+def check_all_commits(project: Project, campaign: Campaign, history: History) -> None:
+    """At the end: every commit ever made restores byte for byte."""
+    if campaign.losses:
+        return
+    for oid, files in history:
+        if not check_restore(project, campaign, oid, files):
+            return
+    check_restore(project, campaign, "main", history[-1][1])
+    check_repository(project, campaign)
+
+
+def test_kill_add(project: Project, record_property: Any) -> None:
+    """``dvault add`` killed while it stores 200 small files and a 3 MiB file."""
+    campaign = Campaign("add", seed=1001)
+    rng = random.Random(campaign.seed)
+    history: History = []
+    populate(project, rng)
+    project.ok("add", "data")
+    record_commit(project, project.ok("commit", "-m", "base"), history)
+
+    def measured_add(i: int) -> list[str]:
+        mutate(project, rng, f"measure{i}")
+        return ["add", "data"]
+
+    def commit_it(_result: Result) -> None:
+        record_commit(project, project.ok("commit", "-a", "-m", "measured"), history)
+
+    campaign.measure(project, measured_add, commit_it)
+
+    while campaign.more():
+        tag = f"k{campaign.runs}"
+        mutate(project, rng, tag)
+        campaign.kill(project, ["add", "data"])
+        check_repository(project, campaign)
+        if commit_more(project, campaign, history, f"after-{tag}"):
+            check_restores(project, campaign, history)
+    check_all_commits(project, campaign, history)
+    campaign.report(record_property)
+
+
+def test_kill_commit(project: Project, record_property: Any) -> None:
+    """``dvault commit -a`` killed while it stages and commits a data update."""
+    campaign = Campaign("commit", seed=2002)
+    rng = random.Random(campaign.seed)
+    history: History = []
+    populate(project, rng)
+    project.ok("add", "data")
+    record_commit(project, project.ok("commit", "-m", "base"), history)
+
+    def measured_commit(i: int) -> list[str]:
+        mutate(project, rng, f"measure{i}")
+        return ["commit", "-a", "-m", f"measured {i}"]
+
+    campaign.measure(project, measured_commit, lambda r: record_commit(project, r, history))
+
+    while campaign.more():
+        tag = f"k{campaign.runs}"
+        mutate(project, rng, tag)
+        before = manifest(project.root)
+        outcome = campaign.kill(project, ["commit", "-a", "-m", tag])
+        if not check_repository(project, campaign):
+            break
+        head = project.head()
+        landed = head is not None and head["message"] == tag
+        campaign.check(
+            head is not None and (landed or head["id"].startswith(history[-1][0])),
+            f"HEAD is neither the last commit nor the new one: {head}",
+        )
+        campaign.check(landed or outcome.killed, "commit finished but HEAD did not move")
+        if landed and head is not None:
+            history.append((head["id"], before))  # the commit took exactly the workspace
+        if commit_more(project, campaign, history, f"after-{tag}"):
+            check_restores(project, campaign, history)
+    check_all_commits(project, campaign, history)
+    campaign.report(record_property)
+
+
+def test_kill_checkout(project: Project, record_property: Any) -> None:
+    """``dvault checkout`` killed while it switches between two very different versions:
+    every file is its old or its new version, and re-running the checkout completes."""
+    campaign = Campaign("checkout", seed=3003)
+    rng = random.Random(campaign.seed)
+    populate(project, rng)
+    project.ok("add", "data")
+    project.ok("commit", "-m", "A")
+    project.ok("branch", "a")
+    versions = {"a": manifest(project.root)}
+    files = sorted((project.root / "data").rglob("*.txt"))
+    rng.shuffle(files)
+    for path in files[:150]:
+        path.write_bytes(small_content(rng))
+    for path in files[150:175]:
+        path.unlink()
+    for j in range(25):
+        project.write(f"data/part{j % 4}/only-b-{j}.txt", small_content(rng))
+    project.write("data/big.bin", rng.randbytes(BIG_SIZE))
+    project.ok("commit", "-a", "-m", "B")
+    project.ok("branch", "b")
+    versions["b"] = manifest(project.root)
+    project.ok("checkout", "a")
+    campaign.measure(project, lambda i: ["checkout", "b" if i % 2 == 0 else "a"])
+    project.ok("checkout", "a")
+
+    current = "a"
+    while campaign.more():
+        target = "b" if current == "a" else "a"
+        campaign.kill(project, ["checkout", target])
+        old, new = versions[current], versions[target]
+        now = manifest(project.root)
+        torn = sorted(p for p, h in now.items() if h not in (old.get(p), new.get(p)))
+        campaign.check(not torn, f"files neither old nor new after the kill: {torn[:5]}")
+        vanished = sorted(p for p in old.keys() & new.keys() if p not in now)
+        campaign.check(not vanished, f"files in both versions gone after the kill: {vanished[:5]}")
+        check_repository(project, campaign)
+        campaign.check_ok(project.run("checkout", target))
+        diff = manifest_diff(new, manifest(project.root))
+        campaign.check(not diff, f"re-run checkout {target} left the workspace wrong: {diff}")
+        temps = stray_temps(project.root)
+        campaign.check(not temps, f"temp files survive a completed checkout: {temps[:5]}")
+        status = project.run("status", "--exit-code")
+        campaign.check(
+            status.code == 0 and f"On branch {target}" in status.out,
+            f"workspace not clean on {target} after the re-run: {status.describe()}",
+        )
+        current = target
+    campaign.report(record_property)
+
+
+def remote_files(remote: Path) -> dict[str, str]:
+    """Everything published on a directory remote (not its tmp/) -> sha256."""
+    if not remote.exists():
+        return {}
+    return {p: h for p, h in manifest(remote).items() if not p.startswith("tmp/")}
+
+
+def test_kill_push(project: Project, tmp_path: Path, record_property: Any) -> None:
+    """``dvault push`` to a directory remote killed while it uploads packs or appends to
+    the ref log: the remote never names a commit whose data it lacks, nothing published is
+    changed, a re-run completes and a clone restores the exact bytes."""
+    campaign = Campaign("push", seed=4004)
+    rng = random.Random(campaign.seed)
+    history: History = []
+
+    batches: list[str] = []
+
+    def batch(n: str) -> None:
+        """A commit adding 31 files (packs of their own) and dropping the files of the
+        batch three commits back, so the workspace stays small while history grows."""
+        for j in range(30):
+            project.write(f"data/batch-{n}/f{j:02d}.txt", small_content(rng))
+        project.write(f"data/batch-{n}/blob.bin", rng.randbytes(256 * KIB))
+        batches.append(n)
+        if len(batches) > 3:
+            shutil.rmtree(project.root / "data" / f"batch-{batches[-4]}")
+        if not history:
+            project.ok("add", "data")
+        record_commit(project, project.ok("commit", "-a", "-m", f"batch {n}"), history)
+
+    for n in range(3):
+        batch(f"s{n}")
+
+    remotes: list[tuple[str, Path]] = []
+
+    def new_remote() -> None:
+        name = f"r{len(remotes)}"
+        path = tmp_path / "remotes" / name
+        project.ok("remote", "add", name, str(path))
+        remotes.append((name, path))
+
+    new_remote()
+    project.ok("push", remotes[-1][0])
+
+    def measured_push(i: int) -> list[str]:
+        batch(f"measure{i}")  # a typical push: one new commit
+        return ["push", remotes[-1][0]]
+
+    campaign.measure(project, measured_push)
+
+    while campaign.more():
+        tag = f"k{campaign.runs}"
+        if campaign.runs % 10 == 9:
+            new_remote()  # a first push: the whole history, many packs, the marker
+        batch(tag)
+        name, path = remotes[-1]
+        published = remote_files(path)
+        campaign.kill(project, ["push", name])
+        verify = project.run("verify", "--remote", name, "--read-data")
+        untouched = not (path / "refs" / "log").exists() or not any(
+            (path / "refs" / "log").iterdir()
+        )
+        campaign.check(
+            verify.code == 0
+            or (verify.code == 1 and "holds no dvault data" in verify.err and untouched),
+            verify.describe(),
+        )
+        now = remote_files(path)
+        changed = sorted(p for p, h in published.items() if now.get(p) != h)
+        campaign.check(not changed, f"published remote files changed or removed: {changed[:5]}")
+        if not campaign.check_ok(project.run("push", name)):
+            break
+        clone = tmp_path / "clones" / tag
+        if campaign.check_ok(project.run("clone", str(path), str(clone))):
+            diff = manifest_diff(history[-1][1], manifest(clone))
+            campaign.check(not diff, f"clone of {name} differs from the last commit: {diff}")
+        shutil.rmtree(clone, ignore_errors=True)
+
+    if not campaign.losses:
+        check_repository(project, campaign)
+        for name, _path in remotes:
+            campaign.check_ok(project.run("verify", "--remote", name, "--read-data"))
+    campaign.report(record_property)
