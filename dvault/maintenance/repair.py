@@ -46,7 +46,7 @@ def _rebuild_index(repo: Repo) -> None:
     repo.__dict__.pop("store", None)
 
 
-def _salvage(repo: Repo, report: RepairReport) -> None:
+def _salvage(repo: Repo, report: RepairReport, only: set[str] | None = None) -> None:
     """Move each pack with an unreadable footer aside, then copy out its intact records.
 
     Aside first: the salvaged pack can have the very same footer, hence the same name.
@@ -60,6 +60,8 @@ def _salvage(repo: Repo, report: RepairReport) -> None:
         os.replace(store.packs_dir / f"{name}.pack", aside / f"{name}.pack")
         del store.unreadable_packs[name]
     damaged = sorted(aside.glob("*.pack")) if aside.is_dir() else []
+    if only is not None:  # just the packs set aside now, not earlier ones again
+        damaged = [path for path in damaged if path.stem in only]
     if not damaged:
         return
     with store.writer(prefer=True) as writer:
@@ -122,7 +124,7 @@ def _set_aside(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> No
         store.index.remove_pack(name)
         os.replace(store.packs_dir / f"{name}.pack", aside / f"{name}.pack")
     repo.close()  # pack numbers may be reused: drop file descriptors of the moved packs
-    _salvage(repo, report)
+    _salvage(repo, report, names)
 
 
 def _refetch(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> dict[ObjectId, str]:

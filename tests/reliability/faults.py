@@ -1,15 +1,20 @@
 """Fault injection for the reliability suite: bit flips, a fault-injecting remote backend,
 and small helpers to drive the real ``dvault`` command line.
 
-The command line runs in-process (:func:`cli`, the same ``dvault.cli.main`` the console
-script calls, exit code and all) where speed matters, and as a child process
-(:func:`cli_subprocess`) where a fault could crash the interpreter: a damaged LMDB page can
-make the C library read out of bounds, which must kill a child, not the test runner.
+The command line runs in-process (:func:`cli`: the same ``dvault.cli.main`` the console
+script calls, exit code and all) where speed matters; in a long-lived child interpreter
+(:class:`ProbeWorker`) where a fault could crash the process (a damaged LMDB file can make
+the C library read past its end: SIGBUS must kill a child, not the test runner); and as
+the real ``dvault`` program (:func:`cli_subprocess`) where separate processes are the
+point (test_concurrency).
 
 :class:`FaultyBackend` wraps a real :class:`~dvault.remote.backend.Backend` (kopia-style:
-fault-injecting storage wrappers live beside the real ones) and fails, stalls, returns
-short reads or "dies" on a chosen call. Run as a script, this module checks a damaged
-repository (:func:`probe`) in a child process and prints the result as JSON.
+fault-injecting storage wrappers live beside the real ones) and fails, stalls, loses a
+reply, returns a short read or "dies" at a chosen call.
+
+Run as a script, this module is that child: ``serve`` answers :func:`probe` requests (one
+JSON line each), ``commit-loop ROOT WORKER N`` is one committing worker of
+test_concurrency.
 """
 
 from __future__ import annotations

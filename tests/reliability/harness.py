@@ -273,6 +273,26 @@ class Outcome:
         return f"{how}, {'killed' if self.killed else 'finished'}"
 
 
+def kill_in(project: Project, target: str, args: list[str]) -> Result:
+    """Run ``dvault ARGS`` as a child process killed on the first call of ``target``
+    (``module:Class.method``, see killpoint.py); the result must be that kill."""
+    proc = subprocess.run(
+        [sys.executable, str(KILLPOINT), "@" + target, *args],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        check=False,
+    )
+    result = Result(
+        list(args),
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )
+    assert result.code == -signal.SIGKILL, f"not killed in {target}: " + result.describe()
+    return result
+
+
 def run_and_kill(project: Project, args: list[str], delay: float, boundary: int = 0) -> Outcome:
     """Start ``dvault ARGS`` and SIGKILL it: after ``delay`` seconds unless it has exited,
     or, with ``boundary``, when it reaches that write boundary."""
@@ -337,13 +357,14 @@ def boundary_plan(count: int, most: int) -> list[int]:
 
 @dataclass
 class Campaign:
-    """Kills of one command: first one at each write boundary (see killpoint.py), then at
-    random times until ``wanted`` runs were killed mid-way; records every loss."""
+    """Kills of one command: first one at each write boundary (see killpoint.py; at most
+    ``most_boundaries`` of them, more with a larger ``DVAULT_KILLS``), then at random
+    times until ``wanted`` runs were killed mid-way; records every loss."""
 
     name: str
     seed: int
     wanted: int = field(default_factory=kills_wanted)
-    most_boundaries: int = 40
+    most_boundaries: int = 30
     duration: float = 0.0
     boundaries: int = 0
     plan: list[int] = field(default_factory=list)
@@ -380,7 +401,8 @@ class Campaign:
                 after(result)
         self.duration = statistics.median(durations)
         self.boundaries = max(counts)
-        self.plan = boundary_plan(self.boundaries, max(self.most_boundaries, self.wanted))
+        most = self.most_boundaries * max(1, self.wanted // DEFAULT_KILLS)
+        self.plan = boundary_plan(self.boundaries, most)
 
     def more(self) -> bool:
         """Keep going until every planned boundary was tried and enough runs were killed

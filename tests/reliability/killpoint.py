@@ -1,6 +1,7 @@
 """Run ``dvault ARGS`` and SIGKILL it right before its Nth write-boundary system call.
 
-Usage: ``python killpoint.py N ARGS...``. The boundaries are the calls that order
+Usage: ``python killpoint.py N ARGS...``, or ``python killpoint.py @MODULE:NAME ARGS...``
+to be killed on the first call of that function instead. The boundaries are the calls that order
 durability: ``os.fsync``, ``os.rename``, ``os.replace``, ``os.link`` and ``os.unlink``
 (pack seal, index, ref and reflog updates, checkout renames, remote publishes all pass
 through them). Killing just before call N is also killing just after call N-1, so
@@ -45,8 +46,29 @@ def install(kill_at: int) -> list[int]:
     return counter
 
 
+def kill_in(target: str) -> None:
+    """SIGKILL the process when ``MODULE:NAME`` (``NAME`` may be ``Class.method``) is
+    first called."""
+    import importlib
+
+    module_name, _, qualname = target.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *path, name = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+
+    def killed(*_args: Any, **_kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(owner, name, killed)
+
+
 def main() -> None:
-    kill_at = int(sys.argv[1])
+    if sys.argv[1].startswith("@"):
+        kill_in(sys.argv[1][1:])
+        kill_at = 0
+    else:
+        kill_at = int(sys.argv[1])
     args = sys.argv[2:]
     counter = install(kill_at)
     count_file = os.environ.get("DVAULT_KILLPOINT_COUNT")

@@ -12,7 +12,9 @@ bytes were never committed at that path counts as wrong data served), then ``rep
 nothing). Damage to pack headers, footers and trailers must also be repaired without any
 remote, from the pack's own records.
 
-``DVAULT_FLIPS=N`` sets the number of flips (default 200), ``DVAULT_FLIP_SEED`` the seed.
+``DVAULT_FLIPS=N`` sets the number of flips (default 200), ``DVAULT_FLIP_SEED`` the seed
+(it fixes every choice, but commit and tag ids, hence pack names, contain the time of the
+run; a failure names the file, offset and bit it damaged).
 Bytes nothing reads (a record's 48-byte header repeats its footer entry and is read only
 when salvaging a pack whose footer is lost; a ref's trailing newline turned into another
 whitespace character; a zstd frame bit the decoder ignores, so the object still hashes to
@@ -192,7 +194,7 @@ class Flip:
     target: str  # what the bytes are
     must_fast: bool  # fast verify must report it
     must_full: bool  # verify --read-data must report it
-    unread: bool = False  # bytes nothing reads on the normal path
+    unread: str = ""  # why nothing reads these bytes on the normal path (if so)
     local_salvage: bool = False  # repair must succeed without the remote
     entry: PackEntry | None = None  # the object whose stored bytes were hit
 
@@ -224,7 +226,7 @@ def _pick(category: str, p: Pristine, rng: random.Random) -> tuple[Flip, int, in
             f"{'' if loc.reachable else ' (unreachable)'}",
             must_fast=meta and loc.reachable and not in_header,
             must_full=loc.reachable and not in_header,
-            unread=in_header or not loc.reachable,
+            unread="record header" if in_header else "" if loc.reachable else "unreachable",
             entry=None if in_header else e,
         )
         return flip, offset, rng.randrange(8)
@@ -283,6 +285,7 @@ class Tally:
     hit_full: int = 0
     hit_fast: int = 0
     index: int = 0
+    unread_kinds: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
@@ -340,10 +343,10 @@ def _run_flip(
     tally.injected += 1
     if category == "refs" and _parsed_refs(damaged) == p.refs:
         flip.must_fast = flip.must_full = False
-        flip.unread = True  # the ref still names the same thing (e.g. "\n" -> "\v")
+        flip.unread = "ref whitespace"  # the ref still names the same (e.g. "\n" -> "\v")
     if flip.entry is not None and _still_decodes(target, flip.entry):
         flip.must_fast = flip.must_full = False
-        flip.unread = True  # a bit zstd ignores: the object still hashes to its id
+        flip.unread = "ignored zstd bit"  # the object still hashes to its id
 
     probe_copy = _copy(damaged, work / "probe")
     if category == "index":
@@ -375,6 +378,7 @@ def _run_flip(
             tally.failures.append(f"{what}: verify missed damage to metadata")
     if flip.unread:
         tally.unread += 1
+        tally.unread_kinds[flip.unread] = tally.unread_kinds.get(flip.unread, 0) + 1
         if full or fast or not exact:
             tally.failures.append(
                 f"{what}: counted as unread, yet verify={seen['fast']}, "
@@ -458,6 +462,10 @@ def _repair_and_check(
     return []
 
 
+def _kinds(kinds: dict[str, int]) -> str:
+    return f" ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))})" if kinds else ""
+
+
 @pytest.mark.parametrize("category", list(SHARES))
 def test_bit_flips_are_detected_and_repaired(
     category: str,
@@ -482,7 +490,8 @@ def test_bit_flips_are_detected_and_repaired(
         f"bit flips ({category}, seed {seed}): {t.injected} injected; "
         f"{t.hit_full}/{t.must_detect} damaging reachable data, metadata or refs detected "
         f"by verify --read-data, {t.hit_fast}/{t.must_fast} damaging metadata by verify; "
-        f"{t.unread} in bytes nothing reads; {t.repaired} repaired from the remote"
+        f"{t.unread} in bytes nothing reads{_kinds(t.unread_kinds)}; "
+        f"{t.repaired} repaired from the remote"
     )
     if t.local_cases:
         line += f" ({t.repaired_locally}/{t.local_cases} also without it)"
@@ -493,15 +502,17 @@ def test_bit_flips_are_detected_and_repaired(
     line += f"; {t.wrong} wrong bytes served"
     record(record_property, line)
     counts = {k: v for k, v in tally.__dict__.items() if isinstance(v, int)}
+    counts.update({f"unread:{k}": v for k, v in tally.unread_kinds.items()})
     totals = add_to_total(tmp_path_factory.getbasetemp(), "bitflips", category, counts, 5)
     if totals is not None:
+        kinds = {k[len("unread:") :]: v for k, v in totals.items() if k.startswith("unread:")}
         record(
             record_property,
             f"bit flips: {totals['injected']} injected; {totals['hit_full']}/"
             f"{totals['must_detect']} detected by verify --read-data ({totals['hit_fast']}/"
             f"{totals['must_fast']} metadata also by verify); {totals['unread']} in bytes "
-            f"nothing reads; {totals['silent_index']} index flips harmless, "
-            f"{totals['index'] - totals['silent_index']} reported; {totals['repaired']} "
+            f"nothing reads{_kinds(kinds)}; {totals['index'] - totals['silent_index']} index "
+            f"flips reported, {totals['silent_index']} harmless; {totals['repaired']} "
             f"repaired from the remote, {totals['refs_left']} ref flips left to the user; "
             f"{totals['wrong']} wrong bytes served",
         )

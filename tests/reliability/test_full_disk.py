@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .harness import Project, Result, manifest, manifest_diff
+from .harness import Project, Result, kill_in, manifest, manifest_diff
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -204,3 +204,28 @@ def test_commit_with_the_disk_filling_at_every_stage(
     line = f"full disk: commit -a at {len(outcomes)} fill levels: {', '.join(outcomes)}"
     print(line)
     record_property("reliability-disk", line)
+
+
+def test_read_only_commands_work_on_a_full_disk(disk_project: Project, small_disk: Path) -> None:
+    """A full disk must not stop ``status``, ``log`` or ``verify``: they only read.
+
+    Two caches used to be written on the way and turned a full disk into exit 3: the
+    status stat/hash cache (with modified files), and the indexing of a pack a crash left
+    sealed but unindexed (here: a commit killed right before it indexes its pack).
+    """
+    project = disk_project
+    base = head_id(project)
+    for i in range(300):
+        project.write(f"data/many/f{i:03d}.txt", f"file {i}\n".encode())
+    kill_in(project, "dvault.store.index:ObjectIndex.add_pack", ["commit", "-a", "-m", "killed"])
+    for i in range(40):
+        project.write(f"data/f{i:02d}.txt", f"modified {i}\n".encode())
+    fill(small_disk, leave=0)
+    assert free_bytes(small_disk) < 64 * KIB
+    status = project.run("status")
+    assert status.code == 0 and "modified" in status.out, status.describe()
+    assert head_id(project) == base
+    project.ok("verify", "--read-data")
+    unfill(small_disk)
+    project.ok("commit", "-a", "-m", "after freeing space")
+    project.ok("verify", "--read-data")
