@@ -9,6 +9,9 @@ and without xdist to also see them as each test finishes.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +48,29 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Project:
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Where the kill campaigns keep projects and remotes: in RAM (``/dev/shm``) when there
+    is one, else ``tmp_path``; ``DVAULT_KILL_ON_DISK=1`` forces ``tmp_path``.
+
+    A SIGKILL leaves the page cache intact, so what these tests check (the order of
+    renames and index, ref and log updates) is the same in RAM; on a disk shared with
+    other busy tests their time would go to fsync and syncfs waits instead.
+    """
+    shm = Path("/dev/shm")
+    if os.environ.get("DVAULT_KILL_ON_DISK") or not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="dvault-kill-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def project(workdir: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Project:
     """A fresh project made by ``dvault init`` (not inside git), also the current directory."""
-    root = tmp_path / "proj"
+    root = workdir / "proj"
     root.mkdir()
     monkeypatch.chdir(root)
     proj = Project(root, env)

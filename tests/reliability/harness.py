@@ -236,13 +236,31 @@ def _session_alive(pgid: int) -> bool:
     return True
 
 
-def wait_for_session(pgid: int, timeout: float = 15.0) -> bool:
+def session_members(pgid: int) -> list[str]:
+    """Command lines of the processes still in process group ``pgid`` (Linux /proc)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+            fields = text.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":  # zombies are gone already
+                cmdline = (stat_file.parent / "cmdline").read_bytes()
+                command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+                # an exiting process has no command line any more: show its name
+                found.append(command or text[text.index("(") : text.rindex(")") + 1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def wait_for_session(pgid: int, timeout: float = 15.0) -> list[str]:
     """Wait until no process of session ``pgid`` is left (worker processes a killed
     command spawned finish on their own, as they would after a real ``kill -9``); kill
-    what is still running after ``timeout``. Returns True when helpers outlived the kill.
+    what is still running after ``timeout``. Returns what outlived the kill.
     """
     if not _session_alive(pgid):
-        return False
+        return []
+    members = session_members(pgid)
     deadline = time.monotonic() + timeout
     while _session_alive(pgid):
         if time.monotonic() > deadline:
@@ -250,7 +268,7 @@ def wait_for_session(pgid: int, timeout: float = 15.0) -> bool:
             time.sleep(0.05)
             break
         time.sleep(0.01)
-    return True
+    return members
 
 
 KILLPOINT = Path(__file__).with_name("killpoint.py")
@@ -266,7 +284,7 @@ class Outcome:
     killed: bool
     code: int
     err: str
-    orphans: bool
+    orphans: list[str]
 
     def describe(self) -> str:
         how = f"boundary {self.boundary}" if self.boundary else f"delay {self.delay:.3f}s"
@@ -374,6 +392,7 @@ class Campaign:
     boundary_runs: int = 0
     finished: int = 0
     orphan_runs: int = 0
+    orphan_names: set[str] = field(default_factory=set)
     losses: list[str] = field(default_factory=list)
     current: Outcome | None = None
     started: float = field(default_factory=time.monotonic)
@@ -437,7 +456,9 @@ class Campaign:
             self.boundary_kills += 1
         else:
             self.kills += 1
-        self.orphan_runs += outcome.orphans
+        if outcome.orphans:
+            self.orphan_runs += 1
+            self.orphan_names.update(name[:80] for name in outcome.orphans)
         return outcome
 
     def check(self, ok: bool, message: str) -> bool:
@@ -453,7 +474,11 @@ class Campaign:
 
     def summary(self) -> str:
         elapsed = time.monotonic() - self.started
-        orphans = f", {self.orphan_runs} left helper processes" if self.orphan_runs else ""
+        orphans = (
+            f", {self.orphan_runs} left processes behind ({'; '.join(sorted(self.orphan_names))})"
+            if self.orphan_runs
+            else ""
+        )
         return (
             f"{self.name}: {self.kills + self.boundary_kills} kills, {len(self.losses)} losses "
             f"({self.kills} at random times in [0, {1.2 * self.duration:.2f}s], "
