@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cli.helpers import base_env as _cli_env
+from tests.cli.helpers import dvault_command
+
 AUTHOR = "Crash Test <crash@example.com>"
 TEMP_SUFFIX = ".dvault-tmp"
 DEFAULT_KILLS = 50
@@ -39,31 +42,10 @@ def kills_wanted() -> int:
     return max(1, int(os.environ.get("DVAULT_KILLS", DEFAULT_KILLS)))
 
 
-def dvault_command() -> list[str]:
-    """The ``dvault`` console script next to this interpreter, else ``python -m dvault``.
-
-    The script is a Python program itself (no wrapper process), so the pid that is killed
-    is the pid doing the work.
-    """
-    script = Path(sys.executable).parent / "dvault"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "dvault"]
-
-
 def base_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DVAULT_AUTHOR=AUTHOR,
-        DVAULT_LOCK_TIMEOUT="30",
-        HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        LC_ALL="C.UTF-8",
-        PYTHONIOENCODING="utf-8",
-        COLUMNS="120",
-    )
-    env.pop("PYTHONWARNINGS", None)
+    """The end-to-end tests' isolated environment, with this suite's author."""
+    env = _cli_env(home)
+    env["DVAULT_AUTHOR"] = AUTHOR
     return env
 
 
