@@ -2,8 +2,9 @@
 
 Remote refs are not files that get overwritten; they are the result of replaying a log.
 Entry N lives at ``refs/log/<N, 16 digits>.json`` (created with a create-only write, so
-two pushers cannot both write entry N: the loser re-reads and retries), and holds the
-blake3 of entry N-1's bytes in ``prev``. Each clone remembers the last entry it verified
+two pushers cannot both write entry N: the loser re-reads and retries), holds every ref
+update of one push (so they become visible together), and holds the blake3 of entry N-1's
+bytes in ``prev``. Each clone remembers the last entry it verified
 (``.dvault/remotes/<name>/log.json``); a remote whose log is shorter than that, or whose
 entry at that position has different bytes, was truncated or rewritten, and dvault reports
 it instead of following it.
@@ -44,13 +45,44 @@ def entry_key(seq: int) -> str:
 
 
 @dataclass(frozen=True)
-class LogEntry:
-    seq: int
-    prev: str
+class RefUpdate:
+    """One ref moving from ``old`` (None: created) to ``new`` within a log entry."""
+
     ref: str
     old: str | None
     new: str
-    force: bool
+    force: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"force": self.force, "new": self.new, "old": self.old, "ref": self.ref}
+
+    @classmethod
+    def from_json(cls, value: Any) -> RefUpdate:
+        if not isinstance(value, dict):
+            raise ValueError("update is not an object")
+        update = cls(ref=value["ref"], old=value["old"], new=value["new"], force=value["force"])
+        ok = (
+            isinstance(update.force, bool)
+            and isinstance(update.ref, str)
+            and update.ref.startswith(("refs/heads/", "refs/tags/", "refs/pins/"))
+            and _is_hex(update.new)
+            and (update.old is None or _is_hex(update.old))
+        )
+        if not ok:
+            raise ValueError("bad field")
+        _check_name(update.ref)
+        return update
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One append to the log. Version 2 entries carry every ref of one push, so a push
+    of ``main`` and ``v1`` becomes visible all at once or not at all; version 1 entries
+    (one ref each, written by earlier dvault) are still read."""
+
+    seq: int
+    prev: str
+    updates: tuple[RefUpdate, ...]
     time_ns: int
     user: str
     host: str
@@ -58,16 +90,13 @@ class LogEntry:
     def encode(self) -> bytes:
         return canonical_json(
             {
-                "force": self.force,
                 "host": self.host,
-                "new": self.new,
-                "old": self.old,
                 "prev": self.prev,
-                "ref": self.ref,
                 "seq": self.seq,
                 "time_ns": self.time_ns,
+                "updates": [u.to_json() for u in sorted(self.updates, key=lambda u: u.ref)],
                 "user": self.user,
-                "version": 1,
+                "version": 2,
             }
         )
 
@@ -77,29 +106,25 @@ class LogEntry:
             value = json.loads(raw)
             if not isinstance(value, dict) or canonical_json(value) != raw:
                 raise ValueError("not canonical")
+            if value.get("version") == 1:
+                updates: tuple[RefUpdate, ...] = (RefUpdate.from_json(value),)
+            elif value.get("version") == 2 and isinstance(value["updates"], list):
+                updates = tuple(RefUpdate.from_json(u) for u in value["updates"])
+                refs = [u.ref for u in updates]
+                if not refs or refs != sorted(set(refs)):
+                    raise ValueError("updates empty, repeated or unsorted")
+            else:
+                raise ValueError(f"unknown version {value.get('version')!r}")
             entry = cls(
                 seq=value["seq"],
                 prev=value["prev"],
-                ref=value["ref"],
-                old=value["old"],
-                new=value["new"],
-                force=value["force"],
+                updates=updates,
                 time_ns=value["time_ns"],
                 user=value["user"],
                 host=value["host"],
             )
-            ok = (
-                isinstance(entry.seq, int)
-                and isinstance(entry.force, bool)
-                and isinstance(entry.ref, str)
-                and entry.ref.startswith(("refs/heads/", "refs/tags/", "refs/pins/"))
-                and _is_hex(entry.new)
-                and (entry.old is None or _is_hex(entry.old))
-                and _is_hex(entry.prev)
-            )
-            if not ok:
+            if not (isinstance(entry.seq, int) and _is_hex(entry.prev)):
                 raise ValueError("bad field")
-            _check_name(entry.ref)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise RemoteTampered(f"{where} is not a valid ref-log entry ({exc})") from None
         return entry
@@ -145,15 +170,19 @@ class LogState:
                 f"{where}: chain broken (entry {entry.seq} does not follow entry {self.seq}); "
                 "the remote history was rewritten"
             )
-        current = self.refs.get(entry.ref)
-        if entry.old != current:
-            raise RemoteTampered(
-                f"{where}: entry {entry.seq} moves {entry.ref} from {entry.old} but it was at "
-                f"{current}"
-            )
-        if entry.ref.startswith(IMMUTABLE) and current is not None:
-            raise RemoteTampered(f"{where}: entry {entry.seq} moves {entry.ref}, which never moves")
-        self.refs[entry.ref] = entry.new
+        for update in entry.updates:
+            current = self.refs.get(update.ref)
+            if update.old != current:
+                raise RemoteTampered(
+                    f"{where}: entry {entry.seq} moves {update.ref} from {update.old} but it "
+                    f"was at {current}"
+                )
+            if update.ref.startswith(IMMUTABLE) and current is not None:
+                raise RemoteTampered(
+                    f"{where}: entry {entry.seq} moves {update.ref}, which never moves"
+                )
+        for update in entry.updates:
+            self.refs[update.ref] = update.new
         self.seq = entry.seq
         self.head = digest
 
@@ -230,7 +259,8 @@ class RemoteRefLog:
         updates: list[tuple[str, str, bool]],
         check: Callable[[LogState], None],
     ) -> LogState:
-        """Append one entry per (ref, new id, force) not yet in effect, retrying on a race.
+        """Append one entry holding every (ref, new id, force) not yet in effect, retrying
+        on a race: the refs of one push become visible together or not at all.
 
         ``check`` re-validates the updates against the freshly loaded state each attempt
         (fast-forward, tag immutability); it raises to refuse.
@@ -238,27 +268,28 @@ class RemoteRefLog:
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             state = self.load()
             check(state)
+            changes = tuple(
+                RefUpdate(ref, state.refs.get(ref), new, force)
+                for ref, new, force in sorted(updates)
+                if state.refs.get(ref) != new  # already there (an earlier attempt wrote it)
+            )
+            if not changes:
+                return state
+            entry = LogEntry(
+                seq=state.seq + 1,
+                prev=state.head,
+                updates=changes,
+                time_ns=time.time_ns(),
+                user=_user(),
+                host=socket.gethostname(),
+            )
+            raw = entry.encode()
             try:
-                for ref, new, force in updates:
-                    if state.refs.get(ref) == new:
-                        continue  # already there (written by an earlier attempt)
-                    entry = LogEntry(
-                        seq=state.seq + 1,
-                        prev=state.head,
-                        ref=ref,
-                        old=state.refs.get(ref),
-                        new=new,
-                        force=force,
-                        time_ns=time.time_ns(),
-                        user=_user(),
-                        host=socket.gethostname(),
-                    )
-                    raw = entry.encode()
-                    self.backend.create(entry_key(entry.seq), raw)
-                    state.apply(entry, blake3(raw).hexdigest(), "append")
-                    self._save(state)
+                self.backend.create(entry_key(entry.seq), raw)
             except AlreadyExists:
                 continue  # another pusher won this sequence number: reload and re-check
+            state.apply(entry, blake3(raw).hexdigest(), "append")
+            self._save(state)
             return state
         raise CheckFailed("remote ref log is busy (another push kept winning); try again")
 

@@ -93,7 +93,8 @@ def remote_refs(remote: Path) -> dict[str, str]:
     refs: dict[str, str] = {}
     for path in sorted((remote / "refs" / "log").glob("*.json")):
         entry = json.loads(path.read_bytes())
-        refs[entry["ref"]] = entry["new"]
+        for update in entry["updates"]:
+            refs[update["ref"]] = update["new"]
     return refs
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from dvault.errors import NotARepository
 from dvault.remote.backend import RemoteSpec, RemoteTampered, open_backend
-from dvault.remote.reflog import GENESIS, LogEntry, entry_key
+from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
 from dvault.remote.session import Remote
 from dvault.repo import Repo
 
@@ -18,10 +18,7 @@ def _entry(ref: str) -> bytes:
     return LogEntry(
         seq=0,
         prev=GENESIS,
-        ref=ref,
-        old=None,
-        new="ab" * 32,
-        force=False,
+        updates=(RefUpdate(ref=ref, old=None, new="ab" * 32),),
         time_ns=time.time_ns(),
         user="mallory",
         host="evil",

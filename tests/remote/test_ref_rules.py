@@ -39,9 +39,7 @@ def test_branches_fast_forward_only_and_tags_never_move(
     assert len(keys) == len(history) + 1
     assert {key: remote.read(key) for key in history} == history  # appended, not rewritten
     forced = json.loads(remote.read(keys[-1]))
-    assert forced["ref"] == "refs/heads/main"
-    assert forced["force"] is True
-    assert (forced["old"], forced["new"]) == (a2, b2)
+    assert forced["updates"] == [{"force": True, "new": b2, "old": a2, "ref": "refs/heads/main"}]
     bob.ok("verify", "--remote", "origin")
 
     result = bob.run("push", "origin", "v2")

@@ -65,8 +65,9 @@ def test_rewritten_ref_log_is_detected(ml: Project, remote: RemoteTarget, tmp_pa
     copy = clone(remote, tmp_path / "copy")
     before = tree_digests(copy.root)
     key, entry = _last_entry(remote)
-    assert isinstance(entry["new"], str)
-    entry["new"] = entry["new"][::-1]  # still 64 hex digits, chain fields intact
+    update = entry["updates"][-1]
+    assert isinstance(update["new"], str)
+    update["new"] = update["new"][::-1]  # still 64 hex digits, chain fields intact
     remote.overwrite(key, canonical_json(entry))
 
     result = copy.run("fetch")
