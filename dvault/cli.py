@@ -551,7 +551,8 @@ def tag(
 
 @app.command()
 def repair() -> None:
-    """Rebuild the index, salvage damaged packs, re-fetch what remotes still have.
+    """Rebuild the index, salvage damaged packs, re-fetch what remotes still have, and
+    restore damaged refs from their reflog.
 
     Never deletes anything reachable; damaged packs are moved to .dvault/damaged/.
     Exit 1 when something could not be recovered. Example: dvault repair
@@ -566,6 +567,8 @@ def repair() -> None:
         f"{report.packs_salvaged} damaged pack(s); re-fetched {report.objects_refetched} "
         "from remotes"
     )
+    for line in report.refs_restored:
+        _echo(f"restored {line}")
     for line in report.unrecoverable:
         typer.echo(f"dvault: {line}", err=True)
     if not report.ok:

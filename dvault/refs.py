@@ -89,6 +89,23 @@ class RefStore:
                     found[name] = oid
         return dict(sorted(found.items()))
 
+    def scan(self) -> tuple[dict[str, ObjectId], dict[str, str]]:
+        """Every ref under ``refs/`` by full name, and those that cannot be read (ref ->
+        why): checks report every damaged ref instead of stopping at the first."""
+        good: dict[str, ObjectId] = {}
+        bad: dict[str, str] = {}
+        for path in sorted((self.root / "refs").rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                ref = path.relative_to(self.root).as_posix()
+                try:
+                    oid = self.read(ref)
+                except CorruptObject as exc:
+                    bad[ref] = str(exc)
+                    continue
+                if oid is not None:
+                    good[ref] = oid
+        return good, bad
+
     def branches(self) -> dict[str, ObjectId]:
         return self._list(HEADS)
 
@@ -157,6 +174,25 @@ class RefStore:
             assert commit is not None
             write_durable(self.root / "HEAD", commit.hex().encode() + b"\n")
         self._log("HEAD", old, commit, message)
+
+    def restore(self, ref: str, value: ObjectId | str, message: str) -> None:
+        """Rewrite a damaged ref (or HEAD) from what its history says; the damaged bytes
+        are kept in ``damaged/<ref>`` for inspection. ``value`` is an id, or for HEAD a
+        branch name to attach to."""
+        path = self.root / ref
+        aside = self.root / "damaged" / ref
+        if path.is_file():
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            write_durable(aside, path.read_bytes())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, str):
+            check_ref_name(value)
+            write_durable(path, f"ref: {HEADS}{value}\n".encode())
+            _, new = self.head()
+        else:
+            write_durable(path, value.hex().encode() + b"\n")
+            new = value
+        self._log(ref, None, new, message)
 
     def create_branch(self, name: str, target: ObjectId, message: str) -> None:
         check_ref_name(name)

@@ -90,13 +90,26 @@ def verify_local(
         for rev in revs:
             starts[rev] = repo.resolve(rev)
     else:
-        branch, head = repo.refs.head()
-        if head is not None:
+        from dvault.maintenance.ref_repair import damaged_refs
+        from dvault.maintenance.roots import ref_label
+
+        bad = damaged_refs(repo)
+        for why in bad.values():
+            report.problems.append(f"{why}; dvault repair restores it from its history")
+        try:
+            _, head = repo.refs.head()
+        except CorruptObject:
+            head = None  # reported above, as HEAD or as the branch it names
+        if head is not None and "HEAD" not in bad:
             starts["HEAD"] = head
-        elif branch is not None and any(e.new for e in repo.refs.reflog("HEAD")[-1:]):
-            report.problems.append(f"HEAD names branch {branch!r}, which does not exist")
-        starts.update({f"branch {n}": o for n, o in repo.refs.branches().items()})
-        starts.update({f"tag {n}": o for n, o in repo.refs.tags().items()})
+        good, _ = repo.refs.scan()
+        starts.update(
+            {
+                ref_label(r): o
+                for r, o in good.items()
+                if r.startswith(("refs/heads/", "refs/tags/")) and r not in bad
+            }
+        )
     for pack, reason in store.unreadable_packs.items():
         report.problems.append(f"pack {pack[:16]}: {reason}")
     for pack, path in sorted(store.pack_files().items()):

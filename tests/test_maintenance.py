@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dvault.errors import CorruptObject
+from dvault.hashing import ObjectId
 from dvault.maintenance.gc import collect, parse_duration
 from dvault.maintenance.repair import repair
 from dvault.remote.push import push
@@ -144,3 +146,72 @@ def test_durations() -> None:
     assert parse_duration("90") == 90
     with pytest.raises(Exception, match="invalid duration"):
         parse_duration("soon")
+
+
+def _second_commit_and_tag(repo: Repo) -> tuple[bytes, bytes]:
+    (repo.root / "data" / "f00.bin").write_bytes(b"changed")
+    repo.add([repo.root / "data"])
+    second = repo.commit("v2")
+    tag = repo.tag("v1")
+    return second, tag
+
+
+def test_verify_lists_every_damaged_ref_and_repair_restores_them(tmp_path: Path) -> None:
+    """Two garbled refs are both reported (not just the first); repair restores each from
+    its reflog, keeps the damaged bytes, and gc refuses to run until then."""
+    with _project(tmp_path) as repo:
+        second, tag = _second_commit_and_tag(repo)
+        (repo.dir / "refs" / "heads" / "main").write_bytes(b"\x00garbage\n")
+        tag_file = repo.dir / "refs" / "tags" / "v1"
+        tag_file.chmod(0o644)
+        tag_file.write_bytes(b"")
+        report = verify_local(repo, None, read_data=False)
+        assert len([p for p in report.problems if "refs/" in p]) == 2, report.problems
+        with pytest.raises(CorruptObject, match="run dvault repair"):
+            collect(repo, dry_run=True, keep_within_s=0)
+        fixed = repair(repo)
+        assert fixed.ok, fixed.unrecoverable
+        assert len(fixed.refs_restored) == 2
+        assert repo.refs.read("refs/heads/main") == second
+        assert repo.refs.read("refs/tags/v1") == tag
+        assert (repo.dir / "damaged" / "refs" / "heads" / "main").read_bytes() == b"\x00garbage\n"
+        assert verify_local(repo, None, read_data=True).ok
+
+
+def test_repair_reattaches_a_truncated_head(tmp_path: Path) -> None:
+    """An empty HEAD is restored to the branch whose tip HEAD last recorded."""
+    with _project(tmp_path) as repo:
+        second, _ = _second_commit_and_tag(repo)
+        (repo.dir / "HEAD").write_bytes(b"")
+        assert not verify_local(repo, None, read_data=False).ok
+        fixed = repair(repo)
+        assert fixed.ok, fixed.unrecoverable
+        assert repo.refs.head() == ("main", second)
+        assert verify_local(repo, None, read_data=True).ok
+
+
+def test_repair_restores_a_ref_whose_id_was_flipped(tmp_path: Path) -> None:
+    """A ref naming an id nothing holds, unlike its reflog, is a damaged file: restored
+    from the reflog with nothing lost."""
+    with _project(tmp_path) as repo:
+        second, _ = _second_commit_and_tag(repo)
+        path = repo.dir / "refs" / "heads" / "main"
+        text = path.read_text()
+        path.write_text(("1" if text[0] != "1" else "2") + text[1:])
+        assert "not in the store" in " ".join(verify_local(repo, None, False).problems)
+        fixed = repair(repo)
+        assert fixed.ok, fixed.unrecoverable
+        assert repo.refs.read("refs/heads/main") == second
+
+
+def test_repair_reports_a_lost_tip_commit(tmp_path: Path) -> None:
+    """When the commit a branch's reflog last recorded is gone everywhere, the branch moves
+    back to its newest complete commit and the loss is reported (exit 1 in the CLI)."""
+    with _project(tmp_path) as repo:
+        first = repo.resolve("main")
+        lost = ObjectId(bytes.fromhex("ab" * 32))
+        repo.refs.update("refs/heads/main", lost, "commit: lost to a disk error")
+        fixed = repair(repo)
+        assert not fixed.ok
+        assert any("ab" * 32 in line and "lost" in line for line in fixed.unrecoverable)
+        assert repo.refs.read("refs/heads/main") == first

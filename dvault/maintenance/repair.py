@@ -7,7 +7,10 @@
 3. Find every object the refs need that is missing or fails its hash, and fetch each from
    any configured remote that has an intact copy (verified on arrival); the good copy is
    preferred in the index from then on.
-4. Report what could not be recovered, with the files and refs it affects.
+4. Restore damaged refs from their reflog or a remote's verified ref log (refs whose
+   file does not parse first, so the object pass can walk them; refs pointing at an
+   object no remote had, after it).
+5. Report what could not be recovered, with the files and refs it affects.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from dvault.errors import CorruptObject, DvaultError, MissingObject
 from dvault.hashing import ObjectId, ObjectType
+from dvault.maintenance.ref_repair import restore_refs
 from dvault.maintenance.roots import live_roots
 from dvault.reachability import walk
 from dvault.store.pack import compress, scan_records
@@ -33,6 +37,7 @@ class RepairReport:
     packs_salvaged: int = 0
     objects_salvaged: int = 0
     objects_refetched: int = 0
+    refs_restored: list[str] = field(default_factory=list)
     unrecoverable: list[str] = field(default_factory=list)
 
     @property
@@ -79,7 +84,7 @@ def _damaged_objects(repo: Repo) -> dict[ObjectId, str]:
     """Objects the roots need that are missing or fail their hash: id -> where used."""
     store = repo.store
     bad: dict[ObjectId, str] = {}
-    roots = live_roots(repo, keep_within_s=None)
+    roots = live_roots(repo, keep_within_s=None, skip_damaged=True)
 
     def read(oid: bytes) -> tuple[ObjectType, bytes]:
         try:
@@ -160,6 +165,7 @@ def repair(repo: Repo) -> RepairReport:
         _rebuild_index(repo)
         report.index_rebuilt = True
         _salvage(repo, report)
+        restored, lost = restore_refs(repo, unreadable_only=True)
         for _ in range(8):  # metadata repaired by a pass can reveal more objects below it
             bad = _damaged_objects(repo)
             if not bad:
@@ -168,9 +174,15 @@ def repair(repo: Repo) -> RepairReport:
             left = _refetch(repo, bad, report)
             if left == bad:
                 break
+        more_restored, more_lost = restore_refs(repo, unreadable_only=False)
+        report.refs_restored = restored + more_restored
         bad = _damaged_objects(repo)
-        report.unrecoverable = [
-            f"object {oid.hex()} ({where}) is missing or damaged and no remote has it"
-            for oid, where in sorted(bad.items())
-        ]
+        report.unrecoverable = (
+            lost
+            + more_lost
+            + [
+                f"object {oid.hex()} ({where}) is missing or damaged and no remote has it"
+                for oid, where in sorted(bad.items())
+            ]
+        )
     return report

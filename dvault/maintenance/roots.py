@@ -6,33 +6,45 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId
+from dvault.refs import HEADS, TAGS
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
 
 
-def live_roots(repo: Repo, keep_within_s: float | None) -> dict[str, ObjectId]:
+def ref_label(ref: str) -> str:
+    """``branch main`` for refs/heads/main, ``tag v1`` for refs/tags/v1, else the ref."""
+    for prefix, kind in ((HEADS, "branch"), (TAGS, "tag")):
+        if ref.startswith(prefix):
+            return f"{kind} {ref[len(prefix) :]}"
+    return ref
+
+
+def live_roots(
+    repo: Repo, keep_within_s: float | None, skip_damaged: bool = False
+) -> dict[str, ObjectId]:
     """Named starting points: HEAD, branches, tags, remote-tracking refs, reflog entries
-    younger than ``keep_within_s`` (None: all of them), and dvault.lock's pinned commit."""
+    younger than ``keep_within_s`` (None: all of them), and dvault.lock's pinned commit.
+
+    A ref that cannot be read raises (gc must not sweep what only that ref reaches)
+    unless ``skip_damaged`` (repair, which restores refs separately)."""
     from dvault import lockfile
 
     roots: dict[str, ObjectId] = {}
-    _, head = repo.refs.head()
-    if head is not None:
-        roots["HEAD"] = head
-    for name, oid in repo.refs.branches().items():
-        roots[f"branch {name}"] = oid
-    for name, oid in repo.refs.tags().items():
-        roots[f"tag {name}"] = oid
-    base = repo.dir / "refs" / "remotes"
-    if base.is_dir():
-        for path in base.rglob("*"):
-            if path.is_file():
-                ref = path.relative_to(repo.dir).as_posix()
-                found = repo.refs.read(ref)
-                if found is not None:
-                    roots[ref] = found
+    good, bad = repo.refs.scan()
+    if bad and not skip_damaged:
+        raise CorruptObject(f"{next(iter(bad.values()))}; run dvault repair")
+    try:
+        _, head = repo.refs.head()
+        if head is not None:
+            roots["HEAD"] = head
+    except CorruptObject as exc:
+        if not skip_damaged:
+            raise CorruptObject(f"{exc}; run dvault repair") from None
+    for ref, oid in good.items():
+        roots[ref_label(ref)] = oid
     horizon = 0 if keep_within_s is None else time.time_ns() - int(keep_within_s * 1e9)
     logs = repo.dir / "logs"
     if logs.is_dir():
