@@ -187,7 +187,7 @@ def verify_remote_objects(
         start = items[0][1].offset
         end = max(e.offset + e.stored_len for _, e in items)
         try:
-            blob = remote.backend.read_range(pack_key(pack), start, end - start)
+            blob = remote.backend.read_exact(pack_key(pack), start, end - start)
         except RemoteError as exc:
             problems.append(str(exc))
             continue

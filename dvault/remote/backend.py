@@ -89,6 +89,18 @@ class Backend(abc.ABC):
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer only at the end of the file)."""
 
+    def read_exact(self, key: str, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes from ``offset``: a short answer (a connection cut
+        mid-transfer, a truncated file) is a :class:`RemoteError` naming it, not bytes a
+        decoder would then call tampered."""
+        data = self.read_range(key, offset, length)
+        if len(data) != length:
+            raise RemoteError(
+                f"remote {self.describe()}: short read of {key} ({len(data)} of {length} "
+                f"bytes at offset {offset}); the transfer was cut or the file is truncated"
+            )
+        return data
+
     @abc.abstractmethod
     def download(self, key: str, dest: Path, progress: Progress | None = None) -> None:
         """Stream the file into ``dest`` (which must not exist)."""

@@ -59,12 +59,12 @@ class RemoteCatalog:
             blob = None
         if blob is None or len(blob) < TRAILER.size:
             key = pack_key(name)
-            trailer = self.backend.read_range(key, size - TRAILER.size, TRAILER.size)
+            trailer = self.backend.read_exact(key, size - TRAILER.size, TRAILER.size)
             try:
                 footer_offset, _, _ = parse_trailer(trailer, size, f"{name} (remote)")
             except CorruptPack as exc:
                 raise RemoteTampered(f"remote {self.backend.describe()}: {exc}") from None
-            footer = self.backend.read_range(
+            footer = self.backend.read_exact(
                 key, footer_offset, size - TRAILER.size - footer_offset
             )
             blob = footer + trailer

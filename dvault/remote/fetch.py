@@ -244,6 +244,12 @@ def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[st
         tmp.unlink()
     try:
         remote.backend.download(pack_key(name), tmp, tick)
+        expected = remote.catalog.packs.get(name)
+        if expected is not None and tmp.stat().st_size != expected:
+            raise RemoteError(
+                f"remote {remote.describe()}: short download of pack {name[:16]} "
+                f"({tmp.stat().st_size} of {expected} bytes); the transfer was cut"
+            )
         try:
             entries = read_footer(tmp)
         except CorruptPack as exc:
@@ -288,7 +294,7 @@ def _read_ranges(
     for group in groups:
         start = group[0][1].offset
         end = group[-1][1].offset + group[-1][1].stored_len
-        blob = remote.backend.read_range(pack_key(pack), start, end - start)
+        blob = remote.backend.read_exact(pack_key(pack), start, end - start)
         received += len(blob)
         for oid, entry in group:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]

@@ -210,7 +210,20 @@ class RemoteRefLog:
         key = entry_key(seq)
         raw = self.backend.read(key)
         where = f"remote {self.backend.describe()}: {key}"
-        return LogEntry.decode(raw, where), blake3(raw).hexdigest()
+        try:
+            return LogEntry.decode(raw, where), blake3(raw).hexdigest()
+        except RemoteTampered:
+            # read once more before calling it tampering: a cut transfer is not an attack
+            again = self.backend.read(key)
+            if again == raw:
+                raise
+            try:
+                return LogEntry.decode(again, where), blake3(again).hexdigest()
+            except RemoteTampered:
+                raise RemoteError(
+                    f"{where}: two reads returned different invalid bytes; the connection "
+                    "or the remote is failing, try again"
+                ) from None
 
     def load(self, full: bool = False) -> LogState:
         """The verified current state of the remote's refs.

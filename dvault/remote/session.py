@@ -72,7 +72,7 @@ class Remote:
         if found is None:
             raise RemoteError(f"remote {self.describe()}: {what} is missing")
         pack, entry = found
-        stored = self.backend.read_range(pack_key(pack), entry.offset, entry.stored_len)
+        stored = self.backend.read_exact(pack_key(pack), entry.offset, entry.stored_len)
         return entry.type, verify_stored(self, oid, entry, stored, pack, path)
 
     def tracking_refs(self) -> dict[str, ObjectId]:
