@@ -1,5 +1,5 @@
-"""Guarantee 1 under fire: ``add``, ``commit -a``, ``checkout`` and ``push`` killed with
-SIGKILL at random moments never lose committed data.
+"""Guarantee 1 under fire: ``add``, ``commit -a``, ``checkout``, ``push`` and ``gc`` killed
+with SIGKILL at random moments never lose committed data.
 
 Each test measures its command (median of three runs), then runs it again and again as a
 child process and kills it: first right before each of its write-boundary system calls
@@ -10,20 +10,28 @@ repository is checked through the same command line (run in this process, which 
 the interpreter start-up): ``verify --read-data`` (every reachable object re-hashed),
 ``status``, the last two commits checked out and compared file by file with what was
 committed, and the next command of a user working on must succeed; at the end every
-commit ever made is restored. ``DVAULT_KILLS=N`` sets the number of random-time kills
-per command (default 50), ``DVAULT_KILL_SEED`` the seed. Projects live in RAM unless
-``DVAULT_KILL_ON_DISK=1`` (see the ``workdir`` fixture).
+commit ever made is restored. Before each ``gc --keep-within 0s`` run fresh garbage is
+made (an abandoned commit, staged-then-unstaged files, some in packs with live objects)
+and every pack is dated back beyond the grace period, so every run really deletes and
+rewrites packs; after the kill a completed gc must sweep whatever the killed one left.
+``DVAULT_KILLS=N`` sets the number of random-time kills per command (default 50),
+``DVAULT_KILL_SEED`` the seed. Projects live in RAM unless ``DVAULT_KILL_ON_DISK=1``
+(see the ``workdir`` fixture).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dvault.maintenance.gc import PACK_GRACE_S
 
 from .harness import (
     Campaign,
@@ -60,9 +68,12 @@ def populate(project: Project, rng: random.Random, files: int = SMALL_FILES) -> 
     project.write("data/big.bin", rng.randbytes(BIG_SIZE))
 
 
-def mutate(project: Project, rng: random.Random, tag: str, rewrite: int = 20) -> None:
+def mutate(
+    project: Project, rng: random.Random, tag: str, rewrite: int = 20, big: bool = True
+) -> None:
     """A typical data update: ``rewrite`` small files rewritten (~10%), five new, two
-    deleted, and a 256 KiB region of the big file rewritten (a fine-tuned checkpoint)."""
+    deleted, and (with ``big``) a 256 KiB region of the big file rewritten (a fine-tuned
+    checkpoint)."""
     files = sorted((project.root / "data").rglob("*.txt"))
     chosen = rng.sample(files, rewrite + 2)
     for path in chosen[:rewrite]:
@@ -71,11 +82,13 @@ def mutate(project: Project, rng: random.Random, tag: str, rewrite: int = 20) ->
         path.unlink()
     for j in range(5):
         project.write(f"data/part{j % 4}/new-{tag}-{j}.txt", small_content(rng))
-    big = project.root / "data" / "big.bin"
-    content = bytearray(big.read_bytes())
+    if not big:
+        return
+    path = project.root / "data" / "big.bin"
+    content = bytearray(path.read_bytes())
     offset = rng.randrange(0, len(content) - 256 * KIB)
     content[offset : offset + 256 * KIB] = rng.randbytes(256 * KIB)
-    big.write_bytes(bytes(content))
+    path.write_bytes(bytes(content))
 
 
 def record_commit(project: Project, result: Result, history: History) -> str:
@@ -350,4 +363,118 @@ def test_kill_push(project: Project, workdir: Path, record_property: Any) -> Non
         check_repository(project, campaign)
         for name, _path in remotes:
             campaign.check_ok(project.run("verify", "--remote", name, "--read-data"))
+    campaign.report(record_property)
+
+
+GARBAGE_SIZE = 256 * KIB
+GC = ["gc", "--keep-within", "0s"]
+"""gc with no reflog grace: what only an older reflog entry reaches is garbage at once."""
+
+
+def age_packs(project: Project) -> None:
+    """Date every pack back beyond gc's grace period: all of them may be swept."""
+    old = time.time() - 2 * PACK_GRACE_S
+    for pack in (project.root / ".dvault" / "packs").glob("*.pack"):
+        os.utime(pack, (old, old))
+
+
+def pack_bytes(project: Project) -> int:
+    return sum(p.stat().st_size for p in (project.root / ".dvault" / "packs").glob("*.pack"))
+
+
+def make_garbage(project: Project, rng: random.Random, tag: str) -> str:
+    """Unreachable objects in packs gc deletes whole and in packs it must rewrite, next
+    to a data update that only the stage reaches; returns the abandoned commit's id.
+
+    A commit made on a detached HEAD and left (only HEAD's reflog reaches it, which
+    ``--keep-within 0s`` does not count); a 256 KiB file staged then unstaged alone (a
+    pack of garbage only); a data update staged with another such file, which is
+    unstaged again (a pack of live and dead objects; the update is committed after gc).
+    Every pack is then dated back."""
+    head = project.head()
+    assert head is not None
+    project.ok("checkout", head["id"])
+    project.write(f"data/part1/abandoned-{tag}.txt", small_content(rng))
+    abandoned = project.ok("commit", "-a", "-m", f"abandoned {tag}")
+    found = re.match(r"\[detached HEAD ([0-9a-f]{12,})\]", abandoned.out)
+    assert found, abandoned.describe()
+    project.ok("checkout", "main")
+    junk = f"data/junk-{tag}.bin"
+    for update in (False, True):
+        project.write(junk, rng.randbytes(GARBAGE_SIZE))
+        if update:
+            mutate(project, rng, tag, rewrite=10, big=False)  # history grows slowly
+        project.ok("add", "data" if update else junk)
+        project.ok("rm", "--cached", junk)
+        (project.root / junk).unlink()
+    age_packs(project)
+    return found.group(1)
+
+
+def check_collected(project: Project, campaign: Campaign) -> None:
+    """After a completed gc, with every pack dated back, nothing is left to sweep (a
+    killed gc's leftovers included) and no temporary pack remains in ``.dvault/tmp``."""
+    age_packs(project)
+    dry = project.run("gc", "--dry-run", "--keep-within", "0s")
+    if campaign.check_ok(dry):
+        campaign.check("would remove 0 object(s)" in dry.out, f"garbage survives gc: {dry.out}")
+    tmp = project.root / ".dvault" / "tmp"
+    left = sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
+    campaign.check(not left, f"temporary files survive a completed gc: {left[:5]}")
+
+
+def test_kill_gc(project: Project, record_property: Any) -> None:
+    """``dvault gc --keep-within 0s`` killed while it marks, copies the live objects of
+    packs holding garbage into a new pack and deletes the old packs (all of them dated
+    back beyond the grace period; fresh garbage before every run, see make_garbage):
+    every commit still restores, the staged update commits intact, and a completed gc
+    afterwards sweeps everything the killed one left behind."""
+    campaign = Campaign("gc", seed=5005)
+    rng = random.Random(campaign.seed)
+    history: History = []
+    populate(project, rng)
+    project.ok("add", "data")
+    record_commit(project, project.ok("commit", "-m", "base"), history)
+
+    before: list[tuple[str, int]] = []
+
+    def measured_gc(i: int) -> list[str]:
+        abandoned = make_garbage(project, rng, f"measure{i}")
+        before.append((abandoned, pack_bytes(project)))
+        return GC
+
+    def swept(result: Result) -> None:
+        """The uninterrupted run really collected: the junk is gone (whole packs deleted,
+        others rewritten), so is the abandoned commit, and the rest still verifies."""
+        abandoned, size = before[-1]
+        found = re.search(
+            r"removed (\d+) object.*\((\d+) pack\(s\) affected, (\d+) rewritten", result.out
+        )
+        assert found, result.describe()
+        removed, affected, rewritten = map(int, found.groups())
+        assert removed > 0 and affected > rewritten > 0, result.describe()
+        assert size - pack_bytes(project) >= 2 * GARBAGE_SIZE, (size, pack_bytes(project))
+        gone = project.run("show", abandoned)
+        assert gone.code not in (0, 99), f"the abandoned commit survived gc: {gone.describe()}"
+        project.ok("verify", "--read-data")
+        record_commit(project, project.ok("commit", "-a", "-m", "measured"), history)
+
+    campaign.measure(project, measured_gc, swept)
+
+    while campaign.more():
+        tag = f"k{campaign.runs}"
+        make_garbage(project, rng, tag)
+        campaign.kill(project, GC)
+        if not check_repository(project, campaign):
+            break
+        temps = stray_temps(project.root)
+        campaign.check(not temps, f"temp files in the workspace after the kill: {temps[:5]}")
+        if not commit_more(project, campaign, history, f"after-{tag}"):
+            break
+        age_packs(project)
+        if campaign.check_ok(project.run(*GC)):
+            check_repository(project, campaign)
+            check_collected(project, campaign)
+        check_restores(project, campaign, history)
+    check_all_commits(project, campaign, history)
     campaign.report(record_property)
