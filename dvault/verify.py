@@ -93,21 +93,21 @@ def verify_local(
         from dvault.maintenance.ref_repair import damaged_refs
         from dvault.maintenance.roots import ref_label
 
-        bad = damaged_refs(repo)
-        for why in bad.values():
+        bad_refs = damaged_refs(repo)
+        for why in bad_refs.values():
             report.problems.append(f"{why}; dvault repair restores it from its history")
         try:
             _, head = repo.refs.head()
         except CorruptObject:
             head = None  # reported above, as HEAD or as the branch it names
-        if head is not None and "HEAD" not in bad:
+        if head is not None and "HEAD" not in bad_refs:
             starts["HEAD"] = head
         good, _ = repo.refs.scan()
         starts.update(
             {
                 ref_label(r): o
                 for r, o in good.items()
-                if r.startswith(("refs/heads/", "refs/tags/")) and r not in bad
+                if r.startswith(("refs/heads/", "refs/tags/")) and r not in bad_refs
             }
         )
     for pack, reason in store.unreadable_packs.items():
@@ -119,8 +119,7 @@ def verify_local(
             except CorruptPack as exc:
                 report.problems.append(f"pack {pack[:16]}: {exc}")
     found, owners = _walk_refs(starts, store.get_raw, store.type_of, report)
-    for oid in found.missing:
-        report.problems.append(f"missing {_describe(oid, found, owners)}")
+    bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
     if read_data or window is not None:
@@ -132,7 +131,15 @@ def verify_local(
                     _, raw = store.get_raw(oid)
                     report.bytes_checked += len(raw)
                 except (CorruptObject, MissingObject) as exc:
-                    report.problems.append(f"damaged {_describe(oid, found, owners)}: {exc}")
+                    bad[oid] = str(exc)
+    if bad:
+        from dvault.impact import trace
+
+        impact = trace(store.get_raw, store.type_of, set(bad), starts)
+        for oid, error in bad.items():
+            described = impact[oid].describe() or _describe(oid, found, owners)
+            what = f"damaged object {oid.hex()}" if error else f"missing object {oid.hex()}"
+            report.problems.append(f"{what}: {described}" + (f" ({error})" if error else ""))
     return report
 
 

@@ -215,3 +215,37 @@ def test_repair_reports_a_lost_tip_commit(tmp_path: Path) -> None:
         assert not fixed.ok
         assert any("ab" * 32 in line and "lost" in line for line in fixed.unrecoverable)
         assert repo.refs.read("refs/heads/main") == first
+
+
+def test_verify_names_every_file_commit_and_ref_a_damaged_object_affects(
+    tmp_path: Path,
+) -> None:
+    """One damaged blob used by two files in two commits on two refs: the finding names
+    them all (object -> files -> commits -> refs)."""
+    with _project(tmp_path) as repo:
+        shared = (repo.root / "data" / "f05.bin").read_bytes()
+        (repo.root / "data" / "copy.bin").write_bytes(shared)
+        repo.add([repo.root / "data"])
+        second = repo.commit("v2")
+        first = repo.resolve("main~1")
+        repo.branch("old", first.hex())
+        (repo.root / "data" / "f05.bin").unlink()
+        repo.add([repo.root / "data"])
+        repo.commit("v3 drops f05")
+        blob = repo.store.index.lookup(ObjectId(_blob_id(repo, first, "data/f05.bin")))
+        assert blob is not None
+        pack_path = repo.dir / "packs" / f"{repo.store.index.pack_name(blob[0])}.pack"
+        _flip(pack_path, blob[1].offset + blob[1].stored_len - 1)
+        problems = verify_local(repo, None, read_data=True).problems
+        line = next(p for p in problems if p.startswith("damaged object"))
+        assert "data/f05.bin" in line and "data/copy.bin" in line, line
+        assert first.hex()[:12] in line and second.hex()[:12] in line, line
+        assert "branch main" in line and "branch old" in line, line
+
+
+def _blob_id(repo: Repo, commit: bytes, path: str) -> bytes:
+    from dvault.trees import lookup
+
+    found = lookup(repo.store, repo.read_commit(commit).tree, path.encode())
+    assert found is not None
+    return found.id
