@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -88,6 +89,24 @@ def _worker(
         conn.close()
 
 
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the parent dies (Linux PR_SET_PDEATHSIG):
+    after ``kill -9`` of dvault no worker goes on writing packs behind the next command."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _guarded(target: Callable[..., None], parent: int, *args: Any) -> None:
+    _die_with_parent(parent)
+    target(*args)
+
+
 def _run_workers(
     target: Callable[..., None], payloads: list[tuple[Any, ...]], tick: Callable[[int], None]
 ) -> tuple[list[tuple[Any, ...]], str | None]:
@@ -97,7 +116,9 @@ def _run_workers(
     running: dict[Connection, Any] = {}
     for payload in payloads:
         receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=target, args=(*payload, send), daemon=True)
+        process = ctx.Process(
+            target=_guarded, args=(target, os.getpid(), *payload, send), daemon=True
+        )
         process.start()
         send.close()
         running[receive] = process

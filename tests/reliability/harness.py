@@ -236,10 +236,13 @@ def session_members(pgid: int) -> list[str]:
 
 
 def wait_for_session(pgid: int, timeout: float = 15.0) -> list[str]:
-    """Wait until no process of session ``pgid`` is left (worker processes a killed
-    command spawned finish on their own, as they would after a real ``kill -9``); kill
-    what is still running after ``timeout``. Returns what outlived the kill.
+    """Wait until no process of session ``pgid`` is left; kill what is still running
+    after ``timeout``. Returns what outlived the kill by more than half a second (worker
+    processes are meant to die with their parent).
     """
+    grace = time.monotonic() + 0.5  # workers die with their parent (PR_SET_PDEATHSIG)
+    while _session_alive(pgid) and time.monotonic() < grace:
+        time.sleep(0.005)
     if not _session_alive(pgid):
         return []
     members = session_members(pgid)
