@@ -811,6 +811,8 @@ def verify(
     for problem in report.problems:
         typer.echo(f"dvault: {problem}", err=True)
     checked = f", {_size(report.bytes_checked)} re-hashed" if read_data else ""
+    if report.remote_only:
+        checked += f" (partial clone: {len(report.remote_only)} more only on remotes)"
     if report.ok:
         _echo(f"{where}: {report.objects} objects OK{checked}")
         return

@@ -7,6 +7,7 @@ it, so a user knows what is at stake before running repair.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ class VerifyReport:
     objects: int = 0
     bytes_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    remote_only: set[ObjectId] = field(default_factory=set)
+    """In a partial clone: objects a remote holds that this clone never fetched."""
 
     @property
     def ok(self) -> bool:
@@ -38,14 +41,28 @@ def _describe(oid: bytes, found: Reachable, owners: dict[bytes, str]) -> str:
 
 
 def _walk_refs(
-    starts: dict[str, bytes], read: ReadRaw, type_of: TypeOf, report: VerifyReport
+    starts: dict[str, bytes],
+    read: ReadRaw,
+    type_of: TypeOf,
+    report: VerifyReport,
+    elsewhere: Callable[[bytes], bool] = lambda _oid: False,
 ) -> tuple[Reachable, dict[bytes, str]]:
-    """Walk every ref, attributing each object to the first ref that reaches it."""
+    """Walk every ref, attributing each object to the first ref that reaches it; objects
+    ``elsewhere`` accepts (a partial clone's remote-only part) are counted, not walked."""
     found = Reachable()
     owners: dict[bytes, str] = {}
+
+    def known(oid: bytes) -> bool:
+        if oid in found.objects:
+            return True
+        if elsewhere(oid):
+            report.remote_only.add(ObjectId(bytes(oid)))
+            return True
+        return False
+
     for name, start in starts.items():
         try:
-            part = walk(read, type_of, [start], known=lambda o: o in found.objects)
+            part = walk(read, type_of, [start], known=known)
         except (CorruptObject, MissingObject, DvaultError) as exc:
             report.problems.append(f"{name}: {exc}")
             continue
@@ -118,7 +135,10 @@ def verify_local(
                 read_footer(path)
             except CorruptPack as exc:
                 report.problems.append(f"pack {pack[:16]}: {exc}")
-    found, owners = _walk_refs(starts, store.get_raw, store.type_of, report)
+    from dvault.maintenance.roots import remote_only
+
+    elsewhere = remote_only(repo)
+    found, owners = _walk_refs(starts, store.get_raw, store.type_of, report, elsewhere)
     bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dvault.fsutil import fsync_dir
-from dvault.maintenance.roots import live_roots
+from dvault.maintenance.roots import live_roots, remote_only
 from dvault.reachability import walk, walk_tree
 from dvault.store.pack import PackEntry, read_footer
 
@@ -61,7 +61,9 @@ def collect(
     with repo.locked():
         store = repo.store
         roots = live_roots(repo, keep_within_s)
-        live = walk(store.get_raw, store.type_of, roots.values()).objects
+        # a partial clone never fetched part of the history: what only a remote holds
+        # is not walked (nothing of it is here to keep or to sweep)
+        live = walk(store.get_raw, store.type_of, roots.values(), known=remote_only(repo)).objects
         stage_tree = repo.state.stage_tree()
         if stage_tree is not None:  # staged but uncommitted content is live too
             live.update(walk_tree(store.get_raw, store.type_of, stage_tree).objects)

@@ -4,6 +4,7 @@ the data pin reaches."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dvault.errors import CorruptObject
@@ -58,3 +59,16 @@ def live_roots(
     if pin is not None:
         roots["dvault.lock"] = ObjectId(bytes.fromhex(pin.commit))
     return roots
+
+
+def remote_only(repo: Repo) -> Callable[[bytes], bool]:
+    """For a partial clone: is this object absent here but held by a remote (as far as the
+    footer caches know, offline)? Such objects are neither missing nor live data here.
+    Always False in a full clone, where everything the refs reach must be local."""
+    if repo.state.sparse() is None:
+        return lambda _oid: False
+    from dvault.remote.catalog import cached_objects
+
+    on_remotes = cached_objects(repo.dir)
+    store = repo.store
+    return lambda oid: oid in on_remotes and store.type_of(oid) is None

@@ -92,3 +92,24 @@ class RemoteCatalog:
 
     def locate(self, oid: bytes) -> tuple[str, PackEntry] | None:
         return self.objects.get(ObjectId(oid))
+
+
+def cached_objects(dvault_dir: Path) -> set[ObjectId]:
+    """Every object the footer caches of all remotes list, without contacting a remote.
+
+    A partial clone holds only part of the history's trees and data; verify and gc count
+    what a remote holds and this clone never fetched as remote-only, not as missing.
+    """
+    found: set[ObjectId] = set()
+    for path in (dvault_dir / "remotes").glob("*/footers/*.footer"):
+        name = path.stem
+        blob = path.read_bytes()
+        if not _PACK_NAME.fullmatch(f"{name}.pack") or len(blob) < TRAILER.size:
+            continue
+        footer_offset = TRAILER.unpack(blob[-TRAILER.size :])[0]
+        try:
+            entries = RemoteCatalog._parse(name, blob, footer_offset + len(blob))
+        except CorruptPack:
+            continue  # a damaged cache entry is re-fetched by the next refresh
+        found.update(entry.id for entry in entries)
+    return found

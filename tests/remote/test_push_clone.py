@@ -201,6 +201,18 @@ def test_partial_clone_reads_only_the_scoped_paths(
     log = labels.ok("log", "--oneline")
     assert "v1 dataset" in log.out
 
+    # what only the remote holds is not damage: verify passes and says so, gc keeps the
+    # clone whole, and damage to what the clone does hold is still found
+    checked = labels.ok("verify", "--read-data")
+    assert "partial clone" in checked.out and "only on remotes" in checked.out
+    labels.ok("gc", "--keep-within", "0s")
+    labels.ok("verify", "--read-data")
+    assert tree_digests(labels.root) == expected
+    for pack in (labels.root / ".dvault" / "packs").glob("*.pack"):
+        pack.chmod(0o644)
+        pack.write_bytes(pack.read_bytes()[:-1])
+    assert labels.run("verify").code == 1
+
 
 def test_pull_fast_forwards_and_fetch_brings_tags(
     ml: Project, remote: RemoteTarget, tmp_path: Path
