@@ -568,7 +568,7 @@ def repair() -> None:
         "from remotes"
     )
     for line in report.refs_restored:
-        _echo(f"restored {line}")
+        _echo(line)
     for line in report.unrecoverable:
         typer.echo(f"dvault: {line}", err=True)
     if not report.ok:
