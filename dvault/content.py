@@ -26,10 +26,16 @@ class FileContent:
     def objects(self) -> Iterator[tuple[ObjectType, bytes, ObjectId]]:
         """Yield (type, body, id) of every object the content needs, the file's own last."""
         if self.size_hint <= CHUNK_THRESHOLD:
-            data = self.stream.read()
-            self.id, self.size = object_id(ObjectType.BLOB, data), len(data)
-            yield ObjectType.BLOB, data, self.id
-            return
+            # read one byte more than a blob may hold: a file that grew since it was
+            # stat'ed is chunked instead (a blob is never larger than CHUNK_THRESHOLD)
+            data = self.stream.read(self.size_hint + 1)
+            if len(data) > self.size_hint:  # it grew: read on, up to the limit
+                data += self.stream.read(CHUNK_THRESHOLD + 1 - len(data))
+            if len(data) <= CHUNK_THRESHOLD:
+                self.id, self.size = object_id(ObjectType.BLOB, data), len(data)
+                yield ObjectType.BLOB, data, self.id
+                return
+            self.stream.seek(0)
         refs: list[tuple[ObjectId, int]] = []
         for data in iter_chunks(self.stream):
             oid = object_id(ObjectType.BLOB, data)

@@ -122,3 +122,6 @@ class FdReader:
 
     def readinto(self, buffer: memoryview | bytearray) -> int:
         return os.readv(self.fd, [buffer])
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self.fd, offset, whence)

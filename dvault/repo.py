@@ -196,8 +196,9 @@ class Repo:
                 f"path {path} is outside the repository {self.root}"
             ) from None
         parts = rel.parts
-        if parts and parts[0] in (DVAULT_DIR, ".git"):
-            raise PathOutsideRepository(f"path {path} is inside {parts[0]}, not data")
+        reserved = next((p for p in parts if p in (DVAULT_DIR, ".git")), None)
+        if reserved is not None:  # checkout refuses these at any depth (workspace/safety.py)
+            raise PathOutsideRepository(f"path {path} is inside {reserved}, not data")
         return os.fsencode(rel.as_posix()) if parts else b""
 
     def resolve(self, rev: str) -> ObjectId:
@@ -601,7 +602,9 @@ class Repo:
         changes = co.plan(self, target.tree, rels, force and repair, base)
         sparse = self.state.sparse()
         materialised = [c for c in changes if in_scopes(c.path, sparse)]
-        co.check_links(self, materialised)
+        from dvault.workspace.safety import check_changes
+
+        check_changes(self, materialised, target.tree)
         if not force:
             conflicts = co.find_conflicts(self, materialised, rels is not None)
             if conflicts:

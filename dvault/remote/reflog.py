@@ -106,6 +106,8 @@ class LogEntry:
             value = json.loads(raw)
             if not isinstance(value, dict) or canonical_json(value) != raw:
                 raise ValueError("not canonical")
+            if not _is_int(value.get("version")):
+                raise ValueError(f"unknown version {value.get('version')!r}")
             if value.get("version") == 1:
                 updates: tuple[RefUpdate, ...] = (RefUpdate.from_json(value),)
             elif value.get("version") == 2 and isinstance(value["updates"], list):
@@ -123,9 +125,17 @@ class LogEntry:
                 user=value["user"],
                 host=value["host"],
             )
-            if not (isinstance(entry.seq, int) and _is_hex(entry.prev)):
+            ok = (
+                _is_int(entry.seq)
+                and entry.seq >= 0
+                and _is_int(entry.time_ns)
+                and isinstance(entry.user, str)
+                and isinstance(entry.host, str)
+                and _is_hex(entry.prev)
+            )
+            if not ok:
                 raise ValueError("bad field")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
             raise RemoteTampered(f"{where} is not a valid ref-log entry ({exc})") from None
         return entry
 
@@ -140,6 +150,10 @@ def _check_name(ref: str) -> None:
         check_ref_name(ref[len(prefix) :])
     except DvaultError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1
 
 
 def _is_hex(text: Any) -> bool:

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blake3 import blake3
 
@@ -45,7 +46,21 @@ RAW = 0
 ZSTD = 1
 
 MAX_OBJECT_SIZE = 1 << 30
-"""Objects larger than this are refused on read (a bound against decompression bombs)."""
+"""No object may be larger than this (1 GiB): the bound against decompression bombs and
+oversized objects, checked on the declared size before anything is allocated. The largest
+legitimate objects are trees and chunk lists: a directory of 10 million entries with names
+of up to 61 bytes (47 bytes of entry header each) fits, as does the chunk list of a file
+of about 7 TiB (36 bytes per 256 KiB average chunk). docs/format.md lists every limit."""
+
+MAX_SIZE: dict[ObjectType, int] = {
+    ObjectType.BLOB: 1 << 20,  # a file of at most 1 MiB, or one chunk (FastCDC max 1 MiB)
+    ObjectType.CHUNKS: MAX_OBJECT_SIZE,
+    ObjectType.TREE: MAX_OBJECT_SIZE,
+    ObjectType.COMMIT: 64 << 20,  # canonical JSON: message and lineage metadata
+    ObjectType.TAG: 64 << 20,
+}
+"""Per-type limits on an object's size (raw body). A blob is never larger than a chunk,
+so a hostile pack cannot make a reader allocate more than 1 MiB per file piece."""
 
 PACK_TARGET_SIZE = 64 << 20
 """A pack is sealed once it holds this many stored bytes."""
@@ -93,22 +108,81 @@ def compress(raw: bytes) -> tuple[int, bytes]:
     return ZSTD, packed
 
 
-def decompress(compression: int, stored: bytes, raw_len: int) -> bytes:
-    if raw_len > MAX_OBJECT_SIZE:
+def check_size(kind: int, compression: int, stored_len: int, raw_len: int) -> None:
+    """Refuse an object whose declared sizes no dvault writer produces — before reading or
+    allocating anything, so a hostile pack or footer cannot make a reader allocate, download
+    or decompress more than the limits. The one place these facts are validated (footers,
+    record headers and writers all call it)."""
+    if kind not in ObjectType._value2member_map_:
+        raise CorruptObject(f"unknown object type {kind}")
+    limit = MAX_SIZE[ObjectType(kind)]
+    if raw_len > limit:
+        name = ObjectType(kind).name.lower()
+        raise CorruptObject(f"{name} of {raw_len} bytes exceeds the {limit}-byte limit")
+    if compression == RAW:
+        if stored_len != raw_len:
+            raise CorruptObject(f"raw object stores {stored_len} bytes for {raw_len}")
+    elif compression == ZSTD:
+        if stored_len > zstd_bound(raw_len):
+            raise CorruptObject(f"{stored_len} compressed bytes for {raw_len} is implausible")
+    else:
+        raise CorruptObject(f"unknown compression {compression}")
+
+
+def zstd_bound(raw_len: int) -> int:
+    """Most bytes one zstd frame of ``raw_len`` bytes can take (ZSTD_COMPRESSBOUND plus
+    the largest frame header and checksum)."""
+    return raw_len + (raw_len >> 8) + 128
+
+
+def decompress(compression: int, stored: bytes, raw_len: int, kind: int = 0) -> bytes:
+    """The object's body, never allocating more than its declared ``raw_len``.
+
+    ``kind`` (the object type) selects the size limit; 0 means the global limit only.
+    A zstd frame that declares a content size other than ``raw_len`` is refused before
+    decompressing (zstandard would allocate what the frame declares); a frame without
+    one is decompressed as a stream that stops one byte past ``raw_len``.
+    """
+    if kind:
+        check_size(kind, compression, len(stored), raw_len)
+    elif raw_len > MAX_OBJECT_SIZE:
         raise CorruptObject(f"object of {raw_len} bytes exceeds the {MAX_OBJECT_SIZE} limit")
     if compression == RAW:
+        if len(stored) != raw_len:
+            raise CorruptObject(f"raw object holds {len(stored)} bytes, expected {raw_len}")
         return stored
     if compression != ZSTD:
         raise CorruptObject(f"unknown compression {compression}")
     import zstandard
 
+    decompressor = _local_codec().decompressor
     try:
-        raw = _local_codec().decompressor.decompress(stored, max_output_size=raw_len)
+        declared = zstandard.get_frame_parameters(stored).content_size
+        if declared == zstandard.CONTENTSIZE_UNKNOWN:
+            raw = _bounded_stream(decompressor, stored, raw_len)
+        elif declared != raw_len:
+            raise CorruptObject(f"zstd frame declares {declared} bytes, expected {raw_len}")
+        else:
+            raw = decompressor.decompress(stored)
     except zstandard.ZstdError as exc:
         raise CorruptObject(f"cannot decompress: {exc}") from None
     if len(raw) != raw_len:
         raise CorruptObject(f"decompressed to {len(raw)} bytes, expected {raw_len}")
     return raw
+
+
+def _bounded_stream(decompressor: Any, stored: bytes, raw_len: int) -> bytes:
+    """Decompress a frame of unknown content size, reading at most ``raw_len + 1`` bytes."""
+    reader = decompressor.stream_reader(stored)
+    parts: list[bytes] = []
+    have = 0
+    while have <= raw_len:
+        piece = reader.read(min(raw_len + 1 - have, 1 << 20))
+        if not piece:
+            break
+        parts.append(piece)
+        have += len(piece)
+    return b"".join(parts)
 
 
 def unpack_object(oid: bytes, entry: PackEntry, stored: bytes, where: str) -> bytes:
@@ -117,7 +191,7 @@ def unpack_object(oid: bytes, entry: PackEntry, stored: bytes, where: str) -> by
     if len(stored) != entry.stored_len:
         raise CorruptObject(f"{where} is truncated")
     try:
-        raw = decompress(entry.compression, stored, entry.raw_len)
+        raw = decompress(entry.compression, stored, entry.raw_len, entry.type)
     except CorruptObject as exc:
         raise CorruptObject(f"{where}: {exc}") from None
     if object_id(entry.type, raw) != oid:
@@ -146,6 +220,7 @@ class PackWriter:
     def add(
         self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
     ) -> PackEntry:
+        check_size(kind, compression, len(stored), raw_len)  # never write what readers refuse
         head = RECORD.pack(kind, compression, 0, len(stored), raw_len, oid)
         try:
             self._write(head)
@@ -198,7 +273,9 @@ def parse_trailer(trailer: bytes, pack_size: int, name: str) -> tuple[int, int, 
     footer_offset, count, checksum, magic = TRAILER.unpack(trailer)
     if magic != TRAILER_MAGIC:
         raise CorruptPack(f"pack {name} has no valid trailer (truncated?)")
-    if footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != pack_size:
+    if footer_offset < len(HEADER) or (
+        footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != pack_size
+    ):
         raise CorruptPack(f"pack {name} footer size does not match its trailer")
     return footer_offset, count, checksum
 
@@ -216,9 +293,15 @@ def parse_footer(
         raise CorruptPack(f"{where} footer fails its checksum")
     if name is not None and name != checksum.hex():
         raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
+    if len(footer) % FOOTER_ENTRY.size:
+        raise CorruptPack(f"{where} footer is truncated")
     entries = []
-    for oid, kind, comp, _, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
-        if kind not in ObjectType._value2member_map_ or offset + stored_len > footer_offset:
+    for oid, kind, comp, zero, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
+        try:
+            check_size(kind, comp, stored_len, raw_len)
+        except CorruptObject as exc:
+            raise CorruptPack(f"{where} footer lists an invalid object: {exc}") from None
+        if zero or offset < len(HEADER) + RECORD.size or offset + stored_len > footer_offset:
             raise CorruptPack(f"{where} footer has an invalid entry")
         entries.append(
             PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
@@ -260,8 +343,10 @@ def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:
             if len(head) < RECORD.size:
                 return
             kind, comp, _, stored_len, raw_len, oid = RECORD.unpack(head)
-            if kind not in ObjectType._value2member_map_ or raw_len > MAX_OBJECT_SIZE:
-                return
+            try:
+                check_size(kind, comp, stored_len, raw_len)
+            except CorruptObject:
+                return  # not a record header: the rest cannot be framed
             stored = f.read(stored_len)
             if len(stored) < stored_len:
                 return
@@ -270,7 +355,7 @@ def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:
             )
             offset += RECORD.size + stored_len
             try:
-                raw = decompress(comp, stored, raw_len)
+                raw = decompress(comp, stored, raw_len, kind)
             except CorruptObject:
                 continue
             if object_id(entry.type, raw) == entry.id:

@@ -88,16 +88,6 @@ def current_content(repo: Repo, path: bytes, staged: StageEntry | None) -> Stage
     return _Workspace(repo).current(path, staged)
 
 
-def _check_link(path: bytes, target: bytes) -> None:
-    """Refuse symlinks that are absolute or climb out of the work tree."""
-    joined = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    if os.path.isabs(target) or joined == b".." or joined.startswith(b"../"):
-        raise CorruptObject(
-            f"refusing symlink {os.fsdecode(path)} -> {os.fsdecode(target)}: "
-            "it points outside the work tree"
-        )
-
-
 _HEAD = object()
 
 
@@ -401,9 +391,3 @@ def record(repo: Repo, changes: list[Change], stage_tree_after: ObjectId | None)
         with repo.store.writer() as writer:
             stage_tree_after = write_stage_trees(writer, stage)
     repo.state.update_stage(put=puts, delete=deletes, tree=stage_tree_after)
-
-
-def check_links(repo: Repo, changes: list[Change]) -> None:
-    for change in changes:
-        if change.new is not None and change.new.is_link:
-            _check_link(change.path, repo.store.read_file_content(change.new.id))
