@@ -656,15 +656,23 @@ def remote_add(
         typer.Option(help="S3 Object Lock: keep every object written at least this many days."),
     ] = None,
     profile: Annotated[str | None, typer.Option(help="AWS config profile to use.")] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--protect",
+            help="Branch (glob) that only fast-forwards on this remote, even with push "
+            "--force; fixed when the remote is created (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Add a remote. Credentials come from the standard AWS environment and profiles and
     are never written to .dvault/config.
 
-    Example: dvault remote add origin s3://ml-backups/vision --retention 90
+    Example: dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
     """
     _no_paths("remote add")
     with _open() as repo:
-        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile)
+        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile, protect)
     _echo(f"added remote {spec.name} -> {spec.url}")
 
 

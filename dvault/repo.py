@@ -708,8 +708,11 @@ class Repo:
         region: str | None = None,
         retention_days: int | None = None,
         profile: str | None = None,
+        protect: list[str] | None = None,
     ) -> Any:
-        """Record a remote in ``.dvault/config`` (never credentials)."""
+        """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
+        branches (glob patterns) that only fast-forward on it, even when forced: they are
+        written into the remote's create-only marker now, so they bind every client."""
         from dvault.refs import check_ref_name
         from dvault.remote.backend import RemoteSpec
 
@@ -726,6 +729,11 @@ class Repo:
             remotes = config.setdefault("remote", {})
             if name in remotes:
                 raise UsageError(f"remote {name!r} already exists")
+            if protect:
+                from dvault.remote.backend import open_backend
+                from dvault.remote.session import protect_remote
+
+                protect_remote(open_backend(spec, self.root), protect)
             remotes[name] = spec.to_config()
             cfg.save(self.dir / "config", config)
             self.__dict__.pop("config", None)
