@@ -56,7 +56,10 @@ class _SignatureAudit:
                 counts = self.report.signatures
                 counts[result.status] = counts.get(result.status, 0) + 1
                 if result.status == BAD:
-                    self.bad[oid] = f"{kind.name.lower()} {oid.hex()}: {result.describe()}"
+                    self.bad[oid] = (
+                        f"{kind.name.lower()} {oid.hex()} (key {result.fingerprint}): "
+                        "it does not verify"
+                    )
             return kind, body
 
         return checked
@@ -64,7 +67,7 @@ class _SignatureAudit:
     def finish(self, owners: dict[bytes, str]) -> None:
         for oid, what in self.bad.items():
             self.report.problems.append(
-                f"bad signature on {what}, reachable from {owners.get(oid, '?')}"
+                f"bad signature on {what}; reachable from {owners.get(oid, '?')}"
             )
 
 
