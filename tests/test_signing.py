@@ -114,7 +114,9 @@ def test_tampered_signature_or_content_is_bad(keydir: Path) -> None:
     signed = signing.sign(_commit(), private)
     assert signed.signature is not None
     flipped = bytes([signed.signature.sig[0] ^ 1]) + signed.signature.sig[1:]
-    forged = dataclasses.replace(signed, signature=dataclasses.replace(signed.signature, sig=flipped))
+    forged = dataclasses.replace(
+        signed, signature=dataclasses.replace(signed.signature, sig=flipped)
+    )
     assert signing.check(*_body(forged), _trusting(info)).status == signing.BAD
     edited = dataclasses.replace(signed, message="v1, quietly relabelled")
     assert signing.check(*_body(edited), _trusting(info)).status == signing.BAD
@@ -126,9 +128,9 @@ def test_tampered_signature_or_content_is_bad(keydir: Path) -> None:
     value = json.loads(body)
     value["zzz"] = 1
     assert signing.check(kind, canonical_json(value), _trusting(info)).status == signing.BAD
-    assert signing.check(*_body(signing.sign(_commit(), other_private)), _trusting(info)).status == (
-        signing.UNKNOWN
-    )
+    assert signing.check(
+        *_body(signing.sign(_commit(), other_private)), _trusting(info)
+    ).status == (signing.UNKNOWN)
 
 
 def test_unsigned_objects_keep_their_encoding_and_signed_ones_round_trip(keydir: Path) -> None:
