@@ -298,15 +298,15 @@ class SignatureCheck:
 
 def check(kind: ObjectType, body: bytes, signers: Signers) -> SignatureCheck:
     """Classify the signature of a commit or tag body (as stored, hash already checked)."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     obj = decode(kind, body)
     if not isinstance(obj, Commit | Tag):
         raise CorruptObject(f"a {kind.name.lower()} carries no signature")
     sig = obj.signature
     if sig is None:
         return SignatureCheck(UNSIGNED)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(sig.key).verify(sig.sig, signed_message(kind, body))
     except (InvalidSignature, ValueError):
