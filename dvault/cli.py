@@ -247,6 +247,10 @@ def commit(
         list[str] | None,
         typer.Option("--source", help="Generator or pipeline code used (content is hashed)."),
     ] = None,
+    sign: Annotated[bool, typer.Option("--sign", help="Sign with your ed25519 key.")] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Signing key name (default: your only key).")
+    ] = None,
 ) -> None:
     """Record the staged content as a new commit, with its lineage.
 
@@ -261,6 +265,8 @@ def commit(
             allow_empty=allow_empty,
             inputs=inputs,
             sources=[str(_cwd() / p) for p in sources or []],
+            sign=sign,
+            key=key,
         )
         branch, _ = repo.head()
     _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
@@ -295,6 +301,9 @@ def log(
     graph: Annotated[bool, typer.Option(help="Draw the commit graph.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     max_count: Annotated[int | None, typer.Option("-n", help="Show at most N commits.")] = None,
+    show_signature: Annotated[
+        bool, typer.Option("--show-signature", help="Check and show each commit's signature.")
+    ] = False,
 ) -> None:
     """Show commit history, newest first; `-- PATH` limits it to commits changing PATH.
 
@@ -304,27 +313,48 @@ def log(
 
     from dvault.history import graph_lines
 
+    sigs: dict[bytes, Any] = {}
     with _open() as repo:
         entries = list(islice(repo.log(rev, [str(_cwd() / p) for p in _paths() or []]), max_count))
+        if show_signature:
+            from dvault.signing import load_signers
+
+            signers = load_signers(repo.root)
+            sigs = {e.id: repo.signature(e.id, signers) for e in entries}
     if as_json:
-        _json([_commit_json(e.id, e.commit, e.refs) for e in entries])
+        rows = [_commit_json(e.id, e.commit, e.refs) for e in entries]
+        for row, e in zip(rows, entries, strict=True):
+            if e.id in sigs:
+                row["signature"] = sigs[e.id].to_json()
+        _json(rows)
         return
     prefixes = graph_lines(entries) if graph else None
     for i, e in enumerate(entries):
         deco = f" ({', '.join(e.refs)})" if e.refs else ""
         pre = prefixes[i] if prefixes else ("", "")
+        sig = sigs.get(e.id)
         if oneline:
+            mark = f" [{_SIG_MARKS[sig.status]}]" if sig is not None else ""
             typer.echo(
-                f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco} "
+                f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco}{mark} "
                 f"{e.commit.message.splitlines()[0]}"
             )
             continue
         typer.echo(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
-        body = [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
+        body = [f"Signature: {sig.describe()}"] if sig is not None else []
+        body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
         body += [f"    {line}" for line in e.commit.message.splitlines()]
         body.append("")
         for line in body:
             typer.echo(f"{pre[1]}{line}".rstrip())
+
+
+_SIG_MARKS = {
+    "good": "good sig",
+    "bad": "BAD SIG",
+    "unknown": "unknown signer",
+    "unsigned": "unsigned",
+}
 
 
 def _size(n: int) -> str:
@@ -516,17 +546,21 @@ def tag(
     rev: Annotated[str | None, typer.Argument(help="Commit to tag (default HEAD).")] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="Tag message.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    sign: Annotated[bool, typer.Option("--sign", help="Sign with your ed25519 key.")] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Signing key name (default: your only key).")
+    ] = None,
 ) -> None:
     """List tags, or create an immutable annotated tag (an existing tag never moves).
 
-    Example: dvault tag v1 -m "dataset used for the baseline model"
+    Example: dvault tag v1 -m "dataset used for the baseline model" --sign
     """
     from dvault.revisions import peel
 
     _no_paths("tag")
     with _open() as repo:
         if name:
-            oid = repo.tag(name, rev, message)
+            oid = repo.tag(name, rev, message, sign=sign, key=key)
             _echo(f"tagged {repo.read_tag(oid).object.hex()[:12]} as {name}")
             return
         rows = [(n, peel(repo, o, n), repo.read_tag(o)) for n, o in repo.refs.tags().items()]
@@ -539,6 +573,7 @@ def tag(
                         "message": t.message,
                         "tagger": t.tagger,
                         "time_ns": t.time_ns,
+                        "signed": t.signature is not None,
                     }
                     for n, c, t in rows
                 ]
@@ -621,15 +656,23 @@ def remote_add(
         typer.Option(help="S3 Object Lock: keep every object written at least this many days."),
     ] = None,
     profile: Annotated[str | None, typer.Option(help="AWS config profile to use.")] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--protect",
+            help="Branch (glob) that only fast-forwards on this remote, even with push "
+            "--force; fixed when the remote is created (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Add a remote. Credentials come from the standard AWS environment and profiles and
     are never written to .dvault/config.
 
-    Example: dvault remote add origin s3://ml-backups/vision --retention 90
+    Example: dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
     """
     _no_paths("remote add")
     with _open() as repo:
-        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile)
+        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile, protect)
     _echo(f"added remote {spec.name} -> {spec.url}")
 
 
@@ -813,6 +856,11 @@ def verify(
     checked = f", {_size(report.bytes_checked)} re-hashed" if read_data else ""
     if report.remote_only:
         checked += f" (partial clone: {len(report.remote_only)} more only on remotes)"
+    sigs = report.signatures
+    if sigs.get("good") or sigs.get("bad") or sigs.get("unknown"):
+        names = {"good": "good", "bad": "bad", "unknown": "unknown signer", "unsigned": "unsigned"}
+        counts = [f"{sigs[k]} {label}" for k, label in names.items() if sigs.get(k)]
+        checked += f"; signatures: {', '.join(counts)}"
     if report.ok:
         _echo(f"{where}: {report.objects} objects OK{checked}")
         return
@@ -916,7 +964,8 @@ def review(
     ] = False,
 ) -> None:
     """Reproducibility review of a git revision: pinned data, lineage, signatures, and
-    whether each remote can restore it. Exit 0 only when at least one remote can.
+    whether each remote can restore it. Exit 0 only when at least one remote can and the
+    pinned commit's signature (if any) is not bad.
 
     Example: dvault review v1.0 --format html --read-data > review.html
     """
@@ -934,8 +983,67 @@ def review(
         typer.echo(rv.to_html(result), nl=False)
     else:
         raise UsageError(f"unknown format {fmt!r}; use md, json or html")
-    if not result.reproducible:
+    if not result.passed:
         raise typer.Exit(1)
+
+
+key_app = typer.Typer(
+    help="Your ed25519 signing keys (kept outside any repository, mode 0600).\n\n"
+    "Example: dvault key generate && dvault key export >> .dvaultsigners",
+    no_args_is_help=True,
+)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("generate")
+def key_generate(
+    name: Annotated[str, typer.Argument(help="Key name.")] = "default",
+) -> None:
+    """Create a new signing key (an existing key is never overwritten).
+
+    Example: dvault key generate laptop
+    """
+    from dvault import signing
+
+    _no_paths("key generate")
+    info = signing.generate(name)
+    _echo(f"created key {info.name} ({info.fingerprint}) in {info.path}")
+    _echo(f"to trust it in a project, add this line to {signing.SIGNERS_FILE}:")
+    _echo(info.signer_line)
+
+
+@key_app.command("list")
+def key_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List your signing keys with their fingerprints.
+
+    Example: dvault key list --json
+    """
+    from dvault import signing
+
+    _no_paths("key list")
+    keys = signing.list_keys()
+    if as_json:
+        _json([k.to_json() for k in keys])
+        return
+    for k in keys:
+        typer.echo(f"{k.name:20} {k.fingerprint}  {k.path}")
+
+
+@key_app.command("export")
+def key_export(
+    name: Annotated[str | None, typer.Argument(help="Key name (default: your only key).")] = None,
+) -> None:
+    """Print a public key as a line of the trusted-signers file (.dvaultsigners).
+
+    Example: dvault key export >> .dvaultsigners
+    """
+    from dvault import signing
+
+    _no_paths("key export")
+    info, _ = signing.load_key(name)
+    typer.echo(info.signer_line)
 
 
 hooks_app = typer.Typer(

@@ -158,6 +158,53 @@ class Tree:
 
 # -- commits and tags -------------------------------------------------------------------
 
+SIGNATURE_ALG = "ed25519"
+SIGNATURE_CONTEXT = b"dvault signature v1\0"
+"""Prefix of every signed message, so a dvault signature can never be replayed as a
+signature over some other protocol's bytes (docs/format.md, "Signatures")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An ed25519 signature carried inside a commit or tag: the signer's public key and
+    the 64 signature bytes over :func:`signed_message` of the object."""
+
+    key: bytes
+    sig: bytes
+    alg: str = SIGNATURE_ALG
+
+    def to_json(self) -> dict[str, str]:
+        return {"alg": self.alg, "key": self.key.hex(), "sig": self.sig.hex()}
+
+    @classmethod
+    def from_json(cls, value: Any, what: str) -> Signature:
+        def raw(text: Any, size: int) -> bytes:
+            ok = isinstance(text, str) and len(text) == 2 * size
+            if ok and all(c in "0123456789abcdef" for c in text):
+                return bytes.fromhex(text)
+            raise CorruptObject(f"{what} signature holds a malformed field")
+
+        if not isinstance(value, dict) or set(value) != {"alg", "key", "sig"}:
+            raise CorruptObject(f"{what} signature must hold exactly alg, key and sig")
+        if value["alg"] != SIGNATURE_ALG:
+            raise CorruptObject(f"{what} signature uses an unknown algorithm {value['alg']!r}")
+        return cls(key=raw(value["key"], 32), sig=raw(value["sig"], 64))
+
+
+def signed_message(kind: ObjectType, body: bytes) -> bytes:
+    """The bytes a commit or tag signature covers: a fixed context, the type name, and
+    the object's canonical JSON with its ``signature`` field removed (so signing adds
+    the field without changing what was signed, and the object id covers both)."""
+    value = _parse_canonical(body, kind.tag.decode())
+    value.pop("signature", None)
+    return SIGNATURE_CONTEXT + kind.tag + b"\0" + canonical_json(value)
+
+
+def _signature_of(value: dict[str, Any], what: str) -> Signature | None:
+    if "signature" not in value:
+        return None  # unsigned (every object written before signing existed)
+    return Signature.from_json(value["signature"], what)
+
 
 def canonical_json(value: dict[str, Any]) -> bytes:
     return json.dumps(
@@ -211,20 +258,22 @@ class Commit:
     message: str
     roots: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    signature: Signature | None = None
 
     def encode(self) -> bytes:
-        return canonical_json(
-            {
-                "author": self.author,
-                "message": self.message,
-                "meta": self.meta,
-                "parents": [p.hex() for p in self.parents],
-                "roots": self.roots,
-                "time_ns": self.time_ns,
-                "tree": self.tree.hex(),
-                "version": FORMAT_VERSION,
-            }
-        )
+        value: dict[str, Any] = {
+            "author": self.author,
+            "message": self.message,
+            "meta": self.meta,
+            "parents": [p.hex() for p in self.parents],
+            "roots": self.roots,
+            "time_ns": self.time_ns,
+            "tree": self.tree.hex(),
+            "version": FORMAT_VERSION,
+        }
+        if self.signature is not None:
+            value["signature"] = self.signature.to_json()
+        return canonical_json(value)
 
     @classmethod
     def decode(cls, body: bytes) -> Commit:
@@ -243,6 +292,7 @@ class Commit:
             message=_field(v, "message", str, "commit"),
             roots=roots,
             meta=_field(v, "meta", dict, "commit"),
+            signature=_signature_of(v, "commit"),
         )
 
 
@@ -256,19 +306,21 @@ class Tag:
     tagger: str
     time_ns: int
     message: str
+    signature: Signature | None = None
 
     def encode(self) -> bytes:
-        return canonical_json(
-            {
-                "message": self.message,
-                "name": self.name,
-                "object": self.object.hex(),
-                "tagger": self.tagger,
-                "time_ns": self.time_ns,
-                "type": self.object_type,
-                "version": FORMAT_VERSION,
-            }
-        )
+        value: dict[str, Any] = {
+            "message": self.message,
+            "name": self.name,
+            "object": self.object.hex(),
+            "tagger": self.tagger,
+            "time_ns": self.time_ns,
+            "type": self.object_type,
+            "version": FORMAT_VERSION,
+        }
+        if self.signature is not None:
+            value["signature"] = self.signature.to_json()
+        return canonical_json(value)
 
     @classmethod
     def decode(cls, body: bytes) -> Tag:
@@ -285,6 +337,7 @@ class Tag:
             tagger=_field(v, "tagger", str, "tag"),
             time_ns=_field(v, "time_ns", int, "tag"),
             message=_field(v, "message", str, "tag"),
+            signature=_signature_of(v, "tag"),
         )
 
 
@@ -335,10 +388,12 @@ __all__ = [
     "ChunkList",
     "Commit",
     "Object",
+    "Signature",
     "Tag",
     "Tree",
     "TreeEntry",
     "decode",
     "encode",
     "mode_of",
+    "signed_message",
 ]

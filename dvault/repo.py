@@ -319,18 +319,22 @@ class Repo:
         allow_empty: bool = False,
         inputs: list[str] | None = None,
         sources: list[str | Path] | None = None,
+        sign: bool = False,
+        key: str | None = None,
     ) -> ObjectId:
         """Record the stage as a new commit on the current branch; returns its id.
 
         Lineage is recorded automatically (git commit and dirtiness, command line, user,
         host); ``inputs`` name data this version was derived from (``REV`` or
         ``PATH@REV``), ``sources`` are generator or pipeline files whose content is stored
-        and hashed with the commit.
+        and hashed with the commit. ``sign`` signs it with the user's key ``key``
+        (docs/format.md, "Signatures").
         """
         from dvault.identity import author
 
         if not message.strip():
             raise UsageError("empty commit message; use -m MESSAGE")
+        signer = self._signer(sign, key)
         with self.locked():
             roots = self.roots()
             if all:
@@ -359,6 +363,8 @@ class Repo:
                     roots=roots,
                     meta=lineage,
                 )
+                if signer is not None:
+                    commit = signer(commit)
                 oid = writer.put(commit)
             # pack sealed and indexed above; only now may a ref point at the commit
             self.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
@@ -643,22 +649,52 @@ class Repo:
             oid: ObjectId = self.refs.delete_branch(name)
         return oid
 
-    def tag(self, name: str, rev: str | None = None, message: str = "") -> ObjectId:
-        """Create an annotated, immutable tag; re-tagging an existing name fails."""
+    def tag(
+        self,
+        name: str,
+        rev: str | None = None,
+        message: str = "",
+        sign: bool = False,
+        key: str | None = None,
+    ) -> ObjectId:
+        """Create an annotated, immutable tag (signed with ``sign``); re-tagging an
+        existing name fails."""
         from dvault.errors import RefExists
         from dvault.identity import author
         from dvault.refs import TAGS, check_ref_name
 
         check_ref_name(name)
+        signer = self._signer(sign, key)
         with self.locked():
             if self.refs.read(TAGS + name) is not None:
                 raise RefExists(f"tag {name!r} already exists; tags never move")
             target = self.resolve(rev or "HEAD")
             tag = Tag(target, "commit", name, author(self.config), time.time_ns(), message)
+            if signer is not None:
+                tag = signer(tag)
             with self.store.writer() as writer:
                 oid = writer.put(tag)
             self.refs.create_tag(name, oid)
         return oid
+
+    def _signer(self, sign: bool, key: str | None) -> Callable[[Any], Any] | None:
+        """Load the signing key before any work (a missing key fails fast), or None."""
+        if not sign:
+            if key is not None:
+                raise UsageError("--key needs --sign")
+            return None
+        from dvault import signing
+
+        _, private = signing.load_key(key)
+        return lambda obj: signing.sign(obj, private)
+
+    def signature(self, oid: bytes, signers: Any = None) -> Any:
+        """The signature status (good, bad, unknown, unsigned) of a commit or tag."""
+        from dvault import signing
+
+        if signers is None:
+            signers = signing.load_signers(self.root)
+        return signing.check_object(self, oid, signers)
 
     def read_tag(self, oid: bytes) -> Tag:
         tag = self.store.get(oid, ObjectType.TAG)
@@ -675,8 +711,11 @@ class Repo:
         region: str | None = None,
         retention_days: int | None = None,
         profile: str | None = None,
+        protect: list[str] | None = None,
     ) -> Any:
-        """Record a remote in ``.dvault/config`` (never credentials)."""
+        """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
+        branches (glob patterns) that only fast-forward on it, even when forced: they are
+        written into the remote's create-only marker now, so they bind every client."""
         from dvault.refs import check_ref_name
         from dvault.remote.backend import RemoteSpec
 
@@ -693,6 +732,11 @@ class Repo:
             remotes = config.setdefault("remote", {})
             if name in remotes:
                 raise UsageError(f"remote {name!r} already exists")
+            if protect:
+                from dvault.remote.backend import open_backend
+                from dvault.remote.session import protect_remote
+
+                protect_remote(open_backend(spec, self.root), protect)
             remotes[name] = spec.to_config()
             cfg.save(self.dir / "config", config)
             self.__dict__.pop("config", None)

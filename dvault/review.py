@@ -37,12 +37,20 @@ class Review:
     git_commit: str
     pin: Pin
     lineage: dict[str, Any] | None
-    signatures: str
+    signature: dict[str, Any]
+    """Status of the pinned commit's signature: good, bad, unknown (signer), unsigned, or
+    not-local (the commit is not in the local store, so it could not be checked)."""
+    signature_text: str
     remotes: list[RemoteCheck] = field(default_factory=list)
 
     @property
     def reproducible(self) -> bool:
         return any(r.status == "complete" for r in self.remotes)
+
+    @property
+    def passed(self) -> bool:
+        """Reproducible, and no forged signature (a bad signature always fails)."""
+        return self.reproducible and self.signature["status"] != "bad"
 
     def to_json(self) -> dict[str, Any]:
         from dvault.lockfile import as_json
@@ -52,7 +60,7 @@ class Review:
             "git_commit": self.git_commit,
             "data": as_json(self.pin),
             "lineage": self.lineage,
-            "signatures": self.signatures,
+            "signature": self.signature,
             "remotes": [vars(r) for r in self.remotes],
             "reproducible": self.reproducible,
         }
@@ -100,7 +108,13 @@ def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review
     graph = None
     if repo.store.has(commit):
         graph = lineage.to_json(lineage.build(repo, pin.commit))
-    result = Review(git_rev, git_commit, pin, graph, "unsigned (signing arrives with issue 6)")
+    if repo.store.has(commit):
+        check = repo.signature(commit)
+        signature, text = check.to_json(), f"dvault commit `{pin.commit[:12]}`: {check.describe()}"
+    else:
+        signature = {"status": "not-local", "signer": None, "key": None, "fingerprint": None}
+        text = "not checked: the pinned commit is not in the local store (dvault fetch)"
+    result = Review(git_rev, git_commit, pin, graph, signature, text)
     for spec in remote_specs(repo).values():
         result.remotes.append(_check_remote(repo, spec, commit, read_data))
     return result
@@ -117,6 +131,14 @@ def to_markdown(r: Review) -> str:
             else "no remote holds every object the pinned data needs."
         ),
         "",
+        *(
+            [
+                "**The pinned commit's signature is BAD: it does not verify (forged or damaged).**",
+                "",
+            ]
+            if r.signature["status"] == "bad"
+            else []
+        ),
         f"## Pinned data: dvault commit `{r.pin.commit[:12]}`",
         "",
         "| root | kind | files | bytes | tree |",
@@ -141,7 +163,7 @@ def to_markdown(r: Review) -> str:
                 lines.append(f"  - source {item.get('path')} `{str(item.get('id'))[:12]}`")
             if node.get("run"):
                 lines.append("  - ran `" + " ".join(map(str, node["run"]["command"])) + "`")
-    lines += ["", "## Signatures", "", r.signatures, "", "## Remotes", ""]
+    lines += ["", "## Signatures", "", r.signature_text, "", "## Remotes", ""]
     if not r.remotes:
         lines.append("No remote is configured: the data exists only on this machine.")
     lines += ["| remote | status | objects | detail |", "|---|---|---|---|"]

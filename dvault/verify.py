@@ -28,10 +28,50 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     remote_only: set[ObjectId] = field(default_factory=set)
     """In a partial clone: objects a remote holds that this clone never fetched."""
+    signatures: dict[str, int] = field(default_factory=dict)
+    """How many commits and tags were good, bad, unknown (signer) or unsigned."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class _SignatureAudit:
+    """Checks the signature of every commit and tag a walk reads (they are read anyway,
+    so this costs no extra I/O); a bad signature is damage, reported with its ref."""
+
+    def __init__(self, repo: Repo, report: VerifyReport) -> None:
+        from dvault.signing import load_signers
+
+        self.signers = load_signers(repo.root)
+        self.report = report
+        self.bad: dict[bytes, str] = {}
+        self.seen: set[bytes] = set()
+
+    def wrap(self, read: ReadRaw) -> ReadRaw:
+        from dvault.signing import BAD, check
+
+        def checked(oid: bytes) -> tuple[ObjectType, bytes]:
+            kind, body = read(oid)
+            if kind in (ObjectType.COMMIT, ObjectType.TAG) and oid not in self.seen:
+                self.seen.add(oid)
+                result = check(kind, body, self.signers)
+                counts = self.report.signatures
+                counts[result.status] = counts.get(result.status, 0) + 1
+                if result.status == BAD:
+                    self.bad[oid] = (
+                        f"{kind.name.lower()} {oid.hex()} (key {result.fingerprint}): "
+                        "it does not verify"
+                    )
+            return kind, body
+
+        return checked
+
+    def finish(self, owners: dict[bytes, str]) -> None:
+        for oid, what in self.bad.items():
+            self.report.problems.append(
+                f"bad signature on {what}; reachable from {owners.get(oid, '?')}"
+            )
 
 
 def _describe(oid: bytes, found: Reachable, owners: dict[bytes, str]) -> str:
@@ -138,7 +178,9 @@ def verify_local(
     from dvault.maintenance.roots import remote_only
 
     elsewhere = remote_only(repo)
-    found, owners = _walk_refs(starts, store.get_raw, store.type_of, report, elsewhere)
+    audit = _SignatureAudit(repo, report)
+    found, owners = _walk_refs(starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere)
+    audit.finish(owners)
     bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
@@ -167,12 +209,14 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     """Check a remote: its ref log chain, and every object its refs need (re-hashed with
     ``read_data``)."""
     from dvault.remote.backend import RemoteError
+    from dvault.remote.reflog import LogEntry
     from dvault.remote.session import MARKER, Remote
 
     report = VerifyReport()
     remote = Remote(repo, spec)
+    entries: list[LogEntry] = []
     try:
-        state = remote.log.load(full=True)
+        state = remote.log.load(full=True, observe=entries.append)
         if state.seq < 0 and remote.backend.size(MARKER) is None:
             raise RemoteError(
                 f"remote {remote.describe()} holds no dvault data "
@@ -182,8 +226,13 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     except RemoteError as exc:
         report.problems.append(str(exc))
         return report
+    report.problems += _forged_moves(remote, entries)
     starts = {ref: bytes.fromhex(h) for ref, h in state.refs.items()}
-    found, owners = _walk_refs(starts, remote.read_object, remote.catalog.type_of, report)
+    audit = _SignatureAudit(repo, report)
+    found, owners = _walk_refs(
+        starts, audit.wrap(remote.read_object), remote.catalog.type_of, report
+    )
+    audit.finish(owners)
     for oid in found.missing:
         report.problems.append(f"missing on {remote.describe()}: {_describe(oid, found, owners)}")
     report.objects = len(found.objects)
@@ -193,6 +242,51 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     report.bytes_checked = sum(entry.stored_len for _, entry in filter(None, located))
     report.problems += verify_remote_objects(remote, found, owners)
     return report
+
+
+def _forged_moves(remote: Any, entries: list[Any]) -> list[str]:
+    """Ref-log entries that move a branch without ``force`` to a commit that does not
+    descend from the old one: honest clients mark every such move ``force``, so the entry
+    was written by hand (replay alone cannot tell; it needs the commit graph)."""
+    from dvault.objects import Commit, decode
+
+    cache: dict[bytes, tuple[bytes, ...] | None] = {}
+
+    def parents(oid: bytes) -> tuple[bytes, ...] | None:
+        if oid not in cache:
+            try:
+                commit = decode(*remote.read_object(oid))
+                cache[oid] = commit.parents if isinstance(commit, Commit) else None
+            except DvaultError:
+                cache[oid] = None  # missing or damaged: reported by the object walk
+        return cache[oid]
+
+    def descends(old: bytes, new: bytes) -> bool | None:
+        pending, seen, complete = [new], set(), True
+        while pending:
+            oid = pending.pop()
+            if oid == old:
+                return True
+            if oid in seen:
+                continue
+            seen.add(oid)
+            found = parents(oid)
+            complete &= found is not None
+            pending.extend(found or ())
+        return False if complete else None  # None: history unreadable, cannot tell
+
+    problems = []
+    for entry in entries:
+        for u in entry.updates:
+            if u.force or u.old is None or not u.ref.startswith("refs/heads/"):
+                continue
+            if descends(bytes.fromhex(u.old), bytes.fromhex(u.new)) is False:
+                problems.append(
+                    f"remote {remote.describe()}: ref-log entry {entry.seq} moves {u.ref} "
+                    f"from {u.old[:12]} to {u.new[:12]} without force, but that is not a "
+                    "fast-forward: a forged ref-log entry"
+                )
+    return problems
 
 
 def verify_remote_objects(

@@ -19,7 +19,7 @@ from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
-from dvault.remote.reflog import IMMUTABLE, LogState
+from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.session import Remote
 
 if TYPE_CHECKING:
@@ -93,9 +93,16 @@ def _checker(
                     f"tag {ref[len(TAGS) :]!r} already exists on {remote.describe()} with a "
                     "different value; tags never move"
                 )
-            if force:
+            protected = is_protected(ref, state.protected)
+            if force and not protected:
                 continue
             old = bytes.fromhex(current)
+            if protected and not (repo.store.has(old) and is_ancestor(repo, old, new)):
+                raise CheckFailed(
+                    f"push to {ref} on {remote.describe()} refused: the branch is protected "
+                    "there and only fast-forwards, even with --force"
+                    + ("" if repo.store.has(old) else " (dvault fetch first)")
+                )
             if not repo.store.has(old):
                 raise CheckFailed(
                     f"{remote.describe()} has commits on {ref} that you do not have; "
@@ -147,6 +154,10 @@ def push_refs(
         lambda oid: _local_parents(repo, oid),
         [bytes.fromhex(h) for h in state.refs.values()],
     )
+
+    from dvault.signing import refuse_unsigned
+
+    refuse_unsigned(repo, dict(pending), lambda oid: oid in done, remote.describe())
 
     def known(oid: bytes) -> bool:
         return oid in done or remote.catalog.type_of(oid) == ObjectType.BLOB
@@ -201,7 +212,11 @@ def push_refs(
             f"remote {remote.describe()}: {len(absent)} object(s) still missing after upload "
             f"(e.g. {absent[0].hex()}); refs not updated"
         )
-    updates = [(ref, oid.hex(), force) for ref, oid in pending.items()]
+    # a protected branch only fast-forwards (checked above): never mark its entry force
+    updates = [
+        (ref, oid.hex(), force and not is_protected(ref, state.protected))
+        for ref, oid in pending.items()
+    ]
     final = remote.log.append(updates, check)
     report.updated = {ref: final.refs[ref] for ref in pending}
     remote.record_tracking(final.refs)

@@ -11,11 +11,14 @@ it instead of following it.
 
 Rules replayed from the log: a tag (or a pin) is created once and never changes; a branch moves by
 fast-forward, or by an entry explicitly marked ``force`` (which is still only appended,
-so the old commit stays in the history).
+so the old commit stays in the history). A *protected* branch (named by the ``protect``
+patterns of the remote's create-only marker, fixed when the remote is created) never
+takes a ``force`` entry: one found in the log was written by hand and is reported.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import getpass
 import json
 import socket
@@ -30,8 +33,17 @@ from blake3 import blake3
 from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
 from dvault.objects import canonical_json
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteTampered
+from dvault.remote.backend import (
+    AlreadyExists,
+    Backend,
+    RemoteError,
+    RemoteNotFound,
+    RemoteTampered,
+)
 
+MARKER = "dvault-remote.json"
+"""The remote's create-only marker: ``{"format":1,"kind":"dvault-remote"}`` plus, when
+the remote was created with protected branches, ``"protect":[<sorted patterns>]``."""
 LOG_PREFIX = "refs/log/"
 IMMUTABLE = ("refs/tags/", "refs/pins/")
 """Tags, and pins (``refs/pins/<commit>``: data a git commit's dvault.lock names, pushed
@@ -156,6 +168,38 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1
 
 
+def marker_bytes(protect: tuple[str, ...] = ()) -> bytes:
+    value: dict[str, Any] = {"format": 1, "kind": "dvault-remote"}
+    if protect:
+        value["protect"] = sorted(set(protect))
+    return canonical_json(value) + b"\n"
+
+
+def read_protected(backend: Backend) -> tuple[str, ...]:
+    """The protected-branch patterns the remote's marker declares (none without one)."""
+    try:
+        raw = backend.read(MARKER)
+    except RemoteNotFound:
+        return ()
+    where = f"remote {backend.describe()}: {MARKER}"
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RemoteError(f"{where} is not valid JSON") from None
+    patterns = value.get("protect", []) if isinstance(value, dict) else None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        raise RemoteTampered(f"{where} holds a malformed list of protected branches")
+    return tuple(sorted(set(patterns)))
+
+
+def is_protected(ref: str, patterns: tuple[str, ...] | None) -> bool:
+    """True for a branch whose name matches a protect pattern (glob, ``*`` spans ``/``)."""
+    if not patterns or not ref.startswith("refs/heads/"):
+        return False
+    branch = ref[len("refs/heads/") :]
+    return any(fnmatch.fnmatchcase(branch, p) for p in patterns)
+
+
 def _is_hex(text: Any) -> bool:
     return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
@@ -167,13 +211,25 @@ class LogState:
     seq: int = -1
     head: str = GENESIS
     refs: dict[str, str] = field(default_factory=dict)
+    protected: tuple[str, ...] | None = None
+    """Protected-branch patterns of the remote's marker (None: not known, a state saved
+    by an earlier dvault)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "head": self.head, "refs": self.refs}
+        value: dict[str, Any] = {"seq": self.seq, "head": self.head, "refs": self.refs}
+        if self.protected is not None:
+            value["protected"] = list(self.protected)
+        return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> LogState:
-        return cls(int(value["seq"]), str(value["head"]), dict(value["refs"]))
+        protected = value.get("protected")
+        return cls(
+            int(value["seq"]),
+            str(value["head"]),
+            dict(value["refs"]),
+            None if protected is None else tuple(str(p) for p in protected),
+        )
 
     def apply(self, entry: LogEntry, digest: str, where: str) -> None:
         """Replay one entry, enforcing the chain and the ref rules."""
@@ -194,6 +250,11 @@ class LogState:
             if update.ref.startswith(IMMUTABLE) and current is not None:
                 raise RemoteTampered(
                     f"{where}: entry {entry.seq} moves {update.ref}, which never moves"
+                )
+            if update.force and is_protected(update.ref, self.protected):
+                raise RemoteTampered(
+                    f"{where}: entry {entry.seq} force-moves the protected branch "
+                    f"{update.ref}, which only fast-forwards; a forged ref-log entry"
                 )
         for update in entry.updates:
             self.refs[update.ref] = update.new
@@ -239,17 +300,27 @@ class RemoteRefLog:
                     "or the remote is failing, try again"
                 ) from None
 
-    def load(self, full: bool = False) -> LogState:
+    def load(
+        self, full: bool = False, observe: Callable[[LogEntry], None] | None = None
+    ) -> LogState:
         """The verified current state of the remote's refs.
 
         Only entries after the last verified one are read, unless ``full`` (verify), which
-        replays the whole log and checks it against what this clone saw before.
+        replays the whole log and checks it against what this clone saw before; each
+        entry replayed is passed to ``observe``.
         """
         where = f"remote {self.backend.describe()}"
         count = len(self.backend.list(LOG_PREFIX))
         trusted = self._trusted()
+        protected = read_protected(self.backend)
+        if trusted is not None and not set(trusted.protected or ()) <= set(protected):
+            raise RemoteTampered(
+                f"{where}: its marker no longer protects "
+                f"{', '.join(sorted(set(trusted.protected or ()) - set(protected)))} "
+                f"(this clone saw it protected); {MARKER} was rewritten or deleted"
+            )
         if trusted is not None and count <= trusted.seq:
-            if count == 0 and self.backend.size("dvault-remote.json") is None:
+            if count == 0 and self.backend.size(MARKER) is None:
                 # no marker (session.MARKER) and no log: nothing there at all, which is far
                 # more often an unmounted disk or a wrong URL than an attacker
                 raise RemoteError(
@@ -270,9 +341,12 @@ class RemoteRefLog:
             state = trusted
         else:
             state = LogState()
+        state.protected = protected
         for seq in range(state.seq + 1, count):
             entry, digest = self._read_entry(seq)
             state.apply(entry, digest, where)
+            if observe is not None:
+                observe(entry)
             if full and trusted is not None and seq == trusted.seq and digest != trusted.head:
                 raise RemoteTampered(
                     f"{where}: ref-log entry {seq} changed since it was verified; "

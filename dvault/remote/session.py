@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.remote.backend import Backend, RemoteError, RemoteSpec, open_backend
+from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, open_backend
 from dvault.remote.catalog import RemoteCatalog, pack_key
-from dvault.remote.reflog import RemoteRefLog
+from dvault.remote.reflog import MARKER, RemoteRefLog, marker_bytes, read_protected
 from dvault.store.pack import unpack_object
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
 
-MARKER = "dvault-remote.json"
+__all__ = ["MARKER", "Remote", "pick_remote", "protect_remote", "remote_specs"]
 
 
 def remote_specs(repo: Repo) -> dict[str, RemoteSpec]:
@@ -59,11 +59,9 @@ class Remote:
 
     def ensure_marker(self) -> None:
         """Mark the location as a dvault remote on first push (create-only, idempotent)."""
-        from dvault.remote.backend import AlreadyExists
-
         if self.backend.size(MARKER) is None:
             with contextlib.suppress(AlreadyExists):  # another pusher was first: fine
-                self.backend.create(MARKER, b'{"format":1,"kind":"dvault-remote"}\n')
+                self.backend.create(MARKER, marker_bytes())
 
     def read_object(self, oid: bytes, path: str | None = None) -> tuple[ObjectType, bytes]:
         """One object by range read, decompressed and verified against its id."""
@@ -96,6 +94,26 @@ class Remote:
                 oid = ObjectId(bytes.fromhex(hex_id))
                 if self.repo.refs.read(local) != oid:
                     self.repo.refs.update(local, oid, f"remote: seen on {self.spec.name}")
+
+
+def protect_remote(backend: Backend, patterns: list[str]) -> tuple[str, ...]:
+    """Create the remote's marker declaring protected branches (``remote add --protect``).
+
+    Protections are fixed when a remote is created (the marker is create-only): joining
+    an existing remote with the same protections is fine, anything else is refused."""
+    want = tuple(sorted(set(patterns)))
+    if not all(p and not any(c.isspace() for c in p) for p in want):
+        raise UsageError("--protect takes a branch name or glob pattern, e.g. main or 'release/*'")
+    with contextlib.suppress(AlreadyExists):
+        backend.create(MARKER, marker_bytes(want))
+    have = read_protected(backend)
+    if have != want:
+        shown = ", ".join(have) if have else "no protected branches"
+        raise UsageError(
+            f"remote {backend.describe()} already exists with {shown}; protected branches "
+            "are fixed when a remote is created"
+        )
+    return want
 
 
 def verify_stored(

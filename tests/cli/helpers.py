@@ -38,8 +38,10 @@ def base_env(home: Path) -> dict[str, str]:
         LC_ALL="C.UTF-8",
         PYTHONIOENCODING="utf-8",
         COLUMNS="120",
+        DVAULT_CONFIG_DIR=str(home / ".config" / "dvault"),  # signing keys: never the user's
     )
     env.pop("PYTHONWARNINGS", None)
+    env.pop("DVAULT_SIGNING_KEY", None)
     return env
 
 
