@@ -215,6 +215,7 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     report = VerifyReport()
     remote = Remote(repo, spec)
     entries: list[LogEntry] = []
+    verified_before = remote.log.saved()
     try:
         state = remote.log.load(full=True, observe=entries.append)
         if state.seq < 0 and remote.backend.size(MARKER) is None:
@@ -226,7 +227,12 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     except RemoteError as exc:
         report.problems.append(str(exc))
         return report
-    report.problems += _forged_moves(remote, entries)
+    from dvault.remote.reflog import forged_moves
+
+    forged = forged_moves(remote.describe(), remote.read_object, entries)
+    if forged:  # not verified: every later fetch and verify must report it again
+        remote.log.restore(verified_before)
+    report.problems += forged
     starts = {ref: bytes.fromhex(h) for ref, h in state.refs.items()}
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(
@@ -242,51 +248,6 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     report.bytes_checked = sum(entry.stored_len for _, entry in filter(None, located))
     report.problems += verify_remote_objects(remote, found, owners)
     return report
-
-
-def _forged_moves(remote: Any, entries: list[Any]) -> list[str]:
-    """Ref-log entries that move a branch without ``force`` to a commit that does not
-    descend from the old one: honest clients mark every such move ``force``, so the entry
-    was written by hand (replay alone cannot tell; it needs the commit graph)."""
-    from dvault.objects import Commit, decode
-
-    cache: dict[bytes, tuple[bytes, ...] | None] = {}
-
-    def parents(oid: bytes) -> tuple[bytes, ...] | None:
-        if oid not in cache:
-            try:
-                commit = decode(*remote.read_object(oid))
-                cache[oid] = commit.parents if isinstance(commit, Commit) else None
-            except DvaultError:
-                cache[oid] = None  # missing or damaged: reported by the object walk
-        return cache[oid]
-
-    def descends(old: bytes, new: bytes) -> bool | None:
-        pending, seen, complete = [new], set(), True
-        while pending:
-            oid = pending.pop()
-            if oid == old:
-                return True
-            if oid in seen:
-                continue
-            seen.add(oid)
-            found = parents(oid)
-            complete &= found is not None
-            pending.extend(found or ())
-        return False if complete else None  # None: history unreadable, cannot tell
-
-    problems = []
-    for entry in entries:
-        for u in entry.updates:
-            if u.force or u.old is None or not u.ref.startswith("refs/heads/"):
-                continue
-            if descends(bytes.fromhex(u.old), bytes.fromhex(u.new)) is False:
-                problems.append(
-                    f"remote {remote.describe()}: ref-log entry {entry.seq} moves {u.ref} "
-                    f"from {u.old[:12]} to {u.new[:12]} without force, but that is not a "
-                    "fast-forward: a forged ref-log entry"
-                )
-    return problems
 
 
 def verify_remote_objects(

@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvault.errors import CheckFailed, CorruptObject, CorruptPack, DvaultError, UsageError
+from dvault.errors import (
+    CheckFailed,
+    CorruptObject,
+    CorruptPack,
+    DvaultError,
+    MissingObject,
+    UsageError,
+)
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import Backend, RemoteError, RemoteSpec
+from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.catalog import pack_key
+from dvault.remote.reflog import LogEntry, forged_moves
 from dvault.remote.session import MARKER, Remote, verify_stored
 from dvault.store.pack import PackEntry, compress, read_footer
 
@@ -72,7 +80,9 @@ def fetch(
     and creates tags that do not exist locally (an existing tag is never moved).
     ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
     remote = Remote(repo, spec, backend)
-    state = remote.log.load()
+    verified_before = remote.log.saved()
+    entries: list[LogEntry] = []
+    state = remote.log.load(observe=entries.append)
     if state.seq < 0 and remote.backend.size(MARKER) is None:
         raise RemoteError(
             f"remote {remote.describe()} holds no dvault data "
@@ -84,11 +94,32 @@ def fetch(
     bring_in(
         repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
     )
+    _refuse_forged_moves(repo, remote, entries, verified_before)
     remote.record_tracking({r: h for r, h in wanted.items() if r.startswith(HEADS)})
     for ref, hex_id in wanted.items():
         if ref.startswith(TAGS) and repo.refs.read(ref) is None:
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
     return report
+
+
+def _refuse_forged_moves(
+    repo: Repo, remote: Remote, entries: list[LogEntry], verified_before: bytes | None
+) -> None:
+    """A new entry that rewinds a branch without ``force`` was written by hand: refuse it
+    (no tracking ref moves) and forget that its entries were verified, so every later
+    fetch reports it again. Checked after the objects arrived, so the commit graph is
+    read locally (the remote is asked only for what a partial fetch left out)."""
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        try:
+            return repo.store.get_raw(oid)
+        except MissingObject:
+            return remote.read_object(oid)
+
+    problems = forged_moves(remote.describe(), read, entries)
+    if problems:
+        remote.log.restore(verified_before)
+        raise RemoteTampered(problems[0])
 
 
 def bring_in(
@@ -385,7 +416,8 @@ def clone(
             cfg.save(repo.dir / "config", config)
             repo.__dict__.pop("config", None)
             remote = Remote(repo, spec, backend)
-            state = remote.log.load()
+            entries: list[LogEntry] = []
+            state = remote.log.load(observe=entries.append)
             if not state.refs:
                 raise RemoteError(f"remote {remote.describe()} has no refs to clone")
             ref, target_hex = _clone_target(state.refs, rev)
@@ -393,6 +425,7 @@ def clone(
             # a plain clone takes every branch and tag; --rev or paths take just that one
             names = [ref] if rev or scopes else None
             fetch(repo, spec, names, scopes=scopes, history=scopes is None, backend=backend)
+            _refuse_forged_moves(repo, remote, entries, None)  # the whole log, replayed above
             if scopes:
                 repo.state.set_sparse(scopes)
             from dvault.revisions import peel

@@ -277,6 +277,20 @@ class RemoteRefLog:
         except (ValueError, KeyError, TypeError, OSError):
             return None
 
+    def saved(self) -> bytes | None:
+        """The verified position as stored (to put back with :meth:`restore`)."""
+        try:
+            return self.state_file.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def restore(self, saved: bytes | None) -> None:
+        """Put back a verified position taken by :meth:`saved` (after a refused fetch)."""
+        if saved is None:
+            self.state_file.unlink(missing_ok=True)
+        else:
+            write_durable(self.state_file, saved)
+
     def _save(self, state: LogState) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         write_durable(self.state_file, json.dumps(state.to_json(), indent=1).encode())
@@ -400,3 +414,50 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def forged_moves(
+    where: str, read_object: Callable[[bytes], tuple[Any, bytes]], entries: list[LogEntry]
+) -> list[str]:
+    """Ref-log entries that move a branch without ``force`` to a commit that does not
+    descend from the old one: honest clients mark every such move ``force``, so the entry
+    was written by hand (replay alone cannot tell; it needs the commit graph)."""
+    from dvault.objects import Commit, decode
+
+    cache: dict[bytes, tuple[bytes, ...] | None] = {}
+
+    def parents(oid: bytes) -> tuple[bytes, ...] | None:
+        if oid not in cache:
+            try:
+                commit = decode(*read_object(oid))
+                cache[oid] = commit.parents if isinstance(commit, Commit) else None
+            except DvaultError:
+                cache[oid] = None  # missing or damaged: reported by the object walk
+        return cache[oid]
+
+    def descends(old: bytes, new: bytes) -> bool | None:
+        pending, seen, complete = [new], set(), True
+        while pending:
+            oid = pending.pop()
+            if oid == old:
+                return True
+            if oid in seen:
+                continue
+            seen.add(oid)
+            found = parents(oid)
+            complete &= found is not None
+            pending.extend(found or ())
+        return False if complete else None  # None: history unreadable, cannot tell
+
+    problems = []
+    for entry in entries:
+        for u in entry.updates:
+            if u.force or u.old is None or not u.ref.startswith("refs/heads/"):
+                continue
+            if descends(bytes.fromhex(u.old), bytes.fromhex(u.new)) is False:
+                problems.append(
+                    f"remote {where}: ref-log entry {entry.seq} moves {u.ref} "
+                    f"from {u.old[:12]} to {u.new[:12]} without force, but that is not a "
+                    "fast-forward: a forged ref-log entry"
+                )
+    return problems

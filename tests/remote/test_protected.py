@@ -92,11 +92,12 @@ DIR_ONLY = pytest.mark.parametrize("remote", ["dir"], indirect=True)
 
 
 @DIR_ONLY
-def test_forged_rewind_without_force_is_found_by_verify(
+def test_forged_rewind_without_force_is_found_by_fetch_and_verify(
     tmp_path: Path, remote: RemoteTarget
 ) -> None:
     """An entry that rewinds a branch but claims to be an ordinary update cannot be told
-    apart by replay; verify --remote checks it against the commit graph."""
+    apart by replay; fetch, clone and verify --remote check it against the commit graph,
+    and a refused fetch moves nothing and reports it again next time."""
     ml = build_ml(tmp_path / "work", remote)
     ml.ok("push", "origin", "main", "v1")
     first = ml.head()
@@ -108,6 +109,15 @@ def test_forged_rewind_without_force_is_found_by_verify(
     assert result.code == 1, result.describe()
     assert "not a fast-forward: a forged ref-log entry" in result.err
     assert first[:12] in result.err and second[:12] in result.err
+    tracking = (ml.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text()
+    for _ in range(2):
+        result = ml.run("fetch")
+        assert result.code == 3, result.describe()
+        assert "forged ref-log entry" in one_error_line(result)
+    assert (ml.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text() == tracking
+    result = Project(tmp_path, remote.env).run(*remote.clone_args(tmp_path / "copy"))
+    assert result.code == 3, result.describe()
+    assert "forged ref-log entry" in one_error_line(result)
 
 
 @DIR_ONLY
