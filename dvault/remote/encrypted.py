@@ -124,7 +124,7 @@ class EncryptedBackend(Backend):
     # -- the stream format ----------------------------------------------------------------
 
     def _bad(self, key: str, stored: str, what: str) -> DecryptionFailed:
-        shown = stored if stored == key else f"{stored[:stored.rfind('/') + 25]}..."
+        shown = stored if stored == key else f"{stored[: stored.rfind('/') + 25]}..."
         return DecryptionFailed(
             f"remote {self.describe()}: {key} (stored as {shown}) {what}: it was altered, "
             "truncated or damaged on the remote"

@@ -159,6 +159,7 @@ def make_slot(
 ) -> bytes:
     """A key slot: the repository key wrapped under a key derived from ``passphrase``."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from dvault.objects import canonical_json
 
     if not MIN_LOG_N <= log_n <= MAX_LOG_N:
@@ -312,9 +313,7 @@ def forget_keys() -> None:
     _UNLOCKED.clear()
 
 
-def unlocked(
-    backend: Backend, key_id: str, remote: str, state_dir: Path | None
-) -> RepoKeys:
+def unlocked(backend: Backend, key_id: str, remote: str, state_dir: Path | None) -> RepoKeys:
     """The keys of an encrypted remote, asking for the passphrase once per process."""
     cached = _UNLOCKED.get((backend.describe(), key_id))
     if cached is not None:
@@ -353,7 +352,7 @@ def set_up(backend: Backend, remote: str, log_n: int) -> str:
             "cannot be encrypted in place: use a new location for the encrypted remote"
         )
     passphrase = ask(remote, new=True)
-    keys = None
+    keys: RepoKeys | None = None
     # a slot left by an interrupted set-up that this passphrase opens: reuse its key
     for name in sorted(k for k in backend.list(SLOT_PREFIX) if k.endswith(".json"))[:MAX_SLOTS]:
         slot = _parse_slot(backend.read(name))
