@@ -343,8 +343,8 @@ def set_up(backend: Backend, remote: str, log_n: int) -> str:
     marker = read_marker(backend)
     key_id = encryption_of(marker, where)
     if key_id is not None:  # already encrypted: prove we know a passphrase, then join
-        keys, _ = unlock(backend, key_id, ask(remote), name=remote)
-        _UNLOCKED[(where, key_id)] = keys
+        joined, _ = unlock(backend, key_id, ask(remote), name=remote)
+        _UNLOCKED[(where, key_id)] = joined
         return key_id
     if marker is not None or backend.list("packs/") or backend.list("refs/"):
         raise UsageError(
@@ -352,14 +352,7 @@ def set_up(backend: Backend, remote: str, log_n: int) -> str:
             "cannot be encrypted in place: use a new location for the encrypted remote"
         )
     passphrase = ask(remote, new=True)
-    keys: RepoKeys | None = None
-    # a slot left by an interrupted set-up that this passphrase opens: reuse its key
-    for name in sorted(k for k in backend.list(SLOT_PREFIX) if k.endswith(".json"))[:MAX_SLOTS]:
-        slot = _parse_slot(backend.read(name))
-        if slot is not None:
-            keys = _open_slot(slot, passphrase)
-            if keys is not None:
-                break
+    keys = _left_over(backend, passphrase)
     if keys is None:
         keys = RepoKeys.derive(secrets.token_bytes(32))
         add_slot(backend, keys, passphrase, log_n)
@@ -372,6 +365,16 @@ def set_up(backend: Backend, remote: str, log_n: int) -> str:
         ) from None
     _UNLOCKED[(where, keys.key_id)] = keys
     return keys.key_id
+
+
+def _left_over(backend: Backend, passphrase: str) -> RepoKeys | None:
+    """The key of a slot left by an interrupted set-up that ``passphrase`` opens."""
+    for name in sorted(k for k in backend.list(SLOT_PREFIX) if k.endswith(".json"))[:MAX_SLOTS]:
+        slot = _parse_slot(backend.read(name))
+        keys = _open_slot(slot, passphrase) if slot is not None else None
+        if keys is not None:
+            return keys
+    return None
 
 
 def check_pinned(spec_key_id: str | None, key_id: str, where: str) -> None:
