@@ -250,13 +250,10 @@ def unlock(
             f"remote {backend.describe()} is encrypted but holds no key slot for its key "
             f"{key_id[:8]} (keys/ is missing or was removed)"
         )
-    order = sorted(slots, key=lambda name: name != hint)
-    for name in order:
-        keys = _open_slot(slots[name], passphrase)
+    for slot_name in sorted(slots, key=lambda n: n != hint):
+        keys = _open_slot(slots[slot_name], passphrase)
         if keys is not None:
-            if keys.key_id != key_id:  # pragma: no cover - guarded by list_slots
-                continue
-            return keys, name
+            return keys, slot_name
     where = f"{name} ({backend.describe()})" if name else backend.describe()
     raise WrongPassphrase(
         f"wrong passphrase for encrypted remote {where} "
