@@ -689,6 +689,8 @@ class Repo:
         if retention_days is not None and (retention_days <= 0 or not url.startswith("s3://")):
             raise UsageError("--retention needs a positive number of days and an s3:// remote")
         spec = RemoteSpec(name, url, endpoint, region, retention_days, profile)
+        if kdf_cost is not None and not encrypt:
+            raise UsageError("--kdf-cost needs --encrypt")
         if encrypt:
             spec = self._encrypt_remote(spec, kdf_cost)
         with self.locked():

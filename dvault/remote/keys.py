@@ -273,12 +273,24 @@ def add_slot(
 # -- passphrases ----------------------------------------------------------------------------
 
 
+def _can_prompt() -> bool:
+    """getpass reads the controlling terminal (/dev/tty), so a git hook, whose stdin is not
+    a terminal, can still ask; a job with no terminal at all gets a clear error instead."""
+    if not sys.stderr.isatty():
+        return False
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 def ask(remote: str, *, new: bool = False, env: str = PASSPHRASE_ENV) -> str:
     """A passphrase from ``env``, else a prompt on the terminal (twice for a new one),
     else :class:`PassphraseRequired`."""
     value = os.environ.get(env)
     if value is None:
-        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        if not _can_prompt():
             what = "a new passphrase" if new else "the passphrase"
             raise PassphraseRequired(
                 f"remote {remote} is encrypted: set {env} or run on a terminal to be asked "
