@@ -664,6 +664,17 @@ def remote_add(
             "--force; fixed when the remote is created (repeatable).",
         ),
     ] = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            help="Encrypt everything client-side (AES-256-GCM) under a passphrase "
+            "(DVAULT_PASSPHRASE, else asked on the terminal)."
+        ),
+    ] = False,
+    kdf_cost: Annotated[
+        int | None,
+        typer.Option(help="With --encrypt: scrypt cost as log2(n), 14-20 (default 17)."),
+    ] = None,
 ) -> None:
     """Add a remote. Credentials come from the standard AWS environment and profiles and
     are never written to .dvault/config.
@@ -672,8 +683,11 @@ def remote_add(
     """
     _no_paths("remote add")
     with _open() as repo:
-        spec = repo.add_remote(name, _local_url(url), endpoint, region, retention, profile, protect)
-    _echo(f"added remote {spec.name} -> {spec.url}")
+        spec = repo.add_remote(
+            name, _local_url(url), endpoint, region, retention, profile, protect, encrypt, kdf_cost
+        )
+    lock = f" (encrypted, key {spec.key_id[:8]})" if spec.encrypt else ""
+    _echo(f"added remote {spec.name} -> {spec.url}{lock}")
 
 
 @remote_app.command("remove")
@@ -707,7 +721,72 @@ def remote_list(
     for n, spec in specs.items():
         extra = f" (endpoint {spec.endpoint})" if spec.endpoint else ""
         lock = f", retention {spec.retention_days} days" if spec.retention_days else ""
+        lock += ", encrypted" if spec.encrypt else ""
         typer.echo(f"{n:12} {spec.url}{extra}{lock}")
+
+
+# -- passphrases of encrypted remotes (dvault/remote/keys.py) ------------------------------
+
+passphrase_app = typer.Typer(
+    help="Passphrases of an encrypted remote: each opens a key slot that wraps the same "
+    "repository key, so adding one re-encrypts nothing.",
+    no_args_is_help=True,
+)
+remote_app.add_typer(passphrase_app, name="passphrase")
+
+
+@passphrase_app.command("add")
+def passphrase_add(
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    label: Annotated[
+        str | None, typer.Option(help="A note stored in clear with the slot, e.g. ci.")
+    ] = None,
+    kdf_cost: Annotated[
+        int | None, typer.Option(help="scrypt cost as log2(n), 14-20 (default 17).")
+    ] = None,
+) -> None:
+    """Add a passphrase: unlock with a current one (DVAULT_PASSPHRASE or asked), then give
+    the new one (DVAULT_NEW_PASSPHRASE or asked twice). Old passphrases keep working until
+    an administrator deletes their slot on the storage.
+
+    Example: dvault remote passphrase add origin --label ci
+    """
+    from dvault.remote import keys
+    from dvault.remote.session import pick_remote
+
+    _no_paths("remote passphrase add")
+    if label is not None and (len(label) > 64 or not label.isprintable()):
+        from dvault.errors import UsageError
+
+        raise UsageError("--label must be at most 64 printable characters")
+    with _open() as repo:
+        spec = pick_remote(repo, name)
+        slot = keys.add_passphrase(repo, spec, kdf_cost or keys.DEFAULT_LOG_N, label)
+    _echo(f"added key slot {slot} to {spec.name}; no data was re-encrypted")
+
+
+@passphrase_app.command("list")
+def passphrase_list(
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the key slots of an encrypted remote (no passphrase needed).
+
+    Example: dvault remote passphrase list origin
+    """
+    from dvault.remote import keys
+    from dvault.remote.session import pick_remote
+
+    _no_paths("remote passphrase list")
+    with _open() as repo:
+        slots = keys.describe_slots(repo, pick_remote(repo, name))
+    if as_json:
+        _json(slots)
+        return
+    for slot in slots:
+        mark = "  (opened by this clone last)" if slot["last_used_here"] else ""
+        label = f"  {slot['label']}" if slot["label"] else ""
+        typer.echo(f"{slot['slot']}  {slot['created']}  cost {slot['kdf_cost']}{label}{mark}")
 
 
 def _remote_and_refs(repo: Repo, args: list[str]) -> tuple[Any, list[str]]:

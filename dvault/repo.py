@@ -712,10 +712,14 @@ class Repo:
         retention_days: int | None = None,
         profile: str | None = None,
         protect: list[str] | None = None,
+        encrypt: bool = False,
+        kdf_cost: int | None = None,
     ) -> Any:
         """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
         branches (glob patterns) that only fast-forward on it, even when forced: they are
-        written into the remote's create-only marker now, so they bind every client."""
+        written into the remote's create-only marker now, so they bind every client. With
+        ``encrypt`` the remote is first set up for client-side encryption (or joined, when
+        it already is): see dvault/remote/keys.py."""
         from dvault.refs import check_ref_name
         from dvault.remote.backend import RemoteSpec
 
@@ -727,12 +731,16 @@ class Repo:
         if retention_days is not None and (retention_days <= 0 or not url.startswith("s3://")):
             raise UsageError("--retention needs a positive number of days and an s3:// remote")
         spec = RemoteSpec(name, url, endpoint, region, retention_days, profile)
+        if kdf_cost is not None and not encrypt:
+            raise UsageError("--kdf-cost needs --encrypt")
+        if encrypt:
+            spec = self._encrypt_remote(spec, kdf_cost, protect or [])
         with self.locked():
             config = cfg.load(self.dir / "config")
             remotes = config.setdefault("remote", {})
             if name in remotes:
                 raise UsageError(f"remote {name!r} already exists")
-            if protect:
+            if protect:  # encrypted: written by _encrypt_remote; either way, check it
                 from dvault.remote.backend import open_backend
                 from dvault.remote.session import protect_remote
 
@@ -741,6 +749,19 @@ class Repo:
             cfg.save(self.dir / "config", config)
             self.__dict__.pop("config", None)
         return spec
+
+    def _encrypt_remote(self, spec: Any, kdf_cost: int | None, protect: list[str]) -> Any:
+        """Set up (or join) encryption on the remote before recording it."""
+        import dataclasses
+
+        from dvault.remote import keys
+        from dvault.remote.backend import open_backend
+
+        if spec.name in self.config.get("remote", {}):
+            raise UsageError(f"remote {spec.name!r} already exists")
+        backend = open_backend(spec, self.root)
+        key_id = keys.set_up(backend, spec.name, kdf_cost or keys.DEFAULT_LOG_N, protect)
+        return dataclasses.replace(spec, encrypt=True, key_id=key_id)
 
     def remove_remote(self, name: str) -> None:
         import shutil

@@ -42,6 +42,8 @@ class RemoteSpec:
     region: str | None = None
     retention_days: int | None = None
     profile: str | None = None
+    encrypt: bool = False  # client-side encryption (remote/encrypted.py): pinned, never dropped
+    key_id: str | None = None  # the encrypted remote's key id, to notice a replaced remote
 
     @classmethod
     def from_config(cls, name: str, section: dict[str, Any]) -> RemoteSpec:
@@ -52,6 +54,8 @@ class RemoteSpec:
             region=section.get("region"),
             retention_days=section.get("retention_days"),
             profile=section.get("profile"),
+            encrypt=bool(section.get("encrypt", False)),
+            key_id=section.get("key_id"),
         )
 
     def to_config(self) -> dict[str, Any]:
@@ -61,6 +65,8 @@ class RemoteSpec:
             "region": self.region,
             "retention_days": self.retention_days,
             "profile": self.profile,
+            "encrypt": self.encrypt or None,
+            "key_id": self.key_id,
         }
         return {k: v for k, v in fields.items() if v is not None}
 

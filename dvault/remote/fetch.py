@@ -416,6 +416,15 @@ def clone(
             cfg.save(repo.dir / "config", config)
             repo.__dict__.pop("config", None)
             remote = Remote(repo, spec, backend)
+            from dvault.remote.encrypted import EncryptedBackend
+
+            if isinstance(remote.backend, EncryptedBackend):  # pin it in the config
+                from dataclasses import replace
+
+                spec = replace(spec, encrypt=True, key_id=remote.backend.keys.key_id)
+                config["remote"]["origin"] = spec.to_config()
+                cfg.save(repo.dir / "config", config)
+                repo.__dict__.pop("config", None)
             entries: list[LogEntry] = []
             state = remote.log.load(observe=entries.append)
             if not state.refs:

@@ -168,10 +168,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1
 
 
-def marker_bytes(protect: tuple[str, ...] = ()) -> bytes:
+def marker_bytes(protect: tuple[str, ...] = (), encryption: dict[str, Any] | None = None) -> bytes:
+    """The create-only marker ``dvault-remote.json``: what every client must know about
+    a remote before using it (protected branches; encryption, see keys.py)."""
     value: dict[str, Any] = {"format": 1, "kind": "dvault-remote"}
     if protect:
         value["protect"] = sorted(set(protect))
+    if encryption is not None:
+        value["encryption"] = encryption
     return canonical_json(value) + b"\n"
 
 

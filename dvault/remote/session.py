@@ -49,13 +49,36 @@ class Remote:
     def __init__(self, repo: Repo, spec: RemoteSpec, backend: Backend | None = None) -> None:
         self.repo = repo
         self.spec = spec
-        self.backend = backend or open_backend(spec, repo.root)
         self.dir = repo.dir / "remotes" / spec.name
+        self.backend = self._secure(backend or open_backend(spec, repo.root))
         self.log = RemoteRefLog(self.backend, self.dir / "log.json")
         self.catalog = RemoteCatalog(self.backend, self.dir / "footers")
 
     def describe(self) -> str:
         return f"{self.spec.name} ({self.spec.url})"
+
+    def _secure(self, backend: Backend) -> Backend:
+        """Wrap an encrypted remote's backend in its decryption (asking for the passphrase
+        once per process). The marker says whether a remote is encrypted; a remote this
+        project configured as encrypted is never used as a plain one, so a remote replaced by
+        an empty or unencrypted one cannot make a push send plaintext."""
+        from dvault.remote import keys
+
+        key_id = keys.encryption_of(keys.read_marker(backend), backend.describe())
+        if key_id is None:
+            if self.spec.encrypt:
+                raise RemoteError(
+                    f"remote {self.describe()} is configured as encrypted but is not set up "
+                    "as one (no encryption in its dvault-remote.json): refusing to send or "
+                    "read anything unencrypted; run dvault remote add --encrypt for a new "
+                    "location"
+                )
+            return backend
+        keys.check_pinned(self.spec.key_id, key_id, self.describe())
+        from dvault.remote.encrypted import EncryptedBackend
+
+        unlocked = keys.unlocked(backend, key_id, self.spec.name, self.dir)
+        return EncryptedBackend(backend, unlocked, self.repo.store.tmp_dir)
 
     def ensure_marker(self) -> None:
         """Mark the location as a dvault remote on first push (create-only, idempotent)."""
