@@ -143,6 +143,28 @@ class Project:
         return snapshot(self.root / rel)
 
 
+def git_project(root: Path, env: dict[str, str]) -> Project:
+    """An empty git work tree (branch main) with a dvault repository; its ``env`` carries a
+    git identity, so ``proj.git(...)`` commits work."""
+    root.mkdir(parents=True)
+    git_env = {
+        **env,
+        "GIT_AUTHOR_NAME": "T",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "T",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=git_env)
+    proj = Project(root, git_env)
+    proj.ok("init")
+    return proj
+
+
+def git(proj: Project, *args: str) -> None:
+    """Run ``git ARGS`` in the project (real git, the project's environment)."""
+    subprocess.run(["git", *args], cwd=proj.root, check=True, env=proj.env)
+
+
 def snapshot(top: Path) -> dict[str, tuple[str, ...]]:
     """Every entry under ``top``: kind, exec bit and sha256 (or link target); empty dirs too."""
     out: dict[str, tuple[str, ...]] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from blake3 import blake3
 
-from .helpers import Project
+from .helpers import Project, git, git_project
 
 
 class _Collector(html.parser.HTMLParser):
@@ -124,24 +124,13 @@ def _git(root: Path, *args: str) -> None:
 
 
 def _git_project(tmp_path: Path, env: dict[str, str]) -> Project:
-    root = tmp_path / "gitproj"
-    root.mkdir()
-    git_env = {
-        **env,
-        "GIT_AUTHOR_NAME": "T",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "T",
-        "GIT_COMMITTER_EMAIL": "t@e",
-    }
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=git_env)
-    proj = Project(root, git_env)
+    proj = git_project(tmp_path / "gitproj", env)
     proj.write("train.py", "print('train')\n")
-    proj.ok("init")
     proj.write("data/a.txt", "alpha\n")
     proj.ok("add", "data")
     proj.ok("commit", "-m", "v1")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=git_env)
-    subprocess.run(["git", "commit", "-qm", "code+pin"], cwd=root, check=True, env=git_env)
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "code+pin")
     return proj
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import stat
-import subprocess
 from pathlib import Path
 
 from dvault.objects import Commit
 from dvault.repo import Repo
 
-from .helpers import Project, one_error_line
+from .helpers import Project, git, git_project, one_error_line
 
 
 def _keys(proj: Project) -> Path:
@@ -116,30 +115,14 @@ def test_verify_fails_on_a_bad_signature(tracked: Project) -> None:
     tracked.ok("verify")
 
 
-def _git_project(tmp_path: Path, env: dict[str, str]) -> tuple[Project, dict[str, str]]:
-    root = tmp_path / "gitproj"
-    root.mkdir()
-    git_env = {
-        **env,
-        "GIT_AUTHOR_NAME": "T",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "T",
-        "GIT_COMMITTER_EMAIL": "t@e",
-    }
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=git_env)
-    proj = Project(root, git_env)
-    proj.ok("init")
+def test_review_reports_the_pinned_commits_signature(tmp_path: Path, env: dict[str, str]) -> None:
+    proj = git_project(tmp_path / "gitproj", env)
     proj.write("data/a.txt", "alpha\n")
     proj.ok("add", "data")
-    return proj, git_env
-
-
-def test_review_reports_the_pinned_commits_signature(tmp_path: Path, env: dict[str, str]) -> None:
-    proj, git_env = _git_project(tmp_path, env)
     proj.ok("key", "generate")
     proj.ok("commit", "-m", "v1", "--sign")
-    subprocess.run(["git", "add", "-A"], cwd=proj.root, check=True, env=git_env)
-    subprocess.run(["git", "commit", "-qm", "pin"], cwd=proj.root, check=True, env=git_env)
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "pin")
     proj.ok("remote", "add", "origin", str(tmp_path / "remote"))
     proj.ok("push")
     data = proj.ok("review", "--format", "json").json()
