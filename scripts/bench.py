@@ -748,9 +748,11 @@ PEER_MAX_FILES = 100_000
 """Peers stop here: DVC takes far too long at a million files (hours, per issue 7)."""
 LARGE_FILE_BYTES = 5 << 30
 """--large splits its total into files of at most this size."""
-STORE_COPIES = 7
+STORE_COPIES = 5
 """--large needs free disk for this many copies of the tree: the tree, dvault's store, its
-remote and its clone (store + files), DVC's cache and remote, restic's repository."""
+remote and its clone (store + files); the peers need two more (see PEER_COPIES)."""
+PEER_COPIES = 2
+"""DVC's cache and remote, or restic's repository (dvault's store is deleted by then)."""
 
 # blake3 of every byte (all cores) and zstd -1 of every byte (both cores) in one stream:
 # the physical floor of add on large files, which must do both and chunk as well.
@@ -959,7 +961,7 @@ def scale_rows(bench: Bench) -> list[list[str]]:
             steps["add+commit"] = Step("add+commit", [run])
     rows = []
     for name, step in steps.items():
-        if name.startswith(("dvc ", "restic ")):
+        if name.startswith(("dvc ", "restic ", "baseline")):
             continue
         cells = [
             name + ("" if step.ok else " FAILED"),
@@ -1027,10 +1029,11 @@ def scale_benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher)
     if args.large:
         total = int(args.large_gb * (1 << 30))
         free = shutil.disk_usage(workdir).free
-        if free < STORE_COPIES * total:
+        need = (STORE_COPIES + (0 if args.no_peers else PEER_COPIES)) * total
+        if free < need:
             sys.exit(
-                f"--large-gb {args.large_gb:g} needs ~{STORE_COPIES * total / (1 << 30):.0f} GiB"
-                f" free in {workdir}, has {free / (1 << 30):.0f} GiB: lower --large-gb"
+                f"--large-gb {args.large_gb:g} needs ~{need / (1 << 30):.0f} GiB free in"
+                f" {workdir}, has {free / (1 << 30):.0f} GiB: lower --large-gb"
             )
         print(f"generating {args.large_gb:g} GiB of large files ...", file=sys.stderr)
         paths = generate_large_files(project, total, args.seed)
@@ -1258,7 +1261,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     mode.add_argument("--large", action="store_true", help="a few large files (--large-gb)")
     scale.add_argument("--flat", action="store_true", help="--files: all in one directory")
     scale.add_argument(
-        "--large-gb", type=float, default=4.0, help="--large: total GiB (default 4; needs ~7x free)"
+        "--large-gb",
+        type=float,
+        default=4.0,
+        help="--large: total GiB (default 4; needs ~5x free, ~7x with peers)",
     )
     scale.add_argument("--no-peers", action="store_true", help="skip DVC and restic")
     scale.add_argument(

@@ -225,14 +225,15 @@ def store_in_processes(
     store = repo.store  # opening it creates the index that workers open read-only
     payloads = []
     for share in _shares(todo, WORKERS):
-        items = [(p, tuple(st)) for p, st in share]
         shared_cache = {p: tuple(cache[p]) for p, _ in share if p in cache}
-        payloads.append((str(repo.root), str(repo.dir), items, shared_cache))
+        payloads.append((str(repo.root), str(repo.dir), share, shared_cache))
     results, error = _run_workers(_worker, payloads, tick)
+    del payloads
     entries: dict[bytes, StageEntry] = {}
     stored = 0
     new = tuple.__new__
-    for _, done, sealed, written in results:
+    while results:  # each worker's report is dropped once used: at 1M files they are large
+        _, done, sealed, written = results.pop()
         entries.update((p, new(StageEntry, e)) for p, e in done)
         stored += written
         # Packs sealed by workers are complete even when another worker failed: index

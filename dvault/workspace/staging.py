@@ -85,15 +85,15 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
     """Make the stage match the workspace under each scope (files, deletions, empty dirs)."""
     scopes = list(scopes)
     state = repo.state
-    stage = state.stage()
     base = os.fsencode(repo.root)
     for scope in scopes:
-        if not _is_data(os.path.join(base, scope)) and not any(under(p, scope) for p in stage):
+        if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")
     # only paths whose stat no longer proves their staged content (and new ones) come back
     suspects, untracked, deletions, compared = scan_workspace(
         repo.root, scopes, load_ignore(repo.root), state, WORKERS
     )
+    stage = state.stage()  # after the scan, whose workers are gone: the peaks do not add up
     todo = suspects + untracked
     report = StageReport()
     sparse = state.sparse()

@@ -127,6 +127,17 @@ class WorkspaceState:
         with self.env.begin(db=self._stage) as txn:
             return dict(txn.cursor())
 
+    def staged_under(self, scope: bytes) -> bool:
+        """True when the stage holds ``scope`` or a path inside it (one key-range probe)."""
+        with self.env.begin(db=self._stage) as txn:
+            cursor = txn.cursor()
+            if not scope:
+                return cursor.first()
+            if cursor.get(scope) is not None:
+                return True
+            prefix = scope + b"/"
+            return cursor.set_range(prefix) and cursor.key().startswith(prefix)
+
     def stage_get(self, path: bytes) -> StageEntry | None:
         with self.env.begin(db=self._stage) as txn:
             raw = txn.get(path)
