@@ -800,8 +800,9 @@ def generate_tiny_files(project: Path, count: int, flat: bool, seed: int) -> Non
 
 
 def large_file_sizes(total: int) -> list[int]:
-    """Split ``total`` bytes into files of at most LARGE_FILE_BYTES (multiples of 4 KiB)."""
-    count = max(1, -(-total // LARGE_FILE_BYTES))
+    """Split ``total`` bytes into 2 or more files of at most LARGE_FILE_BYTES (multiples of
+    4 KiB): several files, so that storing them can use every core."""
+    count = max(2, -(-total // LARGE_FILE_BYTES))
     size = total // count // (4 * KiB) * (4 * KiB)
     return [size] * count
 
