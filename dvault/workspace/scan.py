@@ -348,7 +348,7 @@ def scan_workspace(
         if len(units) < 2:
             units = []
         unit_set = frozenset(units)
-        shares = [units[i::workers] for i in range(workers)] if units else []
+        shares = [units[i::workers] for i in range(min(workers, len(units)))]
         pending = None
         if len(shares) > 1:
             from dvault.workspace.parallel import start_scan
