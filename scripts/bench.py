@@ -10,11 +10,14 @@ Standard library only, so it runs in any environment that can run dvault itself.
 
     python scripts/bench.py --scale 0.05              # smoke test, a few seconds
     python scripts/bench.py --workdir /tmp/b --keep --json results.json
+    python scripts/bench.py --files 100000            # tiny files, with DVC and restic
+    python scripts/bench.py --large --large-gb 20     # large files, streamed
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -63,10 +66,30 @@ for root in sys.argv[1:]:
             sys.stdout.write(f"{path}\\t{hasher.hexdigest()}\\n")
 """
 
-# The helper behind Launcher: reads one JSON request per line, runs it, replies with wall time
-# and the child's own rusage from wait4 (RUSAGE_CHILDREN would be a max over all children).
+# The helper behind Launcher: reads one JSON request per line, runs it, replies with wall time,
+# the child's own rusage from wait4, and the peak summed RSS of its process tree. wait4's
+# ru_maxrss covers the child and the descendants it waited for, but as a *maximum* over them
+# (so does RUSAGE_CHILDREN): two workers of 200 MiB each read as 200 MiB. The tree's total is
+# therefore sampled from /proc every 20 ms (Linux only; shared pages count once per process,
+# so the sum errs on the high side).
 LAUNCHER_SCRIPT = """
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys, threading, time
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+def tree_rss_kib(root):
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE_KIB
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return total
+
 for line in sys.stdin:
     req = json.loads(line)
     with open(req["out"], "wb") as out, open(req["err"], "wb") as err:
@@ -76,12 +99,22 @@ for line in sys.stdin:
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         except OSError as e:
             err.write(str(e).encode())
-            reply = {"seconds": 0.0, "maxrss": 0, "returncode": 127}
+            reply = {"seconds": 0.0, "maxrss": 0, "tree_rss": 0, "returncode": 127}
         else:
-            _, status, usage = os.wait4(proc.pid, 0)
+            peak, done = [0], threading.Event()
+
+            def sample(pid=proc.pid):
+                while not done.wait(0.02):
+                    peak[0] = max(peak[0], tree_rss_kib(pid))
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            _, status, usage = os.wait4(proc.pid, 0)  # blocking: the wall time stays exact
+            done.set()
+            sampler.join()
             proc.returncode = os.waitstatus_to_exitcode(status)
             reply = {"seconds": time.perf_counter() - start, "maxrss": usage.ru_maxrss,
-                     "returncode": proc.returncode}
+                     "tree_rss": peak[0], "returncode": proc.returncode}
     print(json.dumps(reply), flush=True)
 """
 
@@ -97,9 +130,18 @@ class Run:
 
     seconds: float
     peak_rss_mib: float
+    """Largest single process (wait4's ru_maxrss)."""
     returncode: int
     stdout: str
     stderr: str
+    tree_rss_mib: float = 0.0
+    """Peak of the process tree's summed RSS, sampled every 20 ms (0 where /proc is absent)."""
+
+    @property
+    def memory_mib(self) -> float:
+        """The memory the command needed: the tree's sampled sum, or the single-process
+        peak when that is higher (a step too short to be sampled)."""
+        return max(self.peak_rss_mib, self.tree_rss_mib)
 
 
 @dataclass
@@ -125,14 +167,24 @@ class Step:
     def peak_rss_mib(self) -> float:
         return max(run.peak_rss_mib for run in self.runs)
 
+    @property
+    def memory_mib(self) -> float:
+        return max(run.memory_mib for run in self.runs)
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "seconds": self.seconds,
             "min_seconds": self.min_seconds,
             "peak_rss_mib": self.peak_rss_mib,
+            "tree_rss_mib": self.memory_mib,
             "runs": [
-                {"seconds": r.seconds, "peak_rss_mib": r.peak_rss_mib, "returncode": r.returncode}
+                {
+                    "seconds": r.seconds,
+                    "peak_rss_mib": r.peak_rss_mib,
+                    "tree_rss_mib": r.tree_rss_mib,
+                    "returncode": r.returncode,
+                }
                 for r in self.runs
             ],
         }
@@ -187,6 +239,7 @@ class Launcher:
                 returncode=result["returncode"],
                 stdout=out.read_text(errors="replace"),
                 stderr=err.read_text(errors="replace"),
+                tree_rss_mib=result["tree_rss"] * KiB / MiB,
             )
 
 
@@ -200,9 +253,9 @@ def shell(script: str) -> list[str]:
     return ["bash", "-c", f"set -euo pipefail; {script}"]
 
 
-def hash_command() -> list[str]:
+def hash_command(roots: Sequence[str] = TREE_ROOTS) -> list[str]:
     """The blake3 manifest command over the project tree (used for baseline and verification)."""
-    return [sys.executable, "-c", HASH_SCRIPT, *TREE_ROOTS]
+    return [sys.executable, "-c", HASH_SCRIPT, *roots]
 
 
 def parse_manifest(stdout: str) -> dict[str, str]:
@@ -261,7 +314,7 @@ class Bench:
             runs.append(self.launcher.measure(cmd, self.project, env))
         step = Step(name, runs)
         self.steps[name] = step
-        rss = f"{step.peak_rss_mib:7.1f} MiB"
+        rss = f"{step.peak_rss_mib:7.1f} MiB (tree {step.memory_mib:.1f})"
         print(f"  {name:<28} {step.seconds:9.3f} s {rss}", file=sys.stderr, flush=True)
         if not step.ok:
             self.failures.append(name)
@@ -682,6 +735,407 @@ def _run_s3(bench: Bench, workdir: Path, manifests: dict[str, dict[str, str]]) -
         server.stop()
 
 
+# --------------------------------------------------------------------------- scale modes
+#
+# --files N: N tiny files (issue 7's one-million-file case); --large: a few huge files. Both
+# run the same dvault steps and, where installed, the same steps of DVC and restic on the
+# same tree, and report ratios.
+
+TINY_MIN_BYTES = 16
+TINY_MAX_BYTES = 1024
+FILES_PER_DIR = 100
+DIRS_PER_SHARD = 100
+PEER_MAX_FILES = 100_000
+"""Peers stop here: DVC takes far too long at a million files (hours, per issue 7)."""
+LARGE_FILE_BYTES = 5 << 30
+"""--large splits its total into files of at most this size."""
+STORE_COPIES = 5
+"""--large needs free disk for this many copies of the tree: the tree, dvault's store, its
+remote and its clone (store + files); the peers need two more (see PEER_COPIES)."""
+PEER_COPIES = 2
+"""DVC's cache and remote, or restic's repository (dvault's store is deleted by then)."""
+
+# blake3 of every byte (all cores) and zstd -1 of every byte (both cores) in one stream:
+# the physical floor of add on large files, which must do both and chunk as well.
+HASH_COMPRESS_SCRIPT = """
+import sys, blake3, zstandard
+buf = bytearray(4 << 20)
+view = memoryview(buf)
+cctx = zstandard.ZstdCompressor(level=1, threads=-1)
+for path in sys.argv[1:]:
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    comp = cctx.compressobj()
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            hasher.update(view[:n])
+            comp.compress(view[:n])
+    comp.flush()
+    print(path, hasher.hexdigest())
+"""
+
+
+def tiny_file_path(index: int, flat: bool) -> str:
+    """Where tiny file ``index`` lives: 100 per directory, 100 directories per shard (like a
+    sharded dataset), or all in one directory with ``flat``."""
+    if flat:
+        return f"data/flat/f_{index:07d}.bin"
+    shard, sub = index // (FILES_PER_DIR * DIRS_PER_SHARD), index // FILES_PER_DIR % DIRS_PER_SHARD
+    return f"data/shard_{shard:03d}/{sub:02d}/f_{index:07d}.bin"
+
+
+def generate_tiny_files(project: Path, count: int, flat: bool, seed: int) -> None:
+    """Write ``count`` files of 16-1024 random bytes (os.open/os.write: ~12k files/s here)."""
+    rng = random.Random(f"dvault-bench:{seed}:tiny")
+    made: set[str] = set()
+    for index in range(count):
+        path = tiny_file_path(index, flat)
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(project / parent, exist_ok=True)
+            made.add(parent)
+        fd = os.open(project / path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, rng.randbytes(rng.randint(TINY_MIN_BYTES, TINY_MAX_BYTES)))
+        finally:
+            os.close(fd)
+
+
+def large_file_sizes(total: int) -> list[int]:
+    """Split ``total`` bytes into 2 or more files of at most LARGE_FILE_BYTES (multiples of
+    4 KiB): several files, so that storing them can use every core."""
+    count = max(2, -(-total // LARGE_FILE_BYTES))
+    size = total // count // (4 * KiB) * (4 * KiB)
+    return [size] * count
+
+
+def generate_large_files(project: Path, total: int, seed: int) -> list[Path]:
+    """Stream checkpoint-like files (float32 weights, ~6% compressible) of ``total`` bytes."""
+    rng = random.Random(f"dvault-bench:{seed}:large")
+    (project / "data").mkdir()
+    paths = []
+    for i, size in enumerate(large_file_sizes(total)):
+        path = project / "data" / f"weights_{i:02d}.bin"
+        write_weights(rng, path, size)
+        paths.append(path)
+    return paths
+
+
+_CHANGES = itertools.count()
+
+
+def change_one_file(path: Path) -> None:
+    """The one-file change: overwrite 4 KiB in the middle (size unchanged, mtime moves), with
+    new bytes on every call, so each tool in turn sees a real change."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(size // 2 // 4096 * 4096)
+        f.write(random.Random(f"{path}:{next(_CHANGES)}").randbytes(min(4096, size)))
+
+
+def find_peer(name: str, explicit: Path | None) -> str | None:
+    """The peer's executable: ``--dvc``/``--restic``, else .venv-dvc/bin (DVC), else PATH."""
+    if explicit is not None:
+        return str(explicit) if explicit.exists() else None
+    local = REPO_ROOT / f".venv-{name}" / "bin" / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
+
+
+def run_scale_dvault(bench: Bench, workdir: Path, changed: Path) -> dict[str, str]:
+    """The issue-7 steps for dvault on ``data``: one full version, then a one-file change."""
+    manifest_v1 = parse_manifest(
+        bench.launcher.measure(hash_command(["data"]), bench.project).stdout
+    )
+    bench.dvault("init", "init")
+    bench.dvault("add", "add", "data")
+    bench.dvault("commit v1", "commit", "-m", "v1")
+    bench.dvault("tag v1", "tag", "v1")
+    record_store_size(bench, "v1")
+    bench.dvault("status clean", "status", repeat=3)
+    change_one_file(changed)
+    # the first status after the change reads the file; later ones use the hash cache
+    bench.dvault("status one change", "status")
+    bench.dvault("status one change, again", "status", repeat=2)
+    bench.dvault("commit -a one change", "commit", "-a", "-m", "v2")
+    bench.dvault("tag v2", "tag", "v2")
+    manifest_v2 = dict(manifest_v1)
+    rel = changed.relative_to(bench.project).as_posix()
+    parent = os.path.dirname(rel)  # HASH_SCRIPT walks directories
+    manifest_v2.update(
+        parse_manifest(bench.launcher.measure(hash_command([parent]), bench.project).stdout)
+    )
+    bench.dvault("checkout one change (v1)", "checkout", "v1")
+    bench.dvault("checkout one change (v2)", "checkout", "v2")
+    verification = {"after checkouts": _verify_tree(bench, bench.project, manifest_v2, "checkouts")}
+    remote = workdir / "remote"
+    subprocess.run(
+        [*bench.dvault_cmd, "remote", "add", "dir", str(remote)],
+        cwd=bench.project,
+        env=bench.dvault_env,
+        check=True,
+        capture_output=True,
+    )
+    bench.dvault("push (dir)", "push", "dir", "main")
+    dest = workdir / "clone"
+    step = bench.dvault("clone (dir)", "clone", str(remote), str(dest))
+    if step is not None and step.ok:
+        verification["clone"] = _verify_tree(bench, dest, manifest_v2, "clone")
+    shutil.rmtree(dest, ignore_errors=True)
+    bench.dvault("verify", "verify")
+    record_store_size(bench, "v2")
+    return verification
+
+
+def run_scale_dvc(bench: Bench, workdir: Path, dvc: str, changed: Path) -> None:
+    """DVC's closest steps on the same tree: add (hash + copy into its cache + .dvc file),
+    status, re-add after a one-file change, checkout of the previous .dvc, push."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    bench.run("dvc init", [dvc, "init", "--no-scm", "-q"], env=env)
+    bench.run("dvc add", [dvc, "add", "-q", "data"], env=env)
+    bench.run("dvc status clean", [dvc, "status", "-q"], repeat=3, env=env)
+    old = (bench.project / "data.dvc").read_bytes()
+    change_one_file(changed)
+    # dvc status exits 1 when something changed: wrap it so only a failure counts as one
+    changed_status = shell(f"{shlex.quote(dvc)} status -q || [ $? -eq 1 ]")
+    bench.run("dvc status one change", changed_status, env=env)
+    bench.run("dvc add one change", [dvc, "add", "-q", "data"], env=env)
+    new = (bench.project / "data.dvc").read_bytes()
+    (bench.project / "data.dvc").write_bytes(old)
+    bench.run("dvc checkout one change", [dvc, "checkout", "-q", "data.dvc"], env=env)
+    (bench.project / "data.dvc").write_bytes(new)
+    subprocess.run(
+        [dvc, "remote", "add", "-d", "bench", str(workdir / "dvc-remote")],
+        cwd=bench.project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    bench.run("dvc push", [dvc, "push", "-q"], env=env)
+    for leftover in (".dvc", ".dvcignore", "data.dvc", ".gitignore"):
+        path = bench.project / leftover
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    shutil.rmtree(workdir / "dvc-remote", ignore_errors=True)
+
+
+def run_scale_restic(bench: Bench, workdir: Path, restic: str, changed: Path) -> None:
+    """restic's closest steps: backup (full, then after a one-file change), restore, check."""
+    env = {
+        **os.environ,
+        "RESTIC_REPOSITORY": str(workdir / "restic-repo"),
+        "RESTIC_PASSWORD": "bench",
+        "RESTIC_CACHE_DIR": str(workdir / "restic-cache"),
+    }
+    bench.run("restic init", [restic, "init", "-q"], env=env)
+    bench.run("restic backup", [restic, "backup", "-q", "data"], env=env)
+    change_one_file(changed)
+    bench.run("restic backup one change", [restic, "backup", "-q", "data"], env=env)
+    dest = workdir / "restic-restore"
+    bench.run("restic restore", [restic, "restore", "-q", "latest", "--target", str(dest)], env=env)
+    shutil.rmtree(dest, ignore_errors=True)
+    bench.run("restic check", [restic, "check", "-q"], env=env)
+    for name in ("restic-repo", "restic-cache"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+
+
+# dvault step -> the peers' steps it compares with (summed where a peer needs two commands).
+PEER_PAIRS: dict[str, dict[str, list[str]]] = {
+    "add+commit": {"dvc": ["dvc add"], "restic": ["restic backup"]},
+    "status clean": {"dvc": ["dvc status clean"]},
+    "status one change": {"dvc": ["dvc status one change"]},
+    "commit -a one change": {"dvc": ["dvc add one change"], "restic": ["restic backup one change"]},
+    "checkout one change (v1)": {"dvc": ["dvc checkout one change"]},
+    "push (dir)": {"dvc": ["dvc push"]},
+    "clone (dir)": {"restic": ["restic restore"]},
+    "verify": {"restic": ["restic check"]},
+}
+
+
+def scale_rows(bench: Bench) -> list[list[str]]:
+    """One row per dvault step with time, memory, and each peer's time and ratio."""
+    steps: dict[str, Step] = {}
+    for name, step in bench.steps.items():
+        steps[name] = step
+        if name == "commit v1" and "add" in steps:  # the add+commit row follows commit v1
+            pair = (steps["add"], step)
+            run = Run(
+                sum(s.seconds for s in pair),
+                max(s.peak_rss_mib for s in pair),
+                0 if all(s.ok for s in pair) else 1,
+                "",
+                "",
+                max(s.memory_mib for s in pair),
+            )
+            steps["add+commit"] = Step("add+commit", [run])
+    rows = []
+    for name, step in steps.items():
+        if name.startswith(("dvc ", "restic ", "baseline")):
+            continue
+        cells = [
+            name + ("" if step.ok else " FAILED"),
+            f"{step.seconds:.3f}",
+            f"{step.memory_mib:.1f}",
+        ]
+        for peer in ("dvc", "restic"):
+            names = PEER_PAIRS.get(name, {}).get(peer, [])
+            found = [steps[n] for n in names if n in steps and steps[n].ok]
+            if found and len(found) == len(names):
+                seconds = sum(s.seconds for s in found)
+                memory = max(s.memory_mib for s in found)
+                cells += [f"{seconds:.3f} s, {memory:.0f} MiB", f"{seconds / step.seconds:.1f}x"]
+            else:
+                cells += ["", ""]
+        rows.append(cells)
+    return rows
+
+
+def report_scale(bench: Bench, verification: dict[str, str], notes: list[str]) -> None:
+    print("\n## Timings (memory: peak summed RSS of the process tree)\n")
+    headers = ["step", "dvault s", "MiB", "DVC", "DVC/dvault", "restic", "restic/dvault"]
+    print(markdown_table(headers, scale_rows(bench)))
+    baselines = [
+        [n, f"{s.seconds:.3f}"] for n, s in bench.steps.items() if n.startswith("baseline")
+    ]
+    if baselines:
+        print("\n## Physical baselines\n")
+        print(markdown_table(["baseline", "seconds"], baselines))
+    peers = [
+        [n, f"{s.seconds:.3f}", f"{s.memory_mib:.1f}"]
+        for n, s in bench.steps.items()
+        if n.startswith(("dvc ", "restic "))
+    ]
+    if peers:
+        print("\n## Peer steps\n")
+        print(markdown_table(["step", "seconds", "MiB"], peers))
+    print("\n## Storage (apparent size)\n")
+    print(
+        markdown_table(
+            ["item", "MiB"],
+            [
+                [k, f"{v / MiB:.1f}"]
+                for k, v in bench.sizes.items()
+                if not k.endswith("(allocated)")
+            ],
+        )
+    )
+    if verification:
+        print("\n## Verification (blake3 of every file)\n")
+        print(markdown_table(["after", "result"], [[k, v] for k, v in verification.items()]))
+    for note in notes:
+        print(f"\n{note}")
+    if bench.failures:
+        print(f"\nFAILED steps: {', '.join(bench.failures)}")
+
+
+def scale_benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher) -> int:
+    """--files / --large: generate, baselines, dvault steps, then each installed peer."""
+    project = workdir / "project"
+    project.mkdir()
+    bench = Bench(project, launcher, args.dvault)
+    notes: list[str] = []
+    start = time.perf_counter()
+    if args.large:
+        total = int(args.large_gb * (1 << 30))
+        free = shutil.disk_usage(workdir).free
+        need = (STORE_COPIES + (0 if args.no_peers else PEER_COPIES)) * total
+        if free < need:
+            sys.exit(
+                f"--large-gb {args.large_gb:g} needs ~{need / (1 << 30):.0f} GiB free in"
+                f" {workdir}, has {free / (1 << 30):.0f} GiB: lower --large-gb"
+            )
+        print(f"generating {args.large_gb:g} GiB of large files ...", file=sys.stderr)
+        paths = generate_large_files(project, total, args.seed)
+        changed = paths[len(paths) // 2]
+    else:
+        print(f"generating {args.files} tiny files ...", file=sys.stderr)
+        generate_tiny_files(project, args.files, args.flat, args.seed)
+        changed = project / tiny_file_path(args.files // 2, args.flat)
+    files, tree_bytes, _ = tree_size(project)
+    bench.sizes["tree"] = tree_bytes
+    elapsed = time.perf_counter() - start
+    print(f"  {files} files, {tree_bytes / MiB:.1f} MiB in {elapsed:.1f} s", file=sys.stderr)
+    notes.append(f"Tree: {files} files, {tree_bytes / MiB:.1f} MiB; load before: {load()}.")
+
+    cat = shell("find data -type f -print0 | xargs -0 cat > /dev/null")
+    launcher.measure(cat, project)  # warm the page cache
+    bench.run("baseline cat", cat)
+    bench.run("baseline blake3", hash_command(["data"]))
+    if args.large:
+        bench.run(
+            "baseline blake3+zstd -1",
+            [sys.executable, "-c", HASH_COMPRESS_SCRIPT, *map(str, paths)],
+        )
+    else:
+        bench.run("baseline tar|zstd", shell("tar -cf - data | zstd -1 -T0 -q > /dev/null"))
+
+    probe_dvault(bench)
+    verification: dict[str, str] = {}
+    if bench.dvault_available:
+        verification = run_scale_dvault(bench, workdir, changed)
+        index = project / ".dvault" / "index"
+        objects = _object_count(bench)
+        if objects:
+            index_bytes = (
+                sum(f.stat().st_size for f in index.glob("*.mdb")) if index.is_dir() else 0
+            )
+            bench.sizes["object index (LMDB)"] = index_bytes
+            notes.append(
+                f"Object index: {index_bytes} bytes for {objects} objects, "
+                f"{index_bytes / objects:.0f} bytes per object."
+            )
+        shutil.rmtree(workdir / "remote", ignore_errors=True)
+    shutil.rmtree(project / ".dvault", ignore_errors=True)  # disk space for the peers
+    if not args.large and args.files > args.peer_max_files:
+        notes.append(f"Peers skipped: {args.files} files > --peer-max-files {args.peer_max_files}.")
+    elif not args.no_peers:
+        for name, runner in (("dvc", run_scale_dvc), ("restic", run_scale_restic)):
+            exe = find_peer(name, getattr(args, name))
+            if exe is None:
+                notes.append(f"{name} not installed: skipped.")
+                continue
+            flag = "version" if name == "restic" else "--version"
+            out = subprocess.run([exe, flag], capture_output=True, text=True).stdout
+            notes.append(f"{name}: {exe} ({(out.strip().splitlines() or ['?'])[0]}).")
+            runner(bench, workdir, exe, changed)
+    notes.append(f"Load after: {load()}.")
+    report_scale(bench, verification, notes)
+    if args.json:
+        results = {
+            "config": {k: str(v) for k, v in vars(args).items()},
+            "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "tree": {"files": files, "bytes": tree_bytes},
+            "steps": {name: step.to_json() for name, step in bench.steps.items()},
+            "sizes": bench.sizes,
+            "verification": verification,
+            "notes": notes,
+            "failures": bench.failures,
+        }
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    mismatch = any(result != "OK" for result in verification.values())
+    return 1 if bench.failures or mismatch else 0
+
+
+def _object_count(bench: Bench) -> int:
+    """Entries in the object index's ``objects`` table (0 when lmdb is not importable here)."""
+    script = (
+        "import lmdb, sys\n"
+        "env = lmdb.open(sys.argv[1], readonly=True, lock=False, max_dbs=8)\n"
+        "with env.begin() as txn:\n"
+        "    print(txn.stat(env.open_db(b'objects', txn=txn, create=False))['entries'])\n"
+    )
+    index = str(bench.project / ".dvault" / "index")
+    result = subprocess.run([sys.executable, "-c", script, index], capture_output=True, text=True)
+    try:
+        return int(result.stdout.strip())
+    except ValueError:
+        return 0
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages, to note beside figures from a shared machine."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -809,7 +1263,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="do not delete the workdir at the end")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON here")
-    return parser.parse_args(argv)
+    scale = parser.add_argument_group("scale modes (issue 7), instead of the ML project")
+    mode = scale.add_mutually_exclusive_group()
+    mode.add_argument("--files", type=int, metavar="N", help="N tiny files (up to 1,000,000)")
+    mode.add_argument("--large", action="store_true", help="a few large files (--large-gb)")
+    scale.add_argument("--flat", action="store_true", help="--files: all in one directory")
+    scale.add_argument(
+        "--large-gb",
+        type=float,
+        default=4.0,
+        help="--large: total GiB (default 4; needs ~5x free, ~7x with peers)",
+    )
+    scale.add_argument("--no-peers", action="store_true", help="skip DVC and restic")
+    scale.add_argument(
+        "--peer-max-files",
+        type=int,
+        default=PEER_MAX_FILES,
+        help=f"skip peers above this many files (default {PEER_MAX_FILES})",
+    )
+    scale.add_argument("--dvc", type=Path, metavar="PATH", help="DVC (default .venv-dvc, PATH)")
+    scale.add_argument("--restic", type=Path, metavar="PATH", help="restic (default: PATH)")
+    args = parser.parse_args(argv)
+    if args.files is not None and not 1 <= args.files <= 10_000_000:
+        parser.error("--files must be between 1 and 10,000,000")
+    return args
 
 
 def prepare_workdir(requested: Path | None) -> Path:
@@ -873,6 +1350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = prepare_workdir(args.workdir)
     try:
         with Launcher() as launcher:
+            if args.files is not None or args.large:
+                return scale_benchmark(args, workdir, launcher)
             return benchmark(args, workdir, launcher)
     finally:
         if args.keep:

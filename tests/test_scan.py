@@ -228,7 +228,7 @@ def test_compare_classifies_untracked_deleted_and_suspects(tmp_path: Path) -> No
     suspects, untracked, deleted = compare_with_stage(tmp_path, [b"data"], None, stage)
     assert [p for p, _ in suspects] == [b"data/grown"]
     assert dict(suspects)[b"data/grown"] == stat_of(grown)
-    assert untracked == [b"data/sub/new"]
+    assert [p for p, _ in untracked] == [b"data/sub/new"]
     assert deleted == [b"data/gone", b"data/sub/gone2"]
 
 
@@ -281,7 +281,7 @@ def test_compare_empty_directories(tmp_path: Path) -> None:
     }
     suspects, untracked, deleted = compare_with_stage(tmp_path, [b"data"], None, stage)
     assert [(p, st.mode) for p, st in suspects] == [(b"data/was_file", MODE_DIR)]
-    assert untracked == [b"data/fresh"]
+    assert [p for p, _ in untracked] == [b"data/fresh"]
     assert deleted == []
 
 
@@ -304,7 +304,7 @@ def test_compare_symlink_entries(tmp_path: Path) -> None:
     suspects, untracked, deleted = compare_with_stage(
         tmp_path, [b"data"], None, {b"data/link": entry.pack()}
     )
-    assert (suspects, untracked, deleted) == ([], [b"data/newlink"], [])
+    assert (suspects, [p for p, _ in untracked], deleted) == ([], [b"data/newlink"], [])
 
 
 def test_compare_single_file_root(tmp_path: Path) -> None:
@@ -320,7 +320,12 @@ def test_compare_single_file_root(tmp_path: Path) -> None:
     assert suspects == [(b"model.pt", stat_of(model))]
     assert (untracked, deleted) == ([], [])
 
-    assert compare_with_stage(tmp_path, [b"model.pt"], None, {}) == ([], [b"model.pt"], [])
+    suspects, untracked, deleted = compare_with_stage(tmp_path, [b"model.pt"], None, {})
+    assert (suspects, untracked, deleted) == (
+        [],
+        [(b"model.pt", stat_of(tmp_path / "model.pt"))],
+        [],
+    )
     model.unlink()
     assert compare_with_stage(tmp_path, [b"model.pt"], None, stage) == ([], [], [b"model.pt"])
 
@@ -347,7 +352,7 @@ def test_compare_honours_ignore_and_skips(tmp_path: Path) -> None:
     write(tmp_path / "data/real")
     assert compare_with_stage(tmp_path, [b"data"], load_ignore(tmp_path), {}) == (
         [],
-        [b"data/real"],
+        [(b"data/real", stat_of(tmp_path / "data/real"))],
         [],
     )
 
@@ -370,4 +375,51 @@ def test_compare_agrees_with_walk(tmp_path: Path) -> None:
     walked: dict[bytes, FileStat] = {}
     for root in roots:
         walked.update(walk(tmp_path, root, ignore))
-    assert sorted(untracked) == sorted(walked)
+    assert sorted(untracked) == sorted(walked.items())
+
+
+# -- scan_workspace: the same answer from one process and from several ----------------------
+
+
+def test_parallel_scan_matches_a_single_process_scan(tmp_path: Path) -> None:
+    """Split over worker processes (forced here by a threshold of 0), the scan reports the
+    same suspects, untracked and deleted paths, including whole deleted directories, a unit
+    directory left empty, a file above the units and a sibling named like a unit."""
+    from dvault.repo import Repo
+    from dvault.workspace.scan import scan_workspace
+
+    for shard in range(6):
+        for sub in range(3):
+            for i in range(3):
+                write(tmp_path / f"data/s{shard}/d{sub}/f{i}", f"{shard}{sub}{i}".encode())
+    write(tmp_path / "data/top.txt", b"top")
+    write(tmp_path / "data/s1.txt", b"sibling")  # sorts between data/s1 and data/s1/...
+    for path in (tmp_path / "data").rglob("*"):
+        if path.is_file():
+            settled(path)
+    with Repo.init(tmp_path, at_git_root=False) as repo:
+        repo.add([tmp_path / "data"])
+        write(tmp_path / "data/s0/d0/f0", b"changed size")
+        (tmp_path / "data/s1/d1/f1").unlink()
+        for i in range(3):
+            (tmp_path / f"data/s2/d2/f{i}").unlink()  # d2 is left empty
+        for i in range(3):
+            (tmp_path / f"data/s3/d0/f{i}").unlink()
+        (tmp_path / "data/s3/d0").rmdir()  # a whole directory gone
+        write(tmp_path / "data/s4/new", b"new")
+        (tmp_path / "data/s5/empty").mkdir()
+        (tmp_path / "data/top.txt").unlink()
+        roots = [b"data"]
+        one = scan_workspace(tmp_path, roots, None, repo.state, workers=1)
+        many = scan_workspace(tmp_path, roots, None, repo.state, workers=2, parallel_min=0)
+    assert sorted(many.suspects) == sorted(one.suspects)
+    assert sorted(many.untracked) == sorted(one.untracked)
+    assert many.deleted == one.deleted
+    assert many.compared == one.compared == 6 * 3 * 3 + 2
+    assert [p for p, _ in one.suspects] == [b"data/s0/d0/f0"]
+    assert sorted(p for p, _ in one.untracked) == [b"data/s2/d2", b"data/s4/new", b"data/s5/empty"]
+    assert one.deleted == sorted(
+        [b"data/s1/d1/f1", b"data/top.txt"]
+        + [f"data/s2/d2/f{i}".encode() for i in range(3)]
+        + [f"data/s3/d0/f{i}".encode() for i in range(3)]
+    )

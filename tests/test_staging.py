@@ -164,6 +164,24 @@ def test_add_missing_path_under_a_root_is_a_usage_error(repo: Repo) -> None:
         repo.add([repo.root / "data/typo"])
 
 
+def test_add_of_a_deleted_directory_stages_its_deletion(repo: Repo) -> None:
+    """A removed directory whose files are staged can be added (its files leave the stage);
+    a staged sibling that merely shares its name's prefix does not make a typo valid."""
+    write(repo.root / "data/sub/a", b"a")
+    write(repo.root / "data/sub/deep/b", b"b")
+    write(repo.root / "data/sub.txt", b"sibling")
+    repo.add([repo.root / "data"])
+    for path in ("data/sub/deep/b", "data/sub/a"):
+        (repo.root / path).unlink()
+    (repo.root / "data/sub/deep").rmdir()
+    (repo.root / "data/sub").rmdir()
+    report = repo.add([repo.root / "data/sub"])
+    assert report.deleted == 2
+    assert sorted(repo.state.stage()) == [b"data/sub.txt"]
+    with pytest.raises(UsageError, match="data/su"):
+        repo.add([repo.root / "data/su"])
+
+
 def test_add_refuses_project_root_and_outside_paths(repo: Repo, tmp_path: Path) -> None:
     """The whole project, paths outside it and paths inside .dvault cannot be tracked."""
     with pytest.raises(UsageError, match="whole project"):

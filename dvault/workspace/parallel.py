@@ -18,10 +18,11 @@ import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from dvault.errors import DvaultError, StorageError
 from dvault.objects import TreeEntry
+from dvault.store.pack import PackEntry
 from dvault.workspace.state import FileStat, StageEntry
 
 if TYPE_CHECKING:
@@ -31,6 +32,21 @@ PROGRESS_BYTES = 16 << 20
 FILE_COST = 64 << 10
 """Bytes-equivalent cost of one file, for balancing shares (per-file overhead dominates
 small files)."""
+
+
+class Located(NamedTuple):
+    """A :class:`PackEntry` as a worker sends it: the same fields, in a plain tuple."""
+
+    id: bytes
+    type: int
+    compression: int
+    offset: int
+    stored_len: int
+    raw_len: int
+
+
+def _located(e: PackEntry) -> tuple[bytes, int, int, int, int, int]:
+    return (e.id, int(e.type), e.compression, e.offset, e.stored_len, e.raw_len)
 
 
 def _shares(todo: list[tuple[bytes, FileStat]], workers: int) -> list[list[tuple[bytes, FileStat]]]:
@@ -80,7 +96,9 @@ def _worker(
             writer.abort()
             raise
         conn.send(("progress", unreported))
-        conn.send(("done", done, writer.sealed, writer.bytes_written))
+        # plain tuples: unpickling a million slotted dataclasses took seconds in the parent
+        sealed = [(name, [_located(e) for e in entries]) for name, entries in writer.sealed]
+        conn.send(("done", done, sealed, writer.bytes_written))
     except DvaultError as exc:
         conn.send(("error", str(exc)))
     except Exception as exc:  # report, never hang the parent waiting for "done"
@@ -112,6 +130,10 @@ def _run_workers(
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """Spawn one process per payload running ``target(*payload, conn)``; relay progress;
     return every worker's "done" message and the first error, if any."""
+    return _collect(_start(target, payloads), tick)
+
+
+def _start(target: Callable[..., None], payloads: list[tuple[Any, ...]]) -> dict[Connection, Any]:
     ctx = multiprocessing.get_context("spawn")
     running: dict[Connection, Any] = {}
     for payload in payloads:
@@ -122,6 +144,12 @@ def _run_workers(
         process.start()
         send.close()
         running[receive] = process
+    return running
+
+
+def _collect(
+    running: dict[Connection, Any], tick: Callable[[int], None]
+) -> tuple[list[tuple[Any, ...]], str | None]:
     results: list[tuple[Any, ...]] = []
     error: str | None = None
     try:
@@ -148,6 +176,43 @@ def _run_workers(
     return results, error
 
 
+def _scan_worker(project: str, state_dir: str, units: list[bytes], conn: Connection) -> None:
+    """Entry point of a scan worker: compare ``units`` with the stage, read-only."""
+    import lmdb
+
+    from dvault.workspace.scan import load_ignore, scan_units
+
+    try:
+        env = lmdb.open(state_dir, readonly=True, max_dbs=4, readahead=False)
+        try:
+            db = env.open_db(b"stage", create=False)
+            with env.begin(db=db) as txn:
+                result = scan_units(Path(project), txn, units, load_ignore(Path(project)))
+        finally:
+            env.close()
+        conn.send(("done", *result))
+    except Exception as exc:  # report, never hang the parent waiting for "done"
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def start_scan(
+    project: Path, state_dir: Path, shares: list[list[bytes]]
+) -> Callable[[], list[tuple[Any, Any, Any, int]]]:
+    """Start one scan worker per share; the returned function waits for their results
+    (suspects, untracked, deleted, compared), so the caller can walk its own share meanwhile."""
+    running = _start(_scan_worker, [(str(project), str(state_dir), share) for share in shares])
+
+    def results() -> list[tuple[Any, Any, Any, int]]:
+        done, error = _collect(running, lambda _: None)
+        if error is not None:
+            raise StorageError(f"workspace scan failed: {error}")
+        return [(m[1], m[2], m[3], m[4]) for m in done]
+
+    return results
+
+
 def store_in_processes(
     repo: Repo,
     todo: list[tuple[bytes, FileStat]],
@@ -160,19 +225,22 @@ def store_in_processes(
     store = repo.store  # opening it creates the index that workers open read-only
     payloads = []
     for share in _shares(todo, WORKERS):
-        items = [(p, tuple(st)) for p, st in share]
         shared_cache = {p: tuple(cache[p]) for p, _ in share if p in cache}
-        payloads.append((str(repo.root), str(repo.dir), items, shared_cache))
+        payloads.append((str(repo.root), str(repo.dir), share, shared_cache))
     results, error = _run_workers(_worker, payloads, tick)
+    del payloads
     entries: dict[bytes, StageEntry] = {}
     stored = 0
-    for _, done, sealed, written in results:
-        entries.update((p, StageEntry(*e)) for p, e in done)
+    new = tuple.__new__
+    while results:  # each worker's report is dropped once used: at 1M files they are large
+        _, done, sealed, written = results.pop()
+        entries.update((p, new(StageEntry, e)) for p, e in done)
         stored += written
         # Packs sealed by workers are complete even when another worker failed: index
         # them so their objects are known (nothing refers to them until the stage does).
         for name, pack_entries in sealed:
-            store.index.add_pack(name, pack_entries)
+            located = [new(Located, e) for e in pack_entries]
+            store.index.add_pack(name, cast(list[PackEntry], located))  # same fields
     if error is not None:
         raise StorageError(error)
     return entries, stored

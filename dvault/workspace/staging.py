@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING
 
 from dvault.errors import UsageError
@@ -20,7 +21,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, build_from_stage
-from dvault.workspace.scan import load_ignore, under, walk
+from dvault.workspace.scan import load_ignore, scan_workspace, under
 from dvault.workspace.state import FileStat, StageEntry, now_ns
 from dvault.workspace.status import WORKERS
 
@@ -84,25 +85,21 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
     """Make the stage match the workspace under each scope (files, deletions, empty dirs)."""
     scopes = list(scopes)
     state = repo.state
-    stage = state.stage()
-    ignore = load_ignore(repo.root)
-    work: dict[bytes, FileStat] = {}
+    base = os.fsencode(repo.root)
     for scope in scopes:
-        found = dict(walk(repo.root, scope, ignore))
-        if not found and not any(under(p, scope) for p in stage):
+        if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")
-        work.update(found)
+    # only paths whose stat no longer proves their staged content (and new ones) come back
+    suspects, untracked, deletions, compared = scan_workspace(
+        repo.root, scopes, load_ignore(repo.root), state, WORKERS
+    )
+    stage = state.stage()  # after the scan, whose workers are gone: the peaks do not add up
+    todo = suspects + untracked
     report = StageReport()
     sparse = state.sparse()
-    deletions = [
-        p
-        for p in stage
-        if any(under(p, s) for s in scopes)
-        and p not in work
-        and (sparse is None or any(under(p, s) for s in sparse))  # partial clone
-    ]
-    todo = [(p, st) for p, st in work.items() if not (p in stage and stage[p].matches(st))]
-    report.unchanged = len(work) - len(todo)
+    if sparse is not None:  # a partial clone: paths outside its scopes are not deleted
+        deletions = [p for p in deletions if any(under(p, s) for s in sparse)]
+    report.unchanged = compared - len(suspects) - len(deletions)
     cache = state.hash_cache() if todo else {}
 
     updates: dict[bytes, StageEntry] = {}
@@ -142,6 +139,15 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
     # packs are sealed and indexed (writer closed) before the stage refers to them
     state.update_stage(put=updates.items(), delete=deletions, tree=tree)
     return report
+
+
+def _is_data(full: bytes) -> bool:
+    """True for what a scan records: a file, a symlink or a directory."""
+    try:
+        mode = os.lstat(full).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return S_ISDIR(mode) or S_ISREG(mode) or S_ISLNK(mode)
 
 
 def write_stage_trees(writer: ObjectWriter, stage: dict[bytes, StageEntry]) -> ObjectId:

@@ -19,7 +19,7 @@ from dvault.content import hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.trees import EMPTY_TREE, Change, diff_trees
-from dvault.workspace.scan import compare_with_stage, load_ignore
+from dvault.workspace.scan import load_ignore, scan_workspace
 from dvault.workspace.state import FileStat, StageEntry, now_ns
 
 if TYPE_CHECKING:
@@ -113,17 +113,18 @@ def compute_status(repo: Repo) -> Status:
     if stage_tree != head_tree and (stage_tree or head_tree):
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
 
-    raw_stage = state.stage_raw()
     roots = [os.fsencode(r) for r in state.roots()]
-    suspects, status.untracked, status.deleted = compare_with_stage(
-        repo.root, roots, load_ignore(repo.root), raw_stage
+    suspects, untracked, status.deleted, _ = scan_workspace(
+        repo.root, roots, load_ignore(repo.root), state, WORKERS
     )
+    status.untracked = [path for path, _ in untracked]
     sparse = state.sparse()
     if sparse is not None:  # a partial clone: paths outside its scopes are not missing
         from dvault.repo import in_scopes
 
         status.deleted = [p for p in status.deleted if in_scopes(p, sparse)]
     if suspects:
+        staged = {path: state.stage_get(path) for path, _ in suspects}
         cache = state.hash_cache()
         unknown = []
         for path, st in suspects:
@@ -137,7 +138,7 @@ def compute_status(repo: Repo) -> Status:
         refreshed = []
         remembered = []
         for path, current in fresh.items():
-            if current.same_content(StageEntry.unpack(raw_stage[path])):
+            if current.same_content(staged[path]):
                 refreshed.append((path, current))
             else:
                 remembered.append((path, current))
@@ -146,7 +147,7 @@ def compute_status(repo: Repo) -> Status:
         if remembered:
             _best_effort(lambda: state.remember_hashes(remembered))
         for path, current in status.workspace.items():
-            if not current.same_content(StageEntry.unpack(raw_stage[path])):
+            if not current.same_content(staged[path]):
                 status.modified.append(path)
     status.modified.sort()
     status.deleted.sort()
