@@ -127,9 +127,11 @@ _SHARD_REF = struct.Struct(">BIQ32s")  # bucket, entry count, size, child id
 
 
 def shard_key(name: bytes) -> bytes:
-    """The name's position in a sharded directory: blake3(name) as lowercase hex (ASCII);
-    a node at depth d holds the names whose key starts with its d-digit prefix."""
-    return blake3(name).hexdigest().encode()
+    """The name's position in a sharded directory: the first MAX_SHARD_DEPTH lowercase hex
+    digits (ASCII) of blake3(name), as deep as any prefix goes; a node at depth d holds
+    the names whose key starts with its d-digit prefix. (A shorter blake3 output is a
+    prefix of the longer one, so 4 output bytes are the first 8 digits of the digest.)"""
+    return blake3(name).digest(MAX_SHARD_DEPTH // 2).hex().encode()
 
 
 def _encode_entries(parts: list[bytes], entries: tuple[TreeEntry, ...]) -> None:

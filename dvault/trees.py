@@ -22,6 +22,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Protocol
 
 from dvault.errors import CorruptObject
@@ -341,24 +342,31 @@ class _Builder:
         node (``bucket`` is meaningless here; callers set it)."""
         if len(entries) <= self.threshold or len(prefix) == MAX_SHARD_DEPTH:
             return self._single(entries, prefix)
-        return self._fan_out([(shard_key(e.name), e) for e in entries], prefix)
+        # sorted by key, the entries under any prefix are one slice, found by bisection
+        keyed = sorted(((shard_key(e.name), e) for e in entries), key=itemgetter(0))
+        keys = [key for key, _ in keyed]
+        return self._fan_out(keys, [e for _, e in keyed], 0, len(keys), prefix)
 
     def _single(self, entries: list[TreeEntry], prefix: bytes) -> ShardRef:
         ordered = tuple(sorted(entries, key=lambda e: e.name))
         node: TreeNode = TreeShard(prefix, ordered) if prefix else Tree(ordered)
         return ShardRef(0, len(ordered), node.size, self.add(node))
 
-    def _fan_out(self, keyed: list[tuple[bytes, TreeEntry]], prefix: bytes) -> ShardRef:
+    def _fan_out(
+        self, keys: list[bytes], entries: list[TreeEntry], lo: int, hi: int, prefix: bytes
+    ) -> ShardRef:
+        """The canonical shape of ``entries[lo:hi]``, whose sorted ``keys`` all start
+        with ``prefix``."""
         depth = len(prefix)
-        if len(keyed) <= self.threshold or depth == MAX_SHARD_DEPTH:
-            return self._single([e for _, e in keyed], prefix)
-        buckets: dict[int, list[tuple[bytes, TreeEntry]]] = defaultdict(list)
-        for key, entry in keyed:
-            buckets[key[depth]].append((key, entry))
+        if hi - lo <= self.threshold or depth == MAX_SHARD_DEPTH:
+            return self._single(entries[lo:hi], prefix)
         children = []
-        for digit in sorted(buckets):  # ASCII order of hex digits is their numeric order
-            ref = self._fan_out(buckets[digit], prefix + bytes([digit]))
-            children.append(ShardRef(_HEX.index(digit), ref.count, ref.size, ref.id))
+        while lo < hi:
+            child = keys[lo][: depth + 1]
+            end = bisect.bisect_left(keys, child + b"g", lo, hi)  # "g" follows every digit
+            ref = self._fan_out(keys, entries, lo, end, child)
+            children.append(ShardRef(_HEX.index(child[depth]), ref.count, ref.size, ref.id))
+            lo = end
         node = TreeFanout(prefix, tuple(children))
         return ShardRef(0, node.count, node.size, self.add(node))
 
