@@ -531,3 +531,17 @@ def test_case_collisions_are_found_across_shards(repo: Repo) -> None:
     set_case_insensitive(repo, False)
     repo.checkout("evil")
     assert (repo.root / "data" / "Label.txt").exists() and (repo.root / "data" / "f01023").exists()
+
+
+def test_add_rebuilds_the_whole_stage_tree_when_the_old_one_is_unreadable(repo: Repo) -> None:
+    """add updates the stage's tree from the paths it changed; if that tree is missing
+    (a damaged store), it falls back to building every tree from the stage."""
+    (repo.root / "data").mkdir()
+    (repo.root / "data" / "a.txt").write_bytes(b"alpha\n")
+    repo.add([repo.root / "data"])
+    repo.state.update_stage(tree=fake_id(99))  # a tree the store does not have
+    (repo.root / "data" / "b.txt").write_bytes(b"bravo\n")
+    repo.add([repo.root / "data"])
+    tree = repo.state.stage_tree()
+    assert tree == build_from_stage(repo.state.stage())[0]
+    assert set(flatten(repo.store, tree)) == {b"data/a.txt", b"data/b.txt"}

@@ -157,13 +157,13 @@ def write_stage_trees(
     for a removed path) were applied to it, only the directories and shards on the way to
     an edit are rebuilt (trees.update_tree); otherwise, or if ``base`` cannot be read,
     every tree is built from the whole stage (``stage()``, called only then)."""
-    from dvault.errors import CorruptObject, MissingObject
+    from dvault.errors import CorruptObject, CorruptPack, MissingObject
 
     trees = None
     if base is not None and edits is not None:
         try:
             root, trees = update_tree(writer.store, base, edits)
-        except (MissingObject, CorruptObject):
+        except (MissingObject, CorruptObject, CorruptPack):
             trees = None  # a damaged or collected stage tree: start from the stage itself
     if trees is None:
         root, trees = build_from_stage(stage())
