@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import ChunkList, Commit, Tag, Tree, decode
+from dvault.objects import ChunkList, Commit, Tag, Tree, TreeFanout, TreeShard, decode
 from dvault.reachability import ReadRaw, TypeOf
 
 Hits = dict[ObjectId, list[str]]
@@ -73,7 +73,11 @@ class _Tracer:
             return self.trees[oid]
         hits: Hits = {oid: [""]} if oid in self.damaged else {}
         tree = self._decode(oid)
-        if isinstance(tree, Tree):
+        if isinstance(tree, TreeFanout):  # a sharded directory: its shards' paths are its own
+            for ref in tree.children:
+                for bad, paths in self.tree(ref.id).items():
+                    hits.setdefault(bad, []).extend(paths)
+        elif isinstance(tree, Tree | TreeShard):
             for entry in tree.entries:
                 name = entry.name.decode(errors="surrogateescape")
                 if entry.is_dir:

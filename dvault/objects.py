@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from blake3 import blake3
+
 from dvault.errors import CorruptObject
 from dvault.hashing import ID_SIZE, ObjectId, ObjectType, from_hex, object_id
 
@@ -106,6 +108,77 @@ class TreeEntry:
         return self.mode == MODE_LINK
 
 
+# Large directories are split into shards by the hex digits of blake3(name): see
+# docs/format.md, "Trees". A tree object body starts with its version byte, which says
+# which of the three node kinds it is.
+TREE_PLAIN = 1
+"""A whole directory in one object (every directory of at most SHARD_ENTRIES entries)."""
+TREE_FANOUT = 2
+"""A fan-out node: up to 16 children, one per next hex digit of blake3(name)."""
+TREE_SHARD = 3
+"""A shard leaf: the entries of a large directory whose name hashes share a prefix."""
+
+MAX_SHARD_DEPTH = 8
+"""Fan-out nodes sit at depths 0..7, shard leaves at 1..8: nesting is bounded, whatever a
+(hostile) tree says, and a leaf at depth 8 holds whatever names share 8 hex digits."""
+
+_HEX_DIGITS = b"0123456789abcdef"
+_SHARD_REF = struct.Struct(">BIQ32s")  # bucket, entry count, size, child id
+
+
+def shard_key(name: bytes) -> bytes:
+    """The name's position in a sharded directory: the first MAX_SHARD_DEPTH lowercase hex
+    digits (ASCII) of blake3(name), as deep as any prefix goes; a node at depth d holds
+    the names whose key starts with its d-digit prefix. (A shorter blake3 output is a
+    prefix of the longer one, so 4 output bytes are the first 8 digits of the digest.)"""
+    return blake3(name).digest(MAX_SHARD_DEPTH // 2).hex().encode()
+
+
+def _encode_entries(parts: list[bytes], entries: tuple[TreeEntry, ...]) -> None:
+    previous = None
+    for e in entries:
+        if previous is not None and e.name <= previous:
+            raise ValueError("tree entries must be sorted and unique")
+        previous = e.name
+        parts.append(_ENTRY.pack(e.mode, e.size, e.id, len(e.name)))
+        parts.append(e.name)
+
+
+def _decode_entries(body: bytes, pos: int) -> tuple[TreeEntry, ...]:
+    entries = []
+    end, previous = len(body), b""
+    while pos < end:
+        if pos + _ENTRY.size > end:
+            raise CorruptObject("tree entry truncated")
+        mode, size, oid, name_len = _ENTRY.unpack_from(body, pos)
+        pos += _ENTRY.size
+        name = body[pos : pos + name_len]
+        pos += name_len
+        if len(name) != name_len:
+            raise CorruptObject("tree entry name truncated")
+        if mode not in VALID_MODES:
+            raise CorruptObject(f"tree entry {name!r} has invalid mode {mode:o}")
+        check_name(name)
+        if name <= previous:
+            raise CorruptObject("tree entries are not sorted and unique")
+        previous = name
+        entries.append(TreeEntry(name, mode, size, ObjectId(oid)))
+    return tuple(entries)
+
+
+def _decode_prefix(body: bytes, what: str, lowest: int, highest: int) -> bytes:
+    """The depth byte and hex-digit prefix that open fan-out and shard bodies."""
+    if len(body) < 2:
+        raise CorruptObject(f"{what} too short")
+    depth = body[1]
+    if not lowest <= depth <= highest:
+        raise CorruptObject(f"{what} has depth {depth}, outside {lowest}..{highest}")
+    prefix = body[2 : 2 + depth]
+    if len(prefix) != depth or any(c not in _HEX_DIGITS for c in prefix):
+        raise CorruptObject(f"{what} prefix is not {depth} lowercase hex digits")
+    return prefix
+
+
 @dataclass(frozen=True, slots=True)
 class Tree:
     """A directory: entries sorted by name bytes, names unique."""
@@ -121,39 +194,118 @@ class Tree:
         return sum(e.size for e in self.entries)
 
     def encode(self) -> bytes:
-        parts = [bytes([FORMAT_VERSION])]
-        previous = None
-        for e in self.entries:
-            if previous is not None and e.name <= previous:
-                raise ValueError("tree entries must be sorted and unique")
-            previous = e.name
-            parts.append(_ENTRY.pack(e.mode, e.size, e.id, len(e.name)))
-            parts.append(e.name)
+        parts = [bytes([TREE_PLAIN])]
+        _encode_entries(parts, self.entries)
         return b"".join(parts)
 
     @classmethod
     def decode(cls, body: bytes) -> Tree:
-        if not body or body[0] != FORMAT_VERSION:
+        if not body or body[0] != TREE_PLAIN:
             raise CorruptObject("tree has an unknown version")
-        entries = []
-        pos, end, previous = 1, len(body), b""
-        while pos < end:
-            if pos + _ENTRY.size > end:
-                raise CorruptObject("tree entry truncated")
-            mode, size, oid, name_len = _ENTRY.unpack_from(body, pos)
-            pos += _ENTRY.size
-            name = body[pos : pos + name_len]
-            pos += name_len
-            if len(name) != name_len:
-                raise CorruptObject("tree entry name truncated")
-            if mode not in VALID_MODES:
-                raise CorruptObject(f"tree entry {name!r} has invalid mode {mode:o}")
-            check_name(name)
-            if name <= previous:
-                raise CorruptObject("tree entries are not sorted and unique")
-            previous = name
-            entries.append(TreeEntry(name, mode, size, ObjectId(oid)))
-        return cls(tuple(entries))
+        return cls(_decode_entries(body, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class TreeShard:
+    """A leaf of a sharded directory: the entries whose :func:`shard_key` starts with
+    ``prefix`` (1 to MAX_SHARD_DEPTH hex digits). Never empty, never a directory itself."""
+
+    prefix: bytes
+    entries: tuple[TreeEntry, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def encode(self) -> bytes:
+        parts = [bytes([TREE_SHARD, len(self.prefix)]), self.prefix]
+        _encode_entries(parts, self.entries)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, body: bytes) -> TreeShard:
+        if not body or body[0] != TREE_SHARD:
+            raise CorruptObject("tree shard has an unknown version")
+        prefix = _decode_prefix(body, "tree shard", 1, MAX_SHARD_DEPTH)
+        entries = _decode_entries(body, 2 + len(prefix))
+        if not entries:
+            raise CorruptObject("tree shard is empty")
+        for e in entries:
+            if not shard_key(e.name).startswith(prefix):
+                raise CorruptObject(f"tree shard {prefix.decode()} holds a foreign name {e.name!r}")
+        return cls(prefix, entries)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRef:
+    """A fan-out node's child: the next hex digit of the keys under it, how many entries
+    it holds and their total size (so a change re-shapes a directory without reading
+    every shard), and its id (a fan-out node one level down, or a shard leaf)."""
+
+    bucket: int
+    count: int
+    size: int
+    id: ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFanout:
+    """An inner node of a sharded directory at depth ``len(prefix)``; at depth 0 it *is*
+    the directory (its id is what the parent entry or the commit names)."""
+
+    prefix: bytes
+    children: tuple[ShardRef, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(c.size for c in self.children)
+
+    @property
+    def count(self) -> int:
+        return sum(c.count for c in self.children)
+
+    def encode(self) -> bytes:
+        parts = [bytes([TREE_FANOUT, len(self.prefix)]), self.prefix]
+        previous = -1
+        for c in self.children:
+            if not previous < c.bucket < 16 or c.count < 1:
+                raise ValueError("fan-out children must be sorted, unique and non-empty")
+            previous = c.bucket
+            parts.append(_SHARD_REF.pack(c.bucket, c.count, c.size, c.id))
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, body: bytes) -> TreeFanout:
+        if not body or body[0] != TREE_FANOUT:
+            raise CorruptObject("tree fan-out has an unknown version")
+        prefix = _decode_prefix(body, "tree fan-out", 0, MAX_SHARD_DEPTH - 1)
+        start = 2 + len(prefix)
+        if (len(body) - start) % _SHARD_REF.size or len(body) == start:
+            raise CorruptObject("tree fan-out children are truncated or missing")
+        children = []
+        previous = -1
+        for bucket, count, size, oid in _SHARD_REF.iter_unpack(memoryview(body)[start:]):
+            if not previous < bucket < 16:
+                raise CorruptObject("tree fan-out buckets are not sorted, unique and 0..15")
+            if count < 1:
+                raise CorruptObject("tree fan-out has an empty child")
+            previous = bucket
+            children.append(ShardRef(bucket, count, size, ObjectId(bytes(oid))))
+        return cls(prefix, tuple(children))
+
+
+TreeNode = Tree | TreeShard | TreeFanout
+"""What a tree object body decodes to (its version byte says which)."""
+
+
+def decode_tree(body: bytes) -> TreeNode:
+    """Parse any tree object: a plain tree, a fan-out node or a shard leaf."""
+    version = body[0] if body else None
+    if version == TREE_FANOUT:
+        return TreeFanout.decode(body)
+    if version == TREE_SHARD:
+        return TreeShard.decode(body)
+    return Tree.decode(body)
 
 
 # -- commits and tags -------------------------------------------------------------------
@@ -341,11 +493,11 @@ class Tag:
         )
 
 
-Object = ChunkList | Tree | Commit | Tag
+Object = ChunkList | Tree | TreeShard | TreeFanout | Commit | Tag
 
 _DECODERS: dict[ObjectType, Any] = {
     ObjectType.CHUNKS: ChunkList.decode,
-    ObjectType.TREE: Tree.decode,
+    ObjectType.TREE: decode_tree,
     ObjectType.COMMIT: Commit.decode,
     ObjectType.TAG: Tag.decode,
 }
@@ -353,6 +505,8 @@ _DECODERS: dict[ObjectType, Any] = {
 _TYPES: dict[type, ObjectType] = {
     ChunkList: ObjectType.CHUNKS,
     Tree: ObjectType.TREE,
+    TreeShard: ObjectType.TREE,
+    TreeFanout: ObjectType.TREE,
     Commit: ObjectType.COMMIT,
     Tag: ObjectType.TAG,
 }
@@ -381,6 +535,7 @@ def encode(obj: Object) -> tuple[ObjectType, bytes, ObjectId]:
 
 __all__ = [
     "ID_SIZE",
+    "MAX_SHARD_DEPTH",
     "MODE_DIR",
     "MODE_EXEC",
     "MODE_FILE",
@@ -388,12 +543,18 @@ __all__ = [
     "ChunkList",
     "Commit",
     "Object",
+    "ShardRef",
     "Signature",
     "Tag",
     "Tree",
     "TreeEntry",
+    "TreeFanout",
+    "TreeNode",
+    "TreeShard",
     "decode",
+    "decode_tree",
     "encode",
     "mode_of",
+    "shard_key",
     "signed_message",
 ]

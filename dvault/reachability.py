@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import ChunkList, Commit, Tag, Tree, decode
-from dvault.trees import EMPTY_TREE
+from dvault.objects import ChunkList, Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, decode
+from dvault.trees import EMPTY_TREE, check_child, is_directory_node
 
 ReadRaw = Callable[[bytes], tuple[ObjectType, bytes]]
 TypeOf = Callable[[bytes], ObjectType | None]
@@ -107,19 +107,28 @@ def _walk_tree(
     found: Reachable,
     scopes: list[str] | None,
 ) -> None:
-    stack = [(tree_id, prefix)]
+    # (id, path, what the object must be: None for a directory, else the fan-out node's
+    # prefix and reference that name it as one of its shards)
+    stack: list[tuple[ObjectId, str, tuple[bytes, ShardRef] | None]] = [(tree_id, prefix, None)]
     while stack:
-        oid, path = stack.pop()
+        oid, path, parent = stack.pop()
         if oid in found.objects or known(oid):
             continue
         kind, body = read(oid)
-        tree = decode(kind, body) if kind == ObjectType.TREE else None
-        if not isinstance(tree, Tree):
+        node = decode(kind, body) if kind == ObjectType.TREE else None
+        if not isinstance(node, Tree | TreeShard | TreeFanout) or (
+            parent is None and not is_directory_node(node)
+        ):
             from dvault.errors import CorruptObject
 
             raise CorruptObject(f"object {oid.hex()} at {path or '/'} is not a tree")
+        if parent is not None:
+            check_child(*parent, node)
         found.add(oid, ObjectType.TREE, path or "/")
-        for entry in tree.entries:
+        if isinstance(node, TreeFanout):  # a sharded directory: its shards share its path
+            stack.extend((ref.id, path, (node.prefix, ref)) for ref in node.children)
+            continue
+        for entry in node.entries:
             name = entry.name.decode(errors="surrogateescape")
             child = f"{path}/{name}" if path else name
             if entry.is_dir:
@@ -128,7 +137,7 @@ def _walk_tree(
                 if entry.id == EMPTY_TREE:
                     found.add(entry.id, ObjectType.TREE, child)
                 else:
-                    stack.append((entry.id, child))
+                    stack.append((entry.id, child, None))
             elif _in_scope(child, scopes) and not (entry.id in found.objects or known(entry.id)):
                 _walk_file(read, type_of, entry.id, child, known, found)
 

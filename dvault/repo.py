@@ -275,7 +275,8 @@ class Repo:
             from dvault.workspace.staging import write_stage_trees
 
             with self.store.writer() as writer:
-                tree = write_stage_trees(writer, stage)
+                base = self.state.stage_tree()
+                tree = write_stage_trees(writer, lambda: stage, base, dict.fromkeys(removed))
             self.state.update_stage(delete=removed, tree=tree)
             self.state.set_roots(roots)
             if not cached:

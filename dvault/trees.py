@@ -6,24 +6,65 @@ Diffing compares subtree ids first and only descends where they differ, so the c
 A path's leaf is a file, a symlink or an *empty* directory. Empty directories are
 recorded (an image-classification dataset with an empty class folder is a different
 dataset), as a directory entry pointing at the empty tree.
+
+A directory of more than :data:`SHARD_ENTRIES` entries is stored sharded: a fan-out node
+whose children split the names by the hex digits of blake3(name), recursively, down to
+shard leaves of at most that many entries (docs/format.md, "Trees"). Hash buckets keep a
+one-file change to one leaf and the fan-out nodes above it — O(log n) tree bytes — and
+the shape depends only on the set of names, so the same directory always has one id
+however it was built. Every reader here sees the logical directory; only diff and the
+incremental :func:`update_tree` look at shards, to skip the ones with equal ids.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from operator import itemgetter
+from typing import TYPE_CHECKING, Protocol
 
+from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_DIR, Tree, TreeEntry
+from dvault.objects import (
+    MAX_SHARD_DEPTH,
+    MODE_DIR,
+    ShardRef,
+    Tree,
+    TreeEntry,
+    TreeFanout,
+    TreeNode,
+    TreeShard,
+    shard_key,
+)
 
 if TYPE_CHECKING:
     from dvault.store.objectstore import ObjectStore
-    from dvault.workspace.state import StageEntry
 
 EMPTY_TREE_BODY = Tree().encode()
 EMPTY_TREE = object_id(ObjectType.TREE, EMPTY_TREE_BODY)
+
+SHARD_ENTRIES = 1024
+"""Directories of at most this many entries are one plain tree object (the encoding and
+ids they always had); larger ones are sharded, and so is any shard above this size
+(unless it is at MAX_SHARD_DEPTH). 1024 entries is ~64 KiB of tree with 20-byte names."""
+
+_HEX = b"0123456789abcdef"
+
+Read = Callable[[ObjectId], TreeNode]
+Built = list[tuple[ObjectId, bytes]]
+
+
+class Leaf(Protocol):
+    """What a tree records for a leaf path (a stage entry or a tree entry)."""
+
+    @property
+    def mode(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def id(self) -> ObjectId: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,40 +84,99 @@ class Change:
         return "modified"
 
 
-def build_from_stage(
-    stage: dict[bytes, StageEntry],
-) -> tuple[ObjectId, list[tuple[ObjectId, bytes]]]:
-    """Root tree id of the stage and every tree object (id, body) it consists of."""
-    leaves: dict[bytes, list[TreeEntry]] = defaultdict(list)
-    dirs: set[bytes] = {b""}
-    for path, entry in stage.items():
-        parent, _, name = path.rpartition(b"/")
-        leaves[parent].append(TreeEntry(name, entry.mode, entry.size, entry.id))
-        while parent not in dirs:
-            dirs.add(parent)
-            parent = parent.rpartition(b"/")[0]
-    objects: list[tuple[ObjectId, bytes]] = []
-    for d in sorted(dirs, key=lambda p: p.count(b"/") if p else -1, reverse=True):
-        tree = Tree.build(leaves.get(d, []))
-        body = tree.encode()
-        oid = object_id(ObjectType.TREE, body)
-        objects.append((oid, body))
-        if d:
-            parent, _, name = d.rpartition(b"/")
-            leaves[parent].append(TreeEntry(name, MODE_DIR, tree.size, oid))
-    return objects[-1][0], objects
+# -- reading nodes ----------------------------------------------------------------------
+
+
+def read_node(store: ObjectStore, oid: bytes) -> TreeNode:
+    """A tree object as stored: a plain tree, a fan-out node or a shard leaf."""
+    if oid == EMPTY_TREE:  # referenced by empty directories but not necessarily stored
+        return Tree()
+    node = store.get(oid, ObjectType.TREE)
+    assert isinstance(node, Tree | TreeShard | TreeFanout)
+    return node
+
+
+def _reader(store: ObjectStore) -> Read:
+    return lambda oid: read_node(store, oid)
+
+
+def is_directory_node(node: TreeNode) -> bool:
+    """Whether ``node`` can stand for a whole directory (a commit's tree, a directory
+    entry): a plain tree or a depth-0 fan-out, never a shard of some other directory."""
+    return isinstance(node, Tree) or (isinstance(node, TreeFanout) and not node.prefix)
+
+
+def check_child(parent_prefix: bytes, ref: ShardRef, node: TreeNode) -> None:
+    """Refuse a fan-out child that is not exactly the shard its parent names: one level
+    deeper, under the parent's prefix and bucket, holding the count and size it claims."""
+    prefix = parent_prefix + _HEX[ref.bucket : ref.bucket + 1]
+    if isinstance(node, Tree) or node.prefix != prefix:
+        raise CorruptObject(f"tree object {ref.id.hex()} is not the shard {prefix.decode()}")
+    count = len(node.entries) if isinstance(node, TreeShard) else node.count
+    if count != ref.count or node.size != ref.size:
+        raise CorruptObject(
+            f"tree shard {ref.id.hex()} holds {count} entries of {node.size} bytes, "
+            f"not the {ref.count} of {ref.size} bytes its parent records"
+        )
+
+
+def _child(read: Read, parent: TreeFanout, ref: ShardRef) -> TreeShard | TreeFanout:
+    node = read(ref.id)
+    check_child(parent.prefix, ref, node)
+    assert not isinstance(node, Tree)
+    return node
+
+
+def _directory(read: Read, oid: bytes) -> Tree | TreeFanout:
+    node = read(ObjectId(oid))
+    if not is_directory_node(node):
+        raise CorruptObject(f"tree object {oid.hex()} is a shard, not a directory")
+    assert isinstance(node, Tree | TreeFanout)
+    return node
+
+
+def _entries_under(read: Read, node: TreeNode) -> Iterator[TreeEntry]:
+    """Every entry of a node (a fan-out's in shard order, not name order)."""
+    if isinstance(node, TreeFanout):
+        for ref in node.children:
+            yield from _entries_under(read, _child(read, node, ref))
+    else:
+        yield from node.entries
+
+
+def _find(read: Read, node: TreeNode, name: bytes) -> TreeEntry | None:
+    """The entry called ``name`` in a directory node: one shard per level, by hash."""
+    key = shard_key(name) if isinstance(node, TreeFanout) else b""
+    while isinstance(node, TreeFanout):
+        digit = _HEX.index(key[len(node.prefix)])
+        ref = next((c for c in node.children if c.bucket == digit), None)
+        if ref is None:
+            return None
+        node = _child(read, node, ref)
+    entries = node.entries
+    i = bisect.bisect_left(entries, name, key=lambda e: e.name)
+    return entries[i] if i < len(entries) and entries[i].name == name else None
+
+
+def read_tree(store: ObjectStore, oid: bytes) -> Tree:
+    """The directory ``oid`` with all its entries sorted by name, stored whole or sharded
+    (a sharded one is gathered into a Tree that is never stored as such)."""
+    read = _reader(store)
+    node = _directory(read, oid)
+    if isinstance(node, Tree):
+        return node
+    return Tree.build(list(_entries_under(read, node)))
+
+
+def find_entry(store: ObjectStore, tree_id: bytes, name: bytes) -> TreeEntry | None:
+    """The entry ``name`` (one path component) of directory ``tree_id``, or None; reads
+    only the shards on the way to it."""
+    read = _reader(store)
+    return _find(read, _directory(read, tree_id), name)
 
 
 def _join(prefix: bytes, name: bytes) -> bytes:
     return prefix + b"/" + name if prefix else name
-
-
-def read_tree(store: ObjectStore, oid: bytes) -> Tree:
-    if oid == EMPTY_TREE:  # referenced by empty directories but not necessarily stored
-        return Tree()
-    tree = store.get(oid, ObjectType.TREE)
-    assert isinstance(tree, Tree)
-    return tree
 
 
 def walk(
@@ -97,13 +197,14 @@ def flatten(store: ObjectStore, tree_id: bytes) -> dict[bytes, TreeEntry]:
 
 def lookup(store: ObjectStore, tree_id: bytes, path: bytes) -> TreeEntry | None:
     """The entry at ``path`` (a directory entry for a subtree), or None."""
+    read = _reader(store)
     if not path:
-        tree = read_tree(store, tree_id)
-        return TreeEntry(b"", MODE_DIR, tree.size, tree_id)  # type: ignore[arg-type]
+        node = _directory(read, tree_id)
+        return TreeEntry(b"", MODE_DIR, node.size, tree_id)  # type: ignore[arg-type]
     current = tree_id
     parts = path.split(b"/")
     for i, part in enumerate(parts):
-        found = next((e for e in read_tree(store, current).entries if e.name == part), None)
+        found = _find(read, _directory(read, current), part)
         if found is None:
             return None
         if i == len(parts) - 1:
@@ -122,19 +223,52 @@ def expand(store: ObjectStore, path: bytes, entry: TreeEntry) -> Iterator[tuple[
         yield path, entry
 
 
+# -- diff -------------------------------------------------------------------------------
+
+
+def _differing(
+    read: Read, a: TreeNode | None, b: TreeNode | None
+) -> Iterator[tuple[bytes, TreeEntry | None, TreeEntry | None]]:
+    """Entries that differ between two nodes of one directory level, in no particular
+    order. Fan-outs of the same shape are compared child by child and equal children
+    (same id) are skipped; any other pair of shapes (a directory that crossed the
+    threshold, a shard that split) is compared entry by entry."""
+    if isinstance(a, TreeFanout) and isinstance(b, TreeFanout) and a.prefix == b.prefix:
+        a_refs = {c.bucket: c for c in a.children}
+        b_refs = {c.bucket: c for c in b.children}
+        for bucket in sorted(a_refs.keys() | b_refs.keys()):
+            x, y = a_refs.get(bucket), b_refs.get(bucket)
+            if x is not None and y is not None and x.id == y.id:
+                continue
+            yield from _differing(
+                read,
+                _child(read, a, x) if x is not None else None,
+                _child(read, b, y) if y is not None else None,
+            )
+        return
+    old = {e.name: e for e in _entries_under(read, a)} if a is not None else {}
+    new = {e.name: e for e in _entries_under(read, b)} if b is not None else {}
+    for name in old.keys() | new.keys():
+        before, after = old.get(name), new.get(name)
+        if not _same(before, after):
+            yield name, before, after
+
+
+def _same(a: TreeEntry | None, b: TreeEntry | None) -> bool:
+    return a is not None and b is not None and a.id == b.id and a.mode == b.mode
+
+
 def diff_trees(
     store: ObjectStore, old: bytes | None, new: bytes | None, prefix: bytes = b""
 ) -> Iterator[Change]:
     """Leaf-level changes from tree ``old`` to tree ``new`` (None means empty), sorted."""
     if old == new:
         return
-    old_entries = {e.name: e for e in read_tree(store, old).entries} if old else {}
-    new_entries = {e.name: e for e in read_tree(store, new).entries} if new else {}
-    for name in sorted(old_entries.keys() | new_entries.keys()):
-        a, b = old_entries.get(name), new_entries.get(name)
+    read = _reader(store)
+    a_node = _directory(read, old) if old else None
+    b_node = _directory(read, new) if new else None
+    for name, a, b in sorted(_differing(read, a_node, b_node), key=lambda d: d[0]):
         path = _join(prefix, name)
-        if a is not None and b is not None and a.id == b.id and a.mode == b.mode:
-            continue
         a_sub = a is not None and a.is_dir and a.id != EMPTY_TREE
         b_sub = b is not None and b.is_dir and b.id != EMPTY_TREE
         if a_sub and b_sub:
@@ -168,3 +302,195 @@ def diff_entries(
     yield from diff_trees(store, old_tree, new_tree, path)
     if new is not None and new_tree is None:
         yield Change(path, None, new)
+
+
+# -- building ---------------------------------------------------------------------------
+
+
+class _Builder:
+    """Makes the canonical node(s) of a directory's entries and collects the new objects.
+
+    Canonical shape of entries E at a prefix of depth d: one node when ``len(E) <=
+    threshold`` (a plain tree at d = 0, a shard leaf below) or at MAX_SHARD_DEPTH;
+    otherwise a fan-out whose child for each next hex digit is the canonical shape of
+    the entries under it. Nodes made here are readable through :meth:`read` before
+    they are stored (an incremental update re-reads what it just made)."""
+
+    def __init__(self, read: Read | None, threshold: int | None) -> None:
+        self.store_read = read
+        self.threshold = threshold or SHARD_ENTRIES
+        self.objects: Built = []
+        self.made: dict[ObjectId, TreeNode] = {}
+
+    def read(self, oid: ObjectId) -> TreeNode:
+        node = self.made.get(oid)
+        if node is not None:
+            return node
+        assert self.store_read is not None
+        return self.store_read(oid)
+
+    def add(self, node: TreeNode) -> ObjectId:
+        body = node.encode()
+        oid = object_id(ObjectType.TREE, body)
+        if oid not in self.made:
+            self.made[oid] = node
+            self.objects.append((oid, body))
+        return oid
+
+    def build(self, entries: list[TreeEntry], prefix: bytes = b"") -> ShardRef:
+        """The canonical shape of ``entries`` at ``prefix``, as a reference to its top
+        node (``bucket`` is meaningless here; callers set it)."""
+        if len(entries) <= self.threshold or len(prefix) == MAX_SHARD_DEPTH:
+            return self._single(entries, prefix)
+        # sorted by key, the entries under any prefix are one slice, found by bisection
+        keyed = sorted(((shard_key(e.name), e) for e in entries), key=itemgetter(0))
+        keys = [key for key, _ in keyed]
+        return self._fan_out(keys, [e for _, e in keyed], 0, len(keys), prefix)
+
+    def _single(self, entries: list[TreeEntry], prefix: bytes) -> ShardRef:
+        ordered = tuple(sorted(entries, key=lambda e: e.name))
+        node: TreeNode = TreeShard(prefix, ordered) if prefix else Tree(ordered)
+        return ShardRef(0, len(ordered), node.size, self.add(node))
+
+    def _fan_out(
+        self, keys: list[bytes], entries: list[TreeEntry], lo: int, hi: int, prefix: bytes
+    ) -> ShardRef:
+        """The canonical shape of ``entries[lo:hi]``, whose sorted ``keys`` all start
+        with ``prefix``."""
+        depth = len(prefix)
+        if hi - lo <= self.threshold or depth == MAX_SHARD_DEPTH:
+            return self._single(entries[lo:hi], prefix)
+        children = []
+        while lo < hi:
+            child = keys[lo][: depth + 1]
+            end = bisect.bisect_left(keys, child + b"g", lo, hi)  # "g" follows every digit
+            ref = self._fan_out(keys, entries, lo, end, child)
+            children.append(ShardRef(_HEX.index(child[depth]), ref.count, ref.size, ref.id))
+            lo = end
+        node = TreeFanout(prefix, tuple(children))
+        return ShardRef(0, node.count, node.size, self.add(node))
+
+    def edit(
+        self, node: TreeNode | None, prefix: bytes, edits: Mapping[bytes, TreeEntry | None]
+    ) -> ShardRef | None:
+        """The canonical shape of ``node`` (entries of one directory under ``prefix``, or
+        None for none) after setting (or, for None, removing) the named entries; None
+        when nothing is left. Only the shards holding an edited name are read."""
+        if isinstance(node, TreeFanout):
+            depth = len(prefix)
+            by_bucket: dict[int, dict[bytes, TreeEntry | None]] = defaultdict(dict)
+            for name, entry in edits.items():
+                by_bucket[_HEX.index(shard_key(name)[depth])][name] = entry
+            refs = {c.bucket: c for c in node.children}
+            for bucket, sub in by_bucket.items():
+                old = refs.get(bucket)
+                child = _child(self.read, node, old) if old is not None else None
+                made = self.edit(child, prefix + _HEX[bucket : bucket + 1], sub)
+                if made is None:
+                    refs.pop(bucket, None)
+                else:
+                    refs[bucket] = ShardRef(bucket, made.count, made.size, made.id)
+            fan = TreeFanout(prefix, tuple(refs[b] for b in sorted(refs)))
+            if not refs:
+                return None
+            if fan.count > self.threshold:
+                return ShardRef(0, fan.count, fan.size, self.add(fan))
+            # shrunk to the threshold: back to a single node (reads the few shards left)
+            return self._single(list(_entries_under(self.read, fan)), prefix)
+        entries = {e.name: e for e in node.entries} if node is not None else {}
+        for name, entry in edits.items():
+            if entry is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = entry
+        return self.build(list(entries.values()), prefix) if entries else None
+
+
+def build_from_stage(
+    stage: Mapping[bytes, Leaf], threshold: int | None = None
+) -> tuple[ObjectId, Built]:
+    """Root tree id of the stage and every tree object (id, body) it consists of.
+
+    ``threshold`` overrides :data:`SHARD_ENTRIES` (tests shard small directories)."""
+    leaves: dict[bytes, list[TreeEntry]] = defaultdict(list)
+    dirs: set[bytes] = {b""}
+    for path, entry in stage.items():
+        parent, _, name = path.rpartition(b"/")
+        leaves[parent].append(TreeEntry(name, entry.mode, entry.size, entry.id))
+        while parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition(b"/")[0]
+    builder = _Builder(None, threshold)
+    root = EMPTY_TREE
+    for d in sorted(dirs, key=lambda p: p.count(b"/") if p else -1, reverse=True):
+        ref = builder.build(leaves.get(d, []))
+        if d:
+            parent, _, name = d.rpartition(b"/")
+            leaves[parent].append(TreeEntry(name, MODE_DIR, ref.size, ref.id))
+        else:
+            root = ref.id
+    return root, builder.objects
+
+
+def update_tree(
+    store: ObjectStore,
+    root: bytes | None,
+    edits: Mapping[bytes, Leaf | None],
+    threshold: int | None = None,
+) -> tuple[ObjectId, Built]:
+    """The tree of a stage whose tree was ``root`` after setting (or, for None, removing)
+    the leaves at ``edits`` paths, and the tree objects that are new.
+
+    Reads and re-encodes only the directories (and, in sharded ones, the shards) that
+    hold an edited path, so a one-file change costs O(depth · log n), not O(stage). The
+    result is the canonical tree of the new stage wherever an edit reached; directories
+    an edit did not reach keep the ids they had (a plain tree written before sharding
+    existed stays as it is until something in it changes).
+    """
+    builder = _Builder(_reader(store), threshold)
+    if not edits and root is not None:
+        return ObjectId(bytes(root)), []
+    made = _update_directory(builder, root, edits)
+    if made is None:
+        return EMPTY_TREE, [(EMPTY_TREE, EMPTY_TREE_BODY)]
+    return made.id, builder.objects
+
+
+def _update_directory(
+    builder: _Builder, tree_id: bytes | None, edits: Mapping[bytes, Leaf | None]
+) -> ShardRef | None:
+    direct: dict[bytes, Leaf | None] = {}
+    nested: dict[bytes, dict[bytes, Leaf | None]] = defaultdict(dict)
+    for path, leaf in edits.items():
+        name, slash, rest = path.partition(b"/")
+        if slash:
+            nested[name][rest] = leaf
+        else:
+            direct[name] = leaf
+    node = _directory(builder.read, tree_id) if tree_id is not None else None
+    final: dict[bytes, TreeEntry | None] = {}
+    for name in direct.keys() | nested.keys():
+        entry: TreeEntry | None = None
+        if name in nested:
+            old = _find(builder.read, node, name) if node is not None else None
+            below = old.id if old is not None and old.is_dir and old.id != EMPTY_TREE else None
+            made = _update_directory(builder, below, nested[name])
+            if made is not None:
+                entry = TreeEntry(name, MODE_DIR, made.size, made.id)
+        leaf = direct.get(name)
+        if entry is None and leaf is not None:  # a directory emptied, or never one
+            entry = TreeEntry(name, leaf.mode, leaf.size, leaf.id)
+        final[name] = entry
+    return builder.edit(node, b"", final)
+
+
+def shard_objects(store: ObjectStore, tree_id: bytes) -> Iterable[ObjectId]:
+    """The ids of the fan-out nodes and shards of directory ``tree_id`` (tests, tools)."""
+    read = _reader(store)
+    pending: list[TreeNode] = [_directory(read, tree_id)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, TreeFanout):
+            for ref in node.children:
+                yield ref.id
+                pending.append(_child(read, node, ref))

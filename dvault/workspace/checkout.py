@@ -384,10 +384,16 @@ def record(repo: Repo, changes: list[Change], stage_tree_after: ObjectId | None)
             fs = None
         puts.append((change.path, entry.with_stat(fs, now)))
     if stage_tree_after is None:
-        stage = repo.state.stage()
-        for path in deletes:
-            stage.pop(path, None)
-        stage.update(puts)
+        edits: dict[bytes, StageEntry | None] = {**dict.fromkeys(deletes), **dict(puts)}
+
+        def stage_after() -> dict[bytes, StageEntry]:
+            stage = repo.state.stage()
+            for path in deletes:
+                stage.pop(path, None)
+            stage.update(puts)
+            return stage
+
         with repo.store.writer() as writer:
-            stage_tree_after = write_stage_trees(writer, stage)
+            base = repo.state.stage_tree()
+            stage_tree_after = write_stage_trees(writer, stage_after, base, edits)
     repo.state.update_stage(put=puts, delete=deletes, tree=stage_tree_after)

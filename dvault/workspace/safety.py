@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId
 from dvault.objects import TreeEntry
-from dvault.trees import Change, read_tree
+from dvault.trees import Change, find_entry, read_tree
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -175,10 +175,7 @@ def _collisions(repo: Repo, tree: ObjectId, paths: Iterable[bytes]) -> list[str]
             parent_tree = tree_of(parent)
             entry: TreeEntry | None = None
             if parent_tree is not None:
-                entry = next(
-                    (e for e in read_tree(repo.store, parent_tree).entries if e.name == name),
-                    None,
-                )
+                entry = find_entry(repo.store, parent_tree, name)
             trees[directory] = entry.id if entry is not None and entry.is_dir else None
         return trees[directory]
 
@@ -188,7 +185,7 @@ def _collisions(repo: Repo, tree: ObjectId, paths: Iterable[bytes]) -> list[str]
         if oid is None:
             continue
         seen: dict[str, bytes] = {}
-        for entry in read_tree(repo.store, oid).entries:
+        for entry in read_tree(repo.store, oid).entries:  # every shard of a sharded one
             key = fold(entry.name)
             if key in seen:
                 a, b = (os.fsdecode(os.path.join(directory, n)) for n in (seen[key], entry.name))

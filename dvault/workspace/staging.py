@@ -9,7 +9,7 @@ the stage that refers to them is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
@@ -20,7 +20,7 @@ from dvault.fsutil import FdReader, os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.store.objectstore import ObjectWriter
-from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, build_from_stage
+from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, build_from_stage, update_tree
 from dvault.workspace.scan import load_ignore, scan_workspace, under
 from dvault.workspace.state import FileStat, StageEntry, now_ns
 from dvault.workspace.status import WORKERS
@@ -93,7 +93,6 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
     suspects, untracked, deletions, compared = scan_workspace(
         repo.root, scopes, load_ignore(repo.root), state, WORKERS
     )
-    stage = state.stage()  # after the scan, whose workers are gone: the peaks do not add up
     todo = suspects + untracked
     report = StageReport()
     sparse = state.sparse()
@@ -123,18 +122,27 @@ def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> Stage
             with ThreadPoolExecutor(WORKERS) as pool:
                 for batch_done in pool.map(run, batches):
                     updates.update(batch_done)
+        before = state.stage_get_many(updates)  # only what changed, not the whole stage
         for path, entry in updates.items():
-            old = stage.get(path)
+            old = before.get(path)
             if old is None:
                 report.added += 1
             elif not old.same_content(entry):
                 report.modified += 1
             report.bytes_read += entry.size if entry.mode != MODE_DIR else 0
-            stage[path] = entry
-        for path in deletions:
-            del stage[path]
         report.deleted = len(deletions)
-        tree = write_stage_trees(writer, stage)
+        edits: dict[bytes, StageEntry | None] = {**updates, **dict.fromkeys(deletions)}
+
+        def stage_after() -> dict[bytes, StageEntry]:
+            """The whole stage with the edits applied: only when no stage tree can be
+            updated in place (the first add, or a damaged stage tree)."""
+            stage = state.stage()
+            stage.update(updates)
+            for path in deletions:
+                del stage[path]
+            return stage
+
+        tree = write_stage_trees(writer, stage_after, state.stage_tree(), edits)
         report.bytes_stored = writer.bytes_written
     # packs are sealed and indexed (writer closed) before the stage refers to them
     state.update_stage(put=updates.items(), delete=deletions, tree=tree)
@@ -150,9 +158,28 @@ def _is_data(full: bytes) -> bool:
     return S_ISDIR(mode) or S_ISREG(mode) or S_ISLNK(mode)
 
 
-def write_stage_trees(writer: ObjectWriter, stage: dict[bytes, StageEntry]) -> ObjectId:
-    """Store the Merkle tree of ``stage`` (only trees not stored yet) and return its root."""
-    root, trees = build_from_stage(stage)
+def write_stage_trees(
+    writer: ObjectWriter,
+    stage: Callable[[], Mapping[bytes, StageEntry]],
+    base: ObjectId | None = None,
+    edits: Mapping[bytes, StageEntry | None] | None = None,
+) -> ObjectId:
+    """Store the Merkle tree of the stage (only trees not stored yet) and return its root.
+
+    Given ``base``, the tree of the stage before ``edits`` (path -> new entry, or None
+    for a removed path) were applied to it, only the directories and shards on the way to
+    an edit are rebuilt (trees.update_tree); otherwise, or if ``base`` cannot be read,
+    every tree is built from the whole stage (``stage()``, called only then)."""
+    from dvault.errors import CorruptObject, CorruptPack, MissingObject
+
+    trees = None
+    if base is not None and edits is not None:
+        try:
+            root, trees = update_tree(writer.store, base, edits)
+        except (MissingObject, CorruptObject, CorruptPack):
+            trees = None  # a damaged or collected stage tree: start from the stage itself
+    if trees is None:
+        root, trees = build_from_stage(stage())
     # empty directories point at the empty tree: store it like any other referenced object
     trees.append((EMPTY_TREE, EMPTY_TREE_BODY))
     for oid, body in trees:

@@ -138,6 +138,18 @@ class WorkspaceState:
             prefix = scope + b"/"
             return cursor.set_range(prefix) and cursor.key().startswith(prefix)
 
+    def stage_get_many(self, paths: Iterable[bytes]) -> dict[bytes, StageEntry]:
+        """The staged entries of ``paths`` that are staged (one transaction): what a
+        change touches, without loading the whole stage."""
+        unpack, new = _ENTRY.unpack, tuple.__new__
+        found = {}
+        with self.env.begin(db=self._stage) as txn:
+            for path in paths:
+                raw = txn.get(path)
+                if raw is not None:
+                    found[path] = new(StageEntry, unpack(raw))
+        return found
+
     def stage_get(self, path: bytes) -> StageEntry | None:
         with self.env.begin(db=self._stage) as txn:
             raw = txn.get(path)
