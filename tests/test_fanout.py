@@ -26,7 +26,6 @@ from dvault.objects import (
     MODE_FILE,
     MODE_LINK,
     Commit,
-    Object,
     ShardRef,
     Tree,
     TreeEntry,
@@ -54,30 +53,13 @@ from dvault.trees import (
 )
 from dvault.workspace.safety import UnsafePath
 from dvault.workspace.state import StageEntry
+from tests.test_trees import CountingStore, make_store_dir
 
 Stage = dict[bytes, StageEntry]
 Built = list[tuple[ObjectId, bytes]]
 
 FANOUT_MAX = 2 + MAX_SHARD_DEPTH + 16 * struct.calcsize(">BIQ32s")
 """The largest fan-out node body: version, depth, prefix, 16 child references."""
-
-
-def make_store_dir(root: Path) -> Path:
-    for sub in ("packs", "tmp"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    return root
-
-
-class CountingStore(ObjectStore):
-    """An ObjectStore that records which objects were read through get()."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.reads: list[bytes] = []
-
-    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
-        self.reads.append(oid)
-        return super().get(oid, expect)
 
 
 def fake_id(i: int) -> ObjectId:

@@ -9,10 +9,7 @@ on) and its summary line names the seed, run and kill delay needed to reproduce 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import io
 import json
 import os
 import random
@@ -21,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +25,8 @@ from typing import Any
 
 from tests.cli.helpers import base_env as _cli_env
 from tests.cli.helpers import dvault_command
+
+from .faults import Result, cli  # one in-process runner, shared with the worker script
 
 AUTHOR = "Crash Test <crash@example.com>"
 TEMP_SUFFIX = ".dvault-tmp"
@@ -47,51 +45,6 @@ def base_env(home: Path) -> dict[str, str]:
     env = _cli_env(home)
     env["DVAULT_AUTHOR"] = AUTHOR
     return env
-
-
-@dataclass
-class Result:
-    args: list[str]
-    code: int
-    out: str
-    err: str
-
-    def describe(self) -> str:
-        return f"dvault {' '.join(self.args)} -> {self.code}\n{self.out}{self.err}".rstrip()
-
-
-@functools.cache
-def _click_command() -> Any:
-    """Typer builds its click command on every call (half the cost of a small command);
-    build it once."""
-    import typer.main
-
-    import dvault.cli
-
-    return typer.main.get_command(dvault.cli.app)
-
-
-def cli(root: Path, *args: str) -> Result:
-    """Run ``dvault -C ROOT ARGS`` in this process through ``dvault.cli.main``, as the
-    console script does (exit code and all, without the interpreter start-up); a Python
-    traceback (a bug, not a clean error) is returned as exit code 99."""
-    import dvault.cli
-
-    app = dvault.cli.app
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        dvault.cli.app = _click_command()
-        try:
-            dvault.cli.main(["-C", str(root), *args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except Exception:
-            code = 99
-            err.write(traceback.format_exc())
-        finally:
-            dvault.cli.app = app
-    return Result(list(args), code, out.getvalue(), err.getvalue())
 
 
 class Project:
