@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ import pytest
 from dvault.hashing import ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.trees import EMPTY_TREE
-from dvault.workspace.scan import compare_with_stage, load_ignore, under, walk
-from dvault.workspace.state import RACY_NS, FileStat, StageEntry
+from dvault.workspace.scan import DirectoryScanner, Found, Ignore, load_ignore, under, walk
+from dvault.workspace.state import RACY_NS, FileStat, StageEntry, WorkspaceState
 
 
 def write(path: Path, data: bytes = b"x") -> Path:
@@ -208,7 +209,23 @@ def test_ignore_anchored_pattern(tmp_path: Path) -> None:
     assert sorted(found) == [b"data/x/data/raw/b"]
 
 
-# -- compare_with_stage -------------------------------------------------------------------
+# -- the stat comparison (DirectoryScanner, without signatures) ------------------------------
+
+
+def compare_with_stage(
+    project: Path, roots: list[bytes], ignore: Ignore | None, stage: dict[bytes, bytes]
+) -> tuple[Found, Found, list[bytes]]:
+    """Scan ``roots`` against ``stage`` (packed entries) held in a fresh LMDB state."""
+    with tempfile.TemporaryDirectory() as state_dir:
+        state = WorkspaceState(Path(state_dir))
+        with state.env.begin(write=True, db=state.stage_db) as txn:
+            for path, raw in stage.items():
+                txn.put(path, raw)
+        with state.env.begin(db=state.stage_db) as txn:
+            scanner = DirectoryScanner(project, txn, lambda _: None, ignore, b"")
+            scanner.scan(roots)
+        state.close()
+    return scanner.suspects, scanner.untracked, sorted(scanner.deleted)
 
 
 def test_compare_classifies_untracked_deleted_and_suspects(tmp_path: Path) -> None:

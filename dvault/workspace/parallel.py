@@ -176,18 +176,40 @@ def _collect(
     return results, error
 
 
-def _scan_worker(project: str, state_dir: str, units: list[bytes], conn: Connection) -> None:
-    """Entry point of a scan worker: compare ``units`` with the stage, read-only."""
+def _claimer(counter: Any) -> Callable[[], int]:
+    """Claim the next unit index from a counter in shared memory."""
+
+    def claim() -> int:
+        with counter.get_lock():
+            index = int(counter.value)
+            counter.value = index + 1
+        return index
+
+    return claim
+
+
+def _scan_worker(
+    project: str, state_dir: str, units: list[bytes], counter: Any, conn: Connection
+) -> None:
+    """Entry point of a scan worker: compare the units it claims with the stage, read-only."""
     import lmdb
 
     from dvault.workspace.scan import load_ignore, scan_units
+    from dvault.workspace.state import MAX_DBS
 
     try:
-        env = lmdb.open(state_dir, readonly=True, max_dbs=4, readahead=False)
+        env = lmdb.open(state_dir, readonly=True, max_dbs=MAX_DBS, readahead=False)
         try:
-            db = env.open_db(b"stage", create=False)
-            with env.begin(db=db) as txn:
-                result = scan_units(Path(project), txn, units, load_ignore(Path(project)))
+            stage = env.open_db(b"stage", create=False)
+            signatures = env.open_db(b"dirsig", create=False)
+            with env.begin(db=stage) as txn:
+
+                def known(directory: bytes) -> bytes | None:
+                    return txn.get(directory + b"/", db=signatures)
+
+                result = scan_units(
+                    Path(project), txn, known, units, _claimer(counter), load_ignore(Path(project))
+                )
         finally:
             env.close()
         conn.send(("done", *result))
@@ -197,20 +219,26 @@ def _scan_worker(project: str, state_dir: str, units: list[bytes], conn: Connect
         conn.close()
 
 
-def start_scan(
-    project: Path, state_dir: Path, shares: list[list[bytes]]
-) -> Callable[[], list[tuple[Any, Any, Any, int]]]:
-    """Start one scan worker per share; the returned function waits for their results
-    (suspects, untracked, deleted, compared), so the caller can walk its own share meanwhile."""
-    running = _start(_scan_worker, [(str(project), str(state_dir), share) for share in shares])
+ScanPart = tuple[Any, Any, Any, int, dict[bytes, bytes]]
 
-    def results() -> list[tuple[Any, Any, Any, int]]:
+
+def start_scan(
+    project: Path, state_dir: Path, units: list[bytes], workers: int
+) -> tuple[Callable[[], int], Callable[[], list[ScanPart]]]:
+    """Start ``workers`` scan workers that claim ``units`` one at a time. Returns the claim
+    function for the caller, which walks units too meanwhile, and a function that waits for
+    the workers' results (suspects, untracked, deleted, compared, clean signatures)."""
+    counter = multiprocessing.get_context("spawn").Value("q", 0)
+    payload = (str(project), str(state_dir), units, counter)
+    running = _start(_scan_worker, [payload] * workers)
+
+    def results() -> list[ScanPart]:
         done, error = _collect(running, lambda _: None)
         if error is not None:
             raise StorageError(f"workspace scan failed: {error}")
-        return [(m[1], m[2], m[3], m[4]) for m in done]
+        return [(m[1], m[2], m[3], m[4], m[5]) for m in done]
 
-    return results
+    return _claimer(counter), results
 
 
 def store_in_processes(

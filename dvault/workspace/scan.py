@@ -7,14 +7,16 @@ are bytes; they are decoded only for display).
 
 from __future__ import annotations
 
+import itertools
 import os
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any, NamedTuple
 
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
-from dvault.workspace.state import FileStat, StageEntry, WorkspaceState
+from dvault.workspace.state import RACY_NS, STAGE_LAYOUT, FileStat, WorkspaceState
 
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
 CHECKOUT_TEMP_SUFFIX = b".dvault-tmp"
@@ -113,109 +115,246 @@ def under(path: bytes, scope: bytes) -> bool:
 
 Found = list[tuple[bytes, FileStat]]
 
+KnownSignature = Callable[[bytes], "bytes | None"]
+"""The recorded signature of a directory (its project-relative path), if any."""
 
-def compare_with_stage(
-    project: Path,
-    roots: list[bytes],
-    ignore: Ignore | None,
-    stage: dict[bytes, bytes],
-    skip: frozenset[bytes] = frozenset(),
-) -> tuple[Found, Found, list[bytes]]:
-    """One pass over the tracked roots against the packed stage entries (``status``'s core).
+_SIGNED_STAT = struct.Struct("<IQqqQ")  # st_mode, size, mtime_ns, ctime_ns, inode
+SIGNATURE_VERSION = b"dvault-dirsig-1"
 
-    Returns (suspects: paths whose stat data no longer proves their content; untracked: new
-    paths; both with their stat; deleted: staged paths not found). Directories in ``skip``
-    are walked by another process (see :func:`scan_workspace`). Fusing the walk and the
-    comparison avoids building and re-reading a 20k-entry dict: a third of status's time.
-    The entry classification repeats ``_scan_dir``'s on purpose: a helper call per file
-    is measurable in this loop.
+
+def signature_salt(project: Path) -> bytes:
+    """What a directory signature depends on besides the listing: the format version and
+    the ignore rules (a changed ``.dvaultignore`` can make an ignored file untracked)."""
+    try:
+        rules = (project / IGNORE_FILE).read_bytes()
+    except OSError:
+        rules = b"-"
+    from blake3 import blake3
+
+    return SIGNATURE_VERSION + blake3(rules).digest(16)
+
+
+class DirectoryScanner:
+    """Compare directories with the stage, one directory at a time (``status``'s core).
+
+    Every directory's listing -- each name with the ``lstat`` data of each non-directory
+    -- is hashed into a signature. The workspace state keeps the signature of each
+    directory last found clean (see ``WorkspaceState.signatures``); a directory whose
+    listing hashes to it is clean without reading one stage entry, which at a million
+    files halves status's cost: the ``lstat`` per file is all that is left. Any other
+    directory is compared entry by entry with its stage entries, read as an LMDB key range.
+
+    A signature proves no more than the per-file comparison it replaces: any write to a
+    file changes its ctime, any create, delete or rename changes the listing, and any
+    stage change under a directory deletes the signatures of it and its ancestors.
     """
-    from dvault.workspace.state import RACY_NS, STAGE_LAYOUT
 
-    unpack = STAGE_LAYOUT.unpack
-    pending = dict(stage)
-    suspects: Found = []
-    untracked: Found = []
-    base = os.fsencode(project)
-    racy = RACY_NS
-    stack = []
-    for rel in roots:
-        full = os.path.join(base, rel)
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if S_ISDIR(st.st_mode):
-            stack.append((full, rel))
-        else:  # a single tracked file: the general walk handles its edge cases
-            for path, fs in walk(project, rel, ignore).items():
-                raw = pending.pop(path, None)
-                if raw is None:
-                    untracked.append((path, fs))
-                elif not StageEntry.unpack(raw).matches(fs):
-                    suspects.append((path, fs))
-    while stack:
-        dir_full, dir_rel = stack.pop()
-        prefix = dir_rel + b"/"
-        empty = True
+    def __init__(
+        self,
+        project: Path,
+        stage_txn: Any,
+        known: KnownSignature,
+        ignore: Ignore | None,
+        salt: bytes,
+    ) -> None:
+        self.base = os.fsencode(project)
+        self.project = project
+        self.cursor = stage_txn.cursor()
+        self.get = stage_txn.get
+        self.known = known
+        self.ignore = ignore
+        self.salt = salt
+        self.suspects: Found = []
+        self.untracked: Found = []
+        self.deleted: list[bytes] = []
+        self.compared = 0
+        self.clean: dict[bytes, bytes] = {}
+        """Signatures of directories found clean by comparison, for the caller to record."""
+
+    def scan(self, roots: Sequence[bytes], skip: frozenset[bytes] = frozenset()) -> None:
+        """Compare everything under ``roots``; directories in ``skip`` are another
+        process's (see :func:`scan_workspace`)."""
+        stack = []
+        for rel in roots:
+            full = os.path.join(self.base, rel) if rel else self.base
+            try:
+                st = os.lstat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                self._gone(rel)
+                continue
+            if S_ISDIR(st.st_mode):
+                stack.append((full, rel))
+                continue
+            # a single tracked file: the general walk handles its edge cases
+            self._gone(rel, keep_self=True)
+            raw = self.get(rel)
+            self.compared += raw is not None
+            found = walk(self.project, rel, self.ignore)
+            if rel in found:
+                self._compare(rel, raw, found[rel])
+            elif raw is not None:  # now a fifo or a socket: not data
+                self.deleted.append(rel)
+        while stack:
+            stack.extend(self._directory(*stack.pop(), skip))
+
+    def _directory(
+        self, dir_full: bytes, dir_rel: bytes, skip: frozenset[bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        """Compare one directory's own entries; return its subdirectories to walk."""
+        prefix = dir_rel + b"/" if dir_rel else b""
+        pack = _SIGNED_STAT.pack
+        parts = [self.salt]
+        files = []
+        subdirs = []
         with os.scandir(dir_full) as it:
             for entry in it:
                 name = entry.name
-                if name in ALWAYS_IGNORED or name.endswith(CHECKOUT_TEMP_SUFFIX):
-                    continue
-                child = prefix + name
                 if entry.is_dir(follow_symlinks=False):
-                    if child in skip:
-                        empty = False
-                    elif ignore is None or not ignore(child, True):
-                        stack.append((entry.path, child))
-                        empty = False
+                    subdirs.append(name)
+                    parts += (name, b"\0d")
                     continue
-                st = entry.stat(follow_symlinks=False)
-                mode = st.st_mode
-                if S_ISREG(mode):
-                    kind = MODE_EXEC if mode & 0o111 else MODE_FILE
-                elif S_ISLNK(mode):
-                    kind = MODE_LINK
-                else:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted while we listed: as if never seen
                     continue
-                if ignore is not None and ignore(child, False):
-                    continue
-                empty = False
-                raw = pending.pop(child, None)
+                files.append((name, st))
+                parts += (
+                    name,
+                    b"\0f",
+                    pack(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
+                )
+        walked: dict[bytes, bytes] = {}  # name -> full path of each subdirectory walked
+        ignore = self.ignore
+        for name in subdirs:
+            child = prefix + name
+            if name in ALWAYS_IGNORED or name.endswith(CHECKOUT_TEMP_SUFFIX):
+                continue
+            if ignore is not None and ignore(child, True):
+                continue
+            walked[name] = os.path.join(dir_full, name)
+        below = [
+            (full, prefix + name) for name, full in walked.items() if prefix + name not in skip
+        ]
+        if files or subdirs:
+            from blake3 import blake3
+
+            signature = blake3(b"".join(parts)).digest(16)
+            known = self.known(dir_rel)
+            if known is not None and bytes(known[:16]) == signature:
+                self.compared += int.from_bytes(known[16:20], "big")
+                return below
+        else:
+            signature = b""
+        before = (len(self.suspects), len(self.untracked), len(self.deleted))
+        staged = self._own_entries(dir_rel, walked)
+        compared = len(staged)
+        self.compared += compared
+        racy = False
+        seen = 0  # entries that are data: a directory with none counts as empty
+        pop = staged.pop
+        for name, st in files:
+            if name.endswith(CHECKOUT_TEMP_SUFFIX) or name in ALWAYS_IGNORED:
+                continue
+            mode = st.st_mode
+            if S_ISREG(mode):
+                kind = MODE_EXEC if mode & 0o111 else MODE_FILE
+            elif S_ISLNK(mode):
+                kind = MODE_LINK
+            else:
+                continue  # sockets, fifos and devices are not data
+            child = prefix + name
+            if ignore is not None and ignore(child, False):
+                continue
+            seen += 1
+            fs = _new(FileStat, (kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+            racy |= self._compare(child, pop(name, None), fs)
+        self.deleted += (prefix + name for name in staged)
+        if dir_rel:  # the directory's own entry: staged only while it was empty
+            raw = self.get(dir_rel)
+            if raw is not None:
+                self.compared += 1
+                compared += 1
+            if seen or walked:
+                if raw is not None:
+                    self.deleted.append(dir_rel)
+            else:
+                st = os.lstat(dir_full)
+                fs = FileStat(MODE_DIR, 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                 if raw is None:
-                    untracked.append(
-                        (
-                            child,
-                            FileStat(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
-                        )
-                    )
-                    continue
-                # StageEntry.matches, inlined: this runs once per tracked file
-                m, size, _, mtime, ctime, ino, cached = unpack(raw)
-                if not (
-                    mtime == st.st_mtime_ns
-                    and size == st.st_size
-                    and ino == st.st_ino
-                    and ctime == st.st_ctime_ns
-                    and m == kind
-                    and mtime < cached - racy
-                ):
-                    suspects.append(
-                        (
-                            child,
-                            FileStat(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
-                        )
-                    )
-        if empty:
-            st = os.lstat(dir_full)
-            fs = FileStat(MODE_DIR, 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-            raw = pending.pop(dir_rel, None)
-            if raw is None:
-                untracked.append((dir_rel, fs))
-            elif unpack(raw)[0] != MODE_DIR:
-                suspects.append((dir_rel, fs))
-    return suspects, untracked, sorted(pending)
+                    self.untracked.append((dir_rel, fs))
+                elif STAGE_LAYOUT.unpack(raw)[0] != MODE_DIR:
+                    self.suspects.append((dir_rel, fs))
+        after = (len(self.suspects), len(self.untracked), len(self.deleted))
+        if signature and after == before and not racy:
+            self.clean[dir_rel] = signature + compared.to_bytes(4, "big")
+        return below
+
+    def _compare(self, path: bytes, raw: bytes | None, fs: FileStat) -> bool:
+        """Sort one file into untracked or suspect; True when its entry is too recent to
+        vouch for it in a signature (it is compared again next time)."""
+        if raw is None:
+            self.untracked.append((path, fs))
+            return False
+        m, size, _, mtime, ctime, ino, cached = STAGE_LAYOUT.unpack(raw)
+        if not (
+            mtime == fs.mtime_ns
+            and size == fs.size
+            and ino == fs.ino
+            and ctime == fs.ctime_ns
+            and m == fs.mode
+        ):
+            self.suspects.append((path, fs))
+            return False
+        if mtime >= cached - RACY_NS:
+            self.suspects.append((path, fs))
+            return True
+        return False
+
+    def _own_entries(self, dir_rel: bytes, walked: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """The stage entries directly inside ``dir_rel``, by name. The sorted key range
+        ``[dir/, dir0)`` also holds every deeper path: the cursor jumps over the subtrees
+        of walked subdirectories, and anything staged under a name that is no longer a
+        walked directory is deleted."""
+        prefix = dir_rel + b"/" if dir_rel else b""
+        high = dir_rel + b"0" if dir_rel else None
+        cut = len(prefix)
+        cursor = self.cursor
+        own: dict[bytes, bytes] = {}
+        found = cursor.set_range(prefix)
+        while found:
+            key = cursor.key()
+            if high is not None and key >= high:
+                break
+            rest = key[cut:]
+            slash = rest.find(b"/")
+            if slash < 0:
+                if rest not in walked:  # a walked subdirectory's own key is its own
+                    own[rest] = cursor.value()
+                found = cursor.next()
+                continue
+            sub = rest[:slash]
+            if sub in walked:
+                found = cursor.set_range(prefix + sub + b"0")
+                continue
+            self.deleted.append(key)  # under something that is no longer a directory
+            self.compared += 1
+            found = cursor.next()
+        return own
+
+    def _gone(self, rel: bytes, keep_self: bool = False) -> None:
+        """Everything staged under a root that is missing (or is now a single file)."""
+        if not keep_self and self.get(rel) is not None:
+            self.deleted.append(rel)
+            self.compared += 1
+        low = rel + b"/"
+        found = self.cursor.set_range(low)
+        while found:
+            key = self.cursor.key()
+            if not key.startswith(low):
+                break
+            self.deleted.append(key)
+            self.compared += 1
+            found = self.cursor.next()
 
 
 # -- the whole scan, on all cores ---------------------------------------------------------
@@ -226,43 +365,6 @@ PARALLEL_MIN_ENTRIES = 100_000
 
 UNITS_PER_WORKER = 4
 SPLIT_DEPTH = 3
-
-
-def stage_under(txn: Any, scope: bytes, units: Sequence[bytes] = ()) -> dict[bytes, bytes]:
-    """Packed stage entries at or under ``scope`` (everything for ``b""``), except those
-    strictly inside one of ``units`` (walked by other processes, which read them).
-
-    The stage is a sorted LMDB table, so this reads key ranges: every key inside directory
-    ``d`` lies in ``[d + b"/", d + b"0")`` (``"0"`` follows ``"/"``), and the cursor jumps
-    over the ranges it must skip instead of reading them.
-    """
-    cursor = txn.cursor()
-    found: dict[bytes, bytes] = {}
-    if scope:
-        raw = cursor.get(scope)
-        if raw is not None:
-            found[scope] = raw
-        low, high = scope + b"/", scope + b"0"
-    else:
-        low, high = b"", None
-    for prefix in sorted(u + b"/" for u in units):
-        if prefix < low or (high is not None and prefix >= high):
-            continue
-        _read_range(cursor, low, prefix, found)
-        low = prefix[:-1] + b"0"
-    _read_range(cursor, low, high, found)
-    for unit in units:
-        found.pop(unit, None)  # a unit that is an empty directory is its walker's
-    return found
-
-
-def _read_range(cursor: Any, low: bytes, high: bytes | None, into: dict[bytes, bytes]) -> None:
-    if not cursor.set_range(low):
-        return
-    for key, value in cursor:
-        if high is not None and key >= high:
-            break
-        into[key] = value
 
 
 def split_units(
@@ -298,23 +400,25 @@ def split_units(
     return sorted(set(level))
 
 
+Claim = Callable[[], int]
+"""Hands out the index of the next unit to walk; shared by all the processes of a scan."""
+
+
 def scan_units(
-    project: Path, state_txn: Any, units: list[bytes], ignore: Ignore | None
-) -> tuple[Found, Found, list[bytes], int]:
-    """Compare each unit directory with its stage entries, one unit's entries in memory at
-    a time (a worker's share of :func:`scan_workspace`); the last item counts them."""
-    suspects: Found = []
-    untracked: Found = []
-    deleted: list[bytes] = []
-    compared = 0
-    for unit in units:
-        staged = stage_under(state_txn, unit)
-        compared += len(staged)
-        s, u, d = compare_with_stage(project, [unit], ignore, staged)
-        suspects += s
-        untracked += u
-        deleted += d
-    return suspects, untracked, deleted, compared
+    project: Path,
+    stage_txn: Any,
+    known: KnownSignature,
+    units: Sequence[bytes],
+    claim: Claim,
+    ignore: Ignore | None,
+) -> tuple[Found, Found, list[bytes], int, dict[bytes, bytes]]:
+    """Walk units, claimed one at a time until none is left, so that processes that start
+    late or meet larger units still finish together (a worker's share of
+    :func:`scan_workspace`)."""
+    scanner = DirectoryScanner(project, stage_txn, known, ignore, signature_salt(project))
+    while (index := claim()) < len(units):
+        scanner.scan([units[index]])
+    return scanner.suspects, scanner.untracked, scanner.deleted, scanner.compared, scanner.clean
 
 
 class Scan(NamedTuple):
@@ -335,38 +439,43 @@ def scan_workspace(
     workers: int,
     parallel_min: int = PARALLEL_MIN_ENTRIES,
 ) -> Scan:
-    """:func:`compare_with_stage` over ``scopes``, reading only their stage entries.
+    """Compare everything under ``scopes`` with the stage (a :class:`DirectoryScanner`),
+    then remember the signatures of the directories found clean.
 
-    A large stage is split into directory units walked by ``workers`` processes (the
-    parent takes a share too); the parent also walks what lies above the units.
+    A large stage is split into directory units walked by ``workers`` processes, the
+    parent included; the parent also walks what lies above the units.
     """
     with state.env.begin(db=state.stage_db) as txn:
+        generation = state.stage_generation(txn)
+        signature_db = state.signature_db
+
+        def known(directory: bytes) -> bytes | None:
+            return txn.get(directory + b"/", db=signature_db)
+
         count = txn.stat(state.stage_db)["entries"]
         units = []
         if count >= parallel_min and workers > 1:
             units = split_units(project, scopes, ignore, workers)
         if len(units) < 2:
             units = []
-        unit_set = frozenset(units)
-        shares = [units[i::workers] for i in range(min(workers, len(units)))]
         pending = None
-        if len(shares) > 1:
+        claim: Claim = itertools.count().__next__
+        if units:
             from dvault.workspace.parallel import start_scan
 
-            pending = start_scan(project, state.path, shares[1:])
-        top: dict[bytes, bytes] = {}
-        for scope in scopes:
-            top.update(stage_under(txn, scope, units))
-        compared = len(top)
-        roots = [s for s in scopes if s not in unit_set]
-        suspects, untracked, deleted = compare_with_stage(project, roots, ignore, top, unit_set)
-        if shares:
-            for part in [scan_units(project, txn, shares[0], ignore)] + (
-                pending() if pending else []
-            ):
-                suspects += part[0]
-                untracked += part[1]
-                deleted += part[2]
-                compared += part[3]
+            claim, pending = start_scan(project, state.path, units, workers - 1)
+        scanner = DirectoryScanner(project, txn, known, ignore, signature_salt(project))
+        scanner.scan([s for s in scopes if s not in units], frozenset(units))
+        parts = [scan_units(project, txn, known, units, claim, ignore)]
+        parts += pending() if pending else []
+        suspects, untracked, deleted = scanner.suspects, scanner.untracked, scanner.deleted
+        compared, clean = scanner.compared, scanner.clean
+        for part in parts:
+            suspects += part[0]
+            untracked += part[1]
+            deleted += part[2]
+            compared += part[3]
+            clean.update(part[4])
+    state.record_signatures(clean, generation)
     deleted.sort()
     return Scan(suspects, untracked, deleted, compared)

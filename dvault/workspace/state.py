@@ -13,6 +13,7 @@ modified checkpoint is hashed once, not on every ``status``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import time
@@ -24,6 +25,9 @@ from dvault.errors import StorageError
 from dvault.hashing import ObjectId
 
 RACY_NS = 100_000_000
+MAX_DBS = 5  # stage, hashcache, roots, meta, dirsig
+SIGNATURE_DROP_ALL = 10_000
+"""A stage write touching more paths than this forgets every directory signature at once."""
 
 STAGE_LAYOUT = struct.Struct(">IQ32sqqQq")  # mode, size, id, mtime_ns, ctime_ns, inode, cached_at
 _ENTRY = STAGE_LAYOUT
@@ -97,13 +101,14 @@ class WorkspaceState:
         path.mkdir(exist_ok=True)
         self.path = path
         try:
-            self.env = lmdb.open(str(path), map_size=1 << 40, max_dbs=4, readahead=False)
+            self.env = lmdb.open(str(path), map_size=1 << 40, max_dbs=MAX_DBS, readahead=False)
         except lmdb.Error as exc:
             raise StorageError(f"cannot open workspace state {path}: {exc}") from None
         self._stage = self.env.open_db(b"stage")
         self._hashes = self.env.open_db(b"hashcache")
         self._roots = self.env.open_db(b"roots")
         self._meta = self.env.open_db(b"meta")
+        self._signatures = self.env.open_db(b"dirsig")
 
     def close(self) -> None:
         self.env.close()
@@ -112,6 +117,11 @@ class WorkspaceState:
     def stage_db(self) -> Any:
         """The ``stage`` table's handle, for scans that read it in key ranges."""
         return self._stage
+
+    @property
+    def signature_db(self) -> Any:
+        """The ``dirsig`` table's handle: directory signatures (workspace/scan.py)."""
+        return self._signatures
 
     # -- stage ----------------------------------------------------------------------------
 
@@ -164,14 +174,18 @@ class WorkspaceState:
     ) -> None:
         """Apply stage changes and record the stage's tree id, in one transaction."""
         with self.env.begin(write=True) as txn:
+            touched: set[bytes] = set()
             if replace_all:
                 txn.drop(self._stage, delete=False)
             for path in delete:
                 txn.delete(path, db=self._stage)
                 txn.delete(path, db=self._hashes)
+                touched.add(path)
             for path, entry in put:
                 txn.put(path, entry.pack(), db=self._stage)
                 txn.delete(path, db=self._hashes)
+                touched.add(path)
+            self._stage_changed(txn, None if replace_all else touched)
             if tree is not None:
                 txn.put(b"stage-tree", tree, db=self._meta)
 
@@ -181,10 +195,54 @@ class WorkspaceState:
         Compare-and-set: an entry that another process re-staged meanwhile is left alone.
         """
         with self.env.begin(write=True, db=self._stage) as txn:
+            touched = set()
             for path, entry in fresh:
                 raw = txn.get(path)
                 if raw is not None and StageEntry.unpack(raw).same_content(entry):
                     txn.put(path, entry.pack())
+                    touched.add(path)
+            self._stage_changed(txn, touched)
+
+    # -- directory signatures -------------------------------------------------------------
+
+    def _stage_changed(self, txn: Any, paths: set[bytes] | None) -> None:
+        """Forget the signature of every directory at or above a changed stage path (all of
+        them when ``paths`` is None) and bump the stage generation, in the stage write's own
+        transaction: a signature vouches for a directory only while its stage is unchanged."""
+        if paths is None or len(paths) > SIGNATURE_DROP_ALL:
+            txn.drop(self._signatures, delete=False)
+        else:
+            dirs: set[bytes] = set()
+            for path in paths:
+                dirs.add(path)  # a path that was, or becomes, a directory
+                while path:  # an ancestor already in ``dirs`` came with all of its own
+                    path = path.rpartition(b"/")[0]
+                    if path in dirs:
+                        break
+                    dirs.add(path)
+            for directory in dirs:
+                txn.delete(directory + b"/", db=self._signatures)
+        generation = self.stage_generation(txn) + 1
+        txn.put(b"stage-generation", generation.to_bytes(8, "big"), db=self._meta)
+
+    def stage_generation(self, txn: Any) -> int:
+        """A counter every stage write bumps (read in the caller's transaction)."""
+        raw = txn.get(b"stage-generation", db=self._meta)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def record_signatures(self, clean: dict[bytes, bytes], generation: int) -> None:
+        """Remember the signatures of directories a scan found clean, unless the stage
+        changed since the scan read it. A cache: a write that fails (a full disk, a
+        read-only state) is skipped."""
+        import lmdb
+
+        if not clean:
+            return
+        with contextlib.suppress(lmdb.Error), self.env.begin(write=True) as txn:
+            if self.stage_generation(txn) != generation:
+                return
+            for directory, signature in clean.items():
+                txn.put(directory + b"/", signature, db=self._signatures)
 
     def head_tree(self, head: bytes) -> ObjectId | None:
         """HEAD's tree id if ``head`` is the commit it was recorded for (saves opening the
