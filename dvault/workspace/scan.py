@@ -249,7 +249,6 @@ class DirectoryScanner:
         staged = self._own_entries(dir_rel, walked)
         compared = len(staged)
         self.compared += compared
-        racy = False
         seen = 0  # entries that are data: a directory with none counts as empty
         pop = staged.pop
         for name, st in files:
@@ -267,7 +266,7 @@ class DirectoryScanner:
                 continue
             seen += 1
             fs = _new(FileStat, (kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-            racy |= self._compare(child, pop(name, None), fs)
+            self._compare(child, pop(name, None), fs)
         self.deleted += (prefix + name for name in staged)
         if dir_rel:  # the directory's own entry: staged only while it was empty
             raw = self.get(dir_rel)
@@ -285,16 +284,15 @@ class DirectoryScanner:
                 elif STAGE_LAYOUT.unpack(raw)[0] != MODE_DIR:
                     self.suspects.append((dir_rel, fs))
         after = (len(self.suspects), len(self.untracked), len(self.deleted))
-        if signature and after == before and not racy:
+        if signature and after == before:  # racy entries came back as suspects too
             self.clean[dir_rel] = signature + compared.to_bytes(4, "big")
         return below
 
-    def _compare(self, path: bytes, raw: bytes | None, fs: FileStat) -> bool:
-        """Sort one file into untracked or suspect; True when its entry is too recent to
-        vouch for it in a signature (it is compared again next time)."""
+    def _compare(self, path: bytes, raw: bytes | None, fs: FileStat) -> None:
+        """Sort one file into untracked or suspect, or leave it: unchanged."""
         if raw is None:
             self.untracked.append((path, fs))
-            return False
+            return
         m, size, _, mtime, ctime, ino, cached = STAGE_LAYOUT.unpack(raw)
         if not (
             mtime == fs.mtime_ns
@@ -302,13 +300,9 @@ class DirectoryScanner:
             and ino == fs.ino
             and ctime == fs.ctime_ns
             and m == fs.mode
+            and mtime < cached - RACY_NS  # else "racy": could have changed unseen by stat
         ):
             self.suspects.append((path, fs))
-            return False
-        if mtime >= cached - RACY_NS:
-            self.suspects.append((path, fs))
-            return True
-        return False
 
     def _own_entries(self, dir_rel: bytes, walked: dict[bytes, bytes]) -> dict[bytes, bytes]:
         """The stage entries directly inside ``dir_rel``, by name. The sorted key range
