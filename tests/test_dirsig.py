@@ -113,17 +113,17 @@ def test_changed_ignore_rules_invalidate_signatures(signed: Repo) -> None:
     assert signed.status().untracked == [b"data/scratch.tmp"]
 
 
-def test_racy_entries_are_not_vouched_for(repo: Repo) -> None:
-    """A file staged within RACY_NS of its mtime could change again unseen by stat: its
-    directory gets no signature until the entry is re-checked."""
-    write(repo.root / "data/fresh", b"fresh", settled=False)
-    repo.add([repo.root / "data"])
-    entry = repo.state.stage_get(b"data/fresh")
+def test_racy_entries_are_not_vouched_for(signed: Repo) -> None:
+    """An entry recorded within RACY_NS of its file's mtime could hide a change that stat
+    cannot see: its directory gets no signature until the entry is re-checked."""
+    entry = signed.state.stage_get(b"data/b")
     assert entry is not None
-    if entry.cached_at - entry.mtime_ns > RACY_NS:
-        pytest.skip("the file system clock is too coarse to produce a racy entry")
-    repo.status()
-    assert b"data/" not in signatures(repo)
+    racy = entry._replace(cached_at=entry.mtime_ns + RACY_NS // 2)
+    signed.state.update_stage(put=[(b"data/b", racy)])
+    assert signed.status().clean  # re-hashed: same content
+    assert b"data/" not in signatures(signed)
+    assert signed.status().clean  # the refreshed entry is no longer racy
+    assert b"data/" in signatures(signed)
 
 
 def test_worker_processes_record_and_use_signatures(repo: Repo) -> None:

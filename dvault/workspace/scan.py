@@ -316,23 +316,22 @@ class DirectoryScanner:
         own: dict[bytes, bytes] = {}
         found = cursor.set_range(prefix)
         while found:
-            key = cursor.key()
-            if high is not None and key >= high:
-                break
-            rest = key[cut:]
-            slash = rest.find(b"/")
-            if slash < 0:
-                if rest not in walked:  # a walked subdirectory's own key is its own
-                    own[rest] = cursor.value()
-                found = cursor.next()
-                continue
-            sub = rest[:slash]
-            if sub in walked:
-                found = cursor.set_range(prefix + sub + b"0")
-                continue
-            self.deleted.append(key)  # under something that is no longer a directory
-            self.compared += 1
-            found = cursor.next()
+            found = False
+            for key, value in cursor:  # from the current position on
+                if high is not None and key >= high:
+                    break
+                rest = key[cut:]
+                slash = rest.find(b"/")
+                if slash < 0:
+                    if rest not in walked:  # a walked subdirectory's own key is its own
+                        own[rest] = value
+                    continue
+                sub = rest[:slash]
+                if sub in walked:  # jump over the subtree and iterate on from there
+                    found = cursor.set_range(prefix + sub + b"0")
+                    break
+                self.deleted.append(key)  # under something that is no longer a directory
+                self.compared += 1
         return own
 
     def _gone(self, rel: bytes, keep_self: bool = False) -> None:
