@@ -244,6 +244,7 @@ class Repo:
                 roots[text] = kind or guess_kind(text, (self.root / text).is_file())
             report = self._stage(rels, "add")
             self.state.set_roots(roots)
+            self._sign_directories(report)
         self._update_gitignore(list(roots))
         return report
 
@@ -251,6 +252,20 @@ class Repo:
         from dvault.workspace.staging import stage_paths
 
         return stage_paths(self, scopes, desc)
+
+    def _sign_directories(self, report: Any) -> None:
+        """Compare the workspace with the stage once more, for its side effect: the scan
+        records the signature of every directory it finds clean. A large add forgets them
+        all (state.py), and paying for the full comparison here, in a command that took
+        seconds anyway, keeps the next ``status`` from paying it."""
+        from dvault.workspace.scan import load_ignore, scan_workspace
+        from dvault.workspace.state import SIGNATURE_DROP_ALL
+        from dvault.workspace.status import WORKERS
+
+        if report.added + report.modified + report.deleted <= SIGNATURE_DROP_ALL:
+            return  # the few signatures forgotten are cheap to re-record in status
+        roots = [os.fsencode(r) for r in self.state.roots()]
+        scan_workspace(self.root, roots, load_ignore(self.root), self.state, WORKERS)
 
     def rm(self, paths: list[str | Path], cached: bool = False) -> list[str]:
         """Stop tracking ``paths``; without ``cached`` also delete them from the workspace."""
@@ -341,7 +356,7 @@ class Repo:
             if all:
                 if not roots:
                     raise NothingToCommit("nothing tracked yet; use dvault add PATH")
-                self._stage([os.fsencode(r) for r in roots], "commit")
+                self._sign_directories(self._stage([os.fsencode(r) for r in roots], "commit"))
             tree = self.state.stage_tree()
             _, head = self.refs.head()
             parent = self.read_commit(head) if head else None

@@ -146,3 +146,22 @@ def test_worker_processes_record_and_use_signatures(repo: Repo) -> None:
     (repo.root / "data/u5/f0").unlink()
     write(repo.root / "data/u0/new", b"new")
     assert scan() == ([b"data/u3/f1"], [b"data/u0/new"], [b"data/u5/f0"], 30)
+
+
+def test_a_large_add_signs_the_directories_it_staged(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An add that changes more paths than SIGNATURE_DROP_ALL forgets every signature, then
+    re-signs the workspace, so the first status after it does not compare every file."""
+    import dvault.workspace.state as state_mod
+
+    monkeypatch.setattr(state_mod, "SIGNATURE_DROP_ALL", 3)
+    for n in range(5):
+        write(repo.root / f"data/f{n}", b"%d" % n)
+        write(repo.root / f"data/x/g{n}", b"%d" % n)
+    repo.add([repo.root / "data"])
+    assert set(signatures(repo)) == {b"data/", b"data/x/"}
+    repo.commit("first")
+    assert repo.status().clean
+    write(repo.root / "data/x/g1", b"changed")
+    assert repo.status().modified == [b"data/x/g1"]
