@@ -15,6 +15,8 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any, NamedTuple
 
+from blake3 import blake3
+
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
 from dvault.workspace.state import RACY_NS, STAGE_LAYOUT, FileStat, WorkspaceState
 
@@ -129,8 +131,6 @@ def signature_salt(project: Path) -> bytes:
         rules = (project / IGNORE_FILE).read_bytes()
     except OSError:
         rules = b"-"
-    from blake3 import blake3
-
     return SIGNATURE_VERSION + blake3(rules).digest(16)
 
 
@@ -139,10 +139,10 @@ class DirectoryScanner:
 
     Every directory's listing -- each name with the ``lstat`` data of each non-directory
     -- is hashed into a signature. The workspace state keeps the signature of each
-    directory last found clean (see ``WorkspaceState.signatures``); a directory whose
-    listing hashes to it is clean without reading one stage entry, which at a million
-    files halves status's cost: the ``lstat`` per file is all that is left. Any other
-    directory is compared entry by entry with its stage entries, read as an LMDB key range.
+    directory last found clean (the ``dirsig`` table, docs/format.md); a directory whose
+    listing hashes to it is clean without reading one stage entry, so what is left of
+    status's cost is the ``lstat`` per file. Any other directory is compared entry by
+    entry with its stage entries, read as an LMDB key range.
 
     A signature proves no more than the per-file comparison it replaces: any write to a
     file changes its ctime, any create, delete or rename changes the listing, and any
@@ -236,8 +236,6 @@ class DirectoryScanner:
             (full, prefix + name) for name, full in walked.items() if prefix + name not in skip
         ]
         if files or subdirs:
-            from blake3 import blake3
-
             signature = blake3(b"".join(parts)).digest(16)
             known = self.known(dir_rel)
             if known is not None and bytes(known[:16]) == signature:
