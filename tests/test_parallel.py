@@ -11,10 +11,9 @@ import pytest
 from dvault.content import hash_stream
 from dvault.errors import StorageError
 from dvault.repo import Repo
-from dvault.workspace.parallel import _shares, store_in_processes
+from dvault.workspace.parallel import StoreWorkers
 from dvault.workspace.scan import walk
 from dvault.workspace.staging import PROCESS_MIN_FILES
-from dvault.workspace.state import FileStat
 
 
 def _make_files(root: Path, count: int) -> dict[str, bytes]:
@@ -49,24 +48,22 @@ def test_many_files_are_stored_by_workers_and_indexed(tmp_path: Path) -> None:
         assert repo.status().clean
 
 
-def test_shares_are_contiguous_and_cover_everything() -> None:
-    """Each worker gets a contiguous, non-empty slice; together they are the whole list."""
-    todo = [(f"p{i:04}".encode(), FileStat(0o100644, i * 100, 0, 0, i)) for i in range(1000)]
-    shares = _shares(todo, 2)
-    assert len(shares) == 2
-    assert all(shares)
-    assert [item for share in shares for item in share] == todo
-
-
 def test_worker_failure_is_one_clear_error(tmp_path: Path) -> None:
-    """A path that cannot be read fails the add with its name; no temp pack is left."""
+    """A path that cannot be read fails the store with its name; no temp pack is left
+    and nothing of the failed batch reaches the stage."""
     _make_files(tmp_path, 20)
     with Repo.init(tmp_path) as repo:
-        work = walk(tmp_path, b"data", None)
-        todo = list(work.items())
+        todo = list(walk(tmp_path, b"data", None).items())
         victim = todo[3][0]
         os.unlink(tmp_path / os.fsdecode(victim))
         (tmp_path / os.fsdecode(victim)).mkdir()  # a directory where a file was
-        with pytest.raises(StorageError, match=os.fsdecode(victim)):
-            store_in_processes(repo, todo, {}, lambda _n: None)
+        applied: list[object] = []
+        workers = StoreWorkers(repo, 2, applied.extend, lambda _n: None)
+        try:
+            with pytest.raises(StorageError, match=os.fsdecode(victim)):
+                workers.submit(todo, {})
+                workers.finish()
+        finally:
+            workers.close()
         assert not list((repo.dir / "tmp").glob("*.tmp"))
+        assert applied == []
