@@ -174,7 +174,9 @@ def test_an_add_interrupted_between_stage_batches_is_finished_by_the_next(
         with pytest.raises(UsageError, match="interrupted"):
             collect(repo)
         report = repo.add([tmp_path / "data"])
-        assert (report.added, report.unchanged) == (len(contents) - 10, 10)
+        # the 10 already staged may be re-read (written within the racy window) but are
+        # neither added nor modified
+        assert (report.added, report.modified) == (len(contents) - 10, 0)
         _stage_matches_tree(repo)
         repo.commit("whole")
         assert repo.status().clean
