@@ -291,7 +291,9 @@ class Repo:
 
             with self.store.writer() as writer:
                 base = self.state.stage_tree()
-                tree = write_stage_trees(writer, lambda: stage, base, dict.fromkeys(removed))
+                tree = write_stage_trees(
+                    writer, lambda: sorted(stage.items()), base, dict.fromkeys(removed)
+                )
             self.state.update_stage(delete=removed, tree=tree)
             self.state.set_roots(roots)
             if not cached:

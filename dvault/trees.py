@@ -54,6 +54,7 @@ _HEX = b"0123456789abcdef"
 
 Read = Callable[[ObjectId], TreeNode]
 Built = list[tuple[ObjectId, bytes]]
+Put = Callable[[ObjectId, bytes], None]
 
 
 class Leaf(Protocol):
@@ -316,11 +317,15 @@ class _Builder:
     the entries under it. Nodes made here are readable through :meth:`read` before
     they are stored (an incremental update re-reads what it just made)."""
 
-    def __init__(self, read: Read | None, threshold: int | None) -> None:
+    def __init__(self, read: Read | None, threshold: int | None, put: Put | None = None) -> None:
+        """With ``put``, each new object goes to it as soon as it is made, and neither
+        the object nor its node is kept (a full build of a large stage)."""
         self.store_read = read
         self.threshold = threshold or SHARD_ENTRIES
         self.objects: Built = []
         self.made: dict[ObjectId, TreeNode] = {}
+        self.put = put
+        self.seen: set[ObjectId] = set()
 
     def read(self, oid: ObjectId) -> TreeNode:
         node = self.made.get(oid)
@@ -332,7 +337,11 @@ class _Builder:
     def add(self, node: TreeNode) -> ObjectId:
         body = node.encode()
         oid = object_id(ObjectType.TREE, body)
-        if oid not in self.made:
+        if self.put is not None:
+            if oid not in self.seen:
+                self.seen.add(oid)
+                self.put(oid, body)
+        elif oid not in self.made:
             self.made[oid] = node
             self.objects.append((oid, body))
         return oid
@@ -412,24 +421,57 @@ def build_from_stage(
     """Root tree id of the stage and every tree object (id, body) it consists of.
 
     ``threshold`` overrides :data:`SHARD_ENTRIES` (tests shard small directories)."""
-    leaves: dict[bytes, list[TreeEntry]] = defaultdict(list)
-    dirs: set[bytes] = {b""}
-    for path, entry in stage.items():
+    objects: Built = []
+    root = build_from_sorted(sorted(stage.items()), lambda o, b: objects.append((o, b)), threshold)
+    return root, objects
+
+
+def build_from_sorted(
+    items: Iterable[tuple[bytes, Leaf]], put: Put, threshold: int | None = None
+) -> ObjectId:
+    """Root tree id of the stage whose (path, leaf) pairs ``items`` yields in byte order
+    (an LMDB cursor's order); each tree object is handed to ``put`` once, as it is made.
+
+    Every path inside directory ``d`` sorts within ``[d + b"/", d + b"0")``, so a
+    directory's paths are contiguous: only the directories on the current path are held
+    (their entries so far), and a directory is built as soon as the walk leaves it. A
+    million-path stage is never in memory at once.
+    """
+    builder = _Builder(None, threshold, put)
+    # the open directories, outermost first: (path, entries so far)
+    open_dirs: list[tuple[bytes, list[TreeEntry]]] = [(b"", [])]
+
+    def close_top() -> None:
+        path, entries = open_dirs.pop()
+        ref = builder.build(entries)
+        name = path.rpartition(b"/")[2]
+        open_dirs[-1][1].append(TreeEntry(name, MODE_DIR, ref.size, ref.id))
+
+    current = open_dirs[0][1]  # the entries of the innermost open directory
+    current_path = b""
+    for path, leaf in items:
         parent, _, name = path.rpartition(b"/")
-        leaves[parent].append(TreeEntry(name, entry.mode, entry.size, entry.id))
-        while parent not in dirs:
-            dirs.add(parent)
-            parent = parent.rpartition(b"/")[0]
-    builder = _Builder(None, threshold)
-    root = EMPTY_TREE
-    for d in sorted(dirs, key=lambda p: p.count(b"/") if p else -1, reverse=True):
-        ref = builder.build(leaves.get(d, []))
-        if d:
-            parent, _, name = d.rpartition(b"/")
-            leaves[parent].append(TreeEntry(name, MODE_DIR, ref.size, ref.id))
-        else:
-            root = ref.id
-    return root, builder.objects
+        if parent == current_path:  # most paths: a sibling of the previous one
+            current.append(TreeEntry(name, leaf.mode, leaf.size, leaf.id))
+            continue
+        while len(open_dirs) > 1 and not under_dir(parent, open_dirs[-1][0]):
+            close_top()
+        top = open_dirs[-1][0]
+        if parent != top:  # open the directories between the top one and the parent
+            rest = parent[len(top) + 1 :] if top else parent
+            for part in rest.split(b"/"):
+                top = top + b"/" + part if top else part
+                open_dirs.append((top, []))
+        current_path, current = open_dirs[-1]
+        current.append(TreeEntry(name, leaf.mode, leaf.size, leaf.id))
+    while len(open_dirs) > 1:
+        close_top()
+    return builder.build(open_dirs[0][1]).id
+
+
+def under_dir(path: bytes, directory: bytes) -> bool:
+    """True when ``path`` is ``directory`` or inside it (``b""`` is the root)."""
+    return not directory or path == directory or path.startswith(directory + b"/")
 
 
 def update_tree(

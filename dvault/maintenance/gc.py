@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir
 from dvault.maintenance.roots import live_roots, remote_only
 from dvault.reachability import walk, walk_tree
@@ -65,6 +66,10 @@ def collect(
         # is not walked (nothing of it is here to keep or to sweep)
         live = walk(store.get_raw, store.type_of, roots.values(), known=remote_only(repo)).objects
         stage_tree = repo.state.stage_tree()
+        if stage_tree is None and repo.state.staged_under(b""):
+            # a large add killed between its stage batches: what it staged is known only
+            # to the stage, so nothing may be swept until an add records its tree again
+            raise UsageError("the stage's tree is unknown (an add was interrupted); run add again")
         if stage_tree is not None:  # staged but uncommitted content is live too
             live.update(walk_tree(store.get_raw, store.type_of, stage_tree).objects)
         report.live_objects = len(live)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import CorruptObject, StorageError
+from dvault.fsutil import MappedFile
 from dvault.hashing import ObjectId, ObjectType
 from dvault.store.pack import PackEntry
 
@@ -33,6 +34,7 @@ class ObjectIndex:
 
         if not readonly:
             path.mkdir(exist_ok=True)
+        self.path = path
         try:
             self.env = lmdb.open(
                 str(path),
@@ -46,6 +48,7 @@ class ObjectIndex:
         except lmdb.Error as exc:
             raise StorageError(f"cannot open object index {path}: {exc}") from None
         self._check_size(path)
+        self._mapped = MappedFile((path / "data.mdb").resolve())
         self._objects = self.env.open_db(b"objects")
         self._packs = self.env.open_db(b"packs")  # pack number -> pack name
         self._names = self.env.open_db(b"pack-names")  # pack name -> pack number
@@ -79,6 +82,11 @@ class ObjectIndex:
     def close(self) -> None:
         self.env.close()
 
+    def release_pages(self) -> None:
+        """Stop counting the index pages read so far in this process's memory (see
+        fsutil.MappedFile): a long add touches every page of a growing index."""
+        self._mapped.release()
+
     @property
     def pack_names(self) -> dict[int, str]:
         return dict(self._pack_names)
@@ -91,6 +99,7 @@ class ObjectIndex:
 
     def lookup(self, oid: bytes, txn: Any = None) -> tuple[int, PackEntry] | None:
         """The pack number and entry of ``oid``, or None."""
+        self._mapped.touched()
         if txn is None:
             with self.env.begin(db=self._objects) as own:
                 raw = own.get(oid)
@@ -107,6 +116,7 @@ class ObjectIndex:
             raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})") from None
 
     def contains(self, oid: bytes) -> bool:
+        self._mapped.touched()
         with self.env.begin(db=self._objects) as txn:
             return txn.get(oid) is not None
 
@@ -128,6 +138,7 @@ class ObjectIndex:
                 txn.put(_PACK_NO.pack(number), name.encode(), db=self._packs)
                 txn.put(name.encode(), _PACK_NO.pack(number), db=self._names)
             for e in entries:
+                self._mapped.touched()  # a write reads its leaf page through the map
                 value = _LOCATION.pack(
                     number, e.type, e.compression, e.offset, e.stored_len, e.raw_len
                 )

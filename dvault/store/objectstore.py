@@ -297,6 +297,17 @@ class ObjectWriter:
                 self._seal(thread)
         self._wait_for_seals()
 
+    def take_sealed(self) -> list[tuple[str, list[PackEntry]]]:
+        """The packs sealed (and not indexed) so far, forgotten here once taken: a
+        worker process hands them to the parent, which indexes them. Their objects are
+        no longer pending, so a later duplicate that races the parent's indexing may be
+        stored again (harmless; the index keeps the first copy) but memory stays flat."""
+        with self._lock:
+            sealed, self.sealed = self.sealed, []
+            for _, entries in sealed:
+                self._pending.difference_update(e.id for e in entries)
+        return sealed
+
     def abort(self) -> None:
         """Drop the unsealed pack. Packs already sealed stay: they are complete and
         unreferenced, which is harmless (gc removes unreachable objects)."""

@@ -386,12 +386,12 @@ def record(repo: Repo, changes: list[Change], stage_tree_after: ObjectId | None)
     if stage_tree_after is None:
         edits: dict[bytes, StageEntry | None] = {**dict.fromkeys(deletes), **dict(puts)}
 
-        def stage_after() -> dict[bytes, StageEntry]:
+        def stage_after() -> list[tuple[bytes, StageEntry]]:
             stage = repo.state.stage()
             for path in deletes:
                 stage.pop(path, None)
             stage.update(puts)
-            return stage
+            return sorted(stage.items())
 
         with repo.store.writer() as writer:
             base = repo.state.stage_tree()

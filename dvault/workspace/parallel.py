@@ -1,10 +1,11 @@
 """Store many files on all cores, in worker processes.
 
-Each worker takes a byte-balanced share of the files, opens the object index read-only
-(to skip content that is already stored), writes and seals packs of its own, and sends
-back the stage entries and the sealed packs. The parent, which holds the writer lock,
-indexes those packs. A worker never writes the index or the stage, so the durability
-order is unchanged: sealed packs → index → stage.
+Store workers take batches of files as the parent's scan finds them, open the object
+index read-only (to skip content that is already stored), write and seal packs of their
+own, and send back, batch by batch, the sealed packs and the stage entries of the files
+in them. The parent, which holds the writer lock, indexes those packs before it stages
+the files. A worker never writes the index or the stage, so the durability order is
+unchanged: sealed packs → index → stage.
 
 Workers are spawned, not forked: an LMDB environment must not cross a fork.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -29,9 +32,6 @@ if TYPE_CHECKING:
     from dvault.repo import Repo
 
 PROGRESS_BYTES = 16 << 20
-FILE_COST = 64 << 10
-"""Bytes-equivalent cost of one file, for balancing shares (per-file overhead dominates
-small files)."""
 
 
 class Located(NamedTuple):
@@ -49,29 +49,14 @@ def _located(e: PackEntry) -> tuple[bytes, int, int, int, int, int]:
     return (e.id, int(e.type), e.compression, e.offset, e.stored_len, e.raw_len)
 
 
-def _shares(todo: list[tuple[bytes, FileStat]], workers: int) -> list[list[tuple[bytes, FileStat]]]:
-    """Split ``todo`` into contiguous shares of about equal cost (contiguous keeps each
-    directory's files together in one worker's packs)."""
-    costs = [st.size + FILE_COST for _, st in todo]
-    target = sum(costs) / workers
-    shares: list[list[tuple[bytes, FileStat]]] = [[]]
-    acc = 0.0
-    for item, cost in zip(todo, costs, strict=True):
-        if acc >= target * len(shares) and len(shares) < workers:
-            shares.append([])
-        shares[-1].append(item)
-        acc += cost
-    return [s for s in shares if s]
+def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connection) -> None:
+    """Entry point of a store worker: ask for batches of files, store them, and every
+    ``report_files`` files seal the packs and report them with the files' stage entries.
 
-
-def _worker(
-    project: str,
-    dvault_dir: str,
-    items: list[tuple[bytes, tuple[int, ...]]],
-    cache: dict[bytes, tuple[Any, ...]],
-    conn: Connection,
-) -> None:
-    """Entry point of a worker process: store ``items``, report entries and sealed packs."""
+    Reporting in batches keeps both sides' memory flat however many files there are;
+    packs are sealed (fsynced) before they are reported, so the parent may index them and
+    then stage their files at once.
+    """
     from dvault.store.objectstore import ObjectStore
     from dvault.workspace.staging import store_path
 
@@ -79,26 +64,39 @@ def _worker(
         store = ObjectStore(Path(dvault_dir), readonly=True)
         writer = store.writer(index_packs=False)
         root = os.fsencode(project)
-        done = []
+        done: list[tuple[bytes, tuple[Any, ...]]] = []
         unreported = 0
-        try:
-            for path, raw_stat in items:
-                st = FileStat(*raw_stat)
-                cached = cache.get(path)
-                entry = store_path(root, writer, path, st, StageEntry(*cached) if cached else None)
-                done.append((path, tuple(entry)))
-                unreported += st.size
-                if unreported >= PROGRESS_BYTES:
-                    conn.send(("progress", unreported))
-                    unreported = 0
+
+        def report() -> None:
             writer.flush()
+            # plain tuples: unpickling a million slotted dataclasses took seconds
+            sealed = [(name, [_located(e) for e in es]) for name, es in writer.take_sealed()]
+            conn.send(("stored", done, sealed))
+            done.clear()
+
+        try:
+            conn.send(("ready",))
+            while (task := conn.recv()) is not None:
+                items, cache = task
+                for path, st in items:
+                    cached = cache.get(path)
+                    entry = store_path(
+                        root, writer, path, st, StageEntry(*cached) if cached else None
+                    )
+                    done.append((path, tuple(entry)))
+                    unreported += st.size
+                    if unreported >= PROGRESS_BYTES:
+                        conn.send(("progress", unreported))
+                        unreported = 0
+                if len(done) >= report_files:
+                    report()
+                conn.send(("ready",))
+            report()
         except BaseException:
             writer.abort()
             raise
         conn.send(("progress", unreported))
-        # plain tuples: unpickling a million slotted dataclasses took seconds in the parent
-        sealed = [(name, [_located(e) for e in entries]) for name, entries in writer.sealed]
-        conn.send(("done", done, sealed, writer.bytes_written))
+        conn.send(("done", writer.bytes_written))
     except DvaultError as exc:
         conn.send(("error", str(exc)))
     except Exception as exc:  # report, never hang the parent waiting for "done"
@@ -133,11 +131,15 @@ def _run_workers(
     return _collect(_start(target, payloads), tick)
 
 
-def _start(target: Callable[..., None], payloads: list[tuple[Any, ...]]) -> dict[Connection, Any]:
+def _start(
+    target: Callable[..., None], payloads: list[tuple[Any, ...]], duplex: bool = False
+) -> dict[Connection, Any]:
+    """One spawned process per payload, each given the far end of a pipe (both ways when
+    ``duplex``); returns the near ends."""
     ctx = multiprocessing.get_context("spawn")
     running: dict[Connection, Any] = {}
     for payload in payloads:
-        receive, send = ctx.Pipe(duplex=False)
+        receive, send = ctx.Pipe(duplex=duplex)
         process = ctx.Process(
             target=_guarded, args=(target, os.getpid(), *payload, send), daemon=True
         )
@@ -241,37 +243,126 @@ def start_scan(
     return _claimer(counter), results
 
 
-def store_in_processes(
-    repo: Repo,
-    todo: list[tuple[bytes, FileStat]],
-    cache: dict[bytes, StageEntry],
-    tick: Callable[[int], None],
-) -> tuple[dict[bytes, StageEntry], int]:
-    """Store ``todo`` in worker processes; returns the new stage entries and bytes stored."""
-    from dvault.workspace.status import WORKERS
+REPORT_FILES = 20_000
+"""A store worker seals its packs and reports every this many files (about 6 MB of its
+own bookkeeping at most; each report becomes one pack of tiny files)."""
 
-    store = repo.store  # opening it creates the index that workers open read-only
-    payloads = []
-    for share in _shares(todo, WORKERS):
-        shared_cache = {p: tuple(cache[p]) for p, _ in share if p in cache}
-        payloads.append((str(repo.root), str(repo.dir), share, shared_cache))
-    results, error = _run_workers(_worker, payloads, tick)
-    del payloads
-    entries: dict[bytes, StageEntry] = {}
-    stored = 0
-    new = tuple.__new__
-    while results:  # each worker's report is dropped once used: at 1M files they are large
-        _, done, sealed, written = results.pop()
-        entries.update((p, new(StageEntry, e)) for p, e in done)
-        stored += written
-        # Packs sealed by workers are complete even when another worker failed: index
-        # them so their objects are known (nothing refers to them until the stage does).
-        for name, pack_entries in sealed:
-            located = [new(Located, e) for e in pack_entries]
-            store.index.add_pack(name, cast(list[PackEntry], located))  # same fields
-    if error is not None:
-        raise StorageError(error)
-    return entries, stored
+
+class StoreWorkers:
+    """Worker processes that store files while the parent is still finding them.
+
+    The parent hands out batches (:meth:`submit`), one at a time to a worker that asked
+    for one, so neither side queues more than a batch; each worker reports sealed packs
+    with the stage entries of the files in them, which a thread of the parent indexes and
+    passes to ``apply`` (durability order: sealed packs → index → stage). Indexing a
+    report takes a second or more at 1M objects; on its own thread it does not keep the
+    workers waiting for their next batch. A worker never writes the index or the stage.
+    """
+
+    def __init__(
+        self,
+        repo: Repo,
+        workers: int,
+        apply: Callable[[list[tuple[bytes, StageEntry]]], None],
+        tick: Callable[[int], None],
+    ) -> None:
+        self.index = repo.store.index  # opening the store creates the index workers read
+        self.apply = apply
+        self.tick = tick
+        self.bytes_stored = 0
+        self.error: str | None = None
+        payload = (str(repo.root), str(repo.dir), REPORT_FILES)
+        self._running = _start(_store_worker, [payload] * workers, duplex=True)
+        self._ready: list[Connection] = []
+        self._reports: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._applier = threading.Thread(target=self._apply_reports, name="dvault-stage")
+        self._applier.start()
+        self._apply_error: BaseException | None = None
+
+    def _apply_reports(self) -> None:
+        """The applier thread: index each report's packs, then stage its files."""
+        new = tuple.__new__
+        while (message := self._reports.get()) is not None:
+            if self._apply_error is not None:
+                continue  # drain: after a failure nothing more is applied
+            try:
+                # Packs sealed by workers are complete even when another worker failed:
+                # index them so their objects are known (nothing refers to them yet).
+                for name, pack_entries in message[2]:
+                    located = [new(Located, e) for e in pack_entries]
+                    self.index.add_pack(name, cast(list[PackEntry], located))  # same fields
+                self.index.release_pages()
+                if self.error is None:
+                    self.apply([(p, new(StageEntry, e)) for p, e in message[1]])
+            except BaseException as exc:  # raised by the main thread (finish)
+                self._apply_error = exc
+
+    def _check(self) -> None:
+        if self._apply_error is not None:
+            raise self._apply_error
+        if self.error is not None:
+            raise StorageError(self.error)
+
+    def submit(self, items: list[tuple[bytes, FileStat]], cache: dict[bytes, Any]) -> None:
+        """Give ``items`` (and the hash-cache entries of their paths) to the next free
+        worker, handling reports while waiting for one."""
+        while not self._ready and self._running and self.error is None:
+            self._receive(wait(list(self._running)))
+        self._check()
+        if not self._ready:
+            raise StorageError("the store workers exited early")
+        self._ready.pop().send((items, {p: tuple(cache[p]) for p, _ in items if p in cache}))
+
+    def finish(self) -> int:
+        """Wait for every worker to store and report its last files; returns the bytes
+        they stored. Raises the first worker's error after indexing every sealed pack."""
+        for conn in self._running:
+            with contextlib.suppress(OSError):  # a worker that failed has hung up
+                conn.send(None)
+        while self._running:
+            self._receive(wait(list(self._running)))
+        self._stop_applier()
+        self._check()
+        return self.bytes_stored
+
+    def _stop_applier(self) -> None:
+        if self._applier.is_alive():
+            self._reports.put(None)
+            self._applier.join()
+
+    def close(self) -> None:
+        """Stop workers that are still running (after an error in the parent)."""
+        for process in self._running.values():
+            process.terminate()
+        for process in self._running.values():
+            process.join()
+        self._running.clear()
+        self._stop_applier()
+
+    def _receive(self, ready: list[Any]) -> None:
+        for conn in ready:
+            assert isinstance(conn, Connection)
+            try:
+                message = conn.recv()
+            except EOFError:
+                self._running.pop(conn).join()
+                self.error = self.error or "a worker process exited without reporting"
+                continue
+            kind = message[0]
+            if kind == "progress":
+                self.tick(message[1])
+            elif kind == "ready":
+                self._ready.append(conn)
+            elif kind == "stored":
+                self._reports.put(message)
+            else:
+                self._running.pop(conn).join()
+                if conn in self._ready:
+                    self._ready.remove(conn)
+                if kind == "done":
+                    self.bytes_stored += message[1]
+                else:
+                    self.error = self.error or message[1]
 
 
 def _checkout_worker(

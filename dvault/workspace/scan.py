@@ -116,6 +116,11 @@ def under(path: bytes, scope: bytes) -> bool:
 
 
 Found = list[tuple[bytes, FileStat]]
+Sink = Callable[[Found, Found], None]
+"""Takes (suspects, untracked) found so far, so a caller can act on them during the walk."""
+
+SINK_FILES = 2000
+"""With a sink, found paths are handed over whenever this many have accumulated."""
 
 KnownSignature = Callable[[bytes], "bytes | None"]
 """The recorded signature of a directory (its project-relative path), if any."""
@@ -156,6 +161,7 @@ class DirectoryScanner:
         known: KnownSignature,
         ignore: Ignore | None,
         salt: bytes,
+        sink: Sink | None = None,
     ) -> None:
         self.base = os.fsencode(project)
         self.project = project
@@ -164,6 +170,7 @@ class DirectoryScanner:
         self.known = known
         self.ignore = ignore
         self.salt = salt
+        self.sink = sink
         self.suspects: Found = []
         self.untracked: Found = []
         self.deleted: list[bytes] = []
@@ -194,8 +201,19 @@ class DirectoryScanner:
                 self._compare(rel, raw, found[rel])
             elif raw is not None:  # now a fifo or a socket: not data
                 self.deleted.append(rel)
+        sink = self.sink
         while stack:
             stack.extend(self._directory(*stack.pop(), skip))
+            if sink is not None and len(self.suspects) + len(self.untracked) >= SINK_FILES:
+                self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Hand what was found so far to the sink, if there is one (then forget it: a
+        million new files are never held at once)."""
+        if self.sink is not None and (self.suspects or self.untracked):
+            self.sink(self.suspects, self.untracked)
+            self.suspects, self.untracked = [], []
 
     def _directory(
         self, dir_full: bytes, dir_rel: bytes, skip: frozenset[bytes]
@@ -402,11 +420,12 @@ def scan_units(
     units: Sequence[bytes],
     claim: Claim,
     ignore: Ignore | None,
+    sink: Sink | None = None,
 ) -> tuple[Found, Found, list[bytes], int, dict[bytes, bytes]]:
     """Walk units, claimed one at a time until none is left, so that processes that start
     late or meet larger units still finish together (a worker's share of
     :func:`scan_workspace`)."""
-    scanner = DirectoryScanner(project, stage_txn, known, ignore, signature_salt(project))
+    scanner = DirectoryScanner(project, stage_txn, known, ignore, signature_salt(project), sink)
     while (index := claim()) < len(units):
         scanner.scan([units[index]])
     return scanner.suspects, scanner.untracked, scanner.deleted, scanner.compared, scanner.clean
@@ -429,12 +448,15 @@ def scan_workspace(
     state: WorkspaceState,
     workers: int,
     parallel_min: int = PARALLEL_MIN_ENTRIES,
+    sink: Sink | None = None,
 ) -> Scan:
     """Compare everything under ``scopes`` with the stage (a :class:`DirectoryScanner`),
     then remember the signatures of the directories found clean.
 
     A large stage is split into directory units walked by ``workers`` processes, the
-    parent included; the parent also walks what lies above the units.
+    parent included; the parent also walks what lies above the units. With a ``sink``,
+    suspects and untracked paths go to it instead of into the result (the scan workers'
+    ones when they finish).
     """
     with state.env.begin(db=state.stage_db) as txn:
         generation = state.stage_generation(txn)
@@ -455,15 +477,20 @@ def scan_workspace(
             from dvault.workspace.parallel import start_scan
 
             claim, pending = start_scan(project, state.path, units, workers - 1)
-        scanner = DirectoryScanner(project, txn, known, ignore, signature_salt(project))
+        salt = signature_salt(project)
+        scanner = DirectoryScanner(project, txn, known, ignore, salt, sink)
         scanner.scan([s for s in scopes if s not in units], frozenset(units))
-        parts = [scan_units(project, txn, known, units, claim, ignore)]
+        parts = [scan_units(project, txn, known, units, claim, ignore, sink)]
         parts += pending() if pending else []
         suspects, untracked, deleted = scanner.suspects, scanner.untracked, scanner.deleted
         compared, clean = scanner.compared, scanner.clean
         for part in parts:
-            suspects += part[0]
-            untracked += part[1]
+            if sink is not None:
+                if part[0] or part[1]:
+                    sink(part[0], part[1])
+            else:
+                suspects += part[0]
+                untracked += part[1]
             deleted += part[2]
             compared += part[3]
             clean.update(part[4])

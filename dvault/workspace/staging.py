@@ -13,23 +13,27 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvault.errors import UsageError
 from dvault.fsutil import FdReader, os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.store.objectstore import ObjectWriter
-from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, build_from_stage, update_tree
+from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
 from dvault.workspace.scan import load_ignore, scan_workspace, under
-from dvault.workspace.state import FileStat, StageEntry, now_ns
+from dvault.workspace.state import FileStat, StageEntry, WorkspaceState, now_ns
 from dvault.workspace.status import WORKERS
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
+    from dvault.workspace.parallel import StoreWorkers
 
 BATCH = 64
 """Files per worker task: large enough to amortise scheduling, small enough to balance."""
+
+TASK_FILES = 2000
+"""Files per batch handed to a store worker."""
 
 PROCESS_MIN_FILES = 1000
 """From this many files on, worker processes store them (see workspace/parallel.py).
@@ -82,71 +86,202 @@ def store_path(
 
 
 def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> StageReport:
-    """Make the stage match the workspace under each scope (files, deletions, empty dirs)."""
+    """Make the stage match the workspace under each scope (files, deletions, empty dirs).
+
+    Files are stored as the scan finds them, and with many files the stage is written in
+    batches as their packs are indexed, so memory stays flat however many files are new.
+    """
     scopes = list(scopes)
     state = repo.state
     base = os.fsencode(repo.root)
     for scope in scopes:
         if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")
-    # only paths whose stat no longer proves their staged content (and new ones) come back
-    suspects, untracked, deletions, compared = scan_workspace(
-        repo.root, scopes, load_ignore(repo.root), state, WORKERS
-    )
-    todo = suspects + untracked
     report = StageReport()
-    sparse = state.sparse()
-    if sparse is not None:  # a partial clone: paths outside its scopes are not deleted
-        deletions = [p for p in deletions if any(under(p, s) for s in sparse)]
-    report.unchanged = compared - len(suspects) - len(deletions)
-    cache = state.hash_cache() if todo else {}
+    stage = _StageBatches(state, report, state.stage_tree())
+    with repo.store.writer() as writer:
+        storer = _Storer(repo, writer, state.hash_cache(), stage, desc)
+        try:
+            # only paths whose stat no longer proves their staged content (and new ones)
+            # come back, in batches, to be stored while the scan goes on
+            scan = scan_workspace(
+                repo.root, scopes, load_ignore(repo.root), state, WORKERS, sink=storer.take
+            )
+            storer.finish()
+        finally:
+            storer.close()
+        deletions = scan.deleted
+        sparse = state.sparse()
+        if sparse is not None:  # a partial clone: paths outside its scopes are not deleted
+            deletions = [p for p in deletions if any(under(p, s) for s in sparse)]
+        report.unchanged = scan.compared - storer.suspects - len(deletions)
+        report.deleted = len(deletions)
+        tree = stage.write_trees(writer, deletions)
+        report.bytes_stored = writer.bytes_written + storer.bytes_stored
+    # packs are sealed and indexed (writer closed) before the stage refers to them
+    stage.finish(deletions, tree)
+    return report
 
-    updates: dict[bytes, StageEntry] = {}
-    total = sum(st.size for _, st in todo)
-    root = os.fsencode(repo.root)
-    with repo.store.writer() as writer, repo.progress(desc, total) as tick:
-        if len(todo) >= PROCESS_MIN_FILES and WORKERS > 1:
-            from dvault.workspace.parallel import store_in_processes
 
-            done, stored = store_in_processes(repo, todo, cache, tick)
-            updates.update(done)
-            writer.bytes_written += stored
-        else:
+STAGE_BATCH = 20_000
+"""From this many stored files on, the stage is written in batches as they come in (the
+first batch forgets the stage's tree id, recorded again at the end)."""
 
-            def run(batch: list[tuple[bytes, FileStat]]) -> list[tuple[bytes, StageEntry]]:
-                done = [(p, store_path(root, writer, p, st, cache.get(p))) for p, st in batch]
-                tick(sum(st.size for _, st in batch))
-                return done
+EDITS_MAX = 100_000
+"""Up to this many changed paths, the stage's trees are updated in place; beyond, they
+are rebuilt from the stage (streamed from LMDB), so the edits need not be kept."""
 
-            batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
-            with ThreadPoolExecutor(WORKERS) as pool:
-                for batch_done in pool.map(run, batches):
-                    updates.update(batch_done)
-        before = state.stage_get_many(updates)  # only what changed, not the whole stage
-        for path, entry in updates.items():
+
+class _StageBatches:
+    """The stage entries an add produced, counted in its report and written to the stage.
+
+    Entries are buffered; once STAGE_BATCH are, and their objects are indexed, they are
+    written (``flush``). An add that never reaches a batch writes everything, with the new
+    tree id, in one transaction at the end as before."""
+
+    def __init__(self, state: WorkspaceState, report: StageReport, base: ObjectId | None) -> None:
+        self.state = state
+        self.report = report
+        self.base = base
+        self.buffer: dict[bytes, StageEntry] = {}
+        self.edits: dict[bytes, StageEntry | None] | None = {} if base is not None else None
+        self.written = False  # a batch is in the stage, whose tree id is forgotten
+
+    def add(self, done: Iterable[tuple[bytes, StageEntry]], durable: bool) -> None:
+        """Take stored entries; ``durable`` when their objects are indexed already (then a
+        full buffer is written to the stage at once)."""
+        self.buffer.update(done)
+        if durable and len(self.buffer) >= STAGE_BATCH:
+            self.flush()
+
+    def flush(self, deletions: Iterable[bytes] = ()) -> None:
+        self._count()
+        self.state.update_stage(put=self.buffer.items(), delete=deletions, forget_tree=True)
+        self.state.release_pages()
+        self.buffer = {}
+        self.written = True
+
+    def _count(self) -> None:
+        """Count the buffered entries in the report and remember them as tree edits."""
+        report = self.report
+        before = self.state.stage_get_many(self.buffer)  # only what changed
+        for path, entry in self.buffer.items():
             old = before.get(path)
             if old is None:
                 report.added += 1
             elif not old.same_content(entry):
                 report.modified += 1
             report.bytes_read += entry.size if entry.mode != MODE_DIR else 0
-        report.deleted = len(deletions)
-        edits: dict[bytes, StageEntry | None] = {**updates, **dict.fromkeys(deletions)}
+        if self.edits is not None:
+            self.edits.update(self.buffer)
+            if len(self.edits) > EDITS_MAX:
+                self.edits = None
 
-        def stage_after() -> dict[bytes, StageEntry]:
-            """The whole stage with the edits applied: only when no stage tree can be
-            updated in place (the first add, or a damaged stage tree)."""
-            stage = state.stage()
-            stage.update(updates)
-            for path in deletions:
-                del stage[path]
-            return stage
+    def write_trees(self, writer: ObjectWriter, deletions: list[bytes]) -> ObjectId:
+        """Store the trees of the stage after this add; returns the root."""
+        if self.edits is not None:
+            self.edits.update(dict.fromkeys(deletions))
+            if len(self.edits) + len(self.buffer) > EDITS_MAX:
+                self.edits = None
 
-        tree = write_stage_trees(writer, stage_after, state.stage_tree(), edits)
-        report.bytes_stored = writer.bytes_written
-    # packs are sealed and indexed (writer closed) before the stage refers to them
-    state.update_stage(put=updates.items(), delete=deletions, tree=tree)
-    return report
+        def whole_stage() -> Iterable[tuple[bytes, StageEntry]]:
+            """Write what is left to the stage (its objects stored first), then read it
+            all back in order: the rebuild path never holds the stage in memory."""
+            writer.flush()
+            self.flush(deletions)
+            return self.state.iter_stage()
+
+        edits = None
+        if self.edits is not None:
+            edits = {**self.edits, **self.buffer}
+        return write_stage_trees(writer, whole_stage, self.base, edits)
+
+    def finish(self, deletions: list[bytes], tree: ObjectId) -> None:
+        """Write the rest of the stage and its tree id (after the writer is closed)."""
+        if self.buffer:
+            self._count()
+        self.state.update_stage(put=self.buffer.items(), delete=deletions, tree=tree)
+        self.buffer = {}
+
+
+class _Storer:
+    """Stores what the scan finds: on threads for a few files, in worker processes (from
+    PROCESS_MIN_FILES on) as the scan goes on."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        writer: ObjectWriter,
+        cache: dict[bytes, StageEntry],
+        stage: _StageBatches,
+        desc: str,
+    ) -> None:
+        self.repo = repo
+        self.writer = writer
+        self.cache = cache
+        self.stage = stage
+        self.desc = desc
+        self.pending: list[tuple[bytes, FileStat]] = []
+        self.suspects = 0
+        self.bytes_stored = 0
+        self.workers: StoreWorkers | None = None
+        self._progress: Any = None
+        self._tick: Callable[[int], None] = lambda _n: None
+
+    def take(
+        self, suspects: list[tuple[bytes, FileStat]], untracked: list[tuple[bytes, FileStat]]
+    ) -> None:
+        """The scan's sink: queue what it found; hand full batches to the workers."""
+        self.suspects += len(suspects)
+        self.pending += suspects
+        self.pending += untracked
+        if self.workers is None:
+            if len(self.pending) < PROCESS_MIN_FILES or WORKERS < 2:
+                return
+            from dvault.workspace.parallel import StoreWorkers
+
+            # the total is not known yet: no progress bar (it counts bytes up to a total)
+            self._open_progress(0)
+            self.workers = StoreWorkers(
+                self.repo, WORKERS, lambda done: self.stage.add(done, durable=True), self._tick
+            )
+        while len(self.pending) >= TASK_FILES:
+            self.workers.submit(self.pending[:TASK_FILES], self.cache)
+            del self.pending[:TASK_FILES]
+
+    def finish(self) -> None:
+        """Store what is left and wait for every worker's last report."""
+        if self.workers is not None:
+            if self.pending:
+                self.workers.submit(self.pending, self.cache)
+                self.pending = []
+            self.bytes_stored = self.workers.finish()
+            return
+        todo, self.pending = self.pending, []
+        self._open_progress(sum(st.size for _, st in todo))
+        root = os.fsencode(self.repo.root)
+        writer, cache, tick = self.writer, self.cache, self._tick
+
+        def run(batch: list[tuple[bytes, FileStat]]) -> list[tuple[bytes, StageEntry]]:
+            done = [(p, store_path(root, writer, p, st, cache.get(p))) for p, st in batch]
+            tick(sum(st.size for _, st in batch))
+            return done
+
+        batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for batch_done in pool.map(run, batches):
+                self.stage.add(batch_done, durable=False)  # in packs not sealed yet
+
+    def _open_progress(self, total: int) -> None:
+        self._progress = self.repo.progress(self.desc, total)
+        self._tick = self._progress.__enter__()
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+            self._progress = None
 
 
 def _is_data(full: bytes) -> bool:
@@ -160,29 +295,32 @@ def _is_data(full: bytes) -> bool:
 
 def write_stage_trees(
     writer: ObjectWriter,
-    stage: Callable[[], Mapping[bytes, StageEntry]],
+    stage: Callable[[], Iterable[tuple[bytes, Leaf]]],
     base: ObjectId | None = None,
-    edits: Mapping[bytes, StageEntry | None] | None = None,
+    edits: Mapping[bytes, Leaf | None] | None = None,
 ) -> ObjectId:
     """Store the Merkle tree of the stage (only trees not stored yet) and return its root.
 
     Given ``base``, the tree of the stage before ``edits`` (path -> new entry, or None
     for a removed path) were applied to it, only the directories and shards on the way to
     an edit are rebuilt (trees.update_tree); otherwise, or if ``base`` cannot be read,
-    every tree is built from the whole stage (``stage()``, called only then)."""
+    every tree is built from the whole stage: ``stage()``, called only then, yields its
+    (path, entry) pairs in byte order, and each tree is stored as it is made."""
     from dvault.errors import CorruptObject, CorruptPack, MissingObject
 
-    trees = None
+    def put(oid: ObjectId, body: bytes) -> None:
+        if not writer.has(oid):
+            writer.put_raw(ObjectType.TREE, body)
+
+    # empty directories point at the empty tree: store it like any other referenced object
+    put(EMPTY_TREE, EMPTY_TREE_BODY)
     if base is not None and edits is not None:
         try:
             root, trees = update_tree(writer.store, base, edits)
         except (MissingObject, CorruptObject, CorruptPack):
-            trees = None  # a damaged or collected stage tree: start from the stage itself
-    if trees is None:
-        root, trees = build_from_stage(stage())
-    # empty directories point at the empty tree: store it like any other referenced object
-    trees.append((EMPTY_TREE, EMPTY_TREE_BODY))
-    for oid, body in trees:
-        if not writer.has(oid):
-            writer.put_raw(ObjectType.TREE, body)
-    return root
+            pass  # a damaged or collected stage tree: start from the stage itself
+        else:
+            for oid, body in trees:
+                put(oid, body)
+            return root
+    return build_from_sorted(stage(), put)

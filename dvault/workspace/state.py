@@ -17,11 +17,12 @@ import contextlib
 import os
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from dvault.errors import StorageError
+from dvault.fsutil import MappedFile
 from dvault.hashing import ObjectId
 
 RACY_NS = 100_000_000
@@ -109,6 +110,7 @@ class WorkspaceState:
         self._roots = self.env.open_db(b"roots")
         self._meta = self.env.open_db(b"meta")
         self._signatures = self.env.open_db(b"dirsig")
+        self._mapped = MappedFile((path / "data.mdb").resolve())
 
     def close(self) -> None:
         self.env.close()
@@ -131,6 +133,21 @@ class WorkspaceState:
         with self.env.begin(db=self._stage) as txn:
             # tuple.__new__ skips the named tuple's Python-level constructor: 2 s at 1M paths
             return {k: new(StageEntry, unpack(v)) for k, v in txn.cursor()}
+
+    def iter_stage(self) -> Iterator[tuple[bytes, StageEntry]]:
+        """Every staged path and entry in byte order, read from a cursor: the whole stage
+        without holding it (and without keeping the pages read counted in memory)."""
+        unpack, new = _ENTRY.unpack, tuple.__new__
+        with self.env.begin(db=self._stage) as txn:
+            for n, (key, value) in enumerate(txn.cursor(), 1):
+                yield key, new(StageEntry, unpack(value))
+                if n % 20_000 == 0:  # sequential: ~3 MiB of pages
+                    self.release_pages()
+
+    def release_pages(self) -> None:
+        """See fsutil.MappedFile: reading or writing a million entries would
+        otherwise leave the whole table counted in this process's memory."""
+        self._mapped.release()
 
     def stage_raw(self) -> dict[bytes, bytes]:
         """The staging index as packed values (see :data:`STAGE_LAYOUT`), for hot loops."""
@@ -155,6 +172,7 @@ class WorkspaceState:
         found = {}
         with self.env.begin(db=self._stage) as txn:
             for path in paths:
+                self._mapped.touched()
                 raw = txn.get(path)
                 if raw is not None:
                     found[path] = new(StageEntry, unpack(raw))
@@ -171,10 +189,18 @@ class WorkspaceState:
         delete: Iterable[bytes] = (),
         tree: ObjectId | None = None,
         replace_all: bool = False,
+        forget_tree: bool = False,
     ) -> None:
-        """Apply stage changes and record the stage's tree id, in one transaction."""
+        """Apply stage changes and record the stage's tree id, in one transaction.
+
+        ``forget_tree`` drops the recorded tree id: an add that writes the stage in
+        batches does so with its first batch, so a kill before its last leaves a stage
+        that says its tree is unknown (the next add rebuilds it; commit refuses), never
+        one that names the tree of an older stage."""
         with self.env.begin(write=True) as txn:
             touched: set[bytes] = set()
+            if forget_tree:
+                txn.delete(b"stage-tree", db=self._meta)
             if replace_all:
                 txn.drop(self._stage, delete=False)
             for path in delete:
@@ -182,6 +208,7 @@ class WorkspaceState:
                 txn.delete(path, db=self._hashes)
                 touched.add(path)
             for path, entry in put:
+                self._mapped.touched()
                 txn.put(path, entry.pack(), db=self._stage)
                 txn.delete(path, db=self._hashes)
                 touched.add(path)
