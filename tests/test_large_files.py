@@ -151,3 +151,26 @@ def test_failure_mid_file_leaves_no_file_object(
         assert reopened.read_file_content(oid) == data
     finally:
         reopened.close()
+
+
+def test_concurrent_large_files_share_the_pool(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads storing large files through one writer (as add's threads do) share its
+    chunk pool; each file keeps its own id and reads back exactly."""
+    monkeypatch.setattr(objectstore, "CHUNK_WORKERS", 2)
+    files = [mixed_data(4 << 20, seed=10 + i) for i in range(2)]
+    ids: dict[int, tuple[ObjectId, int]] = {}
+    with store.writer() as w:
+
+        def put(i: int) -> None:
+            ids[i] = w.put_file(io.BytesIO(files[i]), len(files[i]))
+
+        threads = [threading.Thread(target=put, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for i, data in enumerate(files):
+        assert ids[i] == hash_stream(io.BytesIO(data), len(data))
+        assert store.read_file_content(ids[i][0]) == data
