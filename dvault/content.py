@@ -6,12 +6,21 @@ agree on a file's id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
+
+ChunkHasher = Callable[[Iterator[bytes]], Iterator[tuple[bytes, ObjectId]]]
+"""Turns a file's chunks into (chunk, id) pairs, lazily and in the same order."""
+
+
+def hash_each(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, ObjectId]]:
+    """The serial :data:`ChunkHasher`: hash each chunk on the calling thread."""
+    for data in chunks:
+        yield data, object_id(ObjectType.BLOB, data)
 
 
 class FileContent:
@@ -23,8 +32,13 @@ class FileContent:
         self.id = ObjectId(b"")
         self.size = 0
 
-    def objects(self) -> Iterator[tuple[ObjectType, bytes, ObjectId]]:
-        """Yield (type, body, id) of every object the content needs, the file's own last."""
+    def objects(
+        self, hash_chunks: ChunkHasher = hash_each
+    ) -> Iterator[tuple[ObjectType, bytes, ObjectId]]:
+        """Yield (type, body, id) of every object the content needs, the file's own last.
+
+        ``hash_chunks`` may hash (and do more work on) chunks ahead on other threads, as
+        ``ObjectWriter.put_file`` does; the objects and their order are the same."""
         if self.size_hint <= CHUNK_THRESHOLD:
             # read one byte more than a blob may hold: a file that grew since it was
             # stat'ed is chunked instead (a blob is never larger than CHUNK_THRESHOLD)
@@ -37,8 +51,7 @@ class FileContent:
                 return
             self.stream.seek(0)
         refs: list[tuple[ObjectId, int]] = []
-        for data in iter_chunks(self.stream):
-            oid = object_id(ObjectType.BLOB, data)
+        for data, oid in hash_chunks(iter_chunks(self.stream)):
             refs.append((oid, len(data)))
             yield ObjectType.BLOB, data, oid
         if len(refs) <= 1:  # the file shrank while being read

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
-from dvault.content import FileContent
+from dvault.chunking import CHUNK_THRESHOLD
+from dvault.content import FileContent, hash_each
 from dvault.errors import CorruptObject, CorruptPack, MissingObject
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
@@ -29,6 +31,40 @@ from dvault.store.pack import (
     read_footer,
     unpack_object,
 )
+
+CHUNK_WORKERS = min(8, os.cpu_count() or 1)
+"""Threads that hash and compress one large file's chunks (see :meth:`ObjectWriter.put_file`)."""
+
+CHUNKS_AHEAD = 4
+"""Chunks in flight per chunk worker: enough to keep every worker busy while the oldest
+is written, few enough to bound memory (at most 1 MiB raw plus 1 MiB compressed each)."""
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def ordered_map(
+    pool: Executor, fn: Callable[[A], B], items: Iterable[A], window: int
+) -> Iterator[B]:
+    """``map(fn, items)`` run on ``pool``, results in input order, at most ``window`` items
+    in flight (``items`` is consumed only as fast as results are taken, so memory stays
+    bounded). If the caller stops early or ``items`` raises, queued calls are cancelled
+    and running ones awaited before the exception goes on: no work outlives the call."""
+    pending: deque[Future[B]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            if not future.cancelled():
+                with contextlib.suppress(BaseException):
+                    future.result()
 
 
 class ObjectStore:
@@ -179,6 +215,7 @@ class ObjectWriter:
         self._lock = threading.Lock()
         self._sealer: ThreadPoolExecutor | None = None
         self._sealing: list[Future[None]] = []
+        self._chunk_pool: ThreadPoolExecutor | None = None
         self.bytes_written = 0
         self.objects_written = 0
 
@@ -240,13 +277,39 @@ class ObjectWriter:
 
         ``size_hint`` (from stat) only picks blob or chunks; a file that changes while
         being read is recorded as what was actually stored.
+
+        A chunked file is cut on this thread while a small pool hashes its chunks and
+        compresses those not stored yet (blake3 and zstd release the GIL), so one large
+        file uses every core. Chunks are still appended here, in file order, followed by
+        the chunk list: the pack layout is the same as with one thread.
         """
         content = FileContent(stream, size_hint)
-        for kind, body, oid in content.objects():
+        ahead: dict[ObjectId, tuple[int, bytes]] = {}  # compressed by the pool, not yet put
+
+        def prepare(data: bytes) -> tuple[bytes, ObjectId]:
+            """On a pool thread: hash a chunk and compress it unless it is stored."""
+            oid = object_id(ObjectType.BLOB, data)
             if not self.has(oid):
-                compression, stored = compress(body)
+                ahead[oid] = compress(data)
+            return data, oid
+
+        def hash_ahead(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, ObjectId]]:
+            window = CHUNK_WORKERS * CHUNKS_AHEAD
+            return ordered_map(self._chunk_workers(), prepare, chunks, window)
+
+        parallel = size_hint > CHUNK_THRESHOLD and CHUNK_WORKERS > 1
+        for kind, body, oid in content.objects(hash_ahead if parallel else hash_each):
+            packed = ahead.pop(oid, None)
+            if not self.has(oid):
+                compression, stored = packed or compress(body)
                 self.put_prepared(oid, kind, compression, stored, len(body))
         return content.id, content.size
+
+    def _chunk_workers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._chunk_pool is None:
+                self._chunk_pool = ThreadPoolExecutor(CHUNK_WORKERS, "dvault-chunk")
+            return self._chunk_pool
 
     def _seal(self, thread: int) -> None:
         """Hand a thread's pack to the sealer thread (called with ``_lock`` held).
@@ -278,6 +341,9 @@ class ObjectWriter:
             self._pending.difference_update(e.id for e in pack.entries)
 
     def _wait_for_seals(self) -> None:
+        if self._chunk_pool is not None:  # idle: every put_file waits for its chunks
+            self._chunk_pool.shutdown()
+            self._chunk_pool = None
         futures, self._sealing = self._sealing, []
         errors = [f.exception() for f in futures]
         if self._sealer is not None:
