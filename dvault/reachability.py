@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import ChunkList, Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, decode
 from dvault.trees import EMPTY_TREE, check_child, is_directory_node
+
+if TYPE_CHECKING:
+    from dvault.store.objectstore import ObjectStore
 
 ReadRaw = Callable[[bytes], tuple[ObjectType, bytes]]
 TypeOf = Callable[[bytes], ObjectType | None]
@@ -45,6 +49,18 @@ class Reachable:
         if path is not None and self.keep_paths:
             self.paths.setdefault(oid, path)
         return True
+
+
+def releasing(store: ObjectStore) -> TypeOf:
+    """``store.type_of`` that unmaps the index now and then (see ObjectIndex.release), for
+    walks of a million objects; only for walks on one thread."""
+    from dvault.store.index import RELEASE_EVERY
+
+    def type_of(oid: bytes) -> ObjectType | None:
+        store.index.release(RELEASE_EVERY)
+        return store.type_of(oid)
+
+    return type_of
 
 
 def walk(

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, CorruptPack, DvaultError, MissingObject
 from dvault.hashing import ObjectId, ObjectType
-from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
+from dvault.reachability import Reachable, ReadRaw, TypeOf, releasing, walk
+from dvault.store.index import RELEASE_EVERY
 from dvault.store.pack import PackEntry, read_footer
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def verify_local(
     elsewhere = remote_only(repo)
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(
-        starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere, detail=False
+        starts, audit.wrap(store.get_raw), releasing(store), report, elsewhere, detail=False
     )
     audit.finish(owners)
     bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
@@ -207,6 +208,7 @@ def verify_local(
             if window is not None and oid[0] * SAMPLE_BUCKETS // 256 not in window:
                 continue
             if kind in (ObjectType.BLOB,):
+                store.index.release(RELEASE_EVERY)
                 try:
                     _, raw = store.get_raw(oid)
                     report.bytes_checked += len(raw)

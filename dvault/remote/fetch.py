@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTamper
 from dvault.remote.catalog import pack_key
 from dvault.remote.reflog import LogEntry, forged_moves
 from dvault.remote.session import MARKER, Remote, verify_stored
+from dvault.store.index import RELEASE_EVERY
 from dvault.store.pack import PackEntry, compress, iter_footer, read_footer_bytes
 
 if TYPE_CHECKING:
@@ -144,6 +146,7 @@ def bring_in(
         return item
 
     def type_of(oid: bytes) -> ObjectType | None:
+        store.index.release(RELEASE_EVERY)  # one thread here: see ObjectIndex.release
         return store.type_of(oid) or remote.catalog.type_of(oid)
 
     # Complete locally: commits local refs reach (refs are written after their objects),
@@ -164,8 +167,17 @@ def bring_in(
             f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
             f"({len(reach.missing)} object(s) missing); nothing was changed locally"
         )
-    needed = {oid for oid in reach.objects if oid not in fetched and not store.has(oid)}
+    # what is still needed: the walk's own set, less what is here (no second set of 1M ids)
+    needed = reach.objects
     del reach
+    here = []
+    for oid in needed:
+        store.index.release(RELEASE_EVERY)
+        if oid in fetched or store.has(oid):
+            here.append(oid)
+    for oid in here:
+        del needed[oid]
+    del here
     with store.writer() as writer:
         for oid, (kind, raw) in fetched.items():
             if not writer.has(oid):
@@ -225,7 +237,7 @@ def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
 def _transfer(
     repo: Repo,
     remote: Remote,
-    needed: set[ObjectId],
+    needed: Iterable[ObjectId],
     writer: Any,
     report: FetchReport,
 ) -> None:
@@ -262,6 +274,8 @@ def _transfer(
             entries = iter_footer(footer, footer_offset, f"pack {name}")
             counted = _Counted(entries)
             repo.store.index.add_pack(name, counted)
+            if not by_pack:  # no thread reads the index meanwhile: unmap what it touched
+                repo.store.index.release()
             report.packs_downloaded += 1
             report.bytes_received += size
             report.objects += counted.count

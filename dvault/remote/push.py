@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.reachability import complete_commits, walk
+from dvault.reachability import complete_commits, releasing, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.session import Remote
+from dvault.store.index import RELEASE_EVERY
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -163,7 +164,7 @@ def push_refs(
         return oid in done or remote.catalog.type_of(oid) == ObjectType.BLOB
 
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
-    reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
+    reach = walk(store.get_raw, releasing(store), pending.values(), known=known, paths=False)
     # a partial clone lacks some data locally; what the remote already holds is fine
     lacking = {o: p for o, p in reach.missing.items() if not remote.catalog.has(o)}
     if lacking:
@@ -173,17 +174,16 @@ def push_refs(
             f"({len(lacking)} missing; run dvault verify)"
         )
     numbers: set[int] = set()
-    with store.index.read_txn() as txn:
-        for oid in reach.objects:
-            if remote.catalog.has(oid):
-                continue  # the object itself is there (what it references was walked above)
-            located = store.index.lookup(oid, txn)
-            if located is None:  # walked, so readable a moment ago: the index changed
-                raise MissingObject(
-                    f"cannot push: object {oid.hex()} vanished from the local store "
-                    "(run dvault verify)"
-                )
-            numbers.add(located[0])
+    for oid in reach.objects:
+        if remote.catalog.has(oid):
+            continue  # the object itself is there (what it references was walked above)
+        store.index.release(RELEASE_EVERY)
+        located = store.index.lookup(oid)
+        if located is None:  # walked, so readable a moment ago: the index changed
+            raise MissingObject(
+                f"cannot push: object {oid.hex()} vanished from the local store (run dvault verify)"
+            )
+        numbers.add(located[0])
     del reach  # every object the remote lacks is in one of these packs
     packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:

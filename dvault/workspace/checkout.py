@@ -429,6 +429,7 @@ def fill_empty(
         return sum(c.new.size for c in written if c.new is not None and not c.new.is_dir)
 
     def fill(batch: list[Change], tick: Progress) -> None:
+        repo.store.index.release()  # what fetching touched, then each batch's tree reads
         part = apply(repo, [c for c in batch if in_scopes(c.path, sparse)], tick)
         report.written += part.written
         report.bytes_written += part.bytes_written

@@ -252,6 +252,7 @@ def _checkout_worker(
     """Entry point of a checkout worker: write each item's content to a temp file beside
     its target and report (index, temp name) pairs; the parent syncs and renames."""
     from dvault.objects import TreeEntry
+    from dvault.store.index import RELEASE_EVERY
     from dvault.store.objectstore import ObjectStore
     from dvault.workspace.checkout import write_temp
 
@@ -260,6 +261,7 @@ def _checkout_worker(
         store = ObjectStore(Path(dvault_dir), readonly=True)
         unreported = 0
         for index, full, fields in items:
+            store.index.release(RELEASE_EVERY)  # resident memory: see ObjectIndex.release
             entry = TreeEntry(*fields)
             written.append((index, write_temp(store, full, entry)))
             unreported += entry.size
