@@ -595,10 +595,24 @@ class Repo:
                 else:
                     self.refs.set_head(None, target, "clone")
 
-            report = self._switch(
-                target, None, empty_workspace, move_head, base_tree=None, repair=False
-            )
+            if empty_workspace:  # a fresh clone: nothing to compare with, stream it
+                report = self._fill(target, move_head)
+            else:
+                report = self._switch(
+                    target, None, empty_workspace, move_head, base_tree=None, repair=False
+                )
         self._update_gitignore(list(self.roots()))
+        return report
+
+    def _fill(self, target_id: ObjectId, move_head: Callable[[], None]) -> Any:
+        """:meth:`checkout_initial` into an empty workspace (lock held), in batches."""
+        from dvault.workspace import checkout as co
+
+        target = self.read_commit(target_id)
+        report = co.fill_empty(self, target.tree, self.state.sparse(), self.progress)
+        self.state.set_roots(target.roots)
+        move_head()
+        self._write_lock(target_id)
         return report
 
     _HEAD_BASE: Any = object()

@@ -6,6 +6,7 @@ it, so a user knows what is at stake before running repair.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,33 +87,48 @@ def _walk_refs(
     type_of: TypeOf,
     report: VerifyReport,
     elsewhere: Callable[[bytes], bool] = lambda _oid: False,
+    detail: bool = True,
 ) -> tuple[Reachable, dict[bytes, str]]:
-    """Walk every ref, attributing each object to the first ref that reaches it; objects
-    ``elsewhere`` accepts (a partial clone's remote-only part) are counted, not walked."""
-    found = Reachable()
+    """Walk every ref into one set, attributing objects to the first ref that reaches them;
+    objects ``elsewhere`` accepts (a partial clone's remote-only part) are counted, not
+    walked. Without ``detail`` only commits, tags and missing objects get a path or an
+    owner (at a million files, one of each per object is hundreds of MB); damage found
+    later is described by impact.trace instead."""
+    found = Reachable(keep_paths=detail)
     owners: dict[bytes, str] = {}
 
     def known(oid: bytes) -> bool:
-        if oid in found.objects:
-            return True
         if elsewhere(oid):
             report.remote_only.add(ObjectId(bytes(oid)))
             return True
         return False
 
     for name, start in starts.items():
+        commits_before, missing_before = len(found.commits), len(found.missing)
+        target = Reachable() if detail else found  # detail: merged below, new objects only
         try:
-            part = walk(read, type_of, [start], known=known)
+            walk(
+                read, type_of, [start], known=lambda o: o in found.objects or known(o), found=target
+            )
         except (CorruptObject, MissingObject, DvaultError) as exc:
             report.problems.append(f"{name}: {exc}")
+            if detail:
+                continue
+        owners.setdefault(start, name)  # a tag, or the commit itself
+        if detail:
+            for oid, kind in target.objects.items():
+                found.objects[oid] = kind
+                owners.setdefault(oid, name)
+            for oid, path in target.paths.items():
+                found.paths.setdefault(oid, path)
+            for oid, path in target.missing.items():
+                found.missing.setdefault(oid, path)
+                owners.setdefault(oid, name)
             continue
-        for oid, kind in part.objects.items():
-            found.objects[oid] = kind
-            owners.setdefault(oid, name)
-        for oid, path in part.paths.items():
-            found.paths.setdefault(oid, path)
-        for oid, path in part.missing.items():
-            found.missing.setdefault(oid, path)
+        for oid in itertools.chain(
+            itertools.islice(found.commits, commits_before, None),
+            itertools.islice(found.missing, missing_before, None),
+        ):
             owners.setdefault(oid, name)
     return found, owners
 
@@ -179,7 +195,9 @@ def verify_local(
 
     elsewhere = remote_only(repo)
     audit = _SignatureAudit(repo, report)
-    found, owners = _walk_refs(starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere)
+    found, owners = _walk_refs(
+        starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere, detail=False
+    )
     audit.finish(owners)
     bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
     report.objects = len(found.objects)

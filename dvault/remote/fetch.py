@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTamper
 from dvault.remote.catalog import pack_key
 from dvault.remote.reflog import LogEntry, forged_moves
 from dvault.remote.session import MARKER, Remote, verify_stored
-from dvault.store.pack import PackEntry, compress, read_footer
+from dvault.store.pack import PackEntry, compress, iter_footer, read_footer_bytes
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -155,7 +156,7 @@ def bring_in(
     def known(oid: bytes) -> bool:
         return oid in done or store.type_of(oid) == ObjectType.BLOB
 
-    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes)
+    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
     if not history:
         _fetch_commit_chain(starts, read)
     if reach.missing:
@@ -164,9 +165,16 @@ def bring_in(
             f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
             f"({len(reach.missing)} object(s) missing); nothing was changed locally"
         )
-    needed = {oid: reach.paths.get(oid) for oid in reach.objects if not store.has(oid)}
-    for oid in fetched:
-        needed.pop(oid, None)
+    # what is still needed: the walk's own set, less what is here (no second set of 1M ids)
+    needed = reach.objects
+    del reach
+    here = []
+    for oid in needed:
+        if oid in fetched or store.has(oid):
+            here.append(oid)
+    for oid in here:
+        del needed[oid]
+    del here
     with store.writer() as writer:
         for oid, (kind, raw) in fetched.items():
             if not writer.has(oid):
@@ -226,36 +234,48 @@ def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
 def _transfer(
     repo: Repo,
     remote: Remote,
-    needed: dict[ObjectId, str | None],
+    needed: Iterable[ObjectId],
     writer: Any,
     report: FetchReport,
 ) -> None:
-    by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = defaultdict(list)
+    # first the bytes needed per pack, then entries only for packs read in part: a clone
+    # downloads whole packs, and a million (id, entry) pairs would cost ~300 MB
+    share: dict[str, int] = defaultdict(int)
     for oid in needed:
         found = remote.catalog.locate(oid)
         if found is None:
             raise RemoteError(f"remote {remote.describe()}: object {oid.hex()} is missing")
-        by_pack[found[0]].append((oid, found[1]))
+        share[found[0]] += found[1].stored_len
     whole: list[str] = []
-    partial: list[str] = []
-    for pack, items in by_pack.items():
-        share = sum(e.stored_len for _, e in items) / max(1, remote.catalog.packs[pack])
-        (whole if share >= WHOLE_PACK_SHARE else partial).append(pack)
-    total = sum(remote.catalog.packs[p] for p in whole) + sum(
-        e.stored_len for p in partial for _, e in by_pack[p]
-    )
+    by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = {}
+    for pack, wanted in share.items():
+        if wanted / max(1, remote.catalog.packs[pack]) >= WHOLE_PACK_SHARE:
+            whole.append(pack)
+        else:
+            by_pack[pack] = []
+    if by_pack:
+        for oid in needed:
+            located = remote.catalog.locate(oid)
+            assert located is not None
+            if located[0] in by_pack:
+                by_pack[located[0]].append((oid, located[1]))
+    total = sum(remote.catalog.packs[p] for p in whole) + sum(share[p] for p in by_pack)
     with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:
         downloads = [pool.submit(_download_pack, repo, remote, pack, tick) for pack in whole]
         reads = [
-            pool.submit(_read_ranges, remote, pack, by_pack[pack], needed, writer, tick)
-            for pack in partial
+            pool.submit(_read_ranges, remote, pack, items, writer, tick)
+            for pack, items in by_pack.items()
         ]
         for download in downloads:
-            name, entries, size = download.result()
-            repo.store.index.add_pack(name, entries)
+            name, footer, footer_offset, size = download.result()
+            entries = iter_footer(footer, footer_offset, f"pack {name}")
+            counted = _Counted(entries)
+            repo.store.index.add_pack(name, counted)
+            if not by_pack:  # no thread reads the index meanwhile: unmap what it touched
+                repo.store.index.release_pages()
             report.packs_downloaded += 1
             report.bytes_received += size
-            report.objects += len(entries)
+            report.objects += counted.count
         for read in reads:
             count, received = read.result()
             report.ranges_read += count
@@ -263,8 +283,22 @@ def _transfer(
             report.objects += count
 
 
-def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[str, Any, int]:
-    """Download a whole pack, verify its footer and every object, then move it into place.
+class _Counted:
+    """An iterable that counts what it yields (objects indexed from a footer stream)."""
+
+    def __init__(self, items: Any) -> None:
+        self.items = items
+        self.count = 0
+
+    def __iter__(self) -> Any:
+        for item in self.items:
+            self.count += 1
+            yield item
+
+
+def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[str, bytes, int, int]:
+    """Download a whole pack, verify its footer and every object, then move it into place;
+    returns its footer (56 bytes an object, against ~280 parsed) for indexing.
 
     The footer is checked against the pack's name (its digest), so the downloaded pack
     lists exactly the objects the catalog expected.
@@ -282,13 +316,13 @@ def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[st
                 f"({tmp.stat().st_size} of {expected} bytes); the transfer was cut"
             )
         try:
-            entries = read_footer(tmp)
+            footer, footer_offset = read_footer_bytes(tmp)
+            with open(tmp, "rb") as f:
+                for entry in iter_footer(footer, footer_offset, f"pack {name}"):
+                    f.seek(entry.offset)
+                    verify_stored(remote, entry.id, entry, f.read(entry.stored_len), name, None)
         except CorruptPack as exc:
             raise RemoteError(f"remote {remote.describe()}: pack {name[:16]}: {exc}") from None
-        with open(tmp, "rb") as f:
-            for entry in entries:
-                f.seek(entry.offset)
-                verify_stored(remote, entry.id, entry, f.read(entry.stored_len), name, None)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         final = store.packs_dir / f"{name}.pack"
@@ -297,7 +331,7 @@ def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[st
         from dvault.fsutil import fsync_dir
 
         fsync_dir(store.packs_dir)
-        return name, entries, final.stat().st_size
+        return name, footer, footer_offset, final.stat().st_size
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -307,7 +341,6 @@ def _read_ranges(
     remote: Remote,
     pack: str,
     items: list[tuple[ObjectId, PackEntry]],
-    needed: dict[ObjectId, str | None],
     writer: Any,
     tick: Any,
 ) -> tuple[int, int]:
@@ -329,7 +362,7 @@ def _read_ranges(
         received += len(blob)
         for oid, entry in group:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
-            verify_stored(remote, oid, entry, stored, pack, needed.get(oid))
+            verify_stored(remote, oid, entry, stored, pack, None)
             writer.put_prepared(oid, entry.type, entry.compression, stored, entry.raw_len)
         tick(end - start)
     return len(items), received

@@ -162,7 +162,8 @@ def push_refs(
     def known(oid: bytes) -> bool:
         return oid in done or remote.catalog.type_of(oid) == ObjectType.BLOB
 
-    reach = walk(store.get_raw, store.type_of, pending.values(), known=known)
+    # the set of ids only: a path per object would cost ~80 bytes each at a million files
+    reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
     # a partial clone lacks some data locally; what the remote already holds is fine
     lacking = {o: p for o, p in reach.missing.items() if not remote.catalog.has(o)}
     if lacking:
@@ -171,14 +172,18 @@ def push_refs(
             f"cannot push: object {oid.hex()} (file {path}) is missing locally "
             f"({len(lacking)} missing; run dvault verify)"
         )
-    packs: dict[str, int] = {}
+    numbers: set[int] = set()
     for oid in reach.objects:
         if remote.catalog.has(oid):
             continue  # the object itself is there (what it references was walked above)
         located = store.index.lookup(oid)
-        if located is None:
-            continue  # present only on the remote (partial clone)
-        packs[store.index.pack_name(located[0])] = 0
+        if located is None:  # walked, so readable a moment ago: the index changed
+            raise MissingObject(
+                f"cannot push: object {oid.hex()} vanished from the local store (run dvault verify)"
+            )
+        numbers.add(located[0])
+    del reach  # every object the remote lacks is in one of these packs
+    packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in remote.catalog.packs]
@@ -205,12 +210,13 @@ def push_refs(
             report.packs_sent += 1 if sent else 0
     report.packs_skipped += len(todo) - report.packs_sent
 
-    remote.catalog.refresh()  # re-read footers from the remote: confirm, don't assume
-    absent = [oid for oid in reach.objects if not remote.catalog.has(oid)]
+    # confirm, don't assume: every pack holding an object the remote lacked is listed there
+    # with its size and a footer that verifies against its name (re-read from the remote)
+    absent = remote.catalog.confirm(list(packs), packs)
     if absent:
         raise RemoteError(
-            f"remote {remote.describe()}: {len(absent)} object(s) still missing after upload "
-            f"(e.g. {absent[0].hex()}); refs not updated"
+            f"remote {remote.describe()}: {len(absent)} pack(s) still missing after upload "
+            f"(e.g. {absent[0]}); refs not updated"
         )
     # a protected branch only fast-forwards (checked above): never mark its entry force
     updates = [

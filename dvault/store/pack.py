@@ -295,7 +295,12 @@ def parse_footer(
         raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
     if len(footer) % FOOTER_ENTRY.size:
         raise CorruptPack(f"{where} footer is truncated")
-    entries = []
+    return list(iter_footer(footer, footer_offset, where))
+
+
+def iter_footer(footer: bytes, footer_offset: int, where: str) -> Iterator[PackEntry]:
+    """The entries of a footer already checked by :func:`parse_footer`'s rules, one at a
+    time (a million-object pack's entries as objects are ~280 MB; its footer is 56 MB)."""
     for oid, kind, comp, zero, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
         try:
             check_size(kind, comp, stored_len, raw_len)
@@ -303,14 +308,18 @@ def parse_footer(
             raise CorruptPack(f"{where} footer lists an invalid object: {exc}") from None
         if zero or offset < len(HEADER) + RECORD.size or offset + stored_len > footer_offset:
             raise CorruptPack(f"{where} footer has an invalid entry")
-        entries.append(
-            PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
-        )
-    return entries
+        yield PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
 
 
 def read_footer(path: Path) -> list[PackEntry]:
     """The object list of a sealed pack, validated against its checksum and name."""
+    footer, footer_offset = read_footer_bytes(path)
+    return list(iter_footer(footer, footer_offset, f"pack {path.stem}"))
+
+
+def read_footer_bytes(path: Path) -> tuple[bytes, int]:
+    """A sealed pack's footer bytes (checked against its checksum and name) and offset;
+    :func:`iter_footer` yields its entries."""
     name = path.stem if path.suffix == ".pack" else None
     try:
         with open(path, "rb") as f:
@@ -326,7 +335,14 @@ def read_footer(path: Path) -> list[PackEntry]:
             footer = f.read(count * FOOTER_ENTRY.size)
     except OSError as exc:
         raise os_error(exc, "read pack", path) from None
-    return parse_footer(footer, footer_offset, checksum, name)
+    where = f"pack {name or '?'}"
+    if blake3(footer).digest() != checksum:
+        raise CorruptPack(f"{where} footer fails its checksum")
+    if name is not None and name != checksum.hex():
+        raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
+    if len(footer) % FOOTER_ENTRY.size:
+        raise CorruptPack(f"{where} footer is truncated")
+    return footer, footer_offset
 
 
 def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:
