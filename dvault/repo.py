@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvault import config as cfg
 from dvault.errors import (
@@ -32,6 +32,9 @@ from dvault.gitlink import find_git_root
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
 from dvault.objects import Commit, Tag
+
+if TYPE_CHECKING:
+    from dvault.reader import Snapshot
 
 DVAULT_DIR = ".dvault"
 DEFAULT_BRANCH = "main"
@@ -77,7 +80,16 @@ class LogEntry:
 
 
 class Repo:
-    """An open dvault project. Use as a context manager, or call :meth:`close`."""
+    """An open dvault project: the operations of the command line as methods.
+
+    Get one with :meth:`open` (an existing project, searching parent directories),
+    :meth:`init` (a new one) or :meth:`clone` (from a remote). Use it as a context manager,
+    or call :meth:`close`, to release the object index. Methods raise
+    :class:`~dvault.DvaultError` subclasses (``dvault.UnknownRevision``, ...); commands that
+    change the repository take the writer lock, so they are safe next to a running CLI.
+    Returned reports are the dataclasses the CLI prints; their fields are documented in
+    docs/api.md.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -142,6 +154,7 @@ class Repo:
         return cls(root)
 
     def close(self) -> None:
+        """Release the object index and workspace state (reopened on next use)."""
         for name in ("store", "state"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()
@@ -202,22 +215,27 @@ class Repo:
         return os.fsencode(rel.as_posix()) if parts else b""
 
     def resolve(self, rev: str) -> ObjectId:
+        """The commit id ``rev`` names: ``HEAD``, a branch, a tag, ``origin/main``, an
+        (abbreviated) id, ``REV~N``, ``REV^N``; raises :class:`UnknownRevision`."""
         from dvault.revisions import resolve
 
         return resolve(self, rev)
 
     def read_commit(self, oid: bytes) -> Commit:
+        """The commit object ``oid`` (message, author, time, roots, lineage ``meta``)."""
         commit = self.store.get(oid, ObjectType.COMMIT)
         assert isinstance(commit, Commit)
         return commit
 
     def head(self) -> tuple[str | None, ObjectId | None]:
+        """The current branch (None when detached) and commit (None before the first)."""
         result: tuple[str | None, ObjectId | None] = self.refs.head()
         return result
 
     # -- tracking and staging -------------------------------------------------------------
 
     def roots(self) -> dict[str, str]:
+        """Tracked roots (project-relative paths) and their kinds."""
         result: dict[str, str] = self.state.roots()
         return result
 
@@ -323,6 +341,7 @@ class Repo:
             )
 
     def status(self) -> Any:
+        """Staged, modified, deleted and untracked paths (a ``workspace.status.Status``)."""
         from dvault.workspace.status import compute_status
 
         return compute_status(self)
@@ -668,12 +687,14 @@ class Repo:
     # -- branches and tags ----------------------------------------------------------------
 
     def branch(self, name: str, rev: str | None = None) -> ObjectId:
+        """Create branch ``name`` at ``rev`` (default HEAD); returns the commit id."""
         with self.locked():
             target = self.resolve(rev or "HEAD")
             self.refs.create_branch(name, target, f"branch: created from {rev or 'HEAD'}")
         return target
 
     def delete_branch(self, name: str) -> ObjectId:
+        """Delete a branch (not the current one); returns the commit it pointed at."""
         with self.locked():
             current, _ = self.refs.head()
             if name == current:
@@ -729,6 +750,7 @@ class Repo:
         return signing.check_object(self, oid, signers)
 
     def read_tag(self, oid: bytes) -> Tag:
+        """The annotated tag object ``oid``."""
         tag = self.store.get(oid, ObjectType.TAG)
         assert isinstance(tag, Tag)
         return tag
@@ -796,6 +818,7 @@ class Repo:
         return dataclasses.replace(spec, encrypt=True, key_id=key_id)
 
     def remove_remote(self, name: str) -> None:
+        """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
         import shutil
 
         with self.locked():
@@ -807,6 +830,114 @@ class Repo:
             self.__dict__.pop("config", None)
             shutil.rmtree(self.dir / "remotes" / name, ignore_errors=True)
             shutil.rmtree(self.dir / "refs" / "remotes" / name, ignore_errors=True)
+
+    def remotes(self) -> dict[str, Any]:
+        """Configured remotes by name (``RemoteSpec``: url, endpoint, encrypt, ...)."""
+        from dvault.remote.session import remote_specs
+
+        return remote_specs(self)
+
+    def push(
+        self, remote: str | None = None, refs: list[str] | None = None, force: bool = False
+    ) -> Any:
+        """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
+        append the updates of ``refs`` (default: the current branch) to its ref log."""
+        from dvault.remote.push import push
+        from dvault.remote.session import pick_remote
+
+        return push(self, pick_remote(self, remote), refs or None, force=force)
+
+    def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> Any:
+        """Bring in a remote's refs (default: all) and the objects they need, verified."""
+        from dvault.remote.fetch import fetch
+        from dvault.remote.session import pick_remote
+
+        return fetch(self, pick_remote(self, remote), refs or None)
+
+    def pull(self, remote: str | None = None, branch: str | None = None) -> Any:
+        """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
+        returns the checkout report, or None when already up to date."""
+        from dvault.remote.fetch import pull
+        from dvault.remote.session import pick_remote
+
+        _, report = pull(self, pick_remote(self, remote), branch)
+        return report
+
+    @classmethod
+    def clone(
+        cls,
+        url: str,
+        dest: Path | str,
+        rev: str | None = None,
+        paths: list[str] | None = None,
+        endpoint: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+    ) -> Repo:
+        """Create ``dest`` from the remote at ``url`` and check out ``rev`` (default its
+        main branch); with ``paths``, a partial clone holding only those paths' data."""
+        from dvault.remote.fetch import clone
+
+        target = Path(dest).resolve()
+        clone(url, target, rev, paths, endpoint, region, profile)
+        return cls(target)
+
+    def verify(
+        self,
+        revs: list[str] | None = None,
+        remote: str | None = None,
+        read_data: bool = False,
+        sample: int | None = None,
+    ) -> Any:
+        """Check that every object the refs (or ``revs``) need is present, and intact with
+        ``read_data``; or check a remote instead. The report's ``ok`` says whether it is."""
+        from dvault.verify import verify_local, verify_remote
+
+        if remote is not None:
+            from dvault.remote.session import pick_remote
+
+            return verify_remote(self, pick_remote(self, remote), read_data)
+        return verify_local(self, revs, read_data, sample)
+
+    def gc(self, dry_run: bool = False, keep_within: str = "14d") -> Any:
+        """Remove objects nothing references (never on remotes); see ``dvault gc``."""
+        from dvault.maintenance.gc import collect, parse_duration
+
+        return collect(self, dry_run, parse_duration(keep_within))
+
+    def repair(self) -> Any:
+        """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""
+        from dvault.maintenance.repair import repair
+
+        return repair(self)
+
+    def review(self, git_rev: str = "HEAD", read_data: bool = False) -> Any:
+        """Reproducibility review of a git revision (pinned data, lineage, signatures,
+        whether each remote can restore it); ``passed`` is the verdict."""
+        from dvault.review import review
+
+        return review(self, git_rev, read_data)
+
+    def lineage(self, rev: str = "HEAD") -> Any:
+        """Where a version came from: the graph of parents, inputs and sources."""
+        from dvault.lineage import build
+
+        return build(self, rev)
+
+    # -- reading versions without a checkout ----------------------------------------------
+
+    def snapshot(self, rev: str = "HEAD", remote: str | None = None) -> Snapshot:
+        """Version ``rev`` as a :class:`dvault.Snapshot` (``open``, ``ls``, ``walk``,
+        ``stat``), read from the local store, or with ``remote`` straight from that remote.
+        The snapshot does not close this repository."""
+        from dvault.reader import LocalSource, Snapshot, open_source
+
+        source = LocalSource(self) if remote is None else open_source(self, remote)
+        try:
+            return Snapshot(source, rev, owns_source=True)
+        except BaseException:
+            source.close()
+            raise
 
     # -- git integration ------------------------------------------------------------------
 
