@@ -87,6 +87,12 @@ class DvaultFileSystem(AbstractFileSystem):
             self.source.refresh()
         super().invalidate_cache(path)
 
+    def close(self) -> None:
+        """Release the repository or remote (the instance is unusable afterwards)."""
+        with self._lock:
+            self._snapshots.clear()
+            self.source.close()
+
     def _info(self, entry: Entry, snap: Snapshot) -> dict[str, Any]:
         return {
             "name": entry.path,

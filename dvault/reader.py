@@ -253,44 +253,13 @@ class RemoteSource(Source):
             release()
 
 
-# One open Repo per project and process: LMDB refuses a second open of the same index in
-# one process, and readers (fsspec instances, open files) come and go independently.
-_SHARED: dict[tuple[int, Path], list[Any]] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _shared_repo(path: str | os.PathLike[str]) -> tuple[Repo, Callable[[], None]]:
-    from dvault.repo import Repo
-
-    root = Repo.open(os.fspath(path)).root
-    key = (os.getpid(), root)
-    with _SHARED_LOCK:
-        slot = _SHARED.get(key)
-        if slot is None:
-            slot = _SHARED[key] = [Repo(root), 0]
-        slot[1] += 1
-    released = False
-
-    def release() -> None:
-        nonlocal released
-        with _SHARED_LOCK:
-            if released:
-                return
-            released = True
-            slot[1] -= 1
-            if slot[1] == 0 and _SHARED.get(key) is slot:
-                del _SHARED[key]
-                slot[0].close()
-
-    return slot[0], release
-
-
 def _repo(repo: Any) -> tuple[Repo, Callable[[], None] | None]:
     from dvault.repo import Repo
 
     if isinstance(repo, Repo):
         return repo, None  # the caller's: never closed here
-    return _shared_repo(repo if repo is not None else ".")
+    opened = Repo.open(os.fspath(repo) if repo is not None else ".")
+    return opened, opened.close
 
 
 def default_cache_dir() -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,44 @@ def guess_kind(path: str, is_file: bool) -> str:
 
 def _same_content(a: Any, b: Any) -> bool:
     return a is not None and not isinstance(a, str) and a.mode == b.mode and a.id == b.id
+
+
+# One ObjectStore per store directory and process, shared by every Repo open on it: LMDB
+# refuses to open one index twice in a process, and a library user may well hold a Repo
+# while dvault.open or dvault:// read the same project.
+_STORES: dict[tuple[int, Path], list[Any]] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _acquire_store(dvault_dir: Path) -> Any:
+    key = (os.getpid(), dvault_dir.resolve())
+    with _STORES_LOCK:
+        slot = _STORES.get(key)
+        if slot is None:
+            from dvault.store.objectstore import ObjectStore
+
+            slot = _STORES[key] = [ObjectStore(key[1]), 0]
+        slot[1] += 1
+        return slot[0]
+
+
+def _release_store(store: Any) -> None:
+    with _STORES_LOCK:
+        for key, slot in list(_STORES.items()):
+            if slot[0] is store:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del _STORES[key]
+                    store.close()
+                return
+    store.close()  # not shared (replaced by repair): ours alone
+
+
+def store_in_use(dvault_dir: Path) -> bool:
+    """Whether some Repo in this process still holds the store (repair must not rebuild
+    an index that another reader has open)."""
+    with _STORES_LOCK:
+        return (os.getpid(), dvault_dir.resolve()) in _STORES
 
 
 @dataclass(frozen=True)
@@ -155,9 +194,10 @@ class Repo:
 
     def close(self) -> None:
         """Release the object index and workspace state (reopened on next use)."""
-        for name in ("store", "state"):
-            if name in self.__dict__:
-                self.__dict__.pop(name).close()
+        if "store" in self.__dict__:
+            _release_store(self.__dict__.pop("store"))
+        if "state" in self.__dict__:
+            self.__dict__.pop("state").close()
 
     def __enter__(self) -> Repo:
         return self
@@ -167,9 +207,7 @@ class Repo:
 
     @cached_property
     def store(self) -> Any:
-        from dvault.store.objectstore import ObjectStore
-
-        return ObjectStore(self.dir)
+        return _acquire_store(self.dir)
 
     @cached_property
     def state(self) -> Any:
