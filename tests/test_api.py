@@ -10,7 +10,6 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -139,9 +138,11 @@ def test_a_corrupted_pack_byte_is_never_returned(versions: Versions, tmp_path: P
             f.seek(0)
             with pytest.raises(dvault.DvaultError):
                 f.read()
-        with dvault.open("data/big.bin", "v2", **source) as f:  # type: ignore[arg-type]
-            with pytest.raises(dvault.DvaultError):
-                f.read()  # v2 shares the damaged chunk (only its middle changed)
+        with (
+            dvault.open("data/big.bin", "v2", **source) as f,  # type: ignore[arg-type]
+            pytest.raises(dvault.DvaultError),
+        ):
+            f.read()  # v2 shares the damaged chunk (only its middle changed)
 
 
 @pytest.mark.parametrize("kind", SOURCES)
