@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from dvault.errors import (
     CorruptObject,
+    DvaultError,
     IsADirectory,
     NotADirectory,
     PathNotFound,
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
 
 MAX_SYMLINKS = 40
 """Symlink hops followed when opening a path (like the kernel's ELOOP limit)."""
+READAHEAD = 8 << 20
+"""Reading a remote file sequentially, fetch up to this many bytes of the next chunks in
+one range request (chunks of one file sit next to each other in a pack): a request per
+256 KiB chunk would make the network's latency, not its bandwidth, the limit."""
+GAP = 256 << 10
+"""Objects of a pack closer than this are fetched in one request (the gap is read too)."""
 METADATA_CACHE = 512
 """Trees, commits and chunk lists of a remote kept decoded, so listing a directory or
 opening many files of one directory does not re-read the same tree over the network."""
@@ -167,6 +174,43 @@ class RemoteObjects:
 
     def type_of(self, oid: bytes) -> ObjectType | None:
         return self.remote.catalog.type_of(oid)
+
+    def read_many(
+        self, oids: list[ObjectId]
+    ) -> dict[ObjectId, tuple[ObjectType, bytes] | DvaultError]:
+        """Several objects with as few range reads as their places in the packs allow,
+        each verified against its id: a damaged one maps to its error, so the others are
+        still usable; missing ones are left out."""
+        from dvault.remote.catalog import pack_key
+        from dvault.remote.session import verify_stored
+
+        located = [(oid, self.remote.catalog.locate(oid)) for oid in oids]
+        groups: list[list[tuple[ObjectId, str, Any]]] = []
+        for oid, found in sorted(
+            ((o, f) for o, f in located if f is not None), key=lambda x: (x[1][0], x[1][1].offset)
+        ):
+            pack, entry = found
+            if groups:
+                _, last_pack, last = groups[-1][-1]
+                if last_pack == pack and 0 <= entry.offset - last.offset - last.stored_len <= GAP:
+                    groups[-1].append((oid, pack, entry))
+                    continue
+            groups.append([(oid, pack, entry)])
+        result: dict[ObjectId, tuple[ObjectType, bytes] | DvaultError] = {}
+        for group in groups:
+            pack = group[0][1]
+            start = group[0][2].offset
+            end = group[-1][2].offset + group[-1][2].stored_len
+            blob = self.remote.backend.read_exact(pack_key(pack), start, end - start)
+            for oid, _, entry in group:
+                stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
+                try:
+                    raw = verify_stored(self.remote, oid, entry, stored, pack, None)
+                except DvaultError as exc:
+                    result[oid] = exc
+                else:
+                    result[oid] = (entry.type, raw)
+        return result
 
     def has(self, oid: bytes) -> bool:
         return self.remote.catalog.has(oid)
@@ -523,6 +567,8 @@ class VersionFile(io.BufferedIOBase):
         """The file's length in bytes."""
         self._pos = 0
         self._current: tuple[int, bytes] | None = None
+        self._ahead: dict[int, bytes] = {}  # chunks read ahead (remote, sequential reads)
+        self._read_many = getattr(objects, "read_many", None)
 
     def __repr__(self) -> str:
         return f"<dvault.VersionFile {self.name!r} size={self.size}>"
@@ -541,14 +587,58 @@ class VersionFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file")
 
     def _chunk(self, i: int) -> bytes:
-        if self._current is not None and self._current[0] == i:
-            return self._current[1]
-        cid, length = self._chunks[i]
-        kind, data = self._objects.get_raw(cid)  # verified against cid by the store/remote
-        if kind != ObjectType.BLOB or len(data) != length:
-            raise CorruptObject(f"chunk {cid.hex()} of {self.name} does not match its list")
+        current = self._current
+        if current is not None and current[0] == i:
+            return current[1]
+        data = self._ahead.pop(i, None)
+        if data is None:
+            sequential = i == (current[0] + 1 if current is not None else 0)
+            if self._read_many is not None and sequential:
+                data = self._read_ahead(i)
+            else:
+                self._ahead.clear()  # a seek elsewhere: what was read ahead is not wanted
+                cid, length = self._chunks[i]
+                data = self._checked(cid, length, *self._objects.get_raw(cid))
         self._current = (i, data)
         return data
+
+    def _checked(self, cid: bytes, length: int, kind: ObjectType, data: bytes) -> bytes:
+        """A chunk's bytes (already verified against ``cid`` by the store or remote),
+        checked to be what the chunk list says: a blob of the listed length."""
+        if kind != ObjectType.BLOB or len(data) != length:
+            raise CorruptObject(f"chunk {cid.hex()} of {self.name} does not match its list")
+        return data
+
+    def _read_ahead(self, i: int) -> bytes:
+        """Chunk ``i`` and the following ones, up to READAHEAD bytes, in few requests."""
+        assert self._read_many is not None
+        last, total = i, 0
+        while last < len(self._chunks) and (
+            last == i or total + self._chunks[last][1] <= READAHEAD
+        ):
+            total += self._chunks[last][1]
+            last += 1
+        wanted: dict[ObjectId, list[int]] = {}
+        for j in range(i, last):
+            wanted.setdefault(self._chunks[j][0], []).append(j)
+        found = self._read_many(list(wanted))
+        self._ahead.clear()
+        first = b""
+        for cid, indexes in wanted.items():
+            got = found.get(cid)
+            if not isinstance(got, tuple):
+                if i not in indexes:
+                    continue  # absent or damaged: raised if and when it is read
+                if got is not None:
+                    raise got
+                got = self._objects.get_raw(cid)  # absent: get_raw raises its precise error
+            for j in indexes:
+                data = self._checked(cid, self._chunks[j][1], *got)
+                if j == i:
+                    first = data
+                else:
+                    self._ahead[j] = data
+        return first
 
     def _piece(self, limit: int) -> bytes:
         """Up to ``limit`` bytes at the position, from the one chunk it falls in."""
@@ -620,6 +710,7 @@ class VersionFile(io.BufferedIOBase):
     def close(self) -> None:
         if not self.closed:
             self._current = None
+            self._ahead.clear()
             super().close()
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
