@@ -98,9 +98,24 @@ class Objects(Protocol):
 
 
 class Source:
-    """Where versions are read from. :meth:`close` releases what opening it took."""
+    """Where versions are read from. :meth:`close` releases what opening it took.
 
-    objects: Objects
+    A source survives ``fork`` (PyTorch ``DataLoader`` workers): LMDB handles and S3
+    connections must not be shared with a child, so a child reopens them on first use.
+    """
+
+    _pid: int
+    _objects: Objects
+
+    @property
+    def objects(self) -> Objects:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._reopen()
+        return self._objects
+
+    def _reopen(self) -> None:
+        """Open again what the parent process had open (we are a forked child)."""
 
     def resolve(self, rev: str) -> ObjectId:
         """The commit a revision name (branch, tag, id, ``REV~N``) stands for."""
@@ -122,10 +137,19 @@ class LocalSource(Source):
 
     def __init__(self, repo: Repo, release: Callable[[], None] | None = None) -> None:
         self.repo = repo
-        self.objects = cast(Objects, repo.store)
+        self._pid = os.getpid()
+        self._objects = cast(Objects, repo.store)
         self._release = release
 
+    def _reopen(self) -> None:
+        from dvault.repo import Repo
+
+        self.repo = Repo(self.repo.root)  # the parent's object index is closed in a child
+        self._objects = cast(Objects, self.repo.store)
+        self._release = self.repo.close
+
     def resolve(self, rev: str) -> ObjectId:
+        self.objects  # noqa: B018 -- reopens in a forked child
         return self.repo.resolve(rev)
 
     def describe(self) -> str:
@@ -252,7 +276,8 @@ class RemoteSource(Source):
 
     def __init__(self, remote: Remote, release: Callable[[], None] | None = None) -> None:
         self.remote = remote
-        self.objects = RemoteObjects(remote)
+        self._pid = os.getpid()
+        self._objects = RemoteObjects(remote)
         self._release = release
         self.refs = _RemoteRefs({})
         try:
@@ -260,6 +285,17 @@ class RemoteSource(Source):
         except BaseException:
             self.close()
             raise
+
+    def _reopen(self) -> None:
+        from dvault.remote.session import Remote
+
+        # a new backend: boto3 clients and their connection pools are not fork-safe;
+        # the catalog (what the parent listed and verified) carries over
+        catalog = self.remote.catalog
+        self.remote = Remote(self.remote.repo, self.remote.spec)
+        self.remote.catalog.packs = catalog.packs
+        self.remote.catalog.objects = catalog.objects
+        self._objects = RemoteObjects(self.remote)
 
     def refresh(self) -> None:
         from dvault.remote.backend import RemoteError

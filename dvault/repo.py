@@ -104,6 +104,22 @@ def _release_store(store: Any) -> None:
     store.close()  # not shared (replaced by repair): ours alone
 
 
+def _close_inherited_stores() -> None:
+    """In a forked child: close the parent's object indexes. LMDB handles must not be
+    used after fork, and py-lmdb refuses to open an index again while the inherited
+    handle is open; closing it in the child leaves the parent's untouched."""
+    with contextlib.suppress(Exception):  # never fail a fork over a cleanup
+        for key, slot in list(_STORES.items()):
+            if key[0] != os.getpid():
+                del _STORES[key]
+                with contextlib.suppress(Exception):
+                    slot[0].close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_stores)
+
+
 def store_in_use(dvault_dir: Path) -> bool:
     """Whether some Repo in this process still holds the store (repair must not rebuild
     an index that another reader has open)."""

@@ -241,3 +241,28 @@ def test_repo_methods_clone_and_read(versions: Versions, tmp_path: Path) -> None
         assert repo.gc(dry_run=True).removed_objects == 0
         assert set(repo.remotes()) == {"origin"}
         assert os.fspath(repo.root) == str((tmp_path / "copy").resolve())
+
+
+def _read_in_child(snap: dvault.Snapshot, remote_snap: dvault.Snapshot, queue: object) -> None:
+    queue.put((snap.read_bytes("data/labels.csv"), remote_snap.read_bytes("data/labels.csv")))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_snapshots_survive_fork(versions: Versions) -> None:
+    """PyTorch DataLoader workers are forked with the dataset (and its snapshot) inside."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with (
+        dvault.snapshot("v1", repo=versions.root) as snap,
+        dvault.snapshot("v1", remote=versions.remote) as remote_snap,
+    ):
+        expected = versions.files["v1"]["data/labels.csv"]
+        assert snap.read_bytes("data/labels.csv") == expected
+        queue = context.Queue()
+        child = context.Process(target=_read_in_child, args=(snap, remote_snap, queue))
+        child.start()
+        assert queue.get(timeout=60) == (expected, expected)
+        child.join(60)
+        assert child.exitcode == 0
+        assert snap.read_bytes("data/labels.csv") == expected  # the parent's index is intact
