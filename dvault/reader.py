@@ -30,6 +30,7 @@ from dvault.errors import (
     CorruptObject,
     DvaultError,
     IsADirectory,
+    MissingObject,
     NotADirectory,
     PathNotFound,
     ReadOnly,
@@ -132,20 +133,76 @@ class Source:
         pass
 
 
+class LocalObjects:
+    """The local store; for an object it lacks, the project's remotes, read in place.
+
+    A partial clone holds the data of only some paths: reading another path of a version
+    reads it from a remote (verified like any remote read) instead of failing. A full
+    clone never gets here unless its store lost something, and then the remote copy is
+    exactly what ``repair`` would fetch.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.store = repo.store
+        self.index = self.store.index
+        self._remotes: list[RemoteObjects] | None = None
+
+    def _fallback(self) -> list[RemoteObjects]:
+        if self._remotes is None:
+            from dvault.remote.session import Remote, remote_specs
+
+            self._remotes = []
+            specs = remote_specs(self.repo)
+            for name in sorted(specs, key=lambda n: (n != "origin", n)):
+                try:
+                    remote = Remote(self.repo, specs[name])
+                    remote.catalog.refresh()  # footers verified against the pack names
+                except DvaultError:
+                    continue  # unreachable: the next remote may hold it
+                self._remotes.append(RemoteObjects(remote))
+        return self._remotes
+
+    def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]:
+        try:
+            result: tuple[ObjectType, bytes] = self.store.get_raw(oid)
+            return result
+        except MissingObject:
+            for remote in self._fallback():
+                if remote.has(oid):
+                    return remote.get_raw(oid)
+            raise
+
+    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
+        from dvault.objects import decode
+
+        kind, raw = self.get_raw(oid)
+        if expect is not None and kind != expect:
+            raise CorruptObject(
+                f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
+            )
+        return decode(kind, raw)
+
+    def type_of(self, oid: bytes) -> ObjectType | None:
+        found: ObjectType | None = self.store.type_of(oid)
+        return found
+
+
 class LocalSource(Source):
-    """A project's own object store and refs."""
+    """A project's own object store and refs (and its remotes for what a partial clone
+    lacks)."""
 
     def __init__(self, repo: Repo, release: Callable[[], None] | None = None) -> None:
         self.repo = repo
         self._pid = os.getpid()
-        self._objects = cast(Objects, repo.store)
+        self._objects = LocalObjects(repo)
         self._release = release
 
     def _reopen(self) -> None:
         from dvault.repo import Repo
 
         self.repo = Repo(self.repo.root)  # the parent's object index is closed in a child
-        self._objects = cast(Objects, self.repo.store)
+        self._objects = LocalObjects(self.repo)
         self._release = self.repo.close
 
     def resolve(self, rev: str) -> ObjectId:

@@ -125,7 +125,7 @@ def test_a_corrupted_pack_byte_is_never_returned(versions: Versions, tmp_path: P
     with dvault.snapshot("v1", repo=root) as snap, snap.open("data/big.bin") as f:
         victim, length = f._chunks[2]
         start = f._starts[2]
-        pack, entry = snap.source.objects.locate(victim)  # type: ignore[attr-defined]
+        pack, entry = snap.source.objects.store.locate(victim)  # type: ignore[attr-defined]
     offset = entry.offset + entry.stored_len // 2
     _flip(root / ".dvault" / "packs" / f"{pack}.pack", offset)
     _flip(remote / "packs" / f"{pack}.pack", offset)
@@ -241,6 +241,20 @@ def test_repo_methods_clone_and_read(versions: Versions, tmp_path: Path) -> None
         assert repo.gc(dry_run=True).removed_objects == 0
         assert set(repo.remotes()) == {"origin"}
         assert os.fspath(repo.root) == str((tmp_path / "copy").resolve())
+
+
+def test_partial_clone_reads_other_paths_from_its_remote(
+    versions: Versions, tmp_path: Path
+) -> None:
+    with Repo.clone(str(versions.remote), tmp_path / "part", rev="v1", paths=["data/sub"]):
+        pass
+    assert not (tmp_path / "part" / "data" / "labels.csv").exists()
+    with dvault.open("data/big.bin", "v1", repo=tmp_path / "part") as f:
+        f.seek(2_000_000)
+        assert f.read(1000) == versions.files["v1"]["data/big.bin"][2_000_000:2_001_000]
+    with dvault.snapshot("v1", repo=tmp_path / "part") as snap:
+        assert snap.read_bytes("data/labels.csv") == versions.files["v1"]["data/labels.csv"]
+        assert snap.read_bytes("data/sub/a.txt") == b"alpha\n"
 
 
 def _read_in_child(snap: dvault.Snapshot, remote_snap: dvault.Snapshot, queue: object) -> None:
