@@ -298,9 +298,9 @@ class RemoteObjects:
 
     def find_prefix(self, hex_prefix: str, limit: int = 2) -> list[ObjectId]:
         found = []
-        for oid in self.remote.catalog.objects:
+        for oid in self.remote.catalog:
             if oid.hex().startswith(hex_prefix):
-                found.append(oid)
+                found.append(ObjectId(oid))
                 if len(found) >= limit:
                     break
         return found
@@ -350,8 +350,8 @@ class RemoteSource(Source):
         # the catalog (what the parent listed and verified) carries over
         catalog = self.remote.catalog
         self.remote = Remote(self.remote.repo, self.remote.spec)
-        self.remote.catalog.packs = catalog.packs
-        self.remote.catalog.objects = catalog.objects
+        catalog.backend = self.remote.backend
+        self.remote.catalog = catalog
         self._objects = RemoteObjects(self.remote)
 
     def refresh(self) -> None:
