@@ -1,26 +1,118 @@
 """dvault: version control and append-only backups for machine-learning data.
 
+The public Python API (docs/api.md) is what ``dvault.__all__`` lists:
+
+* :class:`Repo` — a project and the operations of the command line
+  (``Repo.init``, ``Repo.open``, ``add``, ``commit``, ``checkout``, ``push``, ...);
+* :func:`open`, :func:`ls`, :func:`walk`, :func:`snapshot` — read any version without a
+  checkout, from the local store or straight from a remote, verified chunk by chunk;
+* the exceptions, all derived from :class:`DvaultError`;
+* the ``dvault://`` fsspec filesystem is ``dvault.fs.DvaultFileSystem`` (needs the
+  ``fsspec`` extra; registered through the ``fsspec.specs`` entry point).
+
 The package is layered; each module's docstring says which layer it is:
 ``hashing``/``chunking`` → ``objects`` → ``store/`` (packs, LMDB index) → ``refs`` →
-``workspace/`` (stat cache, staging, checkout) → ``repo`` (the library API) → ``cli``.
-Imports stay lazy so ``dvault --help`` and ``dvault status`` start fast.
+``workspace/`` (stat cache, staging, checkout) → ``remote/`` → ``repo`` and ``reader``
+(the library API) → ``fs`` and ``cli``. Everything but the exceptions is imported on
+first use, so ``import dvault``, ``dvault --help`` and ``dvault status`` start fast.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from dvault.errors import (
+    CheckFailed,
+    CorruptObject,
+    CorruptPack,
+    DvaultError,
+    InvalidName,
+    IsADirectory,
+    LockTimeout,
+    MissingObject,
+    NotADirectory,
+    NotARepository,
+    NothingToCommit,
+    PathNotFound,
+    PathOutsideRepository,
+    ReadOnly,
+    RefExists,
+    RepositoryExists,
+    StorageError,
+    UncommittedChanges,
+    UnknownRevision,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from dvault.repo import Repo
+    from dvault.reader import Entry, Snapshot, VersionFile, ls, open, snapshot, walk
+    from dvault.remote.backend import RemoteError, RemoteTampered
+    from dvault.remote.keys import PassphraseRequired
+    from dvault.repo import LogEntry, Repo
 
-__all__ = ["Repo", "__version__"]
+_LAZY = {
+    "Repo": "dvault.repo",
+    "LogEntry": "dvault.repo",
+    "Entry": "dvault.reader",
+    "Snapshot": "dvault.reader",
+    "VersionFile": "dvault.reader",
+    "open": "dvault.reader",
+    "ls": "dvault.reader",
+    "walk": "dvault.reader",
+    "snapshot": "dvault.reader",
+    "RemoteError": "dvault.remote.backend",
+    "RemoteTampered": "dvault.remote.backend",
+    "PassphraseRequired": "dvault.remote.keys",
+}
+
+__all__ = [
+    "CheckFailed",
+    "CorruptObject",
+    "CorruptPack",
+    "DvaultError",
+    "Entry",
+    "InvalidName",
+    "IsADirectory",
+    "LockTimeout",
+    "LogEntry",
+    "MissingObject",
+    "NotADirectory",
+    "NotARepository",
+    "NothingToCommit",
+    "PassphraseRequired",
+    "PathNotFound",
+    "PathOutsideRepository",
+    "ReadOnly",
+    "RefExists",
+    "RemoteError",
+    "RemoteTampered",
+    "Repo",
+    "RepositoryExists",
+    "Snapshot",
+    "StorageError",
+    "UncommittedChanges",
+    "UnknownRevision",
+    "UsageError",
+    "VersionFile",
+    "__version__",
+    "ls",
+    "open",
+    "snapshot",
+    "walk",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Repo":
-        from dvault.repo import Repo
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dvault' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return Repo
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -76,3 +76,20 @@ class CorruptPack(DvaultError):
 
 class StorageError(DvaultError):
     """An operating-system failure (full disk, permissions) while reading or writing."""
+
+
+class PathNotFound(UsageError, FileNotFoundError):
+    """A path that a revision does not hold (also a ``FileNotFoundError``, so pandas,
+    pyarrow and fsspec treat it as a missing file)."""
+
+
+class IsADirectory(UsageError, IsADirectoryError):
+    """Opening a path of a revision that is a directory, not a file."""
+
+
+class NotADirectory(UsageError, NotADirectoryError):
+    """Listing a path of a revision that is a file, not a directory."""
+
+
+class ReadOnly(UsageError, PermissionError):
+    """Writing through a read-only view of a version (``dvault.open``, ``dvault://``)."""

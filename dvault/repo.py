@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvault import config as cfg
 from dvault.errors import (
@@ -32,6 +33,9 @@ from dvault.gitlink import find_git_root
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
 from dvault.objects import Commit, Tag
+
+if TYPE_CHECKING:
+    from dvault.reader import Snapshot
 
 DVAULT_DIR = ".dvault"
 DEFAULT_BRANCH = "main"
@@ -69,6 +73,60 @@ def _same_content(a: Any, b: Any) -> bool:
     return a is not None and not isinstance(a, str) and a.mode == b.mode and a.id == b.id
 
 
+# One ObjectStore per store directory and process, shared by every Repo open on it: LMDB
+# refuses to open one index twice in a process, and a library user may well hold a Repo
+# while dvault.open or dvault:// read the same project.
+_STORES: dict[tuple[int, Path], list[Any]] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _acquire_store(dvault_dir: Path) -> Any:
+    key = (os.getpid(), dvault_dir.resolve())
+    with _STORES_LOCK:
+        slot = _STORES.get(key)
+        if slot is None:
+            from dvault.store.objectstore import ObjectStore
+
+            slot = _STORES[key] = [ObjectStore(key[1]), 0]
+        slot[1] += 1
+        return slot[0]
+
+
+def _release_store(store: Any) -> None:
+    with _STORES_LOCK:
+        for key, slot in list(_STORES.items()):
+            if slot[0] is store:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del _STORES[key]
+                    store.close()
+                return
+    store.close()  # not shared (replaced by repair): ours alone
+
+
+def _close_inherited_stores() -> None:
+    """In a forked child: close the parent's object indexes. LMDB handles must not be
+    used after fork, and py-lmdb refuses to open an index again while the inherited
+    handle is open; closing it in the child leaves the parent's untouched."""
+    with contextlib.suppress(Exception):  # never fail a fork over a cleanup
+        for key, slot in list(_STORES.items()):
+            if key[0] != os.getpid():
+                del _STORES[key]
+                with contextlib.suppress(Exception):
+                    slot[0].close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_stores)
+
+
+def store_in_use(dvault_dir: Path) -> bool:
+    """Whether some Repo in this process still holds the store (repair must not rebuild
+    an index that another reader has open)."""
+    with _STORES_LOCK:
+        return (os.getpid(), dvault_dir.resolve()) in _STORES
+
+
 @dataclass(frozen=True)
 class LogEntry:
     id: ObjectId
@@ -77,7 +135,16 @@ class LogEntry:
 
 
 class Repo:
-    """An open dvault project. Use as a context manager, or call :meth:`close`."""
+    """An open dvault project: the operations of the command line as methods.
+
+    Get one with :meth:`open` (an existing project, searching parent directories),
+    :meth:`init` (a new one) or :meth:`clone` (from a remote). Use it as a context manager,
+    or call :meth:`close`, to release the object index. Methods raise
+    :class:`~dvault.DvaultError` subclasses (``dvault.UnknownRevision``, ...); commands that
+    change the repository take the writer lock, so they are safe next to a running CLI.
+    Returned reports are the dataclasses the CLI prints; their fields are documented in
+    docs/api.md.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -142,9 +209,11 @@ class Repo:
         return cls(root)
 
     def close(self) -> None:
-        for name in ("store", "state"):
-            if name in self.__dict__:
-                self.__dict__.pop(name).close()
+        """Release the object index and workspace state (reopened on next use)."""
+        if "store" in self.__dict__:
+            _release_store(self.__dict__.pop("store"))
+        if "state" in self.__dict__:
+            self.__dict__.pop("state").close()
 
     def __enter__(self) -> Repo:
         return self
@@ -154,9 +223,7 @@ class Repo:
 
     @cached_property
     def store(self) -> Any:
-        from dvault.store.objectstore import ObjectStore
-
-        return ObjectStore(self.dir)
+        return _acquire_store(self.dir)
 
     @cached_property
     def state(self) -> Any:
@@ -202,22 +269,27 @@ class Repo:
         return os.fsencode(rel.as_posix()) if parts else b""
 
     def resolve(self, rev: str) -> ObjectId:
+        """The commit id ``rev`` names: ``HEAD``, a branch, a tag, ``origin/main``, an
+        (abbreviated) id, ``REV~N``, ``REV^N``; raises :class:`UnknownRevision`."""
         from dvault.revisions import resolve
 
         return resolve(self, rev)
 
     def read_commit(self, oid: bytes) -> Commit:
+        """The commit object ``oid`` (message, author, time, roots, lineage ``meta``)."""
         commit = self.store.get(oid, ObjectType.COMMIT)
         assert isinstance(commit, Commit)
         return commit
 
     def head(self) -> tuple[str | None, ObjectId | None]:
+        """The current branch (None when detached) and commit (None before the first)."""
         result: tuple[str | None, ObjectId | None] = self.refs.head()
         return result
 
     # -- tracking and staging -------------------------------------------------------------
 
     def roots(self) -> dict[str, str]:
+        """Tracked roots (project-relative paths) and their kinds."""
         result: dict[str, str] = self.state.roots()
         return result
 
@@ -323,6 +395,7 @@ class Repo:
             )
 
     def status(self) -> Any:
+        """Staged, modified, deleted and untracked paths (a ``workspace.status.Status``)."""
         from dvault.workspace.status import compute_status
 
         return compute_status(self)
@@ -668,12 +741,14 @@ class Repo:
     # -- branches and tags ----------------------------------------------------------------
 
     def branch(self, name: str, rev: str | None = None) -> ObjectId:
+        """Create branch ``name`` at ``rev`` (default HEAD); returns the commit id."""
         with self.locked():
             target = self.resolve(rev or "HEAD")
             self.refs.create_branch(name, target, f"branch: created from {rev or 'HEAD'}")
         return target
 
     def delete_branch(self, name: str) -> ObjectId:
+        """Delete a branch (not the current one); returns the commit it pointed at."""
         with self.locked():
             current, _ = self.refs.head()
             if name == current:
@@ -729,6 +804,7 @@ class Repo:
         return signing.check_object(self, oid, signers)
 
     def read_tag(self, oid: bytes) -> Tag:
+        """The annotated tag object ``oid``."""
         tag = self.store.get(oid, ObjectType.TAG)
         assert isinstance(tag, Tag)
         return tag
@@ -796,6 +872,7 @@ class Repo:
         return dataclasses.replace(spec, encrypt=True, key_id=key_id)
 
     def remove_remote(self, name: str) -> None:
+        """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
         import shutil
 
         with self.locked():
@@ -807,6 +884,114 @@ class Repo:
             self.__dict__.pop("config", None)
             shutil.rmtree(self.dir / "remotes" / name, ignore_errors=True)
             shutil.rmtree(self.dir / "refs" / "remotes" / name, ignore_errors=True)
+
+    def remotes(self) -> dict[str, Any]:
+        """Configured remotes by name (``RemoteSpec``: url, endpoint, encrypt, ...)."""
+        from dvault.remote.session import remote_specs
+
+        return remote_specs(self)
+
+    def push(
+        self, remote: str | None = None, refs: list[str] | None = None, force: bool = False
+    ) -> Any:
+        """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
+        append the updates of ``refs`` (default: the current branch) to its ref log."""
+        from dvault.remote.push import push
+        from dvault.remote.session import pick_remote
+
+        return push(self, pick_remote(self, remote), refs or None, force=force)
+
+    def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> Any:
+        """Bring in a remote's refs (default: all) and the objects they need, verified."""
+        from dvault.remote.fetch import fetch
+        from dvault.remote.session import pick_remote
+
+        return fetch(self, pick_remote(self, remote), refs or None)
+
+    def pull(self, remote: str | None = None, branch: str | None = None) -> Any:
+        """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
+        returns the checkout report, or None when already up to date."""
+        from dvault.remote.fetch import pull
+        from dvault.remote.session import pick_remote
+
+        _, report = pull(self, pick_remote(self, remote), branch)
+        return report
+
+    @classmethod
+    def clone(
+        cls,
+        url: str,
+        dest: Path | str,
+        rev: str | None = None,
+        paths: list[str] | None = None,
+        endpoint: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+    ) -> Repo:
+        """Create ``dest`` from the remote at ``url`` and check out ``rev`` (default its
+        main branch); with ``paths``, a partial clone holding only those paths' data."""
+        from dvault.remote.fetch import clone
+
+        target = Path(dest).resolve()
+        clone(url, target, rev, paths, endpoint, region, profile)
+        return cls(target)
+
+    def verify(
+        self,
+        revs: list[str] | None = None,
+        remote: str | None = None,
+        read_data: bool = False,
+        sample: int | None = None,
+    ) -> Any:
+        """Check that every object the refs (or ``revs``) need is present, and intact with
+        ``read_data``; or check a remote instead. The report's ``ok`` says whether it is."""
+        from dvault.verify import verify_local, verify_remote
+
+        if remote is not None:
+            from dvault.remote.session import pick_remote
+
+            return verify_remote(self, pick_remote(self, remote), read_data)
+        return verify_local(self, revs, read_data, sample)
+
+    def gc(self, dry_run: bool = False, keep_within: str = "14d") -> Any:
+        """Remove objects nothing references (never on remotes); see ``dvault gc``."""
+        from dvault.maintenance.gc import collect, parse_duration
+
+        return collect(self, dry_run, parse_duration(keep_within))
+
+    def repair(self) -> Any:
+        """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""
+        from dvault.maintenance.repair import repair
+
+        return repair(self)
+
+    def review(self, git_rev: str = "HEAD", read_data: bool = False) -> Any:
+        """Reproducibility review of a git revision (pinned data, lineage, signatures,
+        whether each remote can restore it); ``passed`` is the verdict."""
+        from dvault.review import review
+
+        return review(self, git_rev, read_data)
+
+    def lineage(self, rev: str = "HEAD") -> Any:
+        """Where a version came from: the graph of parents, inputs and sources."""
+        from dvault.lineage import build
+
+        return build(self, rev)
+
+    # -- reading versions without a checkout ----------------------------------------------
+
+    def snapshot(self, rev: str = "HEAD", remote: str | None = None) -> Snapshot:
+        """Version ``rev`` as a :class:`dvault.Snapshot` (``open``, ``ls``, ``walk``,
+        ``stat``), read from the local store, or with ``remote`` straight from that remote.
+        The snapshot does not close this repository."""
+        from dvault.reader import LocalSource, Snapshot, open_source
+
+        source = LocalSource(self) if remote is None else open_source(self, remote)
+        try:
+            return Snapshot(source, rev, owns_source=True)
+        except BaseException:
+            source.close()
+            raise
 
     # -- git integration ------------------------------------------------------------------
 

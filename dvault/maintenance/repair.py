@@ -46,7 +46,15 @@ class RepairReport:
 
 
 def _rebuild_index(repo: Repo) -> None:
+    from dvault.errors import StorageError
+    from dvault.repo import store_in_use
+
     repo.close()
+    if store_in_use(repo.dir):
+        raise StorageError(
+            "the object index is open elsewhere in this process (another Repo, a dvault.open "
+            "file or a dvault:// filesystem); close it before repair"
+        )
     shutil.rmtree(repo.dir / "index", ignore_errors=True)
     repo.__dict__.pop("store", None)
 

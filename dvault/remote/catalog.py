@@ -8,6 +8,7 @@ against the pack's name (a pack is named by the blake3 of its footer), and cache
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -140,6 +141,10 @@ class RemoteCatalog:
 
     def __len__(self) -> int:
         return len(self._objects)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every object id the remote holds (abbreviated ids are looked up in them)."""
+        return iter(self._objects)
 
     def has(self, oid: bytes) -> bool:
         return oid in self._objects

@@ -92,10 +92,13 @@ class ObjectIndex:
         return dict(self._pack_names)
 
     def pack_name(self, number: int) -> str:
-        try:
-            return self._pack_names[number]
-        except KeyError:
-            raise CorruptObject(f"{_DAMAGED} (no pack number {number})") from None
+        name = self._pack_names.get(number)
+        if name is None:  # a pack another process indexed since this index was opened
+            self._load_pack_names()
+            name = self._pack_names.get(number)
+        if name is None:
+            raise CorruptObject(f"{_DAMAGED} (no pack number {number})")
+        return name
 
     def lookup(self, oid: bytes, txn: Any = None) -> tuple[int, PackEntry] | None:
         """The pack number and entry of ``oid``, or None."""
