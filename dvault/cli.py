@@ -680,18 +680,18 @@ def checkout(
     """
     paths = _paths()
     with _open() as repo:
+        target = repo.resolve(rev) if as_json else None  # before HEAD~1 moves with HEAD
         report = repo.checkout(
             rev, [str(_cwd() / p) for p in paths] if paths else None, force=force
         )
         branch, head = repo.head()
-        target = repo.resolve(rev)
         for c in report.changes:
-            _note(f"{_LETTERS.get(c.status, '?')} {_rel(repo, c.path)}")
+            _note(f"{'removed' if c.new is None else 'wrote'} {_rel(repo, c.path)}")
     if as_json:
         _json(
             {
                 "rev": rev,
-                "commit": target.hex(),
+                "commit": target.hex() if target else None,
                 "branch": branch if not paths else None,
                 "head": head.hex() if head else None,
                 "paths": paths,
@@ -1669,6 +1669,46 @@ def demo(
 
     _no_paths("demo")
     run_demo(_cwd() / path, _echo)
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+    pwsh = "pwsh"
+
+
+@app.command()
+def completion(
+    shell: Annotated[
+        Shell | None,
+        typer.Argument(help="bash, zsh, fish or powershell (default: the shell you run in)."),
+    ] = None,
+) -> None:
+    """Print the tab-completion script for a shell, to save or eval; --install-completion
+    installs it for the shell you run in.
+
+    \b
+    Examples:
+      eval "$(dvault completion bash)"     # this bash session only
+      dvault completion bash > ~/.local/share/bash-completion/completions/dvault
+      dvault completion zsh > ~/.zfunc/_dvault      # a folder on your $fpath
+      dvault completion fish > ~/.config/fish/completions/dvault.fish
+    """
+    from typer._completion_shared import _get_shell_name, get_completion_script
+
+    _no_paths("completion")
+    name = shell.value if shell else _get_shell_name()
+    if name not in set(Shell):
+        from dvault.errors import UsageError
+
+        raise UsageError(
+            f"cannot complete for shell {name!r}; name one: bash, zsh, fish or powershell"
+            if name
+            else "cannot tell which shell you use; name it: bash, zsh, fish or powershell"
+        )
+    _out(get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name))
 
 
 def _split_argv(argv: list[str]) -> list[str]:
