@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import pty
+import struct
 import subprocess
+import termios
 from pathlib import Path
 
 from .helpers import Project, dvault_command, one_error_line
@@ -137,3 +141,54 @@ def test_global_flags_before_the_command_only(project: Project, tmp_path: Path) 
     exit 2, with where to find help)."""
     line = one_error_line(project.fails(2, "status", "-q"))
     assert "'-q'" in line and "dvault status --help" in line
+
+
+def _stderr_on_tty(project: Project, *args: str) -> tuple[int, str, str]:
+    """Run dvault with stderr on a pseudo-terminal of 120 columns (stdout piped)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = subprocess.Popen(
+        [*dvault_command(), *args],
+        cwd=project.root,
+        env=project.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    code = proc.wait()
+    os.close(master)
+    return code, out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_never_quiet_or_json(project: Project) -> None:
+    """A 65 MiB add shows a bar on a terminal's stderr; -q or --json show none (and a
+    piped stderr never has one: every other test)."""
+    big = project.write("data/big.bin", b"")
+    size = 65 << 20
+
+    def touch(n: int) -> None:  # new content each time, so every add reads it all
+        with big.open("wb") as f:
+            f.truncate(size)
+            f.write(bytes([n]))
+
+    touch(1)
+    code, _, err = _stderr_on_tty(project, "add", "data")
+    assert code == 0 and "add:" in err and "68.2M" in err, err
+    touch(2)
+    code, _, err = _stderr_on_tty(project, "-q", "add", "data")
+    assert code == 0 and err == "", err
+    touch(3)
+    code, out, err = _stderr_on_tty(project, "add", "data", "--json")
+    assert code == 0 and err == "" and json.loads(out)["modified"] == 1, err
