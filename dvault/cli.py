@@ -1,9 +1,11 @@
 """The ``dvault`` command line: a thin typer layer over :class:`dvault.repo.Repo`.
 
-Imports of the heavy parts (LMDB, zstd, dulwich) happen inside commands, so ``--help``
-and ``status`` start fast. Every :class:`~dvault.errors.DvaultError` becomes one line on
-stderr and its exit code (0 ok, 1 difference or failed check, 2 bad input, 3 repository
-error); tracebacks are for bugs only.
+Imports of the heavy parts (LMDB, zstd, dulwich) happen inside commands, so ``--help``,
+``status`` and a tab completion start fast. stdout carries data (one JSON document with
+``--json``); messages obey ``-q``, details ``-v``, colour ``--color``/``NO_COLOR``. Every
+:class:`~dvault.errors.DvaultError` and click usage error becomes one line on stderr (a
+JSON object with ``--json``) and its exit code (0 ok, 1 difference or failed check, 2 bad
+input, 3 repository error); tracebacks are for bugs only. docs/cli.md is the contract.
 """
 
 from __future__ import annotations
