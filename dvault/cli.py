@@ -1723,6 +1723,52 @@ def _split_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+_GLOBAL_WITH_VALUE = ("-C", "--color")
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The command named on the command line, after the global options (None when there is
+    none, or an option this cheap scan does not know)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg in _GLOBAL_FLAGS or arg.startswith(("--color=", "-C")):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+@contextlib.contextmanager
+def _only_command(word: str | None) -> Iterator[None]:
+    """Let typer build just the command being run. typer turns every command's signature
+    into click parameters at each start (about 20 ms for all of dvault's); one command needs
+    a tenth of that. Top-level help, completion and unknown words get the whole app."""
+    names = {_get_name(c) for c in app.registered_commands} | {
+        g.name for g in app.registered_groups
+    }
+    if word is None or word not in names:
+        yield
+        return
+    saved = app.registered_commands, app.registered_groups
+    app.registered_commands = [c for c in saved[0] if _get_name(c) == word]
+    app.registered_groups = [g for g in saved[1] if g.name == word]
+    try:
+        yield
+    finally:
+        app.registered_commands, app.registered_groups = saved
+
+
+def _get_name(info: Any) -> str:
+    """A registered command's name, as typer derives it from the function."""
+    return str(info.name or info.callback.__name__.lower().replace("_", "-"))
+
+
 def _fail(message: str, code: int, kind: str) -> NoReturn:
     """Report an error as one line on stderr (a JSON object with --json) and exit."""
     message = " ".join(message.split())
@@ -1738,7 +1784,10 @@ def _fail(message: str, code: int, kind: str) -> NoReturn:
 def _click_message(exc: Any) -> str:
     """click's usage error as one dvault line: lower-case, no trailing period, with where
     to get help."""
+    import re
+
     text = " ".join(exc.format_message().split()).rstrip(".")
+    text = re.sub(r"( Did you mean [^?]*\?)\1+", r"\1", text)  # typer and click both add it
     if text[:1].isupper() and text[1:2].islower():
         text = text[0].lower() + text[1:]
     ctx = getattr(exc, "ctx", None)
@@ -1760,7 +1809,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _split_argv(list(sys.argv[1:] if argv is None else argv))
     _state.update(quiet=False, verbose=False, color="auto", chdir=None, json="--json" in args)
     try:
-        code = app(args=args, prog_name="dvault", standalone_mode=False)
+        with _only_command(_command_word(args)):
+            code = app(args=args, prog_name="dvault", standalone_mode=False)
     except NoArgsIsHelpError as exc:
         exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error
         sys.exit(exc.exit_code)
