@@ -118,3 +118,15 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     assert {"v1", "v2"} <= tags
     # running it again over its own earlier output is allowed
     assert run("demo", "demo-project").code == 0
+
+
+def test_running_one_command_leaves_the_app_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """dvault builds only the command it runs; afterwards every command is there again, and
+    global options before the command (with their values) do not confuse the choice."""
+    before = set(command_tree())
+    for args in (["status", "--help"], ["-C", ".", "--color", "never", "-q", "log", "--help"]):
+        code, out, _ = run_in_process(args, capsys)
+        assert code == 0 and "Examples:" in out
+    assert set(command_tree()) == before
+    code, _, err = run_in_process(["stauts"], capsys)
+    assert code == 2 and err.count("Did you mean 'status'?") == 1, err
