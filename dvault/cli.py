@@ -1,9 +1,11 @@
 """The ``dvault`` command line: a thin typer layer over :class:`dvault.repo.Repo`.
 
-Imports of the heavy parts (LMDB, zstd, dulwich) happen inside commands, so ``--help``
-and ``status`` start fast. Every :class:`~dvault.errors.DvaultError` becomes one line on
-stderr and its exit code (0 ok, 1 difference or failed check, 2 bad input, 3 repository
-error); tracebacks are for bugs only.
+Imports of the heavy parts (LMDB, zstd, dulwich) happen inside commands, so ``--help``,
+``status`` and a tab completion start fast. stdout carries data (one JSON document with
+``--json``); messages obey ``-q``, details ``-v``, colour ``--color``/``NO_COLOR``. Every
+:class:`~dvault.errors.DvaultError` and click usage error becomes one line on stderr (a
+JSON object with ``--json``) and its exit code (0 ok, 1 difference or failed check, 2 bad
+input, 3 repository error); tracebacks are for bugs only. docs/cli.md is the contract.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -25,7 +28,14 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="dvault",
     help="Version control and append-only backups for machine-learning data.\n\n"
-    "Example: dvault init && dvault add data/ && dvault commit -m 'first dataset'",
+    "Global options go before the command; every command has --help with examples, and "
+    "commands that print data take --json.\n\n"
+    "\b\nExamples:\n"
+    "  dvault init && dvault add data/ && dvault commit -m 'first dataset'\n"
+    "  dvault -C ~/proj status --json\n"
+    "  dvault -q push origin main          # only errors\n"
+    "  dvault -v checkout v1               # timings and details on stderr\n"
+    "  dvault --install-completion         # tab completion for your shell",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -33,7 +43,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_state: dict[str, Any] = {"paths": None, "quiet": False, "chdir": None}
+_state: dict[str, Any] = {
+    "paths": None,
+    "quiet": False,
+    "verbose": False,
+    "color": "auto",
+    "json": False,
+    "chdir": None,
+}
+
+JSON_HELP = "Print one JSON document on stdout (keys in docs/cli.md)."
 
 
 def _paths() -> list[str] | None:
@@ -69,13 +88,47 @@ def _local_url(url: str) -> str:
     return str((_cwd() / url).resolve())
 
 
+# -- output: data on stdout, messages (quiet-able), details (verbose), errors on stderr ---
+
+
+def _color_on(stream: Any) -> bool:
+    """Colour for ``stream``: --color always/never, else only on a terminal, and never with
+    NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    mode = _state["color"]
+    if mode != "auto":
+        return bool(mode == "always")
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def _color(text: str, color: str) -> str:
-    return typer.style(text, fg=color) if sys.stdout.isatty() else text
+    return typer.style(text, fg=color) if _color_on(sys.stdout) else text
+
+
+def _out(text: str = "", nl: bool = True) -> None:
+    """Data the command was asked for: always printed, whatever --quiet says."""
+    typer.echo(text, nl=nl, color=_color_on(sys.stdout))
 
 
 def _echo(text: str = "") -> None:
-    if not _state["quiet"]:
-        typer.echo(text)
+    """A message (confirmation, summary): silenced by --quiet and by --json."""
+    if not _state["quiet"] and not _state["json"]:
+        _out(text)
+
+
+def _note(text: str) -> None:
+    """A detail for --verbose, on stderr so it never mixes with data."""
+    if _state["verbose"]:
+        typer.echo(f"dvault: {text}", err=True)
+
+
+def _problem(text: str) -> None:
+    """A finding of a failed check: stderr, always (quiet keeps errors)."""
+    typer.echo(f"dvault: {text}", err=True)
 
 
 def _json(value: Any) -> None:
@@ -84,8 +137,10 @@ def _json(value: Any) -> None:
 
 @contextlib.contextmanager
 def _progress(desc: str, total: int) -> Iterator[Any]:
-    """A tqdm bar on stderr when it is a terminal and the work is big enough to watch."""
-    if _state["quiet"] or not sys.stderr.isatty() or total < (64 << 20):
+    """A tqdm bar on stderr when it is a terminal, the work is big enough to watch, and
+    neither --quiet nor --json asked for silence."""
+    quiet = _state["quiet"] or _state["json"]
+    if quiet or not sys.stderr.isatty() or total < (64 << 20):
         yield lambda _n: None
         return
     from tqdm import tqdm
@@ -94,11 +149,26 @@ def _progress(desc: str, total: int) -> Iterator[Any]:
         yield bar.update
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what a child command prints to stderr, so --json's stdout stays one document."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _open() -> Repo:
     from dvault.repo import Repo
 
     repo = Repo.open(_cwd())
     repo.progress = _progress
+    _note(f"repository {repo.dir}")
     return repo
 
 
@@ -111,27 +181,73 @@ def _rel(repo: Repo, path: bytes) -> str:
         return str(full)
 
 
+class ColorMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 @app.callback()
 def _main(
     chdir: Annotated[
         Path | None, typer.Option("-C", help="Run as if started in this directory.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Only errors and the data asked for: no confirmations, summaries or "
+            "progress bars.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Extra detail and timings on stderr."),
+    ] = False,
+    color: Annotated[
+        ColorMode,
+        typer.Option(
+            "--color",
+            help="Colour: auto (default: only on a terminal, and not with NO_COLOR set), "
+            "always or never.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = ColorMode.auto,
 ) -> None:
+    if quiet and verbose:
+        from dvault.errors import UsageError
+
+        raise UsageError("--quiet and --verbose contradict each other; use one")
     _state["chdir"] = chdir
     _state["quiet"] = quiet
+    _state["verbose"] = verbose
+    _state["color"] = color.value
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
 @app.command()
-def init(path: Annotated[Path, typer.Argument(help="Project directory.")] = Path(".")) -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
     """Create a repository (.dvault); inside a git work tree, at the git root.
 
-    Example: dvault init my-project
+    \b
+    Examples:
+      dvault init                 # here, or at the root of the git work tree
+      dvault init my-project
     """
     from dvault.repo import Repo
 
     _no_paths("init")
     repo = Repo.init(_cwd() / path)
+    if as_json:
+        _json({"root": str(repo.root), "repository": str(repo.dir)})
+        return
     _echo(f"Initialized empty dvault repository in {repo.dir}")
 
 
@@ -142,14 +258,25 @@ def add(
         str | None,
         typer.Option(help="dataset, labels, checkpoint, generator, pipeline, features, other."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Track paths and stage their current content (new, modified and deleted files).
 
-    Example: dvault add data/images data/labels --kind dataset
+    \b
+    Examples:
+      dvault add data/images data/labels --kind dataset
+      dvault add checkpoints/model.pt     # kind guessed: checkpoint
+      dvault add data --json
     """
+    import dataclasses
+
     _no_paths("add")
     with _open() as repo:
         report = repo.add([_cwd() / p for p in paths], kind=kind)
+    _note(f"read {_size(report.bytes_read)}, stored {_size(report.bytes_stored)}")
+    if as_json:
+        _json(dataclasses.asdict(report))
+        return
     _echo(
         f"staged {report.added} new, {report.modified} modified, {report.deleted} deleted "
         f"({report.unchanged} unchanged); stored {_size(report.bytes_stored)}"
@@ -160,27 +287,40 @@ def add(
 def rm(
     paths: Annotated[list[str], typer.Argument(help="Tracked paths.")],
     cached: Annotated[bool, typer.Option(help="Keep the files in the workspace.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Stop tracking paths (and delete them from the workspace unless --cached).
 
-    Example: dvault rm --cached data/scratch
+    \b
+    Examples:
+      dvault rm --cached data/scratch     # keep the files, stop versioning them
+      dvault rm data/old-labels
     """
     _no_paths("rm")
     with _open() as repo:
         removed = repo.rm([_cwd() / p for p in paths], cached=cached)
+    names = sorted(os.fsdecode(p) for p in removed)
+    for name in names:
+        _note(f"untracked {name}")
+    if as_json:
+        _json({"removed": names, "cached": cached})
+        return
     _echo(f"untracked {len(removed)} path(s)")
 
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 1 when anything is uncommitted.")
     ] = False,
 ) -> None:
     """Show staged changes, unstaged changes and new files under tracked roots.
 
-    Example: dvault status --json --exit-code
+    \b
+    Examples:
+      dvault status
+      dvault status --json --exit-code    # for scripts: exit 1 when not clean
     """
     _no_paths("status")
     with _open() as repo:
@@ -195,26 +335,26 @@ def status(
 
 def _print_status(repo: Repo, st: Any) -> None:
     if st.branch:
-        _echo(f"On branch {st.branch}")
+        _out(f"On branch {st.branch}")
     else:
-        _echo(f"HEAD detached at {st.head.hex()[:12]}")
+        _out(f"HEAD detached at {st.head.hex()[:12]}")
     if st.head is None:
-        _echo("No commits yet")
+        _out("No commits yet")
     if st.staged:
-        _echo("\nChanges to be committed:")
+        _out("\nChanges to be committed:")
         for c in st.staged:
-            _echo(_color(f"  {c.status + ':':10}{_rel(repo, c.path)}", "green"))
+            _out(_color(f"  {c.status + ':':10}{_rel(repo, c.path)}", "green"))
     if st.modified or st.deleted:
-        _echo("\nChanges not staged for commit (dvault add PATH, or commit -a):")
+        _out("\nChanges not staged for commit (dvault add PATH, or commit -a):")
         changes = [("modified", p) for p in st.modified] + [("deleted", p) for p in st.deleted]
         for label, p in sorted(changes, key=lambda x: x[1]):
-            _echo(_color(f"  {label + ':':10}{_rel(repo, p)}", "red"))
+            _out(_color(f"  {label + ':':10}{_rel(repo, p)}", "red"))
     if st.untracked:
-        _echo("\nNew files under tracked roots (dvault add PATH, or commit -a):")
+        _out("\nNew files under tracked roots (dvault add PATH, or commit -a):")
         for p in st.untracked:
-            _echo(_color(f"  {_rel(repo, p)}", "red"))
+            _out(_color(f"  {_rel(repo, p)}", "red"))
     if st.clean:
-        _echo("nothing to commit, workspace clean")
+        _out("nothing to commit, workspace clean")
 
 
 def _parse_meta(items: list[str]) -> dict[str, str]:
@@ -251,10 +391,15 @@ def commit(
     key: Annotated[
         str | None, typer.Option("--key", help="Signing key name (default: your only key).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record the staged content as a new commit, with its lineage.
 
-    Example: dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
+    \b
+    Examples:
+      dvault commit -m "first dataset"
+      dvault commit -a -m "relabel cats" --meta labeler=alice --sign
+      dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
     """
     _no_paths("commit")
     with _open() as repo:
@@ -269,10 +414,13 @@ def commit(
             key=key,
         )
         branch, _ = repo.head()
+        if as_json:
+            _json({"branch": branch, **_commit_fields(oid, repo.read_commit(oid))})
+            return
     _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
 
 
-def _commit_json(oid: bytes, c: Any, refs: tuple[str, ...] = ()) -> dict[str, Any]:
+def _commit_fields(oid: bytes, c: Any) -> dict[str, Any]:
     return {
         "id": oid.hex(),
         "tree": c.tree.hex(),
@@ -282,8 +430,11 @@ def _commit_json(oid: bytes, c: Any, refs: tuple[str, ...] = ()) -> dict[str, An
         "message": c.message,
         "roots": c.roots,
         "meta": c.meta,
-        "refs": list(refs),
     }
+
+
+def _commit_json(oid: bytes, c: Any, refs: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {**_commit_fields(oid, c), "refs": list(refs)}
 
 
 def _when(time_ns: int) -> str:
@@ -299,7 +450,7 @@ def log(
     rev: Annotated[str | None, typer.Argument(help="Start here (default HEAD).")] = None,
     oneline: Annotated[bool, typer.Option(help="One line per commit.")] = False,
     graph: Annotated[bool, typer.Option(help="Draw the commit graph.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
     max_count: Annotated[int | None, typer.Option("-n", help="Show at most N commits.")] = None,
     show_signature: Annotated[
         bool, typer.Option("--show-signature", help="Check and show each commit's signature.")
@@ -307,7 +458,12 @@ def log(
 ) -> None:
     """Show commit history, newest first; `-- PATH` limits it to commits changing PATH.
 
-    Example: dvault log --oneline --graph -- data/labels
+    \b
+    Examples:
+      dvault log --oneline --graph
+      dvault log v2 -n 5 --show-signature
+      dvault log --oneline -- data/labels     # only commits that changed data/labels
+      dvault log --json -n 1                  # the newest commit, for scripts
     """
     from itertools import islice
 
@@ -335,18 +491,18 @@ def log(
         sig = sigs.get(e.id)
         if oneline:
             mark = f" [{_SIG_MARKS[sig.status]}]" if sig is not None else ""
-            typer.echo(
+            _out(
                 f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco}{mark} "
                 f"{e.commit.message.splitlines()[0]}"
             )
             continue
-        typer.echo(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
+        _out(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
         body = [f"Signature: {sig.describe()}"] if sig is not None else []
         body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
         body += [f"    {line}" for line in e.commit.message.splitlines()]
         body.append("")
         for line in body:
-            typer.echo(f"{pre[1]}{line}".rstrip())
+            _out(f"{pre[1]}{line}".rstrip())
 
 
 _SIG_MARKS = {
@@ -375,20 +531,23 @@ def _change_json(c: Any) -> dict[str, Any]:
     return {"path": os.fsdecode(c.path), "status": c.status, "old": side(c.old), "new": side(c.new)}
 
 
+_LETTERS = {"added": "A", "deleted": "D", "modified": "M"}
+_LETTER_COLORS = {"added": "green", "deleted": "red", "modified": "yellow"}
+
+
 def _print_changes(repo: Repo, changes: list[Any], stat: bool) -> None:
-    letters = {"added": "A", "deleted": "D", "modified": "M"}
     added = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
     removed = sum(c.old.size for c in changes if c.old is not None and not c.old.is_dir)
     for c in changes:
-        line = f"{letters[c.status]}  {_rel(repo, c.path)}"
+        line = f"{_color(_LETTERS[c.status], _LETTER_COLORS[c.status])}  {_rel(repo, c.path)}"
         if stat:
             old = c.old.size if c.old else 0
             new = c.new.size if c.new else 0
             line += f"  ({_size(old)} -> {_size(new)})"
-        typer.echo(line)
+        _out(line)
     if stat:
-        counts = {k: sum(1 for c in changes if c.status == k) for k in letters}
-        typer.echo(
+        counts = {k: sum(1 for c in changes if c.status == k) for k in _LETTERS}
+        _out(
             f" {len(changes)} paths changed: {counts['added']} added, {counts['modified']} "
             f"modified, {counts['deleted']} deleted; +{_size(added)} -{_size(removed)}"
         )
@@ -401,11 +560,15 @@ def diff(
         str | None, typer.Argument(help="To this revision (default: the workspace).")
     ] = None,
     stat: Annotated[bool, typer.Option(help="Sizes and a summary line.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List paths that differ between two revisions, or a revision and the workspace.
 
-    Example: dvault diff v1 v2 --stat -- data/labels
+    \b
+    Examples:
+      dvault diff                          # HEAD against the workspace
+      dvault diff v1 v2 --stat -- data/labels
+      dvault diff v1 --json
     """
     with _open() as repo:
         changes = repo.diff(old, new, [str(_cwd() / p) for p in _paths() or []] or None)
@@ -418,11 +581,17 @@ def diff(
 @app.command()
 def show(
     spec: Annotated[str, typer.Argument(help="REV, or REV:PATH for a file or folder.")] = "HEAD",
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a commit (with its changes), a folder listing, or a file's content.
 
-    Example: dvault show v1:data/labels/00001.json
+    With --json, REV:FILE gives the file's id, mode and size instead of its bytes.
+
+    \b
+    Examples:
+      dvault show v1                       # the commit, its metadata and changes
+      dvault show v1:data/labels           # a folder listing
+      dvault show v1:data/labels/00001.json > old-label.json
     """
     from dvault.errors import UsageError
     from dvault.objects import MODE_DIR
@@ -439,16 +608,16 @@ def show(
             if as_json:
                 _json({**_commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
                 return
-            typer.echo(_color(f"commit {oid.hex()}", "yellow"))
-            typer.echo(f"Author: {c.author}\nDate:   {_when(c.time_ns)}")
+            _out(_color(f"commit {oid.hex()}", "yellow"))
+            _out(f"Author: {c.author}\nDate:   {_when(c.time_ns)}")
             for root, kind in sorted(c.roots.items()):
-                typer.echo(f"Root:   {root} ({kind})")
+                _out(f"Root:   {root} ({kind})")
             for key, value in sorted(c.meta.items()):
-                typer.echo(f"Meta:   {key} = {json.dumps(value)}")
-            typer.echo("")
+                _out(f"Meta:   {key} = {json.dumps(value)}")
+            _out("")
             for line in c.message.splitlines():
-                typer.echo(f"    {line}")
-            typer.echo("")
+                _out(f"    {line}")
+            _out("")
             _print_changes(repo, changes, stat=True)
             return
         rel = path.strip("/").encode()
@@ -472,10 +641,22 @@ def show(
                 return
             for e in entries:
                 kind = "tree" if e.is_dir else ("link" if e.is_link else "file")
-                typer.echo(
+                _out(
                     f"{e.mode:06o} {kind:4} {e.id.hex()[:12]} {e.size:>12}  "
                     f"{os.fsdecode(e.name)}{'/' if e.is_dir else ''}"
                 )
+            return
+        if as_json:
+            _json(
+                {
+                    "commit": oid.hex(),
+                    "path": os.fsdecode(rel),
+                    "type": "link" if entry.is_link else "file",
+                    "mode": f"{entry.mode:o}",
+                    "size": entry.size,
+                    "id": entry.id.hex(),
+                }
+            )
             return
         out = sys.stdout.buffer
         for piece in repo.store.iter_file_content(entry.id):
@@ -489,17 +670,39 @@ def checkout(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite uncommitted changes.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Make the workspace match a revision; `-- PATH...` restores only those paths.
 
-    Example: dvault checkout v1 -- data/labels
+    \b
+    Examples:
+      dvault checkout v1                   # the whole workspace as of tag v1
+      dvault checkout main -- data/labels  # restore one folder; HEAD stays
+      dvault checkout -f main              # discard uncommitted changes
     """
     paths = _paths()
     with _open() as repo:
+        target = repo.resolve(rev) if as_json else None  # before HEAD~1 moves with HEAD
         report = repo.checkout(
             rev, [str(_cwd() / p) for p in paths] if paths else None, force=force
         )
-        branch, _ = repo.head()
+        branch, head = repo.head()
+        for c in report.changes:
+            _note(f"{'removed' if c.new is None else 'wrote'} {_rel(repo, c.path)}")
+    if as_json:
+        _json(
+            {
+                "rev": rev,
+                "commit": target.hex() if target else None,
+                "branch": branch if not paths else None,
+                "head": head.hex() if head else None,
+                "paths": paths,
+                "written": report.written,
+                "removed": report.removed,
+                "bytes_written": report.bytes_written,
+            }
+        )
+        return
     where = f"branch {branch}" if branch and not paths else rev
     _echo(
         f"checked out {where}: {report.written} written, {report.removed} removed "
@@ -512,20 +715,30 @@ def branch(
     name: Annotated[str | None, typer.Argument(help="New branch name.")] = None,
     rev: Annotated[str | None, typer.Argument(help="Start point (default HEAD).")] = None,
     delete: Annotated[str | None, typer.Option("-d", "--delete", help="Delete a branch.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List branches, create one, or delete one.
 
-    Example: dvault branch relabel-v2 v1
+    \b
+    Examples:
+      dvault branch                        # list; * marks the current one
+      dvault branch relabel-v2 v1          # create at tag v1
+      dvault branch -d relabel-v2
     """
     _no_paths("branch")
     with _open() as repo:
         if delete:
             oid = repo.delete_branch(delete)
+            if as_json:
+                _json({"action": "deleted", "name": delete, "id": oid.hex()})
+                return
             _echo(f"deleted branch {delete} (was {oid.hex()[:12]})")
             return
         if name:
             oid = repo.branch(name, rev)
+            if as_json:
+                _json({"action": "created", "name": name, "id": oid.hex()})
+                return
             _echo(f"created branch {name} at {oid.hex()[:12]}")
             return
         current, _ = repo.head()
@@ -536,8 +749,20 @@ def branch(
             )
             return
         for n, o in branches.items():
-            mark = "*" if n == current else " "
-            typer.echo(f"{mark} {n:20} {o.hex()[:12]}")
+            mark = _color("*", "green") if n == current else " "
+            _out(f"{mark} {n:20} {o.hex()[:12]}")
+
+
+def _tag_json(name: str, oid: bytes, commit: bytes, t: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": oid.hex(),
+        "commit": commit.hex(),
+        "message": t.message,
+        "tagger": t.tagger,
+        "time_ns": t.time_ns,
+        "signed": t.signature is not None,
+    }
 
 
 @app.command()
@@ -545,7 +770,7 @@ def tag(
     name: Annotated[str | None, typer.Argument(help="New tag name.")] = None,
     rev: Annotated[str | None, typer.Argument(help="Commit to tag (default HEAD).")] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="Tag message.")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
     sign: Annotated[bool, typer.Option("--sign", help="Sign with your ed25519 key.")] = False,
     key: Annotated[
         str | None, typer.Option("--key", help="Signing key name (default: your only key).")
@@ -553,7 +778,11 @@ def tag(
 ) -> None:
     """List tags, or create an immutable annotated tag (an existing tag never moves).
 
-    Example: dvault tag v1 -m "dataset used for the baseline model" --sign
+    \b
+    Examples:
+      dvault tag                           # list
+      dvault tag v1 -m "dataset used for the baseline model" --sign
+      dvault tag v0.9 3b1f0c2d9e8a
     """
     from dvault.revisions import peel
 
@@ -561,51 +790,53 @@ def tag(
     with _open() as repo:
         if name:
             oid = repo.tag(name, rev, message, sign=sign, key=key)
-            _echo(f"tagged {repo.read_tag(oid).object.hex()[:12]} as {name}")
+            t = repo.read_tag(oid)
+            if as_json:
+                _json(_tag_json(name, oid, t.object, t))
+                return
+            _echo(f"tagged {t.object.hex()[:12]} as {name}")
             return
-        rows = [(n, peel(repo, o, n), repo.read_tag(o)) for n, o in repo.refs.tags().items()]
+        rows = [(n, o, peel(repo, o, n), repo.read_tag(o)) for n, o in repo.refs.tags().items()]
         if as_json:
-            _json(
-                [
-                    {
-                        "name": n,
-                        "commit": c.hex(),
-                        "message": t.message,
-                        "tagger": t.tagger,
-                        "time_ns": t.time_ns,
-                        "signed": t.signature is not None,
-                    }
-                    for n, c, t in rows
-                ]
-            )
+            _json([_tag_json(n, o, c, t) for n, o, c, t in rows])
             return
-        for n, c, t in rows:
+        for n, _o, c, t in rows:
             first = t.message.splitlines()[0] if t.message else ""
-            typer.echo(f"{n:20} {c.hex()[:12]}  {first}")
+            _out(f"{n:20} {_color(c.hex()[:12], 'yellow')}  {first}")
 
 
 @app.command()
-def repair() -> None:
+def repair(as_json: JsonOpt = False) -> None:
     """Rebuild the index, salvage damaged packs, re-fetch what remotes still have, and
     restore damaged refs from their reflog.
 
     Never deletes anything reachable; damaged packs are moved to .dvault/damaged/.
-    Exit 1 when something could not be recovered. Example: dvault repair
+    Exit 1 when something could not be recovered.
+
+    \b
+    Examples:
+      dvault repair
+      dvault repair --json && dvault verify --read-data
     """
     from dvault.maintenance.repair import repair as do_repair
 
     _no_paths("repair")
     with _open() as repo:
         report = do_repair(repo)
-    _echo(
-        f"index rebuilt; salvaged {report.objects_salvaged} object(s) from "
-        f"{report.packs_salvaged} damaged pack(s); re-fetched {report.objects_refetched} "
-        "from remotes"
-    )
-    for line in report.refs_restored:
-        _echo(line)
-    for line in report.unrecoverable:
-        typer.echo(f"dvault: {line}", err=True)
+    if as_json:
+        import dataclasses
+
+        _json({"ok": report.ok, **dataclasses.asdict(report)})
+    else:
+        _echo(
+            f"index rebuilt; salvaged {report.objects_salvaged} object(s) from "
+            f"{report.packs_salvaged} damaged pack(s); re-fetched {report.objects_refetched} "
+            "from remotes"
+        )
+        for line in report.refs_restored:
+            _echo(line)
+        for line in report.unrecoverable:
+            _problem(line)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -616,17 +847,28 @@ def gc(
     keep_within: Annotated[
         str, typer.Option(help="Keep what reflog entries of this age reach (e.g. 14d, 12h).")
     ] = "14d",
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove objects nothing references (mark and sweep, with repacking); never touches
     remotes. Packs younger than an hour are always kept.
 
-    Example: dvault gc --dry-run --keep-within 30d
+    \b
+    Examples:
+      dvault gc --dry-run                  # what would go, nothing removed
+      dvault gc --keep-within 30d
     """
     from dvault.maintenance.gc import collect, parse_duration
 
     _no_paths("gc")
     with _open() as repo:
         report = collect(repo, dry_run, parse_duration(keep_within))
+    for line in report.details:
+        _note(line)
+    if as_json:
+        import dataclasses
+
+        _json(dataclasses.asdict(report))
+        return
     verb = "would remove" if dry_run else "removed"
     _echo(
         f"{verb} {report.removed_objects} object(s), {_size(report.removed_bytes)} "
@@ -637,10 +879,17 @@ def gc(
 
 remote_app = typer.Typer(
     help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible store.\n\n"
-    "Example: dvault remote add origin s3://ml-backups/vision --retention 90",
+    "\b\nExamples:\n"
+    "  dvault remote add origin s3://ml-backups/vision --retention 90\n"
+    "  dvault remote add nas /mnt/nas/dvault/vision\n"
+    "  dvault remote list --json",
     no_args_is_help=True,
 )
 app.add_typer(remote_app, name="remote")
+
+
+def _remote_json(name: str, spec: Any) -> dict[str, Any]:
+    return {"name": name, **spec.to_config()}
 
 
 @remote_app.command("add")
@@ -675,40 +924,56 @@ def remote_add(
         int | None,
         typer.Option(help="With --encrypt: scrypt cost as log2(n), 14-20 (default 17)."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a remote. Credentials come from the standard AWS environment and profiles and
     are never written to .dvault/config.
 
-    Example: dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
+    \b
+    Examples:
+      dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
+      dvault remote add minio s3://data/vision --endpoint http://minio:9000
+      DVAULT_PASSPHRASE=... dvault remote add vault /mnt/nas/vision --encrypt
     """
     _no_paths("remote add")
     with _open() as repo:
         spec = repo.add_remote(
             name, _local_url(url), endpoint, region, retention, profile, protect, encrypt, kdf_cost
         )
+    if as_json:
+        _json(_remote_json(spec.name, spec))
+        return
     lock = f" (encrypted, key {spec.key_id[:8]})" if spec.encrypt else ""
     _echo(f"added remote {spec.name} -> {spec.url}{lock}")
 
 
 @remote_app.command("remove")
-def remote_remove(name: Annotated[str, typer.Argument(help="Remote name.")]) -> None:
+def remote_remove(
+    name: Annotated[str, typer.Argument(help="Remote name.")], as_json: JsonOpt = False
+) -> None:
     """Forget a remote locally (nothing on the remote is touched).
 
-    Example: dvault remote remove old-nas
+    \b
+    Examples:
+      dvault remote remove old-nas
     """
     _no_paths("remote remove")
     with _open() as repo:
         repo.remove_remote(name)
+    if as_json:
+        _json({"action": "removed", "name": name})
+        return
     _echo(f"removed remote {name}")
 
 
 @remote_app.command("list")
-def remote_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def remote_list(as_json: JsonOpt = False) -> None:
     """List remotes.
 
-    Example: dvault remote list --json
+    \b
+    Examples:
+      dvault remote list
+      dvault remote list --json
     """
     from dvault.remote.session import remote_specs
 
@@ -716,20 +981,23 @@ def remote_list(
     with _open() as repo:
         specs = remote_specs(repo)
     if as_json:
-        _json([{"name": n, **spec.to_config()} for n, spec in specs.items()])
+        _json([_remote_json(n, spec) for n, spec in specs.items()])
         return
     for n, spec in specs.items():
         extra = f" (endpoint {spec.endpoint})" if spec.endpoint else ""
         lock = f", retention {spec.retention_days} days" if spec.retention_days else ""
         lock += ", encrypted" if spec.encrypt else ""
-        typer.echo(f"{n:12} {spec.url}{extra}{lock}")
+        _out(f"{n:12} {spec.url}{extra}{lock}")
 
 
 # -- passphrases of encrypted remotes (dvault/remote/keys.py) ------------------------------
 
 passphrase_app = typer.Typer(
     help="Passphrases of an encrypted remote: each opens a key slot that wraps the same "
-    "repository key, so adding one re-encrypts nothing.",
+    "repository key, so adding one re-encrypts nothing.\n\n"
+    "\b\nExamples:\n"
+    "  DVAULT_NEW_PASSPHRASE=... dvault remote passphrase add origin --label ci\n"
+    "  dvault remote passphrase list origin",
     no_args_is_help=True,
 )
 remote_app.add_typer(passphrase_app, name="passphrase")
@@ -744,12 +1012,16 @@ def passphrase_add(
     kdf_cost: Annotated[
         int | None, typer.Option(help="scrypt cost as log2(n), 14-20 (default 17).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a passphrase: unlock with a current one (DVAULT_PASSPHRASE or asked), then give
     the new one (DVAULT_NEW_PASSPHRASE or asked twice). Old passphrases keep working until
     an administrator deletes their slot on the storage.
 
-    Example: dvault remote passphrase add origin --label ci
+    \b
+    Examples:
+      dvault remote passphrase add origin --label ci
+      DVAULT_PASSPHRASE=old DVAULT_NEW_PASSPHRASE=new dvault remote passphrase add origin
     """
     from dvault.remote import keys
     from dvault.remote.session import pick_remote
@@ -762,17 +1034,23 @@ def passphrase_add(
     with _open() as repo:
         spec = pick_remote(repo, name)
         slot = keys.add_passphrase(repo, spec, kdf_cost or keys.DEFAULT_LOG_N, label)
+    if as_json:
+        _json({"remote": spec.name, "slot": slot, "label": label})
+        return
     _echo(f"added key slot {slot} to {spec.name}; no data was re-encrypted")
 
 
 @passphrase_app.command("list")
 def passphrase_list(
     name: Annotated[str, typer.Argument(help="Remote name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the key slots of an encrypted remote (no passphrase needed).
 
-    Example: dvault remote passphrase list origin
+    \b
+    Examples:
+      dvault remote passphrase list origin
+      dvault remote passphrase list origin --json
     """
     from dvault.remote import keys
     from dvault.remote.session import pick_remote
@@ -786,7 +1064,7 @@ def passphrase_list(
     for slot in slots:
         mark = "  (opened by this clone last)" if slot["last_used_here"] else ""
         label = f"  {slot['label']}" if slot["label"] else ""
-        typer.echo(f"{slot['slot']}  {slot['created']}  cost {slot['kdf_cost']}{label}{mark}")
+        _out(f"{slot['slot']}  {slot['created']}  cost {slot['kdf_cost']}{label}{mark}")
 
 
 def _remote_and_refs(repo: Repo, args: list[str]) -> tuple[Any, list[str]]:
@@ -807,10 +1085,15 @@ def push(
     force: Annotated[
         bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Send a remote the packs it lacks, then append the ref updates to its log.
 
-    Example: dvault push origin main v1
+    \b
+    Examples:
+      dvault push                          # the current branch to the only remote
+      dvault push origin main v1
+      dvault push origin main --force      # the old history stays on the remote
     """
     from dvault.remote.push import push as do_push
 
@@ -818,6 +1101,20 @@ def push(
     with _open() as repo:
         spec, refs = _remote_and_refs(repo, args or [])
         report = do_push(repo, spec, refs or None, force=force)
+    _note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
+    if as_json:
+        _json(
+            {
+                "remote": spec.name,
+                "url": spec.url,
+                "up_to_date": report.up_to_date,
+                "updated": report.updated,
+                "packs_sent": report.packs_sent,
+                "packs_skipped": report.packs_skipped,
+                "bytes_sent": report.bytes_sent,
+            }
+        )
+        return
     if report.up_to_date:
         _echo(f"{spec.name} is up to date")
         return
@@ -829,15 +1126,32 @@ def push(
     )
 
 
+def _fetch_json(spec: Any, report: Any) -> dict[str, Any]:
+    return {
+        "remote": spec.name,
+        "url": spec.url,
+        "refs": report.refs,
+        "objects": report.objects,
+        "bytes_received": report.bytes_received,
+        "packs_downloaded": report.packs_downloaded,
+        "ranges_read": report.ranges_read,
+    }
+
+
 @app.command()
 def fetch(
     args: Annotated[
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: all).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Bring in a remote's refs and the objects they need, verified on arrival.
 
-    Example: dvault fetch origin
+    \b
+    Examples:
+      dvault fetch origin
+      dvault fetch origin main v2
+      dvault fetch && dvault log origin/main --oneline
     """
     from dvault.remote.fetch import fetch as do_fetch
 
@@ -845,6 +1159,10 @@ def fetch(
     with _open() as repo:
         spec, refs = _remote_and_refs(repo, args or [])
         report = do_fetch(repo, spec, refs or None)
+    _note(f"{report.packs_downloaded} pack(s) downloaded whole, {report.ranges_read} range read(s)")
+    if as_json:
+        _json(_fetch_json(spec, report))
+        return
     _echo(
         f"fetched {report.objects} object(s), {_size(report.bytes_received)} from "
         f"{spec.name}; {len(report.refs)} ref(s)"
@@ -856,10 +1174,14 @@ def pull(
     args: Annotated[
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH] (default: the current branch).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fetch a branch and fast-forward the workspace to it.
 
-    Example: dvault pull origin main
+    \b
+    Examples:
+      dvault pull                          # the current branch from the only remote
+      dvault pull origin main
     """
     from dvault.remote.fetch import pull as do_pull
 
@@ -870,7 +1192,18 @@ def pull(
             from dvault.errors import UsageError
 
             raise UsageError("pull takes at most one branch")
-        _, checkout = do_pull(repo, spec, refs[0] if refs else None)
+        fetched, checkout = do_pull(repo, spec, refs[0] if refs else None)
+    if as_json:
+        _json(
+            {
+                **_fetch_json(spec, fetched),
+                "up_to_date": checkout is None,
+                "written": checkout.written if checkout else 0,
+                "removed": checkout.removed if checkout else 0,
+                "bytes_written": checkout.bytes_written if checkout else 0,
+            }
+        )
+        return
     if checkout is None:
         _echo(f"already up to date with {spec.name}")
     else:
@@ -885,16 +1218,33 @@ def clone(
     endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
     region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS config profile.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a project from a remote; `-- PATH...` brings only those paths' data.
 
-    Example: dvault clone s3://ml-backups/vision vision --rev v1 -- data/labels
+    \b
+    Examples:
+      dvault clone /mnt/nas/dvault/vision
+      dvault clone s3://ml-backups/vision vision --rev v1 -- data/labels
+      dvault clone s3://data/vision --endpoint http://minio:9000
     """
     from dvault.remote.fetch import clone as do_clone
 
     name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
     dest = _cwd() / (directory or Path(name))
     report = do_clone(_local_url(url), dest, rev, _paths(), endpoint, region, profile)
+    if as_json:
+        _json(
+            {
+                "url": url,
+                "directory": str(dest.resolve()),
+                "rev": rev,
+                "paths": _paths(),
+                "written": report.written,
+                "bytes_written": report.bytes_written,
+            }
+        )
+        return
     _echo(f"cloned {url} into {dest}: {report.written} file(s), {_size(report.bytes_written)}")
 
 
@@ -912,10 +1262,18 @@ def verify(
         int | None,
         typer.Option(help="Re-hash this % of the data, a rotating share (local store)."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check that every object the refs need is present (and intact with --read-data).
 
-    Exit 1 when anything is missing or damaged. Example: dvault verify --remote origin
+    Exit 1 when anything is missing or damaged.
+
+    \b
+    Examples:
+      dvault verify                        # the local store, every ref
+      dvault verify v1 --read-data         # re-hash everything v1 needs
+      dvault verify --remote origin --read-data
+      dvault verify --sample 10            # nightly: a rotating 10% re-hashed
     """
     from dvault.verify import verify_local, verify_remote
 
@@ -930,12 +1288,27 @@ def verify(
             revs = None if all_refs or rev is None else [rev]
             report = verify_local(repo, revs, read_data, sample)
             where = "local store"
+    sigs = report.signatures
+    if as_json:
+        _json(
+            {
+                "ok": report.ok,
+                "remote": remote,
+                "objects": report.objects,
+                "bytes_checked": report.bytes_checked,
+                "problems": report.problems,
+                "remote_only": len(report.remote_only),
+                "signatures": {k: sigs.get(k, 0) for k in ("good", "bad", "unknown", "unsigned")},
+            }
+        )
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     for problem in report.problems:
-        typer.echo(f"dvault: {problem}", err=True)
+        _problem(problem)
     checked = f", {_size(report.bytes_checked)} re-hashed" if read_data else ""
     if report.remote_only:
         checked += f" (partial clone: {len(report.remote_only)} more only on remotes)"
-    sigs = report.signatures
     if sigs.get("good") or sigs.get("bad") or sigs.get("unknown"):
         names = {"good": "good", "bad": "bad", "unknown": "unknown signer", "unsigned": "unsigned"}
         counts = [f"{sigs[k]} {label}" for k, label in names.items() if sigs.get(k)]
@@ -943,7 +1316,7 @@ def verify(
     if report.ok:
         _echo(f"{where}: {report.objects} objects OK{checked}")
         return
-    typer.echo(f"{where}: {len(report.problems)} problem(s) in {report.objects} objects", err=True)
+    _problem(f"{where}: {len(report.problems)} problem(s) in {report.objects} objects")
     raise typer.Exit(1)
 
 
@@ -958,15 +1331,21 @@ def run(
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     kind: Annotated[str | None, typer.Option(help="Kind of a new output root.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a command after `--` and commit its outputs with the command and inputs recorded.
 
-    Example: dvault run --input data/raw@v1 --output data/features -- python featurize.py
+    With --json, what the command prints goes to stderr, so stdout stays one document.
+
+    \b
+    Examples:
+      dvault run --input data/raw@v1 --output data/features -- python featurize.py
+      dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
     """
     from dvault.runs import run as do_run
 
     command = _paths() or []
-    with _open() as repo:
+    with _open() as repo, _stdout_to_stderr() if as_json else contextlib.nullcontext():
         result = do_run(
             repo,
             command,
@@ -977,61 +1356,102 @@ def run(
             [str(_cwd() / p) for p in sources or []],
             kind,
         )
+    if as_json:
+        _json(
+            {
+                "command": command,
+                "exit_code": result.exit_code,
+                "seconds": round(result.seconds, 3),
+                "commit": result.commit.hex() if result.commit else None,
+            }
+        )
+        if result.commit is None:
+            raise typer.Exit(1)
+        return
     if result.commit is None:
-        typer.echo(f"dvault: command exited {result.exit_code}; outputs not committed", err=True)
+        _problem(f"command exited {result.exit_code}; outputs not committed")
         raise typer.Exit(1)
     _echo(f"ran in {result.seconds:.1f} s; committed outputs as {result.commit.hex()[:12]}")
 
 
 @app.command()
-def rerun(rev: Annotated[str, typer.Argument(help="A commit made by dvault run.")]) -> None:
+def rerun(
+    rev: Annotated[str, typer.Argument(help="A commit made by dvault run.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Run a recorded command again and report whether its outputs match, file by file.
 
-    Exit 1 when they differ. Example: dvault rerun HEAD
+    Exit 1 when they differ.
+
+    \b
+    Examples:
+      dvault rerun HEAD
+      dvault rerun v2 --json
     """
     from dvault.runs import rerun as do_rerun
 
     _no_paths("rerun")
-    with _open() as repo:
+    with _open() as repo, _stdout_to_stderr() if as_json else contextlib.nullcontext():
         result = do_rerun(repo, rev)
+    if as_json:
+        _json({"rev": rev, "matches": result.matches, "differences": result.differences})
+        if not result.matches:
+            raise typer.Exit(1)
+        return
     if result.matches:
         _echo(f"reproduced: the outputs match {rev} byte for byte")
         return
     for line in result.differences[:50]:
-        typer.echo(f"  {line}")
-    typer.echo(
+        _out(f"  {line}")
+    _problem(
         f"NOT reproduced: {len(result.differences)} difference(s) from {rev} "
-        "(dvault checkout -- PATH restores the committed outputs)",
-        err=True,
+        "(dvault checkout -- PATH restores the committed outputs)"
     )
     raise typer.Exit(1)
+
+
+def _format(fmt: str, as_json: bool, choices: tuple[str, ...]) -> str:
+    """``--json`` is ``--format json``; asking for both JSON and another format is an error."""
+    from dvault.errors import UsageError
+
+    if as_json:
+        if fmt not in (choices[0], "json"):
+            raise UsageError(f"--json contradicts --format {fmt}; use one")
+        return "json"
+    if fmt not in choices:
+        raise UsageError(f"unknown format {fmt!r}; use {', '.join(choices[:-1])} or {choices[-1]}")
+    return fmt
 
 
 @app.command()
 def lineage(
     rev: Annotated[str, typer.Argument(help="Start from this revision.")] = "HEAD",
     fmt: Annotated[str, typer.Option("--format", help="text, json, dot or html.")] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Show where a data version came from: parents, inputs, sources, commands.
 
-    Example: dvault lineage v2 --format html > lineage.html
+    \b
+    Examples:
+      dvault lineage v2
+      dvault lineage v2 --format html > lineage.html
+      dvault lineage v2 --format dot | dot -Tsvg > lineage.svg
+      dvault lineage v2 --json
     """
     from dvault import lineage as lin
-    from dvault.errors import UsageError
 
     _no_paths("lineage")
+    fmt = _format(fmt, as_json, ("text", "json", "dot", "html"))
     with _open() as repo:
         graph = lin.build(repo, rev)
     if fmt == "text":
-        typer.echo(lin.to_text(graph))
+        _out(lin.to_text(graph))
     elif fmt == "json":
         _json(lin.to_json(graph))
     elif fmt == "dot":
-        typer.echo(lin.to_dot(graph))
-    elif fmt == "html":
-        typer.echo(lin.to_html(graph, f"dvault lineage of {rev}"))
+        _out(lin.to_dot(graph))
     else:
-        raise UsageError(f"unknown format {fmt!r}; use text, json, dot or html")
+        _out(lin.to_html(graph, f"dvault lineage of {rev}"))
 
 
 @app.command()
@@ -1041,124 +1461,172 @@ def review(
     read_data: Annotated[
         bool, typer.Option(help="Also re-hash every object on each remote.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Reproducibility review of a git revision: pinned data, lineage, signatures, and
     whether each remote can restore it. Exit 0 only when at least one remote can and the
     pinned commit's signature (if any) is not bad.
 
-    Example: dvault review v1.0 --format html --read-data > review.html
+    \b
+    Examples:
+      dvault review                        # the git HEAD, as Markdown
+      dvault review v1.0 --format html --read-data > review.html
+      dvault review main --json
     """
     from dvault import review as rv
-    from dvault.errors import UsageError
 
     _no_paths("review")
+    fmt = _format(fmt, as_json, ("md", "json", "html"))
     with _open() as repo:
         result = rv.review(repo, git_rev, read_data)
     if fmt == "md":
-        typer.echo(rv.to_markdown(result), nl=False)
+        _out(rv.to_markdown(result), nl=False)
     elif fmt == "json":
         _json(result.to_json())
-    elif fmt == "html":
-        typer.echo(rv.to_html(result), nl=False)
     else:
-        raise UsageError(f"unknown format {fmt!r}; use md, json or html")
+        _out(rv.to_html(result), nl=False)
     if not result.passed:
         raise typer.Exit(1)
 
 
 key_app = typer.Typer(
     help="Your ed25519 signing keys (kept outside any repository, mode 0600).\n\n"
-    "Example: dvault key generate && dvault key export >> .dvaultsigners",
+    "\b\nExamples:\n"
+    "  dvault key generate && dvault key export >> .dvaultsigners\n"
+    "  dvault key list --json",
     no_args_is_help=True,
 )
 app.add_typer(key_app, name="key")
 
 
+def _key_json(info: Any) -> dict[str, Any]:
+    return {**info.to_json(), "signer_line": info.signer_line}
+
+
 @key_app.command("generate")
 def key_generate(
     name: Annotated[str, typer.Argument(help="Key name.")] = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a new signing key (an existing key is never overwritten).
 
-    Example: dvault key generate laptop
+    \b
+    Examples:
+      dvault key generate                  # the key named "default"
+      dvault key generate laptop
     """
     from dvault import signing
 
     _no_paths("key generate")
     info = signing.generate(name)
+    if as_json:
+        _json(_key_json(info))
+        return
     _echo(f"created key {info.name} ({info.fingerprint}) in {info.path}")
     _echo(f"to trust it in a project, add this line to {signing.SIGNERS_FILE}:")
     _echo(info.signer_line)
 
 
 @key_app.command("list")
-def key_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def key_list(as_json: JsonOpt = False) -> None:
     """List your signing keys with their fingerprints.
 
-    Example: dvault key list --json
+    \b
+    Examples:
+      dvault key list
+      dvault key list --json
     """
     from dvault import signing
 
     _no_paths("key list")
     keys = signing.list_keys()
     if as_json:
-        _json([k.to_json() for k in keys])
+        _json([_key_json(k) for k in keys])
         return
     for k in keys:
-        typer.echo(f"{k.name:20} {k.fingerprint}  {k.path}")
+        _out(f"{k.name:20} {k.fingerprint}  {k.path}")
 
 
 @key_app.command("export")
 def key_export(
     name: Annotated[str | None, typer.Argument(help="Key name (default: your only key).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print a public key as a line of the trusted-signers file (.dvaultsigners).
 
-    Example: dvault key export >> .dvaultsigners
+    \b
+    Examples:
+      dvault key export >> .dvaultsigners
+      dvault key export laptop --json
     """
     from dvault import signing
 
     _no_paths("key export")
     info, _ = signing.load_key(name)
-    typer.echo(info.signer_line)
+    if as_json:
+        _json(_key_json(info))
+        return
+    _out(info.signer_line)
 
 
 hooks_app = typer.Typer(
-    help="Git hooks that keep data and code in step.\n\nExample: dvault hooks install",
+    help="Git hooks that keep data and code in step.\n\n"
+    "\b\nExamples:\n"
+    "  dvault hooks install\n"
+    "  dvault hooks uninstall",
     no_args_is_help=True,
 )
 app.add_typer(hooks_app, name="hooks")
 
 
+def _hooks_json(lines: list[str]) -> list[dict[str, str]]:
+    rows = []
+    for line in lines:
+        hook_name, _, result = line.partition(": ")
+        rows.append({"hook": hook_name, "result": result})
+    return rows
+
+
 @hooks_app.command("install")
-def hooks_install() -> None:
+def hooks_install(as_json: JsonOpt = False) -> None:
     """Install post-checkout, post-merge, pre-commit and pre-push hooks (existing hooks are
     chained, never overwritten).
 
-    Example: dvault hooks install
+    \b
+    Examples:
+      dvault hooks install
+      dvault hooks install --json
     """
     from dvault import hooks
 
     _no_paths("hooks install")
     with _open() as repo:
-        for line in hooks.install(repo):
-            _echo(line)
+        lines = hooks.install(repo)
+    if as_json:
+        _json(_hooks_json(lines))
+        return
+    for line in lines:
+        _echo(line)
 
 
 @hooks_app.command("uninstall")
-def hooks_uninstall() -> None:
+def hooks_uninstall(as_json: JsonOpt = False) -> None:
     """Remove dvault's hooks and restore the ones they chained to.
 
-    Example: dvault hooks uninstall
+    \b
+    Examples:
+      dvault hooks uninstall
     """
     from dvault import hooks
 
     _no_paths("hooks uninstall")
     with _open() as repo:
-        for line in hooks.uninstall(repo):
-            _echo(line)
+        lines = hooks.uninstall(repo)
+    if as_json:
+        _json(_hooks_json(lines))
+        return
+    for line in lines:
+        _echo(line)
 
 
 @app.command(hidden=True)
@@ -1168,7 +1636,9 @@ def hook(
 ) -> None:
     """Entry point of the installed git hooks (not for direct use).
 
-    Example: (run by git) dvault hook post-checkout OLD NEW 1
+    \b
+    Examples:
+      dvault hook post-checkout OLD NEW 1  # run by git
     """
     from dvault import hooks
     from dvault.errors import DvaultError
@@ -1190,12 +1660,57 @@ def demo(
 ) -> None:
     """Generate a small ML project, version it twice, restore v1 and verify every byte.
 
-    Example: dvault demo /tmp/dvault-demo
+    A walk-through that prints what it does; it has no --json.
+
+    \b
+    Examples:
+      dvault demo
+      dvault demo /tmp/dvault-demo
     """
     from dvault.demo import run_demo
 
     _no_paths("demo")
     run_demo(_cwd() / path, _echo)
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+    pwsh = "pwsh"
+
+
+@app.command()
+def completion(
+    shell: Annotated[
+        Shell | None,
+        typer.Argument(help="bash, zsh, fish or powershell (default: the shell you run in)."),
+    ] = None,
+) -> None:
+    """Print the tab-completion script for a shell, to save or eval; --install-completion
+    installs it for the shell you run in.
+
+    \b
+    Examples:
+      eval "$(dvault completion bash)"     # this bash session only
+      dvault completion bash > ~/.local/share/bash-completion/completions/dvault
+      dvault completion zsh > ~/.zfunc/_dvault      # a folder on your $fpath
+      dvault completion fish > ~/.config/fish/completions/dvault.fish
+    """
+    from typer._completion_shared import _get_shell_name, get_completion_script
+
+    _no_paths("completion")
+    name = shell.value if shell else _get_shell_name()
+    if name not in set(Shell):
+        from dvault.errors import UsageError
+
+        raise UsageError(
+            f"cannot complete for shell {name!r}; name one: bash, zsh, fish or powershell"
+            if name
+            else "cannot tell which shell you use; name it: bash, zsh, fish or powershell"
+        )
+    _out(get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name))
 
 
 def _split_argv(argv: list[str]) -> list[str]:
@@ -1208,16 +1723,103 @@ def _split_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+_GLOBAL_WITH_VALUE = ("-C", "--color")
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The command named on the command line, after the global options (None when there is
+    none, or an option this cheap scan does not know)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg in _GLOBAL_FLAGS or arg.startswith(("--color=", "-C")):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+@contextlib.contextmanager
+def _only_command(word: str | None) -> Iterator[None]:
+    """Let typer build just the command being run. typer turns every command's signature
+    into click parameters at each start (about 20 ms for all of dvault's); one command needs
+    a tenth of that. Top-level help, completion and unknown words get the whole app."""
+    names = {_get_name(c) for c in app.registered_commands} | {
+        g.name for g in app.registered_groups
+    }
+    if word is None or word not in names:
+        yield
+        return
+    saved = app.registered_commands, app.registered_groups
+    app.registered_commands = [c for c in saved[0] if _get_name(c) == word]
+    app.registered_groups = [g for g in saved[1] if g.name == word]
+    try:
+        yield
+    finally:
+        app.registered_commands, app.registered_groups = saved
+
+
+def _get_name(info: Any) -> str:
+    """A registered command's name, as typer derives it from the function."""
+    return str(info.name or info.callback.__name__.lower().replace("_", "-"))
+
+
+def _fail(message: str, code: int, kind: str) -> NoReturn:
+    """Report an error as one line on stderr (a JSON object with --json) and exit."""
+    message = " ".join(message.split())
+    if _state["json"]:
+        error = {"error": {"message": message, "exit_code": code, "type": kind}}
+        typer.echo(json.dumps(error, ensure_ascii=False), err=True)
+    else:
+        label = typer.style("error:", fg="red") if _color_on(sys.stderr) else "error:"
+        typer.echo(f"dvault: {label} {message}", err=True, color=_color_on(sys.stderr))
+    sys.exit(code)
+
+
+def _click_message(exc: Any) -> str:
+    """click's usage error as one dvault line: lower-case, no trailing period, with where
+    to get help."""
+    import re
+
+    text = " ".join(exc.format_message().split()).rstrip(".")
+    text = re.sub(r"( Did you mean [^?]*\?)\1+", r"\1", text)  # typer and click both add it
+    if text[:1].isupper() and text[1:2].islower():
+        text = text[0].lower() + text[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f" (see '{ctx.command_path} --help')"
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``dvault`` console script."""
+    import time
+
+    from click.exceptions import Abort, ClickException, NoArgsIsHelpError
+    from click.exceptions import UsageError as ClickUsageError
+
     from dvault.errors import DvaultError
 
+    started = time.perf_counter()
     args = _split_argv(list(sys.argv[1:] if argv is None else argv))
+    _state.update(quiet=False, verbose=False, color="auto", chdir=None, json="--json" in args)
     try:
-        app(args=args, prog_name="dvault")
-    except DvaultError as exc:
-        typer.echo(f"dvault: error: {exc}", err=True)
+        with _only_command(_command_word(args)):
+            code = app(args=args, prog_name="dvault", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error
         sys.exit(exc.exit_code)
+    except ClickUsageError as exc:
+        _fail(_click_message(exc), 2, "UsageError")
+    except ClickException as exc:
+        _fail(_click_message(exc), exc.exit_code, "UsageError")
+    except DvaultError as exc:
+        _fail(str(exc), exc.exit_code, type(exc).__name__)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
@@ -1226,16 +1828,16 @@ def main(argv: list[str] | None = None) -> None:
         reason = (
             "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
         )
-        typer.echo(f"dvault: error: {reason}{where}", err=True)
-        sys.exit(3)
+        _fail(f"{reason}{where}", 3, "StorageError")
+    except (Abort, KeyboardInterrupt):
+        _fail("interrupted", 130, "Interrupted")
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "lmdb":
             raise  # a bug: keep the traceback
         reason = str(exc)
         if "Input/output error" in reason and _disk_full(_cwd()):
             reason += " (no space left on device)"  # LMDB's word for a write cut short
-        typer.echo(f"dvault: error: repository database: {reason}", err=True)
-        sys.exit(3)
-    except KeyboardInterrupt:
-        typer.echo("dvault: interrupted", err=True)
-        sys.exit(130)
+        _fail(f"repository database: {reason}", 3, "StorageError")
+    code = code if isinstance(code, int) else 0
+    _note(f"done in {time.perf_counter() - started:.3f} s (exit {code})")
+    sys.exit(code)

@@ -196,3 +196,38 @@ def one_error_line(result: Result) -> str:
     assert "Traceback" not in result.err
     assert lines[0].startswith("dvault: error:"), result.describe()
     return lines[0]
+
+
+def command_tree() -> dict[tuple[str, ...], Any]:
+    """Every command and command group of ``dvault`` (hidden ones too), by its words:
+    ``("remote", "passphrase", "add")`` -> the click command. Read from the real app, so a
+    new command is covered by the tests that walk it."""
+    import click
+    import typer
+
+    from dvault.cli import app
+
+    tree: dict[tuple[str, ...], Any] = {}
+
+    def walk(words: tuple[str, ...], command: click.Command) -> None:
+        tree[words] = command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk((*words, name), sub)
+
+    walk((), typer.main.get_command(app))
+    return tree
+
+
+def run_in_process(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``dvault ARGS`` through the console script's entry point in this process (for
+    the many cheap runs of the help walk); returns (exit code, stdout, stderr)."""
+    from dvault.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err

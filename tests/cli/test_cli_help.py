@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .helpers import Run
+import pytest
+
+from .helpers import Run, command_tree, run_in_process
 
 CORE_COMMANDS = {
     "init",
@@ -52,14 +54,33 @@ def test_top_level_help(run: Run) -> None:
     assert run("-h").code == 0
 
 
-def test_every_subcommand_has_help_with_example(run: Run) -> None:
-    """Every subcommand's `--help` exits 0 and includes an Example line."""
-    names = _commands(run("--help").out)
-    assert names
-    for name in names:
-        result = run(name, "--help")
-        assert result.code == 0, result.describe()
-        assert "Example" in result.out, f"dvault {name} --help has no example:\n{result.out}"
+def test_every_command_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command, group and subcommand (hidden ones too): `--help` exits 0 and has an
+    "Examples:" section whose lines are dvault command lines."""
+    tree = command_tree()
+    assert ("remote", "passphrase", "add") in tree and ("key", "list") in tree
+    for words in tree:
+        code, out, err = run_in_process([*words, "--help"], capsys)
+        where = " ".join(("dvault", *words))
+        assert code == 0, f"{where} --help -> {code}\n{out}{err}"
+        assert "Examples:" in out, f"{where} --help has no Examples section:\n{out}"
+        section = out.split("Examples:", 1)[1].split("\n\n", 1)[0]
+        examples = [line.strip() for line in section.splitlines() if line.strip()]
+        assert examples, f"{where}: empty Examples section"
+        for line in examples:
+            assert "dvault" in line, f"{where}: example {line!r} does not run dvault"
+        if words and words[-1] not in ("hook",):
+            assert any(" ".join(words) in line for line in examples), (
+                f"{where}: no example uses the command itself:\n{section}"
+            )
+
+
+def test_help_of_the_installed_program(run: Run) -> None:
+    """The installed console script shows the same help (subprocess: the real program)."""
+    result = run("remote", "passphrase", "add", "--help")
+    assert result.code == 0, result.describe()
+    assert "Examples:" in result.out
+    assert "dvault remote passphrase add origin --label ci" in result.out
 
 
 def test_help_does_not_import_heavy_modules(tmp_path: Path, env: dict[str, str]) -> None:
@@ -97,3 +118,15 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     assert {"v1", "v2"} <= tags
     # running it again over its own earlier output is allowed
     assert run("demo", "demo-project").code == 0
+
+
+def test_running_one_command_leaves_the_app_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """dvault builds only the command it runs; afterwards every command is there again, and
+    global options before the command (with their values) do not confuse the choice."""
+    before = set(command_tree())
+    for args in (["status", "--help"], ["-C", ".", "--color", "never", "-q", "log", "--help"]):
+        code, out, _ = run_in_process(args, capsys)
+        assert code == 0 and "Examples:" in out
+    assert set(command_tree()) == before
+    code, _, err = run_in_process(["stauts"], capsys)
+    assert code == 2 and err.count("Did you mean 'status'?") == 1, err
