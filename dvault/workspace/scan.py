@@ -44,6 +44,16 @@ def load_ignore(project: Path) -> Ignore | None:
     return ignored
 
 
+def data_kind(st_mode: int) -> int | None:
+    """The mode dvault records for a workspace entry, or None for what is not data
+    (sockets, fifos and devices)."""
+    if S_ISREG(st_mode):
+        return MODE_EXEC if st_mode & 0o111 else MODE_FILE
+    if S_ISLNK(st_mode):
+        return MODE_LINK
+    return None
+
+
 def walk(project: Path, rel: bytes, ignore: Ignore | None) -> dict[bytes, FileStat]:
     """Every file, symlink and empty directory at or under ``rel`` (which may be a file).
 
@@ -91,13 +101,9 @@ def _scan_dir(
                     subdirs.append((entry.path, child))
                 continue
             st = entry.stat(follow_symlinks=False)
-            mode = st.st_mode
-            if S_ISREG(mode):
-                kind = MODE_EXEC if mode & 0o111 else MODE_FILE
-            elif S_ISLNK(mode):
-                kind = MODE_LINK
-            else:
-                continue  # sockets, fifos and devices are not data
+            kind = data_kind(st.st_mode)
+            if kind is None:
+                continue
             if ignore is not None and ignore(child, False):
                 continue
             # tuple.__new__ skips FileStat's Python-level __new__: 10% of a 20k-file scan
@@ -270,13 +276,9 @@ class DirectoryScanner:
         for name, st in files:
             if name.endswith(CHECKOUT_TEMP_SUFFIX) or name in ALWAYS_IGNORED:
                 continue
-            mode = st.st_mode
-            if S_ISREG(mode):
-                kind = MODE_EXEC if mode & 0o111 else MODE_FILE
-            elif S_ISLNK(mode):
-                kind = MODE_LINK
-            else:
-                continue  # sockets, fifos and devices are not data
+            kind = data_kind(st.st_mode)
+            if kind is None:
+                continue
             child = prefix + name
             if ignore is not None and ignore(child, False):
                 continue
