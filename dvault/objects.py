@@ -526,6 +526,16 @@ def decode(kind: ObjectType, body: bytes) -> Object:
     return result
 
 
+def decode_expected(oid: bytes, kind: ObjectType, body: bytes, expect: ObjectType | None) -> Object:
+    """:func:`decode`, after checking that object ``oid`` is of the ``expect``ed type (a
+    tree id where a commit belongs is damage, not a parse error)."""
+    if expect is not None and kind != expect:
+        raise CorruptObject(
+            f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
+        )
+    return decode(kind, body)
+
+
 def encode(obj: Object) -> tuple[ObjectType, bytes, ObjectId]:
     """Serialise ``obj``: its type, canonical bytes and id."""
     kind = type_of(obj)

@@ -37,7 +37,7 @@ from dvault.errors import (
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, ChunkList, Commit, Object, TreeEntry
+from dvault.objects import MODE_DIR, ChunkList, Commit, Object, TreeEntry, decode_expected
 
 if TYPE_CHECKING:
     from dvault.remote.session import Remote
@@ -174,14 +174,7 @@ class LocalObjects:
             raise
 
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
-        from dvault.objects import decode
-
-        kind, raw = self.get_raw(oid)
-        if expect is not None and kind != expect:
-            raise CorruptObject(
-                f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
-            )
-        return decode(kind, raw)
+        return decode_expected(oid, *self.get_raw(oid), expect)
 
     def type_of(self, oid: bytes) -> ObjectType | None:
         found: ObjectType | None = self.store.type_of(oid)
@@ -244,14 +237,7 @@ class RemoteObjects:
         return kind, raw
 
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
-        from dvault.objects import decode
-
-        kind, raw = self.get_raw(oid)
-        if expect is not None and kind != expect:
-            raise CorruptObject(
-                f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
-            )
-        return decode(kind, raw)
+        return decode_expected(oid, *self.get_raw(oid), expect)
 
     def type_of(self, oid: bytes) -> ObjectType | None:
         return self.remote.catalog.type_of(oid)

@@ -21,7 +21,7 @@ from dvault.content import FileContent, hash_each
 from dvault.errors import CorruptObject, CorruptPack, MissingObject
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import ChunkList, Object, decode, encode
+from dvault.objects import ChunkList, Object, decode_expected, encode
 from dvault.store.index import ObjectIndex
 from dvault.store.pack import (
     PACK_TARGET_SIZE,
@@ -165,12 +165,7 @@ class ObjectStore:
         return entry.type, unpack_object(oid, entry, stored, where)
 
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
-        kind, raw = self.get_raw(oid)
-        if expect is not None and kind != expect:
-            raise CorruptObject(
-                f"object {oid.hex()} is a {kind.name.lower()}, expected a {expect.name.lower()}"
-            )
-        return decode(kind, raw)
+        return decode_expected(oid, *self.get_raw(oid), expect)
 
     def iter_file_content(self, oid: bytes) -> Iterator[bytes]:
         """The bytes of a file (a blob or a chunk list), one verified piece at a time."""

@@ -288,6 +288,13 @@ def parse_footer(
     ``name`` is the pack's file name without ``.pack``; a footer fetched from a remote by
     a range read is thereby verified against the name it was listed under.
     """
+    where = check_footer(footer, checksum, name)
+    return list(iter_footer(footer, footer_offset, where))
+
+
+def check_footer(footer: bytes, checksum: bytes, name: str | None) -> str:
+    """Check footer bytes against the trailer's checksum and the pack's name; returns how
+    errors name the pack."""
     where = f"pack {name or '?'}"
     if blake3(footer).digest() != checksum:
         raise CorruptPack(f"{where} footer fails its checksum")
@@ -295,7 +302,7 @@ def parse_footer(
         raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
     if len(footer) % FOOTER_ENTRY.size:
         raise CorruptPack(f"{where} footer is truncated")
-    return list(iter_footer(footer, footer_offset, where))
+    return where
 
 
 def iter_footer(footer: bytes, footer_offset: int, where: str) -> Iterator[PackEntry]:
@@ -335,13 +342,7 @@ def read_footer_bytes(path: Path) -> tuple[bytes, int]:
             footer = f.read(count * FOOTER_ENTRY.size)
     except OSError as exc:
         raise os_error(exc, "read pack", path) from None
-    where = f"pack {name or '?'}"
-    if blake3(footer).digest() != checksum:
-        raise CorruptPack(f"{where} footer fails its checksum")
-    if name is not None and name != checksum.hex():
-        raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
-    if len(footer) % FOOTER_ENTRY.size:
-        raise CorruptPack(f"{where} footer is truncated")
+    check_footer(footer, checksum, name)
     return footer, footer_offset
 
 
