@@ -11,7 +11,7 @@ are cut (old objects stay valid, but dedup against them is lost).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, BinaryIO
 
 CHUNK_THRESHOLD = 1 << 20
@@ -28,13 +28,71 @@ def _chunker() -> Any:
     return FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunking=1)
 
 
-def iter_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    """Yield the chunks of ``stream`` as independent ``bytes`` objects, streaming.
+READ_BLOCK = 8 << 20
+"""Bytes read at once by :func:`iter_chunks`; chunks are views into these blocks."""
 
-    Memory stays bounded by pyfastcdc's read buffer plus one chunk, whatever the file size.
+
+def iter_chunks(stream: BinaryIO, block_size: int = READ_BLOCK) -> Iterator[memoryview]:
+    """Yield the chunks of ``stream``, streaming, cut exactly as :func:`chunk_bytes` cuts.
+
+    Each block of the file is read into a new ``bytes`` and its chunks are read-only
+    views of it, so a chunk stays valid while later ones are read (a pool hashes and
+    compresses chunks ahead) and no chunk is copied: only the unfinished end of a block,
+    under MAX_SIZE, is joined with the start of the next. (pyfastcdc's own stream
+    chunker reuses one buffer, so every chunk had to be copied out, and it shifts the
+    buffer's tail on every refill: on large files those copies cost more than the cut.)
+    Memory: one block plus the chunks still referenced.
     """
-    for chunk in _chunker().cut_stream(stream):
-        yield bytes(chunk.data)
+    if block_size < 2 * MAX_SIZE:
+        raise ValueError(f"block size must be at least {2 * MAX_SIZE}")
+    chunker = _chunker()
+    pending = b""  # the end of the previous block, not cut yet (shorter than MAX_SIZE)
+    while True:
+        block = _read_full(stream, block_size)
+        final = len(block) < block_size
+        skip = 0
+        if pending:
+            # finish the chunks that start in ``pending``: each ends within MAX_SIZE
+            joined = b"".join((pending, memoryview(block)[:MAX_SIZE]))
+            if final and len(block) <= MAX_SIZE:  # ``joined`` is the rest of the file
+                yield from _cut(chunker, memoryview(joined), True, len(joined))
+                return
+            done = yield from _cut(chunker, memoryview(joined), False, len(pending))
+            skip = done - len(pending)
+        view = memoryview(block)[skip:]
+        done = yield from _cut(chunker, view, final, len(view))
+        if final:
+            return
+        pending = bytes(view[done:])
+
+
+def _cut(
+    chunker: Any, view: memoryview, final: bool, start_limit: int
+) -> Generator[memoryview, None, int]:
+    """Yield the chunks of ``view`` whose cut point is certain, stopping before the first
+    that starts at ``start_limit`` or later; returns where cutting stopped. A cut is
+    certain when MAX_SIZE bytes follow the chunk's start (it is found within them), or
+    when ``view`` ends the file."""
+    done = 0
+    for chunk in chunker.cut_buf(view):
+        if done >= start_limit or (not final and len(view) - done < MAX_SIZE):
+            break
+        yield chunk.data
+        done += chunk.length
+    return done
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes, fewer only at the end of the stream."""
+    data = stream.read(size)
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size and (more := stream.read(size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def chunk_bytes(data: bytes) -> list[bytes]:

@@ -13,11 +13,14 @@ from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 
-ChunkHasher = Callable[[Iterator[bytes]], Iterator[tuple[bytes, ObjectId]]]
+Data = bytes | memoryview
+"""A chunk: a read-only view of the block it was read in (see chunking.iter_chunks)."""
+
+ChunkHasher = Callable[[Iterator[Data]], Iterator[tuple[Data, ObjectId]]]
 """Turns a file's chunks into (chunk, id) pairs, lazily and in the same order."""
 
 
-def hash_each(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, ObjectId]]:
+def hash_each(chunks: Iterator[Data]) -> Iterator[tuple[Data, ObjectId]]:
     """The serial :data:`ChunkHasher`: hash each chunk on the calling thread."""
     for data in chunks:
         yield data, object_id(ObjectType.BLOB, data)
@@ -34,7 +37,7 @@ class FileContent:
 
     def objects(
         self, hash_chunks: ChunkHasher = hash_each
-    ) -> Iterator[tuple[ObjectType, bytes, ObjectId]]:
+    ) -> Iterator[tuple[ObjectType, Data, ObjectId]]:
         """Yield (type, body, id) of every object the content needs, the file's own last.
 
         ``hash_chunks`` may hash (and do more work on) chunks ahead on other threads, as
@@ -42,12 +45,12 @@ class FileContent:
         if self.size_hint <= CHUNK_THRESHOLD:
             # read one byte more than a blob may hold: a file that grew since it was
             # stat'ed is chunked instead (a blob is never larger than CHUNK_THRESHOLD)
-            data = self.stream.read(self.size_hint + 1)
-            if len(data) > self.size_hint:  # it grew: read on, up to the limit
-                data += self.stream.read(CHUNK_THRESHOLD + 1 - len(data))
-            if len(data) <= CHUNK_THRESHOLD:
-                self.id, self.size = object_id(ObjectType.BLOB, data), len(data)
-                yield ObjectType.BLOB, data, self.id
+            blob = self.stream.read(self.size_hint + 1)
+            if len(blob) > self.size_hint:  # it grew: read on, up to the limit
+                blob += self.stream.read(CHUNK_THRESHOLD + 1 - len(blob))
+            if len(blob) <= CHUNK_THRESHOLD:
+                self.id, self.size = object_id(ObjectType.BLOB, blob), len(blob)
+                yield ObjectType.BLOB, blob, self.id
                 return
             self.stream.seek(0)
         refs: list[tuple[ObjectId, int]] = []

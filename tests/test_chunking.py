@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,8 +63,8 @@ def test_chunks_concatenate_to_input(data: bytes) -> None:
 def test_stream_and_buffer_agree(data: bytes) -> None:
     """Streaming a file cuts it exactly where chunking the buffer does (same ids either way)."""
     streamed = list(iter_chunks(io.BytesIO(data)))
-    assert streamed == chunk_bytes(data)
-    assert all(type(c) is bytes for c in streamed)
+    # kept until the end: each chunk stays valid while later ones are read
+    assert [bytes(c) for c in streamed] == chunk_bytes(data)
 
 
 def test_chunking_is_deterministic() -> None:
@@ -127,3 +128,35 @@ def test_insertion_shifts_are_absorbed() -> None:
     after = chunk_bytes(shifted)
     shared = sum(len(c) for c in after if c in before)
     assert shared >= 0.8 * len(shifted), shared / len(shifted)
+
+
+@FEW
+@given(
+    st.sampled_from([random_bytes, mixed_bytes]),
+    st.integers(min_value=0, max_value=2**32),
+    st.integers(min_value=0, max_value=9 << 20),
+    st.integers(min_value=2 * MAX_SIZE, max_value=3 * MAX_SIZE),
+)
+def test_stream_cuts_agree_across_read_blocks(
+    gen: object, seed: int, size: int, block_size: int
+) -> None:
+    """Chunks that straddle the blocks the stream is read in are cut as in one buffer:
+    the unfinished end of each block is joined with the start of the next."""
+    data = gen(seed, size)  # type: ignore[operator]
+    streamed = [bytes(c) for c in iter_chunks(io.BytesIO(data), block_size)]
+    assert streamed == chunk_bytes(data)
+
+
+def test_stream_cuts_agree_at_block_edges() -> None:
+    """Files that end exactly at, just before and just after a block edge, or within
+    MAX_SIZE of one (where the last block is joined whole)."""
+    block = 2 * MAX_SIZE
+    for size in (block - 1, block, block + 1, 2 * block, 2 * block + MAX_SIZE, 3 * block - 1):
+        for data in (random_bytes(size, size), bytes(size), mixed_bytes(size, size)):
+            streamed = [bytes(c) for c in iter_chunks(io.BytesIO(data), block)]
+            assert streamed == chunk_bytes(data), size
+
+
+def test_read_block_must_hold_two_chunks() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        list(iter_chunks(io.BytesIO(b"x"), MAX_SIZE))

@@ -32,6 +32,7 @@ from blake3 import blake3
 from dvault.errors import CorruptObject, CorruptPack
 from dvault.fsutil import fsync_dir, os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.store.appendfile import AppendFile
 
 MAGIC = b"DVPK"
 VERSION = 1
@@ -98,7 +99,7 @@ def _local_codec() -> _Codec:
     return codec
 
 
-def compress(raw: bytes) -> tuple[int, bytes]:
+def compress(raw: bytes | memoryview) -> tuple[int, bytes | memoryview]:
     """Compress with zstd, or keep raw when that saves less than 3% (already-compressed data)."""
     if len(raw) < 64:
         return RAW, raw
@@ -207,8 +208,8 @@ class PackWriter:
         self.tmp_path = tmp_dir / f"pack-{os.getpid()}-{os.urandom(6).hex()}.tmp"
         self.entries: list[PackEntry] = []
         try:
-            # a large buffer turns the many small records into few write calls
-            self._file = open(self.tmp_path, "xb", buffering=1 << 20)  # noqa: SIM115
+            # few large writes that skip the page cache (see appendfile)
+            self._file = AppendFile(self.tmp_path)
             self._write(HEADER)
         except OSError as exc:
             raise os_error(exc, "create pack", self.tmp_path) from None
@@ -218,7 +219,12 @@ class PackWriter:
         self._file.write(data)
 
     def add(
-        self, oid: ObjectId, kind: ObjectType, compression: int, stored: bytes, raw_len: int
+        self,
+        oid: ObjectId,
+        kind: ObjectType,
+        compression: int,
+        stored: bytes | memoryview,
+        raw_len: int,
     ) -> PackEntry:
         check_size(kind, compression, len(stored), raw_len)  # never write what readers refuse
         head = RECORD.pack(kind, compression, 0, len(stored), raw_len, oid)
@@ -243,9 +249,7 @@ class PackWriter:
         try:
             self._write(footer)
             self._write(trailer)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            self._file.finish()
             name = checksum.hex()
             final = self.packs_dir / f"{name}.pack"
             if final.exists():  # identical content already sealed (content-addressed)

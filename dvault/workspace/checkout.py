@@ -23,10 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dvault.chunking import CHUNK_THRESHOLD
 from dvault.errors import CorruptObject, UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
+from dvault.store.appendfile import AppendFile
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
 from dvault.workspace.staging import write_stage_trees
@@ -224,8 +226,11 @@ def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
         target = store.read_file_content(entry.id)
         os.symlink(target, tmp)
         return tmp
-    written = 0
     mode = 0o777 if entry.mode == MODE_EXEC else 0o666
+    if entry.size > CHUNK_THRESHOLD:
+        _write_large(store, full, tmp, entry, mode)
+        return tmp
+    written = 0
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         for piece in store.iter_file_content(entry.id):
@@ -234,10 +239,7 @@ def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
                 done = os.write(fd, view)
                 view = view[done:]
             written += len(piece)
-        if written != entry.size:
-            raise CorruptObject(
-                f"{os.fsdecode(full)}: content is {written} bytes, tree says {entry.size}"
-            )
+        _check_size(full, entry, written)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -245,6 +247,32 @@ def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
         raise
     os.close(fd)
     return tmp
+
+
+def _write_large(store: ObjectStore, full: bytes, tmp: bytes, entry: TreeEntry, mode: int) -> None:
+    """A chunked file bypasses the page cache, like a pack (see store/appendfile): copying
+    gigabytes into the cache costs more than decompressing them, and evicts what the
+    user was working with."""
+    out = AppendFile(tmp, mode=mode)
+    written = 0
+    try:
+        for piece in store.iter_file_content(entry.id):
+            out.write(piece)
+            written += len(piece)
+        _check_size(full, entry, written)
+        out.finish()
+    except BaseException:
+        out.close()
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _check_size(full: bytes, entry: TreeEntry, written: int) -> None:
+    if written != entry.size:
+        raise CorruptObject(
+            f"{os.fsdecode(full)}: content is {written} bytes, tree says {entry.size}"
+        )
 
 
 def _replace(tmp: bytes, full: bytes) -> None:

@@ -9,7 +9,7 @@ the stage that refers to them is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 BATCH = 64
 """Files per worker task: large enough to amortise scheduling, small enough to balance."""
+
+BATCH_BYTES = 64 << 20
+"""Bytes per worker task: a task holding one large file holds only that file."""
 
 TASK_FILES = 2000
 """Files per batch handed to a store worker."""
@@ -267,9 +270,8 @@ class _Storer:
             tick(sum(st.size for _, st in batch))
             return done
 
-        batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
         with ThreadPoolExecutor(WORKERS) as pool:
-            for batch_done in pool.map(run, batches):
+            for batch_done in pool.map(run, _batches(todo)):
                 self.stage.add(batch_done, durable=False)  # in packs not sealed yet
 
     def _open_progress(self, total: int) -> None:
@@ -282,6 +284,21 @@ class _Storer:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
             self._progress = None
+
+
+def _batches(todo: list[tuple[bytes, FileStat]]) -> Iterator[list[tuple[bytes, FileStat]]]:
+    """Split ``todo`` into tasks of at most BATCH files or about BATCH_BYTES: two large
+    files go to two threads, each cutting its own while the chunk pool serves both."""
+    batch: list[tuple[bytes, FileStat]] = []
+    size = 0
+    for item in todo:
+        batch.append(item)
+        size += item[1].size
+        if len(batch) >= BATCH or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _is_data(full: bytes) -> bool:

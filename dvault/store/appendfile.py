@@ -1,0 +1,117 @@
+"""A new file written front to back, bypassing the page cache where the file system allows.
+
+A pack is written once, fsynced, and then read rarely (a checkout, a push). Through the
+page cache every byte is first copied into a kernel page and later written back; on the
+virtual machines dvault is measured on that copy alone cost more CPU than compressing the
+same bytes (3 GiB of packs: ~3 s of kernel time, a quarter of a large add). Written with
+``O_DIRECT`` from a page-aligned buffer, the device reads the buffer itself: no copy, and
+no page cache evicted to make room for data nobody is about to read.
+
+``O_DIRECT`` needs aligned addresses, offsets and lengths. Whole buffers are written that
+way; the unaligned tail goes through the page cache after ``O_DIRECT`` is switched off for
+the descriptor, right before the fsync. Where the file system refuses ``O_DIRECT`` (tmpfs,
+some network file systems, other systems than Linux) the same class writes through the
+page cache, so callers never see the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
+
+BUFFER_SIZE = 4 << 20
+"""Bytes gathered before one write: large enough that per-write costs vanish, a multiple of
+every block size ``O_DIRECT`` can require."""
+
+
+class AppendFile:
+    """``write`` appends; ``finish`` writes the rest, fsyncs and closes. Not thread-safe."""
+
+    def __init__(
+        self,
+        path: os.PathLike[str] | str | bytes,
+        buffer_size: int = BUFFER_SIZE,
+        mode: int = 0o644,
+    ) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        self.fd = os.open(path, flags, mode)
+        # set after the exclusive create: some file systems create the file and only
+        # then refuse O_DIRECT at open; here they refuse it in fcntl, and nothing changes
+        self.direct = False
+        if _O_DIRECT:
+            import fcntl
+
+            try:
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | _O_DIRECT)
+                self.direct = True
+            except OSError:
+                pass  # the file system refuses O_DIRECT: the page cache it is
+        self._buffer = mmap.mmap(-1, buffer_size)  # anonymous mappings are page-aligned
+        self._view = memoryview(self._buffer)
+        self._filled = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        size = len(data)
+        if self._filled == 0 and size >= len(self._view) and not self.direct:
+            self._write_all(data)  # nothing to gather: large data goes straight through
+            return
+        done = 0
+        while done < size:
+            take = min(size - done, len(self._view) - self._filled)
+            self._view[self._filled : self._filled + take] = data[done : done + take]
+            self._filled += take
+            done += take
+            if self._filled == len(self._view):
+                self._drain()
+
+    def _drain(self) -> None:
+        """Write the full buffer (aligned, so ``O_DIRECT`` accepts it)."""
+        if self.direct:
+            try:
+                written = os.write(self.fd, self._view)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                written = 0  # the device wants a larger alignment: page cache instead
+            if written < len(self._view):  # short (disk full?) or refused: finish buffered
+                self._stop_direct()
+                self._write_all(self._view[written:])
+        else:
+            self._write_all(self._view)
+        self._filled = 0
+
+    def _write_all(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def _stop_direct(self) -> None:
+        if self.direct:
+            import fcntl
+
+            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+            self.direct = False
+
+    def finish(self) -> None:
+        """Write the unaligned tail through the page cache, fsync, close."""
+        self._stop_direct()
+        self._write_all(self._view[: self._filled])
+        self._filled = 0
+        os.fsync(self.fd)
+        self.close()
+
+    def close(self) -> None:
+        """Release the descriptor and the buffer (what was not finished is not durable)."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+        # a slice may still be held by an exception's traceback (a write failed): then
+        # the buffer is unmapped when that goes, not here
+        with contextlib.suppress(BufferError):
+            self._view.release()
+            self._buffer.close()
