@@ -84,11 +84,12 @@ def sync_filesystem(path: Path) -> None:
     fsync per file; where syncfs is unavailable, falls back to ``os.sync``.
     """
     import ctypes
-    import ctypes.util
 
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # the process's own symbols include libc's (ctypes.util.find_library would run
+        # ldconfig in a subprocess on every call: a fork of a large process)
+        libc = ctypes.CDLL(None, use_errno=True)
         if libc.syncfs(fd) != 0:
             os.sync()
     except (OSError, AttributeError):

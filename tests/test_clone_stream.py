@@ -133,6 +133,30 @@ def test_push_confirms_its_packs_on_the_remote(pushed: tuple[Repo, Path]) -> Non
     assert catalog.confirm(names, dict(catalog.packs)) == [names[0]]
 
 
+def test_released_catalog_loads_again_on_demand(pushed: tuple[Repo, Path]) -> None:
+    """A fetch releases the catalog's object map once its transfer is planned; any later
+    lookup (or a refresh) finds every object again, from the footer cache."""
+    repo, _ = pushed
+    from dvault.reachability import walk
+    from dvault.remote.backend import open_backend
+
+    spec = pick_remote(repo, "nas")
+    catalog = RemoteCatalog(open_backend(spec), repo.dir / "remotes" / "nas" / "footers")
+    catalog.refresh()
+    head = repo.refs.head()[1]
+    assert head is not None
+    reachable = list(walk(repo.store.get_raw, repo.store.type_of, [head]).objects)
+    before = {oid: catalog.locate(oid) for oid in reachable}
+    count = len(catalog)
+    catalog.release()
+    assert not catalog._objects  # really dropped
+    assert {oid: catalog.locate(oid) for oid in reachable} == before
+    catalog.release()
+    catalog.refresh()  # a refresh after a release still leaves every object findable
+    assert len(catalog) == count
+    assert all(catalog.type_of(oid) is not None for oid in reachable)
+
+
 def test_verify_names_the_files_a_damaged_object_affects(pushed: tuple[Repo, Path]) -> None:
     """verify keeps no path per object, yet a damaged object's finding names its file and
     the ref that needs it (traced after the walk)."""

@@ -62,6 +62,7 @@ class RemoteCatalog:
         self.packs: dict[str, int] = {}  # pack name -> size
         self._names: list[str] = []  # pack number -> name
         self._objects: dict[bytes, int] = {}  # id -> packed location (_pack_location)
+        self._released = False
 
     def refresh(self) -> None:
         """List the remote's packs and load every footer (from cache, or by range reads)."""
@@ -73,10 +74,15 @@ class RemoteCatalog:
             # and must never become a path in the local footer cache
             if _PACK_NAME.fullmatch(name):
                 packs[name[: -len(".pack")]] = size
-        new = [name for name in packs if name not in self.packs]
+        if not self._released:  # else the next lookup loads every pack
+            self._load([name for name in packs if name not in self.packs], packs)
+        self.packs = packs
+
+    def _load(self, names: list[str], sizes: dict[str, int]) -> None:
+        """Add the objects of the packs ``names`` to the map (footers fetched in parallel)."""
         with ThreadPoolExecutor(8) as pool:
             for name, entries in zip(
-                new, pool.map(lambda n: self._footer(n, packs[n]), new), strict=True
+                names, pool.map(lambda n: self._footer(n, sizes[n]), names), strict=True
             ):
                 number = len(self._names)
                 self._names.append(name)
@@ -84,7 +90,20 @@ class RemoteCatalog:
                 for entry in entries:
                     if entry.id not in objects:
                         objects[entry.id] = _pack_location(number, entry)
-        self.packs = packs
+
+    def release(self) -> None:
+        """Forget where each object is (~150 MB at a million objects) but not which packs
+        exist: a fetch that has planned its transfer needs only pack sizes. The next
+        lookup loads the map again, from the footer cache."""
+        self._objects = {}
+        self._names = []
+        self._released = True
+
+    def _map(self) -> dict[bytes, int]:
+        if self._released:
+            self._released = False
+            self._load(list(self.packs), self.packs)
+        return self._objects
 
     def confirm(self, names: list[str], sizes: dict[str, int]) -> list[str]:
         """Which of ``names`` the remote does not list with the expected size and a footer
@@ -140,21 +159,21 @@ class RemoteCatalog:
         return parse_footer(footer, footer_offset, checksum, name)
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return len(self._map())
 
     def __iter__(self) -> Iterator[bytes]:
         """Every object id the remote holds (abbreviated ids are looked up in them)."""
-        return iter(self._objects)
+        return iter(self._map())
 
     def has(self, oid: bytes) -> bool:
-        return oid in self._objects
+        return oid in self._map()
 
     def type_of(self, oid: bytes) -> ObjectType | None:
-        value = self._objects.get(oid)
+        value = self._map().get(oid)
         return None if value is None else ObjectType(value & ((1 << _KIND_BITS) - 1))
 
     def locate(self, oid: bytes) -> tuple[str, PackEntry] | None:
-        value = self._objects.get(oid)
+        value = self._map().get(oid)
         if value is None:
             return None
         number, entry = _unpack_location(oid, value)

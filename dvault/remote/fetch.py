@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTamper
 from dvault.remote.catalog import pack_key
 from dvault.remote.reflog import LogEntry, forged_moves
 from dvault.remote.session import MARKER, Remote, verify_stored
-from dvault.store.pack import PackEntry, compress, iter_footer, read_footer_bytes
+from dvault.store.pack import PackEntry, iter_footer, read_footer_bytes
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -131,56 +130,57 @@ def bring_in(
     history: bool,
     report: FetchReport,
 ) -> None:
-    """Make every object reachable from ``starts`` (within ``scopes``) present locally."""
+    """Make every object reachable from ``starts`` (within ``scopes``) present locally.
+
+    Metadata read from the remote during the walk is stored as it arrives (as the
+    remote stored it: verified, not compressed again), so none of it is held in memory.
+    """
     store = repo.store
-    fetched: dict[ObjectId, tuple[ObjectType, bytes]] = {}
-
-    def read(oid: bytes) -> tuple[ObjectType, bytes]:
-        if store.has(oid):
-            result: tuple[ObjectType, bytes] = store.get_raw(oid)
-            return result
-        item = remote.read_object(oid)
-        fetched[ObjectId(bytes(oid))] = item
-        report.ranges_read += 1
-        return item
-
-    def type_of(oid: bytes) -> ObjectType | None:
-        return store.type_of(oid) or remote.catalog.type_of(oid)
-
-    # Complete locally: commits local refs reach (refs are written after their objects),
-    # unless this is a partial clone, and blobs (they reference nothing). A commit or tree
-    # merely present may be left over from an interrupted fetch without its data.
-    tips = [] if repo.state.sparse() is not None else _local_tips(repo)
-    done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
-
-    def known(oid: bytes) -> bool:
-        return oid in done or store.type_of(oid) == ObjectType.BLOB
-
-    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
-    if not history:
-        _fetch_commit_chain(starts, read)
-    if reach.missing:
-        oid, path = next(iter(reach.missing.items()))
-        raise RemoteError(
-            f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
-            f"({len(reach.missing)} object(s) missing); nothing was changed locally"
-        )
-    # what is still needed: the walk's own set, less what is here (no second set of 1M ids)
-    needed = reach.objects
-    del reach
-    here = []
-    for oid in needed:
-        if oid in fetched or store.has(oid):
-            here.append(oid)
-    for oid in here:
-        del needed[oid]
-    del here
     with store.writer() as writer:
-        for oid, (kind, raw) in fetched.items():
-            if not writer.has(oid):
-                method, stored = compress(raw)
-                writer.put_prepared(oid, kind, method, stored, len(raw))
-        report.objects += len(fetched)
+
+        def keep(entry: PackEntry, stored: bytes) -> None:
+            if not writer.has(entry.id):
+                writer.put_prepared(entry.id, entry.type, entry.compression, stored, entry.raw_len)
+            report.objects += 1
+            report.ranges_read += 1
+
+        def read(oid: bytes) -> tuple[ObjectType, bytes]:
+            if store.has(oid):
+                result: tuple[ObjectType, bytes] = store.get_raw(oid)
+                return result
+            return remote.read_object(oid, keep=keep)
+
+        def type_of(oid: bytes) -> ObjectType | None:
+            return store.type_of(oid) or remote.catalog.type_of(oid)
+
+        # Complete locally: commits local refs reach (refs are written after their
+        # objects), unless this is a partial clone, and blobs (they reference nothing). A
+        # commit or tree merely present may be left over from an interrupted fetch
+        # without its data.
+        tips = [] if repo.state.sparse() is not None else _local_tips(repo)
+        done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
+
+        def known(oid: bytes) -> bool:
+            return oid in done or store.type_of(oid) == ObjectType.BLOB
+
+        reach = walk(
+            read, type_of, starts, known=known, history=history, scopes=scopes, paths=False
+        )
+        if not history:
+            _fetch_commit_chain(starts, read)
+        if reach.missing:
+            oid, path = next(iter(reach.missing.items()))
+            raise RemoteError(
+                f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
+                f"({len(reach.missing)} object(s) missing); nothing was changed locally"
+            )
+        # what is still needed: the walk's own set, less what is here (no second set)
+        needed = reach.objects
+        del reach
+        here = [oid for oid in needed if writer.has(oid)]
+        for oid in here:
+            del needed[oid]
+        del here
         _transfer(repo, remote, needed, writer, report)
 
 
@@ -234,10 +234,13 @@ def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
 def _transfer(
     repo: Repo,
     remote: Remote,
-    needed: Iterable[ObjectId],
+    needed: dict[ObjectId, ObjectType],
     writer: Any,
     report: FetchReport,
 ) -> None:
+    """Bring in ``needed`` (emptied here once the transfer is planned: at a million
+    objects it and the remote catalog are most of a clone's memory, and a clone that
+    downloads whole packs needs neither while indexing them)."""
     # first the bytes needed per pack, then entries only for packs read in part: a clone
     # downloads whole packs, and a million (id, entry) pairs would cost ~300 MB
     share: dict[str, int] = defaultdict(int)
@@ -259,6 +262,8 @@ def _transfer(
             assert located is not None
             if located[0] in by_pack:
                 by_pack[located[0]].append((oid, located[1]))
+    needed.clear()
+    remote.catalog.release()
     total = sum(remote.catalog.packs[p] for p in whole) + sum(share[p] for p in by_pack)
     with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:
         downloads = [pool.submit(_download_pack, repo, remote, pack, tick) for pack in whole]
@@ -433,6 +438,7 @@ def clone(
     On any failure the half-made clone is removed: nothing half-written is left.
     """
     from dvault import config as cfg
+    from dvault.memory import trim_heap
     from dvault.repo import Repo
 
     if dest.exists() and any(dest.iterdir()):
@@ -467,6 +473,7 @@ def clone(
             # a plain clone takes every branch and tag; --rev or paths take just that one
             names = [ref] if rev or scopes else None
             fetch(repo, spec, names, scopes=scopes, history=scopes is None, backend=backend)
+            trim_heap()  # the fetch's object maps are gone: not carried into the checkout
             _refuse_forged_moves(repo, remote, entries, None)  # the whole log, replayed above
             if scopes:
                 repo.state.set_sparse(scopes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import CorruptObject, UsageError
@@ -16,12 +17,14 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, open_backend
 from dvault.remote.catalog import RemoteCatalog, pack_key
 from dvault.remote.reflog import MARKER, RemoteRefLog, marker_bytes, read_protected
-from dvault.store.pack import unpack_object
+from dvault.store.pack import PackEntry, unpack_object
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
 
 __all__ = ["MARKER", "Remote", "pick_remote", "protect_remote", "remote_specs"]
+
+KeepStored = Callable[[PackEntry, bytes], None]
 
 
 def remote_specs(repo: Repo) -> dict[str, RemoteSpec]:
@@ -86,15 +89,21 @@ class Remote:
             with contextlib.suppress(AlreadyExists):  # another pusher was first: fine
                 self.backend.create(MARKER, marker_bytes())
 
-    def read_object(self, oid: bytes, path: str | None = None) -> tuple[ObjectType, bytes]:
-        """One object by range read, decompressed and verified against its id."""
+    def read_object(
+        self, oid: bytes, path: str | None = None, keep: KeepStored | None = None
+    ) -> tuple[ObjectType, bytes]:
+        """One object by range read, decompressed and verified against its id; ``keep``
+        is given the verified bytes as stored (to store them without compressing again)."""
         found = self.catalog.locate(oid)
         what = f"object {oid.hex()}" + (f" (needed by {path})" if path else "")
         if found is None:
             raise RemoteError(f"remote {self.describe()}: {what} is missing")
         pack, entry = found
         stored = self.backend.read_exact(pack_key(pack), entry.offset, entry.stored_len)
-        return entry.type, verify_stored(self, oid, entry, stored, pack, path)
+        raw = verify_stored(self, oid, entry, stored, pack, path)
+        if keep is not None:
+            keep(entry, stored)
+        return entry.type, raw
 
     def tracking_refs(self) -> dict[str, ObjectId]:
         prefix = f"refs/remotes/{self.spec.name}/"
