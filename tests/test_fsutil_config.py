@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,35 @@ def test_author_last_resort_is_login_and_host(
     monkeypatch.setenv("LOGNAME", "someone")
     monkeypatch.setenv("USER", "someone")
     assert author({}) == f"someone <someone@{socket.gethostname()}>"
+
+
+def test_mapped_index_pages_are_released_past_the_budget(tmp_path: Path) -> None:
+    """Reading an LMDB file maps its pages into the process; MappedFile leaves them while
+    the process's file-backed memory is under budget (no re-faulting hot pages) and
+    releases them once it is over."""
+    import lmdb
+
+    from dvault.fsutil import MappedFile, _file_backed_resident
+
+    env = lmdb.open(str(tmp_path / "db"), map_size=1 << 30, readahead=False)
+    rng = random.Random(5)
+    with env.begin(write=True) as txn:
+        for i in range(24_000):
+            txn.put(i.to_bytes(4, "big"), rng.randbytes(1000))  # ~30 MB of pages
+    mapped = MappedFile((tmp_path / "db" / "data.mdb").resolve(), every=1, budget=1 << 62)
+
+    def read_everything() -> int:
+        with env.begin() as txn:
+            total = sum(len(value) for _, value in txn.cursor())
+        mapped.touched()
+        return total
+
+    assert read_everything() == 24_000_000
+    resident = _file_backed_resident()
+    mapped.touched()  # under budget: nothing is released
+    assert _file_backed_resident() > resident - (4 << 20)
+    mapped.budget = 0
+    mapped.touched()  # over budget: released, and still readable afterwards
+    assert _file_backed_resident() < resident - (20 << 20)
+    assert read_everything() == 24_000_000
+    env.close()

@@ -172,17 +172,21 @@ def push_refs(
             f"cannot push: object {oid.hex()} (file {path}) is missing locally "
             f"({len(lacking)} missing; run dvault verify)"
         )
+    # objects the remote lacks (what they reference was walked above), looked up in key
+    # order: the index's pages are then read front to back, each faulted in once
+    absent_ids = sorted(oid for oid in reach.objects if not remote.catalog.has(oid))
+    del reach
     numbers: set[int] = set()
-    for oid in reach.objects:
-        if remote.catalog.has(oid):
-            continue  # the object itself is there (what it references was walked above)
-        located = store.index.lookup(oid)
-        if located is None:  # walked, so readable a moment ago: the index changed
-            raise MissingObject(
-                f"cannot push: object {oid.hex()} vanished from the local store (run dvault verify)"
-            )
-        numbers.add(located[0])
-    del reach  # every object the remote lacks is in one of these packs
+    with store.index.read_txn() as txn:
+        for oid in absent_ids:
+            located = store.index.lookup(oid, txn)
+            if located is None:  # walked, so readable a moment ago: the index changed
+                raise MissingObject(
+                    f"cannot push: object {oid.hex()} vanished from the local store "
+                    "(run dvault verify)"
+                )
+            numbers.add(located[0])
+    del absent_ids  # every object the remote lacks is in one of these packs
     packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
