@@ -131,7 +131,7 @@ class FdReader:
 
 _MADV_DONTNEED = 4
 
-MAPPED_BUDGET = 96 << 20
+MAPPED_BUDGET = 48 << 20
 """File-backed resident memory (LMDB maps, libraries) above which mapped index pages are
 released: the memory a million-object index may cost a process, instead of all of it."""
 
