@@ -139,9 +139,9 @@ def bring_in(
     with store.writer() as writer:
 
         def keep(entry: PackEntry, stored: bytes) -> None:
-            if not writer.has(entry.id):
+            if not writer.has(entry.id):  # a commit re-read by a partial fetch is put once
                 writer.put_prepared(entry.id, entry.type, entry.compression, stored, entry.raw_len)
-            report.objects += 1
+                report.objects += 1
             report.ranges_read += 1
 
         def read(oid: bytes) -> tuple[ObjectType, bytes]:

@@ -9,9 +9,9 @@ no page cache evicted to make room for data nobody is about to read.
 
 ``O_DIRECT`` needs aligned addresses, offsets and lengths. Whole buffers are written that
 way; the unaligned tail goes through the page cache after ``O_DIRECT`` is switched off for
-the descriptor, right before the fsync. Where the file system refuses ``O_DIRECT`` (tmpfs,
-some network file systems, other systems than Linux) the same class writes through the
-page cache, so callers never see the difference.
+the descriptor, right before the fsync. Where the file system refuses ``O_DIRECT`` (ramfs,
+tmpfs before Linux 6.6, some network file systems, other systems than Linux) the same
+class writes through the page cache, so callers never see the difference.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class AppendFile:
                 self.direct = True
             except OSError:
                 pass  # the file system refuses O_DIRECT: the page cache it is
-        self._buffer = mmap.mmap(-1, buffer_size)  # anonymous mappings are page-aligned
+        try:
+            self._buffer = mmap.mmap(-1, buffer_size)  # anonymous maps are page-aligned
+        except BaseException:
+            os.close(self.fd)
+            raise
         self._view = memoryview(self._buffer)
         self._filled = 0
 
