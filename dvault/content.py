@@ -7,11 +7,15 @@ agree on a file's id.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
+from dvault.pipeline import ordered_map
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 Data = bytes | memoryview
 """A chunk: a read-only view of the block it was read in (see chunking.iter_chunks)."""
@@ -20,10 +24,24 @@ ChunkHasher = Callable[[Iterator[Data]], Iterator[tuple[Data, ObjectId]]]
 """Turns a file's chunks into (chunk, id) pairs, lazily and in the same order."""
 
 
+def _hash_one(data: Data) -> tuple[Data, ObjectId]:
+    return data, object_id(ObjectType.BLOB, data)
+
+
 def hash_each(chunks: Iterator[Data]) -> Iterator[tuple[Data, ObjectId]]:
     """The serial :data:`ChunkHasher`: hash each chunk on the calling thread."""
-    for data in chunks:
-        yield data, object_id(ObjectType.BLOB, data)
+    return map(_hash_one, chunks)
+
+
+def hash_on(pool: Executor, window: int) -> ChunkHasher:
+    """A :data:`ChunkHasher` that hashes up to ``window`` chunks ahead on ``pool``, so
+    hashing a large file is not bound to the thread that cuts it. Each chunk in flight
+    keeps its read block (8 MiB) alive: ``window`` bounds the memory."""
+
+    def hash_ahead(chunks: Iterator[Data]) -> Iterator[tuple[Data, ObjectId]]:
+        return ordered_map(pool, _hash_one, chunks, window)
+
+    return hash_ahead
 
 
 class FileContent:
@@ -69,9 +87,11 @@ class FileContent:
         yield ObjectType.CHUNKS, body, self.id
 
 
-def hash_stream(stream: BinaryIO, size_hint: int) -> tuple[ObjectId, int]:
+def hash_stream(
+    stream: BinaryIO, size_hint: int, hash_chunks: ChunkHasher = hash_each
+) -> tuple[ObjectId, int]:
     """The id a file would be stored under, computed without storing anything."""
     content = FileContent(stream, size_hint)
-    for _ in content.objects():
+    for _ in content.objects(hash_chunks):
         pass
     return content.id, content.size

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -367,11 +368,11 @@ def test_symlink_escaping_the_work_tree_is_refused(repo: Repo) -> None:
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every path that status (or checkout's own checks) reads and hashes."""
     calls: list[bytes] = []
-    real: Callable[[Path, bytes, FileStat], StageEntry] = status_mod.read_entry
+    real: Callable[..., StageEntry] = status_mod.read_entry
 
-    def counting(project: Path, path: bytes, st: FileStat) -> StageEntry:
+    def counting(project: Path, path: bytes, st: FileStat, *rest: Any) -> StageEntry:
         calls.append(path)
-        return real(project, path, st)
+        return real(project, path, st, *rest)
 
     monkeypatch.setattr(status_mod, "read_entry", counting)
     return calls

@@ -7,6 +7,7 @@ import io
 import random
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import read_footer
+from dvault.workspace.state import StageEntry
 from tests.conftest import make_store_dir
 
 
@@ -174,3 +176,59 @@ def test_concurrent_large_files_share_the_pool(
     for i, data in enumerate(files):
         assert ids[i] == hash_stream(io.BytesIO(data), len(data))
         assert store.read_file_content(ids[i][0]) == data
+
+
+def test_status_hashes_a_large_file_on_the_pool_as_add_stores_it(
+    tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status's ``hash_many`` hashes a large file's chunks on pool threads while one thread
+    cuts it (so one changed checkpoint uses every core), and gets the ids ``add`` stores,
+    for large and small files alike."""
+    import dvault.content as content
+    import dvault.workspace.status as status_mod
+    from dvault.workspace.scan import walk
+
+    project = tmp_path / "project"
+    (project / "d").mkdir(parents=True)
+    files = {
+        b"d/big.bin": mixed_data(6 << 20, seed=20),
+        b"d/mid.bin": mixed_data(3 << 20, seed=21),
+        b"d/small.txt": b"labels\n",
+    }
+    for rel, data in files.items():
+        (project / rel.decode()).write_bytes(data)
+    hashing_threads: set[int] = set()
+    real = content._hash_one
+
+    def recording(data: content.Data) -> tuple[content.Data, ObjectId]:
+        hashing_threads.add(threading.get_ident())
+        return real(data)
+
+    cutting_threads: set[int] = set()
+    real_read = status_mod.read_entry
+
+    def reading(*args: Any) -> StageEntry:
+        cutting_threads.add(threading.get_ident())
+        return real_read(*args)
+
+    monkeypatch.setattr(content, "_hash_one", recording)
+    monkeypatch.setattr(status_mod, "read_entry", reading)
+    found = status_mod.hash_many(project, list(walk(project, b"d", None).items()))
+    assert found.keys() == files.keys()
+    with store.writer() as w:
+        for rel, data in files.items():
+            assert (found[rel].id, found[rel].size) == w.put_file(io.BytesIO(data), len(data))
+    assert hashing_threads, "chunks were hashed"
+    assert not hashing_threads & cutting_threads  # on the pool, not the cutting thread
+
+
+def test_hash_many_of_one_small_file_stays_on_this_thread(tmp_path: Path) -> None:
+    """No pool for a single small file: its cost is one read and one hash."""
+    from dvault.workspace.scan import walk
+    from dvault.workspace.status import hash_many
+
+    (tmp_path / "a.txt").write_bytes(b"x")
+    before = threading.active_count()
+    found = hash_many(tmp_path, list(walk(tmp_path, b"a.txt", None).items()))
+    assert found[b"a.txt"].id == object_id(ObjectType.BLOB, b"x")
+    assert threading.active_count() == before

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,11 +38,11 @@ def write(path: Path, data: bytes, settled: bool = True) -> Path:
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every path that status reads and hashes, in call order."""
     calls: list[bytes] = []
-    real: Callable[[Path, bytes, FileStat], StageEntry] = status_mod.read_entry
+    real: Callable[..., StageEntry] = status_mod.read_entry
 
-    def counting(project: Path, path: bytes, st: FileStat) -> StageEntry:
+    def counting(project: Path, path: bytes, st: FileStat, *rest: Any) -> StageEntry:
         calls.append(path)
-        return real(project, path, st)
+        return real(project, path, st, *rest)
 
     monkeypatch.setattr(status_mod, "read_entry", counting)
     return calls

@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from dvault.chunking import CHUNK_THRESHOLD
 from dvault.content import Data, FileContent, hash_each
@@ -22,6 +21,7 @@ from dvault.errors import CorruptObject, CorruptPack, MissingObject
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList, Object, decode_expected, encode
+from dvault.pipeline import ordered_map
 from dvault.store.index import ObjectIndex
 from dvault.store.pack import (
     PACK_TARGET_SIZE,
@@ -41,33 +41,6 @@ are written (a pack write blocks until the device has the bytes, see store/appen
 few enough to bound memory: at most 1 MiB raw plus 1 MiB compressed each, ~0.5 MiB
 typical, so ~16 MiB per file on 2 cores. Measured on 2 cores, 4 GiB: 4 chunks 7.5-8.0 s,
 8 chunks 6.4 s, 16 chunks 5.8-6.2 s, 64 chunks 5.7 s at twice the memory."""
-
-A = TypeVar("A")
-B = TypeVar("B")
-
-
-def ordered_map(
-    pool: Executor, fn: Callable[[A], B], items: Iterable[A], window: int
-) -> Iterator[B]:
-    """``map(fn, items)`` run on ``pool``, results in input order, at most ``window`` items
-    in flight (``items`` is consumed only as fast as results are taken, so memory stays
-    bounded). If the caller stops early or ``items`` raises, queued calls are cancelled
-    and running ones awaited before the exception goes on: no work outlives the call."""
-    pending: deque[Future[B]] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        for future in pending:
-            if not future.cancelled():
-                with contextlib.suppress(BaseException):
-                    future.result()
 
 
 class ObjectStore:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvault.content import hash_stream
+from dvault.chunking import CHUNK_THRESHOLD
+from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.trees import EMPTY_TREE, Change, diff_trees
@@ -26,10 +27,15 @@ if TYPE_CHECKING:
     from dvault.repo import Repo
 
 WORKERS = max(2, min(8, os.cpu_count() or 2))
+CHUNKS_AHEAD = 8
+"""Chunks a large file's hashing runs ahead of its cutting, per worker."""
 
 
-def read_entry(project: Path, path: bytes, st: FileStat) -> StageEntry:
-    """Hash one workspace path (file, symlink or empty directory) into a stage entry."""
+def read_entry(
+    project: Path, path: bytes, st: FileStat, hash_chunks: ChunkHasher = hash_each
+) -> StageEntry:
+    """Hash one workspace path (file, symlink or empty directory) into a stage entry;
+    a chunked file's chunks with ``hash_chunks``."""
     full = os.path.join(os.fsencode(project), path)
     if st.mode == MODE_DIR:
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
@@ -38,18 +44,26 @@ def read_entry(project: Path, path: bytes, st: FileStat) -> StageEntry:
         oid, size = object_id(ObjectType.BLOB, target), len(target)
     else:
         with open(full, "rb") as f:
-            oid, size = hash_stream(f, st.size)
+            oid, size = hash_stream(f, st.size, hash_chunks)
     return StageEntry(st.mode, size, oid).with_stat(st, now_ns())
 
 
 def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes, StageEntry]:
-    """Hash several paths on all cores (blake3 and file reads release the GIL)."""
-    if len(items) <= 1:
+    """Hash several paths on all cores (blake3 and file reads release the GIL).
+
+    Files are spread over threads; a large file's chunks are also hashed on a pool while
+    its thread cuts them, so one changed checkpoint does not run on one core."""
+    large = any(
+        st.size > CHUNK_THRESHOLD and st.mode not in (MODE_DIR, MODE_LINK) for _, st in items
+    )
+    if len(items) <= 1 and not large:
         return {p: read_entry(project, p, st) for p, st in items}
     from concurrent.futures import ThreadPoolExecutor  # imports logging: keep it off start-up
 
-    with ThreadPoolExecutor(WORKERS) as pool:
-        results = pool.map(lambda item: (item[0], read_entry(project, *item)), items)
+    # a pool starts its threads only when work is submitted: ``chunks`` costs nothing unused
+    with ThreadPoolExecutor(WORKERS) as files, ThreadPoolExecutor(WORKERS) as chunks:
+        hasher = hash_on(chunks, WORKERS * CHUNKS_AHEAD) if large else hash_each
+        results = files.map(lambda item: (item[0], read_entry(project, *item, hasher)), items)
         return dict(results)
 
 
