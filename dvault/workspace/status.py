@@ -63,8 +63,12 @@ def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes,
     # a pool starts its threads only when work is submitted: ``chunks`` costs nothing unused
     with ThreadPoolExecutor(WORKERS) as files, ThreadPoolExecutor(WORKERS) as chunks:
         hasher = hash_on(chunks, WORKERS * CHUNKS_AHEAD) if large else hash_each
-        results = files.map(lambda item: (item[0], read_entry(project, *item, hasher)), items)
-        return dict(results)
+
+        def entry(item: tuple[bytes, FileStat]) -> tuple[bytes, StageEntry]:
+            path, st = item
+            return path, read_entry(project, path, st, hasher)
+
+        return dict(files.map(entry, items))
 
 
 @dataclass
