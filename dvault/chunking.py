@@ -22,7 +22,8 @@ AVG_SIZE = 256 << 10
 MAX_SIZE = 1 << 20
 
 
-def _chunker() -> Any:
+def make_chunker() -> Any:
+    """A FastCDC chunker with dvault's parameters (pyfastcdc's ``FastCDC``)."""
     from pyfastcdc import FastCDC
 
     return FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunking=1)
@@ -45,7 +46,7 @@ def iter_chunks(stream: BinaryIO, block_size: int = READ_BLOCK) -> Iterator[memo
     """
     if block_size < 2 * MAX_SIZE:
         raise ValueError(f"block size must be at least {2 * MAX_SIZE}")
-    chunker = _chunker()
+    chunker = make_chunker()
     pending = b""  # the end of the previous block, not cut yet (shorter than MAX_SIZE)
     while True:
         block = _read_full(stream, block_size)
@@ -97,4 +98,4 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
 
 def chunk_bytes(data: bytes) -> list[bytes]:
     """Chunk an in-memory buffer exactly as :func:`iter_chunks` would chunk a stream."""
-    return [bytes(c.data) for c in _chunker().cut_buf(data)]
+    return [bytes(c.data) for c in make_chunker().cut_buf(data)]

@@ -13,6 +13,7 @@ from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 from dvault.pipeline import ordered_map
+from dvault.rechunk import rechunk
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -47,9 +48,12 @@ def hash_on(pool: Executor, window: int) -> ChunkHasher:
 class FileContent:
     """Iterate :meth:`objects` once; afterwards ``id`` and ``size`` describe the file."""
 
-    def __init__(self, stream: BinaryIO, size_hint: int) -> None:
+    def __init__(self, stream: BinaryIO, size_hint: int, previous: ChunkList | None = None) -> None:
         self.stream = stream
         self.size_hint = size_hint
+        self.previous = previous
+        """The file's last stored chunk list, if known: unchanged chunks are not cut again
+        (see :mod:`dvault.rechunk`). Needs a real file (``fileno``)."""
         self.id = ObjectId(b"")
         self.size = 0
 
@@ -59,7 +63,8 @@ class FileContent:
         """Yield (type, body, id) of every object the content needs, the file's own last.
 
         ``hash_chunks`` may hash (and do more work on) chunks ahead on other threads, as
-        ``ObjectWriter.put_file`` does; the objects and their order are the same."""
+        ``ObjectWriter.put_file`` does; the objects and their order are the same. With
+        ``previous``, it also sees previous chunks' ranges that turn out to have changed."""
         if self.size_hint <= CHUNK_THRESHOLD:
             # read one byte more than a blob may hold: a file that grew since it was
             # stat'ed is chunked instead (a blob is never larger than CHUNK_THRESHOLD)
@@ -72,7 +77,11 @@ class FileContent:
                 return
             self.stream.seek(0)
         refs: list[tuple[ObjectId, int]] = []
-        for data, oid in hash_chunks(iter_chunks(self.stream)):
+        if self.previous is None:
+            chunks = hash_chunks(iter_chunks(self.stream))
+        else:
+            chunks = rechunk(self.stream, self.previous, hash_chunks)
+        for data, oid in chunks:
             refs.append((oid, len(data)))
             yield ObjectType.BLOB, data, oid
         if len(refs) <= 1:  # the file shrank while being read
@@ -88,10 +97,13 @@ class FileContent:
 
 
 def hash_stream(
-    stream: BinaryIO, size_hint: int, hash_chunks: ChunkHasher = hash_each
+    stream: BinaryIO,
+    size_hint: int,
+    hash_chunks: ChunkHasher = hash_each,
+    previous: ChunkList | None = None,
 ) -> tuple[ObjectId, int]:
     """The id a file would be stored under, computed without storing anything."""
-    content = FileContent(stream, size_hint)
+    content = FileContent(stream, size_hint, previous)
     for _ in content.objects(hash_chunks):
         pass
     return content.id, content.size

@@ -128,6 +128,9 @@ class FdReader:
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return os.lseek(self.fd, offset, whence)
 
+    def fileno(self) -> int:
+        return self.fd
+
 
 _MADV_DONTNEED = 4
 

@@ -370,9 +370,9 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     calls: list[bytes] = []
     real: Callable[..., StageEntry] = status_mod.read_entry
 
-    def counting(project: Path, path: bytes, st: FileStat, *rest: Any) -> StageEntry:
+    def counting(project: Path, path: bytes, st: FileStat, *rest: Any, **kw: Any) -> StageEntry:
         calls.append(path)
-        return real(project, path, st, *rest)
+        return real(project, path, st, *rest, **kw)
 
     monkeypatch.setattr(status_mod, "read_entry", counting)
     return calls

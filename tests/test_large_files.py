@@ -232,3 +232,42 @@ def test_hash_many_of_one_small_file_stays_on_this_thread(tmp_path: Path) -> Non
     found = hash_many(tmp_path, list(walk(tmp_path, b"a.txt", None).items()))
     assert found[b"a.txt"].id == object_id(ObjectType.BLOB, b"x")
     assert threading.active_count() == before
+
+
+def test_a_changed_checkpoint_is_re_cut_along_its_stored_chunks(
+    repo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status and add of a large file with a 4 KiB change re-cut it along the chunk list
+    it was staged with (cutting only around the change), and record what a full cut
+    records: the same file id, the same chunks, readable back."""
+    import dvault.rechunk as rechunk_mod
+
+    path = repo.root / "model.pt"
+    old = mixed_data(12 << 20, seed=30)
+    path.write_bytes(old)
+    repo.add([path])
+    repo.commit("base")
+    new = bytearray(old)
+    new[5 << 20 : (5 << 20) + 4096] = random.Random(31).randbytes(4096)
+    path.write_bytes(bytes(new))
+
+    fresh: list[int] = []
+    real = rechunk_mod.object_id  # rechunk hashes only the chunks it cuts anew itself
+
+    def counting(kind: ObjectType, data: Any) -> ObjectId:
+        fresh.append(len(data))
+        return real(kind, data)
+
+    monkeypatch.setattr(rechunk_mod, "object_id", counting)
+    expected = ChunkList(tuple((object_id(ObjectType.BLOB, c), len(c)) for c in chunk_bytes(new)))
+    status = repo.status()
+    assert status.modified == [b"model.pt"]
+    assert status.workspace[b"model.pt"].id == object_id(ObjectType.CHUNKS, expected.encode())
+    assert 1 <= len(fresh) <= 3, fresh  # status cut only around the change
+    fresh.clear()
+    path.touch()  # new stat: add reads it again rather than trusting status's hash
+    repo.add([path])
+    assert 1 <= len(fresh) <= 3, fresh
+    entry = repo.state.stage_get(b"model.pt")
+    assert entry.id == object_id(ObjectType.CHUNKS, expected.encode())
+    assert repo.store.read_file_content(entry.id) == bytes(new)

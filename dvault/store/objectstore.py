@@ -243,18 +243,21 @@ class ObjectWriter:
             self.put_prepared(oid, kind, compression, stored, len(body))
         return oid
 
-    def put_file(self, stream: BinaryIO, size_hint: int) -> tuple[ObjectId, int]:
+    def put_file(
+        self, stream: BinaryIO, size_hint: int, previous: ChunkList | None = None
+    ) -> tuple[ObjectId, int]:
         """Store a file's content; returns its id and the number of bytes actually read.
 
         ``size_hint`` (from stat) only picks blob or chunks; a file that changes while
-        being read is recorded as what was actually stored.
+        being read is recorded as what was actually stored. With the file's ``previous``
+        chunk list, unchanged chunks are not cut again (see :mod:`dvault.rechunk`).
 
         A chunked file is cut on this thread while a small pool hashes its chunks and
         compresses those not stored yet (blake3 and zstd release the GIL), so one large
         file uses every core. Chunks are still appended here, in file order, followed by
         the chunk list: the pack layout is the same as with one thread.
         """
-        content = FileContent(stream, size_hint)
+        content = FileContent(stream, size_hint, previous)
         ahead: dict[ObjectId, tuple[int, Data]] = {}  # compressed by the pool, not yet put
 
         def prepare(data: Data) -> tuple[Data, ObjectId]:

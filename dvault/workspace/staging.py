@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any
 
+from dvault.chunking import CHUNK_THRESHOLD
 from dvault.errors import UsageError
 from dvault.fsutil import FdReader, os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
+from dvault.rechunk import previous_chunks
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
 from dvault.workspace.scan import load_ignore, scan_workspace, under
@@ -60,10 +62,16 @@ class StageReport:
 
 
 def store_path(
-    root: bytes, writer: ObjectWriter, path: bytes, st: FileStat, cache: StageEntry | None
+    root: bytes,
+    writer: ObjectWriter,
+    path: bytes,
+    st: FileStat,
+    cache: StageEntry | None,
+    previous: ObjectId | None = None,
 ) -> StageEntry:
     """Store one workspace path's content and return its stage entry (``root`` is the
-    project directory, fsencoded)."""
+    project directory, fsencoded). ``previous`` is the id it was staged with: a large
+    file is then cut only around its changes."""
     full = os.path.join(root, path)
     if st.mode == MODE_DIR:
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
@@ -77,7 +85,9 @@ def store_path(
     try:
         fd = os.open(full, os.O_RDONLY)
         try:
-            oid, size = writer.put_file(FdReader(fd, st.size), st.size)  # type: ignore[arg-type]
+            earlier = previous_chunks(writer.store, previous) if st.size > CHUNK_THRESHOLD else None
+            reader = FdReader(fd, st.size)
+            oid, size = writer.put_file(reader, st.size, earlier)  # type: ignore[arg-type]
             after = FileStat.of(os.fstat(fd), st.mode)
         finally:
             os.close(fd)
@@ -264,9 +274,14 @@ class _Storer:
         self._open_progress(sum(st.size for _, st in todo))
         root = os.fsencode(self.repo.root)
         writer, cache, tick = self.writer, self.cache, self._tick
+        staged = self.repo.state.stage_get_many(p for p, st in todo if st.size > CHUNK_THRESHOLD)
+        previous = {path: entry.id for path, entry in staged.items()}
 
         def run(batch: list[tuple[bytes, FileStat]]) -> list[tuple[bytes, StageEntry]]:
-            done = [(p, store_path(root, writer, p, st, cache.get(p))) for p, st in batch]
+            done = [
+                (p, store_path(root, writer, p, st, cache.get(p), previous.get(p)))
+                for p, st in batch
+            ]
             tick(sum(st.size for _, st in batch))
             return done
 

@@ -19,11 +19,13 @@ from dvault.chunking import CHUNK_THRESHOLD
 from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
+from dvault.rechunk import previous_chunks
 from dvault.trees import EMPTY_TREE, Change, diff_trees
 from dvault.workspace.scan import load_ignore, scan_workspace
 from dvault.workspace.state import FileStat, StageEntry, now_ns
 
 if TYPE_CHECKING:
+    from dvault.objects import ChunkList
     from dvault.repo import Repo
 
 WORKERS = max(2, min(8, os.cpu_count() or 2))
@@ -31,11 +33,23 @@ CHUNKS_AHEAD = 8
 """Chunks a large file's hashing runs ahead of its cutting, per worker."""
 
 
+Previous = Callable[[bytes], "ChunkList | None"]
+"""A path's last stored chunk list, if it has one (see :mod:`dvault.rechunk`)."""
+
+
+def no_previous(_path: bytes) -> ChunkList | None:
+    return None
+
+
 def read_entry(
-    project: Path, path: bytes, st: FileStat, hash_chunks: ChunkHasher = hash_each
+    project: Path,
+    path: bytes,
+    st: FileStat,
+    hash_chunks: ChunkHasher = hash_each,
+    previous: Previous = no_previous,
 ) -> StageEntry:
     """Hash one workspace path (file, symlink or empty directory) into a stage entry;
-    a chunked file's chunks with ``hash_chunks``."""
+    a chunked file's chunks with ``hash_chunks``, along its ``previous`` chunks."""
     full = os.path.join(os.fsencode(project), path)
     if st.mode == MODE_DIR:
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
@@ -43,21 +57,25 @@ def read_entry(
         target = os.readlink(full)
         oid, size = object_id(ObjectType.BLOB, target), len(target)
     else:
+        earlier = previous(path) if st.size > CHUNK_THRESHOLD else None
         with open(full, "rb") as f:
-            oid, size = hash_stream(f, st.size, hash_chunks)
+            oid, size = hash_stream(f, st.size, hash_chunks, earlier)
     return StageEntry(st.mode, size, oid).with_stat(st, now_ns())
 
 
-def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes, StageEntry]:
+def hash_many(
+    project: Path, items: list[tuple[bytes, FileStat]], previous: Previous = no_previous
+) -> dict[bytes, StageEntry]:
     """Hash several paths on all cores (blake3 and file reads release the GIL).
 
     Files are spread over threads; a large file's chunks are also hashed on a pool while
-    its thread cuts them, so one changed checkpoint does not run on one core."""
+    its thread cuts them, so one changed checkpoint does not run on one core. A large
+    file with ``previous`` chunks is cut only around its changes."""
     large = any(
         st.size > CHUNK_THRESHOLD and st.mode not in (MODE_DIR, MODE_LINK) for _, st in items
     )
     if len(items) <= 1 and not large:
-        return {p: read_entry(project, p, st) for p, st in items}
+        return {p: read_entry(project, p, st, previous=previous) for p, st in items}
     from concurrent.futures import ThreadPoolExecutor  # imports logging: keep it off start-up
 
     # a pool starts its threads only when work is submitted: ``chunks`` costs nothing unused
@@ -66,7 +84,7 @@ def hash_many(project: Path, items: list[tuple[bytes, FileStat]]) -> dict[bytes,
 
         def entry(item: tuple[bytes, FileStat]) -> tuple[bytes, StageEntry]:
             path, st = item
-            return path, read_entry(project, path, st, hasher)
+            return path, read_entry(project, path, st, hasher, previous)
 
         return dict(files.map(entry, items))
 
@@ -151,7 +169,12 @@ def compute_status(repo: Repo) -> Status:
                 status.workspace[path] = cached
             else:
                 unknown.append((path, st))
-        fresh = hash_many(repo.root, unknown)
+
+        def stored_chunks(path: bytes) -> ChunkList | None:
+            entry = staged[path]
+            return previous_chunks(repo.store, entry.id if entry else None)
+
+        fresh = hash_many(repo.root, unknown, stored_chunks)
         status.workspace.update(fresh)
         refreshed = []
         remembered = []
