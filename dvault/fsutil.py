@@ -98,6 +98,19 @@ def sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
+def pread_full(fd: int, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset``, fewer only at the end of the file."""
+    data = os.pread(fd, length, offset)
+    if len(data) == length or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < length and (more := os.pread(fd, length - got, offset + got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 class FdReader:
     """A minimal unbuffered reader over an OS file descriptor.
 

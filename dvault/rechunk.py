@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from dvault.chunking import MAX_SIZE, iter_chunks, make_chunker
 from dvault.errors import DvaultError
+from dvault.fsutil import pread_full
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 
@@ -55,19 +56,6 @@ def previous_chunks(store: ObjectStore, oid: ObjectId | None) -> ChunkList | Non
         return None
 
 
-def _pread(fd: int, offset: int, length: int) -> bytes:
-    """``length`` bytes at ``offset``, fewer only at the end of the file."""
-    data = os.pread(fd, length, offset)
-    if len(data) == length or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < length and (more := os.pread(fd, length - got, offset + got)):
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 def rechunk(
     stream: BinaryIO, previous: ChunkList, hash_chunks: ChunkHasher
 ) -> Iterator[tuple[Data, ObjectId]]:
@@ -89,7 +77,7 @@ def rechunk(
 
     def ranges() -> Iterator[Data]:
         for j in range(inside):
-            yield _pread(fd, starts[j], previous.chunks[j][1])
+            yield pread_full(fd, starts[j], previous.chunks[j][1])
 
     def left(total: int, start: int) -> int:
         return min(total - start, MAX_SIZE)
@@ -132,7 +120,7 @@ def rechunk(
                     continue
             if fresh >= RESYNC_LIMIT:
                 break
-            window = _pread(fd, pos, min(size - pos, MAX_SIZE))
+            window = pread_full(fd, pos, min(size - pos, MAX_SIZE))
             if not window:  # the file shrank while being read
                 return
             cut = next(iter(chunker.cut_buf(window))).length
