@@ -24,14 +24,15 @@ def listing(data: bytes) -> list[tuple[ObjectId, int]]:
 
 
 class CountingHasher:
-    """hash_each, remembering which chunk views it handed out (the reused ones)."""
+    """hash_each, remembering which chunk objects it handed out (the reused ones). They
+    are kept alive, so no chunk cut later can take over a discarded one's ``id``."""
 
     def __init__(self) -> None:
-        self.seen: set[int] = set()
+        self.seen: dict[int, Data] = {}
 
     def __call__(self, chunks: Iterator[Data]) -> Iterator[tuple[Data, ObjectId]]:
         for data, oid in hash_each(chunks):
-            self.seen.add(id(data))
+            self.seen[id(data)] = data
             yield data, oid
 
 
