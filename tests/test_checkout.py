@@ -448,8 +448,8 @@ def test_failed_write_leaves_no_temp_files_and_no_torn_files(
     one_written = threading.Event()
 
     def failing(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
-        if full.endswith(b"/f0"):
-            one_written.wait(10)  # fail only once another file's temp is complete
+        if full.endswith(b"/f5"):  # the last of its batch: the others' temps are complete
+            one_written.wait(10)
             raise error
         tmp = real(store, full, entry)
         one_written.set()

@@ -14,7 +14,8 @@ commit ever made is restored. Before each ``gc --keep-within 0s`` run fresh garb
 made (an abandoned commit, staged-then-unstaged files, some in packs with live objects)
 and every pack is dated back beyond the grace period, so every run really deletes and
 rewrites packs; after the kill a completed gc must sweep whatever the killed one left.
-``DVAULT_KILLS=N`` sets the number of random-time kills per command (default 50),
+``DVAULT_KILLS=N`` sets the number of random-time kills per command (default 15; 50 in
+the full campaigns, ``DVAULT_SLOW=1``, whose figures docs/reliability.md records),
 ``DVAULT_KILL_SEED`` the seed. Projects live in RAM unless ``DVAULT_KILL_ON_DISK=1``
 (see the ``workdir`` fixture).
 """
@@ -44,9 +45,12 @@ from .harness import (
 )
 
 # typer, imported on the first in-process run, still uses a click API click deprecates
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:'click\.utils\.get_\w+_stream' is deprecated:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        r"ignore:'click\.utils\.get_\w+_stream' is deprecated:DeprecationWarning"
+    ),
+    pytest.mark.slow,  # a smaller sample by default; DVAULT_SLOW=1 runs the full campaigns
+]
 
 KIB = 1 << 10
 MIB = 1 << 20
