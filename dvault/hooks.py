@@ -146,9 +146,10 @@ def _fetch_pin(repo: Repo, commit: bytes) -> None:
 
     spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
     remote = Remote(repo, spec)
-    remote.log.load()
-    remote.catalog.refresh()
+    view = remote.log.load()
+    remote.refresh_catalog()
     bring_in(repo, remote, [ObjectId(commit)], None, False, FetchReport())
+    remote.log.accept(view)  # the graph check, then the verified position moves
 
 
 def pre_commit(repo: Repo) -> str:

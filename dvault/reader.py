@@ -342,15 +342,18 @@ class RemoteSource(Source):
 
     def refresh(self) -> None:
         from dvault.remote.backend import RemoteError
+        from dvault.remote.logsign import refuse_untrusted
         from dvault.remote.session import MARKER
 
-        state = self.remote.log.load()
-        if not state.refs and self.remote.backend.size(MARKER) is None:
+        view = self.remote.log.load()
+        if not view.refs and self.remote.backend.size(MARKER) is None:
             raise RemoteError(
                 f"remote {self.remote.describe()} holds no dvault data "
                 "(wrong location, not mounted, or nothing pushed yet)"
             )
-        self.remote.catalog.refresh()
+        refuse_untrusted(self.remote.repo, view, self.remote.describe(), None)
+        self.remote.refresh_catalog()
+        state = self.remote.log.accept(view)  # graph-checked before the position moves
         self.refs = _RemoteRefs(dict(state.refs))
 
     def resolve(self, rev: str) -> ObjectId:
