@@ -146,10 +146,9 @@ def _fetch_pin(repo: Repo, commit: bytes) -> None:
 
     spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
     remote = Remote(repo, spec)
-    view = remote.log.load()
+    remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
     remote.refresh_catalog()
     bring_in(repo, remote, [ObjectId(commit)], None, False, FetchReport())
-    remote.log.accept(view)  # the graph check, then the verified position moves
 
 
 def pre_commit(repo: Repo) -> str:

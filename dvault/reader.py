@@ -395,6 +395,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "dvault"
 
 
+def _no_local_objects(oid: bytes) -> tuple[ObjectType, bytes]:
+    raise MissingObject(f"object {oid.hex()} is not local (a remote read with no project)")
+
+
 def _is_url(text: str) -> bool:
     return "://" in text or "/" in text or text.startswith(".") or os.path.isdir(text)
 
@@ -447,9 +451,11 @@ def open_source(
 
     key = blake3(f"{text}\n{endpoint or ''}".encode()).hexdigest()[:24]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "remotes" / key
-    # What Remote needs of a project: a directory for its bookkeeping (remotes/remote/)
-    # and a temporary directory (only used when writing, which a reader never does).
-    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=SimpleNamespace(tmp_dir=cache))
+    # What Remote needs of a project: a directory for its bookkeeping (remotes/remote/),
+    # a temporary directory (only used when writing, which a reader never does), no local
+    # objects (the ref log's graph check reads the remote's) and no settings.
+    store = SimpleNamespace(tmp_dir=cache, get_raw=_no_local_objects)
+    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={})
     return RemoteSource(Remote(cast("Repo", detached), spec))
 
 

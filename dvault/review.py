@@ -74,7 +74,7 @@ def _check_remote(repo: Repo, spec: Any, commit: bytes, read_data: bool) -> Remo
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
         remote = Remote(repo, spec)
-        remote.log.accept(remote.log.load())  # graph-checked before the position moves
+        remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
         remote.refresh_catalog()
         found = walk(remote.read_object, remote.catalog.type_of, [commit])
     except DvaultError as exc:

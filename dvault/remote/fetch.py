@@ -382,12 +382,11 @@ def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchRe
     pin = lockfile.read(repo) if name is None else None
     if head is None and pin is not None:
         remote = Remote(repo, spec)
-        view = remote.log.load()
-        remote.refresh_catalog()
+        remote.log.load()  # refuses a rewritten or truncated log; the pin names the data,
+        remote.refresh_catalog()  # so no ref is followed and the position is not advanced
         report = FetchReport()
         pinned = ObjectId(bytes.fromhex(pin.commit))
         bring_in(repo, remote, [pinned], None, True, report)
-        remote.log.accept(view)
         return report, repo.checkout_initial(pinned, None)
     target = name or branch
     if target is None:

@@ -245,14 +245,16 @@ class RemoteRefLog:
         state_file: Path,
         read_object: ReadObject | None = None,
         warn: Callable[[str], None] | None = None,
+        name: str | None = None,
     ) -> None:
         self.backend = backend
         self.state_file = state_file
         self.read_object = read_object
         self.warn = warn
+        self.name = name  # how messages name the remote (default: its location)
 
     def describe(self) -> str:
-        return self.backend.describe()
+        return self.name or self.backend.describe()
 
     def _trusted(self) -> LogState | None:
         try:
@@ -286,7 +288,7 @@ class RemoteRefLog:
         disk is not an attack, and an honest entry taken for a hole would split this
         clone's view of the chain from everyone else's."""
         key = entry_key(seq)
-        where = f"remote {self.backend.describe()}: {key}"
+        where = f"remote {self.describe()}: {key}"
         if listed > MAX_ENTRY:
             return None, "", f"is {listed} bytes, more than a ref-log entry may hold"
         before: bytes | str | None = None  # the first read's bytes, or what went wrong
@@ -323,7 +325,7 @@ class RemoteRefLog:
         Only entries after the last one read are read, unless ``full`` (verify), which
         replays the whole log and checks it against what this clone saw before.
         """
-        where = f"remote {self.backend.describe()}"
+        where = f"remote {self.describe()}"
         count, sizes = self._count()
         trusted = self._trusted()
         protected = read_protected(self.backend)
@@ -387,7 +389,7 @@ class RemoteRefLog:
         if self.read_object is None or not new:
             view.checked = len(view.entries)
             return []
-        found = forged_moves(self.backend.describe(), self.read_object, new)
+        found = forged_moves(self.describe(), self.read_object, new)
         if not found:
             view.checked = len(view.entries)
         return found
@@ -407,7 +409,7 @@ class RemoteRefLog:
         view.accepted = True
         if self.warn is not None and report_holes:
             for hole in view.holes:
-                self.warn(hole.describe(self.backend.describe()))
+                self.warn(hole.describe(self.describe()))
         return view.state
 
     def append(

@@ -61,8 +61,9 @@ class Remote:
         self.spec = spec
         self.dir = repo.dir / "remotes" / spec.name
         self.backend = self._secure(backend or open_backend(spec, repo.root))
+        warn = getattr(repo, "warn", None)  # a detached reader (reader.py) has none
         self.log = RemoteRefLog(
-            self.backend, self.dir / "log.json", self._read_commit, getattr(repo, "warn", None)
+            self.backend, self.dir / "log.json", self._read_commit, warn, self.describe()
         )
         self.catalog = RemoteCatalog(self.backend, self.dir / "footers")
         self._listed = False
