@@ -1,0 +1,128 @@
+"""Issue 17, item 11: an encryption downgrade for new clones.
+
+The remote says itself whether it is encrypted (its marker), so whoever can replace the
+marker and the first ref-log entry (a pusher on a bucket whose policy lets a plain
+PutObject overwrite, or the storage provider) can offer a plain remote in its place: a
+new teammate's clone asks for no passphrase, and their pushes land in clear. Defences:
+``clone --encrypted`` / ``--key-id``; a user-level record of remotes once known encrypted
+(like ssh's known_hosts); and, for git-based onboarding, the committed ``.dvault/config``
+carrying ``encrypt``/``key_id``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import Project, base_env, git, git_project, one_error_line
+from tests.remote.conftest import AWS_ENV, moto_server, new_bucket, s3_client
+
+from ._reflog_helpers import project
+
+__all__ = ["moto_server"]
+
+PASSPHRASE = {"DVAULT_PASSPHRASE": "correct horse battery"}
+
+
+def _env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {**base_env(home), **AWS_ENV, **PASSPHRASE}
+
+
+def _evil_remote(tmp_path: Path) -> Path:
+    """A plain remote holding the attacker's data (made with dvault, so it is valid)."""
+    evil = project(tmp_path / "evil", _env(tmp_path / "evil-home"), str(tmp_path / "evil.r"))
+    evil.write("data/a.txt", "attacker's data\n")
+    evil.commit("evil")
+    evil.ok("push")
+    return tmp_path / "evil.r"
+
+
+def _key_id(proj: Project) -> str:
+    config = tomllib.loads((proj.root / ".dvault" / "config").read_text())
+    return str(config["remote"]["origin"]["key_id"])
+
+
+def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
+    tmp_path: Path, moto_server: str
+) -> None:
+    """A pusher overwrites the marker, entry 0 and adds plain packs (plain PutObject on a
+    bucket without versioning). clone --encrypted and --key-id refuse it; so does a user
+    who once used it as encrypted, with no flag at all; nothing is created."""
+    client = s3_client(moto_server)
+    bucket = new_bucket(client, lock=False)
+    url, options = f"s3://{bucket}/proj", ["--endpoint", moto_server]
+    owner_env = _env(tmp_path / "owner-home")
+    owner = project(tmp_path / "owner", owner_env, url, *options, "--encrypt", "--kdf-cost", "14")
+    owner.ok("push")
+    key_id = _key_id(owner)
+    teammate = Project(tmp_path, _env(tmp_path / "teammate-home"))
+    teammate.ok("clone", url, str(tmp_path / "before"), *options, "--key-id", key_id)
+
+    evil = _evil_remote(tmp_path)
+    for path in evil.rglob("*"):
+        if path.is_file() and "tmp" not in path.relative_to(evil).parts:
+            key = "proj/" + path.relative_to(evil).as_posix()
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())  # overwrite
+
+    newcomer = Project(tmp_path, _env(tmp_path / "newcomer-home"))
+    for flags, expected in (
+        (["--encrypted"], "configured as encrypted but is not set up as one"),
+        (["--key-id", key_id], "configured as encrypted but is not set up as one"),
+    ):
+        result = newcomer.run("clone", url, str(tmp_path / "new"), *options, *flags)
+        assert result.code == 3, result.describe()
+        assert expected in one_error_line(result)
+        assert not (tmp_path / "new").exists()
+    result = teammate.run("clone", url, str(tmp_path / "again"), *options)  # no flag
+    assert result.code == 3, result.describe()
+    line = one_error_line(result)
+    assert f"was encrypted (key {key_id[:8]}) when you last used it" in line
+    assert "known-remotes" in line and not (tmp_path / "again").exists()
+    result = owner.run("push")  # the project's own config pins it too
+    assert result.code == 3 and "configured as encrypted" in one_error_line(result)
+
+
+def test_git_onboarding_honours_the_committed_encryption(tmp_path: Path) -> None:
+    """A teammate who joins through git (git clone, then dvault pull) gets the remote's
+    encrypt/key_id from the committed .dvault/config: a plain remote in its place is
+    refused, nothing is checked out, and their push sends nothing in clear."""
+    remote = tmp_path / "remote"
+    owner = git_project(tmp_path / "owner", _env(tmp_path / "owner-home"))
+    owner.write("data/a.txt", "secret\n")
+    owner.ok("add", "data")
+    owner.commit("first")
+    owner.ok("remote", "add", "origin", str(remote), "--encrypt", "--kdf-cost", "14")
+    owner.ok("push")
+    git(owner, "add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
+    git(owner, "commit", "-qm", "data")
+
+    evil = _evil_remote(tmp_path)
+    shutil.rmtree(remote)  # the storage now serves a plain remote at the same place
+    shutil.copytree(evil, remote)
+    identity = {k: v for k, v in owner.env.items() if k.startswith("GIT_")}
+    env = {**_env(tmp_path / "teammate-home"), **identity}
+    mate_root = tmp_path / "mate"
+    subprocess.run(["git", "clone", "-q", str(owner.root), str(mate_root)], check=True, env=env)
+    mate = Project(mate_root, env)
+    result = mate.run("pull")
+    assert result.code == 3, result.describe()
+    assert "configured as encrypted but is not set up as one" in one_error_line(result)
+    assert not (mate.root / "data").exists()
+    before = sorted(p.name for p in (remote / "packs").iterdir())
+    mate.write("data/b.txt", "mine\n")
+    mate.ok("add", "data")
+    mate.commit("mine")
+    assert mate.run("push").code == 3
+    assert sorted(p.name for p in (remote / "packs").iterdir()) == before
+
+
+@pytest.mark.parametrize("bad", ["abc", "g" * 32])
+def test_clone_key_id_must_be_a_key_id(tmp_path: Path, bad: str) -> None:
+    result = Project(tmp_path, _env(tmp_path / "home")).run(
+        "clone", str(tmp_path / "r"), str(tmp_path / "c"), "--key-id", bad
+    )
+    assert result.code == 2 and "--key-id" in one_error_line(result)
