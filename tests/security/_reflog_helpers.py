@@ -1,18 +1,82 @@
-"""Helpers for the ref-log attacks: a small project, and an attacker who writes ref-log
-entries with dvault's own encoder and a backend's create-only write (all a pusher with
+"""Helpers for the ref-log attacks: the honest owner (driven in-process through the
+library: it is not under attack, and a subprocess per step would cost seconds), victims
+driven through the real ``dvault`` program, and an attacker who writes ref-log entries
+with dvault's own encoder and a backend's create-only write (all a pusher with
 create-only rights can do)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from blake3 import blake3
 
 from dvault.remote.backend import Backend, RemoteSpec, open_backend
 from dvault.remote.reflog import LogEntry, RefUpdate, RemoteRefLog, entry_key
-from tests.cli.helpers import Project
+from dvault.repo import Repo
+from tests.cli.helpers import Project, base_env
+from tests.remote.conftest import AWS_ENV
+
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "T",
+    "GIT_AUTHOR_EMAIL": "t@e",
+    "GIT_COMMITTER_NAME": "T",
+    "GIT_COMMITTER_EMAIL": "t@e",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def isolated_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of the test's ``dvault`` processes, also applied to this process
+    (author, the user's dvault directory for keys and known remotes, fake AWS keys), so
+    the in-process owner and attacker see the same world."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**base_env(home), **AWS_ENV, **GIT_ID}
+    for key in ("DVAULT_AUTHOR", "DVAULT_CONFIG_DIR", *AWS_ENV):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("DVAULT_SIGNING_KEY", raising=False)
+    return env
+
+
+class Owner:
+    """An honest user's project: data/a.txt committed, ``url`` added as origin."""
+
+    def __init__(self, root: Path, url: str, git: bool = False, **remote: Any) -> None:
+        self.root = root
+        root.mkdir(parents=True)
+        if git:  # a git work tree: dvault.lock is written with every commit
+            self.git("init", "-q", "-b", "main")
+        with Repo.init(root, at_git_root=False) as repo:
+            (root / "data").mkdir()
+            (root / "data" / "a.txt").write_text("first\n")
+            repo.add([root / "data"])
+            repo.commit("first")
+            repo.add_remote("origin", url, **remote)
+
+    def commit(self, text: str) -> str:
+        """Change data/a.txt and commit; returns the new commit id."""
+        (self.root / "data" / "a.txt").write_text(text)
+        with Repo.open(self.root) as repo:
+            return repo.commit(text.strip(), all=True).hex()
+
+    def head(self) -> str:
+        with Repo.open(self.root) as repo:
+            head = repo.refs.head()[1]
+            assert head is not None
+            return str(head.hex())
+
+    def push(self) -> Any:
+        with Repo.open(self.root) as repo:
+            return repo.push()
+
+    def git(self, *args: str) -> None:
+        subprocess.run(["git", *args], cwd=self.root, check=True, env={**os.environ, **GIT_ID})
 
 
 def project(root: Path, env: dict[str, str], remote: str, *options: str) -> Project:

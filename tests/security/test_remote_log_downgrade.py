@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import Project, base_env, git, git_project, one_error_line
+from tests.cli.helpers import Project, base_env, one_error_line
 from tests.remote.conftest import AWS_ENV, moto_server, new_bucket, s3_client
 
-from ._reflog_helpers import project
+from ._reflog_helpers import GIT_ID, Owner, isolated_env
 
 __all__ = ["moto_server"]
 
@@ -28,26 +28,32 @@ PASSPHRASE = {"DVAULT_PASSPHRASE": "correct horse battery"}
 
 
 def _env(home: Path) -> dict[str, str]:
+    """Another user's environment (their own dvault directory, so no known remotes)."""
     home.mkdir(parents=True, exist_ok=True)
-    return {**base_env(home), **AWS_ENV, **PASSPHRASE}
+    return {**base_env(home), **AWS_ENV, **PASSPHRASE, **GIT_ID}
+
+
+@pytest.fixture
+def owner_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("DVAULT_PASSPHRASE", PASSPHRASE["DVAULT_PASSPHRASE"])
+    return {**isolated_env(tmp_path / "owner-home", monkeypatch), **PASSPHRASE}
 
 
 def _evil_remote(tmp_path: Path) -> Path:
     """A plain remote holding the attacker's data (made with dvault, so it is valid)."""
-    evil = project(tmp_path / "evil", _env(tmp_path / "evil-home"), str(tmp_path / "evil.r"))
-    evil.write("data/a.txt", "attacker's data\n")
-    evil.commit("evil")
-    evil.ok("push")
+    evil = Owner(tmp_path / "evil", str(tmp_path / "evil.r"))
+    evil.commit("attacker's data\n")
+    evil.push()
     return tmp_path / "evil.r"
 
 
-def _key_id(proj: Project) -> str:
-    config = tomllib.loads((proj.root / ".dvault" / "config").read_text())
+def _key_id(root: Path) -> str:
+    config = tomllib.loads((root / ".dvault" / "config").read_text())
     return str(config["remote"]["origin"]["key_id"])
 
 
 def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
-    tmp_path: Path, moto_server: str
+    tmp_path: Path, moto_server: str, owner_env: dict[str, str]
 ) -> None:
     """A pusher overwrites the marker, entry 0 and adds plain packs (plain PutObject on a
     bucket without versioning). clone --encrypted and --key-id refuse it; so does a user
@@ -55,10 +61,9 @@ def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
     client = s3_client(moto_server)
     bucket = new_bucket(client, lock=False)
     url, options = f"s3://{bucket}/proj", ["--endpoint", moto_server]
-    owner_env = _env(tmp_path / "owner-home")
-    owner = project(tmp_path / "owner", owner_env, url, *options, "--encrypt", "--kdf-cost", "14")
-    owner.ok("push")
-    key_id = _key_id(owner)
+    owner = Owner(tmp_path / "owner", url, endpoint=moto_server, encrypt=True, kdf_cost=14)
+    owner.push()
+    key_id = _key_id(owner.root)
     teammate = Project(tmp_path, _env(tmp_path / "teammate-home"))
     teammate.ok("clone", url, str(tmp_path / "before"), *options, "--key-id", key_id)
 
@@ -82,29 +87,26 @@ def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
     line = one_error_line(result)
     assert f"was encrypted (key {key_id[:8]}) when you last used it" in line
     assert "known-remotes" in line and not (tmp_path / "again").exists()
-    result = owner.run("push")  # the project's own config pins it too
+    result = Project(owner.root, owner_env).run("push")  # its own config pins it too
     assert result.code == 3 and "configured as encrypted" in one_error_line(result)
 
 
-def test_git_onboarding_honours_the_committed_encryption(tmp_path: Path) -> None:
+def test_git_onboarding_honours_the_committed_encryption(
+    tmp_path: Path, owner_env: dict[str, str]
+) -> None:
     """A teammate who joins through git (git clone, then dvault pull) gets the remote's
     encrypt/key_id from the committed .dvault/config: a plain remote in its place is
     refused, nothing is checked out, and their push sends nothing in clear."""
     remote = tmp_path / "remote"
-    owner = git_project(tmp_path / "owner", _env(tmp_path / "owner-home"))
-    owner.write("data/a.txt", "secret\n")
-    owner.ok("add", "data")
-    owner.commit("first")
-    owner.ok("remote", "add", "origin", str(remote), "--encrypt", "--kdf-cost", "14")
-    owner.ok("push")
-    git(owner, "add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
-    git(owner, "commit", "-qm", "data")
+    owner = Owner(tmp_path / "owner", str(remote), git=True, encrypt=True, kdf_cost=14)
+    owner.push()
+    owner.git("add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
+    owner.git("commit", "-qm", "data")
 
     evil = _evil_remote(tmp_path)
     shutil.rmtree(remote)  # the storage now serves a plain remote at the same place
     shutil.copytree(evil, remote)
-    identity = {k: v for k, v in owner.env.items() if k.startswith("GIT_")}
-    env = {**_env(tmp_path / "teammate-home"), **identity}
+    env = _env(tmp_path / "teammate-home")
     mate_root = tmp_path / "mate"
     subprocess.run(["git", "clone", "-q", str(owner.root), str(mate_root)], check=True, env=env)
     mate = Project(mate_root, env)

@@ -17,21 +17,17 @@ import pytest
 
 from dvault.objects import Signature
 from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
-from tests.cli.helpers import Project, base_env
-from tests.remote.conftest import AWS_ENV, moto_server, new_bucket, s3_client
+from tests.cli.helpers import Project
+from tests.remote.conftest import moto_server, new_bucket, s3_client
 
-from ._reflog_helpers import attacker, chain_head, commit, forge, project, tracking
+from ._reflog_helpers import Owner, attacker, chain_head, forge, isolated_env, tracking
 
 __all__ = ["moto_server"]  # the session fixture, used by the s3 case
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    for key, value in AWS_ENV.items():  # the in-process attacker's S3 client too
-        monkeypatch.setenv(key, value)
-    return {**base_env(home), **AWS_ENV}
+    return isolated_env(tmp_path / "home", monkeypatch)
 
 
 @pytest.fixture(params=["dir", "s3"])
@@ -55,11 +51,11 @@ def test_a_junk_entry_is_a_hole_not_a_brick(
     """Garbage at the next position: fetch warns once and goes on, an honest push
     appends after it, a fresh clone works, verify --remote lists it and fails."""
     url, options = where
-    owner = project(tmp_path / "owner", env, url, *options)
-    owner.ok("push")
+    endpoint = options[1] if options else None
+    owner = Owner(tmp_path / "owner", url, endpoint=endpoint)
+    owner.push()
     Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"), *options)
     victim = Project(tmp_path / "victim", env)
-    endpoint = options[1] if options else None
     attacker(url, endpoint).create(entry_key(1), b"\x00 not a ref-log entry")
 
     result = victim.ok("fetch")
@@ -67,9 +63,8 @@ def test_a_junk_entry_is_a_hole_not_a_brick(
         f"dvault: warning: remote origin ({url}): ref-log entry 1 is not a valid ref-log "
         "entry; skipped (a hole)"
     ], result.describe()
-    second = commit(owner, "second\n")
-    result = owner.ok("push")  # appended after the hole, chained to entry 0
-    assert "ref-log entry 2:" in result.out, result.describe()
+    second = owner.commit("second\n")
+    assert owner.push().log_seq == 2  # appended after the hole, chained to entry 0
     result = victim.ok("fetch")
     assert tracking(victim) == second and not _warnings(result.err)
     result = Project(tmp_path, env).ok("clone", url, str(tmp_path / "fresh"), *options)
@@ -85,9 +80,9 @@ def test_entries_beyond_the_end_or_after_a_gap_are_not_followed(
     """An entry far beyond the end, and a well-formed one after a gap, are not looked at;
     once an honest push fills the gap, the planted entry does not chain: a hole."""
     url = str(tmp_path / "remote")
-    owner = project(tmp_path / "owner", env, url)
+    owner = Owner(tmp_path / "owner", url)
     first = owner.head()
-    owner.ok("push")
+    owner.push()
     backend = attacker(url)
     backend.create(entry_key(10**16 - 1), b"{}")
     forge(backend, tmp_path, "refs/heads/main", first, "ab" * 32, force=True, seq=2)  # gap: 1
@@ -95,13 +90,13 @@ def test_entries_beyond_the_end_or_after_a_gap_are_not_followed(
     victim = Project(tmp_path / "victim", env)
     assert tracking(victim) == first
 
-    honest = commit(owner, "honest\n")
-    owner.ok("push")  # fills entry 1
+    honest = owner.commit("honest\n")
+    owner.push()  # fills entry 1
     result = victim.ok("fetch")
     assert tracking(victim) == honest
     assert any("ref-log entry 2 does not follow" in w for w in _warnings(result.err))
-    later = commit(owner, "later\n")
-    owner.ok("push")  # entry 3, after the hole
+    later = owner.commit("later\n")
+    owner.push()  # entry 3, after the hole
     victim.ok("fetch")
     assert tracking(victim) == later
 
@@ -113,8 +108,8 @@ def test_oversized_misplaced_unchained_and_badly_signed_entries_are_holes(
     follow the chain, and one whose signature does not verify: four holes, reported once
     each, and the honest pusher's next entry is followed."""
     url = str(tmp_path / "remote")
-    owner = project(tmp_path / "owner", env, url)
-    owner.ok("push")
+    owner = Owner(tmp_path / "owner", url)
+    owner.push()
     Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
     victim = Project(tmp_path / "victim", env)
     backend = attacker(url)
@@ -126,9 +121,8 @@ def test_oversized_misplaced_unchained_and_badly_signed_entries_are_holes(
     forged = Signature(b"\x01" * 32, b"\x02" * 64)
     backend.create(entry_key(4), LogEntry(4, head, evil, 1, "m", "e", forged).encode())
 
-    honest = commit(owner, "honest\n")
-    result = owner.ok("push")
-    assert "ref-log entry 5:" in result.out, result.describe()
+    honest = owner.commit("honest\n")
+    assert owner.push().log_seq == 5
     result = victim.ok("fetch")
     assert tracking(victim) == honest
     assert (victim.root / ".dvault" / "refs" / "remotes" / "origin" / "evil").exists() is False

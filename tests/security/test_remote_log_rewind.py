@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import Project, base_env, git, git_project, one_error_line
+from tests.cli.helpers import Project, git, one_error_line
 
-from ._reflog_helpers import attacker, commit, forge, project, tracking
+from ._reflog_helpers import Owner, attacker, commit, forge, isolated_env, tracking
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return base_env(home)
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return isolated_env(tmp_path / "home", monkeypatch)
 
 
 def _fetch_is_refused_every_time(victim: Project, tracked: str) -> None:
@@ -42,11 +40,11 @@ def test_forged_rewind_is_still_reported_after_a_push(
     """The victim pushes its own work first: the push refuses to build on the forgery
     (it would have endorsed it), and every fetch after it still reports it."""
     url = str(tmp_path / "remote")
-    owner = project(tmp_path / "owner", env, url, *(["--protect", "main"] if protect else []))
+    owner = Owner(tmp_path / "owner", url, protect=["main"] if protect else None)
     first = owner.head()
-    owner.ok("push")
-    second = commit(owner, "second\n")
-    owner.ok("push")
+    owner.push()
+    second = owner.commit("second\n")
+    owner.push()
     Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
     victim = Project(tmp_path / "victim", env)
     assert tracking(victim) == second
@@ -68,32 +66,25 @@ def test_forged_rewind_is_still_reported_after_review_and_a_hook_pull(
     post-merge hook after the forgery: neither moves its verified position, so the next
     fetch still reports the forged entry and moves no tracking ref."""
     url = str(tmp_path / "remote")
-    owner = git_project(tmp_path / "owner", env)
-    owner.write("data/a.txt", "first\n")
-    owner.ok("add", "data")
-    first = owner.commit("first")
-    owner.ok("remote", "add", "origin", url)
-    owner.ok("push")
-    git(owner, "add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
-    git(owner, "commit", "-qm", "data")
-    second = commit(owner, "second\n")
-    owner.ok("push")
-    git(owner, "commit", "-qam", "second")
+    owner = Owner(tmp_path / "owner", url, git=True)
+    first = owner.head()
+    owner.push()
+    owner.git("add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
+    owner.git("commit", "-qm", "data")
+    second = owner.commit("second\n")
+    owner.push()
+    owner.git("commit", "-qam", "second")
 
-    subprocess.run(
-        ["git", "clone", "-q", str(owner.root), str(tmp_path / "victim")],
-        check=True,
-        env=owner.env,
-    )
-    victim = Project(tmp_path / "victim", owner.env)
+    victim = Project(tmp_path / "victim", env)
+    subprocess.run(["git", "clone", "-q", str(owner.root), str(victim.root)], check=True, env=env)
     victim.ok("pull")  # materialises the pinned data
     victim.ok("fetch")
     victim.ok("hooks", "install")
     assert tracking(victim) == second
 
-    third = commit(owner, "third\n")
-    owner.ok("push")
-    git(owner, "commit", "-qam", "third")
+    third = owner.commit("third\n")
+    owner.push()
+    owner.git("commit", "-qam", "third")
     forge(attacker(url), tmp_path, "refs/heads/main", third, first)  # no force
     victim.run("review")
     git(victim, "pull", "-q", "--ff-only")  # post-merge fetches the pinned data (third)
