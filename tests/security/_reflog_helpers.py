@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from blake3 import blake3
 
-from dvault.remote.backend import Backend, RemoteSpec, open_backend
-from dvault.remote.reflog import LogEntry, RefUpdate, RemoteRefLog, entry_key
+from dvault.remote.backend import Backend, RemoteNotFound, RemoteSpec, open_backend
+from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from dvault.repo import Repo
 from tests.cli.helpers import Project, base_env
 from tests.remote.conftest import AWS_ENV
@@ -103,9 +103,22 @@ def attacker(url: str, endpoint: str | None = None) -> Backend:
 
 
 def chain_head(backend: Backend, scratch: Path) -> tuple[int, str]:
-    """(last position, blake3 of the last chain entry), found with dvault's own reader."""
-    state = RemoteRefLog(backend, scratch / f"attacker-{time.time_ns()}.json").load().state
-    return state.seq, state.head
+    """(last position, blake3 of the last entry that names its own position), as an
+    attacker reading the log sees them."""
+    del scratch
+    last, head, seq = -1, "0" * 64, 0
+    while True:
+        try:
+            raw = backend.read(entry_key(seq))
+        except RemoteNotFound:
+            return last, head
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and value.get("seq") == seq:
+            head = blake3(raw).hexdigest()
+        last, seq = seq, seq + 1
 
 
 def forge(

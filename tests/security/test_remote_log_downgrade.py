@@ -65,7 +65,7 @@ def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
     owner.push()
     key_id = _key_id(owner.root)
     teammate = Project(tmp_path, _env(tmp_path / "teammate-home"))
-    teammate.ok("clone", url, str(tmp_path / "before"), *options, "--key-id", key_id)
+    teammate.ok("clone", url, str(tmp_path / "before"), *options)  # records it as encrypted
 
     evil = _evil_remote(tmp_path)
     for path in evil.rglob("*"):
@@ -73,20 +73,17 @@ def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
             key = "proj/" + path.relative_to(evil).as_posix()
             client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())  # overwrite
 
-    newcomer = Project(tmp_path, _env(tmp_path / "newcomer-home"))
-    for flags, expected in (
-        (["--encrypted"], "configured as encrypted but is not set up as one"),
-        (["--key-id", key_id], "configured as encrypted but is not set up as one"),
-    ):
-        result = newcomer.run("clone", url, str(tmp_path / "new"), *options, *flags)
-        assert result.code == 3, result.describe()
-        assert expected in one_error_line(result)
-        assert not (tmp_path / "new").exists()
     result = teammate.run("clone", url, str(tmp_path / "again"), *options)  # no flag
     assert result.code == 3, result.describe()
     line = one_error_line(result)
     assert f"was encrypted (key {key_id[:8]}) when you last used it" in line
     assert "known-remotes" in line and not (tmp_path / "again").exists()
+    newcomer = Project(tmp_path, _env(tmp_path / "other-newcomer-home"))  # knows nothing
+    for flags in (["--encrypted"], ["--key-id", key_id]):
+        result = newcomer.run("clone", url, str(tmp_path / "new"), *options, *flags)
+        assert result.code == 3, result.describe()
+        assert "configured as encrypted but is not set up as one" in one_error_line(result)
+        assert not (tmp_path / "new").exists()
     result = Project(owner.root, owner_env).run("push")  # its own config pins it too
     assert result.code == 3 and "configured as encrypted" in one_error_line(result)
 
@@ -96,12 +93,15 @@ def test_git_onboarding_honours_the_committed_encryption(
 ) -> None:
     """A teammate who joins through git (git clone, then dvault pull) gets the remote's
     encrypt/key_id from the committed .dvault/config: a plain remote in its place is
-    refused, nothing is checked out, and their push sends nothing in clear."""
+    refused, nothing is checked out, and their push sends nothing in clear. (This held
+    before issue 17; ``clone --key-id`` of the intact remote is the new part.)"""
     remote = tmp_path / "remote"
     owner = Owner(tmp_path / "owner", str(remote), git=True, encrypt=True, kdf_cost=14)
     owner.push()
     owner.git("add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
     owner.git("commit", "-qm", "data")
+    direct = Project(tmp_path, _env(tmp_path / "direct-home"))  # the intact remote is taken
+    direct.ok("clone", str(remote), str(tmp_path / "pinned"), "--key-id", _key_id(owner.root))
 
     evil = _evil_remote(tmp_path)
     shutil.rmtree(remote)  # the storage now serves a plain remote at the same place
@@ -127,4 +127,4 @@ def test_clone_key_id_must_be_a_key_id(tmp_path: Path, bad: str) -> None:
     result = Project(tmp_path, _env(tmp_path / "home")).run(
         "clone", str(tmp_path / "r"), str(tmp_path / "c"), "--key-id", bad
     )
-    assert result.code == 2 and "--key-id" in one_error_line(result)
+    assert result.code == 2 and "--key-id takes the 32 hex digits" in one_error_line(result)

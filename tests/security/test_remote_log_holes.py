@@ -10,12 +10,13 @@ honest pushers append after it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dvault.objects import Signature
+from dvault.objects import Signature, canonical_json
 from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from tests.cli.helpers import Project
 from tests.remote.conftest import moto_server, new_bucket, s3_client
@@ -118,8 +119,9 @@ def test_oversized_misplaced_unchained_and_badly_signed_entries_are_holes(
     backend.create(entry_key(1), b" " * (5 << 20))
     backend.create(entry_key(2), LogEntry(7, head, evil, 1, "m", "e").encode())
     backend.create(entry_key(3), LogEntry(3, "cd" * 32, evil, 1, "m", "e").encode())
-    forged = Signature(b"\x01" * 32, b"\x02" * 64)
-    backend.create(entry_key(4), LogEntry(4, head, evil, 1, "m", "e", forged).encode())
+    value = json.loads(LogEntry(4, head, evil, 1, "m", "e").encode())
+    value["signature"] = Signature(b"\x01" * 32, b"\x02" * 64).to_json()  # does not verify
+    backend.create(entry_key(4), canonical_json(value))
 
     honest = owner.commit("honest\n")
     assert owner.push().log_seq == 5
