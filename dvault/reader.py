@@ -18,6 +18,7 @@ import bisect
 import io
 import os
 import posixpath
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -395,6 +396,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "dvault"
 
 
+def _warn(text: str) -> None:
+    print(f"dvault: warning: {text}", file=sys.stderr, flush=True)
+
+
 def _no_local_objects(oid: bytes) -> tuple[ObjectType, bytes]:
     raise MissingObject(f"object {oid.hex()} is not local (a remote read with no project)")
 
@@ -455,7 +460,7 @@ def open_source(
     # a temporary directory (only used when writing, which a reader never does), no local
     # objects (the ref log's graph check reads the remote's) and no settings.
     store = SimpleNamespace(tmp_dir=cache, get_raw=_no_local_objects)
-    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={})
+    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={}, warn=_warn)
     return RemoteSource(Remote(cast("Repo", detached), spec))
 
 

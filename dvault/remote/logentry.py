@@ -137,18 +137,17 @@ class LogEntry:
             )
             if not ok:
                 raise ValueError("bad field")
-            # the signature covers every other field, ones this version does not know too
-            message = SIGNATURE_CONTEXT + canonical_json(
-                {k: v for k, v in value.items() if k != "signature"}
-            )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, ValueError) and len(str(exc)) < 60 else ""
             detail = "" if not reason.isascii() or not reason.isprintable() else f" ({reason})"
             raise RemoteTampered(f"{where} is not a valid ref-log entry{detail}") from None
         except CorruptObject:
             raise RemoteTampered(f"{where} holds a malformed signature") from None
-        if signature is not None and not _verifies(signature, message):
-            raise RemoteTampered(f"{where} carries a signature that does not verify")
+        if signature is not None:
+            # the signature covers every other field, ones this version does not know too
+            unsigned = {k: v for k, v in value.items() if k != "signature"}
+            if not _verifies(signature, SIGNATURE_CONTEXT + canonical_json(unsigned)):
+                raise RemoteTampered(f"{where} carries a signature that does not verify")
         return entry
 
 
