@@ -61,7 +61,13 @@ def push_signer(repo: Repo, sign: bool | None) -> SignEntry | None:
             signing.pick_key(None)
         except signing.SignatureError:
             return None  # no key, or several and none chosen: unsigned, as before
-    info, private = signing.load_key(None)
+        try:
+            info, private = signing.load_key(None)
+        except signing.SignatureError as exc:  # asked for nothing: say why, push unsigned
+            repo.warn(f"ref-log entry not signed: {exc}")
+            return None
+    else:
+        info, private = signing.load_key(None)
 
     def signed(entry: LogEntry) -> LogEntry:
         unsigned = dataclasses.replace(entry, signature=None)

@@ -138,3 +138,18 @@ def test_require_signed_log_refuses_unsigned_or_untrusted_entries(
     assert result.code == 3, result.describe()
     assert "(not trusted)" in one_error_line(result)
     assert tracking(victim) == second
+
+
+def test_push_sign_without_a_key_fails_before_uploading(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """``push --sign`` (or ``[push] sign = true``) with no signing key: one line, exit 2,
+    and nothing reaches the remote; without the flag the push goes out unsigned."""
+    url = tmp_path / "remote"
+    owner = Owner(tmp_path / "owner", str(url))
+    proj = Project(owner.root, env)
+    result = proj.run("push", "--sign")
+    assert result.code == 2 and "no signing key" in one_error_line(result), result.describe()
+    assert not (url / "refs").exists() and not (url / "packs").exists()
+    out = proj.ok("push", "--no-sign").out
+    assert "ref-log entry 0:" in out and "signed" not in out
