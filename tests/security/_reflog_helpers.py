@@ -79,18 +79,6 @@ class Owner:
         subprocess.run(["git", *args], cwd=self.root, check=True, env={**os.environ, **GIT_ID})
 
 
-def project(root: Path, env: dict[str, str], remote: str, *options: str) -> Project:
-    """``dvault init`` with one tracked file committed, and ``remote`` added as origin."""
-    root.mkdir(parents=True)
-    proj = Project(root, env)
-    proj.ok("init")
-    proj.write("data/a.txt", "first\n")
-    proj.ok("add", "data")
-    proj.ok("commit", "-m", "first")
-    proj.ok("remote", "add", "origin", remote, *options)
-    return proj
-
-
 def commit(proj: Project, text: str) -> str:
     """Change data/a.txt and commit; returns the new commit id."""
     proj.write("data/a.txt", text)
@@ -156,14 +144,3 @@ def tracking(proj: Project, branch: str = "main") -> str | None:
     """Where ``origin/<branch>`` points in a clone (None: not recorded)."""
     path = proj.root / ".dvault" / "refs" / "remotes" / "origin" / branch
     return path.read_text().strip() if path.exists() else None
-
-
-def log_entries(root: Path) -> list[dict[str, object]]:
-    """A directory remote's ref-log entries, decoded as plain JSON (junk skipped)."""
-    found = []
-    for path in sorted((root / "refs" / "log").glob("*.json")):
-        try:
-            found.append(json.loads(path.read_bytes()))
-        except ValueError:
-            continue
-    return found
