@@ -1085,22 +1085,32 @@ def push(
     force: Annotated[
         bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
     ] = False,
+    sign: Annotated[
+        bool | None,
+        typer.Option(
+            "--sign/--no-sign",
+            help="Sign the ref-log entry with your key (default: [push] sign, else sign "
+            "when you have a key).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a remote the packs it lacks, then append the ref updates to its log.
+    """Send a remote the packs it lacks, then append the ref updates to its log. Prints
+    the hash of the ref-log entry at the head afterwards: what `clone --expect` takes.
 
     \b
     Examples:
       dvault push                          # the current branch to the only remote
       dvault push origin main v1
       dvault push origin main --force      # the old history stays on the remote
+      dvault push --sign                   # fail unless the entry can be signed
     """
     from dvault.remote.push import push as do_push
 
     _no_paths("push")
     with _open() as repo:
         spec, refs = _remote_and_refs(repo, args or [])
-        report = do_push(repo, spec, refs or None, force=force)
+        report = do_push(repo, spec, refs or None, force=force, sign=sign)
     _note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
     if as_json:
         _json(
@@ -1112,6 +1122,8 @@ def push(
                 "packs_sent": report.packs_sent,
                 "packs_skipped": report.packs_skipped,
                 "bytes_sent": report.bytes_sent,
+                "log": {"head_seq": report.log_seq, "head": report.log_head},
+                "signed": report.signed,
             }
         )
         return
@@ -1124,6 +1136,8 @@ def push(
         f"sent {report.packs_sent} pack(s), {_size(report.bytes_sent)} "
         f"({report.packs_skipped} already there)"
     )
+    signed = "signed " if report.signed else ""
+    _echo(f"{signed}ref-log entry {report.log_seq}: {report.log_head}")
 
 
 def _fetch_json(spec: Any, report: Any) -> dict[str, Any]:
@@ -1218,6 +1232,20 @@ def clone(
     endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
     region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS config profile.")] = None,
+    encrypted: Annotated[
+        bool, typer.Option(help="Refuse the remote unless it is encrypted.")
+    ] = False,
+    key_id: Annotated[
+        str | None,
+        typer.Option(help="Refuse the remote unless it is encrypted under this key id."),
+    ] = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse the remote unless its ref log holds the entry with this hash "
+            "(printed by push and verify --remote)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a project from a remote; `-- PATH...` brings only those paths' data.
@@ -1227,12 +1255,17 @@ def clone(
       dvault clone /mnt/nas/dvault/vision
       dvault clone s3://ml-backups/vision vision --rev v1 -- data/labels
       dvault clone s3://data/vision --endpoint http://minio:9000
+      dvault clone s3://data/vision --key-id 3f0c...  --expect 9ab1...
     """
+    from dvault.remote.fetch import CloneTrust
     from dvault.remote.fetch import clone as do_clone
 
+    trust = CloneTrust(
+        encrypted, key_id.lower() if key_id else None, expect.lower() if expect else None
+    )
     name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
     dest = _cwd() / (directory or Path(name))
-    report = do_clone(_local_url(url), dest, rev, _paths(), endpoint, region, profile)
+    report = do_clone(_local_url(url), dest, rev, _paths(), endpoint, region, profile, trust=trust)
     if as_json:
         _json(
             {
@@ -1297,6 +1330,7 @@ def verify(
                 "objects": report.objects,
                 "bytes_checked": report.bytes_checked,
                 "problems": report.problems,
+                "log": report.log,
                 "remote_only": len(report.remote_only),
                 "signatures": {k: sigs.get(k, 0) for k in ("good", "bad", "unknown", "unsigned")},
             }
@@ -1313,6 +1347,12 @@ def verify(
         names = {"good": "good", "bad": "bad", "unknown": "unknown signer", "unsigned": "unsigned"}
         counts = [f"{sigs[k]} {label}" for k, label in names.items() if sigs.get(k)]
         checked += f"; signatures: {', '.join(counts)}"
+    if report.log is not None:
+        log = report.log
+        _echo(
+            f"{where}: ref log of {log['entries']} entries, head entry {log['head_seq']}: "
+            f"{log['head']}; entries {log['describe']}"
+        )
     if report.ok:
         _echo(f"{where}: {report.objects} objects OK{checked}")
         return

@@ -146,8 +146,8 @@ def _fetch_pin(repo: Repo, commit: bytes) -> None:
 
     spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
     remote = Remote(repo, spec)
-    remote.log.load()
-    remote.catalog.refresh()
+    remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
+    remote.refresh_catalog()
     bring_in(repo, remote, [ObjectId(commit)], None, False, FetchReport())
 
 

@@ -18,6 +18,7 @@ import bisect
 import io
 import os
 import posixpath
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -342,15 +343,18 @@ class RemoteSource(Source):
 
     def refresh(self) -> None:
         from dvault.remote.backend import RemoteError
+        from dvault.remote.logsign import refuse_untrusted
         from dvault.remote.session import MARKER
 
-        state = self.remote.log.load()
-        if not state.refs and self.remote.backend.size(MARKER) is None:
+        view = self.remote.log.load()
+        if not view.refs and self.remote.backend.size(MARKER) is None:
             raise RemoteError(
                 f"remote {self.remote.describe()} holds no dvault data "
                 "(wrong location, not mounted, or nothing pushed yet)"
             )
-        self.remote.catalog.refresh()
+        refuse_untrusted(self.remote.repo, view, self.remote.describe(), None)
+        self.remote.refresh_catalog()
+        state = self.remote.log.accept(view)  # graph-checked before the position moves
         self.refs = _RemoteRefs(dict(state.refs))
 
     def resolve(self, rev: str) -> ObjectId:
@@ -390,6 +394,14 @@ def default_cache_dir() -> Path:
     position and pack footers: ``$XDG_CACHE_HOME/dvault`` (default ``~/.cache/dvault``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "dvault"
+
+
+def _warn(text: str) -> None:
+    print(f"dvault: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _no_local_objects(oid: bytes) -> tuple[ObjectType, bytes]:
+    raise MissingObject(f"object {oid.hex()} is not local (a remote read with no project)")
 
 
 def _is_url(text: str) -> bool:
@@ -444,9 +456,11 @@ def open_source(
 
     key = blake3(f"{text}\n{endpoint or ''}".encode()).hexdigest()[:24]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "remotes" / key
-    # What Remote needs of a project: a directory for its bookkeeping (remotes/remote/)
-    # and a temporary directory (only used when writing, which a reader never does).
-    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=SimpleNamespace(tmp_dir=cache))
+    # What Remote needs of a project: a directory for its bookkeeping (remotes/remote/),
+    # a temporary directory (only used when writing, which a reader never does), no local
+    # objects (the ref log's graph check reads the remote's) and no settings.
+    store = SimpleNamespace(tmp_dir=cache, get_raw=_no_local_objects)
+    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={}, warn=_warn)
     return RemoteSource(Remote(cast("Repo", detached), spec))
 
 

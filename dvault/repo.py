@@ -52,6 +52,12 @@ def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
     yield lambda _n: None
 
 
+def _warn(text: str) -> None:
+    """A finding that does not stop the command (a hole in a remote's ref log): one line
+    on stderr, whatever --quiet or --json say."""
+    print(f"dvault: warning: {text}", file=sys.stderr, flush=True)
+
+
 def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
     """True when ``path`` is inside one of ``scopes`` (None: no restriction)."""
     if scopes is None:
@@ -150,6 +156,7 @@ class Repo:
         self.root = root
         self.dir = root / DVAULT_DIR
         self.progress: ProgressFactory = _no_progress
+        self.warn: Callable[[str], None] = _warn
 
     # -- opening --------------------------------------------------------------------------
 

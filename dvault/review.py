@@ -74,8 +74,8 @@ def _check_remote(repo: Repo, spec: Any, commit: bytes, read_data: bool) -> Remo
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
         remote = Remote(repo, spec)
-        remote.log.load()
-        remote.catalog.refresh()
+        remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
+        remote.refresh_catalog()
         found = walk(remote.read_object, remote.catalog.type_of, [commit])
     except DvaultError as exc:
         check.detail = str(exc)

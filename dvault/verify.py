@@ -31,6 +31,9 @@ class VerifyReport:
     """In a partial clone: objects a remote holds that this clone never fetched."""
     signatures: dict[str, int] = field(default_factory=dict)
     """How many commits and tags were good, bad, unknown (signer) or unsigned."""
+    log: dict[str, Any] | None = None
+    """A remote's ref log: entries, head (what ``clone --expect`` takes), holes, and the
+    signatures of its entries (remote/logsign.py)."""
 
     @property
     def ok(self) -> bool:
@@ -227,30 +230,42 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
     """Check a remote: its ref log chain, and every object its refs need (re-hashed with
     ``read_data``)."""
     from dvault.remote.backend import RemoteError
-    from dvault.remote.reflog import LogEntry
+    from dvault.remote.logsign import audit as audit_log
+    from dvault.remote.logsign import refuse_untrusted
     from dvault.remote.session import MARKER, Remote
 
     report = VerifyReport()
     remote = Remote(repo, spec)
-    entries: list[LogEntry] = []
-    verified_before = remote.log.saved()
     try:
-        state = remote.log.load(full=True, observe=entries.append)
-        if state.seq < 0 and remote.backend.size(MARKER) is None:
+        view = remote.log.load(full=True)
+        if not view.refs and view.state.seq < 0 and remote.backend.size(MARKER) is None:
             raise RemoteError(
                 f"remote {remote.describe()} holds no dvault data "
                 "(wrong location, not mounted, or nothing pushed yet)"
             )
-        remote.catalog.refresh()
+        remote.refresh_catalog()
     except RemoteError as exc:
         report.problems.append(str(exc))
         return report
-    from dvault.remote.reflog import forged_moves
-
-    forged = forged_moves(remote.describe(), remote.read_object, entries)
-    if forged:  # not verified: every later fetch and verify must report it again
-        remote.log.restore(verified_before)
+    state = view.state
+    report.problems += [hole.describe(remote.describe()) for hole in view.holes]
+    forged = remote.log.problems(view)  # the graph check, over every entry of the log
     report.problems += forged
+    try:
+        refuse_untrusted(repo, view, remote.describe(), None)
+    except RemoteError as exc:
+        report.problems.append(str(exc))
+    signatures = audit_log(repo, view)
+    report.log = {
+        "entries": state.seq + 1,
+        "head_seq": state.head_seq,
+        "head": state.head,
+        "holes": [hole.seq for hole in view.holes],
+        "signatures": signatures.to_json(),
+        "describe": signatures.describe(),
+    }
+    if not forged:  # else not verified: every later fetch and verify must report it again
+        remote.log.accept(view, report_holes=False)  # listed above already
     starts = {ref: bytes.fromhex(h) for ref, h in state.refs.items()}
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(

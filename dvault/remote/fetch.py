@@ -23,7 +23,6 @@ from dvault.errors import (
     CorruptObject,
     CorruptPack,
     DvaultError,
-    MissingObject,
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType
@@ -31,7 +30,8 @@ from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.catalog import pack_key
-from dvault.remote.reflog import LogEntry, forged_moves
+from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.reflog import LogView
 from dvault.remote.session import MARKER, Remote, verify_stored
 from dvault.store.pack import PackEntry, iter_footer, read_footer_bytes
 
@@ -80,46 +80,40 @@ def fetch(
     and creates tags that do not exist locally (an existing tag is never moved).
     ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
     remote = Remote(repo, spec, backend)
-    verified_before = remote.log.saved()
-    entries: list[LogEntry] = []
-    state = remote.log.load(observe=entries.append)
-    if state.seq < 0 and remote.backend.size(MARKER) is None:
+    return fetch_view(repo, remote, remote.log.load(), names, scopes, history)
+
+
+def fetch_view(
+    repo: Repo,
+    remote: Remote,
+    view: LogView,
+    names: list[str] | None,
+    scopes: list[str] | None,
+    history: bool,
+) -> FetchReport:
+    """Fetch what ``view`` (a loaded, not yet accepted ref log) names. The view is
+    accepted — the graph check run, the verified position advanced — only after every
+    object arrived (so the check reads the commit graph locally), and tracking refs move
+    only then: a refused fetch moves nothing and reports the same again next time."""
+    state = view.state
+    if not state.refs and state.seq < 0 and remote.backend.size(MARKER) is None:
         raise RemoteError(
             f"remote {remote.describe()} holds no dvault data "
             "(wrong location, not mounted, or nothing pushed yet)"
         )
     wanted = _wanted(state.refs, names)
+    refuse_untrusted(repo, view, remote.describe(), list(wanted))
     report = FetchReport(refs=wanted)
-    remote.catalog.refresh()
+    remote.refresh_catalog()
     bring_in(
         repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
     )
-    _refuse_forged_moves(repo, remote, entries, verified_before)
-    remote.record_tracking({r: h for r, h in wanted.items() if r.startswith(HEADS)})
+    remote.log.accept(view)
+    remote.record_tracking(view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
         if ref.startswith(TAGS) and repo.refs.read(ref) is None:
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
     return report
-
-
-def _refuse_forged_moves(
-    repo: Repo, remote: Remote, entries: list[LogEntry], verified_before: bytes | None
-) -> None:
-    """A new entry that rewinds a branch without ``force`` was written by hand: refuse it
-    (no tracking ref moves) and forget that its entries were verified, so every later
-    fetch reports it again. Checked after the objects arrived, so the commit graph is
-    read locally (the remote is asked only for what a partial fetch left out)."""
-
-    def read(oid: bytes) -> tuple[ObjectType, bytes]:
-        try:
-            return repo.store.get_raw(oid)
-        except MissingObject:
-            return remote.read_object(oid)
-
-    problems = forged_moves(remote.describe(), read, entries)
-    if problems:
-        remote.log.restore(verified_before)
-        raise RemoteTampered(problems[0])
 
 
 def bring_in(
@@ -388,8 +382,8 @@ def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchRe
     pin = lockfile.read(repo) if name is None else None
     if head is None and pin is not None:
         remote = Remote(repo, spec)
-        remote.log.load()
-        remote.catalog.refresh()
+        remote.log.load()  # refuses a rewritten or truncated log; the pin names the data,
+        remote.refresh_catalog()  # so no ref is followed and the position is not advanced
         report = FetchReport()
         pinned = ObjectId(bytes.fromhex(pin.commit))
         bring_in(repo, remote, [pinned], None, True, report)
@@ -432,10 +426,13 @@ def clone(
     region: str | None = None,
     profile: str | None = None,
     backend: Backend | None = None,
+    trust: CloneTrust | None = None,
 ) -> Any:
     """Create ``dest``, add the remote as ``origin``, fetch and check out.
 
-    On any failure the half-made clone is removed: nothing half-written is left.
+    ``trust`` is what the user knows of the remote beforehand (clone --encrypted, --key-id,
+    --expect): a remote that does not match it is refused before anything is fetched. On
+    any failure the half-made clone is removed: nothing half-written is left.
     """
     from dvault import config as cfg
     from dvault.memory import trim_heap
@@ -446,7 +443,9 @@ def clone(
     created = not dest.exists()
     if "://" not in url and not url.startswith("/"):
         url = str(Path(url).resolve())
-    spec = RemoteSpec("origin", url, endpoint, region, None, profile)
+    trust = trust or CloneTrust()
+    encrypted = trust.encrypted or trust.key_id is not None
+    spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
     try:
         repo = Repo.init(dest, at_git_root=False)
         with repo:
@@ -464,17 +463,16 @@ def clone(
                 config["remote"]["origin"] = spec.to_config()
                 cfg.save(repo.dir / "config", config)
                 repo.__dict__.pop("config", None)
-            entries: list[LogEntry] = []
-            state = remote.log.load(observe=entries.append)
-            if not state.refs:
+            view = remote.log.load()
+            trust.check(view, remote.describe())
+            if not view.refs:
                 raise RemoteError(f"remote {remote.describe()} has no refs to clone")
-            ref, target_hex = _clone_target(state.refs, rev)
+            ref, target_hex = _clone_target(view.refs, rev)
             scopes = [p.strip("/") for p in paths] if paths else None
             # a plain clone takes every branch and tag; --rev or paths take just that one
             names = [ref] if rev or scopes else None
-            fetch(repo, spec, names, scopes=scopes, history=scopes is None, backend=backend)
+            fetch_view(repo, remote, view, names, scopes, history=scopes is None)
             trim_heap()  # the fetch's object maps are gone: not carried into the checkout
-            _refuse_forged_moves(repo, remote, entries, None)  # the whole log, replayed above
             if scopes:
                 repo.state.set_sparse(scopes)
             from dvault.revisions import peel
@@ -489,6 +487,35 @@ def clone(
             for child in dest.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
+
+
+@dataclass(frozen=True)
+class CloneTrust:
+    """What a user knows of a remote before the first clone, so that trust on first use is
+    not all there is: it must be encrypted (under ``key_id``), and its ref log must hold
+    the entry whose blake3 is ``expect`` on its chain (a head a teammate published)."""
+
+    encrypted: bool = False
+    key_id: str | None = None  # implies encrypted
+    expect: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_id is not None and not _is_hex(self.key_id, 32):
+            raise UsageError("--key-id takes the 32 hex digits a remote's key id has")
+        if self.expect is not None and not _is_hex(self.expect, 64):
+            raise UsageError("--expect takes the 64 hex digits of a ref-log entry's hash")
+
+    def check(self, view: LogView, where: str) -> None:
+        if self.expect is not None and self.expect not in {d for _, d in view.entries}:
+            raise RemoteTampered(
+                f"remote {where}: no entry of its ref log ({view.state.seq + 1} entries) has "
+                f"the expected hash {self.expect[:16]}...: this is not the history you were "
+                "told to expect; nothing was cloned"
+            )
+
+
+def _is_hex(text: str, size: int) -> bool:
+    return len(text) == size and all(c in "0123456789abcdef" for c in text)
 
 
 def _clone_target(refs: dict[str, str], rev: str | None) -> tuple[str, str]:

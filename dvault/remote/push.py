@@ -35,6 +35,11 @@ class PushReport:
     packs_skipped: int = 0
     bytes_sent: int = 0
     up_to_date: bool = False
+    log_seq: int = -1
+    """The position of the ref-log entry at the head of the chain after the push."""
+    log_head: str = ""
+    """Its blake3: what ``clone --expect`` takes, to publish as a trust anchor."""
+    signed: bool = False
 
 
 def _resolve_refs(repo: Repo, names: list[str] | None) -> dict[str, ObjectId]:
@@ -118,10 +123,15 @@ def _checker(
 
 
 def push(
-    repo: Repo, spec: RemoteSpec, names: list[str] | None = None, force: bool = False
+    repo: Repo,
+    spec: RemoteSpec,
+    names: list[str] | None = None,
+    force: bool = False,
+    sign: bool | None = None,
 ) -> PushReport:
-    """Push local branches or tags by name (default: the current branch)."""
-    return push_refs(repo, spec, _resolve_refs(repo, names), force)
+    """Push local branches or tags by name (default: the current branch); ``sign``: sign
+    the ref-log entry (None: as ``[push] sign`` says, see remote/logsign.py)."""
+    return push_refs(repo, spec, _resolve_refs(repo, names), force, sign=sign)
 
 
 def push_refs(
@@ -130,22 +140,30 @@ def push_refs(
     wanted: dict[str, ObjectId],
     force: bool = False,
     backend: Backend | None = None,
+    sign: bool | None = None,
 ) -> PushReport:
     """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits).
 
     ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
     remote = Remote(repo, spec, backend)
     report = PushReport()
-    state = remote.log.load()
+    view = remote.log.load()
+    # entries others pushed since this clone last looked pass the graph check (parents
+    # read from the remote when not here) before anything is built on them
+    state = remote.log.accept(view)
+    report.log_seq, report.log_head = state.head_seq, state.head
     pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}
     if not pending:
         report.up_to_date = True
-        remote.record_tracking(state.refs)
+        remote.record_tracking(view)
         return report
     check = _checker(repo, pending, force, remote)
     check(state)  # refuse early, before uploading anything
 
-    remote.catalog.refresh()
+    from dvault.remote.logsign import push_signer
+
+    signer = push_signer(repo, sign)  # a missing or unusable key fails before any upload
+    remote.refresh_catalog()
     store = repo.store
     # Complete on the remote: commits its refs reach (a ref is appended only after every
     # object it needs was uploaded), and blobs it holds (they reference nothing). Not a
@@ -227,7 +245,8 @@ def push_refs(
         (ref, oid.hex(), force and not is_protected(ref, state.protected))
         for ref, oid in pending.items()
     ]
-    final = remote.log.append(updates, check)
+    final, report.log_head = remote.log.append(updates, check, signer)
+    report.log_seq, report.signed = final.state.head_seq, signer is not None
     report.updated = {ref: final.refs[ref] for ref in pending}
-    remote.record_tracking(final.refs)
+    remote.record_tracking(final)
     return report

@@ -3,17 +3,30 @@
 Remote refs are not files that get overwritten; they are the result of replaying a log.
 Entry N lives at ``refs/log/<N, 16 digits>.json`` (created with a create-only write, so
 two pushers cannot both write entry N: the loser re-reads and retries), holds every ref
-update of one push (so they become visible together), and holds the blake3 of entry N-1's
-bytes in ``prev``. Each clone remembers the last entry it verified
-(``.dvault/remotes/<name>/log.json``); a remote whose log is shorter than that, or whose
-entry at that position has different bytes, was truncated or rewritten, and dvault reports
-it instead of following it.
+update of one push (so they become visible together), and holds in ``prev`` the blake3 of
+the bytes of the last entry *on the chain* before it. Each clone remembers how far it read
+and the last chain entry it verified (``.dvault/remotes/<name>/log.json``); a remote whose
+log is shorter than that, or whose verified entry has different bytes, was truncated or
+rewritten, and dvault reports it instead of following it.
+
+Entries are counted contiguously from 0: a name far beyond the end, or after a gap, is not
+looked at until the entries before it exist. An entry that cannot be on the chain (it does
+not decode, is larger than :data:`MAX_ENTRY`, names another position, does not follow the
+last chain entry, or carries a signature that does not verify) is a *hole*: reported and
+skipped, and the next entry chains to the last valid one, so one junk object written with
+a leaked pusher credential cannot stop every client (docs/remotes.md, "Holes").
 
 Rules replayed from the log: a tag (or a pin) is created once and never changes; a branch moves by
 fast-forward, or by an entry explicitly marked ``force`` (which is still only appended,
 so the old commit stays in the history). A *protected* branch (named by the ``protect``
 patterns of the remote's create-only marker, fixed when the remote is created) never
-takes a ``force`` entry: one found in the log was written by hand and is reported.
+takes a ``force`` entry: one found in the log was written by hand and is reported. A
+well-formed, correctly chained entry that breaks a rule is a forgery: it is refused, never
+followed (fail closed).
+
+Loading is pure: :meth:`RemoteRefLog.load` returns a :class:`LogView` and saves nothing.
+:meth:`RemoteRefLog.accept` is the one way the saved position advances, and only after
+the view's new entries passed the commit-graph check (:func:`forged_moves`).
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import fnmatch
 import getpass
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -32,6 +46,7 @@ from blake3 import blake3
 
 from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
+from dvault.hashing import ObjectType
 from dvault.objects import canonical_json
 from dvault.remote.backend import (
     AlreadyExists,
@@ -40,132 +55,45 @@ from dvault.remote.backend import (
     RemoteNotFound,
     RemoteTampered,
 )
+from dvault.remote.logentry import (
+    LOG_PREFIX,
+    MAX_ENTRY,
+    SIGNATURE_CONTEXT,
+    LogEntry,
+    RefUpdate,
+    entry_key,
+)
+
+__all__ = [
+    "GENESIS",
+    "LOG_PREFIX",
+    "MARKER",
+    "MAX_ENTRY",
+    "SIGNATURE_CONTEXT",
+    "Hole",
+    "LogEntry",
+    "LogState",
+    "LogView",
+    "RefUpdate",
+    "RemoteRefLog",
+    "entry_key",
+    "forged_moves",
+    "is_protected",
+    "marker_bytes",
+    "read_protected",
+]
 
 MARKER = "dvault-remote.json"
 """The remote's create-only marker: ``{"format":1,"kind":"dvault-remote"}`` plus, when
 the remote was created with protected branches, ``"protect":[<sorted patterns>]``."""
-LOG_PREFIX = "refs/log/"
 IMMUTABLE = ("refs/tags/", "refs/pins/")
 """Tags, and pins (``refs/pins/<commit>``: data a git commit's dvault.lock names, pushed
 by the pre-push hook), are created once and never move."""
 GENESIS = "0" * 64
 MAX_APPEND_ATTEMPTS = 8
+_ENTRY_NAME = re.compile(r"refs/log/(\d{16})\.json")
 
-
-def entry_key(seq: int) -> str:
-    return f"{LOG_PREFIX}{seq:016d}.json"
-
-
-@dataclass(frozen=True)
-class RefUpdate:
-    """One ref moving from ``old`` (None: created) to ``new`` within a log entry."""
-
-    ref: str
-    old: str | None
-    new: str
-    force: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"force": self.force, "new": self.new, "old": self.old, "ref": self.ref}
-
-    @classmethod
-    def from_json(cls, value: Any) -> RefUpdate:
-        if not isinstance(value, dict):
-            raise ValueError("update is not an object")
-        update = cls(ref=value["ref"], old=value["old"], new=value["new"], force=value["force"])
-        ok = (
-            isinstance(update.force, bool)
-            and isinstance(update.ref, str)
-            and update.ref.startswith(("refs/heads/", "refs/tags/", "refs/pins/"))
-            and _is_hex(update.new)
-            and (update.old is None or _is_hex(update.old))
-        )
-        if not ok:
-            raise ValueError("bad field")
-        _check_name(update.ref)
-        return update
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One append to the log. Version 2 entries carry every ref of one push, so a push
-    of ``main`` and ``v1`` becomes visible all at once or not at all; version 1 entries
-    (one ref each, written by earlier dvault) are still read."""
-
-    seq: int
-    prev: str
-    updates: tuple[RefUpdate, ...]
-    time_ns: int
-    user: str
-    host: str
-
-    def encode(self) -> bytes:
-        return canonical_json(
-            {
-                "host": self.host,
-                "prev": self.prev,
-                "seq": self.seq,
-                "time_ns": self.time_ns,
-                "updates": [u.to_json() for u in sorted(self.updates, key=lambda u: u.ref)],
-                "user": self.user,
-                "version": 2,
-            }
-        )
-
-    @classmethod
-    def decode(cls, raw: bytes, where: str) -> LogEntry:
-        try:
-            value = json.loads(raw)
-            if not isinstance(value, dict) or canonical_json(value) != raw:
-                raise ValueError("not canonical")
-            if not _is_int(value.get("version")):
-                raise ValueError(f"unknown version {value.get('version')!r}")
-            if value.get("version") == 1:
-                updates: tuple[RefUpdate, ...] = (RefUpdate.from_json(value),)
-            elif value.get("version") == 2 and isinstance(value["updates"], list):
-                updates = tuple(RefUpdate.from_json(u) for u in value["updates"])
-                refs = [u.ref for u in updates]
-                if not refs or refs != sorted(set(refs)):
-                    raise ValueError("updates empty, repeated or unsorted")
-            else:
-                raise ValueError(f"unknown version {value.get('version')!r}")
-            entry = cls(
-                seq=value["seq"],
-                prev=value["prev"],
-                updates=updates,
-                time_ns=value["time_ns"],
-                user=value["user"],
-                host=value["host"],
-            )
-            ok = (
-                _is_int(entry.seq)
-                and entry.seq >= 0
-                and _is_int(entry.time_ns)
-                and isinstance(entry.user, str)
-                and isinstance(entry.host, str)
-                and _is_hex(entry.prev)
-            )
-            if not ok:
-                raise ValueError("bad field")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
-            raise RemoteTampered(f"{where} is not a valid ref-log entry ({exc})") from None
-        return entry
-
-
-def _check_name(ref: str) -> None:
-    """A remote ref name becomes a local file name (refs/remotes/...): refuse anything a
-    local ref could not be called, so a hostile log cannot write outside .dvault/refs."""
-    from dvault.refs import check_ref_name
-
-    prefix = next(p for p in ("refs/heads/", "refs/tags/", "refs/pins/") if ref.startswith(p))
-    try:
-        check_ref_name(ref[len(prefix) :])
-    except DvaultError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1
+ReadObject = Callable[[bytes], tuple[ObjectType, bytes]]
 
 
 def marker_bytes(protect: tuple[str, ...] = (), encryption: dict[str, Any] | None = None) -> bytes:
@@ -204,46 +132,50 @@ def is_protected(ref: str, patterns: tuple[str, ...] | None) -> bool:
     return any(fnmatch.fnmatchcase(branch, p) for p in patterns)
 
 
-def _is_hex(text: Any) -> bool:
-    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-
-
 @dataclass
 class LogState:
-    """The replayed log: ref values, and the position and hash of the last entry."""
+    """The replayed log: ref values, how far it was read, and the last chain entry."""
 
     seq: int = -1
+    """The last position read, a hole or an entry on the chain."""
     head: str = GENESIS
+    """The blake3 of the last entry on the chain (the next entry's ``prev``)."""
     refs: dict[str, str] = field(default_factory=dict)
     protected: tuple[str, ...] | None = None
     """Protected-branch patterns of the remote's marker (None: not known, a state saved
     by an earlier dvault)."""
+    head_seq: int = -1
+    """The position of the last entry on the chain (``seq`` unless holes follow it)."""
+    signers: dict[str, str] = field(default_factory=dict)
+    """ref -> public key (hex) whose verified signature is on the entry that last set the
+    ref; a ref set by an unsigned entry is absent."""
 
     def to_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {"seq": self.seq, "head": self.head, "refs": self.refs}
         if self.protected is not None:
             value["protected"] = list(self.protected)
+        if self.head_seq != self.seq:
+            value["head_seq"] = self.head_seq
+        if self.signers:
+            value["signers"] = self.signers
         return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> LogState:
         protected = value.get("protected")
+        seq = int(value["seq"])
         return cls(
-            int(value["seq"]),
+            seq,
             str(value["head"]),
-            dict(value["refs"]),
+            {str(k): str(v) for k, v in dict(value["refs"]).items()},
             None if protected is None else tuple(str(p) for p in protected),
+            int(value.get("head_seq", seq)),
+            {str(k): str(v) for k, v in dict(value.get("signers", {})).items()},
         )
 
     def apply(self, entry: LogEntry, digest: str, where: str) -> None:
-        """Replay one entry, enforcing the chain and the ref rules."""
-        if entry.seq != self.seq + 1:
-            raise RemoteTampered(f"{where}: expected entry {self.seq + 1}, found {entry.seq}")
-        if entry.prev != self.head:
-            raise RemoteTampered(
-                f"{where}: chain broken (entry {entry.seq} does not follow entry {self.seq}); "
-                "the remote history was rewritten"
-            )
+        """Replay one entry that is on the chain, enforcing the ref rules: an entry that
+        breaks one is a forgery, refused (RemoteTampered), never followed."""
         for update in entry.updates:
             current = self.refs.get(update.ref)
             if update.old != current:
@@ -262,73 +194,139 @@ class LogState:
                 )
         for update in entry.updates:
             self.refs[update.ref] = update.new
-        self.seq = entry.seq
+            if entry.signature is not None:
+                self.signers[update.ref] = entry.signature.key.hex()
+            else:
+                self.signers.pop(update.ref, None)
+        self.seq = self.head_seq = entry.seq
         self.head = digest
 
 
-class RemoteRefLog:
-    """Reads, verifies and appends to one remote's ref log."""
+@dataclass(frozen=True)
+class Hole:
+    """A position of the log that holds no usable entry, and why (fixed text: nothing
+    from the remote is quoted)."""
 
-    def __init__(self, backend: Backend, state_file: Path) -> None:
+    seq: int
+    reason: str
+
+    def describe(self, where: str) -> str:
+        return f"remote {where}: ref-log entry {self.seq} {self.reason}; skipped (a hole)"
+
+
+@dataclass
+class LogView:
+    """What one :meth:`RemoteRefLog.load` found: the replayed state (not yet saved), the
+    chain entries it replayed (with their blake3) and the holes it skipped."""
+
+    state: LogState
+    entries: list[tuple[LogEntry, str]] = field(default_factory=list)
+    holes: list[Hole] = field(default_factory=list)
+    checked: int = 0
+    """How many of ``entries`` passed the commit-graph check."""
+    accepted: bool = False
+    """True once :meth:`RemoteRefLog.accept` saved this state as verified."""
+
+    @property
+    def refs(self) -> dict[str, str]:
+        return self.state.refs
+
+
+class RemoteRefLog:
+    """Reads, verifies and appends to one remote's ref log.
+
+    ``read_object`` reads a commit for the graph check (the local store first, else the
+    remote, verified); without one the check cannot tell and reports nothing. ``warn``
+    receives one line per hole when a view is accepted."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        state_file: Path,
+        read_object: ReadObject | None = None,
+        warn: Callable[[str], None] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.backend = backend
         self.state_file = state_file
+        self.read_object = read_object
+        self.warn = warn
+        self.name = name  # how messages name the remote (default: its location)
+
+    def describe(self) -> str:
+        return self.name or self.backend.describe()
 
     def _trusted(self) -> LogState | None:
         try:
             return LogState.from_json(json.loads(self.state_file.read_text()))
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, OSError, AttributeError):
             return None
-
-    def saved(self) -> bytes | None:
-        """The verified position as stored (to put back with :meth:`restore`)."""
-        try:
-            return self.state_file.read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def restore(self, saved: bytes | None) -> None:
-        """Put back a verified position taken by :meth:`saved` (after a refused fetch)."""
-        if saved is None:
-            self.state_file.unlink(missing_ok=True)
-        else:
-            write_durable(self.state_file, saved)
 
     def _save(self, state: LogState) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         write_durable(self.state_file, json.dumps(state.to_json(), indent=1).encode())
 
-    def _read_entry(self, seq: int) -> tuple[LogEntry, str]:
+    def _count(self) -> tuple[int, dict[int, int]]:
+        """How many entries exist contiguously from 0, and each one's listed size. Names
+        that are not entry names, and entries past the first gap, are not looked at."""
+        sizes: dict[int, int] = {}
+        for key, size in self.backend.list(LOG_PREFIX).items():
+            match = _ENTRY_NAME.fullmatch(key)
+            if match is not None:
+                sizes[int(match.group(1))] = size
+        count = 0
+        while count in sizes:
+            count += 1
+        return count, sizes
+
+    def _read_entry(self, seq: int, listed: int) -> tuple[LogEntry | None, str, str]:
+        """(entry, or None for a hole; blake3 of its bytes; why it is a hole).
+
+        An entry is judged a hole only when two reads agree: a cut transfer or a failing
+        disk is not an attack, and an honest entry taken for a hole would split this
+        clone's view of the chain from everyone else's."""
         key = entry_key(seq)
-        raw = self.backend.read(key)
-        where = f"remote {self.backend.describe()}: {key}"
-        try:
-            return LogEntry.decode(raw, where), blake3(raw).hexdigest()
-        except RemoteTampered:
-            # read once more before calling it tampering: a cut transfer is not an attack
-            again = self.backend.read(key)
-            if again == raw:
-                raise
+        where = f"remote {self.describe()}: {key}"
+        if listed > MAX_ENTRY:
+            return None, "", f"is {listed} bytes, more than a ref-log entry may hold"
+        before: bytes | str | None = None  # the first read's bytes, or what went wrong
+        for _attempt in range(2):
             try:
-                return LogEntry.decode(again, where), blake3(again).hexdigest()
-            except RemoteTampered:
-                raise RemoteError(
-                    f"{where}: two reads returned different invalid bytes; the connection "
-                    "or the remote is failing, try again"
-                ) from None
+                raw = self.backend.read(key)
+            except RemoteNotFound:
+                raise RemoteError(f"{where} is listed but cannot be read; try again") from None
+            except RemoteError as exc:
+                if not _is_corrupt(exc):
+                    raise
+                if before == "undecryptable":
+                    return None, "", "does not decrypt (altered or foreign bytes)"
+                before = "undecryptable"  # stored bytes that fail authentication
+                continue
+            if len(raw) != listed:
+                before = "size"
+                continue
+            try:
+                return LogEntry.decode(raw, where), blake3(raw).hexdigest(), ""
+            except RemoteTampered as exc:
+                if raw == before:
+                    return None, blake3(raw).hexdigest(), _why(str(exc))
+                before = raw
+        raise RemoteError(
+            f"{where}: two reads returned different bytes (or not its listed size of "
+            f"{listed}); the connection or the remote is failing, try again"
+        )
 
-    def load(
-        self, full: bool = False, observe: Callable[[LogEntry], None] | None = None
-    ) -> LogState:
-        """The verified current state of the remote's refs.
+    def load(self, full: bool = False) -> LogView:
+        """The remote's ref log replayed on top of what this clone verified, without
+        saving anything: :meth:`accept` does that once the caller's checks passed.
 
-        Only entries after the last verified one are read, unless ``full`` (verify), which
-        replays the whole log and checks it against what this clone saw before; each
-        entry replayed is passed to ``observe``.
+        Only entries after the last one read are read, unless ``full`` (verify), which
+        replays the whole log and checks it against what this clone saw before.
         """
-        where = f"remote {self.backend.describe()}"
-        count = len(self.backend.list(LOG_PREFIX))
+        where = f"remote {self.describe()}"
+        count, sizes = self._count()
         trusted = self._trusted()
         protected = read_protected(self.backend)
         if trusted is not None and not set(trusted.protected or ()) <= set(protected):
@@ -349,43 +347,88 @@ class RemoteRefLog:
                 f"{where}: ref log has {count} entries but this clone verified "
                 f"{trusted.seq + 1}; the remote history was truncated"
             )
-        if trusted is not None and trusted.seq >= 0 and not full:
-            _, digest = self._read_entry(trusted.seq)
-            if digest != trusted.head:
-                raise RemoteTampered(
-                    f"{where}: ref-log entry {trusted.seq} changed since it was verified; "
-                    "the remote history was rewritten"
-                )
+        rewritten = RemoteTampered(
+            f"{where}: ref-log entry {trusted.head_seq if trusted else 0} changed since it "
+            "was verified; the remote history was rewritten"
+        )
+        if trusted is not None and not full:
+            if trusted.head_seq >= 0:
+                entry, digest, _ = self._read_entry(trusted.head_seq, sizes[trusted.head_seq])
+                if entry is None or digest != trusted.head:
+                    raise rewritten
             state = trusted
         else:
             state = LogState()
         state.protected = protected
+        view = LogView(state)
         for seq in range(state.seq + 1, count):
-            entry, digest = self._read_entry(seq)
-            state.apply(entry, digest, where)
-            if observe is not None:
-                observe(entry)
-            if full and trusted is not None and seq == trusted.seq and digest != trusted.head:
-                raise RemoteTampered(
-                    f"{where}: ref-log entry {seq} changed since it was verified; "
-                    "the remote history was rewritten"
-                )
-        self._save(state)
-        return state
+            entry, digest, why = self._read_entry(seq, sizes[seq])
+            if entry is not None and entry.seq != seq:
+                entry, why = None, "names another position"
+            elif entry is not None and entry.prev != state.head:
+                entry, why = None, "does not follow the last entry on the chain"
+            if entry is None:
+                view.holes.append(Hole(seq, why))
+                state.seq = seq
+            else:
+                state.apply(entry, digest, where)
+                view.entries.append((entry, digest))
+            if full and trusted is not None:
+                # a position this clone saw as a hole that now chains, or its last chain
+                # entry no longer there: entries it verified were replaced
+                if trusted.head_seq < seq <= trusted.seq and entry is not None:
+                    raise rewritten
+                if seq == trusted.head_seq and (entry is None or digest != trusted.head):
+                    raise rewritten
+        return view
+
+    def problems(self, view: LogView) -> list[str]:
+        """Entries of ``view`` not yet checked that move a branch without ``force`` to a
+        commit that does not descend from the old one (forgeries); none means checked."""
+        new = [entry for entry, _ in view.entries[view.checked :]]
+        if self.read_object is None or not new:
+            view.checked = len(view.entries)
+            return []
+        found = forged_moves(self.describe(), self.read_object, new)
+        if not found:
+            view.checked = len(view.entries)
+        return found
+
+    def check(self, view: LogView) -> None:
+        """Refuse (RemoteTampered) a view whose new entries hold a forged rewind."""
+        found = self.problems(view)
+        if found:
+            raise RemoteTampered(found[0])
+
+    def accept(self, view: LogView, report_holes: bool = True) -> LogState:
+        """Save ``view`` as this clone's verified position, after the graph check: the only
+        way the position advances, so an entry never checked is never skipped over.
+        Holes are reported here, once, as the position moves past them."""
+        self.check(view)
+        self._save(view.state)
+        view.accepted = True
+        if self.warn is not None and report_holes:
+            for hole in view.holes:
+                self.warn(hole.describe(self.describe()))
+        return view.state
 
     def append(
         self,
         updates: list[tuple[str, str, bool]],
         check: Callable[[LogState], None],
-    ) -> LogState:
+        sign: Callable[[LogEntry], LogEntry] | None = None,
+    ) -> tuple[LogView, str]:
         """Append one entry holding every (ref, new id, force) not yet in effect, retrying
-        on a race: the refs of one push become visible together or not at all.
+        on a race: the refs of one push become visible together or not at all. Returns
+        the accepted view and the blake3 of the entry now at the head of the chain.
 
         ``check`` re-validates the updates against the freshly loaded state each attempt
-        (fast-forward, tag immutability); it raises to refuse.
+        (fast-forward, tag immutability); it raises to refuse. ``sign`` signs the entry.
         """
         for _attempt in range(MAX_APPEND_ATTEMPTS):
-            state = self.load()
+            view = self.load()
+            self.check(view)  # never append on top of a forgery
+            state = view.state
             check(state)
             changes = tuple(
                 RefUpdate(ref, state.refs.get(ref), new, force)
@@ -393,7 +436,8 @@ class RemoteRefLog:
                 if state.refs.get(ref) != new  # already there (an earlier attempt wrote it)
             )
             if not changes:
-                return state
+                self.accept(view)
+                return view, state.head
             entry = LogEntry(
                 seq=state.seq + 1,
                 prev=state.head,
@@ -402,15 +446,39 @@ class RemoteRefLog:
                 user=_user(),
                 host=socket.gethostname(),
             )
+            if sign is not None:
+                entry = sign(entry)
             raw = entry.encode()
+            if len(raw) > MAX_ENTRY:
+                raise CheckFailed(
+                    f"one push of {len(changes)} refs would make a ref-log entry larger "
+                    f"than {MAX_ENTRY >> 20} MiB; push fewer refs at a time"
+                )
             try:
                 self.backend.create(entry_key(entry.seq), raw)
             except AlreadyExists:
                 continue  # another pusher won this sequence number: reload and re-check
-            state.apply(entry, blake3(raw).hexdigest(), "append")
-            self._save(state)
-            return state
+            digest = blake3(raw).hexdigest()
+            state.apply(entry, digest, "append")
+            view.entries.append((entry, digest))
+            self.accept(view)
+            return view, digest
         raise CheckFailed("remote ref log is busy (another push kept winning); try again")
+
+
+def _is_corrupt(exc: RemoteError) -> bool:
+    from dvault.remote.encrypted import DecryptionFailed
+
+    return isinstance(exc, DecryptionFailed)
+
+
+def _why(message: str) -> str:
+    """The reason part of a decode error, as a hole's fixed-text reason."""
+    if "signature that does not verify" in message:
+        return "carries a signature that does not verify"
+    if "malformed signature" in message:
+        return "holds a malformed signature"
+    return "is not a valid ref-log entry"
 
 
 def _user() -> str:
@@ -420,12 +488,11 @@ def _user() -> str:
         return "unknown"
 
 
-def forged_moves(
-    where: str, read_object: Callable[[bytes], tuple[Any, bytes]], entries: list[LogEntry]
-) -> list[str]:
+def forged_moves(where: str, read_object: ReadObject, entries: list[LogEntry]) -> list[str]:
     """Ref-log entries that move a branch without ``force`` to a commit that does not
     descend from the old one: honest clients mark every such move ``force``, so the entry
-    was written by hand (replay alone cannot tell; it needs the commit graph)."""
+    was written by hand (replay alone cannot tell; it needs the commit graph). Only
+    commits are read (parents), never trees or data."""
     from dvault.objects import Commit, decode
 
     cache: dict[bytes, tuple[bytes, ...] | None] = {}

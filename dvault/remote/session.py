@@ -12,11 +12,18 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dvault.errors import CorruptObject, UsageError
+from dvault.errors import CorruptObject, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, open_backend
+from dvault.remote.backend import (
+    AlreadyExists,
+    Backend,
+    RemoteError,
+    RemoteSpec,
+    RemoteTampered,
+    open_backend,
+)
 from dvault.remote.catalog import RemoteCatalog, pack_key
-from dvault.remote.reflog import MARKER, RemoteRefLog, marker_bytes, read_protected
+from dvault.remote.reflog import MARKER, LogView, RemoteRefLog, marker_bytes, read_protected
 from dvault.store.pack import PackEntry, unpack_object
 
 if TYPE_CHECKING:
@@ -54,20 +61,41 @@ class Remote:
         self.spec = spec
         self.dir = repo.dir / "remotes" / spec.name
         self.backend = self._secure(backend or open_backend(spec, repo.root))
-        self.log = RemoteRefLog(self.backend, self.dir / "log.json")
+        warn = getattr(repo, "warn", None)  # a detached reader (reader.py) has none
+        self.log = RemoteRefLog(
+            self.backend, self.dir / "log.json", self._read_commit, warn, self.describe()
+        )
         self.catalog = RemoteCatalog(self.backend, self.dir / "footers")
+        self._listed = False
+
+    def _read_commit(self, oid: bytes) -> tuple[ObjectType, bytes]:
+        """A commit for the ref log's graph check: from the local store, else read from
+        the remote and verified (parents are all the check needs)."""
+        try:
+            found: tuple[ObjectType, bytes] = self.repo.store.get_raw(oid)
+            return found
+        except MissingObject:
+            if not self._listed:  # the catalog is only listed by callers that need it
+                self.refresh_catalog()
+            return self.read_object(oid)
 
     def describe(self) -> str:
         return f"{self.spec.name} ({self.spec.url})"
+
+    def refresh_catalog(self) -> None:
+        """List the remote's packs and load their footers (see RemoteCatalog.refresh)."""
+        self.catalog.refresh()
+        self._listed = True
 
     def _secure(self, backend: Backend) -> Backend:
         """Wrap an encrypted remote's backend in its decryption (asking for the passphrase
         once per process). The marker says whether a remote is encrypted; a remote this
         project configured as encrypted is never used as a plain one, so a remote replaced by
         an empty or unencrypted one cannot make a push send plaintext."""
-        from dvault.remote import keys
+        from dvault.remote import keys, known
 
         key_id = keys.encryption_of(keys.read_marker(backend), backend.describe())
+        knew = known.lookup(self.spec, self.repo.root)
         if key_id is None:
             if self.spec.encrypt:
                 raise RemoteError(
@@ -76,11 +104,26 @@ class Remote:
                     "read anything unencrypted; run dvault remote add --encrypt for a new "
                     "location"
                 )
+            if knew is not None:
+                raise RemoteTampered(
+                    f"remote {self.describe()} was encrypted (key {knew[:8]}) when you last "
+                    "used it, but its dvault-remote.json now names no encryption: it was "
+                    "replaced; refusing to send or read anything unencrypted (if that was "
+                    f"intended, remove its line from {known.known_file()})"
+                )
             return backend
         keys.check_pinned(self.spec.key_id, key_id, self.describe())
+        if knew is not None and knew != key_id:
+            raise RemoteTampered(
+                f"remote {self.describe()} is now encrypted under key {key_id[:8]}, but you "
+                f"last used it under key {knew[:8]}: it was replaced; refusing to use it "
+                f"(if that was intended, remove its line from {known.known_file()})"
+            )
         from dvault.remote.encrypted import EncryptedBackend
 
         unlocked = keys.unlocked(backend, key_id, self.spec.name, self.dir)
+        if knew is None:  # unlocked: this location is now known to be encrypted
+            known.remember(self.spec, self.repo.root, key_id)
         return EncryptedBackend(backend, unlocked, self.repo.store.tmp_dir)
 
     def ensure_marker(self) -> None:
@@ -118,9 +161,14 @@ class Remote:
                         found[rel] = oid
         return found
 
-    def record_tracking(self, refs: dict[str, str]) -> None:
-        """Remember where the remote's branches point (``refs/remotes/<name>/<branch>``)."""
-        for ref, hex_id in refs.items():
+    def record_tracking(self, view: LogView, refs: list[str] | None = None) -> None:
+        """Remember where the remote's branches point (``refs/remotes/<name>/<branch>``),
+        as an accepted view of its ref log says (``refs``: only these)."""
+        if not view.accepted:  # a programming error: tracking refs follow verified logs only
+            raise RuntimeError("record_tracking needs a view accepted by RemoteRefLog.accept")
+        for ref, hex_id in view.refs.items():
+            if refs is not None and ref not in refs:
+                continue
             if ref.startswith("refs/heads/"):
                 local = f"refs/remotes/{self.spec.name}/{ref[len('refs/heads/') :]}"
                 oid = ObjectId(bytes.fromhex(hex_id))
