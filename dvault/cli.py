@@ -89,6 +89,16 @@ def _local_url(url: str) -> str:
 
 
 # -- output: data on stdout, messages (quiet-able), details (verbose), errors on stderr ---
+#
+# These functions are the only way text reaches the terminal, and each makes untrusted
+# text safe on the way (dvault/textsafe.py): anything not marked as dvault's own has its
+# control characters, ESC and bidi controls shown as visible escapes, newlines included.
+# Only a rendered report (_out_report) keeps newlines, and its renderer escapes each field.
+
+
+class _Own(str):
+    """Text dvault wrote itself (its colour codes): printed as is. A plain ``str`` built
+    from it (an f-string, ``+``) is untrusted again, so trust cannot leak into a value."""
 
 
 def _color_on(stream: Any) -> bool:
@@ -106,33 +116,63 @@ def _color_on(stream: Any) -> bool:
 
 
 def _color(text: str, color: str) -> str:
-    return typer.style(text, fg=color) if _color_on(sys.stdout) else text
+    """``text`` (escaped) in a colour: pass it to _out as a part of its own."""
+    from dvault.textsafe import line
+
+    safe = line(text)
+    return _Own(typer.style(safe, fg=color)) if _color_on(sys.stdout) else safe
 
 
-def _out(text: str = "", nl: bool = True) -> None:
-    """Data the command was asked for: always printed, whatever --quiet says."""
-    typer.echo(text, nl=nl, color=_color_on(sys.stdout))
+def _safe(parts: tuple[str, ...]) -> str:
+    from dvault.textsafe import line
+
+    return "".join(p if isinstance(p, _Own) else line(p) for p in parts)
 
 
-def _echo(text: str = "") -> None:
+def _out(*parts: str, nl: bool = True) -> None:
+    """Data the command was asked for, one line made of ``parts``: always printed,
+    whatever --quiet says."""
+    typer.echo(_safe(parts), nl=nl, color=_color_on(sys.stdout))
+
+
+def _out_report(text: str, nl: bool = True) -> None:
+    """A rendered multi-line report (lineage, review, a completion script): newlines are
+    kept, every other control character escaped; its renderer escaped each field."""
+    from dvault.textsafe import block
+
+    typer.echo(block(text), nl=nl, color=_color_on(sys.stdout))
+
+
+def _echo(*parts: str) -> None:
     """A message (confirmation, summary): silenced by --quiet and by --json."""
     if not _state["quiet"] and not _state["json"]:
-        _out(text)
+        _out(*parts)
+
+
+def _stderr(text: str) -> None:
+    """One line for people on stderr, ``dvault: `` first, escaped."""
+    from dvault.textsafe import line
+
+    typer.echo(f"dvault: {line(text)}", err=True)
 
 
 def _note(text: str) -> None:
     """A detail for --verbose, on stderr so it never mixes with data."""
     if _state["verbose"]:
-        typer.echo(f"dvault: {text}", err=True)
+        _stderr(text)
 
 
 def _problem(text: str) -> None:
     """A finding of a failed check: stderr, always (quiet keeps errors)."""
-    typer.echo(f"dvault: {text}", err=True)
+    _stderr(text)
 
 
 def _json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """One JSON document: faithful data, with the characters a terminal would act on
+    written as \\uXXXX escapes (textsafe.json_text)."""
+    from dvault.textsafe import json_text
+
+    typer.echo(json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 @contextlib.contextmanager
@@ -341,16 +381,19 @@ def _print_status(repo: Repo, st: Any) -> None:
     if st.head is None:
         _out("No commits yet")
     if st.staged:
-        _out("\nChanges to be committed:")
+        _out()
+        _out("Changes to be committed:")
         for c in st.staged:
             _out(_color(f"  {c.status + ':':10}{_rel(repo, c.path)}", "green"))
     if st.modified or st.deleted:
-        _out("\nChanges not staged for commit (dvault add PATH, or commit -a):")
+        _out()
+        _out("Changes not staged for commit (dvault add PATH, or commit -a):")
         changes = [("modified", p) for p in st.modified] + [("deleted", p) for p in st.deleted]
         for label, p in sorted(changes, key=lambda x: x[1]):
             _out(_color(f"  {label + ':':10}{_rel(repo, p)}", "red"))
     if st.untracked:
-        _out("\nNew files under tracked roots (dvault add PATH, or commit -a):")
+        _out()
+        _out("New files under tracked roots (dvault add PATH, or commit -a):")
         for p in st.untracked:
             _out(_color(f"  {_rel(repo, p)}", "red"))
     if st.clean:
@@ -417,7 +460,9 @@ def commit(
         if as_json:
             _json({"branch": branch, **_commit_fields(oid, repo.read_commit(oid))})
             return
-    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
+    from dvault.textsafe import first_line
+
+    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {first_line(message)}")
 
 
 def _commit_fields(oid: bytes, c: Any) -> dict[str, Any]:
@@ -468,6 +513,7 @@ def log(
     from itertools import islice
 
     from dvault.history import graph_lines
+    from dvault.textsafe import first_line, message_lines
 
     sigs: dict[bytes, Any] = {}
     with _open() as repo:
@@ -491,16 +537,14 @@ def log(
         sig = sigs.get(e.id)
         if oneline:
             mark = f" [{_SIG_MARKS[sig.status]}]" if sig is not None else ""
-            _out(
-                f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco}{mark} "
-                f"{e.commit.message.splitlines()[0]}"
-            )
+            title = first_line(e.commit.message)
+            _out(pre[0], _color(e.id.hex()[:12], "yellow"), f"{deco}{mark} {title}")
             continue
-        _out(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
+        _out(pre[0], _color("commit " + e.id.hex(), "yellow"), deco)
         body = [f"Signature: {sig.describe()}"] if sig is not None else []
         body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
-        body += [f"    {line}" for line in e.commit.message.splitlines()]
-        body.append("")
+        body += [f"    {line}" for line in message_lines(e.commit.message)]  # indented: no
+        body.append("")  # message line can pass for a header such as Signature:
         for line in body:
             _out(f"{pre[1]}{line}".rstrip())
 
@@ -539,12 +583,12 @@ def _print_changes(repo: Repo, changes: list[Any], stat: bool) -> None:
     added = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
     removed = sum(c.old.size for c in changes if c.old is not None and not c.old.is_dir)
     for c in changes:
-        line = f"{_color(_LETTERS[c.status], _LETTER_COLORS[c.status])}  {_rel(repo, c.path)}"
+        line = f"  {_rel(repo, c.path)}"
         if stat:
             old = c.old.size if c.old else 0
             new = c.new.size if c.new else 0
             line += f"  ({_size(old)} -> {_size(new)})"
-        _out(line)
+        _out(_color(_LETTERS[c.status], _LETTER_COLORS[c.status]), line)
     if stat:
         counts = {k: sum(1 for c in changes if c.status == k) for k in _LETTERS}
         _out(
@@ -595,6 +639,7 @@ def show(
     """
     from dvault.errors import UsageError
     from dvault.objects import MODE_DIR
+    from dvault.textsafe import message_lines
     from dvault.trees import EMPTY_TREE, diff_trees, lookup, read_tree
 
     _no_paths("show")
@@ -609,13 +654,14 @@ def show(
                 _json({**_commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
                 return
             _out(_color(f"commit {oid.hex()}", "yellow"))
-            _out(f"Author: {c.author}\nDate:   {_when(c.time_ns)}")
+            _out(f"Author: {c.author}")
+            _out(f"Date:   {_when(c.time_ns)}")
             for root, kind in sorted(c.roots.items()):
                 _out(f"Root:   {root} ({kind})")
             for key, value in sorted(c.meta.items()):
-                _out(f"Meta:   {key} = {json.dumps(value)}")
+                _out(f"Meta:   {key} = {json.dumps(value, ensure_ascii=False)}")
             _out("")
-            for line in c.message.splitlines():
+            for line in message_lines(c.message):
                 _out(f"    {line}")
             _out("")
             _print_changes(repo, changes, stat=True)
@@ -750,7 +796,7 @@ def branch(
             return
         for n, o in branches.items():
             mark = _color("*", "green") if n == current else " "
-            _out(f"{mark} {n:20} {o.hex()[:12]}")
+            _out(mark, f" {n:20} {o.hex()[:12]}")
 
 
 def _tag_json(name: str, oid: bytes, commit: bytes, t: Any) -> dict[str, Any]:
@@ -785,6 +831,7 @@ def tag(
       dvault tag v0.9 3b1f0c2d9e8a
     """
     from dvault.revisions import peel
+    from dvault.textsafe import first_line
 
     _no_paths("tag")
     with _open() as repo:
@@ -801,8 +848,7 @@ def tag(
             _json([_tag_json(n, o, c, t) for n, o, c, t in rows])
             return
         for n, _o, c, t in rows:
-            first = t.message.splitlines()[0] if t.message else ""
-            _out(f"{n:20} {_color(c.hex()[:12], 'yellow')}  {first}")
+            _out(f"{n:20} ", _color(c.hex()[:12], "yellow"), f"  {first_line(t.message)}")
 
 
 @app.command()
@@ -1445,13 +1491,13 @@ def lineage(
     with _open() as repo:
         graph = lin.build(repo, rev)
     if fmt == "text":
-        _out(lin.to_text(graph))
+        _out_report(lin.to_text(graph))
     elif fmt == "json":
         _json(lin.to_json(graph))
     elif fmt == "dot":
-        _out(lin.to_dot(graph))
+        _out_report(lin.to_dot(graph))
     else:
-        _out(lin.to_html(graph, f"dvault lineage of {rev}"))
+        _out_report(lin.to_html(graph, f"dvault lineage of {rev}"))
 
 
 @app.command()
@@ -1480,11 +1526,11 @@ def review(
     with _open() as repo:
         result = rv.review(repo, git_rev, read_data)
     if fmt == "md":
-        _out(rv.to_markdown(result), nl=False)
+        _out_report(rv.to_markdown(result), nl=False)
     elif fmt == "json":
         _json(result.to_json())
     else:
-        _out(rv.to_html(result), nl=False)
+        _out_report(rv.to_html(result), nl=False)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -1647,9 +1693,9 @@ def hook(
         with _open() as repo:
             message = hooks.run(repo, name, args or [])
     except DvaultError as exc:
-        typer.echo(f"dvault: {name}: {exc}", err=True)
+        _stderr(f"{name}: {exc}")
         raise typer.Exit(exc.exit_code) from None
-    typer.echo(f"dvault: {name}: {message}", err=True)
+    _stderr(f"{name}: {message}")
 
 
 @app.command()
@@ -1710,7 +1756,9 @@ def completion(
             if name
             else "cannot tell which shell you use; name it: bash, zsh, fish or powershell"
         )
-    _out(get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name))
+    _out_report(
+        get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name)
+    )
 
 
 def _split_argv(argv: list[str]) -> list[str]:
@@ -1775,13 +1823,15 @@ def _get_name(info: Any) -> str:
 
 def _fail(message: str, code: int, kind: str) -> NoReturn:
     """Report an error as one line on stderr (a JSON object with --json) and exit."""
+    from dvault.textsafe import json_text, line
+
     message = " ".join(message.split())
     if _state["json"]:
         error = {"error": {"message": message, "exit_code": code, "type": kind}}
-        typer.echo(json.dumps(error, ensure_ascii=False), err=True)
+        typer.echo(json_text(json.dumps(error, ensure_ascii=False)), err=True)
     else:
         label = typer.style("error:", fg="red") if _color_on(sys.stderr) else "error:"
-        typer.echo(f"dvault: {label} {message}", err=True, color=_color_on(sys.stderr))
+        typer.echo(f"dvault: {label} {line(message)}", err=True, color=_color_on(sys.stderr))
     sys.exit(code)
 
 
