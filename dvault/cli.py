@@ -968,7 +968,7 @@ def remote_add(
     ] = False,
     kdf_cost: Annotated[
         int | None,
-        typer.Option(help="With --encrypt: scrypt cost as log2(n), 14-20 (default 17)."),
+        typer.Option(help="With --encrypt: scrypt cost as log2(n), 16-20 (default 17)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1056,7 +1056,7 @@ def passphrase_add(
         str | None, typer.Option(help="A note stored in clear with the slot, e.g. ci.")
     ] = None,
     kdf_cost: Annotated[
-        int | None, typer.Option(help="scrypt cost as log2(n), 14-20 (default 17).")
+        int | None, typer.Option(help="scrypt cost as log2(n), 16-20 (default 17).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1423,22 +1423,51 @@ def run(
 @app.command()
 def rerun(
     rev: Annotated[str, typer.Argument(help="A commit made by dvault run.")],
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Run the recorded command even though the commit has no good signature "
+            "from a trusted signer (it runs whatever the commit says).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a recorded command again and report whether its outputs match, file by file.
 
-    Exit 1 when they differ.
+    The command, its directory and the commit's signature are shown first. It runs only
+    when the commit has a good signature from a trusted signer, with --yes, or when you
+    answer yes on a terminal; otherwise nothing runs (exit 2). A directory or output
+    outside the project, or a command whose secrets were redacted, is refused (exit 2).
+    Exit 1 when the outputs differ.
 
     \b
     Examples:
       dvault rerun HEAD
-      dvault rerun v2 --json
+      dvault rerun v2 --yes --json
     """
+    from dvault.errors import UsageError
+    from dvault.runs import plan_rerun
     from dvault.runs import rerun as do_rerun
 
     _no_paths("rerun")
-    with _open() as repo, _stdout_to_stderr() if as_json else contextlib.nullcontext():
-        result = do_rerun(repo, rev)
+    with _open() as repo:
+        plan = plan_rerun(repo, rev)
+        if not (plan.trusted or yes) or not _state["quiet"]:
+            for text in plan.describe():
+                _stderr(text)
+        if not plan.trusted and not yes:
+            if not (sys.stdin.isatty() and sys.stderr.isatty()):
+                raise UsageError(
+                    f"not run: {rev} is not signed by a trusted signer "
+                    f"({plan.signature.status}); check the command above and pass --yes to "
+                    "run it"
+                )
+            if not typer.confirm("Run this command?", default=False, err=True):
+                raise UsageError("not run: you answered no")
+        with _stdout_to_stderr() if as_json else contextlib.nullcontext():
+            result = do_rerun(repo, plan)
     if as_json:
         _json({"rev": rev, "matches": result.matches, "differences": result.differences})
         if not result.matches:
@@ -1821,6 +1850,27 @@ def _get_name(info: Any) -> str:
     return str(info.name or info.callback.__name__.lower().replace("_", "-"))
 
 
+@contextlib.contextmanager
+def _dvault_warnings() -> Iterator[None]:
+    """Print dvault's own warnings (config.ConfigWarning: a committed setting ignored) as
+    one escaped line each on stderr, whatever PYTHONWARNINGS says; others as Python
+    would."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("default", category=UserWarning, module=r"dvault(\.|$)")
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if category.__module__.split(".")[0] == "dvault":
+                _stderr(f"warning: {message}")
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def _fail(message: str, code: int, kind: str) -> NoReturn:
     """Report an error as one line on stderr (a JSON object with --json) and exit."""
     from dvault.textsafe import json_text, line
@@ -1863,7 +1913,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _split_argv(list(sys.argv[1:] if argv is None else argv))
     _state.update(quiet=False, verbose=False, color="auto", chdir=None, json="--json" in args)
     try:
-        with _only_command(_command_word(args)):
+        with _only_command(_command_word(args)), _dvault_warnings():
             code = app(args=args, prog_name="dvault", standalone_mode=False)
     except NoArgsIsHelpError as exc:
         exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error
