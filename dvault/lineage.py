@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import DvaultError
-from dvault.textsafe import dot_string, first_line, html_text, line
+from dvault.textsafe import dot_string, first_line, html_text, line, script_json
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -237,7 +236,7 @@ def to_html(graph: Graph, title: str = "dvault lineage") -> str:
             f"{html.escape(node.title)}</h2><p>{html_text(node.author)} {when}</p>"
             f"<ul>{items}</ul></section>"
         )
-    data = _script_json(to_json(graph))
+    data = script_json(to_json(graph))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
@@ -253,9 +252,3 @@ h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
 <script type="application/json" id="lineage-data">{data}</script>
 </body></html>
 """
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
-    could end the element early, so it is escaped as JSON allows."""
-    return json.dumps(value).replace("</", "<\\/")

@@ -13,14 +13,13 @@ format it lands in (dvault/textsafe.py) as the report is rendered.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import DvaultError, UsageError
 from dvault.lockfile import Pin, read_at_git_rev
-from dvault.textsafe import first_line, html_text, line, markdown, markdown_code
+from dvault.textsafe import first_line, html_text, line, markdown, markdown_code, script_json
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -205,7 +204,7 @@ def _render(r: Review, text: Escape, code: Escape) -> str:
 
 def to_html(r: Review) -> str:
     body = html.escape(_render(r, line, _plain_code))  # a <pre>: no Markdown escapes
-    data = _script_json(r.to_json())
+    data = script_json(r.to_json())
     verdict = "reproducible" if r.reproducible else "NOT reproducible"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>dvault review {html_text(r.git_rev)}</title>
@@ -216,9 +215,3 @@ def to_html(r: Review) -> str:
 <script type="application/json" id="review-data">{data}</script>
 </body></html>
 """
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
-    could end the element early, so it is escaped as JSON allows."""
-    return json.dumps(value).replace("</", "<\\/")

@@ -113,6 +113,17 @@ def json_text(dumped: str) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 
 
+def script_json(value: object) -> str:
+    """JSON for a ``<script type="application/json">`` element, whose text is not
+    entity-decoded: ``<``, ``>`` and ``&`` written as ``\\u003c`` and so on (as Django's
+    ``json_script`` does), so no string in it can end the element or open a comment or
+    another script; ``json.dumps`` keeps everything else ASCII."""
+    import json
+
+    dumped = json.dumps(value)
+    return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 __all__ = [
     "block",
     "dot_string",
@@ -123,4 +134,5 @@ __all__ = [
     "markdown",
     "markdown_code",
     "message_lines",
+    "script_json",
 ]
