@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_FILE, Commit
 from dvault.repo import Repo
-from tests.cli.helpers import Project, Result, base_env, git_project
+from tests.cli.helpers import Project, Result, base_env
 
 HOSTILE = "\x1b[2K\r\x1b]0;pwned\x07\u202e\x9b31m\x7f"
 """Erase the line and return (CSI), retitle the terminal (OSC ... BEL), reverse the text
@@ -31,21 +32,23 @@ TREE_PLAIN = 1
 
 
 def victim(tmp_path: Path, git: bool = False) -> Project:
-    """A fresh project (``dvault init``; inside a new git work tree with ``git``) with an
-    isolated environment (HOME, git and dvault config), tracking ``data/`` at one commit."""
+    """A fresh project (inside a new git work tree with ``git``) tracking ``data/`` at one
+    commit, and a way to run the real ``dvault`` in it with an isolated environment (HOME,
+    git and dvault config). Set up through the library: only the attack needs the CLI."""
     home = tmp_path / "home"
     home.mkdir(parents=True, exist_ok=True)
     env = base_env(home)
     root = tmp_path / "victim"
+    root.mkdir(parents=True)
+    proj = Project(root, env)
     if git:
-        proj = git_project(root, env)
-    else:
-        root.mkdir()
-        proj = Project(root, env)
-        proj.ok("init")
+        git_env = {**env, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@e"}
+        proj.env = {**git_env, "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@e"}
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=proj.env)
     proj.write("data/a.txt", "alpha\n")
-    proj.ok("add", "data")
-    proj.commit("base")
+    with Repo.init(root) as repo:
+        repo.add([root / "data"])
+        repo.commit("base")
     return proj
 
 

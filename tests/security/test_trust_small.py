@@ -95,11 +95,9 @@ def test_secrets_on_a_run_command_line_never_reach_the_remote(tmp_path: Path) ->
     proj.ok("push")
     clone = tmp_path / "clone"
     proj.ok("clone", str(remote), str(clone))
-    shown = proj.ok("show", "--json", "HEAD", cwd=clone)
-    lineage = proj.ok("lineage", "--json", "HEAD", cwd=clone)
-    for text in (shown.out, lineage.out, proj.ok("log", cwd=clone).out):
-        for secret in SECRETS:
-            assert secret not in text, (secret, text)
+    shown = proj.ok("show", "--json", "HEAD", cwd=clone)  # message, meta.command, meta.run
+    for secret in SECRETS:
+        assert secret not in shown.out, (secret, shown.out)
     run = shown.json()["meta"]["run"]["command"]
     assert run[:2] == ["sh", "-c"] and "--password" in run and "<redacted>" in run
     assert (clone / "out" / "r.txt").read_text() == "result\n"
