@@ -14,7 +14,9 @@ characters below become visible escapes, the way git quotes a path (``\\x1b``, `
   format keeps line structure (:func:`block`) - the newline;
 * C1 controls (U+0080-U+009F: CSI, OSC, NEL are single code points too);
 * the bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and the line and
-  paragraph separators U+2028, U+2029 (line breaks to some viewers).
+  paragraph separators U+2028, U+2029 (line breaks to some viewers);
+* a byte of a file name that is not UTF-8 (``os.fsdecode`` makes it a lone surrogate,
+  which no terminal can show) becomes ``\\xNN``, its value.
 
 A backslash is shown as it is, so ``\\x1b`` may also be those four characters: ``--json``
 gives the exact value. JSON output stays faithful data (:func:`json_text`): the same
@@ -27,8 +29,9 @@ from __future__ import annotations
 import re
 
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}]")
+_UNDECODABLE = "\udc80-\udcff"  # os.fsdecode's stand-ins for bytes that are not UTF-8
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_UNDECODABLE}]")
+_UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}{_UNDECODABLE}]")
 _JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}]")  # C0 controls json.dumps escapes itself
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -39,6 +42,8 @@ def _visible(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the byte of a file name that is not UTF-8
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
