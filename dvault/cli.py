@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from dvault import textsafe  # small (re only): every printed line passes through it
+
 if TYPE_CHECKING:
     from dvault.repo import Repo
 
@@ -117,16 +119,14 @@ def _color_on(stream: Any) -> bool:
 
 def _color(text: str, color: str) -> str:
     """``text`` (escaped) in a colour: pass it to _out as a part of its own."""
-    from dvault.textsafe import line
-
-    safe = line(text)
+    safe = textsafe.line(text)
     return _Own(typer.style(safe, fg=color)) if _color_on(sys.stdout) else safe
 
 
 def _safe(parts: tuple[str, ...]) -> str:
-    from dvault.textsafe import line
-
-    return "".join(p if isinstance(p, _Own) else line(p) for p in parts)
+    if not any(isinstance(p, _Own) for p in parts):
+        return textsafe.line("".join(parts))
+    return "".join(p if isinstance(p, _Own) else textsafe.line(p) for p in parts)
 
 
 def _out(*parts: str, nl: bool = True) -> None:
@@ -138,9 +138,7 @@ def _out(*parts: str, nl: bool = True) -> None:
 def _out_report(text: str, nl: bool = True) -> None:
     """A rendered multi-line report (lineage, review, a completion script): newlines are
     kept, every other control character escaped; its renderer escaped each field."""
-    from dvault.textsafe import block
-
-    typer.echo(block(text), nl=nl, color=_color_on(sys.stdout))
+    typer.echo(textsafe.block(text), nl=nl, color=_color_on(sys.stdout))
 
 
 def _echo(*parts: str) -> None:
@@ -151,9 +149,7 @@ def _echo(*parts: str) -> None:
 
 def _stderr(text: str) -> None:
     """One line for people on stderr, ``dvault: `` first, escaped."""
-    from dvault.textsafe import line
-
-    typer.echo(f"dvault: {line(text)}", err=True)
+    typer.echo(f"dvault: {textsafe.line(text)}", err=True)
 
 
 def _note(text: str) -> None:
@@ -170,9 +166,7 @@ def _problem(text: str) -> None:
 def _json(value: Any) -> None:
     """One JSON document: faithful data, with the characters a terminal would act on
     written as \\uXXXX escapes (textsafe.json_text)."""
-    from dvault.textsafe import json_text
-
-    typer.echo(json_text(json.dumps(value, indent=2, ensure_ascii=False)))
+    typer.echo(textsafe.json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 @contextlib.contextmanager
@@ -460,9 +454,8 @@ def commit(
         if as_json:
             _json({"branch": branch, **_commit_fields(oid, repo.read_commit(oid))})
             return
-    from dvault.textsafe import first_line
 
-    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {first_line(message)}")
+    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {textsafe.first_line(message)}")
 
 
 def _commit_fields(oid: bytes, c: Any) -> dict[str, Any]:
@@ -513,7 +506,6 @@ def log(
     from itertools import islice
 
     from dvault.history import graph_lines
-    from dvault.textsafe import first_line, message_lines
 
     sigs: dict[bytes, Any] = {}
     with _open() as repo:
@@ -537,13 +529,13 @@ def log(
         sig = sigs.get(e.id)
         if oneline:
             mark = f" [{_SIG_MARKS[sig.status]}]" if sig is not None else ""
-            title = first_line(e.commit.message)
+            title = textsafe.first_line(e.commit.message)
             _out(pre[0], _color(e.id.hex()[:12], "yellow"), f"{deco}{mark} {title}")
             continue
         _out(pre[0], _color("commit " + e.id.hex(), "yellow"), deco)
         body = [f"Signature: {sig.describe()}"] if sig is not None else []
         body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
-        body += [f"    {line}" for line in message_lines(e.commit.message)]  # indented: no
+        body += [f"    {line}" for line in textsafe.message_lines(e.commit.message)]  # indented: no
         body.append("")  # message line can pass for a header such as Signature:
         for line in body:
             _out(f"{pre[1]}{line}".rstrip())
@@ -639,7 +631,6 @@ def show(
     """
     from dvault.errors import UsageError
     from dvault.objects import MODE_DIR
-    from dvault.textsafe import message_lines
     from dvault.trees import EMPTY_TREE, diff_trees, lookup, read_tree
 
     _no_paths("show")
@@ -661,7 +652,7 @@ def show(
             for key, value in sorted(c.meta.items()):
                 _out(f"Meta:   {key} = {json.dumps(value, ensure_ascii=False)}")
             _out("")
-            for line in message_lines(c.message):
+            for line in textsafe.message_lines(c.message):
                 _out(f"    {line}")
             _out("")
             _print_changes(repo, changes, stat=True)
@@ -831,7 +822,6 @@ def tag(
       dvault tag v0.9 3b1f0c2d9e8a
     """
     from dvault.revisions import peel
-    from dvault.textsafe import first_line
 
     _no_paths("tag")
     with _open() as repo:
@@ -848,7 +838,7 @@ def tag(
             _json([_tag_json(n, o, c, t) for n, o, c, t in rows])
             return
         for n, _o, c, t in rows:
-            _out(f"{n:20} ", _color(c.hex()[:12], "yellow"), f"  {first_line(t.message)}")
+            _out(f"{n:20} ", _color(c.hex()[:12], "yellow"), f"  {textsafe.first_line(t.message)}")
 
 
 @app.command()
@@ -1873,15 +1863,14 @@ def _dvault_warnings() -> Iterator[None]:
 
 def _fail(message: str, code: int, kind: str) -> NoReturn:
     """Report an error as one line on stderr (a JSON object with --json) and exit."""
-    from dvault.textsafe import json_text, line
-
     message = " ".join(message.split())
     if _state["json"]:
         error = {"error": {"message": message, "exit_code": code, "type": kind}}
-        typer.echo(json_text(json.dumps(error, ensure_ascii=False)), err=True)
+        typer.echo(textsafe.json_text(json.dumps(error, ensure_ascii=False)), err=True)
     else:
         label = typer.style("error:", fg="red") if _color_on(sys.stderr) else "error:"
-        typer.echo(f"dvault: {label} {line(message)}", err=True, color=_color_on(sys.stderr))
+        message = textsafe.line(message)
+        typer.echo(f"dvault: {label} {message}", err=True, color=_color_on(sys.stderr))
     sys.exit(code)
 
 
