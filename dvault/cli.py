@@ -124,6 +124,7 @@ def _color(text: str, color: str) -> str:
 
 
 def _safe(parts: tuple[str, ...]) -> str:
+    """``parts`` joined, each escaped unless it is dvault's own (:class:`_Own`)."""
     if not any(isinstance(p, _Own) for p in parts):
         return textsafe.line("".join(parts))
     return "".join(p if isinstance(p, _Own) else textsafe.line(p) for p in parts)
@@ -454,7 +455,6 @@ def commit(
         if as_json:
             _json({"branch": branch, **_commit_fields(oid, repo.read_commit(oid))})
             return
-
     _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {textsafe.first_line(message)}")
 
 
@@ -535,8 +535,9 @@ def log(
         _out(pre[0], _color("commit " + e.id.hex(), "yellow"), deco)
         body = [f"Signature: {sig.describe()}"] if sig is not None else []
         body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
-        body += [f"    {line}" for line in textsafe.message_lines(e.commit.message)]  # indented: no
-        body.append("")  # message line can pass for a header such as Signature:
+        # indented, so no line of a message can pass for a header such as Signature:
+        body += [f"    {line}" for line in textsafe.message_lines(e.commit.message)]
+        body.append("")
         for line in body:
             _out(f"{pre[1]}{line}".rstrip())
 
@@ -1444,10 +1445,11 @@ def rerun(
     _no_paths("rerun")
     with _open() as repo:
         plan = plan_rerun(repo, rev)
-        if not (plan.trusted or yes) or not _state["quiet"]:
+        consent_needed = not (plan.trusted or yes)
+        if consent_needed or not _state["quiet"]:  # what will run, before it runs
             for text in plan.describe():
                 _stderr(text)
-        if not plan.trusted and not yes:
+        if consent_needed:
             if not (sys.stdin.isatty() and sys.stderr.isatty()):
                 raise UsageError(
                     f"not run: {rev} is not signed by a trusted signer "

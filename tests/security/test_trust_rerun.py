@@ -97,3 +97,41 @@ def test_a_malformed_record_is_one_error_line(tmp_path: Path) -> None:
         result = proj.run("rerun", "--yes", evil)
         assert result.code == 2, result.describe()
         assert_clean(result)
+
+
+def _on_a_terminal(proj_root: Path, env: dict[str, str], args: list[str], answer: bytes) -> int:
+    """Run dvault with stdin, stdout and stderr on a pseudo-terminal, typing ``answer``."""
+    import pty
+
+    from tests.cli.helpers import dvault_command
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [*dvault_command(), *args], cwd=proj_root, env=env, stdin=follower, stdout=follower,
+        stderr=follower, close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:  # the prompt comes after the command was shown
+            chunk = os.read(leader, 4096)
+            assert chunk, seen
+            seen += chunk
+        assert b"would run: touch" in seen and b"signature: unsigned" in seen, seen
+        os.write(leader, answer)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        os.close(leader)
+    return code
+
+
+def test_on_a_terminal_it_asks_and_only_yes_runs(tmp_path: Path) -> None:
+    """Interactive, unsigned, no --yes: the user is asked; no (or just Enter) runs
+    nothing (exit 2), y runs it."""
+    proj = victim(tmp_path)
+    evil = craft(proj.root, meta=_run_record(["touch", "asked"]))
+    assert _on_a_terminal(proj.root, proj.env, ["rerun", evil], b"\n") == 2
+    assert not (proj.root / "asked").exists()
+    assert _on_a_terminal(proj.root, proj.env, ["rerun", evil], b"y\n") == 0
+    assert (proj.root / "asked").exists()
