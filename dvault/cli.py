@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from dvault import textsafe  # small (re only): every printed line passes through it
+
 if TYPE_CHECKING:
     from dvault.repo import Repo
 
@@ -89,6 +91,16 @@ def _local_url(url: str) -> str:
 
 
 # -- output: data on stdout, messages (quiet-able), details (verbose), errors on stderr ---
+#
+# These functions are the only way text reaches the terminal, and each makes untrusted
+# text safe on the way (dvault/textsafe.py): anything not marked as dvault's own has its
+# control characters, ESC and bidi controls shown as visible escapes, newlines included.
+# Only a rendered report (_out_report) keeps newlines, and its renderer escapes each field.
+
+
+class _Own(str):
+    """Text dvault wrote itself (its colour codes): printed as is. A plain ``str`` built
+    from it (an f-string, ``+``) is untrusted again, so trust cannot leak into a value."""
 
 
 def _color_on(stream: Any) -> bool:
@@ -106,33 +118,56 @@ def _color_on(stream: Any) -> bool:
 
 
 def _color(text: str, color: str) -> str:
-    return typer.style(text, fg=color) if _color_on(sys.stdout) else text
+    """``text`` (escaped) in a colour: pass it to _out as a part of its own."""
+    safe = textsafe.line(text)
+    return _Own(typer.style(safe, fg=color)) if _color_on(sys.stdout) else safe
 
 
-def _out(text: str = "", nl: bool = True) -> None:
-    """Data the command was asked for: always printed, whatever --quiet says."""
-    typer.echo(text, nl=nl, color=_color_on(sys.stdout))
+def _safe(parts: tuple[str, ...]) -> str:
+    """``parts`` joined, each escaped unless it is dvault's own (:class:`_Own`)."""
+    if not any(isinstance(p, _Own) for p in parts):
+        return textsafe.line("".join(parts))
+    return "".join(p if isinstance(p, _Own) else textsafe.line(p) for p in parts)
 
 
-def _echo(text: str = "") -> None:
+def _out(*parts: str, nl: bool = True) -> None:
+    """Data the command was asked for, one line made of ``parts``: always printed,
+    whatever --quiet says."""
+    typer.echo(_safe(parts), nl=nl, color=_color_on(sys.stdout))
+
+
+def _out_report(text: str, nl: bool = True) -> None:
+    """A rendered multi-line report (lineage, review, a completion script): newlines are
+    kept, every other control character escaped; its renderer escaped each field."""
+    typer.echo(textsafe.block(text), nl=nl, color=_color_on(sys.stdout))
+
+
+def _echo(*parts: str) -> None:
     """A message (confirmation, summary): silenced by --quiet and by --json."""
     if not _state["quiet"] and not _state["json"]:
-        _out(text)
+        _out(*parts)
+
+
+def _stderr(text: str) -> None:
+    """One line for people on stderr, ``dvault: `` first, escaped."""
+    typer.echo(f"dvault: {textsafe.line(text)}", err=True)
 
 
 def _note(text: str) -> None:
     """A detail for --verbose, on stderr so it never mixes with data."""
     if _state["verbose"]:
-        typer.echo(f"dvault: {text}", err=True)
+        _stderr(text)
 
 
 def _problem(text: str) -> None:
     """A finding of a failed check: stderr, always (quiet keeps errors)."""
-    typer.echo(f"dvault: {text}", err=True)
+    _stderr(text)
 
 
 def _json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """One JSON document: faithful data, with the characters a terminal would act on
+    written as \\uXXXX escapes (textsafe.json_text)."""
+    typer.echo(textsafe.json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 @contextlib.contextmanager
@@ -341,16 +376,19 @@ def _print_status(repo: Repo, st: Any) -> None:
     if st.head is None:
         _out("No commits yet")
     if st.staged:
-        _out("\nChanges to be committed:")
+        _out()
+        _out("Changes to be committed:")
         for c in st.staged:
             _out(_color(f"  {c.status + ':':10}{_rel(repo, c.path)}", "green"))
     if st.modified or st.deleted:
-        _out("\nChanges not staged for commit (dvault add PATH, or commit -a):")
+        _out()
+        _out("Changes not staged for commit (dvault add PATH, or commit -a):")
         changes = [("modified", p) for p in st.modified] + [("deleted", p) for p in st.deleted]
         for label, p in sorted(changes, key=lambda x: x[1]):
             _out(_color(f"  {label + ':':10}{_rel(repo, p)}", "red"))
     if st.untracked:
-        _out("\nNew files under tracked roots (dvault add PATH, or commit -a):")
+        _out()
+        _out("New files under tracked roots (dvault add PATH, or commit -a):")
         for p in st.untracked:
             _out(_color(f"  {_rel(repo, p)}", "red"))
     if st.clean:
@@ -417,7 +455,7 @@ def commit(
         if as_json:
             _json({"branch": branch, **_commit_fields(oid, repo.read_commit(oid))})
             return
-    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {message.splitlines()[0]}")
+    _echo(f"[{branch or 'detached HEAD'} {oid.hex()[:12]}] {textsafe.first_line(message)}")
 
 
 def _commit_fields(oid: bytes, c: Any) -> dict[str, Any]:
@@ -491,15 +529,14 @@ def log(
         sig = sigs.get(e.id)
         if oneline:
             mark = f" [{_SIG_MARKS[sig.status]}]" if sig is not None else ""
-            _out(
-                f"{pre[0]}{_color(e.id.hex()[:12], 'yellow')}{deco}{mark} "
-                f"{e.commit.message.splitlines()[0]}"
-            )
+            title = textsafe.first_line(e.commit.message)
+            _out(pre[0], _color(e.id.hex()[:12], "yellow"), f"{deco}{mark} {title}")
             continue
-        _out(f"{pre[0]}{_color('commit ' + e.id.hex(), 'yellow')}{deco}")
+        _out(pre[0], _color("commit " + e.id.hex(), "yellow"), deco)
         body = [f"Signature: {sig.describe()}"] if sig is not None else []
         body += [f"Author: {e.commit.author}", f"Date:   {_when(e.commit.time_ns)}", ""]
-        body += [f"    {line}" for line in e.commit.message.splitlines()]
+        # indented, so no line of a message can pass for a header such as Signature:
+        body += [f"    {line}" for line in textsafe.message_lines(e.commit.message)]
         body.append("")
         for line in body:
             _out(f"{pre[1]}{line}".rstrip())
@@ -539,12 +576,12 @@ def _print_changes(repo: Repo, changes: list[Any], stat: bool) -> None:
     added = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
     removed = sum(c.old.size for c in changes if c.old is not None and not c.old.is_dir)
     for c in changes:
-        line = f"{_color(_LETTERS[c.status], _LETTER_COLORS[c.status])}  {_rel(repo, c.path)}"
+        line = f"  {_rel(repo, c.path)}"
         if stat:
             old = c.old.size if c.old else 0
             new = c.new.size if c.new else 0
             line += f"  ({_size(old)} -> {_size(new)})"
-        _out(line)
+        _out(_color(_LETTERS[c.status], _LETTER_COLORS[c.status]), line)
     if stat:
         counts = {k: sum(1 for c in changes if c.status == k) for k in _LETTERS}
         _out(
@@ -609,13 +646,14 @@ def show(
                 _json({**_commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
                 return
             _out(_color(f"commit {oid.hex()}", "yellow"))
-            _out(f"Author: {c.author}\nDate:   {_when(c.time_ns)}")
+            _out(f"Author: {c.author}")
+            _out(f"Date:   {_when(c.time_ns)}")
             for root, kind in sorted(c.roots.items()):
                 _out(f"Root:   {root} ({kind})")
             for key, value in sorted(c.meta.items()):
-                _out(f"Meta:   {key} = {json.dumps(value)}")
+                _out(f"Meta:   {key} = {json.dumps(value, ensure_ascii=False)}")
             _out("")
-            for line in c.message.splitlines():
+            for line in textsafe.message_lines(c.message):
                 _out(f"    {line}")
             _out("")
             _print_changes(repo, changes, stat=True)
@@ -750,7 +788,7 @@ def branch(
             return
         for n, o in branches.items():
             mark = _color("*", "green") if n == current else " "
-            _out(f"{mark} {n:20} {o.hex()[:12]}")
+            _out(mark, f" {n:20} {o.hex()[:12]}")
 
 
 def _tag_json(name: str, oid: bytes, commit: bytes, t: Any) -> dict[str, Any]:
@@ -801,8 +839,7 @@ def tag(
             _json([_tag_json(n, o, c, t) for n, o, c, t in rows])
             return
         for n, _o, c, t in rows:
-            first = t.message.splitlines()[0] if t.message else ""
-            _out(f"{n:20} {_color(c.hex()[:12], 'yellow')}  {first}")
+            _out(f"{n:20} ", _color(c.hex()[:12], "yellow"), f"  {textsafe.first_line(t.message)}")
 
 
 @app.command()
@@ -922,7 +959,7 @@ def remote_add(
     ] = False,
     kdf_cost: Annotated[
         int | None,
-        typer.Option(help="With --encrypt: scrypt cost as log2(n), 14-20 (default 17)."),
+        typer.Option(help="With --encrypt: scrypt cost as log2(n), 16-20 (default 17)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1010,7 +1047,7 @@ def passphrase_add(
         str | None, typer.Option(help="A note stored in clear with the slot, e.g. ci.")
     ] = None,
     kdf_cost: Annotated[
-        int | None, typer.Option(help="scrypt cost as log2(n), 14-20 (default 17).")
+        int | None, typer.Option(help="scrypt cost as log2(n), 16-20 (default 17).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1417,22 +1454,52 @@ def run(
 @app.command()
 def rerun(
     rev: Annotated[str, typer.Argument(help="A commit made by dvault run.")],
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Run the recorded command even though the commit has no good signature "
+            "from a trusted signer (it runs whatever the commit says).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a recorded command again and report whether its outputs match, file by file.
 
-    Exit 1 when they differ.
+    The command, its directory and the commit's signature are shown first. It runs only
+    when the commit has a good signature from a trusted signer, with --yes, or when you
+    answer yes on a terminal; otherwise nothing runs (exit 2). A directory or output
+    outside the project, or a command whose secrets were redacted, is refused (exit 2).
+    Exit 1 when the outputs differ.
 
     \b
     Examples:
       dvault rerun HEAD
-      dvault rerun v2 --json
+      dvault rerun v2 --yes --json
     """
+    from dvault.errors import UsageError
+    from dvault.runs import plan_rerun
     from dvault.runs import rerun as do_rerun
 
     _no_paths("rerun")
-    with _open() as repo, _stdout_to_stderr() if as_json else contextlib.nullcontext():
-        result = do_rerun(repo, rev)
+    with _open() as repo:
+        plan = plan_rerun(repo, rev)
+        consent_needed = not (plan.trusted or yes)
+        if consent_needed or not _state["quiet"]:  # what will run, before it runs
+            for text in plan.describe():
+                _stderr(text)
+        if consent_needed:
+            if not (sys.stdin.isatty() and sys.stderr.isatty()):
+                raise UsageError(
+                    f"not run: {rev} is not signed by a trusted signer "
+                    f"({plan.signature.status}); check the command above and pass --yes to "
+                    "run it"
+                )
+            if not typer.confirm("Run this command?", default=False, err=True):
+                raise UsageError("not run: you answered no")
+        with _stdout_to_stderr() if as_json else contextlib.nullcontext():
+            result = do_rerun(repo, plan)
     if as_json:
         _json({"rev": rev, "matches": result.matches, "differences": result.differences})
         if not result.matches:
@@ -1485,13 +1552,13 @@ def lineage(
     with _open() as repo:
         graph = lin.build(repo, rev)
     if fmt == "text":
-        _out(lin.to_text(graph))
+        _out_report(lin.to_text(graph))
     elif fmt == "json":
         _json(lin.to_json(graph))
     elif fmt == "dot":
-        _out(lin.to_dot(graph))
+        _out_report(lin.to_dot(graph))
     else:
-        _out(lin.to_html(graph, f"dvault lineage of {rev}"))
+        _out_report(lin.to_html(graph, f"dvault lineage of {rev}"))
 
 
 @app.command()
@@ -1520,11 +1587,11 @@ def review(
     with _open() as repo:
         result = rv.review(repo, git_rev, read_data)
     if fmt == "md":
-        _out(rv.to_markdown(result), nl=False)
+        _out_report(rv.to_markdown(result), nl=False)
     elif fmt == "json":
         _json(result.to_json())
     else:
-        _out(rv.to_html(result), nl=False)
+        _out_report(rv.to_html(result), nl=False)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -1687,9 +1754,9 @@ def hook(
         with _open() as repo:
             message = hooks.run(repo, name, args or [])
     except DvaultError as exc:
-        typer.echo(f"dvault: {name}: {exc}", err=True)
+        _stderr(f"{name}: {exc}")
         raise typer.Exit(exc.exit_code) from None
-    typer.echo(f"dvault: {name}: {message}", err=True)
+    _stderr(f"{name}: {message}")
 
 
 @app.command()
@@ -1750,7 +1817,9 @@ def completion(
             if name
             else "cannot tell which shell you use; name it: bash, zsh, fish or powershell"
         )
-    _out(get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name))
+    _out_report(
+        get_completion_script(prog_name="dvault", complete_var="_DVAULT_COMPLETE", shell=name)
+    )
 
 
 def _split_argv(argv: list[str]) -> list[str]:
@@ -1813,14 +1882,36 @@ def _get_name(info: Any) -> str:
     return str(info.name or info.callback.__name__.lower().replace("_", "-"))
 
 
+@contextlib.contextmanager
+def _dvault_warnings() -> Iterator[None]:
+    """Print dvault's own warnings (config.ConfigWarning: a committed setting ignored) as
+    one escaped line each on stderr, whatever PYTHONWARNINGS says; others as Python
+    would."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("default", category=UserWarning, module=r"dvault(\.|$)")
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if category.__module__.split(".")[0] == "dvault":
+                _stderr(f"warning: {message}")
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def _fail(message: str, code: int, kind: str) -> NoReturn:
     """Report an error as one line on stderr (a JSON object with --json) and exit."""
     message = " ".join(message.split())
     if _state["json"]:
         error = {"error": {"message": message, "exit_code": code, "type": kind}}
-        typer.echo(json.dumps(error, ensure_ascii=False), err=True)
+        typer.echo(textsafe.json_text(json.dumps(error, ensure_ascii=False)), err=True)
     else:
         label = typer.style("error:", fg="red") if _color_on(sys.stderr) else "error:"
+        message = textsafe.line(message)
         typer.echo(f"dvault: {label} {message}", err=True, color=_color_on(sys.stderr))
     sys.exit(code)
 
@@ -1853,7 +1944,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _split_argv(list(sys.argv[1:] if argv is None else argv))
     _state.update(quiet=False, verbose=False, color="auto", chdir=None, json="--json" in args)
     try:
-        with _only_command(_command_word(args)):
+        with _only_command(_command_word(args)), _dvault_warnings():
             code = app(args=args, prog_name="dvault", standalone_mode=False)
     except NoArgsIsHelpError as exc:
         exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error

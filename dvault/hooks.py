@@ -3,18 +3,23 @@
 * post-checkout, post-merge: materialise the data ``dvault.lock`` pins (fetching missing
   objects from the default remote);
 * pre-commit: refuse a git commit whose tracked data differs from the pin, with the command
-  that fixes it (or, with ``[git] commit_data = true``, commit the data and stage the pin);
+  that fixes it (or, with ``[git] commit_data = true`` in ``.dvault/config.local`` or the
+  user config, commit the data and stage the pin; the committed config cannot turn on
+  automation: dvault/config.py);
 * pre-push: push the data pinned by every git commit being pushed, and refuse the git push
   if that fails, so no pushed git commit points at data missing from the remote.
 
 Installed hooks are small shell scripts that first run any hook that was already there
-(kept as ``<hook>.dvault-chained``) and then ``python -m dvault hook NAME``. Hooks run the
-git binary (git is what invokes them), so they may use it for index operations.
+(kept as ``<hook>.dvault-chained``) and then ``python -m dvault hook NAME``, the
+interpreter's path quoted for sh (``shlex.quote``: a path with a space, ``$`` or a quote
+runs that interpreter and nothing else). Hooks run the git binary (git is what invokes
+them), so they may use it for index operations.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +39,7 @@ CHAINED = ".dvault-chained"
 
 
 def _script(name: str) -> str:
-    python = sys.executable
+    python = shlex.quote(sys.executable)
     reads_stdin = name == "pre-push"
     lines = [
         "#!/bin/sh",
@@ -47,14 +52,14 @@ def _script(name: str) -> str:
             f'if [ -x "$0{CHAINED}" ]; then',
             f'    printf "%s\\n" "$input" | "$0{CHAINED}" "$@" || exit $?',
             "fi",
-            f'printf "%s\\n" "$input" | exec "{python}" -m dvault hook {name} "$@"',
+            f'printf "%s\\n" "$input" | exec {python} -m dvault hook {name} "$@"',
         ]
     else:
         lines += [
             f'if [ -x "$0{CHAINED}" ]; then',
             f'    "$0{CHAINED}" "$@" || exit $?',
             "fi",
-            f'exec "{python}" -m dvault hook {name} "$@"',
+            f'exec {python} -m dvault hook {name} "$@"',
         ]
     return "\n".join(lines) + "\n"
 
@@ -181,7 +186,7 @@ def pre_commit(repo: Repo) -> str:
         return "committed the data and staged dvault.lock (git.commit_data = true)"
     raise CheckFailed(
         "; ".join(problems) + ". Fix: dvault commit -a -m 'MESSAGE' && "
-        "git add dvault.lock   (or set [git] commit_data = true in .dvault/config)"
+        "git add dvault.lock   (or set [git] commit_data = true in .dvault/config.local)"
     )
 
 

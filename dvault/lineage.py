@@ -5,18 +5,24 @@ tree was dirty, the command line, user and host; ``inputs`` it was derived from;
 ``sources``, the generator or pipeline files used, by content id; ``run``, the command
 ``dvault run`` executed). ``build`` follows parents and inputs from a revision; the
 renderers turn the graph into text, JSON, Graphviz dot, or one self-contained HTML page.
+
+Everything in a commit is attacker input: ``meta`` is free-form JSON from whoever wrote the
+commit. The renderers read it through :func:`_items` and friends (a value of the wrong
+shape is left out, never a crash) and escape every string for their format
+(dvault/textsafe.py), so a message or a meta value cannot move the cursor of the terminal
+that shows it, forge a line, inject HTML or end a Graphviz string.
 """
 
 from __future__ import annotations
 
 import datetime
 import html
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import DvaultError
+from dvault.textsafe import dot_string, first_line, html_text, line, script_json
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -35,7 +41,8 @@ class Node:
 
     @property
     def title(self) -> str:
-        return self.message.splitlines()[0] if self.message else ""
+        """The message's first line, escaped for a terminal (textsafe.first_line)."""
+        return first_line(self.message)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,8 +55,8 @@ class Node:
             "command": self.meta.get("command"),
             "user": self.meta.get("user"),
             "host": self.meta.get("host"),
-            "inputs": self.meta.get("inputs", []),
-            "sources": self.meta.get("sources", []),
+            "inputs": _items(self.meta, "inputs"),
+            "sources": _items(self.meta, "sources"),
             "run": self.meta.get("run"),
             "available": self.available,
         }
@@ -71,8 +78,32 @@ class Graph:
 
 
 def _when(time_ns: int) -> str:
-    stamp = datetime.datetime.fromtimestamp(time_ns / 1e9, datetime.UTC)
+    try:
+        stamp = datetime.datetime.fromtimestamp(time_ns / 1e9, datetime.UTC)
+    except (OverflowError, OSError, ValueError):  # a forged time far outside any calendar
+        return f"time_ns {time_ns}"
     return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _items(meta: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """``meta[key]`` as a list of objects (inputs, sources); anything else is left out."""
+    value = meta.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _words(value: object) -> str:
+    """A recorded command line (a list of arguments) as one escaped line."""
+    return line(" ".join(str(a) for a in value)) if isinstance(value, list) else ""
+
+
+def _hex_id(value: object) -> bytes | None:
+    """A recorded commit id: 64 hex digits, else None."""
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            return None
+    return None
 
 
 def build(repo: Repo, rev: str, max_depth: int = 1000) -> Graph:
@@ -96,12 +127,12 @@ def build(repo: Repo, rev: str, max_depth: int = 1000) -> Graph:
         for parent in commit.parents:
             graph.edges.append(Edge(key, parent.hex(), "parent"))
             queue.append((parent, depth + 1))
-        for item in commit.meta.get("inputs", []):
-            target = item.get("commit")
-            if isinstance(target, str) and len(target) == 64:
+        for item in _items(commit.meta, "inputs"):
+            target = _hex_id(item.get("commit"))
+            if target is not None:
                 label = f"{item.get('path') or ''}@{item.get('rev', '')}".lstrip("@")
-                graph.edges.append(Edge(key, target, "input", label))
-                queue.append((bytes.fromhex(target), depth + 1))
+                graph.edges.append(Edge(key, target.hex(), "input", label))
+                queue.append((target, depth + 1))
     return graph
 
 
@@ -114,6 +145,7 @@ def to_json(graph: Graph) -> dict[str, Any]:
 
 
 def _describe(node: Node) -> list[str]:
+    """One line per fact recorded in ``node``, each escaped (textsafe.line)."""
     lines = []
     if node.roots:
         lines.append("roots: " + ", ".join(f"{p} ({k})" for p, k in sorted(node.roots.items())))
@@ -121,45 +153,46 @@ def _describe(node: Node) -> list[str]:
     if isinstance(git, dict) and git.get("commit"):
         state = "dirty" if git.get("dirty") else "clean"
         lines.append(f"git: {str(git['commit'])[:12]} ({state})")
-    for item in node.meta.get("inputs", []):
+    for item in _items(node.meta, "inputs"):
         where = f"{item.get('path')}@" if item.get("path") else ""
         lines.append(f"derived from: {where}{item.get('rev')} = {str(item.get('commit'))[:12]}")
-    for item in node.meta.get("sources", []):
+    for item in _items(node.meta, "sources"):
         lines.append(f"source: {item.get('path')} (content {str(item.get('id'))[:12]})")
     run = node.meta.get("run")
     if isinstance(run, dict):
-        lines.append("ran: " + " ".join(str(a) for a in run.get("command", [])))
+        lines.append("ran: " + _words(run.get("command")))
     elif node.meta.get("command"):
-        lines.append("command: " + " ".join(str(a) for a in node.meta["command"]))
+        lines.append("command: " + _words(node.meta["command"]))
     who = " on ".join(str(x) for x in (node.meta.get("user"), node.meta.get("host")) if x)
     if who:
         lines.append(f"by: {who}")
-    return lines
+    return [line(text) for text in lines]
 
 
 def to_text(graph: Graph) -> str:
     out = []
     for node in sorted(graph.nodes.values(), key=lambda n: (n.depth, -n.time_ns)):
-        when = f"  ({node.author}, {_when(node.time_ns)})" if node.time_ns else ""
+        when = f"  ({line(node.author)}, {_when(node.time_ns)})" if node.time_ns else ""
         out.append(f"{'  ' * min(node.depth, 8)}{node.id[:12]}  {node.title}{when}")
-        for line in _describe(node):
-            out.append(f"{'  ' * min(node.depth, 8)}    {line}")
+        for fact in _describe(node):
+            out.append(f"{'  ' * min(node.depth, 8)}    {fact}")
     return "\n".join(out)
 
 
 def to_dot(graph: Graph) -> str:
     lines = ["digraph lineage {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
     for node in graph.nodes.values():
-        label = f"{node.id[:12]}\\n{node.title}".replace('"', '\\"')
+        # two label lines: the dot escape \n joins two strings each escaped on its own
+        label = dot_string(node.id[:12])[:-1] + "\\n" + dot_string(node.title)[1:]
         style = "" if node.available else ", style=dashed"
-        lines.append(f'  "{node.id}" [label="{label}"{style}];')
+        lines.append(f"  {dot_string(node.id)} [label={label}{style}];")
     for edge in graph.edges:
         attrs = (
             'style=dashed, label="parent"'
             if edge.kind == "parent"
-            else (f'color=blue, label="{edge.label.replace(chr(34), "")}"')
+            else f"color=blue, label={dot_string(edge.label)}"
         )
-        lines.append(f'  "{edge.source}" -> "{edge.target}" [{attrs}];')
+        lines.append(f"  {dot_string(edge.source)} -> {dot_string(edge.target)} [{attrs}];")
     lines.append("}")
     return "\n".join(lines)
 
@@ -191,25 +224,25 @@ def to_html(graph: Graph, title: str = "dvault lineage") -> str:
         shapes.append(
             f'<g><rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{fill}" '
             f'stroke="#333"/><text x="{x + 8}" y="{y + 18}" font-family="monospace" '
-            f'font-size="12">{html.escape(node.id[:12])}</text><text x="{x + 8}" y="{y + 34}" '
+            f'font-size="12">{html_text(node.id[:12])}</text><text x="{x + 8}" y="{y + 34}" '
             f'font-size="11">{html.escape(node.title[:28])}</text></g>'
         )
     cards = []
     for node in sorted(graph.nodes.values(), key=lambda n: n.depth):
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in _describe(node))
+        items = "".join(f"<li>{html.escape(fact)}</li>" for fact in _describe(node))
         when = html.escape(_when(node.time_ns)) if node.time_ns else ""
         cards.append(
-            f'<section class="card"><h2><code>{html.escape(node.id[:12])}</code> '
-            f"{html.escape(node.title)}</h2><p>{html.escape(node.author)} {when}</p>"
+            f'<section class="card"><h2><code>{html_text(node.id[:12])}</code> '
+            f"{html.escape(node.title)}</h2><p>{html_text(node.author)} {when}</p>"
             f"<ul>{items}</ul></section>"
         )
-    data = _script_json(to_json(graph))
+    data = script_json(to_json(graph))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 .card{{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.8em 0}}
 h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
-<body><h1>{html.escape(title)}</h1>
+<body><h1>{html_text(title)}</h1>
 <svg xmlns="http://www.w3.org/2000/svg" width="{svg_w}" height="{svg_h}" role="img">
 <defs><marker id="arrow" markerWidth="10" markerHeight="7" refX="9" refY="3.5" orient="auto">
 <polygon points="0 0, 10 3.5, 0 7" fill="#555"/></marker></defs>
@@ -219,9 +252,3 @@ h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
 <script type="application/json" id="lineage-data">{data}</script>
 </body></html>
 """
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
-    could end the element early, so it is escaped as JSON allows."""
-    return json.dumps(value).replace("</", "<\\/")

@@ -246,7 +246,8 @@ class Repo:
 
     @cached_property
     def config(self) -> dict[str, Any]:
-        return cfg.load(self.dir / "config")
+        """The settings in force: user, project and local config merged (config.py)."""
+        return cfg.load_project(self.dir)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -475,14 +476,15 @@ class Repo:
         import socket
 
         from dvault import gitlink
+        from dvault.secretargs import redact_argv
         from dvault.trees import lookup
 
         try:
             user = getpass.getuser()
         except (KeyError, OSError):
             user = "unknown"
-        lineage: dict[str, Any] = {
-            "command": ["dvault", *sys.argv[1:]] if sys.argv else [],
+        lineage: dict[str, Any] = {  # a secret on the command line must not be published
+            "command": redact_argv(["dvault", *sys.argv[1:]]) if sys.argv else [],
             "host": socket.gethostname(),
             "user": user,
         }
@@ -835,10 +837,9 @@ class Repo:
         written into the remote's create-only marker now, so they bind every client. With
         ``encrypt`` the remote is first set up for client-side encryption (or joined, when
         it already is): see dvault/remote/keys.py."""
-        from dvault.refs import check_ref_name
         from dvault.remote.backend import RemoteSpec
 
-        check_ref_name(name)
+        cfg.check_remote_name(name)
         if "://" not in url:
             url = str((Path.cwd() / url).resolve()) if not Path(url).is_absolute() else url
         elif not url.startswith(("s3://", "file://")):

@@ -4,17 +4,22 @@ Which data, labels and checkpoints did this code use (the ``dvault.lock`` pin), 
 they come from (lineage), are they signed, and can they be restored: for each remote,
 is every object the pinned version needs present (and, with ``read_data``, intact)?
 The revision is reproducible when at least one remote holds everything.
+
+The report quotes what others wrote (messages, meta, signer names, remote names and URLs
+from the committed config, errors a remote caused): every such string is escaped for the
+format it lands in (dvault/textsafe.py) as the report is rendered.
 """
 
 from __future__ import annotations
 
 import html
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dvault.errors import DvaultError, UsageError
 from dvault.lockfile import Pin, read_at_git_rev
+from dvault.textsafe import first_line, html_text, line, markdown, markdown_code, script_json
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -41,6 +46,7 @@ class Review:
     """Status of the pinned commit's signature: good, bad, unknown (signer), unsigned, or
     not-local (the commit is not in the local store, so it could not be checked)."""
     signature_text: str
+    """The signature status in words (plain text: the renderers escape it)."""
     remotes: list[RemoteCheck] = field(default_factory=list)
 
     @property
@@ -110,7 +116,7 @@ def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review
         graph = lineage.to_json(lineage.build(repo, pin.commit))
     if repo.store.has(commit):
         check = repo.signature(commit)
-        signature, text = check.to_json(), f"dvault commit `{pin.commit[:12]}`: {check.describe()}"
+        signature, text = check.to_json(), check.describe()
     else:
         signature = {"status": "not-local", "signer": None, "key": None, "fingerprint": None}
         text = "not checked: the pinned commit is not in the local store (dvault fetch)"
@@ -121,8 +127,22 @@ def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review
 
 
 def to_markdown(r: Review) -> str:
+    """The report as Markdown: every quoted string escaped as Markdown text or code."""
+    return _render(r, markdown, markdown_code)
+
+
+def _plain_code(text: str) -> str:
+    return f"`{line(text)}`"
+
+
+Escape = Callable[[str], str]
+
+
+def _render(r: Review, text: Escape, code: Escape) -> str:
+    """The report, with ``text`` escaping a quoted string as prose or a table cell and
+    ``code`` as an inline code span."""
     lines = [
-        f"# Reproducibility review of git {r.git_rev} ({r.git_commit[:12]})",
+        f"# Reproducibility review of git {text(r.git_rev)} ({text(r.git_commit[:12])})",
         "",
         f"**Verdict: {'reproducible' if r.reproducible else 'NOT reproducible'}** — "
         + (
@@ -139,48 +159,55 @@ def to_markdown(r: Review) -> str:
             if r.signature["status"] == "bad"
             else []
         ),
-        f"## Pinned data: dvault commit `{r.pin.commit[:12]}`",
+        f"## Pinned data: dvault commit {code(r.pin.commit[:12])}",
         "",
         "| root | kind | files | bytes | tree |",
         "|---|---|---|---|---|",
     ]
     for path, root in sorted(r.pin.roots.items()):
-        lines.append(f"| {path} | {root.kind} | {root.files} | {root.size} | `{root.tree[:12]}` |")
+        lines.append(
+            f"| {text(path)} | {text(root.kind)} | {root.files} | {root.size} | "
+            f"{code(root.tree[:12])} |"
+        )
     lines += ["", "## Lineage", ""]
     if r.lineage is None:
         lines.append("The pinned commit is not in the local store (fetch it to see lineage).")
     else:
         for node in r.lineage["nodes"]:
-            lines.append(f"- `{node['id'][:12]}` {node['message'].splitlines()[0]}")
-            git = node.get("git") or {}
-            if git.get("commit"):
+            lines.append(f"- {code(node['id'][:12])} {text(first_line(node['message']))}")
+            git = node.get("git")
+            if isinstance(git, dict) and git.get("commit"):
                 state = "dirty" if git.get("dirty") else "clean"
-                lines.append(f"  - git {str(git['commit'])[:12]} ({state})")
+                lines.append(f"  - git {text(str(git['commit'])[:12])} ({state})")
             for item in node.get("inputs", []):
                 where = f"{item.get('path')}@" if item.get("path") else ""
-                lines.append(f"  - derived from {where}{item.get('rev')}")
+                lines.append("  - derived from " + text(where + str(item.get("rev"))))
             for item in node.get("sources", []):
-                lines.append(f"  - source {item.get('path')} `{str(item.get('id'))[:12]}`")
-            if node.get("run"):
-                lines.append("  - ran `" + " ".join(map(str, node["run"]["command"])) + "`")
-    lines += ["", "## Signatures", "", r.signature_text, "", "## Remotes", ""]
+                source = f"{text(str(item.get('path')))} {code(str(item.get('id'))[:12])}"
+                lines.append(f"  - source {source}")
+            run = node.get("run")
+            if isinstance(run, dict) and isinstance(run.get("command"), list):
+                lines.append("  - ran " + code(" ".join(map(str, run["command"]))))
+    lines += ["", "## Signatures", ""]
+    signed = f"dvault commit {code(r.pin.commit[:12])}: " if r.lineage is not None else ""
+    lines += [signed + text(r.signature_text), "", "## Remotes", ""]
     if not r.remotes:
         lines.append("No remote is configured: the data exists only on this machine.")
     lines += ["| remote | status | objects | detail |", "|---|---|---|---|"]
     for remote in r.remotes:
         lines.append(
-            f"| {remote.name} ({remote.url}) | {remote.status} | {remote.objects} | "
-            f"{remote.detail} |"
+            f"| {text(remote.name)} ({text(remote.url)}) | {remote.status} | {remote.objects} | "
+            f"{text(remote.detail)} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def to_html(r: Review) -> str:
-    body = html.escape(to_markdown(r))
-    data = _script_json(r.to_json())
+    body = html.escape(_render(r, line, _plain_code))  # a <pre>: no Markdown escapes
+    data = script_json(r.to_json())
     verdict = "reproducible" if r.reproducible else "NOT reproducible"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>dvault review {html.escape(r.git_rev)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>dvault review {html_text(r.git_rev)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}pre{{white-space:pre-wrap}}
 .ok{{color:#1a7f37}}.bad{{color:#cf222e}}</style></head><body>
 <h1 class="{"ok" if r.reproducible else "bad"}">{verdict}</h1>
@@ -188,9 +215,3 @@ def to_html(r: Review) -> str:
 <script type="application/json" id="review-data">{data}</script>
 </body></html>
 """
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (whose text is not entity-decoded): only "</"
-    could end the element early, so it is escaped as JSON allows."""
-    return json.dumps(value).replace("</", "<\\/")

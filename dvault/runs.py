@@ -2,24 +2,42 @@
 
 ``run`` executes the command, and only if it succeeds, stages its outputs and commits them
 with the command, its working directory, duration, inputs and sources in the commit's
-lineage. ``rerun`` executes the recorded command again and compares what it produces with
-what was committed, file by file, without storing anything.
+lineage (secrets on the command line redacted first: dvault/secretargs.py). ``rerun``
+executes the recorded command again and compares what it produces with what was
+committed, file by file, without storing anything.
+
+A recorded command is whatever the commit says, and a commit can come from anyone who can
+push to a remote: running it is running their code. So ``rerun`` first makes a
+:class:`RerunPlan` that checks the record (a list of strings, a working directory and
+outputs inside the project, nothing redacted) and the commit's signature; the caller shows
+the plan and runs it only with the user's say-so (``--yes``, a prompt) or when the commit
+carries a good signature from a trusted signer (:attr:`RerunPlan.trusted`). This is how
+git treats hooks and ``core.fsmonitor`` from a clone: never run because a fetched object
+says so.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from dvault.errors import CheckFailed, UsageError
 from dvault.objects import MODE_DIR
+from dvault.secretargs import redact_argv, redacted_positions
 
 if TYPE_CHECKING:
+    from dvault.hashing import ObjectId
     from dvault.repo import Repo
+    from dvault.signing import SignatureCheck
+
+MAX_ARGS = 4096
+MAX_OUTPUTS = 4096
+_RESERVED = (".dvault", ".git")
 
 
 @dataclass
@@ -53,21 +71,114 @@ def run(
         return RunResult(done.returncode, seconds)
     rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
     repo.add([cwd / o for o in outputs], kind=kind)
+    recorded = redact_argv(command)
     record = {
-        "command": command,
+        "command": recorded,
         "cwd": os.path.relpath(cwd.resolve(), repo.root),
         "outputs": rel_outputs,
         "seconds": round(seconds, 3),
         "exit": 0,
     }
     oid = repo.commit(
-        message or "run: " + " ".join(command),
+        message or "run: " + " ".join(recorded),
         meta={"run": record},
         inputs=inputs,
         sources=sources,
         allow_empty=True,
     )
     return RunResult(0, seconds, oid)
+
+
+@dataclass(frozen=True)
+class RerunPlan:
+    """What ``rerun`` would execute, checked, with the commit's signature status."""
+
+    rev: str
+    commit: ObjectId
+    command: tuple[str, ...]
+    cwd: str  # relative to the project root, normalised ("." for the root)
+    outputs: tuple[str, ...]
+    signature: SignatureCheck
+
+    @property
+    def trusted(self) -> bool:
+        """The commit carries a good signature from a trusted signer."""
+        from dvault.signing import GOOD
+
+        return bool(self.signature.status == GOOD)
+
+    def describe(self) -> list[str]:
+        """The plan in words, for the user to judge before it runs (unescaped: the
+        printer escapes)."""
+        return [
+            f"rerun of {self.rev} ({self.commit.hex()[:12]}) would run: "
+            + shlex.join(self.command),
+            f"  in: {self.cwd}" + (" (the project root)" if self.cwd == "." else ""),
+            f"  signature: {self.signature.describe()}",
+        ]
+
+
+def plan_rerun(repo: Repo, rev: str) -> RerunPlan:
+    """Read and check REV's run record; raises :class:`UsageError` (exit 2) for a record
+    that must not run: not a list of strings, a working directory or output outside the
+    project (``..``, absolute, through a symlink, inside .git or .dvault), or secrets
+    that were redacted when it was recorded."""
+    oid = repo.resolve(rev)
+    commit = repo.read_commit(oid)
+    record = commit.meta.get("run")
+    where = f"{rev} ({oid.hex()[:12]})"
+    if not isinstance(record, dict) or not record.get("command"):
+        raise UsageError(f"{where} was not made by dvault run; nothing to repeat")
+    command = record["command"]
+    if (
+        not isinstance(command, list)
+        or len(command) > MAX_ARGS
+        or not all(isinstance(a, str) and "\0" not in a for a in command)
+    ):
+        raise UsageError(f"{where}: the recorded command is not a list of arguments; not run")
+    hidden = redacted_positions(command)
+    if hidden:
+        raise UsageError(
+            f"{where}: the recorded command had secrets redacted when it was recorded "
+            f"(argument {', '.join(str(i + 1) for i in hidden)}: {shlex.join(command)}); "
+            "run it yourself with the secret, then compare with dvault diff"
+        )
+    outputs = record.get("outputs", [])
+    if not isinstance(outputs, list) or len(outputs) > MAX_OUTPUTS:
+        raise UsageError(f"{where}: the recorded outputs are not a list of paths; not run")
+    cwd = _inside(repo, record.get("cwd", "."), "working directory", where)
+    if not (repo.root / cwd).is_dir():
+        raise UsageError(f"{where}: the recorded working directory {cwd} does not exist")
+    checked = tuple(_inside(repo, o, "output", where) for o in outputs)
+    return RerunPlan(rev, oid, tuple(command), cwd, checked, repo.signature(oid))
+
+
+def _inside(repo: Repo, value: object, what: str, where: str) -> str:
+    """A recorded project-relative path, normalised; refused unless it stays inside the
+    project once symlinks already in the work tree are followed."""
+    if not isinstance(value, str) or "\0" in value:
+        raise UsageError(f"{where}: the recorded {what} is not a path; not run")
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or any(p in _RESERVED for p in path.parts):
+        raise UsageError(
+            f"{where}: the recorded {what} {value!r} is outside the project's data "
+            "(absolute, '..', .git or .dvault); not run"
+        )
+    rel = path.as_posix()
+    root = os.path.realpath(repo.root)
+    real = os.path.realpath(os.path.join(root, rel))
+    if real != root and not real.startswith(root + os.sep):
+        raise UsageError(
+            f"{where}: the recorded {what} {value!r} leads outside the project through a "
+            f"symlink (to {real}); not run"
+        )
+    inner = os.path.relpath(real, root).split(os.sep)
+    if any(p in _RESERVED for p in inner):
+        raise UsageError(
+            f"{where}: the recorded {what} {value!r} leads into {os.path.relpath(real, root)} "
+            "through a symlink; not run"
+        )
+    return rel
 
 
 @dataclass
@@ -77,25 +188,25 @@ class RerunResult:
     differences: list[str] = field(default_factory=list)
 
 
-def rerun(repo: Repo, rev: str) -> RerunResult:
-    """Run REV's recorded command again and compare its outputs with REV's."""
+def rerun(repo: Repo, plan: RerunPlan) -> RerunResult:
+    """Run a checked plan (the caller decided it may run) and compare its outputs with
+    the commit's."""
     from dvault.trees import lookup, walk
     from dvault.workspace.scan import load_ignore
     from dvault.workspace.scan import walk as scan
     from dvault.workspace.status import hash_many
 
-    commit = repo.read_commit(repo.resolve(rev))
-    record: Any = commit.meta.get("run")
-    if not isinstance(record, dict) or not record.get("command"):
-        raise UsageError(f"{rev} was not made by dvault run; nothing to repeat")
-    cwd = repo.root / str(record.get("cwd", "."))
-    done = subprocess.run([str(a) for a in record["command"]], cwd=cwd)
+    try:
+        done = subprocess.run(list(plan.command), cwd=repo.root / plan.cwd)
+    except OSError as exc:
+        raise UsageError(f"cannot run {plan.command[0]!r}: {exc.strerror}") from None
     if done.returncode != 0:
         raise CheckFailed(f"the recorded command failed this time (exit {done.returncode})")
+    commit = repo.read_commit(plan.commit)
     differences: list[str] = []
     ignore = load_ignore(repo.root)
-    for output in record.get("outputs", []):
-        rel = output.encode()
+    for output in plan.outputs:
+        rel = b"" if output == "." else output.encode()
         entry = lookup(repo.store, commit.tree, rel)
         expected: dict[bytes, tuple[int, bytes]] = {}
         if entry is not None:

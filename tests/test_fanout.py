@@ -481,9 +481,11 @@ def test_checkout_refuses_a_commit_whose_directory_is_a_shard(repo: Repo) -> Non
 
 
 def set_case_insensitive(repo: Repo, value: bool) -> None:
-    config = cfg.load(repo.dir / "config")
+    """This clone's setting (``.dvault/config.local``: the committed config may not set
+    ``false``)."""
+    config = cfg.load(repo.dir / cfg.LOCAL_FILE)
     config.setdefault("checkout", {})["case-insensitive"] = value
-    cfg.save(repo.dir / "config", config)
+    cfg.save(repo.dir / cfg.LOCAL_FILE, config)
     repo.__dict__.pop("config", None)
 
 

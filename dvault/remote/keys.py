@@ -37,6 +37,11 @@ DEFAULT_LOG_N = 17
 """scrypt cost: n = 2**17, r = 8, p = 1 (128 MiB, ~0.45 s per try on a 2020s core), the
 parameters OWASP recommends for scrypt."""
 MIN_LOG_N = 14
+"""The least cost a slot may ask for when it is *read* (slots made by earlier versions)."""
+MIN_NEW_LOG_N = 16
+"""The least cost of a slot dvault *writes*: n = 2**16 (64 MiB, ~0.2 s per try). The slots
+are public to anyone who can list the remote, so a cheaper one would let the storage
+provider or a reader try passphrases four times faster than at 2**14."""
 MAX_LOG_N = 20
 """A slot asking for more than 2**20 * 8 * 128 bytes (1 GiB) is refused: a hostile remote
 must not be able to exhaust the client's memory with a slot."""
@@ -147,6 +152,12 @@ def encryption_of(marker: dict[str, Any] | None, where: str) -> str | None:
 # -- key slots ------------------------------------------------------------------------------
 
 
+def check_new_cost(log_n: int) -> None:
+    """Refuse a scrypt cost outside what a new slot may use (before anything is written)."""
+    if not MIN_NEW_LOG_N <= log_n <= MAX_LOG_N:
+        raise UsageError(f"--kdf-cost must be between {MIN_NEW_LOG_N} and {MAX_LOG_N}")
+
+
 def _slot_header(slot: dict[str, Any]) -> bytes:
     """The slot fields the wrapping authenticates (everything but nonce and ciphertext)."""
     from dvault.objects import canonical_json
@@ -162,8 +173,7 @@ def make_slot(
 
     from dvault.objects import canonical_json
 
-    if not MIN_LOG_N <= log_n <= MAX_LOG_N:
-        raise UsageError(f"--kdf-cost must be between {MIN_LOG_N} and {MAX_LOG_N}")
+    check_new_cost(log_n)
     salt = secrets.token_bytes(16)
     slot: dict[str, Any] = {
         "cipher": "aes-256-gcm",
@@ -348,6 +358,7 @@ def set_up(backend: Backend, remote: str, log_n: int, protect: list[str] | None 
     marker that names its key, so a crash in between leaves a slot (reused next time)
     rather than a marker whose key no slot holds (an unusable remote forever).
     """
+    check_new_cost(log_n)
     where = backend.describe()
     marker = read_marker(backend)
     key_id = encryption_of(marker, where)
@@ -403,6 +414,7 @@ def add_passphrase(repo: Any, spec: Any, log_n: int, label: str | None = None) -
     from dvault.remote.encrypted import EncryptedBackend
     from dvault.remote.session import Remote
 
+    check_new_cost(log_n)
     remote = Remote(repo, spec)
     if not isinstance(remote.backend, EncryptedBackend):
         raise UsageError(f"remote {spec.name} is not encrypted")

@@ -147,7 +147,7 @@ def test_run_json_keeps_the_child_output_off_stdout(project: Project) -> None:
     _keys(doc, "command", "exit_code", "seconds", "commit")
     assert doc["exit_code"] == 0 and doc["commit"] == project.head()
     assert "hello from the job" in result.err
-    again = project.ok("rerun", "HEAD", "--json")
+    again = project.ok("rerun", "HEAD", "--yes", "--json")
     assert again.json() == {"rev": "HEAD", "matches": True, "differences": []}
     failed = project.run("run", "--json", "-o", "out", "--", "python3", "-c", "exit(4)")
     assert failed.code == 1 and failed.json()["commit"] is None

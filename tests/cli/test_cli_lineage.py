@@ -99,13 +99,13 @@ def test_run_commits_outputs_and_rerun_reproduces(tracked: Project) -> None:
     meta = tracked.ok("show", "--json", head).json()["meta"]
     assert meta["run"]["command"][0] == "sh" and meta["run"]["outputs"] == ["feat"]
     assert (tracked.root / "feat/all.txt").read_text() == "alpha\nbravo\n"
-    assert tracked.ok("rerun", head).code == 0
+    assert tracked.ok("rerun", "--yes", head).code == 0
 
 
 def test_rerun_reports_differences(tracked: Project) -> None:
     """A command whose output changes between runs is reported as not reproduced (exit 1)."""
     tracked.ok("run", "--output", "stamp.txt", "--", "sh", "-c", "date +%s%N > stamp.txt")
-    result = tracked.run("rerun", "HEAD")
+    result = tracked.run("rerun", "--yes", "HEAD")
     assert result.code == 1, result.describe()
     assert "differs: stamp.txt" in result.out
     assert "NOT reproduced" in result.err

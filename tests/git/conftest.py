@@ -72,8 +72,11 @@ class GitProject(Project):
     def show_json(self, rev: str = "HEAD") -> dict:
         return self.ok("show", "--json", rev).json()
 
-    def append_config(self, text: str) -> None:
-        with open(self.root / ".dvault" / "config", "a") as f:
+    def append_config(self, text: str, local: bool = False) -> None:
+        """Append to the project config, or with ``local`` to this clone's
+        ``.dvault/config.local`` (where settings that loosen safety or automate hooks
+        must live)."""
+        with open(self.root / ".dvault" / ("config.local" if local else "config"), "a") as f:
             f.write(text)
 
 

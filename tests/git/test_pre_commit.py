@@ -43,9 +43,10 @@ def test_pre_commit_refuses_unstaged_lock(hooked: GitProject) -> None:
 def test_commit_data_setting_commits_data_and_stages_lock(
     hooked: GitProject, flags: list[str]
 ) -> None:
-    """With [git] commit_data = true the hook commits the data and the git commit pins it."""
+    """With [git] commit_data = true in .dvault/config.local the hook commits the data and
+    the git commit pins it."""
     old_pin = hooked.pin("HEAD")
-    hooked.append_config("\n[git]\ncommit_data = true\n")
+    hooked.append_config("\n[git]\ncommit_data = true\n", local=True)
     hooked.write("data/a.txt", b"edited, committed by the hook\n")
     hooked.write("train.py", "print('v2')\n")
     hooked.git("add", "train.py")

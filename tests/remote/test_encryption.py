@@ -51,7 +51,7 @@ def _encrypted_ml(root: Path, remote: RemoteTarget) -> Project:
     proj.ok("add", "data", "models", "README.md")
     proj.ok("commit", "-m", "v1 dataset")
     proj.ok("tag", "v1", "-m", "baseline")
-    added = proj.ok(*remote.add_args("origin", "--encrypt", "--kdf-cost", "14"))
+    added = proj.ok(*remote.add_args("origin", "--encrypt", "--kdf-cost", "16"))
     assert "encrypted" in added.out
     return proj
 
@@ -169,7 +169,7 @@ def test_second_passphrase_adds_one_slot_and_re_encrypts_nothing(
     before = _remote_bytes(remote)
     stamps = {key: remote.stamp(key) for key in before}
     added = enc.ok(
-        "remote", "passphrase", "add", "origin", "--label", "ci", "--kdf-cost", "14",
+        "remote", "passphrase", "add", "origin", "--label", "ci", "--kdf-cost", "16",
         env={"DVAULT_NEW_PASSPHRASE": "second passphrase"},
     )  # fmt: skip
     assert "no data was re-encrypted" in added.out
@@ -359,10 +359,10 @@ def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) 
 def test_key_slots_open_only_with_their_passphrase(tmp_path: Path) -> None:
     inner = DirectoryBackend(tmp_path / "remote")
     keys = RepoKeys.derive(os.urandom(32))
-    inner.create("keys/a.json", make_slot(keys, "first passphrase", 14))
-    inner.create("keys/b.json", make_slot(keys, "second passphrase", 14))
+    inner.create("keys/a.json", make_slot(keys, "first passphrase", 16))
+    inner.create("keys/b.json", make_slot(keys, "second passphrase", 16))
     other = RepoKeys.derive(os.urandom(32))  # a slot for another key is never tried
-    inner.create("keys/c.json", make_slot(other, "third passphrase", 14))
+    inner.create("keys/c.json", make_slot(other, "third passphrase", 16))
     for passphrase, slot in (
         ("first passphrase", "keys/a.json"),
         ("second passphrase", "keys/b.json"),
@@ -372,7 +372,7 @@ def test_key_slots_open_only_with_their_passphrase(tmp_path: Path) -> None:
     with pytest.raises(WrongPassphrase):
         unlock(inner, keys.key_id, "third passphrase")
     # a slot demanding an absurd amount of memory is ignored, not computed
-    greedy = make_slot(keys, "first passphrase", 14).replace(b'"log_n":14', b'"log_n":30')
+    greedy = make_slot(keys, "first passphrase", 16).replace(b'"log_n":16', b'"log_n":30')
     inner.create("keys/d.json", greedy)
     opened, name = unlock(inner, keys.key_id, "first passphrase", hint="keys/d.json")
     assert name == "keys/a.json"
@@ -404,5 +404,5 @@ def _encrypted_ml_protected(root: Path, remote: RemoteTarget) -> Project:
     write_ml_v1(proj)
     proj.ok("add", "data", "models", "README.md")
     proj.ok("commit", "-m", "v1 dataset")
-    proj.ok(*remote.add_args("origin", "--encrypt", "--kdf-cost", "14", "--protect", "main"))
+    proj.ok(*remote.add_args("origin", "--encrypt", "--kdf-cost", "16", "--protect", "main"))
     return proj

@@ -1,0 +1,56 @@
+"""dvault/textsafe.py: untrusted text made safe per format, and nothing else changed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from dvault import textsafe
+
+UNSAFE = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))] + [
+    "\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069", "\u2028", "\u2029",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("char", UNSAFE, ids=[f"U+{ord(c):04X}" for c in UNSAFE])
+def test_every_control_becomes_a_visible_escape(char: str) -> None:
+    shown = textsafe.line(f"a{char}b")
+    assert shown.startswith("a\\") and shown.endswith("b") and shown.isprintable()
+    kept = textsafe.block(f"a{char}b")
+    assert kept == ("a\nb" if char == "\n" else shown)
+
+
+def test_printable_text_is_unchanged() -> None:
+    text = "données/日本語 – naïve \\x1b <b> | `x`"
+    assert textsafe.line(text) == text
+
+
+def test_message_lines_split_at_newlines_only() -> None:
+    assert textsafe.message_lines("a\r\nb\rc\x0bd\n") == ["a", "b\\rc\\x0bd", ""]
+    assert textsafe.first_line("\x1b[2Ktitle\nbody") == "\\x1b[2Ktitle"
+
+
+def test_markdown_cannot_open_tags_or_split_cells() -> None:
+    md = textsafe.markdown("a|<script>*x*`y`\x1b")
+    assert re.sub(r"\\.", "", md) == "ascriptxyx1b"  # every special character escaped
+    code = textsafe.markdown_code("a``b|c")
+    assert code.startswith("``` ") and code.endswith(" ```") and "\\|" in code
+
+
+def test_html_and_dot_and_script_json() -> None:
+    assert textsafe.html_text('<a href="x">\x1b') == "&lt;a href=&quot;x&quot;&gt;\\x1b"
+    assert textsafe.dot_string('a"];\\N\n') == '"a\\"];\\\\N\\\\n"'
+    value = {"k": "</script><!--<script>&\u202e"}
+    dumped = textsafe.script_json(value)
+    assert "<" not in dumped and ">" not in dumped and "&" not in dumped
+    assert json.loads(dumped) == value
+
+
+def test_json_text_is_faithful() -> None:
+    value = {"author": "m\x1b]0;t\x07\u202e\x9b\x7f", "n": [1, "\u2028"]}
+    dumped = json.dumps(value, indent=2, ensure_ascii=False)
+    safe = textsafe.json_text(dumped)
+    assert json.loads(safe) == value
+    assert re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2028]", safe) is None
