@@ -61,7 +61,7 @@ def test_a_plain_remote_in_place_of_an_encrypted_one_is_refused(
     client = s3_client(moto_server)
     bucket = new_bucket(client, lock=False)
     url, options = f"s3://{bucket}/proj", ["--endpoint", moto_server]
-    owner = Owner(tmp_path / "owner", url, endpoint=moto_server, encrypt=True, kdf_cost=14)
+    owner = Owner(tmp_path / "owner", url, endpoint=moto_server, encrypt=True, kdf_cost=16)
     owner.push()
     key_id = _key_id(owner.root)
     teammate = Project(tmp_path, _env(tmp_path / "teammate-home"))
@@ -96,7 +96,7 @@ def test_git_onboarding_honours_the_committed_encryption(
     refused, nothing is checked out, and their push sends nothing in clear. (This held
     before issue 17; ``clone --key-id`` of the intact remote is the new part.)"""
     remote = tmp_path / "remote"
-    owner = Owner(tmp_path / "owner", str(remote), git=True, encrypt=True, kdf_cost=14)
+    owner = Owner(tmp_path / "owner", str(remote), git=True, encrypt=True, kdf_cost=16)
     owner.push()
     owner.git("add", ".dvault/config", ".dvault/.gitignore", ".gitignore", "dvault.lock")
     owner.git("commit", "-qm", "data")
