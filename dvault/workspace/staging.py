@@ -98,15 +98,28 @@ def store_path(
     return entry.with_stat(st if after == st and size == st.size else None, now_ns())
 
 
-def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> StageReport:
+def stage_paths(
+    repo: Repo,
+    scopes: Iterable[bytes],
+    desc: str = "add",
+    roots: Mapping[str, str] | None = None,
+) -> StageReport:
     """Make the stage match the workspace under each scope (files, deletions, empty dirs).
 
     Files are stored as the scan finds them, and with many files the stage is written in
     batches as their packs are indexed, so memory stays flat however many files are new.
+    Every scope must lie under one of the tracked ``roots`` (default: the project's, each
+    validated): what is staged is what a checkout of the commit would write, never more.
     """
+    from dvault.workspace.safety import RootCover
+
     scopes = list(scopes)
     state = repo.state
     base = os.fsencode(repo.root)
+    covered = RootCover(state.roots() if roots is None else roots)
+    for scope in scopes:
+        if not covered(scope):
+            raise UsageError(f"path {os.fsdecode(scope)!r} is not under a tracked root")
     for scope in scopes:
         if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")

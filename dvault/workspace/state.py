@@ -21,9 +21,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dvault.errors import StorageError
+from dvault.errors import CorruptObject, StorageError
 from dvault.fsutil import MappedFile
 from dvault.hashing import ObjectId
+from dvault.objects import check_root
 
 RACY_NS = 100_000_000
 MAX_DBS = 5  # stage, hashcache, roots, meta, dirsig
@@ -332,11 +333,30 @@ class WorkspaceState:
 
     # -- tracked roots --------------------------------------------------------------------
 
-    def roots(self) -> dict[str, str]:
+    def roots(self, validate: bool = True) -> dict[str, str]:
+        """The tracked roots, each checked (``objects.check_root``) unless ``validate`` is
+        False: an invalid one (put here by a checkout before roots were validated) is an
+        error naming it, never a path a scan would follow. A checkout reads them without
+        the check, to compare, so a checkout of a good commit replaces them."""
         with self.env.begin(db=self._roots) as txn:
-            return {bytes(k).decode(): bytes(v).decode() for k, v in txn.cursor()}
+            roots = {
+                bytes(k).decode(errors="surrogateescape"): bytes(v).decode(errors="replace")
+                for k, v in txn.cursor()
+            }
+        if validate:
+            for path, kind in roots.items():
+                try:
+                    check_root(path, kind)
+                except CorruptObject as exc:
+                    raise CorruptObject(
+                        f"{exc} (in .dvault/state; checking out a good commit replaces the tracked "
+                        "roots)"
+                    ) from None
+        return roots
 
     def set_roots(self, roots: dict[str, str]) -> None:
+        for path, kind in roots.items():  # writers never store what readers refuse
+            check_root(path, kind)
         with self.env.begin(write=True, db=self._roots) as txn:
             txn.drop(self._roots, delete=False)
             for path, kind in roots.items():
