@@ -115,7 +115,7 @@ def test_newline_in_a_root_cannot_inject_gitignore_or_lock_lines(scene: Scene) -
     """The old client wrote ``/cfg`` and ``/conftest.py`` into .gitignore (a planted
     conftest.py then hid from ``git status``) and a broken table into dvault.lock."""
     forge_roots(scene, {"cfg\n/conftest.py": "dataset"})
-    scene.victim.run("pull", "--accept-roots")
+    result = scene.victim.run("pull")
     (scene.victim.root / "conftest.py").write_text("import os  # planted\n")
     assert "conftest.py" in git_status(scene.victim)
     gitignore = (scene.victim.root / ".gitignore").read_text().splitlines()
@@ -124,6 +124,7 @@ def test_newline_in_a_root_cannot_inject_gitignore_or_lock_lines(scene: Scene) -
 
     lock = tomllib.loads((scene.victim.root / "dvault.lock").read_text())
     assert list(lock["roots"]) == ["data"]
+    assert result.code == 3 and "invalid tracked root" in one_error_line(result)
 
 
 def test_an_honest_update_with_the_same_roots_still_pulls(scene: Scene) -> None:
