@@ -12,6 +12,7 @@ stops unless the user passes ``--accept-roots``.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from dvault.hashing import ObjectId
 from dvault.repo import Repo
 from dvault.trees import lookup
-from tests.cli.helpers import one_error_line
+from tests.cli.helpers import git, one_error_line
 from tests.security._checkout_helpers import Forger, Scene, copy_scene, git_status, make_scene
 
 
@@ -170,3 +171,24 @@ def test_add_refuses_what_a_checkout_would_refuse_as_a_root(scene: Scene) -> Non
         result = victim.run("add", path)
         assert result.code == 2, result.describe()
         assert "cannot track" in one_error_line(result)
+
+
+def test_a_hook_never_accepts_new_roots_for_the_user(scene: Scene) -> None:
+    """A git branch whose dvault.lock pins a commit tracking a new root: the post-checkout
+    hook materialises nothing and prints the command that would accept the roots."""
+    victim = scene.victim
+    victim.ok("hooks", "install")
+    commit = forge_commit(scene, {"extra": "labels"}, {b"extra": {b"l.csv": b"x,1\n"}})
+    scene.publish(commit)
+    git(victim, "checkout", "-qb", "evil")
+    (victim.root / "dvault.lock").write_text(f'version = 1\ncommit = "{commit.hex()}"\n')
+    git(victim, "commit", "-qam", "pin the new data", "--no-verify")  # another machine
+    git(victim, "checkout", "-q", "main")
+    before = victim_state(scene)
+    proc = subprocess.run(
+        ["git", "checkout", "evil"], cwd=victim.root, env=victim.env, capture_output=True, text=True
+    )
+    assert "dvault checkout --accept-roots" in proc.stderr, proc.stderr
+    state = victim_state(scene)
+    assert state["roots"] == before["roots"] and state["head"] == before["head"]
+    assert not (victim.root / "extra").exists()
