@@ -759,9 +759,9 @@ class Repo:
         head_tree = self.read_commit(head).tree if head else None
         roots_after = None
         if rels is None:  # a whole checkout: the project tracks the target's roots after it
-            current = self.state.roots(validate=False)
-            fresh = head is None and not current
-            roots_after = adopted_roots(self, target, current, accept_roots, fresh)
+            known = self.state.accepted_roots()
+            fresh = head is None and not known
+            roots_after = adopted_roots(self, target, known, accept_roots, fresh)
         base = head_tree if base_tree is self._HEAD_BASE else base_tree
         changes = co.plan(self, target.tree, rels, force and repair, base)
         sparse = self.state.sparse()

@@ -296,21 +296,22 @@ class NewRoots(UsageError):
 def adopted_roots(
     repo: Repo,
     target: Commit,
-    current: Mapping[str, str],
+    known: Iterable[str],
     accept: bool,
     fresh: bool,
 ) -> dict[str, str]:
     """The tracked roots the project has after checking out ``target``.
 
-    A root the project does not track now (nor any root above it) is *new*: following it
-    would make the next ``commit -a`` stage whatever the user keeps there (``.env``, a
-    token file). New roots need the user's ``accept``; otherwise :class:`NewRoots` names
-    them and nothing is written. A ``fresh`` project (no data commit and nothing tracked
-    yet: a clone, or a git clone's first ``pull``) asked for that repository's data, as
-    ``git clone`` takes a repository's files: it adopts the target's roots that its tree
-    holds; a root naming nothing in the tree is not adopted (it would only wait for the
-    user's own files; a commit can hold one when a root's files were all deleted)."""
-    cover = RootCover(current)
+    A root the project has never tracked (``known``: ``WorkspaceState.accepted_roots``;
+    nor any root above it) is *new*: following it would make the next ``commit -a`` stage
+    whatever the user keeps there (``.env``, a token file). New roots need the user's
+    ``accept``; otherwise :class:`NewRoots` names them and nothing is written. A
+    ``fresh`` project (no data commit and nothing ever tracked: a clone, or a git clone's
+    first ``pull``) asked for that repository's data, as ``git clone`` takes a
+    repository's files: it adopts the target's roots that its tree holds; a root naming
+    nothing in the tree is not adopted (it would only wait for the user's own files; a
+    commit can hold one when a root's files were all deleted)."""
+    cover = RootCover(known)
     new = {p: k for p, k in target.roots.items() if not cover(os.fsencode(p))}
     if not new or accept:
         return dict(target.roots)
@@ -323,9 +324,9 @@ def adopted_roots(
     shown = ", ".join(f"{p!r} ({k})" for p, k in sorted(new.items())[:_MAX_SHOWN])
     more = f" and {len(new) - _MAX_SHOWN} more" if len(new) > _MAX_SHOWN else ""
     raise NewRoots(
-        f"that commit would make this project track {len(new)} new root(s): {shown}{more}; "
-        "the next commit -a would then stage whatever is there. Nothing was written; if "
-        "you expect these roots, repeat with --accept-roots"
+        f"that commit would make this project track {len(new)} root(s) it never tracked: "
+        f"{shown}{more}; the next commit -a would then stage whatever is there. Nothing was "
+        "written; if you expect these roots, repeat with --accept-roots"
     )
 
 

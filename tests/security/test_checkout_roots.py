@@ -192,3 +192,17 @@ def test_a_hook_never_accepts_new_roots_for_the_user(scene: Scene) -> None:
     state = victim_state(scene)
     assert state["roots"] == before["roots"] and state["head"] == before["head"]
     assert not (victim.root / "extra").exists()
+
+
+def test_roots_this_project_tracked_before_need_no_flag(scene: Scene) -> None:
+    """No regression for one's own history: going back to a version without a root and
+    forward again re-tracks it without asking (the workspace remembers every root it
+    tracked), while a root it never tracked still needs --accept-roots."""
+    victim = scene.victim
+    victim.write("labels/l.csv", "x,1\n")
+    victim.ok("add", "labels")
+    victim.ok("commit", "-m", "labels")
+    victim.ok("checkout", "HEAD~1")
+    assert not (victim.root / "labels").exists()
+    victim.ok("checkout", "main")
+    assert (victim.root / "labels" / "l.csv").read_text() == "x,1\n"
