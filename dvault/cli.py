@@ -681,7 +681,7 @@ def checkout(
 ) -> None:
     """Make the workspace match a revision; `-- PATH...` restores only those paths.
 
-    A revision that tracks roots this project does not track yet is refused (exit 2,
+    A revision that tracks roots this project never tracked is refused (exit 2,
     nothing written, the roots named) until you accept them with --accept-roots.
 
     \b
@@ -1193,7 +1193,7 @@ def pull(
 ) -> None:
     """Fetch a branch and fast-forward the workspace to it.
 
-    New commits that track roots this project does not track yet are refused (exit 2,
+    New commits that track roots this project never tracked are refused (exit 2,
     nothing written, the roots named) until you accept them with --accept-roots.
 
     \b

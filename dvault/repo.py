@@ -651,7 +651,7 @@ class Repo:
     ) -> Any:
         """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work.
 
-        A whole checkout that would make the project track roots it does not track now
+        A whole checkout that would make the project track roots it never tracked
         raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
         rels = [self.relpath(p) for p in paths] if paths else None
         with self.locked():

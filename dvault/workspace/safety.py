@@ -10,7 +10,7 @@ for every path a checkout is about to write or remove, *before* anything is writ
 * every written path is at or under one of the target commit's tracked roots: a data
   commit can write data, never ``conftest.py``, ``.envrc``, ``.github/workflows/...``
   or ``.dvaultsigners`` (roots cannot name such files: :data:`dvault.objects.PROJECT_FILES`);
-* a checkout that would make the project track roots it does not track now names them and
+* a checkout that would make the project track roots it never tracked names them and
   stops, unless the user accepts them (``--accept-roots``; :func:`adopted_roots`);
 * no path component is ``.git`` or ``.dvault`` (a planted git hook, or a second repository);
 * no path is written, created or removed below a symlink that is in the work tree (git's
@@ -290,7 +290,7 @@ class SymlinkGuard:
 
 
 class NewRoots(UsageError):
-    """A checkout would make the project track roots it does not track now (exit 2)."""
+    """A checkout would make the project track roots it never tracked (exit 2)."""
 
 
 def adopted_roots(
