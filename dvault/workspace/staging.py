@@ -23,6 +23,7 @@ from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
+from dvault.workspace.safety import link_problem
 from dvault.workspace.scan import load_ignore, scan_workspace, under
 from dvault.workspace.state import FileStat, StageEntry, WorkspaceState, now_ns
 from dvault.workspace.status import WORKERS
@@ -77,6 +78,12 @@ def store_path(
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
     if st.mode == MODE_LINK:
         target = os.readlink(full)
+        why = link_problem(path, target)
+        if why is not None:  # writers never store what a checkout refuses to write
+            raise UsageError(
+                f"cannot store symlink {os.fsdecode(path)!r} -> {os.fsdecode(target)!r}: {why}, "
+                "so no checkout could restore it; list it in .dvaultignore or make it relative"
+            )
         return StageEntry(
             MODE_LINK, len(target), writer.put_raw(ObjectType.BLOB, target)
         ).with_stat(st, now_ns())

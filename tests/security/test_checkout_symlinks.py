@@ -87,3 +87,16 @@ def test_a_link_to_dot_from_history_cannot_carry_a_link_out(scene: Scene, tmp_pa
     victim.ok("pull")
     assert os.readlink(victim.root / "data" / "x" / "x" / "l") == "../../.."
     assert not os.path.islink(victim.root / "data" / "x")
+
+
+def test_add_never_stores_a_symlink_a_checkout_would_refuse(scene: Scene) -> None:
+    """Writers never store what readers refuse: before, ``commit -a`` stored
+    ``data/cache -> /big/disk`` and no clone of that commit could ever be made."""
+    victim = scene.victim
+    os.symlink("/big/disk", victim.root / "data" / "cache")
+    result = victim.run("commit", "-a", "-m", "with the cache link")
+    assert result.code == 2, result.describe()
+    assert "'data/cache' -> '/big/disk'" in one_error_line(result)
+    (victim.root / ".dvaultignore").write_text("/data/cache\n")
+    victim.write("data/b.txt", "bravo\n")
+    victim.ok("commit", "-a", "-m", "cache ignored")
