@@ -311,6 +311,8 @@ def trusted_signers(root: Path) -> Signers:
             if rev != "HEAD":
                 raise  # the user named a base that does not exist: say so
             committed = None  # no commit yet: nothing committed to trust
+        except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
+            raise UsageError(f"cannot read {SIGNERS_FILE} from git at {rev}: {exc}") from None
         if committed is not None:
             where = f"{SIGNERS_FILE} at git {rev}"
             for key, name in parse_signers(_read_text(committed, where), where).items():
