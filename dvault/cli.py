@@ -1261,10 +1261,14 @@ def clone(
                 "paths": _paths(),
                 "written": report.written,
                 "bytes_written": report.bytes_written,
+                "roots_not_tracked": report.roots_not_tracked,
             }
         )
         return
     _echo(f"cloned {url} into {dest}: {report.written} file(s), {_size(report.bytes_written)}")
+    if report.roots_not_tracked:
+        shown = ", ".join(repr(r) for r in report.roots_not_tracked)
+        _echo(f"not tracking {shown}: the commit names these roots but holds nothing there")
 
 
 @app.command()

@@ -727,6 +727,7 @@ class Repo:
         target = self.read_commit(target_id)
         roots = adopted_roots(self, target, {}, accept, fresh=True)
         report = co.fill_empty(self, target.tree, target.roots, self.state.sparse(), self.progress)
+        report.roots_not_tracked = sorted(target.roots.keys() - roots.keys())
         self.state.set_roots(roots)
         move_head()
         self._write_lock(target_id)
@@ -783,6 +784,7 @@ class Repo:
         with self.progress("checkout", total) as tick:
             report = co.apply(self, materialised, tick)
         if roots_after is not None:
+            report.roots_not_tracked = sorted(target.roots.keys() - roots_after.keys())
             clean_stage = self.state.stage_tree() == base
             co.record(self, changes, target.tree if clean_stage else None)
             self.state.set_roots(roots_after)

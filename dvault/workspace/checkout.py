@@ -49,6 +49,9 @@ class CheckoutReport:
     removed: int = 0
     bytes_written: int = 0
     changes: list[Change] = field(default_factory=list)
+    roots_not_tracked: list[str] = field(default_factory=list)
+    """Roots of the commit a first checkout did not start tracking: its tree holds
+    nothing there (safety.adopted_roots)."""
 
 
 def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) -> bool:

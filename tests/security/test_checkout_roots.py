@@ -142,7 +142,8 @@ def test_clone_takes_the_remotes_roots_only_where_its_tree_has_them(
     naming nothing (``.env``, waiting for the user's own secrets) is not tracked."""
     forge_roots(scene, {".env": "other"})
     dest = tmp_path / "clone"
-    scene.victim.ok("clone", str(scene.remote), str(dest))
+    cloned = scene.victim.ok("clone", str(scene.remote), str(dest), "--json").json()
+    assert cloned["roots_not_tracked"] == [".env"]
     (dest / ".env").write_text("TOKEN=hunter2\n")
     status = scene.victim.ok("status", "--json", cwd=dest).json()
     assert ".env" not in str(status)
