@@ -262,6 +262,12 @@ def _main(
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+AcceptRootsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-roots", help="Start tracking the new roots the revision names (see them first)."
+    ),
+]
 
 
 @app.command()
@@ -511,9 +517,9 @@ def log(
     with _open() as repo:
         entries = list(islice(repo.log(rev, [str(_cwd() / p) for p in _paths() or []]), max_count))
         if show_signature:
-            from dvault.signing import load_signers
+            from dvault.signing import trusted_signers
 
-            signers = load_signers(repo.root)
+            signers = trusted_signers(repo.root)
             sigs = {e.id: repo.signature(e.id, signers) for e in entries}
     if as_json:
         rows = [_commit_json(e.id, e.commit, e.refs) for e in entries]
@@ -708,21 +714,29 @@ def checkout(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite uncommitted changes.")
     ] = False,
+    accept_roots: AcceptRootsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Make the workspace match a revision; `-- PATH...` restores only those paths.
+
+    A revision that tracks roots this project never tracked is refused (exit 2,
+    nothing written, the roots named) until you accept them with --accept-roots.
 
     \b
     Examples:
       dvault checkout v1                   # the whole workspace as of tag v1
       dvault checkout main -- data/labels  # restore one folder; HEAD stays
       dvault checkout -f main              # discard uncommitted changes
+      dvault checkout --accept-roots v2    # v2 tracks a new folder, and you expect it
     """
     paths = _paths()
     with _open() as repo:
         target = repo.resolve(rev) if as_json else None  # before HEAD~1 moves with HEAD
         report = repo.checkout(
-            rev, [str(_cwd() / p) for p in paths] if paths else None, force=force
+            rev,
+            [str(_cwd() / p) for p in paths] if paths else None,
+            force=force,
+            accept_roots=accept_roots,
         )
         branch, head = repo.head()
         for c in report.changes:
@@ -1225,14 +1239,19 @@ def pull(
     args: Annotated[
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH] (default: the current branch).")
     ] = None,
+    accept_roots: AcceptRootsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a branch and fast-forward the workspace to it.
+
+    New commits that track roots this project never tracked are refused (exit 2,
+    nothing written, the roots named) until you accept them with --accept-roots.
 
     \b
     Examples:
       dvault pull                          # the current branch from the only remote
       dvault pull origin main
+      dvault pull --accept-roots           # the branch now tracks a folder you expect
     """
     from dvault.remote.fetch import pull as do_pull
 
@@ -1243,7 +1262,7 @@ def pull(
             from dvault.errors import UsageError
 
             raise UsageError("pull takes at most one branch")
-        fetched, checkout = do_pull(repo, spec, refs[0] if refs else None)
+        fetched, checkout = do_pull(repo, spec, refs[0] if refs else None, accept_roots)
     if as_json:
         _json(
             {
@@ -1312,10 +1331,14 @@ def clone(
                 "paths": _paths(),
                 "written": report.written,
                 "bytes_written": report.bytes_written,
+                "roots_not_tracked": report.roots_not_tracked,
             }
         )
         return
     _echo(f"cloned {url} into {dest}: {report.written} file(s), {_size(report.bytes_written)}")
+    if report.roots_not_tracked:
+        shown = ", ".join(repr(r) for r in report.roots_not_tracked)
+        _echo(f"not tracking {shown}: the commit names these roots but holds nothing there")
 
 
 @app.command()
@@ -1599,7 +1622,7 @@ def review(
 key_app = typer.Typer(
     help="Your ed25519 signing keys (kept outside any repository, mode 0600).\n\n"
     "\b\nExamples:\n"
-    "  dvault key generate && dvault key export >> .dvaultsigners\n"
+    "  dvault key generate && dvault key export >> .dvaultsigners  # then git commit it\n"
     "  dvault key list --json",
     no_args_is_help=True,
 )
@@ -1630,7 +1653,10 @@ def key_generate(
         _json(_key_json(info))
         return
     _echo(f"created key {info.name} ({info.fingerprint}) in {info.path}")
-    _echo(f"to trust it in a project, add this line to {signing.SIGNERS_FILE}:")
+    _echo(
+        f"to trust it in a project, add this line to {signing.SIGNERS_FILE} and commit it "
+        f"to git (or, for yourself only, to {signing.allowed_signers_path()}):"
+    )
     _echo(info.signer_line)
 
 
@@ -1659,11 +1685,16 @@ def key_export(
     name: Annotated[str | None, typer.Argument(help="Key name (default: your only key).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a public key as a line of the trusted-signers file (.dvaultsigners).
+    """Print a public key as a line of a trusted-signers file.
+
+    A key is trusted when its line is in .dvaultsigners *committed to git* (HEAD's
+    commit, read from git's objects: a copy only in the work tree counts for nothing),
+    or in your own allowed_signers file in your dvault config directory.
 
     \b
     Examples:
-      dvault key export >> .dvaultsigners
+      dvault key export >> .dvaultsigners && git add .dvaultsigners && git commit
+      dvault key export >> ~/.config/dvault/allowed_signers   # trusted by you only
       dvault key export laptop --json
     """
     from dvault import signing

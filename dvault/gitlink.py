@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import UsageError
+from dvault.objects import is_control
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,20 @@ class GitState:
 
     def to_meta(self) -> dict[str, Any]:
         return {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+
+
+def ignore_pattern(path: str) -> str:
+    """The ``.gitignore`` line that matches exactly the project path ``path`` (relative to
+    the git root): anchored with a leading ``/`` (so a ``#`` or ``!`` never starts the
+    line), with gitignore's wildcards ``*?[`` and the escape ``\\`` escaped by a
+    backslash, and trailing spaces (which git strips) kept as ``\\ ``. A control
+    character cannot be written in a line at all: refused (a newline would add lines of
+    the writer's choosing, such as one hiding a planted file from ``git status``)."""
+    if any(is_control(c) for c in path):
+        raise UsageError(f"cannot write {path!r} into .gitignore: it holds a control character")
+    escaped = "".join("\\" + c if c in "*?[\\" else c for c in path)
+    body = escaped.rstrip(" ")
+    return "/" + body + "\\ " * (len(escaped) - len(body))
 
 
 def find_git_root(start: Path) -> Path | None:

@@ -1,7 +1,8 @@
 """Git hooks: keep the data in step with the code through git's own commands.
 
 * post-checkout, post-merge: materialise the data ``dvault.lock`` pins (fetching missing
-  objects from the default remote);
+  objects from the default remote); a pin whose commit tracks new roots is refused with
+  the command that accepts them, never accepted silently;
 * pre-commit: refuse a git commit whose tracked data differs from the pin, with the command
   that fixes it (or, with ``[git] commit_data = true`` in ``.dvault/config.local`` or the
   user config, commit the data and stage the pin; the committed config cannot turn on
@@ -123,11 +124,18 @@ def materialise_pin(repo: Repo, pin: Pin | None = None) -> str:
     if not repo.store.has(target) or not _complete(repo, target):
         _fetch_pin(repo, target)
     from dvault.hashing import ObjectId
+    from dvault.workspace.safety import NewRoots
 
-    if head is None:
-        report = repo.checkout_initial(ObjectId(target), None)
-    else:
-        report = repo.checkout(pin.commit)
+    try:
+        if head is None:
+            report = repo.checkout_initial(ObjectId(target), None)
+        else:
+            report = repo.checkout(pin.commit)
+    except NewRoots as exc:  # a hook never accepts new roots for the user: it says how
+        raise NewRoots(
+            f"{exc} (a hook does not accept them for you; to accept, run: dvault checkout "
+            f"--accept-roots {pin.commit[:12]})"
+        ) from None
     return (
         f"data checked out at {pin.commit[:12]}: {report.written} written, {report.removed} removed"
     )

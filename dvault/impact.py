@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dvault.errors import DvaultError
+from dvault.errors import CorruptObject, DvaultError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import ChunkList, Commit, Tag, Tree, TreeFanout, TreeShard, decode
+from dvault.objects import Commit, Tag, Tree, TreeFanout, TreeShard, chunk_refs, decode
 from dvault.reachability import ReadRaw, TypeOf
+from dvault.trees import MAX_DEPTH
 
 Hits = dict[ObjectId, list[str]]
 """Damaged object -> paths (relative to the tree examined) that use it."""
@@ -62,32 +63,66 @@ class _Tracer:
         if oid not in self.files:
             hits = [oid] if oid in self.damaged else []
             if not hits and self.type_of(oid) == ObjectType.CHUNKS:
-                listing = self._decode(oid)
-                if isinstance(listing, ChunkList):
-                    hits = [ObjectId(c) for c, _ in listing.chunks if c in self.damaged]
+                try:
+                    _, body = self.read(oid)
+                    hits = [ObjectId(c) for c, _ in chunk_refs(body)[1] if c in self.damaged]
+                except DvaultError:
+                    pass  # unreadable: reported as damaged itself
             self.files[oid] = hits
         return self.files[oid]
 
     def tree(self, oid: ObjectId) -> Hits:
-        if oid in self.trees:
-            return self.trees[oid]
+        """Damaged objects under tree ``oid`` with the paths that use them; subtrees first,
+        on an explicit stack (never deeper than MAX_DEPTH directories), each tree once."""
+        nodes: dict[ObjectId, object | None] = {}
+        stack = [(oid, 0)]
+        while stack:
+            current, depth = stack[-1]
+            if current in self.trees:
+                stack.pop()
+                continue
+            if current not in nodes:  # first visit: read it, then its subtrees first
+                nodes[current] = node = self._decode(current)
+                for child, deeper in _subtrees(node):
+                    if child not in self.trees:
+                        if depth + deeper > MAX_DEPTH:
+                            raise CorruptObject(
+                                f"tree {oid.hex()} nests directories deeper than {MAX_DEPTH} "
+                                "levels: it is damaged or hostile"
+                            )
+                        stack.append((child, depth + deeper))
+                continue
+            stack.pop()
+            self.trees[current] = self._hits(current, nodes.pop(current))
+        return self.trees[oid]
+
+    def _hits(self, oid: ObjectId, tree: object | None) -> Hits:
+        """The hits of one tree whose subtrees' hits are known."""
         hits: Hits = {oid: [""]} if oid in self.damaged else {}
-        tree = self._decode(oid)
         if isinstance(tree, TreeFanout):  # a sharded directory: its shards' paths are its own
             for ref in tree.children:
-                for bad, paths in self.tree(ref.id).items():
+                for bad, paths in self.trees[ref.id].items():
                     hits.setdefault(bad, []).extend(paths)
         elif isinstance(tree, Tree | TreeShard):
             for entry in tree.entries:
                 name = entry.name.decode(errors="surrogateescape")
                 if entry.is_dir:
-                    for bad, paths in self.tree(entry.id).items():
+                    for bad, paths in self.trees[entry.id].items():
                         hits.setdefault(bad, []).extend(f"{name}/{p}" if p else name for p in paths)
                 else:
                     for bad in self.file(entry.id):
                         hits.setdefault(bad, []).append(name)
-        self.trees[oid] = hits
         return hits
+
+
+def _subtrees(tree: object | None) -> list[tuple[ObjectId, int]]:
+    """The tree ids a tree node refers to, each with how many directory levels deeper it
+    is: 0 for a shard (same directory), 1 for a subdirectory's tree."""
+    if isinstance(tree, TreeFanout):
+        return [(ref.id, 0) for ref in tree.children]
+    if isinstance(tree, Tree | TreeShard):
+        return [(e.id, 1) for e in tree.entries if e.is_dir]
+    return []
 
 
 def trace(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
+from dvault.objects import is_control, root_problem
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -41,13 +42,13 @@ class Pin:
 
     def render(self) -> str:
         """Stable text: fixed key order, roots sorted by path."""
-        lines = [HEADER, "version = 1", f'commit = "{self.commit}"', ""]
+        lines = [HEADER, "version = 1", f"commit = {_quote(self.commit)}", ""]
         for path in sorted(self.roots):
             root = self.roots[path]
             lines += [
                 f"[roots.{_quote(path)}]",
-                f'kind = "{root.kind}"',
-                f'tree = "{root.tree}"',
+                f"kind = {_quote(root.kind)}",
+                f"tree = {_quote(root.tree)}",
                 f"size = {root.size}",
                 f"files = {root.files}",
                 "",
@@ -64,14 +65,27 @@ class Pin:
             }
             commit = str(value["commit"])
             bytes.fromhex(commit)
-        except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError, AttributeError) as e:
             raise UsageError(f"{where} is not a valid dvault.lock: {e}") from None
+        for path, root in roots.items():  # a committed file: as hostile as a commit
+            why = root_problem(path, root.kind)
+            if why is not None:
+                raise UsageError(f"{where} is not a valid dvault.lock: root {path!r}: {why}")
         return cls(commit, roots)
 
 
-def _quote(path: str) -> str:
-    escaped = path.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def _quote(text: str) -> str:
+    """A TOML basic string: ``\\`` and ``"`` escaped, and every control character (and
+    DEL and C1) as ``\\uXXXX``, so no value can end its line or start another."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif is_control(char):
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 def pin_for(repo: Repo, commit_id: bytes) -> Pin:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import stat
 import struct
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,18 +47,152 @@ def mode_of(st_mode: int) -> int:
     return MODE_EXEC if st_mode & 0o111 else MODE_FILE
 
 
+def is_bad_name(name: bytes) -> bool:
+    """Whether ``name`` is not a valid tree entry name (empty, ``.``, ``..``, or holding
+    ``/`` or NUL): a name that could escape or confuse a checkout."""
+    return not name or name in (b".", b"..") or b"/" in name or b"\0" in name
+
+
 def check_name(name: bytes) -> None:
     """Refuse tree entry names that could escape or confuse a checkout."""
-    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+    if is_bad_name(name):
         raise CorruptObject(f"invalid tree entry name {name!r}")
+
+
+# -- tracked roots ------------------------------------------------------------------------
+
+KINDS = ("dataset", "labels", "checkpoint", "generator", "pipeline", "features", "other")
+"""What a tracked root holds (a commit's ``roots`` maps each root to one of these)."""
+
+RESERVED = (b".git", b".dvault")
+"""Names no checked-out path, and no tracked root, may have as a component."""
+
+PROJECT_FILES = frozenset(
+    {
+        ".dvaultsigners",
+        ".dvaultignore",
+        "dvault.lock",
+        ".gitignore",
+        ".gitattributes",
+        ".gitmodules",
+    }
+)
+"""Files that configure dvault or git where they sit: never a component of a tracked
+root, so a data checkout can never write one where dvault or git reads it (inside a
+tracked root they are plain data: git does not read a git-ignored directory, and dvault
+reads these files only at the project root; docs/security.md, "Checkout")."""
+
+MAX_ROOT_BYTES = 4096
+"""PATH_MAX: no file system path, so no tracked root, is longer."""
+
+# code points HFS+ ignores in file names (git's is_hfs_dotgit list)
+_HFS_IGNORED = dict.fromkeys(
+    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+def fold(name: bytes) -> str:
+    """The name as a case- and normalization-insensitive file system compares it."""
+    text = name.decode("utf-8", "surrogateescape").translate(_HFS_IGNORED)
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
+def reserved_name(name: bytes, insensitive: bool = False) -> bool:
+    """Whether ``name`` is ``.git`` or ``.dvault`` (or, on a case- or normalization-
+    insensitive file system, a spelling that file system treats as one of them)."""
+    if name in RESERVED:
+        return True
+    if not insensitive:
+        return False
+    # NTFS also drops trailing dots and spaces: ".git." is ".git"
+    return fold(name).rstrip(". ") in (".git", ".dvault")
+
+
+def is_control(char: str) -> bool:
+    """C0 controls (newline, ESC, ...), DEL and the C1 controls: characters that change
+    how a line of text, a ``.gitignore`` or a terminal reads."""
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def root_problem(path: str, kind: str, insensitive: bool = False) -> str | None:
+    """Why ``path -> kind`` is not a valid tracked root, or None when it is.
+
+    A tracked root is a normalised project-relative POSIX path: no leading ``/``, no
+    empty, ``.`` or ``..`` component, no control character, no ``.git`` / ``.dvault``
+    component (nor, when ``insensitive``, a spelling the file system folds to one), no
+    component naming a file that configures dvault or git (:data:`PROJECT_FILES`), at
+    most :data:`MAX_ROOT_BYTES` bytes; its kind is one of :data:`KINDS`. Every tracked
+    root passes this, wherever it comes from: a decoded commit, the workspace state,
+    ``add``, a scan (one validator, so no reader accepts what another refuses)."""
+    if kind not in KINDS:
+        return f"its kind {kind!r} is not one of {', '.join(KINDS)}"
+    if not path:
+        return "it is empty"
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_ROOT_BYTES:
+        return f"it is longer than {MAX_ROOT_BYTES} bytes"
+    if any(is_control(c) for c in path):
+        return "it holds a control character"
+    if any(0xD800 <= ord(c) < 0xE000 for c in path):
+        return "it is not valid UTF-8 text"
+    if path.startswith("/"):
+        return "it is absolute"
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return "it is not a normalised relative path (empty, '.' or '..' component)"
+        if reserved_name(part.encode("utf-8", "surrogateescape"), insensitive):
+            return f"it is inside {part}"
+        if part in PROJECT_FILES:
+            return f"{part} configures dvault or git, it is not data"
+    return None
+
+
+def check_root(path: str, kind: str, insensitive: bool = False) -> None:
+    """Refuse an invalid tracked root (:func:`root_problem`) as a corrupt or hostile
+    object. The path is shown as a Python literal (``repr``: control characters, bidi
+    overrides and lone surrogates escaped), so a newline or ESC in it reaches no terminal."""
+    why = root_problem(path, kind, insensitive)
+    if why is not None:
+        raise CorruptObject(f"invalid tracked root {path!r}: {why}")
 
 
 # -- chunk lists ------------------------------------------------------------------------
 
 
+def chunk_refs(body: bytes) -> tuple[int, Iterator[tuple[ObjectId, int]]]:
+    """A chunk list's total size, and its (chunk id, length) pairs as a lazy stream.
+
+    The header is checked at once (version, and a body exactly as long as its count
+    says); each pair is made only when asked for, and the stream raises CorruptObject as
+    soon as the lengths pass the total, or at its end if they fall short. A chunk list
+    repeating one chunk compresses ~30,000:1, so a small pack can hold a 1 GiB list of 30
+    million pairs: as a tuple that is ~5 GiB of Python objects, as a stream nothing."""
+    if len(body) < _CHUNKS_HEAD.size:
+        raise CorruptObject("chunk list too short")
+    version, total, count = _CHUNKS_HEAD.unpack_from(body)
+    if version != FORMAT_VERSION:
+        raise CorruptObject(f"chunk list has unknown version {version}")
+    if len(body) != _CHUNKS_HEAD.size + count * _CHUNK_REF.size:
+        raise CorruptObject("chunk list length does not match its count")
+
+    def pairs() -> Iterator[tuple[ObjectId, int]]:
+        seen = 0
+        for cid, length in _CHUNK_REF.iter_unpack(memoryview(body)[_CHUNKS_HEAD.size :]):
+            seen += length
+            if seen > total:
+                raise CorruptObject("chunk list sizes add up to more than its total")
+            yield ObjectId(cid), length
+        if seen != total:
+            raise CorruptObject("chunk list sizes do not add up to its total")
+
+    return total, pairs()
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkList:
-    """A large file's content: the concatenation of the listed blobs."""
+    """A large file's content: the concatenation of the listed blobs. Readers of content
+    that may come from a remote stream it with :func:`chunk_refs` instead of decoding
+    the whole list."""
 
     chunks: tuple[tuple[ObjectId, int], ...]
 
@@ -71,20 +207,8 @@ class ChunkList:
 
     @classmethod
     def decode(cls, body: bytes) -> ChunkList:
-        if len(body) < _CHUNKS_HEAD.size:
-            raise CorruptObject("chunk list too short")
-        version, total, count = _CHUNKS_HEAD.unpack_from(body)
-        if version != FORMAT_VERSION:
-            raise CorruptObject(f"chunk list has unknown version {version}")
-        if len(body) != _CHUNKS_HEAD.size + count * _CHUNK_REF.size:
-            raise CorruptObject("chunk list length does not match its count")
-        chunks = tuple(
-            (ObjectId(cid), length)
-            for cid, length in _CHUNK_REF.iter_unpack(memoryview(body)[_CHUNKS_HEAD.size :])
-        )
-        if sum(length for _, length in chunks) != total:
-            raise CorruptObject("chunk list sizes do not add up to its total")
-        return cls(chunks)
+        _, pairs = chunk_refs(body)
+        return cls(tuple(pairs))
 
 
 # -- trees ------------------------------------------------------------------------------
@@ -135,13 +259,23 @@ def shard_key(name: bytes) -> bytes:
 
 
 def _encode_entries(parts: list[bytes], entries: tuple[TreeEntry, ...]) -> None:
+    """Writers never store what readers refuse: a name :func:`check_name` would refuse
+    on decode is refused here (ValueError: only a bug, or a forgery, gets this far)."""
     previous = None
+    names = []
     for e in entries:
-        if previous is not None and e.name <= previous:
+        name = e.name
+        if previous is not None and name <= previous:
             raise ValueError("tree entries must be sorted and unique")
-        previous = e.name
-        parts.append(_ENTRY.pack(e.mode, e.size, e.id, len(e.name)))
-        parts.append(e.name)
+        previous = name
+        names.append(name)
+        parts.append(_ENTRY.pack(e.mode, e.size, e.id, len(name)))
+        parts.append(name)
+    # all names at once, in C: a check per name in this loop tripled its cost
+    joined = b"".join(names)
+    if b"/" in joined or b"\0" in joined or not all(names) or b"." in names or b".." in names:
+        bad = next(n for n in names if is_bad_name(n))
+        raise ValueError(f"invalid tree entry name {bad!r}")
 
 
 def _decode_entries(body: bytes, pos: int) -> tuple[TreeEntry, ...]:
@@ -413,6 +547,10 @@ class Commit:
     signature: Signature | None = None
 
     def encode(self) -> bytes:
+        for path, kind in self.roots.items():  # writers never store what readers refuse
+            why = root_problem(path, kind) if isinstance(path, str) else "not a string"
+            if why is not None:
+                raise ValueError(f"invalid tracked root {path!r}: {why}")
         value: dict[str, Any] = {
             "author": self.author,
             "message": self.message,
@@ -436,6 +574,8 @@ class Commit:
         roots = _field(v, "roots", dict, "commit")
         if not all(isinstance(k, str) and isinstance(x, str) for k, x in roots.items()):
             raise CorruptObject("commit roots must map paths to kinds")
+        for path, kind in roots.items():
+            check_root(path, kind)
         return cls(
             tree=_hex_id(v.get("tree"), "commit"),
             parents=tuple(_hex_id(p, "commit") for p in parents),
@@ -545,6 +685,7 @@ def encode(obj: Object) -> tuple[ObjectType, bytes, ObjectId]:
 
 __all__ = [
     "ID_SIZE",
+    "KINDS",
     "MAX_SHARD_DEPTH",
     "MODE_DIR",
     "MODE_EXEC",
@@ -561,10 +702,13 @@ __all__ = [
     "TreeFanout",
     "TreeNode",
     "TreeShard",
+    "check_root",
+    "chunk_refs",
     "decode",
     "decode_tree",
     "encode",
     "mode_of",
+    "root_problem",
     "shard_key",
     "signed_message",
 ]

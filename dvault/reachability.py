@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import ChunkList, Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, decode
-from dvault.trees import EMPTY_TREE, check_child, is_directory_node
-
-if TYPE_CHECKING:
-    pass
+from dvault.objects import Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, chunk_refs, decode
+from dvault.trees import EMPTY_TREE, MAX_DEPTH, check_child, is_directory_node
 
 ReadRaw = Callable[[bytes], tuple[ObjectType, bytes]]
 TypeOf = Callable[[bytes], ObjectType | None]
@@ -87,14 +84,15 @@ def walk(
             pending.append(tag.object)
             continue
         if kind != ObjectType.COMMIT:
-            from dvault.errors import CorruptObject
-
             raise CorruptObject(f"object {oid.hex()} is a {kind.name.lower()}, not a commit")
         commit = decode(kind, body)
         assert isinstance(commit, Commit)
         found.add(oid, kind)
         found.commits.append(oid)
-        _walk_tree(read, type_of, commit.tree, "", known, found, scopes)
+        try:
+            _walk_tree(read, type_of, commit.tree, "", known, found, scopes)
+        except TooDeep as exc:
+            raise CorruptObject(f"commit {oid.hex()}: {exc}") from None
         if history:
             pending.extend(commit.parents)
     return found
@@ -103,8 +101,15 @@ def walk(
 def walk_tree(read: ReadRaw, type_of: TypeOf, tree_id: bytes) -> Reachable:
     """Every object under one tree (the stage's tree, which no commit names yet)."""
     found = Reachable()
-    _walk_tree(read, type_of, ObjectId(bytes(tree_id)), "", lambda _o: False, found, None)
+    try:
+        _walk_tree(read, type_of, ObjectId(bytes(tree_id)), "", lambda _o: False, found, None)
+    except TooDeep as exc:
+        raise CorruptObject(f"tree {bytes(tree_id).hex()}: {exc}") from None
     return found
+
+
+class TooDeep(Exception):
+    """A tree nests deeper than MAX_DEPTH (reported as CorruptObject naming the commit)."""
 
 
 def _in_scope(path: str, scopes: list[str] | None) -> bool:
@@ -123,11 +128,13 @@ def _walk_tree(
     found: Reachable,
     scopes: list[str] | None,
 ) -> None:
-    # (id, path, what the object must be: None for a directory, else the fan-out node's
-    # prefix and reference that name it as one of its shards)
-    stack: list[tuple[ObjectId, str, tuple[bytes, ShardRef] | None]] = [(tree_id, prefix, None)]
+    # (id, path, its number of components, what the object must be: None for a
+    # directory, else the fan-out node's prefix and reference that name it as a shard)
+    stack: list[tuple[ObjectId, str, int, tuple[bytes, ShardRef] | None]] = [
+        (tree_id, prefix, 0, None)
+    ]
     while stack:
-        oid, path, parent = stack.pop()
+        oid, path, depth, parent = stack.pop()
         if oid in found.objects or known(oid):
             continue
         kind, body = read(oid)
@@ -135,14 +142,12 @@ def _walk_tree(
         if not isinstance(node, Tree | TreeShard | TreeFanout) or (
             parent is None and not is_directory_node(node)
         ):
-            from dvault.errors import CorruptObject
-
             raise CorruptObject(f"object {oid.hex()} at {path or '/'} is not a tree")
         if parent is not None:
             check_child(*parent, node)
         found.add(oid, ObjectType.TREE, path or "/")
         if isinstance(node, TreeFanout):  # a sharded directory: its shards share its path
-            stack.extend((ref.id, path, (node.prefix, ref)) for ref in node.children)
+            stack.extend((ref.id, path, depth, (node.prefix, ref)) for ref in node.children)
             continue
         for entry in node.entries:
             name = entry.name.decode(errors="surrogateescape")
@@ -152,8 +157,14 @@ def _walk_tree(
                 # map a partial clone needs to know the whole snapshot's layout
                 if entry.id == EMPTY_TREE:
                     found.add(entry.id, ObjectType.TREE, child)
+                elif depth + 1 >= MAX_DEPTH:  # a chain of 1,500 trees costs a few KB
+                    shown = "/".join(child.split("/")[:3])
+                    raise TooDeep(
+                        f"its tree nests directories deeper than {MAX_DEPTH} levels "
+                        f"(at {shown!r}/...): it is damaged or hostile"
+                    )
                 else:
-                    stack.append((entry.id, child, None))
+                    stack.append((entry.id, child, depth + 1, None))
             elif _in_scope(child, scopes) and not (entry.id in found.objects or known(entry.id)):
                 _walk_file(read, type_of, entry.id, child, known, found)
 
@@ -169,10 +180,10 @@ def _walk_file(
     found.add(oid, kind, path)
     if kind == ObjectType.CHUNKS:
         _, body = read(oid)
-        listing = decode(ObjectType.CHUNKS, body)
-        assert isinstance(listing, ChunkList)
-        for chunk_id, _length in listing.chunks:
-            if known(chunk_id):
+        # streamed, not decoded: a list repeating one chunk is a cheap bomb, and each
+        # repeat costs one dict lookup here
+        for chunk_id, _length in chunk_refs(body)[1]:
+            if chunk_id in found.objects or known(chunk_id):
                 continue
             if type_of(chunk_id) is None:
                 found.missing.setdefault(chunk_id, path)

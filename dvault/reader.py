@@ -571,15 +571,30 @@ class Snapshot:
         return self._walk(os.fsdecode(rel), topdown)
 
     def _walk(self, top: str, topdown: bool) -> Iterator[tuple[str, list[Entry], list[Entry]]]:
-        entries = self.ls(top)
-        dirs = [e for e in entries if e.is_dir]
-        files = [e for e in entries if not e.is_dir]
-        if topdown:
-            yield top, dirs, files
-        for d in dirs:
-            yield from self._walk(d.path, topdown)
-        if not topdown:
-            yield top, dirs, files
+        """Iterative (an explicit stack, so no tree can exhaust Python's), refusing a
+        directory deeper than ``trees.MAX_DEPTH`` as damage."""
+        from dvault.trees import MAX_DEPTH
+
+        # (directory, its listing once read: None until its subdirectories are queued)
+        stack: list[tuple[str, tuple[list[Entry], list[Entry]] | None]] = [(top, None)]
+        while stack:
+            current, listing = stack.pop()
+            if listing is not None:  # bottom-up: everything below was yielded
+                yield current, *listing
+                continue
+            if (current.count("/") + 1 if current else 0) >= MAX_DEPTH:
+                raise CorruptObject(
+                    f"{current[:60]!r}...: directories nest deeper than {MAX_DEPTH} levels "
+                    f"in {self.rev}"
+                )
+            entries = self.ls(current)
+            dirs = [e for e in entries if e.is_dir]
+            files = [e for e in entries if not e.is_dir]
+            if topdown:
+                yield current, dirs, files  # the caller may prune ``dirs`` now
+            else:
+                stack.append((current, (dirs, files)))
+            stack.extend((d.path, None) for d in reversed(dirs))
 
     def files(self, path: str | os.PathLike[str] = "") -> Iterator[Entry]:
         """Every file and symlink at or under ``path``, depth first in name order."""

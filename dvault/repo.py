@@ -29,10 +29,11 @@ from dvault.errors import (
     UsageError,
 )
 from dvault.fsutil import write_durable
-from dvault.gitlink import find_git_root
+from dvault.gitlink import find_git_root, ignore_pattern
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
-from dvault.objects import Commit, Tag
+from dvault.objects import KINDS as KINDS  # re-exported: its home is the format layer
+from dvault.objects import Commit, Tag, root_problem
 
 if TYPE_CHECKING:
     from dvault.reader import Snapshot
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 DVAULT_DIR = ".dvault"
 DEFAULT_BRANCH = "main"
 DVAULT_GITIGNORE = "# only the config is meant for git\n*\n!config\n!.gitignore\n"
-KINDS = ("dataset", "labels", "checkpoint", "generator", "pipeline", "features", "other")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
 
 Progress = Callable[[int], None]
@@ -319,19 +319,23 @@ class Repo:
                     continue
                 if not os.path.lexists(self.root / text):
                     raise UsageError(f"path {given} does not exist")
+                new_kind = kind or guess_kind(text, (self.root / text).is_file())
+                why = root_problem(text, new_kind)  # what a checkout would refuse as a root
+                if why is not None:
+                    raise UsageError(f"cannot track {text!r}: {why}")
                 for inner in [r for r in roots if r.startswith(text + "/")]:
                     del roots[inner]  # the new root subsumes roots inside it
-                roots[text] = kind or guess_kind(text, (self.root / text).is_file())
-            report = self._stage(rels, "add")
+                roots[text] = new_kind
+            report = self._stage(rels, "add", roots)
             self.state.set_roots(roots)
             self._sign_directories(report)
         self._update_gitignore(list(roots))
         return report
 
-    def _stage(self, scopes: list[bytes], desc: str) -> Any:
+    def _stage(self, scopes: list[bytes], desc: str, roots: dict[str, str] | None = None) -> Any:
         from dvault.workspace.staging import stage_paths
 
-        return stage_paths(self, scopes, desc)
+        return stage_paths(self, scopes, desc, roots)
 
     def _sign_directories(self, report: Any) -> None:
         """Compare the workspace with the stage once more, for its side effect: the scan
@@ -365,6 +369,7 @@ class Repo:
                     del roots[r]
             if not cached:
                 self._refuse_unsaved(removed, stage)
+                self._refuse_through_symlinks(removed)
             for p in removed:
                 del stage[p]
             from dvault.workspace.staging import write_stage_trees
@@ -377,14 +382,26 @@ class Repo:
             self.state.update_stage(delete=removed, tree=tree)
             self.state.set_roots(roots)
             if not cached:
+                from dvault.workspace.safety import SymlinkGuard
+
+                guard = SymlinkGuard(os.fsencode(self.root))
                 for p in removed:
-                    full = os.path.join(os.fsencode(self.root), p)
-                    with contextlib.suppress(FileNotFoundError):
-                        if os.path.isdir(full) and not os.path.islink(full):
-                            os.rmdir(full)
-                        else:
-                            os.unlink(full)
+                    guard.remove(p)
         return [os.fsdecode(p) for p in removed]
+
+    def _refuse_through_symlinks(self, paths: list[bytes]) -> None:
+        """``rm`` never deletes below a symlink (``data/cache -> /big/disk``): refused
+        before the stage changes."""
+        from dvault.workspace.safety import SymlinkGuard, UnsafePath
+
+        guard = SymlinkGuard(os.fsencode(self.root))
+        for path in paths:
+            link = guard.leading_symlink(path)
+            if link is not None:
+                raise UnsafePath(
+                    f"refusing to delete {os.fsdecode(path)!r}: {os.fsdecode(link)!r} is a "
+                    "symlink, and dvault never deletes through one (use rm --cached)"
+                )
 
     def _refuse_unsaved(self, paths: list[bytes], stage: dict[bytes, Any]) -> None:
         """``rm`` must not delete work that exists nowhere else (modified, unstaged files)."""
@@ -634,8 +651,17 @@ class Repo:
 
     # -- checkout -------------------------------------------------------------------------
 
-    def checkout(self, rev: str, paths: list[str] | None = None, force: bool = False) -> Any:
-        """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work."""
+    def checkout(
+        self,
+        rev: str,
+        paths: list[str] | None = None,
+        force: bool = False,
+        accept_roots: bool = False,
+    ) -> Any:
+        """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work.
+
+        A whole checkout that would make the project track roots it never tracked
+        raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
         rels = [self.relpath(p) for p in paths] if paths else None
         with self.locked():
             target_id = self.resolve(rev)
@@ -644,26 +670,36 @@ class Repo:
             def move_head() -> None:
                 self.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
 
-            report = self._switch(target_id, rels, force, move_head)
+            report = self._switch(target_id, rels, force, move_head, accept_roots=accept_roots)
         self._update_gitignore(list(self.roots()))
         return report
 
-    def fast_forward(self, new: ObjectId, message: str) -> Any:
-        """Advance the current branch to ``new`` (a descendant) and update the workspace."""
+    def fast_forward(self, new: ObjectId, message: str, accept_roots: bool = False) -> Any:
+        """Advance the current branch to ``new`` (a descendant) and update the workspace
+        (new tracked roots need ``accept_roots``, as for :meth:`checkout`)."""
         with self.locked():
             report = self._switch(
-                new, None, False, lambda: self.refs.update_head_target(new, message)
+                new,
+                None,
+                False,
+                lambda: self.refs.update_head_target(new, message),
+                accept_roots=accept_roots,
             )
         self._update_gitignore(list(self.roots()))
         return report
 
     def checkout_initial(
-        self, target: ObjectId, branch: str | None, empty_workspace: bool = False
+        self,
+        target: ObjectId,
+        branch: str | None,
+        empty_workspace: bool = False,
+        accept_roots: bool = False,
     ) -> Any:
         """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``.
 
         ``empty_workspace`` (a clone into a directory it just created) skips looking for
-        local files in the way: there are none.
+        local files in the way: there are none. A project that tracks nothing yet takes
+        the roots the target's tree holds (see ``workspace.safety.adopted_roots``).
         """
         from dvault.refs import HEADS
 
@@ -678,21 +714,30 @@ class Repo:
                     self.refs.set_head(None, target, "clone")
 
             if empty_workspace:  # a fresh clone: nothing to compare with, stream it
-                report = self._fill(target, move_head)
+                report = self._fill(target, move_head, accept_roots)
             else:
                 report = self._switch(
-                    target, None, empty_workspace, move_head, base_tree=None, repair=False
+                    target,
+                    None,
+                    empty_workspace,
+                    move_head,
+                    base_tree=None,
+                    repair=False,
+                    accept_roots=accept_roots,
                 )
         self._update_gitignore(list(self.roots()))
         return report
 
-    def _fill(self, target_id: ObjectId, move_head: Callable[[], None]) -> Any:
+    def _fill(self, target_id: ObjectId, move_head: Callable[[], None], accept: bool) -> Any:
         """:meth:`checkout_initial` into an empty workspace (lock held), in batches."""
         from dvault.workspace import checkout as co
+        from dvault.workspace.safety import adopted_roots
 
         target = self.read_commit(target_id)
-        report = co.fill_empty(self, target.tree, self.state.sparse(), self.progress)
-        self.state.set_roots(target.roots)
+        roots = adopted_roots(self, target, {}, accept, fresh=True)
+        report = co.fill_empty(self, target.tree, target.roots, self.state.sparse(), self.progress)
+        report.roots_not_tracked = sorted(target.roots.keys() - roots.keys())
+        self.state.set_roots(roots)
         move_head()
         self._write_lock(target_id)
         return report
@@ -707,24 +752,31 @@ class Repo:
         move_head: Callable[[], None],
         base_tree: Any = _HEAD_BASE,
         repair: bool = True,
+        accept_roots: bool = False,
     ) -> Any:
-        """Checkout's core (lock held): plan, refuse on conflicts, write, record, move HEAD.
+        """Checkout's core (lock held): plan, refuse what is unsafe, new roots not
+        accepted, conflicts and what exceeds the caps, then write, record, move HEAD.
 
         With a sparse workspace (a partial clone), paths outside its scopes are recorded in
         the stage but not written.
         """
         from dvault.workspace import checkout as co
+        from dvault.workspace.limits import check_room
+        from dvault.workspace.safety import adopted_roots, check_changes
 
         target = self.read_commit(target_id)
         _, head = self.refs.head()
         head_tree = self.read_commit(head).tree if head else None
+        roots_after = None
+        if rels is None:  # a whole checkout: the project tracks the target's roots after it
+            known = self.state.accepted_roots()
+            fresh = head is None and not known
+            roots_after = adopted_roots(self, target, known, accept_roots, fresh)
         base = head_tree if base_tree is self._HEAD_BASE else base_tree
         changes = co.plan(self, target.tree, rels, force and repair, base)
         sparse = self.state.sparse()
         materialised = [c for c in changes if in_scopes(c.path, sparse)]
-        from dvault.workspace.safety import check_changes
-
-        check_changes(self, materialised, target.tree)
+        check_changes(self, materialised, target.tree, target.roots)
         if not force:
             conflicts = co.find_conflicts(self, materialised, rels is not None)
             if conflicts:
@@ -734,13 +786,17 @@ class Repo:
                     f"checkout would overwrite uncommitted changes in {len(conflicts)} "
                     f"path(s) (commit them, or use --force):\n  {shown}{more}"
                 )
-        total = sum(c.new.size for c in materialised if c.new is not None and not c.new.is_dir)
+        written = [c.new for c in materialised if c.new is not None]
+        total = sum(e.size for e in written if not e.is_dir)
+        freed = sum(c.old.size for c in materialised if c.new is None and c.old is not None)
+        check_room(self.config, self.root, total, len(written), freed)
         with self.progress("checkout", total) as tick:
             report = co.apply(self, materialised, tick)
-        if rels is None:
+        if roots_after is not None:
+            report.roots_not_tracked = sorted(target.roots.keys() - roots_after.keys())
             clean_stage = self.state.stage_tree() == base
             co.record(self, changes, target.tree if clean_stage else None)
-            self.state.set_roots(target.roots)
+            self.state.set_roots(roots_after)
             move_head()
             self._write_lock(target_id)
         else:
@@ -805,11 +861,12 @@ class Repo:
         return lambda obj: signing.sign(obj, private)
 
     def signature(self, oid: bytes, signers: Any = None) -> Any:
-        """The signature status (good, bad, unknown, unsigned) of a commit or tag."""
+        """The signature status (good, bad, unknown, unsigned) of a commit or tag, against
+        the trusted signers (``signing.trusted_signers``: never the work tree)."""
         from dvault import signing
 
         if signers is None:
-            signers = signing.load_signers(self.root)
+            signers = signing.trusted_signers(self.root)
         return signing.check_object(self, oid, signers)
 
     def read_tag(self, oid: bytes) -> Tag:
@@ -916,13 +973,16 @@ class Repo:
 
         return fetch(self, pick_remote(self, remote), refs or None)
 
-    def pull(self, remote: str | None = None, branch: str | None = None) -> Any:
+    def pull(
+        self, remote: str | None = None, branch: str | None = None, accept_roots: bool = False
+    ) -> Any:
         """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
-        returns the checkout report, or None when already up to date."""
+        returns the checkout report, or None when already up to date. New tracked roots
+        need ``accept_roots`` (see :meth:`checkout`)."""
         from dvault.remote.fetch import pull
         from dvault.remote.session import pick_remote
 
-        _, report = pull(self, pick_remote(self, remote), branch)
+        _, report = pull(self, pick_remote(self, remote), branch, accept_roots)
         return report
 
     @classmethod
@@ -1018,7 +1078,7 @@ class Repo:
         wanted = []
         for root in sorted(roots):
             rel = f"{prefix}/{root}" if prefix != "." else root
-            entry = "/" + rel
+            entry = ignore_pattern(rel)
             if entry not in lines:
                 wanted.append(entry)
         if not wanted:

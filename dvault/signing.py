@@ -5,8 +5,12 @@ directory (:func:`keys_dir`), mode 0600, created once and never overwritten. A k
 named by the user (``default`` unless told otherwise) and identified everywhere else by
 its fingerprint, a short blake3 of the public key.
 
-Trust is the project's decision, committed with its code: ``.dvaultsigners`` at the
-project root lists ``NAME ed25519:<public key hex>`` lines (what ``dvault key export``
+Trust comes from two places no data checkout can write (:func:`trusted_signers`): the
+user's own allowed-signers file (``allowed_signers`` in the user's dvault directory, as
+git's ``gpg.ssh.allowedSignersFile``), and the project's ``.dvaultsigners`` *as committed
+in git's HEAD commit*, read from git's object database (so adding a signer is a reviewed
+git change, and a file a checkout or anyone else wrote into the work tree counts for
+nothing). Both list ``NAME ed25519:<public key hex>`` lines (what ``dvault key export``
 prints). A signature is *good* when it verifies and its key is listed, *unknown* when it
 verifies but the key is not listed, *bad* when it does not verify (always damage), and an
 object without one is *unsigned*. What exactly is signed: docs/format.md, "Signatures".
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from dvault.repo import Repo
 
 SIGNERS_FILE = ".dvaultsigners"
+ALLOWED_SIGNERS_FILE = "allowed_signers"
 DEFAULT_KEY = "default"
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SIGNER_NAME = re.compile(r"[^\s#]+")
@@ -49,16 +54,29 @@ class SignatureError(UsageError):
 # -- keys -------------------------------------------------------------------------------
 
 
-def keys_dir() -> Path:
-    """Where this user's private keys live: ``$DVAULT_CONFIG_DIR/keys``, else
-    ``$XDG_CONFIG_HOME/dvault/keys``, else ``~/.config/dvault/keys`` — never inside a
-    repository, so a key cannot be committed or pushed by accident."""
+def config_dir() -> Path:
+    """This user's dvault directory: ``$DVAULT_CONFIG_DIR``, else
+    ``$XDG_CONFIG_HOME/dvault``, else ``~/.config/dvault`` — never inside a repository."""
     base = os.environ.get("DVAULT_CONFIG_DIR")
     if base:
-        return Path(base) / "keys"
+        return Path(base)
     xdg = os.environ.get("XDG_CONFIG_HOME")
     root = Path(xdg) if xdg else Path.home() / ".config"
-    return root / "dvault" / "keys"
+    return root / "dvault"
+
+
+def keys_dir() -> Path:
+    """Where this user's private keys live: ``keys`` in :func:`config_dir`, so a key
+    cannot be committed or pushed by accident."""
+    return config_dir() / "keys"
+
+
+def allowed_signers_path() -> Path:
+    """This user's own trusted-signers file: ``allowed_signers`` in :func:`config_dir`
+    (the role of git's ``gpg.ssh.allowedSignersFile``), or the file named by
+    ``$DVAULT_ALLOWED_SIGNERS``."""
+    named = os.environ.get("DVAULT_ALLOWED_SIGNERS")
+    return Path(named) if named else config_dir() / ALLOWED_SIGNERS_FILE
 
 
 def fingerprint(public: bytes) -> str:
@@ -229,10 +247,11 @@ def sign(obj: SignedObject, private: Ed25519PrivateKey) -> SignedObject:
 
 @dataclass(frozen=True)
 class Signers:
-    """The trusted-signers file: public key -> signer name."""
+    """Trusted signers: public key -> signer name, and where they were read from."""
 
     names: dict[bytes, str]
     path: Path | None = None
+    sources: tuple[str, ...] = ()
 
 
 def parse_signers(text: str, where: str) -> dict[bytes, str]:
@@ -254,16 +273,58 @@ def parse_signers(text: str, where: str) -> dict[bytes, str]:
     return names
 
 
-def load_signers(root: Path) -> Signers:
-    """The project's trusted signers (none when the file does not exist)."""
-    path = root / SIGNERS_FILE
+def _read_text(data: bytes, where: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {where}: {exc}") from None
+
+
+def trusted_signers(root: Path) -> Signers:
+    """The signers this user trusts for the project at ``root``: the union of the user's
+    own allowed-signers file (:func:`allowed_signers_path`; its names win) and the
+    ``.dvaultsigners`` committed in git's HEAD commit (or the git revision named by
+    ``$DVAULT_SIGNERS_REV``, such as the base branch a CI job reviews a change against),
+    read through dulwich from git's object database. Never a file in the work tree: a
+    data checkout (or a hostile commit's tree) writes work-tree files, and a signer it
+    could add would make its own commits show a "good signature". Outside git, only the
+    user's file counts."""
+    from dvault.gitlink import find_git_root, read_file_at
+
+    names: dict[bytes, str] = {}
+    sources: list[str] = []
+    user_file = allowed_signers_path()
+    try:
+        data = user_file.read_bytes()
     except FileNotFoundError:
-        return Signers({}, None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    return Signers(parse_signers(text, str(path)), path)
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {user_file}: {exc.strerror}") from None
+    else:
+        names.update(parse_signers(_read_text(data, str(user_file)), str(user_file)))
+        sources.append(str(user_file))
+    if find_git_root(root) is not None:
+        rev = os.environ.get("DVAULT_SIGNERS_REV") or "HEAD"
+        try:
+            committed = read_file_at(root, rev, SIGNERS_FILE)
+        except UsageError:
+            if rev != "HEAD":
+                raise  # the user named a base that does not exist: say so
+            committed = None  # no commit yet: nothing committed to trust
+        except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
+            raise UsageError(f"cannot read {SIGNERS_FILE} from git at {rev}: {exc}") from None
+        if committed is not None:
+            where = f"{SIGNERS_FILE} at git {rev}"
+            for key, name in parse_signers(_read_text(committed, where), where).items():
+                names.setdefault(key, name)
+            sources.append(where)
+    return Signers(names, None, tuple(sources))
+
+
+def load_signers(root: Path) -> Signers:
+    """The trusted signers: :func:`trusted_signers` (kept under its old name for callers
+    written before trust moved out of the work tree; it never reads the work tree)."""
+    return trusted_signers(root)
 
 
 @dataclass(frozen=True)
@@ -284,7 +345,7 @@ class SignatureCheck:
         if self.status == BAD:
             return f"BAD signature (key {self.fingerprint}): it does not verify"
         if self.status == UNKNOWN:
-            return f"unknown signer (key {self.fingerprint} is not in {SIGNERS_FILE})"
+            return f"unknown signer (key {self.fingerprint} is not a trusted signer)"
         return "unsigned"
 
     def to_json(self) -> dict[str, Any]:
@@ -361,7 +422,7 @@ def refuse_unsigned(
     patterns = required_patterns(repo.config)
     if not patterns:
         return
-    signers = load_signers(repo.root)
+    signers = trusted_signers(repo.root)
     for ref, new in sorted(wanted.items()):
         if not ref.startswith(("refs/heads/", "refs/tags/")) or not ref_matches(ref, patterns):
             continue
@@ -390,10 +451,11 @@ def _why(result: SignatureCheck) -> str:
         return "unsigned"
     if result.status == BAD:
         return f"badly signed (key {result.fingerprint} does not verify)"
-    return f"signed by key {result.fingerprint}, which is not in {SIGNERS_FILE}"
+    return f"signed by key {result.fingerprint}, which is not a trusted signer"
 
 
 __all__ = [
+    "ALLOWED_SIGNERS_FILE",
     "BAD",
     "GOOD",
     "SIGNERS_FILE",
@@ -402,7 +464,9 @@ __all__ = [
     "KeyInfo",
     "SignatureCheck",
     "Signers",
+    "allowed_signers_path",
     "check",
+    "config_dir",
     "generate",
     "keys_dir",
     "list_keys",
@@ -410,4 +474,5 @@ __all__ = [
     "load_signers",
     "refuse_unsigned",
     "sign",
+    "trusted_signers",
 ]

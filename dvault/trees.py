@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Protocol
 
-from dvault.errors import CorruptObject
+from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import (
     MAX_SHARD_DEPTH,
@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 
 EMPTY_TREE_BODY = Tree().encode()
 EMPTY_TREE = object_id(ObjectType.TREE, EMPTY_TREE_BODY)
+
+MAX_DEPTH = 1024
+"""Most components a path in a tree may have. A path is at most PATH_MAX (4096) bytes, so
+no file system holds a deeper one that is useful; a tree nesting deeper (hostile: 1,500
+levels cost a few KB) is corrupt. Every walker here is iterative and stops at this depth,
+so no tree can exhaust the stack."""
 
 SHARD_ENTRIES = 1024
 """Directories of at most this many entries are one plain tree object (the encoding and
@@ -180,16 +186,43 @@ def _join(prefix: bytes, name: bytes) -> bytes:
     return prefix + b"/" + name if prefix else name
 
 
+def depth_of(path: bytes) -> int:
+    """The number of components of a project-relative path (0 for the root)."""
+    return path.count(b"/") + 1 if path else 0
+
+
+def too_deep(tree_id: bytes, path: bytes) -> CorruptObject:
+    """The error for a tree nesting deeper than MAX_DEPTH, naming where (shortened: the
+    whole path is thousands of bytes)."""
+    parts = path.split(b"/")
+    shown = b"/".join(parts[:3]).decode(errors="backslashreplace")
+    return CorruptObject(
+        f"tree {tree_id.hex()} nests directories deeper than {MAX_DEPTH} levels "
+        f"(at {shown!r}/... with {len(parts)} components): it is damaged or hostile"
+    )
+
+
 def walk(
     store: ObjectStore, tree_id: bytes, prefix: bytes = b""
 ) -> Iterator[tuple[bytes, TreeEntry]]:
-    """Every leaf (file, symlink, empty directory) under ``tree_id``, depth first, sorted."""
-    for entry in read_tree(store, tree_id).entries:
-        path = _join(prefix, entry.name)
+    """Every leaf (file, symlink, empty directory) under ``tree_id``, depth first, sorted.
+
+    Iterative (a stack of directory listings, never of Python frames); a directory at
+    MAX_DEPTH components or deeper is refused as :func:`too_deep`."""
+    stack = [(prefix, depth_of(prefix), iter(read_tree(store, tree_id).entries))]
+    while stack:
+        path, depth, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        child = _join(path, entry.name)
         if entry.is_dir and entry.id != EMPTY_TREE:
-            yield from walk(store, entry.id, path)
+            if depth + 1 >= MAX_DEPTH:
+                raise too_deep(tree_id, child)
+            stack.append((child, depth + 1, iter(read_tree(store, entry.id).entries)))
         else:
-            yield path, entry
+            yield child, entry
 
 
 def flatten(store: ObjectStore, tree_id: bytes) -> dict[bytes, TreeEntry]:
@@ -262,10 +295,33 @@ def _same(a: TreeEntry | None, b: TreeEntry | None) -> bool:
 def diff_trees(
     store: ObjectStore, old: bytes | None, new: bytes | None, prefix: bytes = b""
 ) -> Iterator[Change]:
-    """Leaf-level changes from tree ``old`` to tree ``new`` (None means empty), sorted."""
+    """Leaf-level changes from tree ``old`` to tree ``new`` (None means empty), sorted.
+
+    Iterative: a stack of per-directory generators, each yielding its changes and the
+    pairs of subtrees to descend into, in name order (so the output stays sorted); a
+    subtree pair MAX_DEPTH components deep is refused as :func:`too_deep`."""
     if old == new:
         return
     read = _reader(store)
+    stack = [_diff_level(store, read, old, new, prefix)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, Change):
+            yield item
+        else:
+            a_id, b_id, path = item
+            if depth_of(path) >= MAX_DEPTH:
+                raise too_deep(ObjectId(bytes(new or old or b"")), path)
+            stack.append(_diff_level(store, read, a_id, b_id, path))
+
+
+def _diff_level(
+    store: ObjectStore, read: Read, old: bytes | None, new: bytes | None, prefix: bytes
+) -> Iterator[Change | tuple[bytes, bytes, bytes]]:
+    """One directory level of :func:`diff_trees`: its changes, and (old id, new id, path)
+    for each pair of subtrees that differ, in name order."""
     a_node = _directory(read, old) if old else None
     b_node = _directory(read, new) if new else None
     for name, a, b in sorted(_differing(read, a_node, b_node), key=lambda d: d[0]):
@@ -273,7 +329,8 @@ def diff_trees(
         a_sub = a is not None and a.is_dir and a.id != EMPTY_TREE
         b_sub = b is not None and b.is_dir and b.id != EMPTY_TREE
         if a_sub and b_sub:
-            yield from diff_trees(store, a.id, b.id, path)  # type: ignore[union-attr]
+            assert a is not None and b is not None
+            yield a.id, b.id, path
             continue
         if a is not None and b is not None and not a_sub and not b_sub:
             yield Change(path, a, b)
@@ -462,6 +519,8 @@ def build_from_sorted(
             for part in rest.split(b"/"):
                 top = top + b"/" + part if top else part
                 open_dirs.append((top, []))
+            if len(open_dirs) > MAX_DEPTH:  # the root is open_dirs[0]
+                raise too_deep_to_store(path)
         current_path, current = open_dirs[-1]
         current.append(TreeEntry(name, leaf.mode, leaf.size, leaf.id))
     while len(open_dirs) > 1:
@@ -498,9 +557,18 @@ def update_tree(
     return made.id, builder.objects
 
 
-def _update_directory(
-    builder: _Builder, tree_id: bytes | None, edits: Mapping[bytes, Leaf | None]
-) -> ShardRef | None:
+def too_deep_to_store(path: bytes) -> UsageError:
+    """Writers never store what readers refuse: a path deeper than MAX_DEPTH."""
+    shown = b"/".join(path.split(b"/")[:3]).decode(errors="backslashreplace")
+    return UsageError(
+        f"{shown!r}/... is more than {MAX_DEPTH} directories deep: dvault cannot version it"
+    )
+
+
+def _split_edits(
+    edits: Mapping[bytes, Leaf | None],
+) -> tuple[dict[bytes, Leaf | None], dict[bytes, dict[bytes, Leaf | None]]]:
+    """Edits of one directory: those of its own entries, and those below each subdirectory."""
     direct: dict[bytes, Leaf | None] = {}
     nested: dict[bytes, dict[bytes, Leaf | None]] = defaultdict(dict)
     for path, leaf in edits.items():
@@ -509,21 +577,63 @@ def _update_directory(
             nested[name][rest] = leaf
         else:
             direct[name] = leaf
-    node = _directory(builder.read, tree_id) if tree_id is not None else None
-    final: dict[bytes, TreeEntry | None] = {}
-    for name in direct.keys() | nested.keys():
-        entry: TreeEntry | None = None
-        if name in nested:
-            old = _find(builder.read, node, name) if node is not None else None
+    return direct, nested
+
+
+@dataclass
+class _Level:
+    """One directory being rebuilt by :func:`_update_directory` (a frame of its stack)."""
+
+    path: bytes
+    node: TreeNode | None
+    direct: dict[bytes, Leaf | None]
+    nested: dict[bytes, dict[bytes, Leaf | None]]
+    names: Iterator[bytes]
+    final: dict[bytes, TreeEntry | None]
+    waiting: bytes | None = None  # the subdirectory being rebuilt below this one
+
+
+def _update_directory(
+    builder: _Builder, tree_id: bytes | None, edits: Mapping[bytes, Leaf | None]
+) -> ShardRef | None:
+    """The directory ``tree_id`` (None: new) after ``edits`` (paths relative to it),
+    children first; iterative, with a stack of :class:`_Level` frames, not Python ones."""
+
+    def level(path: bytes, oid: bytes | None, below: Mapping[bytes, Leaf | None]) -> _Level:
+        direct, nested = _split_edits(below)
+        node = _directory(builder.read, oid) if oid is not None else None
+        return _Level(path, node, direct, nested, iter(direct.keys() | nested.keys()), {})
+
+    stack = [level(b"", tree_id, edits)]
+    made: ShardRef | None = None
+    while True:
+        top = stack[-1]
+        if top.waiting is not None:  # the subdirectory ``waiting`` was just made
+            sub, top.waiting = top.waiting, None
+            entry = TreeEntry(sub, MODE_DIR, made.size, made.id) if made is not None else None
+            leaf = top.direct.get(sub)
+            if entry is None and leaf is not None:  # a directory emptied, or never one
+                entry = TreeEntry(sub, leaf.mode, leaf.size, leaf.id)
+            top.final[sub] = entry
+            continue
+        name = next(top.names, None)
+        if name is None:
+            made = builder.edit(top.node, b"", top.final)
+            stack.pop()
+            if not stack:
+                return made
+            continue
+        if name in top.nested:
+            path = _join(top.path, name)
+            if len(stack) >= MAX_DEPTH:
+                raise too_deep_to_store(path)
+            old = _find(builder.read, top.node, name) if top.node is not None else None
             below = old.id if old is not None and old.is_dir and old.id != EMPTY_TREE else None
-            made = _update_directory(builder, below, nested[name])
-            if made is not None:
-                entry = TreeEntry(name, MODE_DIR, made.size, made.id)
-        leaf = direct.get(name)
-        if entry is None and leaf is not None:  # a directory emptied, or never one
-            entry = TreeEntry(name, leaf.mode, leaf.size, leaf.id)
-        final[name] = entry
-    return builder.edit(node, b"", final)
+            top.waiting = name
+            stack.append(level(path, below, top.nested[name]))
+            continue
+        leaf = top.direct[name]
+        top.final[name] = None if leaf is None else TreeEntry(name, leaf.mode, leaf.size, leaf.id)
 
 
 def shard_objects(store: ObjectStore, tree_id: bytes) -> Iterable[ObjectId]:

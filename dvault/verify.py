@@ -45,9 +45,9 @@ class _SignatureAudit:
     so this costs no extra I/O); a bad signature is damage, reported with its ref."""
 
     def __init__(self, repo: Repo, report: VerifyReport) -> None:
-        from dvault.signing import load_signers
+        from dvault.signing import trusted_signers
 
-        self.signers = load_signers(repo.root)
+        self.signers = trusted_signers(repo.root)
         self.report = report
         self.bad: dict[bytes, str] = {}
         self.seen: set[bytes] = set()

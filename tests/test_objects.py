@@ -18,6 +18,7 @@ from dvault.objects import (
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
+    PROJECT_FILES,
     VALID_MODES,
     ChunkList,
     Commit,
@@ -51,6 +52,11 @@ json_values = st.recursive(
     max_leaves=12,
 )
 time_ns = st.integers(min_value=0, max_value=2**64)
+root_parts = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/"), min_size=1
+).filter(lambda p: p not in (".", "..", ".git", ".dvault") and p not in PROJECT_FILES)
+root_paths = st.lists(root_parts, min_size=1, max_size=3).map("/".join)
+"""Valid tracked roots (objects.root_problem): any other text is refused on decode."""
 commits = st.builds(
     Commit,
     tree=ids,
@@ -58,7 +64,7 @@ commits = st.builds(
     author=st.text(),
     time_ns=time_ns,
     message=st.text(),
-    roots=st.dictionaries(st.text(), st.sampled_from(["dataset", "labels", "checkpoint"])),
+    roots=st.dictionaries(root_paths, st.sampled_from(["dataset", "labels", "checkpoint"])),
     meta=st.dictionaries(st.text(), json_values, max_size=5),
 )
 tags = st.builds(

@@ -171,7 +171,7 @@ def test_malformed_signature_field_is_corrupt(signature: object) -> None:
 # -- trust file and push patterns -------------------------------------------------------
 
 
-def test_signers_file_format(tmp_path: Path) -> None:
+def test_signers_file_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = "ab" * 32
     text = f"# release managers\n\nalice ed25519:{key}  # laptop\nbob ed25519:{'cd' * 32}\n"
     assert signing.parse_signers(text, "f") == {
@@ -181,9 +181,14 @@ def test_signers_file_format(tmp_path: Path) -> None:
     for bad in (f"alice {key}", f"alice ed25519:{key[:-2]}", "alice", f"a b ed25519:{key}"):
         with pytest.raises(UsageError, match=r"f:1: expected"):
             signing.parse_signers(bad, "f")
-    assert signing.load_signers(tmp_path).names == {}
-    (tmp_path / signing.SIGNERS_FILE).write_text(text)
-    assert signing.load_signers(tmp_path).names[bytes.fromhex(key)] == "alice"
+    monkeypatch.setenv("DVAULT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("DVAULT_ALLOWED_SIGNERS", raising=False)
+    assert signing.trusted_signers(tmp_path).names == {}
+    (tmp_path / signing.SIGNERS_FILE).write_text(text)  # in the work tree: counts for nothing
+    assert signing.trusted_signers(tmp_path).names == {}
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / signing.ALLOWED_SIGNERS_FILE).write_text(text)  # the user's own
+    assert signing.trusted_signers(tmp_path).names[bytes.fromhex(key)] == "alice"
 
 
 def test_required_patterns_match_branches_and_tags() -> None:

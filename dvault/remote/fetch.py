@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import (
     CheckFailed,
-    CorruptObject,
     CorruptPack,
     DvaultError,
+    MissingObject,
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType
@@ -370,8 +370,11 @@ def _read_ranges(
 # -- pull and clone -----------------------------------------------------------------------
 
 
-def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchReport, Any]:
-    """Fetch a branch (default: the current one) and fast-forward the workspace to it.
+def pull(
+    repo: Repo, spec: RemoteSpec, name: str | None = None, accept_roots: bool = False
+) -> tuple[FetchReport, Any]:
+    """Fetch a branch (default: the current one) and fast-forward the workspace to it
+    (new tracked roots need ``accept_roots``: ``Repo.checkout``).
 
     In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
     materialises the pinned data instead: that is the data the checked-out code uses.
@@ -387,7 +390,7 @@ def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchRe
         report = FetchReport()
         pinned = ObjectId(bytes.fromhex(pin.commit))
         bring_in(repo, remote, [pinned], None, True, report)
-        return report, repo.checkout_initial(pinned, None)
+        return report, repo.checkout_initial(pinned, None, accept_roots=accept_roots)
     target = name or branch
     if target is None:
         raise UsageError("HEAD is detached; name the branch to pull")
@@ -410,7 +413,9 @@ def pull(repo: Repo, spec: RemoteSpec, name: str | None = None) -> tuple[FetchRe
     if local == new and branch == local_name:
         return report, None
     if branch == local_name:
-        checkout = repo.fast_forward(new, f"pull: fast-forward from {spec.name}")
+        checkout = repo.fast_forward(
+            new, f"pull: fast-forward from {spec.name}", accept_roots=accept_roots
+        )
     else:
         repo.refs.update(ref, new, f"pull: from {spec.name}")
         checkout = None
@@ -480,12 +485,15 @@ def clone(
             target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
             branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
             return repo.checkout_initial(target, branch, empty_workspace=created)
-    except (DvaultError, KeyboardInterrupt, OSError, CorruptObject):
+    except BaseException:  # whatever it was (a bug's RecursionError too): nothing half-made
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         else:
             for child in dest.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         raise
 
 

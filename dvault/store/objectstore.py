@@ -20,7 +20,7 @@ from dvault.content import Data, FileContent, hash_each
 from dvault.errors import CorruptObject, CorruptPack, MissingObject
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import ChunkList, Object, decode_expected, encode
+from dvault.objects import ChunkList, Object, chunk_refs, decode_expected, encode
 from dvault.pipeline import ordered_map
 from dvault.store.index import ObjectIndex
 from dvault.store.pack import (
@@ -143,13 +143,24 @@ class ObjectStore:
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
         return decode_expected(oid, *self.get_raw(oid), expect)
 
-    def iter_file_content(self, oid: bytes) -> Iterator[bytes]:
-        """The bytes of a file (a blob or a chunk list), one verified piece at a time."""
+    def iter_file_content(self, oid: bytes, size: int | None = None) -> Iterator[bytes]:
+        """The bytes of a file (a blob or a chunk list), one verified piece at a time.
+
+        With ``size`` (what a tree entry says), content of any other size is refused
+        before its first byte, so a checkout never writes more than the tree announced
+        (and checked against its limits). A chunk list is streamed, never decoded whole."""
         kind, raw = self.get_raw(oid)
         if kind == ObjectType.BLOB:
+            if size is not None and len(raw) != size:
+                raise CorruptObject(f"blob {oid.hex()} is {len(raw)} bytes, its tree says {size}")
             yield raw
         elif kind == ObjectType.CHUNKS:
-            for chunk_id, length in ChunkList.decode(raw).chunks:
+            total, pairs = chunk_refs(raw)
+            if size is not None and total != size:
+                raise CorruptObject(
+                    f"chunk list {oid.hex()} is {total} bytes, its tree says {size}"
+                )
+            for chunk_id, length in pairs:
                 ckind, data = self.get_raw(chunk_id)
                 if ckind != ObjectType.BLOB or len(data) != length:
                     raise CorruptObject(f"chunk {chunk_id.hex()} of {oid.hex()} does not match")

@@ -30,6 +30,7 @@ from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.store.appendfile import AppendFile
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
+from dvault.workspace.safety import SymlinkGuard
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
 from dvault.workspace.staging import write_stage_trees
 from dvault.workspace.state import FileStat, StageEntry, now_ns
@@ -48,6 +49,9 @@ class CheckoutReport:
     removed: int = 0
     bytes_written: int = 0
     changes: list[Change] = field(default_factory=list)
+    roots_not_tracked: list[str] = field(default_factory=list)
+    """Roots of the commit a first checkout did not start tracking: its tree holds
+    nothing there (safety.adopted_roots)."""
 
 
 def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) -> bool:
@@ -233,7 +237,7 @@ def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
     written = 0
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        for piece in store.iter_file_content(entry.id):
+        for piece in store.iter_file_content(entry.id, entry.size):
             view = memoryview(piece)
             while view:
                 done = os.write(fd, view)
@@ -256,7 +260,7 @@ def _write_large(store: ObjectStore, full: bytes, tmp: bytes, entry: TreeEntry, 
     out = AppendFile(tmp, mode=mode)
     written = 0
     try:
-        for piece in store.iter_file_content(entry.id):
+        for piece in store.iter_file_content(entry.id, entry.size):
             out.write(piece)
             written += len(piece)
         _check_size(full, entry, written)
@@ -301,31 +305,32 @@ def remove_interrupted_temps(repo: Repo) -> None:
 
 
 def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> CheckoutReport:
-    """Change the workspace as planned: removals, then new content via temp files."""
+    """Change the workspace as planned: removals, then new content via temp files.
+
+    Nothing is removed, and no directory made, below a symlink (:class:`SymlinkGuard`:
+    the plan was checked before, this holds the rule after the removals too); every file
+    is then written into a directory made or checked that way."""
     remove_interrupted_temps(repo)
     ws = _Workspace(repo)
+    guard = SymlinkGuard(ws.root)
     report = CheckoutReport(changes=changes)
     # removals first (deepest first), so a file can replace a directory and vice versa
     for change in sorted((c for c in changes if c.new is None), key=lambda c: c.path, reverse=True):
-        full = ws.full(change.path)
         try:
-            if os.path.isdir(full) and not os.path.islink(full):
-                with contextlib.suppress(OSError):
-                    os.rmdir(full)
-            else:
-                os.unlink(full)
-        except FileNotFoundError:
-            pass
+            guard.remove(change.path)
         except OSError as exc:
             raise os_error(exc, "remove", os.fsdecode(change.path)) from None
         report.removed += 1
         _prune_empty_parents(ws, change.path)
 
     writes = [c for c in changes if c.new is not None]
-    directories = {os.path.dirname(ws.full(c.path)) for c in writes}
-    directories.update(ws.full(c.path) for c in writes if c.new is not None and c.new.is_dir)
+    directories = {c.path.rpartition(b"/")[0] for c in writes}
+    directories.update(c.path for c in writes if c.new is not None and c.new.is_dir)
     for directory in sorted(directories):
-        os.makedirs(directory, exist_ok=True)
+        try:
+            guard.makedirs(directory)
+        except OSError as exc:
+            raise os_error(exc, "create directory", os.fsdecode(directory)) from None
 
     files = [c for c in writes if c.new is not None and not c.new.is_dir]
     created: list[bytes] = []  # every temp file written, even by writes after a failed one
@@ -436,25 +441,32 @@ def _batches(repo: Repo, tree: ObjectId) -> Iterator[list[Change]]:
 def fill_empty(
     repo: Repo,
     target_tree: ObjectId,
+    roots: dict[str, str],
     sparse: list[bytes] | None,
     progress: Callable[[str, int], Any],
 ) -> CheckoutReport:
-    """Check out ``target_tree`` into an empty workspace (a fresh clone), in batches.
+    """Check out ``target_tree`` (of a commit tracking ``roots``) into an empty workspace
+    (a fresh clone), in batches.
 
     Memory stays flat in the number of files: the plan is streamed from the tree, never
-    held whole. Every path is checked for safety in a first pass, so a hostile tree is
+    held whole. Every path is checked for safety in a first pass, and the bytes and files
+    the whole checkout writes against the caps and the room on disk, so a hostile tree is
     refused before anything is written; then each batch is written (on all cores), synced,
     renamed into place and recorded in the stage, and the stage's tree is set last. Paths
     outside ``sparse`` are recorded but not written. Not for a workspace that holds
     anything: an interrupted fill leaves part of the files, which a clone removes.
     """
     from dvault.repo import in_scopes
+    from dvault.workspace.limits import check_room
     from dvault.workspace.safety import check_changes
 
-    def check(batch: list[Change]) -> int:
+    guard = SymlinkGuard(os.fsencode(repo.root))
+
+    def check(batch: list[Change]) -> tuple[int, int]:
         written = [c for c in batch if in_scopes(c.path, sparse)]
-        check_changes(repo, written, target_tree)
-        return sum(c.new.size for c in written if c.new is not None and not c.new.is_dir)
+        check_changes(repo, written, target_tree, roots, guard)
+        files = [c.new for c in written if c.new is not None]
+        return sum(e.size for e in files if not e.is_dir), len(files)
 
     def fill(batch: list[Change], tick: Progress) -> None:
         repo.store.index.release_pages()  # what fetching touched, then each batch's tree reads
@@ -463,10 +475,12 @@ def fill_empty(
         report.bytes_written += part.bytes_written
         repo.state.update_stage(put=_stage_edits(repo, batch)[0])
 
-    total = 0
+    total = files = 0
     for batch in _batches(repo, target_tree):
-        total += check(batch)
+        nbytes, nfiles = check(batch)
+        total, files = total + nbytes, files + nfiles
         del batch  # one batch alive at a time
+    check_room(repo.config, repo.root, total, files)
     report = CheckoutReport()
     with progress("checkout", total) as tick:
         for batch in _batches(repo, target_tree):

@@ -23,6 +23,7 @@ from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
+from dvault.workspace.safety import link_problem
 from dvault.workspace.scan import load_ignore, scan_workspace, under
 from dvault.workspace.state import FileStat, StageEntry, WorkspaceState, now_ns
 from dvault.workspace.status import WORKERS
@@ -77,6 +78,12 @@ def store_path(
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
     if st.mode == MODE_LINK:
         target = os.readlink(full)
+        why = link_problem(path, target)
+        if why is not None:  # writers never store what a checkout refuses to write
+            raise UsageError(
+                f"cannot store symlink {os.fsdecode(path)!r} -> {os.fsdecode(target)!r}: {why}, "
+                "so no checkout could restore it; list it in .dvaultignore or make it relative"
+            )
         return StageEntry(
             MODE_LINK, len(target), writer.put_raw(ObjectType.BLOB, target)
         ).with_stat(st, now_ns())
@@ -98,15 +105,28 @@ def store_path(
     return entry.with_stat(st if after == st and size == st.size else None, now_ns())
 
 
-def stage_paths(repo: Repo, scopes: Iterable[bytes], desc: str = "add") -> StageReport:
+def stage_paths(
+    repo: Repo,
+    scopes: Iterable[bytes],
+    desc: str = "add",
+    roots: Mapping[str, str] | None = None,
+) -> StageReport:
     """Make the stage match the workspace under each scope (files, deletions, empty dirs).
 
     Files are stored as the scan finds them, and with many files the stage is written in
     batches as their packs are indexed, so memory stays flat however many files are new.
+    Every scope must lie under one of the tracked ``roots`` (default: the project's, each
+    validated): what is staged is what a checkout of the commit would write, never more.
     """
+    from dvault.workspace.safety import RootCover
+
     scopes = list(scopes)
     state = repo.state
     base = os.fsencode(repo.root)
+    covered = RootCover(state.roots() if roots is None else roots)
+    for scope in scopes:
+        if not covered(scope):
+            raise UsageError(f"path {os.fsdecode(scope)!r} is not under a tracked root")
     for scope in scopes:
         if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")

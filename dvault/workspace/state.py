@@ -21,9 +21,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dvault.errors import StorageError
+from dvault.errors import CorruptObject, StorageError
 from dvault.fsutil import MappedFile
 from dvault.hashing import ObjectId
+from dvault.objects import check_root
 
 RACY_NS = 100_000_000
 MAX_DBS = 5  # stage, hashcache, roots, meta, dirsig
@@ -332,15 +333,57 @@ class WorkspaceState:
 
     # -- tracked roots --------------------------------------------------------------------
 
-    def roots(self) -> dict[str, str]:
+    def roots(self, validate: bool = True) -> dict[str, str]:
+        """The tracked roots, each checked (``objects.check_root``) unless ``validate`` is
+        False: an invalid one (put here by a checkout before roots were validated) is an
+        error naming it, never a path a scan would follow. A checkout reads them without
+        the check, to compare, so a checkout of a good commit replaces them."""
         with self.env.begin(db=self._roots) as txn:
-            return {bytes(k).decode(): bytes(v).decode() for k, v in txn.cursor()}
+            roots = {
+                bytes(k).decode(errors="surrogateescape"): bytes(v).decode(errors="replace")
+                for k, v in txn.cursor()
+            }
+        if validate:
+            for path, kind in roots.items():
+                try:
+                    check_root(path, kind)
+                except CorruptObject as exc:
+                    raise CorruptObject(
+                        f"{exc} (in .dvault/state; checking out a good commit replaces the tracked "
+                        "roots)"
+                    ) from None
+        return roots
 
     def set_roots(self, roots: dict[str, str]) -> None:
+        """Replace the tracked roots; each is also remembered as *accepted* (see
+        :meth:`accepted_roots`), in the same transaction."""
+        for path, kind in roots.items():  # writers never store what readers refuse
+            check_root(path, kind)
         with self.env.begin(write=True, db=self._roots) as txn:
+            accepted = _split_paths(txn.get(b"accepted-roots", db=self._meta))
+            accepted.update(roots)
             txn.drop(self._roots, delete=False)
             for path, kind in roots.items():
                 txn.put(path.encode(), kind.encode())
+            txn.put(
+                b"accepted-roots", b"\0".join(p.encode() for p in sorted(accepted)), db=self._meta
+            )
+
+    def accepted_roots(self) -> set[str]:
+        """Every root this workspace has tracked (added, committed, checked out or
+        accepted): a checkout may track one of these again without asking, as when the
+        user goes back to a version without a root and forward again. Roots a commit
+        brings that are not here need the user's ``--accept-roots``."""
+        with self.env.begin(db=self._meta) as txn:
+            accepted = _split_paths(txn.get(b"accepted-roots"))
+        return accepted | set(self.roots(validate=False))
+
+
+def _split_paths(raw: bytes | None) -> set[str]:
+    """The NUL-separated paths of a ``meta`` value (none when absent)."""
+    if not raw:
+        return set()
+    return {p.decode(errors="surrogateescape") for p in bytes(raw).split(b"\0")}
 
 
 def now_ns() -> int:

@@ -20,7 +20,7 @@ def test_cli_refuses_a_hostile_checkout_in_one_line(project: Project) -> None:
     result = project.run("checkout", "evil")
     assert result.code == 3, result.describe()
     line = one_error_line(result)
-    assert "refusing to check out symlink data/l -> ../../pwned" in line
+    assert "refusing to check out symlink 'data/l' -> '../../pwned'" in line
     assert project.snapshot() == before
 
 

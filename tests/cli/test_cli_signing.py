@@ -18,10 +18,22 @@ def _keys(proj: Project) -> Path:
 
 
 def _trust(proj: Project, name: str | None = None) -> str:
-    """Add a key to the project's .dvaultsigners; returns the exported line."""
+    """Trust a key as a user would; returns the exported line. In a git project: add it
+    to .dvaultsigners and commit that to git (trust is read from git's HEAD commit, never
+    from the work tree); elsewhere: add it to the user's own allowed_signers file."""
     line = proj.ok("key", "export", *([name] if name else [])).out.strip()
-    with open(proj.root / ".dvaultsigners", "a") as f:
+    in_git = (proj.root / ".git").exists()
+    target = (
+        proj.root / ".dvaultsigners"
+        if in_git
+        else Path(proj.env["DVAULT_CONFIG_DIR"]) / "allowed_signers"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a") as f:
         f.write(line + "\n")
+    if in_git:
+        git(proj, "add", ".dvaultsigners")
+        git(proj, "commit", "-qm", "trust a signer")
     return line
 
 
@@ -50,8 +62,8 @@ def test_key_commands(project: Project) -> None:
 
 
 def test_sign_commits_and_tags_and_show_signatures(tracked: Project) -> None:
-    """--sign makes unknown-signer signatures until the key is trusted in .dvaultsigners;
-    log --show-signature and verify report each status."""
+    """--sign makes unknown-signer signatures until the key is trusted (here: the user's
+    allowed_signers file); log --show-signature and verify report each status."""
     result = tracked.run("commit", "--allow-empty", "-m", "no key yet", "--sign")
     assert result.code == 2 and "dvault key generate" in one_error_line(result)
     tracked.ok("key", "generate")
@@ -160,7 +172,7 @@ def test_push_requires_trusted_signatures_on_named_refs(tracked: Project, tmp_pa
     result = tracked.run("push")
     assert result.code == 1
     line = one_error_line(result)
-    assert stranger[:12] in line and "not in .dvaultsigners" in line
+    assert stranger[:12] in line and "not a trusted signer" in line
 
     tracked.ok("branch", "scratch")  # not named by the policy: pushes as before
     tracked.ok("push", "origin", "scratch")
