@@ -321,12 +321,6 @@ def trusted_signers(root: Path) -> Signers:
     return Signers(names, None, tuple(sources))
 
 
-def load_signers(root: Path) -> Signers:
-    """The trusted signers: :func:`trusted_signers` (kept under its old name for callers
-    written before trust moved out of the work tree; it never reads the work tree)."""
-    return trusted_signers(root)
-
-
 @dataclass(frozen=True)
 class SignatureCheck:
     """The signature status of one commit or tag."""
@@ -471,7 +465,6 @@ __all__ = [
     "keys_dir",
     "list_keys",
     "load_key",
-    "load_signers",
     "refuse_unsigned",
     "sign",
     "trusted_signers",

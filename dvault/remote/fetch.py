@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 from dvault.errors import (
     CheckFailed,
     CorruptPack,
-    DvaultError,
-    MissingObject,
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType

@@ -42,7 +42,7 @@ def trusted_signers(repo: Repo) -> Signers:
     of trust is signing.py's decision)."""
     from dvault import signing
 
-    return signing.load_signers(repo.root)
+    return signing.trusted_signers(repo.root)
 
 
 def push_signer(repo: Repo, sign: bool | None) -> SignEntry | None:

@@ -107,7 +107,8 @@ def test_require_signed_log_refuses_unsigned_or_untrusted_entries(
     owner.push()
     Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
     victim = Project(tmp_path / "victim", env)
-    victim.write(".dvaultsigners", signer)
+    # the victim trusts the owner's key in its own allowed_signers file (never the work tree)
+    (Path(env["DVAULT_CONFIG_DIR"]) / "allowed_signers").write_text(signer)
     with open(victim.root / ".dvault" / "config", "a") as f:
         f.write('\n[fetch]\nrequire-signed-log = ["main"]\n')
     victim.ok("fetch")

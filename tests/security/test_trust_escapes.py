@@ -159,15 +159,26 @@ def test_review_escapes_the_pin_lineage_and_signers(tmp_path: Path) -> None:
     proj = victim(tmp_path, git=True)
     evil = craft(proj.root, author=AUTHOR, message=MESSAGE, meta=META, sign_with=key)
     public = key.public_key().public_bytes_raw().hex()
-    root = json.dumps(f"data{HOSTILE}|<b>x</b>|")  # a TOML basic string is a JSON string
-    lock = (
-        f'version = 1\ncommit = "{evil}"\n\n[roots.{root}]\nkind = {json.dumps(HOSTILE)}\n'
-        f'tree = "{"ab" * 32}"\nsize = 1\nfiles = 1\n'
-    )
-    (proj.root / "dvault.lock").write_text(lock)
+
+    def lock(root: str, kind: str) -> str:  # a TOML basic string is a JSON string
+        return (
+            f'version = 1\ncommit = "{evil}"\n\n[roots.{json.dumps(root)}]\n'
+            f'kind = {json.dumps(kind)}\ntree = "{"ab" * 32}"\nsize = 1\nfiles = 1\n'
+        )
+
+    git = ["git", "-C", str(proj.root)]
+    # a root or kind holding control characters is refused (escaped), never rendered
+    (proj.root / "dvault.lock").write_text(lock(f"data{HOSTILE}", HOSTILE))
+    subprocess.run([*git, "add", "dvault.lock"], check=True, env=proj.env)
+    subprocess.run([*git, "commit", "-qm", "bad pin"], check=True, env=proj.env)
+    refused = proj.run("review")
+    assert refused.code == 2, refused.describe()
+    assert_clean(refused)
+    assert "is not a valid dvault.lock" in refused.err
+    # a valid root can still hold Markdown and HTML syntax
+    (proj.root / "dvault.lock").write_text(lock("data|<b>x</b>|", "dataset"))
     signer = "alice\x1b]0;pwned\x07\u202e\x9b2K"  # no whitespace: one word of the file
     (proj.root / ".dvaultsigners").write_text(f"{signer} ed25519:{public}\n")
-    git = ["git", "-C", str(proj.root)]
     subprocess.run([*git, "add", "dvault.lock", ".dvaultsigners"], check=True, env=proj.env)
     subprocess.run([*git, "commit", "-qm", "pin"], check=True, env=proj.env)
     md = proj.run("review")
