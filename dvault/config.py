@@ -80,13 +80,20 @@ def save(path: Path, config: dict[str, Any]) -> None:
     write_durable(path, tomli_w.dumps(config).encode())
 
 
-def user_config_path() -> Path:
-    """This user's config file (next to the signing keys: see signing.keys_dir)."""
+def user_dir() -> Path:
+    """This user's dvault directory — config, signing keys, allowed signers, known remotes:
+    ``$DVAULT_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/dvault``, else ``~/.config/dvault``;
+    never inside a repository, so nothing a checkout or a git pull writes lands there."""
     base = os.environ.get("DVAULT_CONFIG_DIR")
     if base:
-        return Path(base) / "config"
+        return Path(base)
     xdg = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".config") / "dvault" / "config"
+    return (Path(xdg) if xdg else Path.home() / ".config") / "dvault"
+
+
+def user_config_path() -> Path:
+    """This user's config file (in :func:`user_dir`, beside the signing keys)."""
+    return user_dir() / "config"
 
 
 def load_project(dvault_dir: Path) -> dict[str, Any]:

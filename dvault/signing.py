@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dvault.config import user_dir
 from dvault.errors import CheckFailed, CorruptObject, UsageError
 from dvault.hashing import ObjectType
 from dvault.objects import SIGNATURE_ALG, Commit, Signature, Tag, decode, signed_message
@@ -54,29 +55,18 @@ class SignatureError(UsageError):
 # -- keys -------------------------------------------------------------------------------
 
 
-def config_dir() -> Path:
-    """This user's dvault directory: ``$DVAULT_CONFIG_DIR``, else
-    ``$XDG_CONFIG_HOME/dvault``, else ``~/.config/dvault`` — never inside a repository."""
-    base = os.environ.get("DVAULT_CONFIG_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    root = Path(xdg) if xdg else Path.home() / ".config"
-    return root / "dvault"
-
-
 def keys_dir() -> Path:
-    """Where this user's private keys live: ``keys`` in :func:`config_dir`, so a key
+    """Where this user's private keys live: ``keys`` in :func:`dvault.config.user_dir`, so a key
     cannot be committed or pushed by accident."""
-    return config_dir() / "keys"
+    return user_dir() / "keys"
 
 
 def allowed_signers_path() -> Path:
-    """This user's own trusted-signers file: ``allowed_signers`` in :func:`config_dir`
+    """This user's own trusted-signers file: ``allowed_signers`` in :func:`dvault.config.user_dir`
     (the role of git's ``gpg.ssh.allowedSignersFile``), or the file named by
     ``$DVAULT_ALLOWED_SIGNERS``."""
     named = os.environ.get("DVAULT_ALLOWED_SIGNERS")
-    return Path(named) if named else config_dir() / ALLOWED_SIGNERS_FILE
+    return Path(named) if named else user_dir() / ALLOWED_SIGNERS_FILE
 
 
 def fingerprint(public: bytes) -> str:
@@ -460,7 +450,6 @@ __all__ = [
     "Signers",
     "allowed_signers_path",
     "check",
-    "config_dir",
     "generate",
     "keys_dir",
     "list_keys",

@@ -21,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+from dvault.config import user_dir
 from dvault.remote.backend import RemoteSpec
 
 FILE_NAME = "known-remotes"
@@ -28,11 +29,8 @@ _KEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def known_file() -> Path:
-    """``known-remotes`` beside the user's signing keys (``$DVAULT_CONFIG_DIR``, else
-    ``$XDG_CONFIG_HOME/dvault``, else ``~/.config/dvault``)."""
-    from dvault.signing import keys_dir
-
-    return keys_dir().parent / FILE_NAME
+    """``known-remotes`` in the user's dvault directory, beside the signing keys."""
+    return user_dir() / FILE_NAME
 
 
 def location(spec: RemoteSpec, project: Path | None) -> str:
