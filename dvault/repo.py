@@ -52,6 +52,11 @@ def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
     yield lambda _n: None
 
 
+def _warn(text: str) -> None:
+    """A finding that does not stop the command (a junk file on a remote): stderr."""
+    print(f"dvault: warning: {text}", file=sys.stderr)
+
+
 def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
     """True when ``path`` is inside one of ``scopes`` (None: no restriction)."""
     if scopes is None:
@@ -150,6 +155,7 @@ class Repo:
         self.root = root
         self.dir = root / DVAULT_DIR
         self.progress: ProgressFactory = _no_progress
+        self.warn: Callable[[str], None] = _warn
 
     # -- opening --------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
 from dvault.objects import canonical_json
 from dvault.remote.backend import (
+    MAX_LOG_ENTRY,
+    MAX_MARKER,
     AlreadyExists,
     Backend,
     RemoteError,
@@ -182,7 +184,7 @@ def marker_bytes(protect: tuple[str, ...] = (), encryption: dict[str, Any] | Non
 def read_protected(backend: Backend) -> tuple[str, ...]:
     """The protected-branch patterns the remote's marker declares (none without one)."""
     try:
-        raw = backend.read(MARKER)
+        raw = backend.read(MARKER, MAX_MARKER)
     except RemoteNotFound:
         return ()
     where = f"remote {backend.describe()}: {MARKER}"
@@ -301,13 +303,13 @@ class RemoteRefLog:
 
     def _read_entry(self, seq: int) -> tuple[LogEntry, str]:
         key = entry_key(seq)
-        raw = self.backend.read(key)
+        raw = self.backend.read(key, MAX_LOG_ENTRY)
         where = f"remote {self.backend.describe()}: {key}"
         try:
             return LogEntry.decode(raw, where), blake3(raw).hexdigest()
         except RemoteTampered:
             # read once more before calling it tampering: a cut transfer is not an attack
-            again = self.backend.read(key)
+            again = self.backend.read(key, MAX_LOG_ENTRY)
             if again == raw:
                 raise
             try:
