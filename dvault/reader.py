@@ -35,6 +35,7 @@ from dvault.errors import (
     PathNotFound,
     ReadOnly,
     UsageError,
+    warn_stderr,
 )
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, ChunkList, Commit, Object, TreeEntry, decode_expected
@@ -446,7 +447,9 @@ def open_source(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "remotes" / key
     # What Remote needs of a project: a directory for its bookkeeping (remotes/remote/)
     # and a temporary directory (only used when writing, which a reader never does).
-    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=SimpleNamespace(tmp_dir=cache))
+    detached = SimpleNamespace(
+        dir=cache, root=Path.cwd(), store=SimpleNamespace(tmp_dir=cache), warn=warn_stderr
+    )
     return RemoteSource(Remote(cast("Repo", detached), spec))
 
 

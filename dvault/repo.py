@@ -27,6 +27,7 @@ from dvault.errors import (
     RepositoryExists,
     UncommittedChanges,
     UsageError,
+    warn_stderr,
 )
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root
@@ -50,11 +51,6 @@ ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Progres
 @contextlib.contextmanager
 def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
     yield lambda _n: None
-
-
-def _warn(text: str) -> None:
-    """A finding that does not stop the command (a junk file on a remote): stderr."""
-    print(f"dvault: warning: {text}", file=sys.stderr)
 
 
 def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
@@ -155,7 +151,7 @@ class Repo:
         self.root = root
         self.dir = root / DVAULT_DIR
         self.progress: ProgressFactory = _no_progress
-        self.warn: Callable[[str], None] = _warn
+        self.warn: Callable[[str], None] = warn_stderr
 
     # -- opening --------------------------------------------------------------------------
 
