@@ -845,6 +845,10 @@ class Repo:
             raise UsageError("--kdf-cost needs --encrypt")
         if encrypt:
             spec = self._encrypt_remote(spec, kdf_cost, protect or [])
+        if retention_days is not None:  # the bucket's default retention, not the pusher's
+            from dvault.remote.s3 import check_retention
+
+            check_retention(spec, self.warn)
         with self.locked():
             config = cfg.load(self.dir / "config")
             remotes = config.setdefault("remote", {})

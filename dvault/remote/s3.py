@@ -32,6 +32,7 @@ import datetime
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -428,3 +429,20 @@ class S3Backend(Backend):
             raise self._error(exc, "stat", key) from None
         size: int = head["ContentLength"]
         return size
+
+
+def check_retention(spec: RemoteSpec, warn: Callable[[str], None]) -> int | None:
+    """``remote add --retention DAYS`` on S3: say whether the bucket's default Object
+    Lock retention covers it (then the pusher needs no ``s3:PutObjectRetention`` and dvault
+    sends no per-object date) and warn when it does not. Returns the default's days."""
+    days = S3Backend(spec).default_retention()
+    wanted = spec.retention_days or 0
+    if days is None or days < wanted:
+        have = f"{days} days" if days else "none that this credential can read"
+        warn(
+            f"bucket of {spec.url}: its default COMPLIANCE retention ({have}) does not cover "
+            f"--retention {wanted}: every object will carry its own retain-until date, which "
+            "needs s3:PutObjectRetention; safer: have the bucket's administrator set a default "
+            "retention of at least that many days (docs/remotes.md)"
+        )
+    return days
