@@ -20,7 +20,7 @@ from dvault.remote.directory import DirectoryBackend
 from dvault.remote.keys import RepoKeys, make_slot
 from tests.cli.helpers import Project, run_dvault
 from tests.remote.conftest import moto_server, remote_env, s3_target
-from tests.security._remote_objects_helpers import clone_run, same_data, small_project
+from tests.security._remote_objects_helpers import same_data, small_project
 
 __all__ = ["moto_server", "remote_env"]  # fixtures, re-exported for pytest
 

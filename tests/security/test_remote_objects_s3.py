@@ -105,7 +105,7 @@ def test_retention_comes_from_the_buckets_default_not_from_the_pusher(
     start = datetime.datetime.now(datetime.UTC)
     proj = _project(tmp_path / "work", remote_env, target, "--retention", "7")
     proj.ok("push")
-    for key in target.keys():
+    for key in target.keys():  # noqa: SIM118 (not a dict)
         head = target.head(key)
         assert head.get("ObjectLockMode") == "COMPLIANCE", key
         # the bucket's 10 days, not a 7-day date the client would have set itself
