@@ -68,10 +68,12 @@ def append_entry(backend: Backend, state_dir: Path, ref: str, commit_hex: str) -
     log.append([(ref, commit_hex, False)], lambda _state: None)
 
 
-def forged_entry(seq: int, prev: str, ref: str, old: str | None, new: str) -> bytes:
+def forged_entry(
+    seq: int, prev: str, ref: str, old: str | None, new: str, force: bool = False
+) -> bytes:
     """A canonical ref-log entry, encoded by dvault's own encoder."""
-    entry = LogEntry(seq, prev, (RefUpdate(ref, old, new),), time.time_ns(), "ada", "gpu-01")
-    return entry.encode()
+    update = RefUpdate(ref, old, new, force)
+    return LogEntry(seq, prev, (update,), time.time_ns(), "ada", "gpu-01").encode()
 
 
 def genesis_entry(ref: str, new: str) -> bytes:

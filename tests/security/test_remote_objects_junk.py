@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from dvault.remote.backend import MAX_KEY_SLOT, RemoteError, RemoteSpec, TooLarge
-from dvault.remote.directory import DirectoryBackend
 from dvault.remote.keys import RepoKeys, make_slot
 from tests.cli.helpers import Project, run_dvault
 from tests.remote.conftest import moto_server, remote_env, s3_target
@@ -46,12 +44,10 @@ def test_junk_fifo_and_symlink_packs_do_not_brick_a_remote(
     assert result.err.count(junk) == 1, result.describe()  # reported once, named
     copy = Project(dest, remote_env)
     assert same_data(proj, copy)
-    again = copy.ok("fetch")
+    copy.write("data/private/a.bin", b"changed")
+    copy.ok("commit", "-a", "-m", "v2")
+    again = copy.ok("push")
     assert junk not in again.err  # known now: not reported on every command
-    copy.write("data/private/c.bin", b"more")
-    copy.ok("add", "data/private/c.bin")
-    copy.ok("commit", "-m", "v2")
-    copy.ok("push")
     result = copy.run("verify", "--remote", "origin")
     assert result.code == 1, result.describe()
     assert f"packs/{junk}.pack cannot be read" in result.err
@@ -70,10 +66,10 @@ def test_a_flood_of_junk_key_slots_does_not_stop_unlocking(
     proj.ok("push")
     key_id = json.loads((root / "dvault-remote.json").read_bytes())["encryption"]["key_id"]
     keys = root / "keys"
-    for i in range(40):  # well-formed, the remote's key id, opening with nothing
-        slot = json.loads(make_slot(RepoKeys.derive(os.urandom(32)), "not it", 14))
-        slot["key_id"] = key_id
-        (keys / f"{i:02d}junk{'0' * 8}.json").write_text(json.dumps(slot))
+    forged = json.loads(make_slot(RepoKeys.derive(os.urandom(32)), "not it", 14))
+    forged["key_id"] = key_id  # well-formed, the remote's key id, opening with nothing
+    for i in range(40):
+        (keys / f"{i:02d}junk{'0' * 8}.json").write_text(json.dumps(forged))
     for i in range(23):
         (keys / f"{i:02d}garbage.json").write_bytes(os.urandom(300))
     with open(keys / "00huge.json", "wb") as f:  # sparse: 1 GiB that must not be read
@@ -98,6 +94,10 @@ def test_every_read_is_bounded_by_the_callers_limit(
 ) -> None:
     """``Backend.read(key, limit)`` refuses a larger file before reading its body (S3:
     from ``ContentLength``), and a directory remote serves regular files only."""
+    from dvault.remote.backend import MAX_KEY_SLOT, RemoteError, RemoteSpec, TooLarge
+    from dvault.remote.directory import DirectoryBackend
+    from dvault.remote.s3 import S3Backend
+
     backend = DirectoryBackend(tmp_path / "remote")
     backend.create("keys/big.json", bytes(MAX_KEY_SLOT + 1))
     with pytest.raises(TooLarge):
@@ -111,8 +111,6 @@ def test_every_read_is_bounded_by_the_callers_limit(
     target.client.put_object(
         Bucket=target.bucket, Key=f"{target.prefix}keys/big.json", Body=bytes(1 << 20)
     )
-    from dvault.remote.s3 import S3Backend
-
     for name, value in remote_env.items():
         if name.startswith("AWS_"):
             monkeypatch.setenv(name, value)

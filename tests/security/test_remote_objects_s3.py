@@ -17,9 +17,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from blake3 import blake3
+
 from tests.cli.helpers import Project
 from tests.remote.conftest import RemoteTarget, local_packs, moto_server, remote_env, s3_target
-from tests.security._remote_objects_helpers import clone_run, committed, genesis_entry, same_data
+from tests.security._remote_objects_helpers import (
+    clone_run,
+    committed,
+    forged_entry,
+    genesis_entry,
+    same_data,
+)
 
 __all__ = ["moto_server", "remote_env"]  # fixtures, re-exported for pytest
 
@@ -70,16 +78,24 @@ def test_a_plain_put_over_ref_log_marker_and_pack_does_not_fool_a_fresh_clone(
     assert result.code == 1, result.describe()
     for key in ("refs/log/0000000000000000.json", "dvault-remote.json", pack):
         assert f"{key} was written 2 times" in result.err
-    # the marker read is the first one: main is still protected, so the fresh clone
-    # refuses to rewind it even with --force
-    copy.write("data/labels.csv", "file,label\na.bin,9\n")
-    copy.ok("commit", "-a", "-m", "mine")
-    proj.write("data/labels.csv", "file,label\na.bin,1\n")
-    proj.ok("commit", "-a", "-m", "moved on")
-    proj.ok("push")
-    result = copy.run("push", "--force")
-    assert result.code == 1, result.describe()
-    assert "protected" in result.err
+    # the marker read is the first one: main is still protected, so a forced entry the
+    # attacker appends (create-only: allowed) is not followed by the fresh clone
+    first = target.client.get_object(
+        Bucket=target.bucket,
+        Key=f"{target.prefix}refs/log/0000000000000000.json",
+        VersionId=target.versions("refs/log/0000000000000000.json")[-1],
+    )["Body"].read()
+    v1 = proj.head()
+    rewind = forged_entry(1, blake3(first).hexdigest(), "refs/heads/main", v1, evil, force=True)
+    target.client.put_object(
+        Bucket=target.bucket,
+        Key=f"{target.prefix}refs/log/0000000000000001.json",
+        Body=rewind,
+        IfNoneMatch="*",
+    )
+    result = copy.run("fetch")
+    assert "protected" in result.err, result.describe()
+    assert (copy.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text() == v1 + "\n"
 
 
 def _retain_until(head: dict[str, Any]) -> datetime.datetime:
