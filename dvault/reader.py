@@ -275,7 +275,11 @@ class RemoteObjects:
                 try:
                     raw = verify_stored(self.remote, oid, entry, stored, pack, None)
                 except DvaultError as exc:
-                    result[oid] = exc
+                    self.remote.catalog.mark_bad(pack, str(exc))
+                    try:  # another pack may list it intact (anyone can create packs)
+                        result[oid] = self.remote.read_object(oid)
+                    except DvaultError:
+                        result[oid] = exc
                 else:
                     result[oid] = (entry.type, raw)
         return result

@@ -145,6 +145,11 @@ class Backend(abc.ABC):
         parent, _, _ = key.rpartition("/")
         return self.list(parent + "/" if parent else "").get(key)
 
+    def same_as(self, key: str, local: Path) -> bool | None:
+        """Whether ``key`` holds exactly the bytes of the local file ``local``, when the
+        storage can tell without sending them (None: it cannot; read it to know)."""
+        return None
+
     @property
     def version_blind(self) -> bool:
         """True when the storage may keep older versions but this credential may not list

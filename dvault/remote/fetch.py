@@ -445,7 +445,7 @@ def _read_ranges(
                 groups[-1].append(item)
                 continue
         groups.append([item])
-    received = 0
+    received = count = 0
     for group in groups:
         start = group[0][1].offset
         end = group[-1][1].offset + group[-1][1].stored_len
@@ -459,8 +459,9 @@ def _read_ranges(
                 bad.setdefault(pack, str(exc))
                 continue
             writer.put_prepared(oid, entry.type, entry.compression, stored, entry.raw_len)
+            count += 1
         tick(end - start)
-    return len(items), received
+    return count, received
 
 
 # -- pull and clone -----------------------------------------------------------------------

@@ -267,7 +267,12 @@ def _send(
     verifying it (:func:`confirm_existing`), never by its name or size alone."""
     store = repo.store
 
+    there = set(remote.catalog.packs) | set(remote.catalog.holes)
+
     def send(name: str, tick: Callable[[int], None]) -> int:
+        if name in there:  # not sent again just to be told it exists
+            confirm_existing(repo, remote, name, packs[name])
+            return 0
         try:
             remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
         except AlreadyExists:
@@ -307,13 +312,17 @@ def _send(
 
 
 def confirm_existing(repo: Repo, remote: Remote, name: str, size: int) -> None:
-    """A pack of this name is already on the remote, put there by someone else: download
-    it (bounded by its size) and verify it whole against its name and every object's id
-    before counting on it. A copy that fails was put there to take the name (or was
-    damaged): refused, naming it; nothing is counted on it."""
+    """A pack of this name is already on the remote, not uploaded by this push: count on
+    it only when it holds exactly this clone's bytes (the storage's digest of it: S3's
+    SHA-256, a directory's file; see Backend.same_as), or else after downloading it
+    (bounded by its size) and verifying it whole against its name and every object's id.
+    A copy that fails was put there to take the name (or was damaged): refused, naming
+    it; nothing is counted on it."""
     from dvault.errors import CorruptObject, CorruptPack
     from dvault.store.pack import verify_pack
 
+    if remote.backend.same_as(pack_key(name), repo.store.packs_dir / f"{name}.pack"):
+        return
     tmp = repo.store.tmp_dir / f"confirm-{os.getpid()}-{name[:16]}.tmp"
     tmp.unlink(missing_ok=True)
     try:

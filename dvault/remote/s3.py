@@ -415,6 +415,31 @@ class S3Backend(Backend):
         with self._lock:
             return dict(self._overwritten)
 
+    def same_as(self, key: str, local: Path) -> bool | None:
+        """Compare the SHA-256 S3 verified when the object was uploaded (dvault sends one
+        with every write) with the local file's: one HEAD, no transfer. None when S3 has
+        no whole-object SHA-256 for it (uploaded without one, or in parts)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head = self.client.head_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                ChecksumMode="ENABLED",
+                **self._version_of(key),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "check", key) from None
+        stored = head.get("ChecksumSHA256")
+        if not isinstance(stored, str) or "-" in stored:
+            return None
+        digest = hashlib.sha256()
+        with open(local, "rb") as f:
+            while block := f.read(8 << 20):
+                digest.update(block)
+        same = head.get("ContentLength") == local.stat().st_size
+        return same and stored == base64.b64encode(digest.digest()).decode()
+
     def size(self, key: str) -> int | None:
         from botocore.exceptions import BotoCoreError, ClientError
 

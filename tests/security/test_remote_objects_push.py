@@ -87,3 +87,24 @@ def test_a_junk_pack_listing_a_public_files_id_fools_neither_push_nor_clone(
     assert result.code == 1, result.describe()
     assert junk.stem[:16] in result.err
     assert "another pack holds it intact" in result.err
+
+
+def test_packs_already_on_the_remote_are_confirmed_by_digest_not_resent(
+    tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    """A clone that knows nothing it confirmed (pushed with an older dvault, or its cache
+    lost) confirms the packs already on the remote by comparing digests (no upload, no
+    download), and sends only what is new."""
+    root = tmp_path / "nas" / "remote"
+    proj = small_project(tmp_path / "work", remote_env, str(root))
+    proj.ok("push")
+    (proj.root / ".dvault" / "remotes" / "origin" / "confirmed.json").unlink()
+    pushed = set(local_packs(proj.root))
+    proj.write("data/private/a.bin", b"changed")
+    proj.ok("commit", "-a", "-m", "v2")
+    new = set(local_packs(proj.root)) - pushed
+    report = proj.ok("push", "--json").json()
+    assert report["packs_sent"] == len(new), report
+    assert report["packs_skipped"] >= 1, report
+    copy, _ = clone_run(str(root), tmp_path / "copy", remote_env)
+    assert same_data(proj, copy)
