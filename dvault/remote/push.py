@@ -321,17 +321,30 @@ def confirm_existing(repo: Repo, remote: Remote, name: str, size: int) -> None:
     from dvault.errors import CorruptObject, CorruptPack
     from dvault.store.pack import verify_pack
 
-    if remote.backend.same_as(pack_key(name), repo.store.packs_dir / f"{name}.pack"):
+    key = pack_key(name)
+    there = remote.backend.size(key)
+    if there != size:
+        raise RemoteTampered(
+            f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "
+            f"of that name has {size}: it was put there to take the name, or damaged; "
+            "refs not updated"
+        )
+    if remote.backend.same_as(key, repo.store.packs_dir / f"{name}.pack"):
         return
     tmp = repo.store.tmp_dir / f"confirm-{os.getpid()}-{name[:16]}.tmp"
     tmp.unlink(missing_ok=True)
     try:
-        remote.backend.download(pack_key(name), tmp, limit=size)
+        remote.backend.download(key, tmp, limit=size)
+        if tmp.stat().st_size != size:  # a cut transfer is not tampering
+            raise RemoteError(
+                f"remote {remote.describe()}: short download of {key} "
+                f"({tmp.stat().st_size} of {size} bytes); the transfer was cut"
+            )
         try:  # the name binds the footer (v1) or every byte (v2): same objects as ours
             verify_pack(tmp, name)
         except (CorruptPack, CorruptObject) as exc:
             raise RemoteTampered(
-                f"remote {remote.describe()}: {pack_key(name)} exists with other content "
+                f"remote {remote.describe()}: {key} exists with other content "
                 f"than this clone's pack of that name ({exc}); it was put there to take "
                 "the name, or damaged: refs not updated"
             ) from None
