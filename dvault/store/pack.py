@@ -403,7 +403,7 @@ def check_pack(path: Path, name: str) -> PackCheck:
     try:
         with open(path, "rb") as f:
             whole = _named_by_content(f)
-            digest = blake3(max_threads=blake3.AUTO) if whole else None
+            digest = blake3() if whole else None
             position, in_order = 0, True
             for entry in iter_footer(footer, footer_offset, where):
                 if entry.offset >= position:
@@ -422,7 +422,7 @@ def check_pack(path: Path, name: str) -> PackCheck:
                     damaged.setdefault(entry.id, str(exc))
             if digest is not None and not in_order:
                 f.seek(0)
-                digest, position = blake3(max_threads=blake3.AUTO), 0
+                digest, position = blake3(), 0
             while digest is not None and (block := f.read(8 << 20)):
                 digest.update(block)
     except OSError as exc:
