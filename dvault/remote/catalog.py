@@ -176,12 +176,12 @@ class RemoteCatalog:
             self.packs = {name: size for name, size in self.packs.items() if name in readable}
         return self._objects
 
-    def _footer(self, name: str, size: int, keep: bool = True) -> list[PackEntry]:
-        """The pack's entries, from the cache or the remote; ``keep`` False always reads
-        the remote (a confirmation must not trust the cache) and returns no entries."""
+    def _footer(self, name: str, size: int) -> list[PackEntry]:
+        """The pack's entries, from the cache or else by two range reads, bounded by the
+        listed size and :data:`MAX_FOOTER` (CorruptPack or TooLarge: a hole)."""
         cached = self.cache_dir / f"{name}.footer"
         try:
-            blob = cached.read_bytes() if keep else None
+            blob = cached.read_bytes()
         except FileNotFoundError:
             blob = None
         where = f"remote {self.backend.describe()}: pack {name[:16]}"
@@ -207,7 +207,7 @@ class RemoteCatalog:
             except CorruptPack as exc:
                 raise CorruptPack(f"remote {self.backend.describe()}: {exc}") from None
             write_durable(cached, blob)
-            return entries if keep else []
+            return entries
         return self._parse(name, blob, size)
 
     def remember(self, name: str, local: Path, size: int) -> None:

@@ -206,17 +206,16 @@ def push_refs(
         remote.ensure_marker()
     try:
         _send(repo, remote, todo, packs, confirmed, report)
-    finally:  # what was confirmed stays confirmed, even when another upload failed
+        # a protected branch only fast-forwards (checked above): never mark its entry force
+        updates = [
+            (ref, oid.hex(), force and not is_protected(ref, state.protected))
+            for ref, oid in pending.items()
+        ]
+        final = remote.log.append(updates, check)
+        report.updated = {ref: final.refs[ref] for ref in pending}
+        confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
+    finally:  # what was confirmed stays confirmed, even when an upload or the append failed
         confirmed.save(remote.catalog.packs)
-    # a protected branch only fast-forwards (checked above): never mark its entry force
-    updates = [
-        (ref, oid.hex(), force and not is_protected(ref, state.protected))
-        for ref, oid in pending.items()
-    ]
-    final = remote.log.append(updates, check)
-    report.updated = {ref: final.refs[ref] for ref in pending}
-    confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
-    confirmed.save(remote.catalog.packs)
     remote.record_tracking(final.refs)
     remote.warn_tampering()
     return report
