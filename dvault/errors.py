@@ -93,3 +93,12 @@ class NotADirectory(UsageError, NotADirectoryError):
 
 class ReadOnly(UsageError, PermissionError):
     """Writing through a read-only view of a version (``dvault.open``, ``dvault://``)."""
+
+
+def warn_stderr(text: str) -> None:
+    """The default way to report a finding that does not stop a command (a junk file
+    on a remote, a replaced object read at its first version): one line on stderr.
+    ``Repo.warn`` holds it, so a library user can route warnings elsewhere."""
+    import sys
+
+    print(f"dvault: warning: {text}", file=sys.stderr)

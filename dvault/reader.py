@@ -18,7 +18,6 @@ import bisect
 import io
 import os
 import posixpath
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from dvault.errors import (
     PathNotFound,
     ReadOnly,
     UsageError,
+    warn_stderr,
 )
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, ChunkList, Commit, Object, TreeEntry, decode_expected
@@ -275,7 +275,11 @@ class RemoteObjects:
                 try:
                     raw = verify_stored(self.remote, oid, entry, stored, pack, None)
                 except DvaultError as exc:
-                    result[oid] = exc
+                    self.remote.catalog.mark_bad(pack, str(exc))
+                    try:  # another pack may list it intact (anyone can create packs)
+                        result[oid] = self.remote.read_object(oid)
+                    except DvaultError:
+                        result[oid] = exc
                 else:
                     result[oid] = (entry.type, raw)
         return result
@@ -396,10 +400,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "dvault"
 
 
-def _warn(text: str) -> None:
-    print(f"dvault: warning: {text}", file=sys.stderr, flush=True)
-
-
 def _no_local_objects(oid: bytes) -> tuple[ObjectType, bytes]:
     raise MissingObject(f"object {oid.hex()} is not local (a remote read with no project)")
 
@@ -460,7 +460,7 @@ def open_source(
     # a temporary directory (only used when writing, which a reader never does), no local
     # objects (the ref log's graph check reads the remote's) and no settings.
     store = SimpleNamespace(tmp_dir=cache, get_raw=_no_local_objects)
-    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={}, warn=_warn)
+    detached = SimpleNamespace(dir=cache, root=Path.cwd(), store=store, config={}, warn=warn_stderr)
     return RemoteSource(Remote(cast("Repo", detached), spec))
 
 

@@ -27,6 +27,7 @@ from dvault.errors import (
     RepositoryExists,
     UncommittedChanges,
     UsageError,
+    warn_stderr,
 )
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, ignore_pattern
@@ -50,12 +51,6 @@ ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Progres
 @contextlib.contextmanager
 def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
     yield lambda _n: None
-
-
-def _warn(text: str) -> None:
-    """A finding that does not stop the command (a hole in a remote's ref log): one line
-    on stderr, whatever --quiet or --json say."""
-    print(f"dvault: warning: {text}", file=sys.stderr, flush=True)
 
 
 def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
@@ -156,7 +151,7 @@ class Repo:
         self.root = root
         self.dir = root / DVAULT_DIR
         self.progress: ProgressFactory = _no_progress
-        self.warn: Callable[[str], None] = _warn
+        self.warn: Callable[[str], None] = warn_stderr
 
     # -- opening --------------------------------------------------------------------------
 
@@ -908,6 +903,10 @@ class Repo:
             raise UsageError("--kdf-cost needs --encrypt")
         if encrypt:
             spec = self._encrypt_remote(spec, kdf_cost, protect or [])
+        if retention_days is not None:  # the bucket's default retention, not the pusher's
+            from dvault.remote.s3 import check_retention
+
+            check_retention(spec, self.warn)
         with self.locked():
             config = cfg.load(self.dir / "config")
             remotes = config.setdefault("remote", {})

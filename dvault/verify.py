@@ -249,6 +249,17 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
         return report
     state = view.state
     report.problems += [hole.describe(remote.describe()) for hole in view.holes]
+    # what fetch and push only warn about is damage here: a verify must fail on it
+    report.problems += remote.tampering()
+    report.problems += [
+        f"remote {remote.describe()}: packs/{name}.pack cannot be read ({why})"
+        for name, why in sorted(remote.catalog.holes.items())
+    ]
+    if remote.backend.version_blind:
+        repo.warn(
+            f"remote {remote.describe()}: this credential may not list object versions "
+            "(s3:ListBucketVersions): a replaced file would go unnoticed"
+        )
     forged = remote.log.problems(view)  # the graph check, over every entry of the log
     report.problems += forged
     try:
@@ -272,6 +283,8 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
         starts, audit.wrap(remote.read_object), remote.catalog.type_of, report
     )
     audit.finish(owners)
+    # packs that served a bad copy of a commit, tree or chunk list (another was intact)
+    report.problems += list(remote.catalog.bad.values())
     for oid in found.missing:
         report.problems.append(f"missing on {remote.describe()}: {_describe(oid, found, owners)}")
     report.objects = len(found.objects)
@@ -311,6 +324,15 @@ def verify_remote_objects(
             try:
                 verify_stored(remote, oid, entry, stored, pack, found.paths.get(oid))
             except RemoteError as exc:
+                remote.catalog.mark_bad(pack, str(exc))
                 owner = (owners or {}).get(oid, "?")
+                if len(remote.catalog.locations(oid)) > 1:  # is another copy intact?
+                    try:
+                        remote.read_object(oid)
+                    except RemoteError:
+                        pass
+                    else:
+                        problems.append(f"{exc} (another pack holds it intact)")
+                        continue
                 problems.append(f"{exc}; reachable from {owner}")
     return problems

@@ -101,20 +101,47 @@ def test_sealed_pack_footer_lists_every_object(
     assert list(dirs[1].iterdir()) == []  # the temporary file was renamed away
 
 
-def test_pack_is_named_by_its_footer_hash(sealed: tuple[Path, list[Obj]]) -> None:
-    """A pack's name is the blake3 of its footer (the list of object ids it holds)."""
+def test_pack_is_named_by_the_hash_of_all_its_bytes(sealed: tuple[Path, list[Obj]]) -> None:
+    """A (version 2) pack's name is the blake3 of every byte of it, as restic names its
+    packs: junk data behind a known footer gets another name."""
     path, _ = sealed
     data = path.read_bytes()
-    footer_offset = int.from_bytes(data[-56:-48], "big")
-    assert path.stem == blake3(data[footer_offset:-56]).hexdigest()
+    assert path.stem == blake3(data).hexdigest()
     assert path.suffix == ".pack"
+    assert data.startswith(HEADER) and data.endswith(b"DVPKEND\x02")
 
 
 def test_renamed_pack_is_refused(sealed: tuple[Path, list[Obj]]) -> None:
-    """A pack whose file name does not match its footer is reported, not indexed."""
+    """A pack whose file name does not match its content is reported, not indexed (the
+    store checks a pack's name when it first indexes it: read_footer(whole=True))."""
     path, _ = sealed
     renamed = path.with_name("0" * 64 + ".pack")
     path.rename(renamed)
+    read_footer(renamed)  # the footer alone is consistent
+    with pytest.raises(CorruptPack, match="not named after its content"):
+        read_footer(renamed, whole=True)
+
+
+def as_version_1(path: Path) -> Path:
+    """The same pack as dvault wrote it before issue 17: version 1 header and trailer,
+    named by the blake3 of its footer."""
+    data = bytearray(path.read_bytes())
+    data[4] = 1
+    data[-1] = 1
+    footer_offset = int.from_bytes(data[-56:-48], "big")
+    old = path.with_name(blake3(bytes(data[footer_offset:-56])).hexdigest() + ".pack")
+    old.write_bytes(bytes(data))
+    path.unlink()
+    return old
+
+
+def test_version_1_packs_are_still_read(sealed: tuple[Path, list[Obj]]) -> None:
+    """Packs named by their footer (version 1) keep working, their name still checked."""
+    path, objects = sealed
+    old = as_version_1(path)
+    assert [e.id for e in read_footer(old, whole=True)] == [oid for oid, _, _ in objects]
+    renamed = old.with_name("1" * 64 + ".pack")
+    old.rename(renamed)
     with pytest.raises(CorruptPack, match="not named after its footer"):
         read_footer(renamed)
 

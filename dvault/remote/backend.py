@@ -3,6 +3,11 @@
 A backend can create a file (only if the name is free), read it whole or by byte range,
 and list names. There is deliberately no way to delete or overwrite: dvault's guarantee
 that a remote is append-only starts with the interface having no verb for anything else.
+
+Every read is bounded by a size the caller states (``read(key, limit)``,
+``download(..., limit=)``): whoever can write to a remote chooses how big its files are,
+so no reader may let a file decide how much memory or disk it takes. The per-kind
+maxima below are the limits for files whose size no listing bounds.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ class RemoteNotFound(RemoteError):
 
 class RemoteTampered(RemoteError):
     """The remote's ref log was rewritten or truncated since we last saw it."""
+
+
+class TooLarge(RemoteError):
+    """A remote file is larger than the most its kind may hold: refused unread."""
+
+
+MAX_MARKER = 64 << 10
+"""The marker ``dvault-remote.json``: a few hundred bytes (format, protected branches,
+encryption parameters)."""
+MAX_KEY_SLOT = 16 << 10
+"""One key slot of an encrypted remote: ~450 bytes plus its label."""
+MAX_FOOTER = 96 << 20
+"""A pack footer: 56 bytes an object; a 64 MiB pack of empty objects lists ~1.4 million."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +106,10 @@ class Backend(abc.ABC):
         """Create-only upload of a local file, streamed."""
 
     @abc.abstractmethod
-    def read(self, key: str) -> bytes:
-        """The whole file (:class:`RemoteNotFound` if absent)."""
+    def read(self, key: str, limit: int) -> bytes:
+        """The whole file (:class:`RemoteNotFound` if absent) when it holds at most
+        ``limit`` bytes; a larger one is :class:`TooLarge`, refused before its body is
+        read. Pass the listed size when there is one, else the kind's maximum above."""
 
     @abc.abstractmethod
     def read_range(self, key: str, offset: int, length: int) -> bytes:
@@ -108,8 +128,11 @@ class Backend(abc.ABC):
         return data
 
     @abc.abstractmethod
-    def download(self, key: str, dest: Path, progress: Progress | None = None) -> None:
-        """Stream the file into ``dest`` (which must not exist)."""
+    def download(
+        self, key: str, dest: Path, progress: Progress | None = None, *, limit: int
+    ) -> None:
+        """Stream the file into ``dest`` (which must not exist), refusing it
+        (:class:`TooLarge`) as soon as it turns out larger than ``limit`` bytes."""
 
     @abc.abstractmethod
     def list(self, prefix: str) -> dict[str, int]:
@@ -120,8 +143,32 @@ class Backend(abc.ABC):
         parent, _, _ = key.rpartition("/")
         return self.list(parent + "/" if parent else "").get(key)
 
+    def same_as(self, key: str, local: Path) -> bool | None:
+        """Whether ``key`` holds exactly the bytes of the local file ``local``, when the
+        storage can tell without sending them (None: it cannot; read it to know)."""
+        return None
+
+    @property
+    def version_blind(self) -> bool:
+        """True when the storage may keep older versions but this credential may not list
+        them, so a replaced file would go unnoticed (S3 without s3:ListBucketVersions)."""
+        return False
+
+    def overwritten(self) -> dict[str, int]:
+        """Create-only keys found written more than once (key -> number of versions),
+        among those listed or read so far; reads of them return the *first* version
+        written. Only storage that keeps versions can tell (a versioned S3 bucket): a
+        directory remote's files are read-only and replaced by nobody dvault lets in."""
+        return {}
+
     def describe(self) -> str:
         return self.url
+
+    def too_large(self, key: str, size: int | str, limit: int) -> TooLarge:
+        return TooLarge(
+            f"remote {self.describe()}: {key} holds {size} bytes, more than the {limit} "
+            "such a file may hold; not read"
+        )
 
 
 def open_backend(spec: RemoteSpec, project: Path | None = None) -> Backend:

@@ -240,11 +240,11 @@ class EncryptedBackend(Backend):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, limit: int) -> bytes:
         if _passthrough(key):
-            return self.inner.read(key)
+            return self.inner.read(key, limit)
         stored = self.stored_name(key)
-        blob = self.inner.read(stored)
+        blob = self.inner.read(stored, cipher_size(limit))
         count = self._count(key, stored, len(blob))
         file = self._file(key, stored, blob[:HEADER])
         return bytes(self._open(key, stored, file, 0, count, memoryview(blob)[HEADER:]))
@@ -275,15 +275,19 @@ class EncryptedBackend(Backend):
         skip = offset - first * SEGMENT
         return bytes(memoryview(data)[skip : skip + end - offset])  # one copy, not two
 
-    def download(self, key: str, dest: Path, progress: Progress | None = None) -> None:
+    def download(
+        self, key: str, dest: Path, progress: Progress | None = None, *, limit: int
+    ) -> None:
         """Stream-decrypt into ``dest``, 8 MiB of segments per range read."""
         if _passthrough(key):
-            self.inner.download(key, dest, progress)
+            self.inner.download(key, dest, progress, limit=limit)
             return
         stored = self.stored_name(key)
         size = self.inner.size(stored)
         if size is None:
             raise RemoteNotFound(f"remote {self.describe()}: {key} is missing")
+        if plain_size(size) > limit:
+            raise self.too_large(key, plain_size(size), limit)
         count = self._count(key, stored, size)
         file = self._file(key, stored, self.inner.read_exact(stored, 0, HEADER))
         try:
@@ -310,6 +314,18 @@ class EncryptedBackend(Backend):
             else:
                 self._stored_sizes[stored] = size
                 found[key] = plain_size(size)
+        return found
+
+    @property
+    def version_blind(self) -> bool:
+        return self.inner.version_blind
+
+    def overwritten(self) -> dict[str, int]:
+        found = {}
+        for stored, versions in self.inner.overwritten().items():
+            key = self._plain_name(stored)
+            if key is not None:
+                found[key] = versions
         return found
 
     def size(self, key: str) -> int | None:

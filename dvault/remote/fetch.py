@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import (
     CheckFailed,
+    CorruptObject,
     CorruptPack,
     UsageError,
 )
@@ -28,10 +29,11 @@ from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.catalog import pack_key
+from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import refuse_untrusted
 from dvault.remote.reflog import LogView
 from dvault.remote.session import MARKER, Remote, verify_stored
-from dvault.store.pack import PackEntry, iter_footer, read_footer_bytes
+from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -50,6 +52,8 @@ class FetchReport:
     bytes_received: int = 0
     packs_downloaded: int = 0
     ranges_read: int = 0
+    verified_packs: list[str] = field(default_factory=list)
+    """Packs downloaded whole and verified (confirmed on the remote for push)."""
 
 
 def _wanted(state_refs: dict[str, str], names: list[str] | None) -> dict[str, str]:
@@ -111,6 +115,7 @@ def fetch_view(
     for ref, hex_id in wanted.items():
         if ref.startswith(TAGS) and repo.refs.read(ref) is None:
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
+    remote.warn_tampering()
     return report
 
 
@@ -126,54 +131,100 @@ def bring_in(
 
     Metadata read from the remote during the walk is stored as it arrives (as the
     remote stored it: verified, not compressed again), so none of it is held in memory.
+    A pack that serves a copy failing its hash is marked bad and what it was to provide
+    is planned again from the other packs listing it (anyone who can create a pack can
+    list any id). What arrived verified is recorded as confirmed on the remote
+    (remote/confirmed.py), so a later push need not send it back.
     """
     store = repo.store
+    # nothing local yet: every object of a full fetch is read from the remote, verified
+    fresh = history and scopes is None and not store.pack_files()
+    confirmed = Confirmed.load(remote.dir)
+    confirmed.validate(remote.catalog.packs)
     with store.writer() as writer:
+        while True:
+            try:
+                _bring_in_once(repo, remote, starts, scopes, history, report, writer)
+                break
+            except _BadCopies as bad:
+                writer.flush()  # what arrived is kept; only the bad packs' part is planned again
+                if not bad.new:
+                    raise bad.error from None
+        confirmed.packs.update(report.verified_packs)
+    for why in remote.catalog.bad.values():  # reported now that other copies did the job
+        repo.warn(f"{why}; other packs provided its objects")
+    confirmed.mirrors.update(writer.names)  # every object in them was read here, verified
+    if fresh:
+        confirmed.add_commits([oid.hex() for oid in starts if _is_commit(repo, oid)])
+    confirmed.save(remote.catalog.packs)
 
-        def keep(entry: PackEntry, stored: bytes) -> None:
-            if not writer.has(entry.id):  # a commit re-read by a partial fetch is put once
-                writer.put_prepared(entry.id, entry.type, entry.compression, stored, entry.raw_len)
-                report.objects += 1
-            report.ranges_read += 1
 
-        def read(oid: bytes) -> tuple[ObjectType, bytes]:
-            if store.has(oid):
-                result: tuple[ObjectType, bytes] = store.get_raw(oid)
-                return result
-            return remote.read_object(oid, keep=keep)
+def _is_commit(repo: Repo, oid: bytes) -> bool:
+    return repo.store.type_of(oid) == ObjectType.COMMIT
 
-        def type_of(oid: bytes) -> ObjectType | None:
-            return store.type_of(oid) or remote.catalog.type_of(oid)
 
-        # Complete locally: commits local refs reach (refs are written after their
-        # objects), unless this is a partial clone, and blobs (they reference nothing). A
-        # commit or tree merely present may be left over from an interrupted fetch
-        # without its data.
-        tips = [] if repo.state.sparse() is not None else _local_tips(repo)
-        done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
+class _BadCopies(Exception):
+    """Some packs served copies failing their hash (``new``: not known bad before)."""
 
-        def known(oid: bytes) -> bool:
-            return oid in done or store.type_of(oid) == ObjectType.BLOB
+    def __init__(self, new: bool, error: RemoteError) -> None:
+        super().__init__(str(error))
+        self.new = new
+        self.error = error
 
-        reach = walk(
-            read, type_of, starts, known=known, history=history, scopes=scopes, paths=False
+
+def _bring_in_once(
+    repo: Repo,
+    remote: Remote,
+    starts: list[ObjectId],
+    scopes: list[str] | None,
+    history: bool,
+    report: FetchReport,
+    writer: Any,
+) -> None:
+    store = repo.store
+
+    def keep(entry: PackEntry, stored: bytes) -> None:
+        if not writer.has(entry.id):  # a commit re-read by a partial fetch is put once
+            writer.put_prepared(entry.id, entry.type, entry.compression, stored, entry.raw_len)
+            report.objects += 1
+        report.ranges_read += 1
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        if store.has(oid):
+            result: tuple[ObjectType, bytes] = store.get_raw(oid)
+            return result
+        return remote.read_object(oid, keep=keep)
+
+    def type_of(oid: bytes) -> ObjectType | None:
+        return store.type_of(oid) or remote.catalog.type_of(oid)
+
+    # Complete locally: commits local refs reach (refs are written after their
+    # objects), unless this is a partial clone, and blobs (they reference nothing). A
+    # commit or tree merely present may be left over from an interrupted fetch
+    # without its data.
+    tips = [] if repo.state.sparse() is not None else _local_tips(repo)
+    done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
+
+    def known(oid: bytes) -> bool:
+        return oid in done or store.type_of(oid) == ObjectType.BLOB
+
+    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
+    if not history:
+        _fetch_commit_chain(starts, read)
+    if reach.missing:
+        oid, path = next(iter(reach.missing.items()))
+        raise RemoteError(
+            f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
+            f"({len(reach.missing)} object(s) missing); nothing was changed locally"
         )
-        if not history:
-            _fetch_commit_chain(starts, read)
-        if reach.missing:
-            oid, path = next(iter(reach.missing.items()))
-            raise RemoteError(
-                f"remote {remote.describe()}: object {oid.hex()} needed by {path} is missing "
-                f"({len(reach.missing)} object(s) missing); nothing was changed locally"
-            )
-        # what is still needed: the walk's own set, less what is here (no second set)
-        needed = reach.objects
-        del reach
-        here = [oid for oid in needed if writer.has(oid)]
-        for oid in here:
-            del needed[oid]
-        del here
-        _transfer(repo, remote, needed, writer, report)
+    # what is still needed: the walk's own set, less what is here (no second set)
+    needed = reach.objects
+    del reach
+    here = [oid for oid in needed if writer.has(oid)]
+    for oid in here:
+        del needed[oid]
+    del here
+    _transfer(repo, remote, needed, writer, report)
 
 
 def _local_tips(repo: Repo) -> list[bytes]:
@@ -240,6 +291,10 @@ def _transfer(
         found = remote.catalog.locate(oid)
         if found is None:
             raise RemoteError(f"remote {remote.describe()}: object {oid.hex()} is missing")
+        if found[0] in remote.catalog.bad:  # every pack listing it served a bad copy
+            raise RemoteError(
+                f"object {oid.hex()}: no intact copy on the remote; {remote.catalog.bad[found[0]]}"
+            )
         share[found[0]] += found[1].stored_len
     whole: list[str] = []
     by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = {}
@@ -257,14 +312,22 @@ def _transfer(
     needed.clear()
     remote.catalog.release()
     total = sum(remote.catalog.packs[p] for p in whole) + sum(share[p] for p in by_pack)
+    bad: dict[str, str] = {}
     with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:
-        downloads = [pool.submit(_download_pack, repo, remote, pack, tick) for pack in whole]
+        downloads = [
+            pool.submit(_download_pack, repo, remote, pack, tick, writer) for pack in whole
+        ]
         reads = [
-            pool.submit(_read_ranges, remote, pack, items, writer, tick)
+            pool.submit(_read_ranges, remote, pack, items, writer, tick, bad)
             for pack, items in by_pack.items()
         ]
-        for download in downloads:
-            name, footer, footer_offset, size = download.result()
+        for pack, download in zip(whole, downloads, strict=True):
+            got = download.result()
+            if len(got) == 2:  # the pack failed verification: intact objects were kept
+                bad[pack] = got[0]
+                report.objects += got[1]
+                continue
+            name, footer, footer_offset, size = got
             entries = iter_footer(footer, footer_offset, f"pack {name}")
             counted = _Counted(entries)
             repo.store.index.add_pack(name, counted)
@@ -273,11 +336,17 @@ def _transfer(
             report.packs_downloaded += 1
             report.bytes_received += size
             report.objects += counted.count
+            report.verified_packs.append(name)
         for read in reads:
             count, received = read.result()
             report.ranges_read += count
             report.bytes_received += received
             report.objects += count
+    if bad:
+        new = False
+        for pack, why in bad.items():
+            new |= remote.catalog.mark_bad(pack, why)
+        raise _BadCopies(new, RemoteError(next(iter(bad.values()))))
 
 
 class _Counted:
@@ -293,33 +362,35 @@ class _Counted:
             yield item
 
 
-def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[str, bytes, int, int]:
-    """Download a whole pack, verify its footer and every object, then move it into place;
-    returns its footer (56 bytes an object, against ~280 parsed) for indexing.
-
-    The footer is checked against the pack's name (its digest), so the downloaded pack
-    lists exactly the objects the catalog expected.
-    """
+def _download_pack(
+    repo: Repo, remote: Remote, name: str, tick: Any, writer: Any
+) -> tuple[str, bytes, int, int] | tuple[str, int]:
+    """Download a whole pack (bounded by its listed size), verify it (its name, footer and
+    every object: :func:`check_pack`), then move it into place; returns its footer (56
+    bytes an object, against ~280 parsed) for indexing. A pack that fails is not kept:
+    its intact objects are stored one by one and (why, how many) is returned, so only the
+    damaged ones are looked for in other packs."""
     store = repo.store
     tmp = store.tmp_dir / f"fetch-{os.getpid()}-{name[:16]}.tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
-        remote.backend.download(pack_key(name), tmp, tick)
-        expected = remote.catalog.packs.get(name)
-        if expected is not None and tmp.stat().st_size != expected:
+        expected = remote.catalog.packs[name]
+        remote.backend.download(pack_key(name), tmp, tick, limit=expected)
+        if tmp.stat().st_size != expected:
             raise RemoteError(
                 f"remote {remote.describe()}: short download of pack {name[:16]} "
                 f"({tmp.stat().st_size} of {expected} bytes); the transfer was cut"
             )
+        where = f"remote {remote.describe()}"
         try:
-            footer, footer_offset = read_footer_bytes(tmp)
-            with open(tmp, "rb") as f:
-                for entry in iter_footer(footer, footer_offset, f"pack {name}"):
-                    f.seek(entry.offset)
-                    verify_stored(remote, entry.id, entry, f.read(entry.stored_len), name, None)
-        except CorruptPack as exc:
-            raise RemoteError(f"remote {remote.describe()}: pack {name[:16]}: {exc}") from None
+            found = check_pack(tmp, name)
+        except (CorruptPack, CorruptObject) as exc:
+            return f"{where}: {exc}", 0
+        if not found.ok:
+            misnamed = f"pack {name[:16]} is not named after its content"
+            why = next(iter(found.damaged.values()), misnamed)
+            return f"{where}: {why}", _salvage(tmp, found, writer)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         final = store.packs_dir / f"{name}.pack"
@@ -328,10 +399,24 @@ def _download_pack(repo: Repo, remote: Remote, name: str, tick: Any) -> tuple[st
         from dvault.fsutil import fsync_dir
 
         fsync_dir(store.packs_dir)
-        return name, footer, footer_offset, final.stat().st_size
+        return name, found.footer, found.footer_offset, final.stat().st_size
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _salvage(tmp: Path, found: PackCheck, writer: Any) -> int:
+    """Store the intact objects of a downloaded pack that failed (each one verified)."""
+    count = 0
+    with open(tmp, "rb") as f:
+        for entry in iter_footer(found.footer, found.footer_offset, tmp.name):
+            if entry.id in found.damaged or writer.has(entry.id):
+                continue
+            f.seek(entry.offset)
+            stored = f.read(entry.stored_len)
+            writer.put_prepared(entry.id, entry.type, entry.compression, stored, entry.raw_len)
+            count += 1
+    return count
 
 
 def _read_ranges(
@@ -340,8 +425,10 @@ def _read_ranges(
     items: list[tuple[ObjectId, PackEntry]],
     writer: Any,
     tick: Any,
+    bad: dict[str, str],
 ) -> tuple[int, int]:
-    """Read the needed objects of one pack with as few range requests as possible."""
+    """Read the needed objects of one pack with as few range requests as possible; a
+    copy that fails its hash is left out and its pack noted in ``bad``."""
     items = sorted(items, key=lambda item: item[1].offset)
     groups: list[list[tuple[ObjectId, PackEntry]]] = []
     for item in items:
@@ -351,7 +438,7 @@ def _read_ranges(
                 groups[-1].append(item)
                 continue
         groups.append([item])
-    received = 0
+    received = count = 0
     for group in groups:
         start = group[0][1].offset
         end = group[-1][1].offset + group[-1][1].stored_len
@@ -359,10 +446,15 @@ def _read_ranges(
         received += len(blob)
         for oid, entry in group:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
-            verify_stored(remote, oid, entry, stored, pack, None)
+            try:
+                verify_stored(remote, oid, entry, stored, pack, None)
+            except RemoteError as exc:
+                bad.setdefault(pack, str(exc))
+                continue
             writer.put_prepared(oid, entry.type, entry.compression, stored, entry.raw_len)
+            count += 1
         tick(end - start)
-    return len(items), received
+    return count, received
 
 
 # -- pull and clone -----------------------------------------------------------------------

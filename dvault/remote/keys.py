@@ -19,15 +19,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dvault.errors import DvaultError, UsageError
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteNotFound
+from dvault.remote.backend import (
+    MAX_KEY_SLOT,
+    MAX_MARKER,
+    AlreadyExists,
+    Backend,
+    RemoteError,
+    RemoteNotFound,
+)
 
 MARKER = "dvault-remote.json"  # same name as session.MARKER (no import: session imports us)
 SLOT_PREFIX = "keys/"
@@ -45,7 +54,14 @@ provider or a reader try passphrases four times faster than at 2**14."""
 MAX_LOG_N = 20
 """A slot asking for more than 2**20 * 8 * 128 bytes (1 GiB) is refused: a hostile remote
 must not be able to exhaust the client's memory with a slot."""
-MAX_SLOTS = 64
+MAX_SLOTS_READ = 64
+"""Slot files read at most when unlocking (each a small, bounded read)."""
+MAX_SLOTS_TRIED = 16
+"""Passphrase tries at most (each costs a scrypt run): whoever can create files on the
+remote can add slots, so a flood of them must not make unlocking slow or impossible."""
+SLOT_NAME = re.compile(r"keys/[A-Za-z0-9_-]{1,64}\.json")
+"""Slot names (``add_slot`` makes 16 hex digits); anything else under ``keys/`` is not
+a slot: never read, never written into the local hint file."""
 MIN_PASSPHRASE = 8
 FORMAT = 1
 SEGMENT = 64 << 10
@@ -97,12 +113,13 @@ def _kek(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
 # -- the marker -----------------------------------------------------------------------------
 
 
-def marker_bytes(key_id: str, protect: tuple[str, ...] = ()) -> bytes:
+def marker_bytes(key_id: str, protect: tuple[str, ...] = (), slot: str | None = None) -> bytes:
     """The marker of an encrypted remote: what a client needs to know before unlocking
-    (and, like any marker, the branches it protects: see reflog.marker_bytes)."""
+    (and, like any marker, the branches it protects: see reflog.marker_bytes). ``slot``
+    names the first key slot, tried first by a clone that has never unlocked."""
     from dvault.remote.reflog import marker_bytes as plain_marker
 
-    encryption = {
+    encryption: dict[str, Any] = {
         "cipher": "aes-256-gcm",
         "kdf": "scrypt",
         "key_id": key_id,
@@ -110,13 +127,22 @@ def marker_bytes(key_id: str, protect: tuple[str, ...] = ()) -> bytes:
         "segment": SEGMENT,
         "version": FORMAT,
     }
+    if slot is not None:
+        encryption["slot"] = slot
     return plain_marker(protect, encryption)
+
+
+def slot_hint(marker: dict[str, Any] | None) -> str | None:
+    """The first slot the marker names (written by set-up since issue 17), if well-formed."""
+    info = (marker or {}).get("encryption")
+    hint = info.get("slot") if isinstance(info, dict) else None
+    return hint if isinstance(hint, str) and SLOT_NAME.fullmatch(hint) else None
 
 
 def read_marker(backend: Backend) -> dict[str, Any] | None:
     """The remote's marker, or None when there is none yet."""
     try:
-        raw = backend.read(MARKER)
+        raw = backend.read(MARKER, MAX_MARKER)
     except RemoteNotFound:
         return None
     try:
@@ -233,41 +259,94 @@ def _open_slot(slot: dict[str, Any], passphrase: str) -> RepoKeys | None:
     return keys if keys.key_id == slot["key_id"] else None
 
 
-def list_slots(backend: Backend, key_id: str) -> dict[str, dict[str, Any]]:
-    """The remote's well-formed slots for ``key_id`` (others are never tried)."""
-    names = sorted(k for k in backend.list(SLOT_PREFIX) if k.endswith(".json"))
-    if len(names) > MAX_SLOTS:
-        raise RemoteError(
-            f"remote {backend.describe()} holds {len(names)} key slots (more than "
-            f"{MAX_SLOTS}); refusing to try them all"
+def _read_slot(backend: Backend, name: str, size: int | None) -> dict[str, Any] | None:
+    """One slot, parsed; None for anything that is not a well-formed slot (too large, not
+    a regular file, unreadable, malformed): a junk slot is skipped, never fatal."""
+    if size is not None and size > MAX_KEY_SLOT:
+        return None
+    try:
+        return _parse_slot(backend.read(name, MAX_KEY_SLOT))
+    except RemoteError:
+        return None
+
+
+def candidate_slots(
+    backend: Backend,
+    key_id: str,
+    hints: tuple[str | None, ...] = (),
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The remote's well-formed slots for ``key_id`` in the order to try them: the hinted
+    ones first (the slot this clone opened last, the marker's first slot), each read
+    alone, then the others, cheapest scrypt cost first. At most :data:`MAX_SLOTS_READ`
+    files are read and :data:`MAX_SLOTS_TRIED` slots yielded; the rest are ignored with
+    a warning, so slots anyone can add cannot stop or stall unlocking."""
+    listed = {k: v for k, v in backend.list(SLOT_PREFIX).items() if SLOT_NAME.fullmatch(k)}
+    order = [h for h in dict.fromkeys(hints) if h is not None and h in listed]
+    order += sorted(k for k in listed if k not in order)
+    read = order[:MAX_SLOTS_READ]
+    hinted = [h for h in order if h in hints]
+    tried = 0
+    for name in hinted:  # read and tried one at a time: usually the first one opens
+        slot = _read_slot(backend, name, listed[name])
+        if slot is not None and slot["key_id"] == key_id:
+            tried += 1
+            yield name, slot
+    rest = []
+    for name in read[len(hinted) :]:
+        slot = _read_slot(backend, name, listed[name])
+        if slot is not None and slot["key_id"] == key_id:
+            rest.append((slot["kdf"]["log_n"], name, slot))
+    rest.sort(key=lambda item: (item[0], item[1]))
+    for _cost, name, slot in rest[: max(0, MAX_SLOTS_TRIED - tried)]:
+        yield name, slot
+    ignored = len(order) - len(read) + max(0, len(rest) - (MAX_SLOTS_TRIED - tried))
+    if ignored and warn is not None:
+        warn(
+            f"remote {backend.describe()} holds {len(listed)} key slot files; "
+            f"{ignored} beyond the first {MAX_SLOTS_TRIED} tried were ignored"
         )
+
+
+def list_slots(backend: Backend, key_id: str) -> dict[str, dict[str, Any]]:
+    """The remote's well-formed slots for ``key_id`` (``passphrase list``; at most
+    :data:`MAX_SLOTS_READ` read)."""
+    names = sorted(k for k in backend.list(SLOT_PREFIX) if SLOT_NAME.fullmatch(k))
     slots = {}
-    for name in names:
-        slot = _parse_slot(backend.read(name))
+    for name in names[:MAX_SLOTS_READ]:
+        slot = _read_slot(backend, name, None)
         if slot is not None and slot["key_id"] == key_id:
             slots[name] = slot
     return slots
 
 
 def unlock(
-    backend: Backend, key_id: str, passphrase: str, hint: str | None = None, name: str = ""
+    backend: Backend,
+    key_id: str,
+    passphrase: str,
+    hint: str | None = None,
+    name: str = "",
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[RepoKeys, str]:
     """The repository keys and the name of the slot that opened them, trying the slot that
-    worked last time (``hint``) first; :class:`WrongPassphrase` when none opens."""
-    slots = list_slots(backend, key_id)
-    if not slots:
+    worked last time (``hint``) and the marker's first slot before the others;
+    :class:`WrongPassphrase` when none opens."""
+    marker_hint = slot_hint(read_marker(backend))
+    tried = 0
+    for slot_name, slot in candidate_slots(backend, key_id, (hint, marker_hint), warn):
+        tried += 1
+        keys = _open_slot(slot, passphrase)
+        if keys is not None:
+            return keys, slot_name
+    if not tried:
         raise RemoteError(
             f"remote {backend.describe()} is encrypted but holds no key slot for its key "
             f"{key_id[:8]} (keys/ is missing or was removed)"
         )
-    for slot_name in sorted(slots, key=lambda n: n != hint):
-        keys = _open_slot(slots[slot_name], passphrase)
-        if keys is not None:
-            return keys, slot_name
     where = f"{name} ({backend.describe()})" if name else backend.describe()
     raise WrongPassphrase(
         f"wrong passphrase for encrypted remote {where} "
-        f"(none of its {len(slots)} key slot(s) opens with it)"
+        f"(none of its {tried} key slot(s) opens with it)"
     )
 
 
@@ -332,7 +411,13 @@ def forget_keys() -> None:
     _UNLOCKED.clear()
 
 
-def unlocked(backend: Backend, key_id: str, remote: str, state_dir: Path | None) -> RepoKeys:
+def unlocked(
+    backend: Backend,
+    key_id: str,
+    remote: str,
+    state_dir: Path | None,
+    warn: Callable[[str], None] | None = None,
+) -> RepoKeys:
     """The keys of an encrypted remote, asking for the passphrase once per process."""
     cached = _UNLOCKED.get((backend.describe(), key_id))
     if cached is not None:
@@ -342,7 +427,7 @@ def unlocked(backend: Backend, key_id: str, remote: str, state_dir: Path | None)
     if hint_file is not None:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             hint = hint_file.read_text().strip()
-    keys, slot = unlock(backend, key_id, ask(remote), hint, remote)
+    keys, slot = unlock(backend, key_id, ask(remote), hint, remote, warn)
     _UNLOCKED[(backend.describe(), key_id)] = keys
     if hint_file is not None and slot != hint:
         with contextlib.suppress(OSError):  # only a speed-up: never fail an operation for it
@@ -372,12 +457,15 @@ def set_up(backend: Backend, remote: str, log_n: int, protect: list[str] | None 
             "cannot be encrypted in place: use a new location for the encrypted remote"
         )
     passphrase = ask(remote, new=True)
-    keys = _left_over(backend, passphrase)
-    if keys is None:
+    found = _left_over(backend, passphrase)
+    if found is None:
         keys = RepoKeys.derive(secrets.token_bytes(32))
-        add_slot(backend, keys, passphrase, log_n)
+        slot = add_slot(backend, keys, passphrase, log_n)
+    else:
+        keys, slot = found
     try:
-        backend.create(MARKER, marker_bytes(keys.key_id, tuple(sorted(set(protect or ())))))
+        encrypted = marker_bytes(keys.key_id, tuple(sorted(set(protect or ()))), slot)
+        backend.create(MARKER, encrypted)
     except AlreadyExists:
         raise RemoteError(
             f"remote {where}: another client set it up at the same moment; run the "
@@ -387,13 +475,17 @@ def set_up(backend: Backend, remote: str, log_n: int, protect: list[str] | None 
     return keys.key_id
 
 
-def _left_over(backend: Backend, passphrase: str) -> RepoKeys | None:
-    """The key of a slot left by an interrupted set-up that ``passphrase`` opens."""
-    for name in sorted(k for k in backend.list(SLOT_PREFIX) if k.endswith(".json"))[:MAX_SLOTS]:
-        slot = _parse_slot(backend.read(name))
-        keys = _open_slot(slot, passphrase) if slot is not None else None
+def _left_over(backend: Backend, passphrase: str) -> tuple[RepoKeys, str] | None:
+    """The key (and slot) of a slot left by an interrupted set-up that ``passphrase``
+    opens (no marker yet, so any key id: the first :data:`MAX_SLOTS_TRIED` well-formed
+    slots, cheapest first)."""
+    names = sorted(k for k in backend.list(SLOT_PREFIX) if SLOT_NAME.fullmatch(k))
+    parsed = [(name, _read_slot(backend, name, None)) for name in names[:MAX_SLOTS_READ]]
+    slots = sorted((s["kdf"]["log_n"], n, s) for n, s in parsed if s is not None)
+    for _cost, name, slot in slots[:MAX_SLOTS_TRIED]:
+        keys = _open_slot(slot, passphrase)
         if keys is not None:
-            return keys
+            return keys, name
     return None
 
 

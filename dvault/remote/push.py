@@ -3,11 +3,15 @@
 Order matters for the append-only guarantee: every object a ref needs is uploaded and
 confirmed present before the ref-log entry that makes the ref visible is created. An
 interrupted push leaves only complete, unreferenced packs behind; the next push finds
-them already there and does not send them again.
+them confirmed and does not send them again.
+
+"Present" is what this clone confirmed, never what the remote claims (a ref-log entry
+naming a commit, a footer listing an id): see :mod:`dvault.remote.confirmed`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,8 +21,9 @@ from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
-from dvault.remote.catalog import pack_key
+from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
+from dvault.remote.catalog import PACK_PREFIX, pack_key
+from dvault.remote.confirmed import Confirmed
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.session import Remote
 
@@ -164,25 +169,30 @@ def push_refs(
 
     signer = push_signer(repo, sign)  # a missing or unusable key fails before any upload
     remote.refresh_catalog()
-    store = repo.store
-    # Complete on the remote: commits its refs reach (a ref is appended only after every
-    # object it needs was uploaded), and blobs it holds (they reference nothing). Not a
-    # commit or tree merely present: an interrupted push can leave those without data.
-    done = complete_commits(
-        lambda oid: _local_parents(repo, oid),
-        [bytes.fromhex(h) for h in state.refs.values()],
-    )
-
+    confirmed = Confirmed.load(remote.dir)
+    confirmed.validate(remote.catalog.packs)
+    # What is new on each ref (for require-signed) is what its remote value does not
+    # reach: a policy question. Whether data is *there* is not answered by the ref log
+    # (anyone who can append to it can name any commit id) but by what this clone
+    # confirmed itself (remote/confirmed.py).
     from dvault.signing import refuse_unsigned
 
-    refuse_unsigned(repo, dict(pending), lambda oid: oid in done, remote.describe())
+    on_refs = complete_commits(
+        lambda oid: _local_parents(repo, oid), [bytes.fromhex(h) for h in state.refs.values()]
+    )
+    refuse_unsigned(repo, dict(pending), on_refs.__contains__, remote.describe())
+    del on_refs
+    done = complete_commits(lambda oid: _local_parents(repo, oid), confirmed.commit_ids())
+    intact = _Intact(repo, remote, confirmed)
+    store = repo.store
 
     def known(oid: bytes) -> bool:
-        return oid in done or remote.catalog.type_of(oid) == ObjectType.BLOB
+        return oid in done or intact.blob(oid)
 
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
     reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
-    # a partial clone lacks some data locally; what the remote already holds is fine
+    # a partial clone never had the data outside its paths: it can only take the remote's
+    # word for it (verify --remote --read-data checks it); everything it has is confirmed
     lacking = {o: p for o, p in reach.missing.items() if not remote.catalog.has(o)}
     if lacking:
         oid, path = next(iter(lacking.items()))
@@ -190,9 +200,9 @@ def push_refs(
             f"cannot push: object {oid.hex()} (file {path}) is missing locally "
             f"({len(lacking)} missing; run dvault verify)"
         )
-    # objects the remote lacks (what they reference was walked above), looked up in key
-    # order: the index's pages are then read front to back, each faulted in once
-    absent_ids = sorted(oid for oid in reach.objects if not remote.catalog.has(oid))
+    # objects not confirmed there, looked up in key order: the index's pages are then
+    # read front to back, each faulted in once
+    absent_ids = sorted(oid for oid in reach.objects if not intact.any(oid))
     del reach
     numbers: set[int] = set()
     with store.index.read_txn() as txn:
@@ -204,49 +214,157 @@ def push_refs(
                     "(run dvault verify)"
                 )
             numbers.add(located[0])
-    del absent_ids  # every object the remote lacks is in one of these packs
+    del absent_ids  # every object not confirmed there is in one of these packs
     packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
-    todo = [name for name in packs if name not in remote.catalog.packs]
+    todo = [name for name in packs if name not in confirmed.packs]
     report.packs_skipped = len(packs) - len(todo)
     if todo:
         remote.ensure_marker()
+    try:
+        _send(repo, remote, todo, packs, confirmed, report)
+        # a protected branch only fast-forwards (checked above): never mark its entry force
+        updates = [
+            (ref, oid.hex(), force and not is_protected(ref, state.protected))
+            for ref, oid in pending.items()
+        ]
+        final, report.log_head = remote.log.append(updates, check, signer)
+        report.log_seq, report.signed = final.state.head_seq, signer is not None
+        report.updated = {ref: final.refs[ref] for ref in pending}
+        confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
+    finally:  # what was confirmed stays confirmed, even when an upload or the append failed
+        confirmed.save(remote.catalog.packs)
+    remote.record_tracking(final)
+    remote.warn_tampering()
+    return report
+
+
+def _is_commit(repo: Repo, oid: bytes) -> bool:
+    return repo.store.type_of(oid) == ObjectType.COMMIT
+
+
+class _Intact:
+    """Is an object on the remote in a copy this clone confirmed? In a remote pack it
+    uploaded or verified whole, or in a local pack every object of which it read from
+    that remote and verified (a fetch's)."""
+
+    def __init__(self, repo: Repo, remote: Remote, confirmed: Confirmed) -> None:
+        self.store = repo.store
+        self.catalog = remote.catalog
+        self.confirmed = confirmed
+
+    def _mirrored(self, oid: bytes, kind: ObjectType | None) -> bool:
+        if not self.confirmed.mirrors:
+            return False
+        located = self.store.index.lookup(oid)
+        if located is None or (kind is not None and located[1].type != kind):
+            return False
+        return self.store.index.pack_name(located[0]) in self.confirmed.mirrors
+
+    def blob(self, oid: bytes) -> bool:
+        """A confirmed blob (it references nothing, so it is complete where it is)."""
+        held = self.catalog.held_by(oid, self.confirmed.packs, ObjectType.BLOB)
+        return held or self._mirrored(oid, ObjectType.BLOB)
+
+    def any(self, oid: bytes) -> bool:
+        return self.catalog.held_by(oid, self.confirmed.packs) or self._mirrored(oid, None)
+
+
+def _send(
+    repo: Repo,
+    remote: Remote,
+    todo: list[str],
+    packs: dict[str, int],
+    confirmed: Confirmed,
+    report: PushReport,
+) -> None:
+    """Upload the local packs ``todo`` (4 at a time) and confirm each: a create-only
+    upload that succeeded is this clone's copy (its size, and on S3 its SHA-256, checked
+    by the store); a name already taken is confirmed only by reading that copy whole and
+    verifying it (:func:`confirm_existing`), never by its name or size alone."""
+    store = repo.store
+
+    there = set(remote.catalog.packs) | set(remote.catalog.holes)
 
     def send(name: str, tick: Callable[[int], None]) -> int:
+        if name in there:  # not sent again just to be told it exists
+            confirm_existing(repo, remote, name, packs[name])
+            return 0
         try:
             remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
         except AlreadyExists:
-            # left by an interrupted push: complete (create-only), so nothing to resend
-            if remote.backend.size(pack_key(name)) != packs[name]:
-                raise RemoteError(
-                    f"remote {remote.describe()}: {pack_key(name)} exists with a different size"
-                ) from None
+            # left by an interrupted push, or the same bytes pushed by another clone
+            confirm_existing(repo, remote, name, packs[name])
             return 0
         return packs[name]
 
     total = sum(packs[name] for name in todo)
     with repo.progress("push", total) as tick, ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        for sent in pool.map(lambda n: send(n, tick), todo):
+        futures = {name: pool.submit(send, name, tick) for name in todo}
+        failure: BaseException | None = None
+        for name, future in futures.items():
+            try:
+                sent = future.result()
+            except BaseException as exc:  # the others still finish and are confirmed
+                failure = failure or exc
+                continue
+            confirmed.packs.add(name)
             report.bytes_sent += sent
             report.packs_sent += 1 if sent else 0
-    report.packs_skipped += len(todo) - report.packs_sent
-
-    # confirm, don't assume: every pack holding an object the remote lacked is listed there
-    # with its size and a footer that verifies against its name (re-read from the remote)
-    absent = remote.catalog.confirm(list(packs), packs)
+            report.packs_skipped += 0 if sent else 1
+        if failure is not None:
+            raise failure
+    # confirm, don't assume: every pack is listed there now with its size (a listing
+    # only: the content was confirmed above)
+    listed = remote.backend.list(PACK_PREFIX)
+    absent = [name for name in packs if listed.get(pack_key(name)) != packs[name]]
     if absent:
+        confirmed.packs.difference_update(absent)
         raise RemoteError(
             f"remote {remote.describe()}: {len(absent)} pack(s) still missing after upload "
             f"(e.g. {absent[0]}); refs not updated"
         )
-    # a protected branch only fast-forwards (checked above): never mark its entry force
-    updates = [
-        (ref, oid.hex(), force and not is_protected(ref, state.protected))
-        for ref, oid in pending.items()
-    ]
-    final, report.log_head = remote.log.append(updates, check, signer)
-    report.log_seq, report.signed = final.state.head_seq, signer is not None
-    report.updated = {ref: final.refs[ref] for ref in pending}
-    remote.record_tracking(final)
-    return report
+    for name in todo:  # their footers are ours: no range reads for them next time
+        remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
+
+
+def confirm_existing(repo: Repo, remote: Remote, name: str, size: int) -> None:
+    """A pack of this name is already on the remote, not uploaded by this push: count on
+    it only when it holds exactly this clone's bytes (the storage's digest of it: S3's
+    SHA-256, a directory's file; see Backend.same_as), or else after downloading it
+    (bounded by its size) and verifying it whole against its name and every object's id.
+    A copy that fails was put there to take the name (or was damaged): refused, naming
+    it; nothing is counted on it."""
+    from dvault.errors import CorruptObject, CorruptPack
+    from dvault.store.pack import verify_pack
+
+    key = pack_key(name)
+    there = remote.backend.size(key)
+    if there != size:
+        raise RemoteTampered(
+            f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "
+            f"of that name has {size}: it was put there to take the name, or damaged; "
+            "refs not updated"
+        )
+    if remote.backend.same_as(key, repo.store.packs_dir / f"{name}.pack"):
+        return
+    tmp = repo.store.tmp_dir / f"confirm-{os.getpid()}-{name[:16]}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        remote.backend.download(key, tmp, limit=size)
+        if tmp.stat().st_size != size:  # a cut transfer is not tampering
+            raise RemoteError(
+                f"remote {remote.describe()}: short download of {key} "
+                f"({tmp.stat().st_size} of {size} bytes); the transfer was cut"
+            )
+        try:  # the name binds the footer (v1) or every byte (v2): same objects as ours
+            verify_pack(tmp, name)
+        except (CorruptPack, CorruptObject) as exc:
+            raise RemoteTampered(
+                f"remote {remote.describe()}: {key} exists with other content "
+                f"than this clone's pack of that name ({exc}); it was put there to take "
+                "the name, or damaged: refs not updated"
+            ) from None
+    finally:
+        tmp.unlink(missing_ok=True)

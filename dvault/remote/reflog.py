@@ -49,6 +49,7 @@ from dvault.fsutil import write_durable
 from dvault.hashing import ObjectType
 from dvault.objects import canonical_json
 from dvault.remote.backend import (
+    MAX_MARKER,
     AlreadyExists,
     Backend,
     RemoteError,
@@ -110,7 +111,7 @@ def marker_bytes(protect: tuple[str, ...] = (), encryption: dict[str, Any] | Non
 def read_protected(backend: Backend) -> tuple[str, ...]:
     """The protected-branch patterns the remote's marker declares (none without one)."""
     try:
-        raw = backend.read(MARKER)
+        raw = backend.read(MARKER, MAX_MARKER)
     except RemoteNotFound:
         return ()
     where = f"remote {backend.describe()}: {MARKER}"
@@ -294,7 +295,7 @@ class RemoteRefLog:
         before: bytes | str | None = None  # the first read's bytes, or what went wrong
         for _attempt in range(2):
             try:
-                raw = self.backend.read(key)
+                raw = self.backend.read(key, MAX_ENTRY)
             except RemoteNotFound:
                 raise RemoteError(f"{where} is listed but cannot be read; try again") from None
             except RemoteError as exc:

@@ -65,7 +65,7 @@ class Remote:
         self.log = RemoteRefLog(
             self.backend, self.dir / "log.json", self._read_commit, warn, self.describe()
         )
-        self.catalog = RemoteCatalog(self.backend, self.dir / "footers")
+        self.catalog = RemoteCatalog(self.backend, self.dir / "footers", repo.warn)
         self._listed = False
 
     def _read_commit(self, oid: bytes) -> tuple[ObjectType, bytes]:
@@ -121,7 +121,7 @@ class Remote:
             )
         from dvault.remote.encrypted import EncryptedBackend
 
-        unlocked = keys.unlocked(backend, key_id, self.spec.name, self.dir)
+        unlocked = keys.unlocked(backend, key_id, self.spec.name, self.dir, self.repo.warn)
         if knew is None:  # unlocked: this location is now known to be encrypted
             known.remember(self.spec, self.repo.root, key_id)
         return EncryptedBackend(backend, unlocked, self.repo.store.tmp_dir)
@@ -136,17 +136,52 @@ class Remote:
         self, oid: bytes, path: str | None = None, keep: KeepStored | None = None
     ) -> tuple[ObjectType, bytes]:
         """One object by range read, decompressed and verified against its id; ``keep``
-        is given the verified bytes as stored (to store them without compressing again)."""
-        found = self.catalog.locate(oid)
+        is given the verified bytes as stored (to store them without compressing again).
+        A copy that fails its hash marks its pack bad and the next pack listing the id
+        is tried (anyone who can create packs can list any id)."""
+        found = self.catalog.locations(oid)
         what = f"object {oid.hex()}" + (f" (needed by {path})" if path else "")
-        if found is None:
+        if not found:
             raise RemoteError(f"remote {self.describe()}: {what} is missing")
-        pack, entry = found
-        stored = self.backend.read_exact(pack_key(pack), entry.offset, entry.stored_len)
-        raw = verify_stored(self, oid, entry, stored, pack, path)
-        if keep is not None:
-            keep(entry, stored)
-        return entry.type, raw
+        failures: dict[str, RemoteError] = {}
+        for pack, entry in found:
+            stored = self.backend.read_exact(pack_key(pack), entry.offset, entry.stored_len)
+            try:
+                raw = verify_stored(self, oid, entry, stored, pack, path)
+            except RemoteError as exc:
+                failures[pack] = exc
+                continue
+            for bad, why in failures.items():  # said once per pack, now that it mattered
+                if self.catalog.mark_bad(bad, str(why)):
+                    self.repo.warn(f"{why}; another pack provided it")
+            if keep is not None:
+                keep(entry, stored)
+            return entry.type, raw
+        for bad, why in failures.items():
+            self.catalog.mark_bad(bad, str(why))
+        raise next(iter(failures.values()))
+
+    def tampering(self) -> list[str]:
+        """What this command found replaced on the remote: a create-only key written more
+        than once (its first version was used, so nothing follows the replacement)."""
+        return [
+            f"remote {self.describe()}: {key} was written {versions} times; a create-only "
+            "file was replaced (by a credential allowed a plain PutObject); its first "
+            "version was used"
+            for key, versions in sorted(self.backend.overwritten().items())
+        ]
+
+    def warn_tampering(self) -> None:
+        """Report :meth:`tampering` as warnings (fetch, push: the command still does its
+        work from the first versions; ``verify --remote`` fails on them instead), and a
+        credential that cannot see versions at all."""
+        for line in self.tampering():
+            self.repo.warn(line)
+        if self.backend.version_blind:
+            self.repo.warn(
+                f"remote {self.describe()}: this credential may not list object versions "
+                "(s3:ListBucketVersions), so a replaced file would go unnoticed"
+            )
 
     def tracking_refs(self) -> dict[str, ObjectId]:
         prefix = f"refs/remotes/{self.spec.name}/"

@@ -76,8 +76,8 @@ class ObjectStore:
         added = []
         for name, path in sorted(self.pack_files().items()):
             if name not in known:
-                try:
-                    entries = read_footer(path)
+                try:  # a pack the index never saw: its version 2 name is checked too
+                    entries = read_footer(path, whole=True)
                 except CorruptPack as exc:
                     self.unreadable_packs[name] = str(exc)
                     continue
@@ -192,6 +192,7 @@ class ObjectWriter:
         self.index_packs = index_packs
         self.prefer = prefer  # new copies replace indexed ones (repair, gc)
         self.sealed: list[tuple[str, list[PackEntry]]] = []
+        self.names: list[str] = []  # every pack this writer sealed
         self._packs: dict[int, PackWriter] = {}  # thread id -> that thread's open pack
         self._pending: set[bytes] = set()
         self._lock = threading.Lock()
@@ -317,6 +318,8 @@ class ObjectWriter:
         except BaseException:
             pack.abort()
             raise
+        with self._lock:
+            self.names.append(name)
         if not self.index_packs:
             with self._lock:
                 self.sealed.append((name, pack.entries))

@@ -6,14 +6,19 @@ Layout (docs/format.md has the byte-level specification)::
     record*  type:u8 compression:u8 0:u16 stored_len:u32 raw_len:u64 id:32  48 bytes
              stored bytes
     footer   entry* id:32 type:u8 compression:u8 0:u16 offset:u64 stored_len:u32 raw_len:u64
-    trailer  footer_offset:u64 count:u64 blake3(footer entries):32 "DVPKEND\\x01"
+    trailer  footer_offset:u64 count:u64 blake3(footer entries):32 "DVPKEND" version:u8
 
 Each record repeats what the footer says so an unsealed or damaged pack can still be
 salvaged record by record; the footer lets the index be rebuilt by reading a few KB per
-pack. A sealed pack never changes and is named by the blake3 of its footer, which is
-also the trailer's checksum: the footer lists every object's id (itself the hash of the
-object's content), so the name commits to everything the pack holds without hashing its
-data a second time.
+pack. A sealed pack never changes. Version 2 packs (written since issue 17) are named by
+the blake3 of *all* their bytes, as restic names its packs: the name then commits to the
+stored bytes themselves, so nobody can take a pack's name on a remote before it is
+uploaded without having exactly its bytes (an attacker who can predict a footer — from a
+public file's content — could take a footer-named pack's name with junk data, and the
+honest pack could never be uploaded). The writer hashes the bytes as it writes them.
+Version 1 packs, named by the blake3 of their footer (the trailer's checksum), are still
+read; their name is checked against the footer, a version 2 name against the whole file
+when it is read whole (:func:`pack_digest`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from blake3 import blake3
 
@@ -35,9 +40,11 @@ from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.store.appendfile import AppendFile
 
 MAGIC = b"DVPK"
-VERSION = 1
+VERSION = 2
 HEADER = MAGIC + bytes([VERSION, 0, 0, 0])
-TRAILER_MAGIC = b"DVPKEND\x01"
+HEADER_V1 = MAGIC + bytes([1, 0, 0, 0])
+TRAILER_MAGIC = b"DVPKEND\x02"
+TRAILER_MAGIC_V1 = b"DVPKEND\x01"
 
 RECORD = struct.Struct(">BBHIQ32s")
 FOOTER_ENTRY = struct.Struct(">32sBBHQIQ")
@@ -207,6 +214,7 @@ class PackWriter:
         self.packs_dir = packs_dir
         self.tmp_path = tmp_dir / f"pack-{os.getpid()}-{os.urandom(6).hex()}.tmp"
         self.entries: list[PackEntry] = []
+        self._digest = blake3()  # of every byte written: the pack's name
         try:
             # few large writes that skip the page cache (see appendfile)
             self._file = AppendFile(self.tmp_path)
@@ -217,6 +225,7 @@ class PackWriter:
 
     def _write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
+        self._digest.update(data)
 
     def add(
         self,
@@ -239,7 +248,8 @@ class PackWriter:
         return entry
 
     def seal(self) -> str:
-        """Write the footer, fsync, and rename to ``<blake3>.pack``; returns the pack name."""
+        """Write the footer, fsync, and rename to ``<blake3 of the whole file>.pack``;
+        returns the pack name."""
         footer = b"".join(
             FOOTER_ENTRY.pack(e.id, e.type, e.compression, 0, e.offset, e.stored_len, e.raw_len)
             for e in self.entries
@@ -250,7 +260,7 @@ class PackWriter:
             self._write(footer)
             self._write(trailer)
             self._file.finish()
-            name = checksum.hex()
+            name = self._digest.hexdigest()
             final = self.packs_dir / f"{name}.pack"
             if final.exists():  # identical content already sealed (content-addressed)
                 os.unlink(self.tmp_path)
@@ -275,7 +285,7 @@ def parse_trailer(trailer: bytes, pack_size: int, name: str) -> tuple[int, int, 
     if len(trailer) != TRAILER.size:
         raise CorruptPack(f"pack {name} is truncated")
     footer_offset, count, checksum, magic = TRAILER.unpack(trailer)
-    if magic != TRAILER_MAGIC:
+    if magic not in (TRAILER_MAGIC, TRAILER_MAGIC_V1):
         raise CorruptPack(f"pack {name} has no valid trailer (truncated?)")
     if footer_offset < len(HEADER) or (
         footer_offset + count * FOOTER_ENTRY.size + TRAILER.size != pack_size
@@ -284,25 +294,31 @@ def parse_trailer(trailer: bytes, pack_size: int, name: str) -> tuple[int, int, 
     return footer_offset, count, checksum
 
 
+def named_by_footer(trailer: bytes) -> bool:
+    """True for a version 1 pack (named by its footer's digest), from its trailer."""
+    return trailer[-len(TRAILER_MAGIC_V1) :] == TRAILER_MAGIC_V1
+
+
 def parse_footer(
-    footer: bytes, footer_offset: int, checksum: bytes, name: str | None
+    footer: bytes, footer_offset: int, checksum: bytes, name: str | None, by_footer: bool = True
 ) -> list[PackEntry]:
     """Validate footer bytes against their checksum (and the pack's name) and parse them.
 
-    ``name`` is the pack's file name without ``.pack``; a footer fetched from a remote by
-    a range read is thereby verified against the name it was listed under.
+    ``name`` is the pack's file name without ``.pack``; a version 1 (``by_footer``) footer
+    fetched from a remote by a range read is thereby verified against the name it was
+    listed under. A version 2 name covers every byte: only a whole read can check it.
     """
-    where = check_footer(footer, checksum, name)
+    where = check_footer(footer, checksum, name, by_footer)
     return list(iter_footer(footer, footer_offset, where))
 
 
-def check_footer(footer: bytes, checksum: bytes, name: str | None) -> str:
-    """Check footer bytes against the trailer's checksum and the pack's name; returns how
-    errors name the pack."""
+def check_footer(footer: bytes, checksum: bytes, name: str | None, by_footer: bool = True) -> str:
+    """Check footer bytes against the trailer's checksum and (a version 1 pack's) name;
+    returns how errors name the pack."""
     where = f"pack {name or '?'}"
     if blake3(footer).digest() != checksum:
         raise CorruptPack(f"{where} footer fails its checksum")
-    if name is not None and name != checksum.hex():
+    if by_footer and name is not None and name != checksum.hex():
         raise CorruptPack(f"{where} is not named after its footer ({checksum.hex()})")
     if len(footer) % FOOTER_ENTRY.size:
         raise CorruptPack(f"{where} footer is truncated")
@@ -322,32 +338,128 @@ def iter_footer(footer: bytes, footer_offset: int, where: str) -> Iterator[PackE
         yield PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
 
 
-def read_footer(path: Path) -> list[PackEntry]:
-    """The object list of a sealed pack, validated against its checksum and name."""
-    footer, footer_offset = read_footer_bytes(path)
+def read_footer(path: Path, whole: bool = False) -> list[PackEntry]:
+    """The object list of a sealed pack, validated against its checksum and name (a
+    version 2 pack's name only with ``whole``: that reads and hashes the whole file)."""
+    footer, footer_offset = read_footer_bytes(path, whole)
     return list(iter_footer(footer, footer_offset, f"pack {path.stem}"))
 
 
-def read_footer_bytes(path: Path) -> tuple[bytes, int]:
-    """A sealed pack's footer bytes (checked against its checksum and name) and offset;
-    :func:`iter_footer` yields its entries."""
-    name = path.stem if path.suffix == ".pack" else None
+def read_footer_bytes(
+    path: Path, whole: bool = False, name: str | None = None
+) -> tuple[bytes, int]:
+    """A sealed pack's footer bytes (checked against its checksum and name, see
+    :func:`read_footer`) and offset; :func:`iter_footer` yields its entries. ``name``
+    defaults to the file's (a download in a temporary file gives the pack's)."""
+    if name is None and path.suffix == ".pack":
+        name = path.stem
     try:
         with open(path, "rb") as f:
             end = f.seek(0, os.SEEK_END)
             if end < len(HEADER) + TRAILER.size:
                 raise CorruptPack(f"pack {path.name} is truncated ({end} bytes)")
             f.seek(0)
-            if f.read(len(HEADER)) != HEADER:
-                raise CorruptPack(f"pack {path.name} has a bad header")
+            header = f.read(len(HEADER))
             f.seek(end - TRAILER.size)
-            footer_offset, count, checksum = parse_trailer(f.read(TRAILER.size), end, path.name)
+            trailer = f.read(TRAILER.size)
+            by_footer = named_by_footer(trailer)
+            if header != (HEADER_V1 if by_footer else HEADER):
+                raise CorruptPack(f"pack {path.name} has a bad header")
+            footer_offset, count, checksum = parse_trailer(trailer, end, path.name)
             f.seek(footer_offset)
             footer = f.read(count * FOOTER_ENTRY.size)
     except OSError as exc:
         raise os_error(exc, "read pack", path) from None
-    check_footer(footer, checksum, name)
+    check_footer(footer, checksum, name, by_footer)
+    if whole and not by_footer and name is not None and pack_digest(path) != name:
+        raise CorruptPack(f"pack {name} is not named after its content")
     return footer, footer_offset
+
+
+@dataclass(frozen=True)
+class PackCheck:
+    """What :func:`check_pack` found in a whole pack file."""
+
+    footer: bytes
+    footer_offset: int
+    damaged: dict[ObjectId, str]  # objects failing their hash -> why
+    misnamed: bool  # a version 2 pack whose bytes do not hash to its name
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.misnamed
+
+
+def check_pack(path: Path, name: str) -> PackCheck:
+    """Check a whole pack file that claims to be pack ``name``: header, trailer and footer
+    (CorruptPack when they are unreadable), every object it lists (decompressed and
+    hashed), and its name (a version 2 name is the digest of every byte). One sequential
+    pass reads each object once and feeds the same bytes to the digest (a second pass
+    only for a footer whose entries are out of order, which no dvault writer makes), in
+    buffers of one object: memory stays that of the largest object."""
+    footer, footer_offset = read_footer_bytes(path, name=name)
+    where = f"pack {name[:16]}"
+    damaged: dict[ObjectId, str] = {}
+    try:
+        with open(path, "rb") as f:
+            whole = _named_by_content(f)
+            digest = blake3() if whole else None
+            position, in_order = 0, True
+            for entry in iter_footer(footer, footer_offset, where):
+                if entry.offset >= position:
+                    between = f.read(entry.offset - position)
+                    stored = f.read(entry.stored_len)
+                    if digest is not None:
+                        digest.update(between)
+                        digest.update(stored)
+                    position = entry.offset + len(stored)
+                else:
+                    in_order = False
+                    stored = os.pread(f.fileno(), entry.stored_len, entry.offset)
+                try:
+                    unpack_object(entry.id, entry, stored, f"object {entry.id.hex()} in {where}")
+                except CorruptObject as exc:
+                    damaged.setdefault(entry.id, str(exc))
+            if digest is not None and not in_order:
+                f.seek(0)
+                digest, position = blake3(), 0
+            while digest is not None and (block := f.read(8 << 20)):
+                digest.update(block)
+    except OSError as exc:
+        raise os_error(exc, "read pack", path) from None
+    misnamed = digest is not None and digest.hexdigest() != name
+    return PackCheck(footer, footer_offset, damaged, misnamed)
+
+
+def _named_by_content(f: BinaryIO) -> bool:
+    """True for a version 2 pack (its trailer's version byte), leaving ``f`` at 0."""
+    f.seek(-len(TRAILER_MAGIC), os.SEEK_END)
+    version_2 = f.read(len(TRAILER_MAGIC)) == TRAILER_MAGIC
+    f.seek(0)
+    return version_2
+
+
+def verify_pack(path: Path, name: str) -> tuple[bytes, int]:
+    """:func:`check_pack`, raising CorruptObject or CorruptPack for anything found;
+    returns the footer bytes and offset."""
+    found = check_pack(path, name)
+    if found.damaged:
+        raise CorruptObject(next(iter(found.damaged.values())))
+    if found.misnamed:
+        raise CorruptPack(f"pack {name[:16]} is not named after its content")
+    return found.footer, found.footer_offset
+
+
+def pack_digest(path: Path) -> str:
+    """blake3 of a whole file, hex: a version 2 pack's name."""
+    digest = blake3()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(8 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise os_error(exc, "read pack", path) from None
+    return digest.hexdigest()
 
 
 def scan_records(path: Path) -> Iterator[tuple[PackEntry, bytes]]:

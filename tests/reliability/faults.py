@@ -418,8 +418,8 @@ class FaultyBackend(Backend):
     def upload(self, key: str, path: Path, progress: Progress | None = None) -> None:
         self._call("upload", key, lambda: self.inner.upload(key, path, progress))
 
-    def read(self, key: str) -> bytes:
-        data, short = self._call("read", key, lambda: self.inner.read(key))
+    def read(self, key: str, limit: int) -> bytes:
+        data, short = self._call("read", key, lambda: self.inner.read(key, limit))
         return data[:-1] if short and data else data
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
@@ -428,8 +428,12 @@ class FaultyBackend(Backend):
         )
         return data[:-1] if short and data else data
 
-    def download(self, key: str, dest: Path, progress: Progress | None = None) -> None:
-        _, short = self._call("download", key, lambda: self.inner.download(key, dest, progress))
+    def download(
+        self, key: str, dest: Path, progress: Progress | None = None, *, limit: int
+    ) -> None:
+        _, short = self._call(
+            "download", key, lambda: self.inner.download(key, dest, progress, limit=limit)
+        )
         if short and dest.stat().st_size:
             os.truncate(dest, dest.stat().st_size - 1)
 
@@ -440,6 +444,9 @@ class FaultyBackend(Backend):
     def size(self, key: str) -> int | None:
         found, _ = self._call("size", key, lambda: self.inner.size(key))
         return found
+
+    def overwritten(self) -> dict[str, int]:
+        return self.inner.overwritten()
 
 
 def seeded(name: str, default: int) -> random.Random:

@@ -103,7 +103,9 @@ class RemoteTarget:
         return body
 
     def overwrite(self, key: str, data: bytes) -> None:
-        """Replace an object behind dvault's back, as someone with raw write access could."""
+        """Change an object in place behind dvault's back, as damage on the storage or
+        someone with raw write *and delete* access could: on S3 the new bytes become the
+        only version (a plain overwrite that keeps the old version is :meth:`replace`)."""
         if self.kind == "dir":
             assert self.root is not None
             path = self.root / key
@@ -111,7 +113,25 @@ class RemoteTarget:
             path.write_bytes(data)
             path.chmod(0o444)
             return
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        new = self.replace(key, data)
+        for version in self.versions(key):
+            if version != new:
+                self.client.delete_object(
+                    Bucket=self.bucket, Key=self.prefix + key, VersionId=version
+                )
+
+    def replace(self, key: str, data: bytes) -> str | None:
+        """S3 only: a plain PutObject over ``key`` (what a credential allowed PutObject
+        without If-None-Match can do); on a versioned bucket the old version stays.
+        Returns the new version id."""
+        put = self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        version: str | None = put.get("VersionId")
+        return version
+
+    def versions(self, key: str) -> list[str]:
+        """S3 only: the version ids of ``key``, newest first."""
+        listed = self.client.list_object_versions(Bucket=self.bucket, Prefix=self.prefix + key)
+        return [v["VersionId"] for v in listed.get("Versions", ()) if v["Key"] == self.prefix + key]
 
     def delete(self, key: str) -> None:
         """Remove an object behind dvault's back."""

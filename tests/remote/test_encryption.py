@@ -286,7 +286,7 @@ def test_sizes_and_names_round_trip(stored: tuple[EncryptedBackend, dict[str, by
     assert backend.list("packs/") == {key: len(data) for key, data in files.items()}
     for key, data in files.items():
         assert backend.size(key) == len(data)
-        assert backend.read(key) == data
+        assert backend.read(key, len(data)) == data
         stored_size = backend.inner.size(backend.stored_name(key))
         assert stored_size == cipher_size(len(data))
         assert plain_size(cipher_size(len(data))) == len(data)
@@ -319,7 +319,7 @@ def test_download_streams_the_plaintext(
     backend, files = stored
     for i, (key, data) in enumerate(files.items()):
         ticks: list[int] = []
-        backend.download(key, tmp_path / f"{i}.out", ticks.append)
+        backend.download(key, tmp_path / f"{i}.out", ticks.append, limit=len(data))
         assert (tmp_path / f"{i}.out").read_bytes() == data
         assert sum(ticks) == len(data)
 
@@ -332,16 +332,16 @@ def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) 
     backend.create("refs/log/0000000000000000.json", first)
     backend.create("refs/log/0000000000000001.json", second)
     # a file copied under another name does not decrypt (its key is bound to its name)
-    raw0 = inner.read("refs/log/0000000000000000.json")
+    raw0 = inner.read("refs/log/0000000000000000.json", 1 << 20)
     inner.create("refs/log/0000000000000002.json", raw0)
     with pytest.raises(DecryptionFailed, match=r"0000000000000002\.json"):
-        EncryptedBackend(inner, keys, tmp_path).read("refs/log/0000000000000002.json")
+        EncryptedBackend(inner, keys, tmp_path).read("refs/log/0000000000000002.json", 1 << 20)
     # segments swapped within a file
     a, b = HEADER, HEADER + CSEGMENT
     swapped = raw0[:a] + raw0[b : b + CSEGMENT] + raw0[a:b] + raw0[b + CSEGMENT :]
     inner.create("refs/log/0000000000000003.json", swapped)
     with pytest.raises(DecryptionFailed, match="segment 0 of 3"):
-        EncryptedBackend(inner, keys, tmp_path).read("refs/log/0000000000000003.json")
+        EncryptedBackend(inner, keys, tmp_path).read("refs/log/0000000000000003.json", 1 << 20)
     # the last segment dropped: the new last one was not sealed as final
     inner.create("refs/log/0000000000000004.json", raw0[: HEADER + 2 * CSEGMENT])
     with pytest.raises(DecryptionFailed):
@@ -352,7 +352,7 @@ def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) 
     assert other.list("packs/") == {}
     assert backend.list("packs/") == {"packs/" + "ab" * 32 + ".pack": 1}
     with pytest.raises(DecryptionFailed):
-        other.read("refs/log/0000000000000000.json")
+        other.read("refs/log/0000000000000000.json", 1 << 20)
     assert isinstance(DecryptionFailed("x"), RemoteError)
 
 
