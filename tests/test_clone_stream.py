@@ -109,28 +109,29 @@ def test_catalog_locations_round_trip() -> None:
 
 
 def test_push_confirms_its_packs_on_the_remote(pushed: tuple[Repo, Path]) -> None:
-    """A pushed pack is confirmed; one removed from the remote, or cut short, is not."""
+    """A pack already on the remote under a name this clone holds is counted on only when
+    it is this clone's pack: one cut short, or replaced by other bytes of the same size,
+    is refused (remote/push.py, confirm_existing)."""
     repo, remote = pushed
-    from dvault.remote.backend import open_backend
+    from dvault.remote.backend import RemoteTampered
+    from dvault.remote.push import confirm_existing
+    from dvault.remote.session import Remote
 
-    spec = pick_remote(repo, "nas")
-    catalog = RemoteCatalog(open_backend(spec), repo.dir / "remotes" / "nas" / "footers")
-    catalog.refresh()
-    from dvault.reachability import walk
-
-    head = repo.refs.head()[1]
-    assert head is not None
-    reachable = walk(repo.store.get_raw, repo.store.type_of, [head]).objects
-    assert reachable and all(catalog.has(oid) for oid in reachable)
-    names = sorted(catalog.packs)
-    assert catalog.confirm(names, dict(catalog.packs)) == []
+    session = Remote(repo, pick_remote(repo, "nas"))
+    session.refresh_catalog()
+    names = sorted(session.catalog.packs)
+    sizes = dict(session.catalog.packs)
+    for name in names:
+        confirm_existing(repo, session, name, sizes[name])  # intact: nothing raised
     victim = remote / "packs" / f"{names[0]}.pack"
     data = victim.read_bytes()
     victim.chmod(0o644)
     victim.write_bytes(data[:-1])
-    assert catalog.confirm(names, dict(catalog.packs)) == [names[0]]
-    victim.unlink()
-    assert catalog.confirm(names, dict(catalog.packs)) == [names[0]]
+    with pytest.raises(RemoteTampered, match="bytes"):
+        confirm_existing(repo, session, names[0], sizes[names[0]])
+    victim.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, other content
+    with pytest.raises(RemoteTampered, match="other content"):
+        confirm_existing(repo, session, names[0], sizes[names[0]])
 
 
 def test_released_catalog_loads_again_on_demand(pushed: tuple[Repo, Path]) -> None:

@@ -17,7 +17,7 @@ import pytest
 from blake3 import blake3
 
 from dvault.remote.backend import Backend, RemoteNotFound, RemoteSpec, open_backend
-from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
+from dvault.remote.reflog import MAX_ENTRY, LogEntry, RefUpdate, entry_key
 from dvault.repo import Repo
 from tests.cli.helpers import Project, base_env
 from tests.remote.conftest import AWS_ENV
@@ -97,7 +97,7 @@ def chain_head(backend: Backend, scratch: Path) -> tuple[int, str]:
     last, head, seq = -1, "0" * 64, 0
     while True:
         try:
-            raw = backend.read(entry_key(seq))
+            raw = backend.read(entry_key(seq), MAX_ENTRY)
         except RemoteNotFound:
             return last, head
         try:
