@@ -98,7 +98,11 @@ class ReadOnly(UsageError, PermissionError):
 def warn_stderr(text: str) -> None:
     """The default way to report a finding that does not stop a command (a junk file
     on a remote, a replaced object read at its first version): one line on stderr.
-    ``Repo.warn`` holds it, so a library user can route warnings elsewhere."""
+    ``Repo.warn`` holds it, so a library user can route warnings elsewhere. The text
+    names things a remote or a committed config chose (keys, URLs, ref names): printed
+    with its control characters escaped (textsafe), like every other line dvault shows."""
     import sys
 
-    print(f"dvault: warning: {text}", file=sys.stderr)
+    from dvault import textsafe
+
+    print(f"dvault: warning: {textsafe.line(text)}", file=sys.stderr)

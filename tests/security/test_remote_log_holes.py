@@ -138,3 +138,20 @@ def test_oversized_misplaced_unchained_and_badly_signed_entries_are_holes(
         assert any(f"ref-log entry {seq} " in w and why in w for w in warnings), result.describe()
     assert len(warnings) == 4
     assert not _warnings(victim.ok("fetch").err)  # reported once, as the position passes
+
+
+def test_warnings_show_what_others_chose_escaped(tmp_path: Path, env: dict[str, str]) -> None:
+    """A warning names things others chose: here the remote's location (the committed
+    config names it; a directory may be called anything) holding an ANSI sequence that
+    would clear the line and print a forged all-clear, and a junk entry to warn about.
+    The warning reaches stderr escaped, never as raw control bytes."""
+    url = str(tmp_path / "nas\x1b[2K\r\x1b]0;all good\x07\u202e")
+    owner = Owner(tmp_path / "owner", url)
+    owner.push()
+    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
+    victim = Project(tmp_path / "victim", env)
+    attacker(url).create(entry_key(1), b"\x00 not a ref-log entry")
+    result = victim.ok("fetch")
+    (warning,) = _warnings(result.err)
+    assert "\\x1b[2K\\r\\x1b]0;all good\\x07\\u202e" in warning, result.describe()
+    assert not any(c in result.err for c in "\x1b\r\x07\u202e"), result.describe()
