@@ -56,6 +56,8 @@ _state: dict[str, Any] = {
 
 JSON_HELP = "Print one JSON document on stdout (keys in docs/cli.md)."
 
+_size = textsafe.human_size  # byte counts, as every command shows them
+
 
 def _paths() -> list[str] | None:
     """Paths given after ``--`` on the command line (None when there was no ``--``)."""
@@ -554,15 +556,6 @@ _SIG_MARKS = {
     "unknown": "unknown signer",
     "unsigned": "unsigned",
 }
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _change_json(c: Any) -> dict[str, Any]:

@@ -129,11 +129,22 @@ def script_json(value: object) -> str:
     return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def human_size(n: int) -> str:
+    """``256.0 MiB``: a byte count as dvault shows it."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
 __all__ = [
     "block",
     "dot_string",
     "first_line",
     "html_text",
+    "human_size",
     "json_text",
     "line",
     "markdown",

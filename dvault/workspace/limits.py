@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import StorageError, UsageError
+from dvault.textsafe import human_size
 
 DEFAULT_MAX_BYTES = 1 << 40
 """1 TiB in one checkout, unless the user's environment says otherwise."""
@@ -91,25 +92,15 @@ def limits(config: dict[str, Any]) -> Limits:
     return Limits(max_bytes, max_files)
 
 
-def human(n: int) -> str:
-    """``256.0 MiB``: bytes as dvault prints them."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
-
-
 def check_room(config: dict[str, Any], root: Path, nbytes: int, files: int, freed: int = 0) -> None:
     """Refuse a checkout writing ``nbytes`` in ``files`` files (``freed`` bytes removed
     first) that exceeds the caps (CheckoutTooLarge) or the file system's room
     (StorageError), before anything is written."""
     cap = limits(config)
-    what = f"this checkout would write {human(nbytes)} in {files:,} file(s)"
+    what = f"this checkout would write {human_size(nbytes)} in {files:,} file(s)"
     if nbytes > cap.max_bytes or files > cap.max_files:
         over = (
-            f"more than checkout.max-bytes ({human(cap.max_bytes)})"
+            f"more than checkout.max-bytes ({human_size(cap.max_bytes)})"
             if nbytes > cap.max_bytes
             else f"more than checkout.max-files ({cap.max_files:,})"
         )
@@ -123,7 +114,9 @@ def check_room(config: dict[str, Any], root: Path, nbytes: int, files: int, free
         return  # no figures (an exotic file system): the caps still held
     free = st.f_bavail * st.f_frsize
     if nbytes - freed > free:
-        raise StorageError(f"{what}, but {root} has only {human(free)} free; nothing was written")
+        raise StorageError(
+            f"{what}, but {root} has only {human_size(free)} free; nothing was written"
+        )
     if st.f_files and files > st.f_favail:  # f_files 0: no inode limit (btrfs, some FUSE)
         raise StorageError(
             f"{what}, but {root} has only {st.f_favail:,} free inodes; nothing was written"

@@ -17,24 +17,12 @@ import resource
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_FILE
 from tests.cli.helpers import Result, dvault_command, one_error_line
-from tests.security._checkout_helpers import Forger, Scene, copy_scene, make_scene, tree_paths
+from tests.security._checkout_helpers import Forger, Scene, tree_paths
 
 MIB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Scene:
-    return make_scene(tmp_path_factory.mktemp("scene"))
-
-
-@pytest.fixture
-def scene(template: Scene, tmp_path: Path) -> Scene:
-    return copy_scene(template, tmp_path / "s")
 
 
 def data_commit(

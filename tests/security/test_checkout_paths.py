@@ -11,24 +11,12 @@ committed in git's HEAD commit, never from the work tree.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.cli.helpers import git, one_error_line
-from tests.security._checkout_helpers import Forger, Scene, copy_scene, make_scene, tree_paths
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Scene:
-    return make_scene(tmp_path_factory.mktemp("scene"))
-
-
-@pytest.fixture
-def scene(template: Scene, tmp_path: Path) -> Scene:
-    return copy_scene(template, tmp_path / "s")
+from tests.security._checkout_helpers import Forger, Scene, tree_paths
 
 
 def plant(scene: Scene, files: dict[bytes, object], sign: Ed25519PrivateKey | None = None) -> None:

@@ -22,17 +22,7 @@ from dvault.hashing import ObjectId
 from dvault.repo import Repo
 from dvault.trees import lookup
 from tests.cli.helpers import git, one_error_line
-from tests.security._checkout_helpers import Forger, Scene, copy_scene, git_status, make_scene
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Scene:
-    return make_scene(tmp_path_factory.mktemp("scene"))
-
-
-@pytest.fixture
-def scene(template: Scene, tmp_path: Path) -> Scene:
-    return copy_scene(template, tmp_path / "s")
+from tests.security._checkout_helpers import Forger, Scene, git_status
 
 
 def forge_roots(scene: Scene, roots: dict[str, str], extra: dict[bytes, Any] | None = None) -> None:

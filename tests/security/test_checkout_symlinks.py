@@ -12,20 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.cli.helpers import one_error_line
-from tests.security._checkout_helpers import Forger, Scene, copy_scene, make_scene
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Scene:
-    return make_scene(tmp_path_factory.mktemp("scene"))
-
-
-@pytest.fixture
-def scene(template: Scene, tmp_path: Path) -> Scene:
-    return copy_scene(template, tmp_path / "s")
+from tests.security._checkout_helpers import Forger, Scene
 
 
 def publish_data(scene: Scene, data: dict[bytes, object]) -> None:
