@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import UsageError
-from dvault.objects import is_control
+from dvault.names import is_control
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
-from dvault.objects import is_control, root_problem
+from dvault.names import is_control, root_problem
 
 if TYPE_CHECKING:
     from dvault.repo import Repo

@@ -33,8 +33,9 @@ from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, ignore_pattern
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
-from dvault.objects import KINDS as KINDS  # re-exported: its home is the format layer
-from dvault.objects import Commit, Tag, root_problem
+from dvault.names import KINDS as KINDS  # re-exported: its home is dvault.names
+from dvault.names import root_problem
+from dvault.objects import Commit, Tag
 
 if TYPE_CHECKING:
     from dvault.reader import Snapshot

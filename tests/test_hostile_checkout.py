@@ -20,7 +20,8 @@ import pytest
 from dvault import config as cfg
 from dvault.errors import CorruptObject, DvaultError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK, Commit, Tree, TreeEntry, root_problem
+from dvault.names import root_problem
+from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK, Commit, Tree, TreeEntry
 from dvault.remote.backend import RemoteSpec, open_backend
 from dvault.remote.fetch import clone
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key

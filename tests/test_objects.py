@@ -56,7 +56,7 @@ root_parts = st.text(
     st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/"), min_size=1
 ).filter(lambda p: p not in (".", "..", ".git", ".dvault") and p not in PROJECT_FILES)
 root_paths = st.lists(root_parts, min_size=1, max_size=3).map("/".join)
-"""Valid tracked roots (objects.root_problem): any other text is refused on decode."""
+"""Valid tracked roots (names.root_problem): any other text is refused on decode."""
 commits = st.builds(
     Commit,
     tree=ids,

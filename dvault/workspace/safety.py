@@ -2,14 +2,14 @@
 says.
 
 Tree entry names are already validated when a tree is decoded (never empty, ``.``, ``..``,
-or containing ``/`` or NUL; :func:`dvault.objects.check_name`), and a commit's tracked
-roots when it is decoded (:func:`dvault.objects.check_root`). Here are the rules that
+or containing ``/`` or NUL; :func:`dvault.names.check_name`), and a commit's tracked
+roots when it is decoded (:func:`dvault.names.check_root`). Here are the rules that
 depend on the path as a whole, on the commit and on the work tree's file system, checked
 for every path a checkout is about to write or remove, *before* anything is written:
 
 * every written path is at or under one of the target commit's tracked roots: a data
   commit can write data, never ``conftest.py``, ``.envrc``, ``.github/workflows/...``
-  or ``.dvaultsigners`` (roots cannot name such files: :data:`dvault.objects.PROJECT_FILES`);
+  or ``.dvaultsigners`` (roots cannot name such files: :data:`dvault.names.PROJECT_FILES`);
 * a checkout that would make the project track roots it never tracked names them and
   stops, unless the user accepts them (``--accept-roots``; :func:`adopted_roots`);
 * no path component is ``.git`` or ``.dvault`` (a planted git hook, or a second repository);
@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId
-from dvault.objects import RESERVED as RESERVED  # re-exported: its home is dvault.objects
-from dvault.objects import Commit, TreeEntry, check_root, reserved_name
-from dvault.objects import fold as fold  # re-exported
+from dvault.names import RESERVED as RESERVED  # re-exported: its home is dvault.names
+from dvault.names import check_root, reserved_name
+from dvault.names import fold as fold  # re-exported
+from dvault.objects import Commit, TreeEntry
 from dvault.trees import Change, find_entry, lookup, read_tree
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from dvault.errors import CorruptObject, StorageError
 from dvault.fsutil import MappedFile
 from dvault.hashing import ObjectId
-from dvault.objects import check_root
+from dvault.names import check_root
 
 RACY_NS = 100_000_000
 MAX_DBS = 5  # stage, hashcache, roots, meta, dirsig
@@ -334,7 +334,7 @@ class WorkspaceState:
     # -- tracked roots --------------------------------------------------------------------
 
     def roots(self, validate: bool = True) -> dict[str, str]:
-        """The tracked roots, each checked (``objects.check_root``) unless ``validate`` is
+        """The tracked roots, each checked (``names.check_root``) unless ``validate`` is
         False: an invalid one (put here by a checkout before roots were validated) is an
         error naming it, never a path a scan would follow. A checkout reads them without
         the check, to compare, so a checkout of a good commit replaces them."""

@@ -6,7 +6,7 @@ adopted them: the next ``commit -a`` staged ``.env`` and all of ``.git/`` (token
 ``.git/config``) and ``push`` uploaded them, and the newline wrote lines of the
 attacker's choosing into ``.gitignore`` (hiding a planted file from ``git status``) and
 into ``dvault.lock``. Now every root is validated wherever it comes from
-(``objects.check_root``), and a pull or checkout that would add roots names them and
+(``names.check_root``), and a pull or checkout that would add roots names them and
 stops unless the user passes ``--accept-roots``.
 """
 
