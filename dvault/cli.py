@@ -1246,7 +1246,7 @@ def pull(
       dvault pull origin main
       dvault pull --accept-roots           # the branch now tracks a folder you expect
     """
-    from dvault.remote.fetch import pull as do_pull
+    from dvault.remote.clone import pull as do_pull
 
     _no_paths("pull")
     with _open() as repo:
@@ -1306,8 +1306,8 @@ def clone(
       dvault clone s3://data/vision --endpoint http://minio:9000
       dvault clone s3://data/vision --key-id 3f0c...  --expect 9ab1...
     """
-    from dvault.remote.fetch import CloneTrust
-    from dvault.remote.fetch import clone as do_clone
+    from dvault.remote.clone import CloneTrust
+    from dvault.remote.clone import clone as do_clone
 
     trust = CloneTrust(
         encrypted, key_id.lower() if key_id else None, expect.lower() if expect else None

@@ -979,7 +979,7 @@ class Repo:
         """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
         returns the checkout report, or None when already up to date. New tracked roots
         need ``accept_roots`` (see :meth:`checkout`)."""
-        from dvault.remote.fetch import pull
+        from dvault.remote.clone import pull
         from dvault.remote.session import pick_remote
 
         _, report = pull(self, pick_remote(self, remote), branch, accept_roots)
@@ -998,7 +998,7 @@ class Repo:
     ) -> Repo:
         """Create ``dest`` from the remote at ``url`` and check out ``rev`` (default its
         main branch); with ``paths``, a partial clone holding only those paths' data."""
-        from dvault.remote.fetch import clone
+        from dvault.remote.clone import clone
 
         target = Path(dest).resolve()
         clone(url, target, rev, paths, endpoint, region, profile)

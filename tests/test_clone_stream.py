@@ -13,7 +13,7 @@ import pytest
 
 from dvault.hashing import ObjectId, ObjectType
 from dvault.remote.catalog import RemoteCatalog, _pack_location, _unpack_location
-from dvault.remote.fetch import clone
+from dvault.remote.clone import clone
 from dvault.remote.push import push
 from dvault.remote.session import pick_remote
 from dvault.repo import Repo

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.names import PROJECT_FILES
 from dvault.objects import (
     FORMAT_VERSION,
     MODE_DIR,
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
-    PROJECT_FILES,
     VALID_MODES,
     ChunkList,
     Commit,

@@ -27,8 +27,9 @@ import pytest
 from dvault import config as cfg
 from dvault.hashing import ObjectId
 from dvault.remote.backend import RemoteError, RemoteSpec, RemoteTampered
+from dvault.remote.clone import clone
 from dvault.remote.directory import DirectoryBackend
-from dvault.remote.fetch import clone, fetch
+from dvault.remote.fetch import fetch
 from dvault.remote.push import push_refs
 from dvault.remote.reflog import RemoteRefLog
 from dvault.repo import Repo

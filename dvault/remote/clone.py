@@ -1,0 +1,196 @@
+"""Pull and clone: fetch (remote/fetch.py), then check out what was fetched.
+
+A clone is made whole or not at all: on any failure the half-made directory is removed.
+What the user knows of a remote beforehand (``clone --encrypted``, ``--key-id``,
+``--expect``: :class:`CloneTrust`) is checked before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvault.errors import CheckFailed, UsageError
+from dvault.hashing import ObjectId
+from dvault.refs import HEADS, TAGS
+from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
+from dvault.remote.fetch import FetchReport, bring_in, fetch, fetch_view
+from dvault.remote.reflog import LogView
+from dvault.remote.session import Remote
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+
+def pull(
+    repo: Repo, spec: RemoteSpec, name: str | None = None, accept_roots: bool = False
+) -> tuple[FetchReport, Any]:
+    """Fetch a branch (default: the current one) and fast-forward the workspace to it
+    (new tracked roots need ``accept_roots``: ``Repo.checkout``).
+
+    In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
+    materialises the pinned data instead: that is the data the checked-out code uses.
+    """
+    from dvault import lockfile
+
+    branch, head = repo.refs.head()
+    pin = lockfile.read(repo) if name is None else None
+    if head is None and pin is not None:
+        remote = Remote(repo, spec)
+        remote.log.load()  # refuses a rewritten or truncated log; the pin names the data,
+        remote.refresh_catalog()  # so no ref is followed and the position is not advanced
+        report = FetchReport()
+        pinned = ObjectId(bytes.fromhex(pin.commit))
+        bring_in(repo, remote, [pinned], None, True, report)
+        return report, repo.checkout_initial(pinned, None, accept_roots=accept_roots)
+    target = name or branch
+    if target is None:
+        raise UsageError("HEAD is detached; name the branch to pull")
+    report = fetch(repo, spec, [target])
+    ref = next(iter(report.refs))
+    if not ref.startswith(HEADS):
+        raise UsageError(f"{target!r} is a tag; use dvault fetch and dvault checkout")
+    new = ObjectId(bytes.fromhex(report.refs[ref]))
+    local_name = ref[len(HEADS) :]
+    local = repo.refs.read(ref)
+    from dvault.remote.push import is_ancestor
+
+    if local is not None and local != new and not is_ancestor(repo, local, new):
+        if is_ancestor(repo, new, local):
+            return report, None  # we are ahead: nothing to pull
+        raise CheckFailed(
+            f"branch {local_name!r} has diverged from {spec.name}; there is no merge yet: "
+            f"check out {spec.name}/{local_name} or push --force"
+        )
+    if local == new and branch == local_name:
+        return report, None
+    if branch == local_name:
+        checkout = repo.fast_forward(
+            new, f"pull: fast-forward from {spec.name}", accept_roots=accept_roots
+        )
+    else:
+        repo.refs.update(ref, new, f"pull: from {spec.name}")
+        checkout = None
+    return report, checkout
+
+
+def clone(
+    url: str,
+    dest: Path,
+    rev: str | None = None,
+    paths: list[str] | None = None,
+    endpoint: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    backend: Backend | None = None,
+    trust: CloneTrust | None = None,
+) -> Any:
+    """Create ``dest``, add the remote as ``origin``, fetch and check out.
+
+    ``trust`` is what the user knows of the remote beforehand (clone --encrypted, --key-id,
+    --expect): a remote that does not match it is refused before anything is fetched. On
+    any failure the half-made clone is removed: nothing half-written is left.
+    """
+    from dvault import config as cfg
+    from dvault.memory import trim_heap
+    from dvault.repo import Repo
+
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"destination {dest} exists and is not empty")
+    created = not dest.exists()
+    if "://" not in url and not url.startswith("/"):
+        url = str(Path(url).resolve())
+    trust = trust or CloneTrust()
+    encrypted = trust.encrypted or trust.key_id is not None
+    spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
+    try:
+        repo = Repo.init(dest, at_git_root=False)
+        with repo:
+            config = cfg.load(repo.dir / "config")
+            config.setdefault("remote", {})["origin"] = spec.to_config()
+            cfg.save(repo.dir / "config", config)
+            repo.__dict__.pop("config", None)
+            remote = Remote(repo, spec, backend)
+            from dvault.remote.encrypted import EncryptedBackend
+
+            if isinstance(remote.backend, EncryptedBackend):  # pin it in the config
+                from dataclasses import replace
+
+                spec = replace(spec, encrypt=True, key_id=remote.backend.keys.key_id)
+                config["remote"]["origin"] = spec.to_config()
+                cfg.save(repo.dir / "config", config)
+                repo.__dict__.pop("config", None)
+            view = remote.log.load()
+            trust.check(view, remote.describe())
+            if not view.refs:
+                raise RemoteError(f"remote {remote.describe()} has no refs to clone")
+            ref, target_hex = _clone_target(view.refs, rev)
+            scopes = [p.strip("/") for p in paths] if paths else None
+            # a plain clone takes every branch and tag; --rev or paths take just that one
+            names = [ref] if rev or scopes else None
+            fetch_view(repo, remote, view, names, scopes, history=scopes is None)
+            trim_heap()  # the fetch's object maps are gone: not carried into the checkout
+            if scopes:
+                repo.state.set_sparse(scopes)
+            from dvault.revisions import peel
+
+            target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
+            branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
+            return repo.checkout_initial(target, branch, empty_workspace=created)
+    except BaseException:  # whatever it was (a bug's RecursionError too): nothing half-made
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
+            for child in dest.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        raise
+
+
+@dataclass(frozen=True)
+class CloneTrust:
+    """What a user knows of a remote before the first clone, so that trust on first use is
+    not all there is: it must be encrypted (under ``key_id``), and its ref log must hold
+    the entry whose blake3 is ``expect`` on its chain (a head a teammate published)."""
+
+    encrypted: bool = False
+    key_id: str | None = None  # implies encrypted
+    expect: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_id is not None and not _is_hex(self.key_id, 32):
+            raise UsageError("--key-id takes the 32 hex digits a remote's key id has")
+        if self.expect is not None and not _is_hex(self.expect, 64):
+            raise UsageError("--expect takes the 64 hex digits of a ref-log entry's hash")
+
+    def check(self, view: LogView, where: str) -> None:
+        if self.expect is not None and self.expect not in {d for _, d in view.entries}:
+            raise RemoteTampered(
+                f"remote {where}: no entry of its ref log ({view.state.seq + 1} entries) has "
+                f"the expected hash {self.expect[:16]}...: this is not the history you were "
+                "told to expect; nothing was cloned"
+            )
+
+
+def _is_hex(text: str, size: int) -> bool:
+    return len(text) == size and all(c in "0123456789abcdef" for c in text)
+
+
+def _clone_target(refs: dict[str, str], rev: str | None) -> tuple[str, str]:
+    """The ref to clone: ``rev`` if it names a remote branch or tag, else main, else the
+    first branch, else the first tag."""
+    if rev:
+        for full in (rev, HEADS + rev, TAGS + rev):
+            if full in refs:
+                return full, refs[full]
+        raise UsageError(f"the remote has no branch or tag named {rev!r}")
+    for preferred in (HEADS + "main", HEADS + "master"):
+        if preferred in refs:
+            return preferred, refs[preferred]
+    branches = sorted(r for r in refs if r.startswith(HEADS))
+    chosen = branches[0] if branches else sorted(refs)[0]
+    return chosen, refs[chosen]
