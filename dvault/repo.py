@@ -10,55 +10,34 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvault import config as cfg
 from dvault.errors import (
     DvaultError,
-    NotARepository,
     NothingToCommit,
-    PathOutsideRepository,
-    RepositoryExists,
     UncommittedChanges,
     UsageError,
-    warn_stderr,
 )
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, ignore_pattern
 from dvault.hashing import ObjectId, ObjectType
-from dvault.lock import writer_lock
 from dvault.names import KINDS as KINDS  # re-exported: its home is dvault.names
 from dvault.names import root_problem
 from dvault.objects import Commit, Tag
+from dvault.repository import DEFAULT_BRANCH as DEFAULT_BRANCH
+from dvault.repository import DVAULT_DIR as DVAULT_DIR
+from dvault.repository import Repository
+from dvault.workspace.scan import in_scopes
 
 if TYPE_CHECKING:
     from dvault.reader import Snapshot
 
-DVAULT_DIR = ".dvault"
-DEFAULT_BRANCH = "main"
-DVAULT_GITIGNORE = "# only the config is meant for git\n*\n!config\n!.gitignore\n"
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
-
-Progress = Callable[[int], None]
-ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Progress]]
-
-
-@contextlib.contextmanager
-def _no_progress(_desc: str, _total: int) -> Iterator[Progress]:
-    yield lambda _n: None
-
-
-def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
-    """True when ``path`` is inside one of ``scopes`` (None: no restriction)."""
-    if scopes is None:
-        return True
-    return any(not s or path == s or path.startswith(s + b"/") for s in scopes)
 
 
 def guess_kind(path: str, is_file: bool) -> str:
@@ -75,60 +54,6 @@ def _same_content(a: Any, b: Any) -> bool:
     return a is not None and not isinstance(a, str) and a.mode == b.mode and a.id == b.id
 
 
-# One ObjectStore per store directory and process, shared by every Repo open on it: LMDB
-# refuses to open one index twice in a process, and a library user may well hold a Repo
-# while dvault.open or dvault:// read the same project.
-_STORES: dict[tuple[int, Path], list[Any]] = {}
-_STORES_LOCK = threading.Lock()
-
-
-def _acquire_store(dvault_dir: Path) -> Any:
-    key = (os.getpid(), dvault_dir.resolve())
-    with _STORES_LOCK:
-        slot = _STORES.get(key)
-        if slot is None:
-            from dvault.store.objectstore import ObjectStore
-
-            slot = _STORES[key] = [ObjectStore(key[1]), 0]
-        slot[1] += 1
-        return slot[0]
-
-
-def _release_store(store: Any) -> None:
-    with _STORES_LOCK:
-        for key, slot in list(_STORES.items()):
-            if slot[0] is store:
-                slot[1] -= 1
-                if slot[1] == 0:
-                    del _STORES[key]
-                    store.close()
-                return
-    store.close()  # not shared (replaced by repair): ours alone
-
-
-def _close_inherited_stores() -> None:
-    """In a forked child: close the parent's object indexes. LMDB handles must not be
-    used after fork, and py-lmdb refuses to open an index again while the inherited
-    handle is open; closing it in the child leaves the parent's untouched."""
-    with contextlib.suppress(Exception):  # never fail a fork over a cleanup
-        for key, slot in list(_STORES.items()):
-            if key[0] != os.getpid():
-                del _STORES[key]
-                with contextlib.suppress(Exception):
-                    slot[0].close()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_stores)
-
-
-def store_in_use(dvault_dir: Path) -> bool:
-    """Whether some Repo in this process still holds the store (repair must not rebuild
-    an index that another reader has open)."""
-    with _STORES_LOCK:
-        return (os.getpid(), dvault_dir.resolve()) in _STORES
-
-
 @dataclass(frozen=True)
 class LogEntry:
     id: ObjectId
@@ -136,7 +61,7 @@ class LogEntry:
     refs: tuple[str, ...] = ()
 
 
-class Repo:
+class Repo(Repository):
     """An open dvault project: the operations of the command line as methods.
 
     Get one with :meth:`open` (an existing project, searching parent directories),
@@ -147,148 +72,6 @@ class Repo:
     Returned reports are the dataclasses the CLI prints; their fields are documented in
     docs/api.md.
     """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dir = root / DVAULT_DIR
-        self.progress: ProgressFactory = _no_progress
-        self.warn: Callable[[str], None] = warn_stderr
-
-    # -- opening --------------------------------------------------------------------------
-
-    @classmethod
-    def init(cls, path: Path | str = ".", at_git_root: bool = True) -> Repo:
-        """Create ``.dvault`` in ``path`` (at the git root when ``path`` is inside git,
-        unless ``at_git_root`` is False, as for a clone into a new directory)."""
-        target = Path(path).resolve()
-        git_root = find_git_root(target) if at_git_root else None
-        root = git_root if git_root is not None else target
-        dvault = root / DVAULT_DIR
-        if dvault.exists():
-            raise RepositoryExists(f"{dvault} already exists")
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".dvault-init-{os.getpid()}"
-        try:
-            for sub in ("packs", "tmp", "refs/heads", "refs/tags", "logs"):
-                (tmp / sub).mkdir(parents=True)
-            (tmp / "HEAD").write_text(f"ref: refs/heads/{DEFAULT_BRANCH}\n")
-            (tmp / ".gitignore").write_text(DVAULT_GITIGNORE)
-            cfg.save(tmp / "config", cfg.DEFAULT)
-            os.rename(tmp, dvault)  # the repository appears complete or not at all
-        except OSError as exc:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise UsageError(f"cannot create {dvault}: {exc.strerror}") from None
-        return cls(root)
-
-    @classmethod
-    def open(cls, path: Path | str = ".") -> Repo:
-        """The project containing ``path`` (searching parent directories)."""
-        start = Path(path).resolve()
-        for candidate in (start, *start.parents):
-            dvault = candidate / DVAULT_DIR
-            if (dvault / "HEAD").is_file():
-                return cls(candidate)
-            if (dvault / "config").is_file():
-                if (dvault / "packs").exists():
-                    raise NotARepository(f"{dvault} is damaged: its HEAD file is missing")
-                return cls._complete(candidate)
-        raise NotARepository(f"not a dvault repository (or any parent up to /): {start}")
-
-    @classmethod
-    def _complete(cls, root: Path) -> Repo:
-        """A fresh git clone carries only the committed ``.dvault/config``: create the
-        rest of the repository around it (empty store, HEAD on the default branch)."""
-        dvault = root / DVAULT_DIR
-        try:
-            for sub in ("packs", "tmp", "refs/heads", "refs/tags", "logs"):
-                (dvault / sub).mkdir(parents=True, exist_ok=True)
-            if not (dvault / ".gitignore").exists():
-                (dvault / ".gitignore").write_text(DVAULT_GITIGNORE)
-            write_durable(dvault / "HEAD", f"ref: refs/heads/{DEFAULT_BRANCH}\n".encode())
-        except OSError as exc:
-            raise NotARepository(f"cannot complete the repository in {dvault}: {exc}") from None
-        return cls(root)
-
-    def close(self) -> None:
-        """Release the object index and workspace state (reopened on next use)."""
-        if "store" in self.__dict__:
-            _release_store(self.__dict__.pop("store"))
-        if "state" in self.__dict__:
-            self.__dict__.pop("state").close()
-
-    def __enter__(self) -> Repo:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @cached_property
-    def store(self) -> Any:
-        return _acquire_store(self.dir)
-
-    @cached_property
-    def state(self) -> Any:
-        from dvault.workspace.state import WorkspaceState
-
-        return WorkspaceState(self.dir / "state")
-
-    @cached_property
-    def refs(self) -> Any:
-        from dvault.refs import RefStore
-
-        return RefStore(self.dir)
-
-    @cached_property
-    def config(self) -> dict[str, Any]:
-        """The settings in force: user, project and local config merged (config.py)."""
-        return cfg.load_project(self.dir)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        with writer_lock(self.dir / "lock"):
-            from dvault.store.objectstore import remove_stale_temp_files
-
-            remove_stale_temp_files(self.dir / "tmp")
-            yield
-
-    # -- paths and revisions --------------------------------------------------------------
-
-    def relpath(self, path: str | Path, cwd: Path | None = None) -> bytes:
-        """Project-relative bytes path of a user-given path; refuses paths outside."""
-        given = Path(path)
-        full = given if given.is_absolute() else (cwd or Path.cwd()) / given
-        full = Path(os.path.normpath(full))
-        try:
-            rel = full.relative_to(self.root)
-        except ValueError:
-            raise PathOutsideRepository(
-                f"path {path} is outside the repository {self.root}"
-            ) from None
-        parts = rel.parts
-        reserved = next((p for p in parts if p in (DVAULT_DIR, ".git")), None)
-        if reserved is not None:  # checkout refuses these at any depth (workspace/safety.py)
-            raise PathOutsideRepository(f"path {path} is inside {reserved}, not data")
-        return os.fsencode(rel.as_posix()) if parts else b""
-
-    def resolve(self, rev: str) -> ObjectId:
-        """The commit id ``rev`` names: ``HEAD``, a branch, a tag, ``origin/main``, an
-        (abbreviated) id, ``REV~N``, ``REV^N``; raises :class:`UnknownRevision`."""
-        from dvault.revisions import resolve
-
-        return resolve(self, rev)
-
-    def read_commit(self, oid: bytes) -> Commit:
-        """The commit object ``oid`` (message, author, time, roots, lineage ``meta``)."""
-        commit = self.store.get(oid, ObjectType.COMMIT)
-        assert isinstance(commit, Commit)
-        return commit
-
-    def head(self) -> tuple[str | None, ObjectId | None]:
-        """The current branch (None when detached) and commit (None before the first)."""
-        result: tuple[str | None, ObjectId | None] = self.refs.head()
-        return result
 
     # -- tracking and staging -------------------------------------------------------------
 
@@ -338,8 +121,8 @@ class Repo:
         records the signature of every directory it finds clean. A large add forgets them
         all (state.py), and paying for the full comparison here, in a command that took
         seconds anyway, keeps the next ``status`` from paying it."""
+        from dvault.store.state import SIGNATURE_DROP_ALL
         from dvault.workspace.scan import load_ignore, scan_workspace
-        from dvault.workspace.state import SIGNATURE_DROP_ALL
         from dvault.workspace.status import WORKERS
 
         if report.added + report.modified + report.deleted <= SIGNATURE_DROP_ALL:
@@ -920,7 +703,7 @@ class Repo:
                 protect_remote(open_backend(spec, self.root), protect)
             remotes[name] = spec.to_config()
             cfg.save(self.dir / "config", config)
-            self.__dict__.pop("config", None)
+            self.reload_config()
         return spec
 
     def _encrypt_remote(self, spec: Any, kdf_cost: int | None, protect: list[str]) -> Any:
@@ -946,7 +729,7 @@ class Repo:
                 raise UsageError(f"no remote named {name!r}")
             del config["remote"][name]
             cfg.save(self.dir / "config", config)
-            self.__dict__.pop("config", None)
+            self.reload_config()
             shutil.rmtree(self.dir / "remotes" / name, ignore_errors=True)
             shutil.rmtree(self.dir / "refs" / "remotes" / name, ignore_errors=True)
 

@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dvault.errors import UnknownRevision
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Tag
+from dvault.objects import Commit, Object, Tag
 from dvault.refs import HEADS, TAGS
 
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+
+class RefReader(Protocol):
+    """What resolving a name asks of the refs: ``RefStore``, or a remote's ref log."""
+
+    def head(self) -> tuple[str | None, ObjectId | None]: ...
+
+    def read(self, ref: str) -> ObjectId | None: ...
+
+
+class PrefixIndex(Protocol):
+    def find_prefix(self, hex_prefix: str, limit: int = 2) -> list[ObjectId]: ...
+
+
+class ObjectReader(Protocol):
+    """What resolving a name asks of the objects: ``ObjectStore``, or a remote snapshot."""
+
+    @property
+    def index(self) -> PrefixIndex: ...
+
+    def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]: ...
+
+    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object: ...
+
+
+class Named(Protocol):
+    """A repository to resolve names in: the ``Repository`` handle, or a remote snapshot."""
+
+    @property
+    def refs(self) -> RefReader: ...
+
+    @property
+    def store(self) -> ObjectReader: ...
+
 
 _SUFFIX = re.compile(r"(~\d*|\^\d*)$")
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
 
-def resolve(repo: Repo, text: str) -> ObjectId:
+def resolve(repo: Named, text: str) -> ObjectId:
     """The commit named by ``text``; tags are peeled to the commit they name."""
     if not text:
         raise UnknownRevision("empty revision")
@@ -34,14 +65,15 @@ def resolve(repo: Repo, text: str) -> ObjectId:
     return peel(repo, _name(repo, text), text)
 
 
-def _parent(repo: Repo, oid: ObjectId, number: int, text: str) -> ObjectId:
-    commit = repo.read_commit(oid)
+def _parent(repo: Named, oid: ObjectId, number: int, text: str) -> ObjectId:
+    commit = repo.store.get(oid, ObjectType.COMMIT)
+    assert isinstance(commit, Commit)
     if len(commit.parents) < number:
         raise UnknownRevision(f"revision {text!r} goes past the first commit")
     return commit.parents[number - 1]
 
 
-def _name(repo: Repo, text: str) -> ObjectId:
+def _name(repo: Named, text: str) -> ObjectId:
     if text in ("HEAD", "@"):
         _, head = repo.refs.head()
         if head is None:
@@ -67,7 +99,7 @@ def _name(repo: Repo, text: str) -> ObjectId:
     raise UnknownRevision(f"unknown revision {text!r}")
 
 
-def peel(repo: Repo, oid: ObjectId, text: str) -> ObjectId:
+def peel(repo: Named, oid: ObjectId, text: str) -> ObjectId:
     """Follow tags until a commit; anything else is not a revision."""
     for _ in range(16):
         kind, _raw = repo.store.get_raw(oid)
@@ -81,4 +113,4 @@ def peel(repo: Repo, oid: ObjectId, text: str) -> ObjectId:
     raise UnknownRevision(f"{text!r}: too many nested tags")
 
 
-__all__ = ["Commit", "peel", "resolve"]
+__all__ = ["Named", "ObjectReader", "RefReader", "peel", "resolve"]

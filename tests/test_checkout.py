@@ -19,8 +19,8 @@ from dvault.hashing import ObjectId
 from dvault.objects import TreeEntry
 from dvault.repo import Repo
 from dvault.store.objectstore import ObjectStore
+from dvault.store.state import RACY_NS, FileStat, StageEntry
 from dvault.trees import flatten
-from dvault.workspace.state import RACY_NS, FileStat, StageEntry
 
 
 def write(path: Path, data: bytes) -> Path:

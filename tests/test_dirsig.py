@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dvault.repo import Repo
+from dvault.store.state import RACY_NS
 from dvault.workspace.scan import scan_workspace
-from dvault.workspace.state import RACY_NS
 
 PAST_NS = 10_000_000_000
 
@@ -153,7 +153,7 @@ def test_a_large_add_signs_the_directories_it_staged(
 ) -> None:
     """An add that changes more paths than SIGNATURE_DROP_ALL forgets every signature, then
     re-signs the workspace, so the first status after it does not compare every file."""
-    import dvault.workspace.state as state_mod
+    import dvault.store.state as state_mod
 
     monkeypatch.setattr(state_mod, "SIGNATURE_DROP_ALL", 3)
     for n in range(5):

@@ -38,6 +38,7 @@ from dvault.reachability import walk as reach
 from dvault.reachability import walk_tree
 from dvault.repo import Repo
 from dvault.store.objectstore import ObjectStore
+from dvault.store.state import StageEntry
 from dvault.trees import (
     EMPTY_TREE,
     SHARD_ENTRIES,
@@ -52,7 +53,6 @@ from dvault.trees import (
     update_tree,
 )
 from dvault.workspace.safety import UnsafePath
-from dvault.workspace.state import StageEntry
 from tests.test_trees import CountingStore, make_store_dir
 
 Stage = dict[bytes, StageEntry]

@@ -18,7 +18,7 @@ from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import read_footer
-from dvault.workspace.state import StageEntry
+from dvault.store.state import StageEntry
 from tests.conftest import make_store_dir
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,26 @@ def test_open_from_a_subdirectory(repo: Repo) -> None:
     sub.mkdir(parents=True)
     with Repo.open(sub) as found:
         assert found.root == repo.root
+
+
+@pytest.mark.parametrize("found", ["2", '"1"', "true"])
+def test_open_refuses_a_format_it_does_not_read(repo: Repo, found: str) -> None:
+    """A repository written by a newer dvault (or a damaged config) is refused on open, by
+    the library and the CLI alike, naming the config file and the format it found; the
+    repository is left as it was."""
+    config = repo.dir / "config"
+    config.write_text(config.read_text().replace("format = 1", f"format = {found}"))
+    before = sorted(p.name for p in repo.dir.iterdir())
+    repo.close()
+    with pytest.raises(NotARepository, match=r"config: core.format = .* is not a format"):
+        Repo.open(repo.root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvault", "status"], cwd=repo.root, capture_output=True, text=True
+    )
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "core.format" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in repo.dir.iterdir()) == before
 
 
 def test_open_outside_any_repository(tmp_path: Path) -> None:

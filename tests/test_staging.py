@@ -14,9 +14,9 @@ from dvault.errors import PathOutsideRepository, UsageError
 from dvault.hashing import ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.repo import Repo, guess_kind
+from dvault.store.state import FileStat, StageEntry
 from dvault.trees import EMPTY_TREE, flatten
 from dvault.workspace.staging import store_path
-from dvault.workspace.state import FileStat, StageEntry
 
 
 def write(path: Path, data: bytes) -> Path:

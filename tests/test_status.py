@@ -14,7 +14,7 @@ import dvault.workspace.status as status_mod
 from dvault.content import hash_stream
 from dvault.objects import MODE_EXEC
 from dvault.repo import Repo
-from dvault.workspace.state import FileStat, StageEntry
+from dvault.store.state import FileStat, StageEntry
 
 PAST_NS = 10_000_000_000
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, Object
 from dvault.store.objectstore import ObjectStore
+from dvault.store.state import StageEntry
 from dvault.trees import (
     EMPTY_TREE,
     Change,
@@ -21,7 +22,6 @@ from dvault.trees import (
     flatten,
     lookup,
 )
-from dvault.workspace.state import StageEntry
 
 Stage = dict[bytes, StageEntry]
 

@@ -47,7 +47,7 @@ class RepairReport:
 
 def _rebuild_index(repo: Repo) -> None:
     from dvault.errors import StorageError
-    from dvault.repo import store_in_use
+    from dvault.store.registry import in_use as store_in_use
 
     repo.close()
     if store_in_use(repo.dir):
@@ -55,8 +55,7 @@ def _rebuild_index(repo: Repo) -> None:
             "the object index is open elsewhere in this process (another Repo, a dvault.open "
             "file or a dvault:// filesystem); close it before repair"
         )
-    shutil.rmtree(repo.dir / "index", ignore_errors=True)
-    repo.__dict__.pop("store", None)
+    shutil.rmtree(repo.dir / "index", ignore_errors=True)  # close() dropped the store
 
 
 def _salvage(repo: Repo, report: RepairReport, only: set[str] | None = None) -> None:

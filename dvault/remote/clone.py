@@ -111,7 +111,7 @@ def clone(
             config = cfg.load(repo.dir / "config")
             config.setdefault("remote", {})["origin"] = spec.to_config()
             cfg.save(repo.dir / "config", config)
-            repo.__dict__.pop("config", None)
+            repo.reload_config()
             remote = Remote(repo, spec, backend)
             from dvault.remote.encrypted import EncryptedBackend
 
@@ -121,7 +121,7 @@ def clone(
                 spec = replace(spec, encrypt=True, key_id=remote.backend.keys.key_id)
                 config["remote"]["origin"] = spec.to_config()
                 cfg.save(repo.dir / "config", config)
-                repo.__dict__.pop("config", None)
+                repo.reload_config()
             view = remote.log.load()
             trust.check(view, remote.describe())
             if not view.refs:

@@ -227,7 +227,7 @@ def _bring_in_once(
 
 
 def _local_tips(repo: Repo) -> list[bytes]:
-    tips: list[bytes] = list(repo.refs.branches().values()) + list(repo.refs.tags().values())
+    tips: list[bytes] = [*repo.refs.branches().values(), *repo.refs.tags().values()]
     _, head = repo.refs.head()
     if head is not None:
         tips.append(head)

@@ -29,11 +29,11 @@ from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.store.appendfile import AppendFile
+from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.safety import SymlinkGuard
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
 from dvault.workspace.staging import write_stage_trees
-from dvault.workspace.state import FileStat, StageEntry, now_ns
 from dvault.workspace.status import WORKERS, read_entry
 
 if TYPE_CHECKING:
@@ -456,9 +456,9 @@ def fill_empty(
     outside ``sparse`` are recorded but not written. Not for a workspace that holds
     anything: an interrupted fill leaves part of the files, which a clone removes.
     """
-    from dvault.repo import in_scopes
     from dvault.workspace.limits import check_room
     from dvault.workspace.safety import check_changes
+    from dvault.workspace.scan import in_scopes
 
     guard = SymlinkGuard(os.fsencode(repo.root))
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from dvault.errors import DvaultError, StorageError
 from dvault.objects import TreeEntry
 from dvault.store.pack import PackEntry
-from dvault.workspace.state import FileStat, StageEntry
+from dvault.store.state import FileStat, StageEntry
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -196,8 +196,8 @@ def _scan_worker(
     """Entry point of a scan worker: compare the units it claims with the stage, read-only."""
     import lmdb
 
+    from dvault.store.state import MAX_DBS
     from dvault.workspace.scan import load_ignore, scan_units
-    from dvault.workspace.state import MAX_DBS
 
     try:
         env = lmdb.open(state_dir, readonly=True, max_dbs=MAX_DBS, readahead=False)

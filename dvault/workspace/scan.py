@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from blake3 import blake3
 
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
-from dvault.workspace.state import RACY_NS, STAGE_LAYOUT, FileStat, WorkspaceState
+from dvault.store.state import RACY_NS, STAGE_LAYOUT, FileStat, WorkspaceState
 
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
 CHECKOUT_TEMP_SUFFIX = b".dvault-tmp"
@@ -119,6 +119,11 @@ def _scan_dir(
 def under(path: bytes, scope: bytes) -> bool:
     """True when ``path`` is ``scope`` or inside it (``scope`` empty means everything)."""
     return not scope or path == scope or path.startswith(scope + b"/")
+
+
+def in_scopes(path: bytes, scopes: list[bytes] | None) -> bool:
+    """True when ``path`` is inside one of ``scopes`` (None: no restriction)."""
+    return scopes is None or any(under(path, s) for s in scopes)
 
 
 Found = list[tuple[bytes, FileStat]]

@@ -22,10 +22,10 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.store.objectstore import ObjectWriter
+from dvault.store.state import FileStat, StageEntry, WorkspaceState, now_ns
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
 from dvault.workspace.safety import link_problem
 from dvault.workspace.scan import load_ignore, scan_workspace, under
-from dvault.workspace.state import FileStat, StageEntry, WorkspaceState, now_ns
 from dvault.workspace.status import WORKERS
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
+from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
 from dvault.workspace.scan import load_ignore, scan_workspace
-from dvault.workspace.state import FileStat, StageEntry, now_ns
 
 if TYPE_CHECKING:
     from dvault.objects import ChunkList
@@ -156,7 +156,7 @@ def compute_status(repo: Repo) -> Status:
     status.untracked = [path for path, _ in untracked]
     sparse = state.sparse()
     if sparse is not None:  # a partial clone: paths outside its scopes are not missing
-        from dvault.repo import in_scopes
+        from dvault.workspace.scan import in_scopes
 
         status.deleted = [p for p in status.deleted if in_scopes(p, sparse)]
     if suspects:

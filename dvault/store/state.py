@@ -9,6 +9,10 @@ timestamp granularity) and is re-hashed once more, as git does.
 
 ``hashcache`` remembers the id of workspace files that differ from the stage, so a large
 modified checkpoint is hashed once, not on every ``status``.
+
+It lives in ``store/`` beside the object index, not in ``workspace/``, because the
+repository handle owns and opens it (``Repository.state``), as git's index belongs to the
+repository; the workspace layer above reads and writes it through the handle.
 """
 
 from __future__ import annotations
