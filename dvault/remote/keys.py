@@ -139,10 +139,25 @@ def slot_hint(marker: dict[str, Any] | None) -> str | None:
     return hint if isinstance(hint, str) and SLOT_NAME.fullmatch(hint) else None
 
 
-def read_marker(backend: Backend) -> dict[str, Any] | None:
-    """The remote's marker, or None when there is none yet."""
+def read_marker(backend: Backend, seen: Path | None = None) -> dict[str, Any] | None:
+    """The remote's marker, or None when there is none yet.
+
+    ``seen`` is where this clone keeps the marker it read before (``.dvault/remotes/<name>/
+    marker.json``). The marker is create-only and what counts is its first version, which
+    on S3 costs a version listing to find; when the version served now is byte for byte
+    the one seen before, the first version is that one and the listing is skipped. Any
+    other answer (a replaced marker, a remote made anew) takes the full read.
+    """
+    known: bytes | None = None
+    if seen is not None:
+        with contextlib.suppress(OSError):
+            known = seen.read_bytes()
+    raw: bytes | None = None
     try:
-        raw = backend.read(MARKER, MAX_MARKER)
+        if known is not None and backend.read_current(MARKER, MAX_MARKER) == known:
+            raw = known
+        if raw is None:
+            raw = backend.read(MARKER, MAX_MARKER)
     except RemoteNotFound:
         return None
     try:
@@ -151,7 +166,18 @@ def read_marker(backend: Backend) -> dict[str, Any] | None:
             raise ValueError("not an object")
     except (ValueError, UnicodeDecodeError):
         raise RemoteError(f"remote {backend.describe()}: {MARKER} is not valid JSON") from None
+    if seen is not None and raw != known:
+        _remember_marker(seen, raw)
     return value
+
+
+def _remember_marker(path: Path, raw: bytes) -> None:
+    """Keep the marker read (a cache: atomic, not fsynced; never fails the operation)."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
 
 
 def encryption_of(marker: dict[str, Any] | None, where: str) -> str | None:

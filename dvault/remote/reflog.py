@@ -114,11 +114,17 @@ def read_protected(backend: Backend) -> tuple[str, ...]:
         raw = backend.read(MARKER, MAX_MARKER)
     except RemoteNotFound:
         return ()
-    where = f"remote {backend.describe()}: {MARKER}"
+    where = f"remote {backend.describe()}"
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise RemoteError(f"{where} is not valid JSON") from None
+        raise RemoteError(f"{where}: {MARKER} is not valid JSON") from None
+    return protected_of(value, where)
+
+
+def protected_of(value: object, where: str) -> tuple[str, ...]:
+    """The protected-branch patterns of a decoded marker."""
+    where = f"{where}: {MARKER}"
     patterns = value.get("protect", []) if isinstance(value, dict) else None
     if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
         raise RemoteTampered(f"{where} holds a malformed list of protected branches")
@@ -247,12 +253,14 @@ class RemoteRefLog:
         read_object: ReadObject | None = None,
         warn: Callable[[str], None] | None = None,
         name: str | None = None,
+        marker: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.backend = backend
         self.state_file = state_file
         self.read_object = read_object
         self.warn = warn
         self.name = name  # how messages name the remote (default: its location)
+        self.marker = marker  # the marker as the session read it (its first version)
 
     def describe(self) -> str:
         return self.name or self.backend.describe()
@@ -329,7 +337,8 @@ class RemoteRefLog:
         where = f"remote {self.describe()}"
         count, sizes = self._count()
         trusted = self._trusted()
-        protected = read_protected(self.backend)
+        known = self.marker() if self.marker is not None else None
+        protected = read_protected(self.backend) if known is None else protected_of(known, where)
         if trusted is not None and not set(trusted.protected or ()) <= set(protected):
             raise RemoteTampered(
                 f"{where}: its marker no longer protects "

@@ -250,19 +250,27 @@ class S3Backend(Backend):
             first = self._first.get(key)
         return {} if first is None else {"VersionId": first}
 
-    def _get(self, key: str, **extra: Any) -> Any:
+    def _get(self, key: str, *, current: bool = False, **extra: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        extra.update(self._version_of(key))
+        if not current:
+            extra.update(self._version_of(key))
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "read", key) from None
 
     def read(self, key: str, limit: int) -> bytes:
+        return self._read(key, limit, current=False)
+
+    def read_current(self, key: str, limit: int) -> bytes:
+        """The latest version's bytes, without looking the first one up (one GET)."""
+        return self._read(key, limit, current=True)
+
+    def _read(self, key: str, limit: int, current: bool) -> bytes:
         from botocore.exceptions import BotoCoreError
 
-        response = self._get(key)
+        response = self._get(key, current=current)
         body = response["Body"]
         try:
             declared = int(response.get("ContentLength", 0))

@@ -60,10 +60,16 @@ class Remote:
         self.repo = repo
         self.spec = spec
         self.dir = repo.dir / "remotes" / spec.name
+        self.marker: dict[str, Any] | None = None  # read once, by _secure
         self.backend = self._secure(backend or open_backend(spec, repo.root))
         warn = getattr(repo, "warn", None)  # a detached reader (reader.py) has none
         self.log = RemoteRefLog(
-            self.backend, self.dir / "log.json", self._read_commit, warn, self.describe()
+            self.backend,
+            self.dir / "log.json",
+            self._read_commit,
+            warn,
+            self.describe(),
+            marker=lambda: self.marker,
         )
         self.catalog = RemoteCatalog(self.backend, self.dir / "footers", repo.warn)
         self._listed = False
@@ -94,7 +100,8 @@ class Remote:
         an empty or unencrypted one cannot make a push send plaintext."""
         from dvault.remote import keys, known
 
-        key_id = keys.encryption_of(keys.read_marker(backend), backend.describe())
+        self.marker = keys.read_marker(backend, self.dir / "marker.json")
+        key_id = keys.encryption_of(self.marker, backend.describe())
         knew = known.lookup(self.spec, self.repo.root)
         if key_id is None:
             if self.spec.encrypt:

@@ -133,6 +133,13 @@ class RemoteTarget:
         listed = self.client.list_object_versions(Bucket=self.bucket, Prefix=self.prefix + key)
         return [v["VersionId"] for v in listed.get("Versions", ()) if v["Key"] == self.prefix + key]
 
+    def read_version(self, key: str, index: int) -> bytes:
+        """S3 only: the bytes of one version of ``key`` (``versions`` order: -1 is the first)."""
+        body: bytes = self.client.get_object(
+            Bucket=self.bucket, Key=self.prefix + key, VersionId=self.versions(key)[index]
+        )["Body"].read()
+        return body
+
     def delete(self, key: str) -> None:
         """Remove an object behind dvault's back."""
         if self.kind == "dir":

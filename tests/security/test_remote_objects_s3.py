@@ -156,3 +156,34 @@ def test_the_documented_pusher_policy_refuses_overwrites_and_retention() -> None
 def _actions(statement: dict[str, Any]) -> list[str]:
     actions = statement["Action"]
     return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_a_marker_replaced_after_this_clone_read_it_is_still_read_as_first_written(
+    moto_server: str, remote_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A clone keeps the marker it read (so a push need not list the marker's versions
+    each time); a marker replaced later does not match it and takes the full read: the
+    replacement is reported and the first version still rules (main stays protected)."""
+    target = s3_target(moto_server, remote_env)
+    proj = _project(tmp_path / "work", remote_env, target, "--protect", "main")
+    proj.ok("push")
+    seen = proj.root / ".dvault" / "remotes" / "origin" / "marker.json"
+    assert seen.read_bytes() == target.read("dvault-remote.json")
+    evil = committed(tmp_path / "evil", {"data/labels.csv": b"file,label\na.bin,7\n"}, "poison")
+    _upload_packs(target, tmp_path / "evil")
+    target.replace("dvault-remote.json", b'{"format":1,"kind":"dvault-remote"}\n')
+    result = proj.run("fetch")
+    assert result.code == 0, result.describe()
+    assert "dvault-remote.json was written 2 times" in result.err, result.describe()
+    first = target.read_version("refs/log/0000000000000000.json", -1)
+    v1 = proj.head()
+    rewind = forged_entry(1, blake3(first).hexdigest(), "refs/heads/main", v1, evil, force=True)
+    target.client.put_object(
+        Bucket=target.bucket,
+        Key=f"{target.prefix}refs/log/0000000000000001.json",
+        Body=rewind,
+        IfNoneMatch="*",
+    )
+    result = proj.run("fetch")
+    assert "protected" in result.err, result.describe()
+    assert (proj.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text() == v1 + "\n"
