@@ -140,6 +140,12 @@ def digest(raw: bytes) -> str:
     return blake3(raw).hexdigest()
 
 
+def clone_victim(tmp_path: Path, env: dict[str, str], url: str, *options: str) -> Project:
+    """A teammate's clone of ``url`` in ``tmp_path / "victim"``, made through the CLI."""
+    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"), *options)
+    return Project(tmp_path / "victim", env)
+
+
 def tracking(proj: Project, branch: str = "main") -> str | None:
     """Where ``origin/<branch>`` points in a clone (None: not recorded)."""
     path = proj.root / ".dvault" / "refs" / "remotes" / "origin" / branch

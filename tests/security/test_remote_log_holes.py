@@ -21,7 +21,15 @@ from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from tests.cli.helpers import Project
 from tests.remote.conftest import moto_server, new_bucket, s3_client
 
-from ._reflog_helpers import Owner, attacker, chain_head, forge, isolated_env, tracking
+from ._reflog_helpers import (
+    Owner,
+    attacker,
+    chain_head,
+    clone_victim,
+    forge,
+    isolated_env,
+    tracking,
+)
 
 __all__ = ["moto_server"]  # the session fixture, used by the s3 case
 
@@ -55,8 +63,7 @@ def test_a_junk_entry_is_a_hole_not_a_brick(
     endpoint = options[1] if options else None
     owner = Owner(tmp_path / "owner", url, endpoint=endpoint)
     owner.push()
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"), *options)
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url, *options)
     attacker(url, endpoint).create(entry_key(1), b"\x00 not a ref-log entry")
 
     result = victim.ok("fetch")
@@ -87,8 +94,7 @@ def test_entries_beyond_the_end_or_after_a_gap_are_not_followed(
     backend = attacker(url)
     backend.create(entry_key(10**16 - 1), b"{}")
     forge(backend, tmp_path, "refs/heads/main", first, "ab" * 32, force=True, seq=2)  # gap: 1
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url)
     assert tracking(victim) == first
 
     honest = owner.commit("honest\n")
@@ -111,8 +117,7 @@ def test_oversized_misplaced_unchained_and_badly_signed_entries_are_holes(
     url = str(tmp_path / "remote")
     owner = Owner(tmp_path / "owner", url)
     owner.push()
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url)
     backend = attacker(url)
     _, head = chain_head(backend, tmp_path)
     evil = (RefUpdate("refs/heads/evil", None, "ab" * 32),)
@@ -148,8 +153,7 @@ def test_warnings_show_what_others_chose_escaped(tmp_path: Path, env: dict[str, 
     url = str(tmp_path / "nas\x1b[2K\r\x1b]0;all good\x07\u202e")
     owner = Owner(tmp_path / "owner", url)
     owner.push()
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url)
     attacker(url).create(entry_key(1), b"\x00 not a ref-log entry")
     result = victim.ok("fetch")
     (warning,) = _warnings(result.err)

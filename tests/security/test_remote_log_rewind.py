@@ -17,7 +17,7 @@ import pytest
 
 from tests.cli.helpers import Project, git, one_error_line
 
-from ._reflog_helpers import Owner, attacker, commit, forge, isolated_env, tracking
+from ._reflog_helpers import Owner, attacker, clone_victim, commit, forge, isolated_env, tracking
 
 
 @pytest.fixture
@@ -45,8 +45,7 @@ def test_forged_rewind_is_still_reported_after_a_push(
     owner.push()
     second = owner.commit("second\n")
     owner.push()
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url)
     assert tracking(victim) == second
 
     forge(attacker(url), tmp_path, "refs/heads/main", second, first)  # no force

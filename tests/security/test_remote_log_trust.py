@@ -24,7 +24,16 @@ from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from dvault.signing import generate
 from tests.cli.helpers import Project, one_error_line
 
-from ._reflog_helpers import Owner, attacker, chain_head, digest, forge, isolated_env, tracking
+from ._reflog_helpers import (
+    Owner,
+    attacker,
+    chain_head,
+    clone_victim,
+    digest,
+    forge,
+    isolated_env,
+    tracking,
+)
 
 
 @pytest.fixture
@@ -105,8 +114,7 @@ def test_require_signed_log_refuses_unsigned_or_untrusted_entries(
     owner.push()
     second = owner.commit("second\n")
     owner.push()
-    Project(tmp_path, env).ok("clone", url, str(tmp_path / "victim"))
-    victim = Project(tmp_path / "victim", env)
+    victim = clone_victim(tmp_path, env, url)
     # the victim trusts the owner's key in its own allowed_signers file (never the work tree)
     (Path(env["DVAULT_CONFIG_DIR"]) / "allowed_signers").write_text(signer)
     with open(victim.root / ".dvault" / "config", "a") as f:

@@ -51,6 +51,24 @@ def _upload_packs(target: RemoteTarget, root: Path) -> None:
         )
 
 
+def _main_stays_protected(target: RemoteTarget, v1: str, evil: str, clone: Project) -> None:
+    """The attacker appends (create-only: allowed) an entry force-moving main from ``v1``
+    to ``evil``: the clone reads the marker's first version, where main is protected, so
+    its fetch refuses the entry and keeps main where it was."""
+    first = target.read_version("refs/log/0000000000000000.json", -1)
+    rewind = forged_entry(1, blake3(first).hexdigest(), "refs/heads/main", v1, evil, force=True)
+    target.client.put_object(
+        Bucket=target.bucket,
+        Key=f"{target.prefix}refs/log/0000000000000001.json",
+        Body=rewind,
+        IfNoneMatch="*",
+    )
+    result = clone.run("fetch")
+    assert "protected" in result.err, result.describe()
+    tracked = clone.root / ".dvault" / "refs" / "remotes" / "origin" / "main"
+    assert tracked.read_text() == v1 + "\n"
+
+
 def test_a_plain_put_over_ref_log_marker_and_pack_does_not_fool_a_fresh_clone(
     moto_server: str, remote_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -80,22 +98,7 @@ def test_a_plain_put_over_ref_log_marker_and_pack_does_not_fool_a_fresh_clone(
         assert f"{key} was written 2 times" in result.err
     # the marker read is the first one: main is still protected, so a forced entry the
     # attacker appends (create-only: allowed) is not followed by the fresh clone
-    first = target.client.get_object(
-        Bucket=target.bucket,
-        Key=f"{target.prefix}refs/log/0000000000000000.json",
-        VersionId=target.versions("refs/log/0000000000000000.json")[-1],
-    )["Body"].read()
-    v1 = proj.head()
-    rewind = forged_entry(1, blake3(first).hexdigest(), "refs/heads/main", v1, evil, force=True)
-    target.client.put_object(
-        Bucket=target.bucket,
-        Key=f"{target.prefix}refs/log/0000000000000001.json",
-        Body=rewind,
-        IfNoneMatch="*",
-    )
-    result = copy.run("fetch")
-    assert "protected" in result.err, result.describe()
-    assert (copy.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text() == v1 + "\n"
+    _main_stays_protected(target, proj.head(), evil, copy)
 
 
 def _retain_until(head: dict[str, Any]) -> datetime.datetime:
@@ -175,15 +178,4 @@ def test_a_marker_replaced_after_this_clone_read_it_is_still_read_as_first_writt
     result = proj.run("fetch")
     assert result.code == 0, result.describe()
     assert "dvault-remote.json was written 2 times" in result.err, result.describe()
-    first = target.read_version("refs/log/0000000000000000.json", -1)
-    v1 = proj.head()
-    rewind = forged_entry(1, blake3(first).hexdigest(), "refs/heads/main", v1, evil, force=True)
-    target.client.put_object(
-        Bucket=target.bucket,
-        Key=f"{target.prefix}refs/log/0000000000000001.json",
-        Body=rewind,
-        IfNoneMatch="*",
-    )
-    result = proj.run("fetch")
-    assert "protected" in result.err, result.describe()
-    assert (proj.root / ".dvault" / "refs" / "remotes" / "origin" / "main").read_text() == v1 + "\n"
+    _main_stays_protected(target, proj.head(), evil, proj)
