@@ -1,8 +1,9 @@
 """The one exception hierarchy of dvault.
 
 Every error a user can cause or meet derives from :class:`DvaultError`; its ``exit_code``
-is what the command line returns (see DESIGN.md: 1 difference or failed check, 2 usage or
-bad input, 3 repository or remote error). The CLI prints ``str(error)`` as one line.
+is what the command line returns (docs/cli.md, "Exit codes": 1 difference or failed check,
+2 usage or bad input, 3 repository or remote error). The CLI prints ``str(error)`` as one
+line.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Durable file-system primitives: every write in dvault goes through these.
 
-The rule (DESIGN.md): data is fsynced before the name that makes it visible, and the
-directory is fsynced after a rename, so a crash leaves either the old or the new state.
+The rule (docs/format.md, "Durability order"): data is fsynced before the name that makes
+it visible, and the directory is fsynced after a rename, so a crash leaves either the old
+or the new state.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Writes go through an :class:`ObjectWriter` batch: objects are appended to a pack, the
 pack is sealed (fsync, rename) and only then indexed, which is the first half of the
-durability order in DESIGN.md (pack data → index → commit → ref).
+durability order of docs/format.md (pack data → index → commit → ref).
 """
 
 from __future__ import annotations
