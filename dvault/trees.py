@@ -23,13 +23,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import (
     MAX_SHARD_DEPTH,
     MODE_DIR,
+    Object,
     ShardRef,
     Tree,
     TreeEntry,
@@ -38,9 +39,6 @@ from dvault.objects import (
     TreeShard,
     shard_key,
 )
-
-if TYPE_CHECKING:
-    from dvault.store.objectstore import ObjectStore
 
 EMPTY_TREE_BODY = Tree().encode()
 EMPTY_TREE = object_id(ObjectType.TREE, EMPTY_TREE_BODY)
@@ -61,6 +59,14 @@ _HEX = b"0123456789abcdef"
 Read = Callable[[ObjectId], TreeNode]
 Built = list[tuple[ObjectId, bytes]]
 Put = Callable[[ObjectId, bytes], None]
+
+
+class TreeSource(Protocol):
+    """What reading trees asks of a store: an object by id, verified and decoded. The
+    object store is one, and so is a remote read in place (``dvault.reader``); declared
+    here, on the format floor, so trees never import the store above them."""
+
+    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object: ...
 
 
 class Leaf(Protocol):
@@ -94,7 +100,7 @@ class Change:
 # -- reading nodes ----------------------------------------------------------------------
 
 
-def read_node(store: ObjectStore, oid: bytes) -> TreeNode:
+def read_node(store: TreeSource, oid: bytes) -> TreeNode:
     """A tree object as stored: a plain tree, a fan-out node or a shard leaf."""
     if oid == EMPTY_TREE:  # referenced by empty directories but not necessarily stored
         return Tree()
@@ -103,7 +109,7 @@ def read_node(store: ObjectStore, oid: bytes) -> TreeNode:
     return node
 
 
-def _reader(store: ObjectStore) -> Read:
+def _reader(store: TreeSource) -> Read:
     return lambda oid: read_node(store, oid)
 
 
@@ -165,7 +171,7 @@ def _find(read: Read, node: TreeNode, name: bytes) -> TreeEntry | None:
     return entries[i] if i < len(entries) and entries[i].name == name else None
 
 
-def read_tree(store: ObjectStore, oid: bytes) -> Tree:
+def read_tree(store: TreeSource, oid: bytes) -> Tree:
     """The directory ``oid`` with all its entries sorted by name, stored whole or sharded
     (a sharded one is gathered into a Tree that is never stored as such)."""
     read = _reader(store)
@@ -175,7 +181,7 @@ def read_tree(store: ObjectStore, oid: bytes) -> Tree:
     return Tree.build(list(_entries_under(read, node)))
 
 
-def find_entry(store: ObjectStore, tree_id: bytes, name: bytes) -> TreeEntry | None:
+def find_entry(store: TreeSource, tree_id: bytes, name: bytes) -> TreeEntry | None:
     """The entry ``name`` (one path component) of directory ``tree_id``, or None; reads
     only the shards on the way to it."""
     read = _reader(store)
@@ -203,7 +209,7 @@ def too_deep(tree_id: bytes, path: bytes) -> CorruptObject:
 
 
 def walk(
-    store: ObjectStore, tree_id: bytes, prefix: bytes = b""
+    store: TreeSource, tree_id: bytes, prefix: bytes = b""
 ) -> Iterator[tuple[bytes, TreeEntry]]:
     """Every leaf (file, symlink, empty directory) under ``tree_id``, depth first, sorted.
 
@@ -225,11 +231,11 @@ def walk(
             yield child, entry
 
 
-def flatten(store: ObjectStore, tree_id: bytes) -> dict[bytes, TreeEntry]:
+def flatten(store: TreeSource, tree_id: bytes) -> dict[bytes, TreeEntry]:
     return dict(walk(store, tree_id))
 
 
-def lookup(store: ObjectStore, tree_id: bytes, path: bytes) -> TreeEntry | None:
+def lookup(store: TreeSource, tree_id: bytes, path: bytes) -> TreeEntry | None:
     """The entry at ``path`` (a directory entry for a subtree), or None."""
     read = _reader(store)
     if not path:
@@ -249,7 +255,7 @@ def lookup(store: ObjectStore, tree_id: bytes, path: bytes) -> TreeEntry | None:
     return None
 
 
-def expand(store: ObjectStore, path: bytes, entry: TreeEntry) -> Iterator[tuple[bytes, TreeEntry]]:
+def expand(store: TreeSource, path: bytes, entry: TreeEntry) -> Iterator[tuple[bytes, TreeEntry]]:
     """The leaves at or under ``path``, whose entry is ``entry`` (a leaf or a directory)."""
     if entry.is_dir and entry.id != EMPTY_TREE:
         yield from walk(store, entry.id, path)
@@ -293,7 +299,7 @@ def _same(a: TreeEntry | None, b: TreeEntry | None) -> bool:
 
 
 def diff_trees(
-    store: ObjectStore, old: bytes | None, new: bytes | None, prefix: bytes = b""
+    store: TreeSource, old: bytes | None, new: bytes | None, prefix: bytes = b""
 ) -> Iterator[Change]:
     """Leaf-level changes from tree ``old`` to tree ``new`` (None means empty), sorted.
 
@@ -318,7 +324,7 @@ def diff_trees(
 
 
 def _diff_level(
-    store: ObjectStore, read: Read, old: bytes | None, new: bytes | None, prefix: bytes
+    store: TreeSource, read: Read, old: bytes | None, new: bytes | None, prefix: bytes
 ) -> Iterator[Change | tuple[bytes, bytes, bytes]]:
     """One directory level of :func:`diff_trees`: its changes, and (old id, new id, path)
     for each pair of subtrees that differ, in name order."""
@@ -345,7 +351,7 @@ def _diff_level(
 
 
 def diff_entries(
-    store: ObjectStore, path: bytes, old: TreeEntry | None, new: TreeEntry | None
+    store: TreeSource, path: bytes, old: TreeEntry | None, new: TreeEntry | None
 ) -> Iterator[Change]:
     """Leaf-level changes between two entries at ``path`` (either may be a directory)."""
     if old is not None and new is not None and old.id == new.id and old.mode == new.mode:
@@ -534,7 +540,7 @@ def under_dir(path: bytes, directory: bytes) -> bool:
 
 
 def update_tree(
-    store: ObjectStore,
+    store: TreeSource,
     root: bytes | None,
     edits: Mapping[bytes, Leaf | None],
     threshold: int | None = None,
@@ -636,7 +642,7 @@ def _update_directory(
         top.final[name] = None if leaf is None else TreeEntry(name, leaf.mode, leaf.size, leaf.id)
 
 
-def shard_objects(store: ObjectStore, tree_id: bytes) -> Iterable[ObjectId]:
+def shard_objects(store: TreeSource, tree_id: bytes) -> Iterable[ObjectId]:
     """The ids of the fan-out nodes and shards of directory ``tree_id`` (tests, tools)."""
     read = _reader(store)
     pending: list[TreeNode] = [_directory(read, tree_id)]
