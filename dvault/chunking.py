@@ -33,7 +33,7 @@ MAX_SIZE = 1 << 20
 
 def make_chunker() -> Any:
     """A FastCDC chunker with dvault's parameters (pyfastcdc's ``FastCDC``)."""
-    from pyfastcdc import FastCDC
+    from pyfastcdc import FastCDC  # deferred: a C extension, only large files are cut
 
     return FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunking=1)
 

@@ -8,6 +8,10 @@ line.
 
 from __future__ import annotations
 
+import sys
+
+from dvault import textsafe
+
 
 class DvaultError(Exception):
     """Base of all dvault errors; the message is shown to the user as one line."""
@@ -102,8 +106,4 @@ def warn_stderr(text: str) -> None:
     ``Repo.warn`` holds it, so a library user can route warnings elsewhere. The text
     names things a remote or a committed config chose (keys, URLs, ref names): printed
     with its control characters escaped (textsafe), like every other line dvault shows."""
-    import sys
-
-    from dvault import textsafe
-
     print(f"dvault: warning: {textsafe.line(text)}", file=sys.stderr)

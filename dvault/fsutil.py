@@ -84,7 +84,7 @@ def sync_filesystem(path: Path) -> None:
     One call makes a whole batch of freshly written files durable, far cheaper than an
     fsync per file; where syncfs is unavailable, falls back to ``os.sync``.
     """
-    import ctypes
+    import ctypes  # deferred: ~4 ms at start-up, needed only for syncfs and mincore
 
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -209,7 +209,7 @@ class MappedFile:
             self._madvise(start, length, _MADV_DONTNEED)
 
     def _find(self) -> list[tuple[int, int]]:
-        import ctypes
+        import ctypes  # deferred: ~4 ms at start-up, needed only for syncfs and mincore
 
         try:
             with open("/proc/self/maps", "rb") as maps:

@@ -70,7 +70,7 @@ class ObjectStore:
         A pack whose footer is damaged is not indexed but listed in ``unreadable_packs``,
         so the store still opens and ``verify``/``repair`` can deal with it.
         """
-        import lmdb
+        import lmdb  # deferred: a C extension, loaded only when a store is opened
 
         known = set(self.index.pack_names.values())
         added = []
