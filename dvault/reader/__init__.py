@@ -232,6 +232,7 @@ __all__ = [
     "LocalSource",
     "NoProject",
     "Objects",
+    "ProjectArg",
     "RemoteObjects",
     "RemoteRefs",
     "RemoteSource",
