@@ -11,8 +11,17 @@ are cut (old objects stay valid, but dedup against them is lost).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO
+
+from dvault.hashing import ObjectId
+
+Data = bytes | memoryview
+"""A chunk: a read-only view of the block it was read in (see :func:`iter_chunks`)."""
+
+ChunkHasher = Callable[[Iterator[Data]], Iterator[tuple[Data, ObjectId]]]
+"""Turns a file's chunks into (chunk, id) pairs, lazily and in the same order (the
+serial one and the pooled one are in :mod:`dvault.content`)."""
 
 CHUNK_THRESHOLD = 1 << 20
 """Files larger than this are chunked; smaller files are a single blob."""
@@ -24,7 +33,7 @@ MAX_SIZE = 1 << 20
 
 def make_chunker() -> Any:
     """A FastCDC chunker with dvault's parameters (pyfastcdc's ``FastCDC``)."""
-    from pyfastcdc import FastCDC
+    from pyfastcdc import FastCDC  # deferred: a C extension, only large files are cut
 
     return FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunking=1)
 

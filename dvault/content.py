@@ -6,10 +6,10 @@ agree on a file's id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from dvault.chunking import CHUNK_THRESHOLD, iter_chunks
+from dvault.chunking import CHUNK_THRESHOLD, ChunkHasher, Data, iter_chunks
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 from dvault.pipeline import ordered_map
@@ -17,12 +17,6 @@ from dvault.rechunk import rechunk
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
-
-Data = bytes | memoryview
-"""A chunk: a read-only view of the block it was read in (see chunking.iter_chunks)."""
-
-ChunkHasher = Callable[[Iterator[Data]], Iterator[tuple[Data, ObjectId]]]
-"""Turns a file's chunks into (chunk, id) pairs, lazily and in the same order."""
 
 
 def _hash_one(data: Data) -> tuple[Data, ObjectId]:

@@ -1,11 +1,16 @@
 """The one exception hierarchy of dvault.
 
 Every error a user can cause or meet derives from :class:`DvaultError`; its ``exit_code``
-is what the command line returns (see DESIGN.md: 1 difference or failed check, 2 usage or
-bad input, 3 repository or remote error). The CLI prints ``str(error)`` as one line.
+is what the command line returns (docs/cli.md, "Exit codes": 1 difference or failed check,
+2 usage or bad input, 3 repository or remote error). The CLI prints ``str(error)`` as one
+line.
 """
 
 from __future__ import annotations
+
+import sys
+
+from dvault import textsafe
 
 
 class DvaultError(Exception):
@@ -101,8 +106,4 @@ def warn_stderr(text: str) -> None:
     ``Repo.warn`` holds it, so a library user can route warnings elsewhere. The text
     names things a remote or a committed config chose (keys, URLs, ref names): printed
     with its control characters escaped (textsafe), like every other line dvault shows."""
-    import sys
-
-    from dvault import textsafe
-
     print(f"dvault: warning: {textsafe.line(text)}", file=sys.stderr)

@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from fsspec import AbstractFileSystem
 
 from dvault.errors import ReadOnly
-from dvault.reader import Entry, Snapshot, VersionFile, open_source
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.reader import Entry, ProjectArg, Snapshot, VersionFile, open_source
 
 _TYPES = {"file": "file", "directory": "directory", "symlink": "other"}
 
@@ -44,7 +41,7 @@ class DvaultFileSystem(AbstractFileSystem):
 
     def __init__(
         self,
-        repo: str | os.PathLike[str] | Repo | None = None,
+        repo: ProjectArg = None,
         remote: str | os.PathLike[str] | None = None,
         rev: str = "HEAD",
         endpoint: str | None = None,

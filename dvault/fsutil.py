@@ -1,7 +1,8 @@
 """Durable file-system primitives: every write in dvault goes through these.
 
-The rule (DESIGN.md): data is fsynced before the name that makes it visible, and the
-directory is fsynced after a rename, so a crash leaves either the old or the new state.
+The rule (docs/format.md, "Durability order"): data is fsynced before the name that makes
+it visible, and the directory is fsynced after a rename, so a crash leaves either the old
+or the new state.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def sync_filesystem(path: Path) -> None:
     One call makes a whole batch of freshly written files durable, far cheaper than an
     fsync per file; where syncfs is unavailable, falls back to ``os.sync``.
     """
-    import ctypes
+    import ctypes  # deferred: ~4 ms at start-up, needed only for syncfs and mincore
 
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -208,7 +209,7 @@ class MappedFile:
             self._madvise(start, length, _MADV_DONTNEED)
 
     def _find(self) -> list[tuple[int, int]]:
-        import ctypes
+        import ctypes  # deferred: ~4 ms at start-up, needed only for syncfs and mincore
 
         try:
             with open("/proc/self/maps", "rb") as maps:

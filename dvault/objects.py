@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -378,9 +378,8 @@ def signed_message(kind: ObjectType, body: bytes) -> bytes:
 
 
 def _signature_of(value: dict[str, Any], what: str) -> Signature | None:
-    if "signature" not in value:
-        return None  # unsigned (every object written before signing existed)
-    return Signature.from_json(value["signature"], what)
+    """None for an unsigned object (every object written before signing existed)."""
+    return Signature.from_json(value["signature"], what) if "signature" in value else None
 
 
 def canonical_json(value: dict[str, Any]) -> bytes:
@@ -526,7 +525,7 @@ class Tag:
 
 Object = ChunkList | Tree | TreeShard | TreeFanout | Commit | Tag
 
-_DECODERS: dict[ObjectType, Any] = {
+_DECODERS: dict[ObjectType, Callable[[bytes], Object]] = {
     ObjectType.CHUNKS: ChunkList.decode,
     ObjectType.TREE: decode_tree,
     ObjectType.COMMIT: Commit.decode,
@@ -544,7 +543,7 @@ _TYPES: dict[type, ObjectType] = {
 
 
 def type_of(obj: Object) -> ObjectType:
-    return _TYPES[type(obj)]
+    return _TYPES[type(obj)]  # the type byte an object is stored and hashed under
 
 
 def decode(kind: ObjectType, body: bytes) -> Object:
@@ -553,8 +552,7 @@ def decode(kind: ObjectType, body: bytes) -> Object:
         decoder = _DECODERS[kind]
     except KeyError:
         raise CorruptObject(f"cannot decode an object of type {kind!r}") from None
-    result: Object = decoder(body)
-    return result
+    return decoder(body)
 
 
 def decode_expected(oid: bytes, kind: ObjectType, body: bytes, expect: ObjectType | None) -> Object:

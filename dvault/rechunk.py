@@ -28,23 +28,28 @@ import os
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, Protocol
 
-from dvault.chunking import MAX_SIZE, iter_chunks, make_chunker
+from dvault.chunking import MAX_SIZE, ChunkHasher, Data, iter_chunks, make_chunker
 from dvault.errors import DvaultError
 from dvault.fsutil import pread_full
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList
 
-if TYPE_CHECKING:
-    from dvault.content import ChunkHasher, Data
-    from dvault.store.objectstore import ObjectStore
-
 RESYNC_LIMIT = 64
 """Fresh cuts in a row (about 16 MiB) after which the previous chunks are given up."""
 
 
-def previous_chunks(store: ObjectStore, oid: ObjectId | None) -> ChunkList | None:
+class ChunkListSource(Protocol):
+    """What :func:`previous_chunks` reads a chunk list from: the object store (declared
+    here, on the format floor, so this module never imports the store above it)."""
+
+    def type_of(self, oid: bytes) -> ObjectType | None: ...
+
+    def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]: ...
+
+
+def previous_chunks(store: ChunkListSource, oid: ObjectId | None) -> ChunkList | None:
     """The chunk list stored under ``oid``, if it is one: a hint, so any failure to read
     it (a blob, a missing or damaged object, which ``verify`` reports) means ``None``."""
     if oid is None or store.type_of(oid) != ObjectType.CHUNKS:

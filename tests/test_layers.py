@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "secretargs",
             "lock",
             "gitlink",
-            "history",
+            "graphlanes",
         ),
     ),
     ("format", ("objects", "trees", "content", "rechunk")),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import mmap
 import os
 
@@ -43,8 +44,6 @@ class AppendFile:
         # then refuse O_DIRECT at open; here they refuse it in fcntl, and nothing changes
         self.direct = False
         if _O_DIRECT:
-            import fcntl
-
             try:
                 fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | _O_DIRECT)
                 self.direct = True
@@ -95,8 +94,6 @@ class AppendFile:
 
     def _stop_direct(self) -> None:
         if self.direct:
-            import fcntl
-
             flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
             fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
             self.direct = False

@@ -30,7 +30,7 @@ class ObjectIndex:
     """Object locations in LMDB, plus the table of pack names they refer to."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
-        import lmdb
+        import lmdb  # deferred: a C extension, loaded only when an index is opened
 
         if not readonly:
             path.mkdir(exist_ok=True)

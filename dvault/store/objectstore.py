@@ -2,7 +2,7 @@
 
 Writes go through an :class:`ObjectWriter` batch: objects are appended to a pack, the
 pack is sealed (fsync, rename) and only then indexed, which is the first half of the
-durability order in DESIGN.md (pack data → index → commit → ref).
+durability order of docs/format.md (pack data → index → commit → ref).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ObjectStore:
         A pack whose footer is damaged is not indexed but listed in ``unreadable_packs``,
         so the store still opens and ``verify``/``repair`` can deal with it.
         """
-        import lmdb
+        import lmdb  # deferred: a C extension, loaded only when a store is opened
 
         known = set(self.index.pack_names.values())
         added = []

@@ -90,7 +90,7 @@ class _Codec:
     """zstd contexts are not thread-safe; each thread gets its own (see :func:`_local_codec`)."""
 
     def __init__(self) -> None:
-        import zstandard
+        import zstandard  # deferred: a C extension, loaded only when a pack is read or written
 
         self.compressor = zstandard.ZstdCompressor(level=1)
         self.decompressor = zstandard.ZstdDecompressor()
@@ -161,7 +161,7 @@ def decompress(compression: int, stored: bytes, raw_len: int, kind: int = 0) -> 
         return stored
     if compression != ZSTD:
         raise CorruptObject(f"unknown compression {compression}")
-    import zstandard
+    import zstandard  # deferred: a C extension, loaded only when a pack is read or written
 
     decompressor = _local_codec().decompressor
     try:

@@ -102,7 +102,7 @@ class WorkspaceState:
     """The LMDB environment under ``.dvault/state``."""
 
     def __init__(self, path: Path) -> None:
-        import lmdb
+        import lmdb  # deferred: a C extension, loaded only when the state is opened
 
         path.mkdir(exist_ok=True)
         self.path = path
@@ -266,7 +266,7 @@ class WorkspaceState:
         """Remember the signatures of directories a scan found clean, unless the stage
         changed since the scan read it. A cache: a write that fails (a full disk, a
         read-only state) is skipped."""
-        import lmdb
+        import lmdb  # deferred: a C extension, loaded only when the state is opened
 
         if not clean:
             return

@@ -1,12 +1,28 @@
-"""Drawing history: the lanes of ``dvault log --graph``."""
+"""The lanes of ``dvault log --graph``: which column each commit sits in, and the ``*``
+and ``|`` drawn left of its lines. (The log walk itself is an operation, above.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
 
-def graph_lines(entries: Sequence[Any]) -> list[tuple[str, str]]:
+class _Parents(Protocol):
+    @property
+    def parents(self) -> Sequence[bytes]: ...
+
+
+class Drawn(Protocol):
+    """What a lane needs of a log entry: its commit id and its parents' ids."""
+
+    @property
+    def id(self) -> bytes: ...
+
+    @property
+    def commit(self) -> _Parents: ...
+
+
+def graph_lines(entries: Sequence[Drawn]) -> list[tuple[str, str]]:
     """For each log entry, the graph prefix of its first line and of its other lines.
 
     Each lane is a line of descent waiting for a commit; a commit takes its lane (``*``),

@@ -1,10 +1,10 @@
-"""The lanes of ``dvault log --graph`` (dvault/history.py)."""
+"""The lanes of ``dvault log --graph`` (dvault/graphlanes.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dvault.history import graph_lines
+from dvault.graphlanes import graph_lines
 
 
 @dataclass
