@@ -16,26 +16,27 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvault.errors import (
     CorruptObject,
     CorruptPack,
     UsageError,
 )
+from dvault.fsutil import fsync_dir
 from dvault.hashing import ObjectId, ObjectType
+from dvault.objects import Commit, Tag, decode
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.marker import MARKER
 from dvault.remote.reflog import LogView
-from dvault.remote.session import MARKER, Remote, verify_stored
+from dvault.remote.session import Remote, record_tracking, verify_stored
+from dvault.repository import Repository
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
 
 WHOLE_PACK_SHARE = 0.5
 """Download a whole pack when at least this share of its bytes is needed."""
@@ -70,7 +71,7 @@ def _wanted(state_refs: dict[str, str], names: list[str] | None) -> dict[str, st
 
 
 def fetch(
-    repo: Repo,
+    repo: Repository,
     spec: RemoteSpec,
     names: list[str] | None = None,
     scopes: list[str] | None = None,
@@ -85,7 +86,7 @@ def fetch(
 
 
 def fetch_view(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     view: LogView,
     names: list[str] | None,
@@ -110,7 +111,7 @@ def fetch_view(
         repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
     )
     remote.log.accept(view)
-    remote.record_tracking(view, [r for r in wanted if r.startswith(HEADS)])
+    record_tracking(repo.refs, remote, view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
         if ref.startswith(TAGS) and repo.refs.read(ref) is None:
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
@@ -119,7 +120,7 @@ def fetch_view(
 
 
 def bring_in(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     starts: list[ObjectId],
     scopes: list[str] | None,
@@ -158,7 +159,7 @@ def bring_in(
     confirmed.save(remote.catalog.packs)
 
 
-def _is_commit(repo: Repo, oid: bytes) -> bool:
+def _is_commit(repo: Repository, oid: bytes) -> bool:
     return repo.store.type_of(oid) == ObjectType.COMMIT
 
 
@@ -172,7 +173,7 @@ class _BadCopies(Exception):
 
 
 def _bring_in_once(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     starts: list[ObjectId],
     scopes: list[str] | None,
@@ -226,7 +227,7 @@ def _bring_in_once(
     _transfer(repo, remote, needed, writer, report)
 
 
-def _local_tips(repo: Repo) -> list[bytes]:
+def _local_tips(repo: Repository) -> list[bytes]:
     tips: list[bytes] = [*repo.refs.branches().values(), *repo.refs.tags().values()]
     _, head = repo.refs.head()
     if head is not None:
@@ -241,9 +242,7 @@ def _local_tips(repo: Repo) -> list[bytes]:
     return tips
 
 
-def _parents_if_local(repo: Repo, oid: bytes) -> list[bytes] | None:
-    from dvault.objects import Tag
-
+def _parents_if_local(repo: Repository, oid: bytes) -> list[bytes] | None:
     kind = repo.store.type_of(oid)
     if kind == ObjectType.TAG:
         tag = repo.store.get(oid, ObjectType.TAG)
@@ -256,8 +255,6 @@ def _parents_if_local(repo: Repo, oid: bytes) -> list[bytes] | None:
 def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
     """For partial fetches: every commit object of the history (tiny), so ``log`` works;
     their trees and data are not fetched."""
-    from dvault.objects import Commit, Tag, decode
-
     pending = list(starts)
     seen: set[bytes] = set()
     while pending:
@@ -274,7 +271,7 @@ def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
 
 
 def _transfer(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     needed: dict[ObjectId, ObjectType],
     writer: Any,
@@ -362,7 +359,7 @@ class _Counted:
 
 
 def _download_pack(
-    repo: Repo, remote: Remote, name: str, tick: Any, writer: Any
+    repo: Repository, remote: Remote, name: str, tick: Any, writer: Any
 ) -> tuple[str, bytes, int, int] | tuple[str, int]:
     """Download a whole pack (bounded by its listed size), verify it (its name, footer and
     every object: :func:`check_pack`), then move it into place; returns its footer (56
@@ -395,8 +392,6 @@ def _download_pack(
         final = store.packs_dir / f"{name}.pack"
         if not final.exists():
             os.rename(tmp, final)
-        from dvault.fsutil import fsync_dir
-
         fsync_dir(store.packs_dir)
         return name, found.footer, found.footer_offset, final.stat().st_size
     finally:
