@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from dvault.errors import (
     CorruptObject,
@@ -26,7 +27,7 @@ from dvault.errors import (
 from dvault.fsutil import fsync_dir
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, Tag, decode
-from dvault.reachability import complete_commits, walk
+from dvault.reachability import ReadRaw, complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
@@ -37,6 +38,12 @@ from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, record_tracking, verify_stored
 from dvault.repository import Repository
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
+
+if TYPE_CHECKING:
+    from dvault.store.objectstore import ObjectWriter
+
+Tick = Callable[[int], None]
+_T = TypeVar("_T")
 
 WHOLE_PACK_SHARE = 0.5
 """Download a whole pack when at least this share of its bytes is needed."""
@@ -179,7 +186,7 @@ def _bring_in_once(
     scopes: list[str] | None,
     history: bool,
     report: FetchReport,
-    writer: Any,
+    writer: ObjectWriter,
 ) -> None:
     store = repo.store
 
@@ -252,7 +259,7 @@ def _parents_if_local(repo: Repository, oid: bytes) -> list[bytes] | None:
     return list(repo.read_commit(oid).parents)
 
 
-def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
+def _fetch_commit_chain(starts: list[ObjectId], read: ReadRaw) -> None:
     """For partial fetches: every commit object of the history (tiny), so ``log`` works;
     their trees and data are not fetched."""
     pending = list(starts)
@@ -274,7 +281,7 @@ def _transfer(
     repo: Repository,
     remote: Remote,
     needed: dict[ObjectId, ObjectType],
-    writer: Any,
+    writer: ObjectWriter,
     report: FetchReport,
 ) -> None:
     """Bring in ``needed`` (emptied here once the transfer is planned: at a million
@@ -345,21 +352,21 @@ def _transfer(
         raise _BadCopies(new, RemoteError(next(iter(bad.values()))))
 
 
-class _Counted:
+class _Counted(Generic[_T]):
     """An iterable that counts what it yields (objects indexed from a footer stream)."""
 
-    def __init__(self, items: Any) -> None:
+    def __init__(self, items: Iterable[_T]) -> None:
         self.items = items
         self.count = 0
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[_T]:
         for item in self.items:
             self.count += 1
             yield item
 
 
 def _download_pack(
-    repo: Repository, remote: Remote, name: str, tick: Any, writer: Any
+    repo: Repository, remote: Remote, name: str, tick: Tick, writer: ObjectWriter
 ) -> tuple[str, bytes, int, int] | tuple[str, int]:
     """Download a whole pack (bounded by its listed size), verify it (its name, footer and
     every object: :func:`check_pack`), then move it into place; returns its footer (56
@@ -399,7 +406,7 @@ def _download_pack(
             tmp.unlink()
 
 
-def _salvage(tmp: Path, found: PackCheck, writer: Any) -> int:
+def _salvage(tmp: Path, found: PackCheck, writer: ObjectWriter) -> int:
     """Store the intact objects of a downloaded pack that failed (each one verified)."""
     count = 0
     with open(tmp, "rb") as f:
@@ -417,8 +424,8 @@ def _read_ranges(
     remote: Remote,
     pack: str,
     items: list[tuple[ObjectId, PackEntry]],
-    writer: Any,
-    tick: Any,
+    writer: ObjectWriter,
+    tick: Tick,
     bad: dict[str, str],
 ) -> tuple[int, int]:
     """Read the needed objects of one pack with as few range requests as possible; a

@@ -27,7 +27,7 @@ from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
-from dvault.repository import Repository
+from dvault.repository import ProgressFactory, Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.fileio import write_temp
@@ -372,7 +372,7 @@ def fill_empty(
     target_tree: ObjectId,
     roots: dict[str, str],
     sparse: list[bytes] | None,
-    progress: Callable[[str, int], Any],
+    progress: ProgressFactory,
 ) -> CheckoutReport:
     """Check out ``target_tree`` (of a commit tracking ``roots``) into an empty workspace
     (a fresh clone), in batches.

@@ -20,6 +20,7 @@ import signal
 import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 PROGRESS_BYTES = 16 << 20
@@ -51,11 +52,11 @@ def run_workers(
 
 def start(
     target: Callable[..., None], payloads: list[tuple[Any, ...]], duplex: bool = False
-) -> dict[Connection, Any]:
+) -> dict[Connection, BaseProcess]:
     """One spawned process per payload, each given the far end of a pipe (both ways when
     ``duplex``); returns the near ends."""
     ctx = multiprocessing.get_context("spawn")
-    running: dict[Connection, Any] = {}
+    running: dict[Connection, BaseProcess] = {}
     for payload in payloads:
         receive, send = ctx.Pipe(duplex=duplex)
         process = ctx.Process(
@@ -68,7 +69,7 @@ def start(
 
 
 def collect(
-    running: dict[Connection, Any], tick: Callable[[int], None]
+    running: dict[Connection, BaseProcess], tick: Callable[[int], None]
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """Wait for every worker: relay its ``("progress", n)`` messages to ``tick``, keep its
     ``("done", ...)`` message, and the first ``("error", message)`` or early exit."""
