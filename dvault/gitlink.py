@@ -47,7 +47,7 @@ def find_git_root(start: Path) -> Path | None:
 
 
 def _open(root: Path) -> Any:
-    from dulwich.repo import Repo as GitRepo
+    from dulwich.repo import Repo as GitRepo  # deferred: dulwich, ~60 ms to import
 
     return GitRepo(str(root))
 
@@ -61,7 +61,7 @@ def state(root: Path) -> GitState | None:
     git_root = find_git_root(root)
     if git_root is None:
         return None
-    from dulwich import porcelain
+    from dulwich import porcelain  # deferred: dulwich, ~60 ms to import
 
     try:
         repo = _open(git_root)
@@ -95,7 +95,7 @@ def read_file_at(root: Path, rev: str, path: str) -> bytes | None:
     git_root = find_git_root(root)
     if git_root is None:
         raise UsageError(f"{root} is not inside a git work tree")
-    from dulwich.object_store import tree_lookup_path
+    from dulwich.object_store import tree_lookup_path  # deferred: dulwich, ~60 ms to import
     from dulwich.objects import Blob
 
     repo = _open(git_root)
@@ -131,7 +131,7 @@ def resolve(root: Path, rev: str) -> str:
 
 
 def _resolve(repo: Any, rev: str) -> bytes:
-    from dulwich.objectspec import parse_commit
+    from dulwich.objectspec import parse_commit  # deferred: dulwich, ~60 ms to import
 
     commit = parse_commit(repo, rev.encode())
     sha: bytes = commit.id
@@ -165,6 +165,6 @@ def stage_file(root: Path, path: Path) -> None:
     git_root = find_git_root(root)
     if git_root is None:
         return
-    from dulwich import porcelain
+    from dulwich import porcelain  # deferred: dulwich, ~60 ms to import
 
     porcelain.add(str(git_root), [str(path)])

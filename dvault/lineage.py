@@ -25,7 +25,7 @@ from dvault.errors import DvaultError
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
 
 if TYPE_CHECKING:
-    from dvault.repo import Repo
+    from dvault.repository import Repository
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _hex_id(value: object) -> bytes | None:
     return None
 
 
-def build(repo: Repo, rev: str, max_depth: int = 1000) -> Graph:
+def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
     """Commits reachable from ``rev`` through parents and recorded inputs."""
     start = repo.resolve(rev)
     graph = Graph(start.hex())

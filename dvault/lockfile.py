@@ -11,20 +11,37 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
+from dvault.gitlink import find_git_root, read_file_at
 from dvault.names import is_control, root_problem
+from dvault.objects import Commit
+from dvault.trees import EMPTY_TREE, lookup, walk
 
 if TYPE_CHECKING:
-    from dvault.repo import Repo
+    from dvault.store.objectstore import ObjectStore
 
 LOCK_FILE = "dvault.lock"
 HEADER = (
     "# dvault.lock: the data this git commit uses (see docs/git.md).\n"
     "# Written by dvault commit and dvault checkout; commit it with your code.\n"
 )
+
+
+class Project(Protocol):
+    """What the pin asks of a project: where its work tree is (``dvault.lock`` lies at its
+    root), and its commits and trees. The :class:`~dvault.repository.Repository` handle is
+    one; this module, below the handle, names only what it uses."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def store(self) -> ObjectStore: ...
+
+    def read_commit(self, oid: bytes) -> Commit: ...
 
 
 @dataclass(frozen=True)
@@ -88,10 +105,8 @@ def _quote(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def pin_for(repo: Repo, commit_id: bytes) -> Pin:
+def pin_for(repo: Project, commit_id: bytes) -> Pin:
     """The pin describing ``commit_id``: each root's tree, bytes and file count."""
-    from dvault.trees import EMPTY_TREE, lookup, walk
-
     commit = repo.read_commit(commit_id)
     roots = {}
     for path, kind in sorted(commit.roots.items()):
@@ -109,14 +124,12 @@ def pin_for(repo: Repo, commit_id: bytes) -> Pin:
     return Pin(commit_id.hex(), roots)
 
 
-def lock_path(repo: Repo) -> Path:
+def lock_path(repo: Project) -> Path:
     return repo.root / LOCK_FILE
 
 
-def write(repo: Repo, commit_id: bytes) -> bool:
+def write(repo: Project, commit_id: bytes) -> bool:
     """Rewrite dvault.lock for ``commit_id`` when the project is in git; True if changed."""
-    from dvault.gitlink import find_git_root
-
     if find_git_root(repo.root) is None:
         return False
     text = pin_for(repo, commit_id).render()
@@ -130,7 +143,7 @@ def write(repo: Repo, commit_id: bytes) -> bool:
     return True
 
 
-def read(repo: Repo) -> Pin | None:
+def read(repo: Project) -> Pin | None:
     """The pin in the work tree, if any."""
     try:
         return Pin.parse(lock_path(repo).read_bytes(), LOCK_FILE)
@@ -138,9 +151,7 @@ def read(repo: Repo) -> Pin | None:
         return None
 
 
-def read_at_git_rev(repo: Repo, rev: str) -> Pin | None:
-    from dvault.gitlink import read_file_at
-
+def read_at_git_rev(repo: Project, rev: str) -> Pin | None:
     data = read_file_at(repo.root, rev, LOCK_FILE)
     return None if data is None else Pin.parse(data, f"{LOCK_FILE} at {rev}")
 

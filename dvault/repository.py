@@ -66,6 +66,7 @@ class Repository:
         self.dir = root / DVAULT_DIR
         self.progress: ProgressFactory = no_progress
         self.warn: Callable[[str], None] = warn_stderr
+        self.folds_names: bool | None = None  # the work tree's FS, probed by workspace.safety
 
     # -- opening --------------------------------------------------------------------------
 

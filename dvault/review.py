@@ -15,14 +15,17 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dvault import gitlink, lineage, signing
 from dvault.errors import DvaultError, UsageError
-from dvault.lockfile import Pin, read_at_git_rev
+from dvault.lockfile import Pin, as_json, read_at_git_rev
+from dvault.reachability import walk
+from dvault.remote.backend import RemoteSpec
+from dvault.remote.session import Remote, remote_specs
+from dvault.repository import Repository
 from dvault.textsafe import first_line, html_text, line, markdown, markdown_code, script_json
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.verify import verify_remote_objects
 
 
 @dataclass
@@ -59,8 +62,6 @@ class Review:
         return self.reproducible and self.signature["status"] != "bad"
 
     def to_json(self) -> dict[str, Any]:
-        from dvault.lockfile import as_json
-
         return {
             "git_rev": self.git_rev,
             "git_commit": self.git_commit,
@@ -72,11 +73,9 @@ class Review:
         }
 
 
-def _check_remote(repo: Repo, spec: Any, commit: bytes, read_data: bool) -> RemoteCheck:
-    from dvault.reachability import walk
-    from dvault.remote.session import Remote
-    from dvault.verify import verify_remote_objects
-
+def _check_remote(
+    repo: Repository, spec: RemoteSpec, commit: bytes, read_data: bool
+) -> RemoteCheck:
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
         remote = Remote(repo, spec)
@@ -102,10 +101,7 @@ def _check_remote(repo: Repo, spec: Any, commit: bytes, read_data: bool) -> Remo
     return check
 
 
-def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review:
-    from dvault import gitlink, lineage
-    from dvault.remote.session import remote_specs
-
+def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> Review:
     git_commit = gitlink.resolve(repo.root, git_rev)
     pin = read_at_git_rev(repo, git_commit)
     if pin is None:
@@ -115,7 +111,7 @@ def review(repo: Repo, git_rev: str = "HEAD", read_data: bool = False) -> Review
     if repo.store.has(commit):
         graph = lineage.to_json(lineage.build(repo, pin.commit))
     if repo.store.has(commit):
-        check = repo.signature(commit)
+        check = signing.check_object(repo, commit, signing.trusted_signers(repo.root))
         signature, text = check.to_json(), check.describe()
     else:
         signature = {"status": "not-local", "signer": None, "key": None, "fingerprint": None}

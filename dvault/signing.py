@@ -29,15 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blake3 import blake3
+
+from dvault import config as cfg
 from dvault.config import user_dir
 from dvault.errors import CheckFailed, CorruptObject, UsageError
+from dvault.fsutil import fsync_dir, temp_name
+from dvault.gitlink import find_git_root, read_file_at
 from dvault.hashing import ObjectType
 from dvault.objects import SIGNATURE_ALG, Commit, Signature, Tag, decode, signed_message
+from dvault.repository import Repository
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from dvault.repo import Repo
 
 SIGNERS_FILE = ".dvaultsigners"
 ALLOWED_SIGNERS_FILE = "allowed_signers"
@@ -71,8 +76,6 @@ def allowed_signers_path() -> Path:
 
 def fingerprint(public: bytes) -> str:
     """A key's short name: 16 hex digits (64 bits) of the blake3 of its public bytes."""
-    from blake3 import blake3
-
     return blake3(public).hexdigest()[:16]
 
 
@@ -108,6 +111,7 @@ def _check_key_name(name: str) -> None:
 
 
 def _public_of(private: Ed25519PrivateKey) -> bytes:
+    # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -116,8 +120,6 @@ def _public_of(private: Ed25519PrivateKey) -> bytes:
 def _write_create_only(path: Path, data: bytes) -> None:
     """Write a secret durably with mode 0600, failing if ``path`` exists: temp file
     (created 0600, fsynced), ``link()`` to the final name (never replaces), fsync dir."""
-    from dvault.fsutil import fsync_dir, temp_name
-
     tmp = temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -135,6 +137,7 @@ def _write_create_only(path: Path, data: bytes) -> None:
 
 def generate(name: str = DEFAULT_KEY) -> KeyInfo:
     """Create a new ed25519 key named ``name``; an existing key is never overwritten."""
+    # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -162,6 +165,7 @@ def generate(name: str = DEFAULT_KEY) -> KeyInfo:
 
 
 def _load(path: Path) -> Ed25519PrivateKey:
+    # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -279,8 +283,6 @@ def trusted_signers(root: Path) -> Signers:
     data checkout (or a hostile commit's tree) writes work-tree files, and a signer it
     could add would make its own commits show a "good signature". Outside git, only the
     user's file counts."""
-    from dvault.gitlink import find_git_root, read_file_at
-
     names: dict[bytes, str] = {}
     sources: list[str] = []
     user_file = allowed_signers_path()
@@ -349,7 +351,7 @@ def check(kind: ObjectType, body: bytes, signers: Signers) -> SignatureCheck:
     sig = obj.signature
     if sig is None:
         return SignatureCheck(UNSIGNED)
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature  # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
@@ -360,7 +362,7 @@ def check(kind: ObjectType, body: bytes, signers: Signers) -> SignatureCheck:
     return SignatureCheck(GOOD if signer else UNKNOWN, sig.key, signer)
 
 
-def check_object(repo: Repo, oid: bytes, signers: Signers) -> SignatureCheck:
+def check_object(repo: Repository, oid: bytes, signers: Signers) -> SignatureCheck:
     kind, body = repo.store.get_raw(oid)
     return check(kind, body, signers)
 
@@ -372,8 +374,6 @@ def required_patterns(config: dict[str, Any]) -> list[str]:
     """``[push] require-signed`` of the project config: glob patterns of branch and tag
     names whose pushed commits (branches) or tag objects (tags) must carry a good
     signature."""
-    from dvault import config as cfg
-
     patterns = cfg.get(config, "push.require-signed", [])
     if isinstance(patterns, str):
         patterns = [patterns]
@@ -392,7 +392,7 @@ def ref_matches(ref: str, patterns: Iterable[str]) -> bool:
 
 
 def refuse_unsigned(
-    repo: Repo,
+    repo: Repository,
     wanted: dict[str, bytes],
     on_remote: Callable[[bytes], bool],
     where: str,

@@ -10,16 +10,23 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dvault.errors import CorruptObject, CorruptPack, DvaultError, MissingObject
+from dvault.errors import CorruptObject, CorruptPack, DvaultError, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
+from dvault.impact import trace
+from dvault.maintenance.ref_repair import damaged_refs
+from dvault.maintenance.roots import ref_label, remote_only
 from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
+from dvault.remote.backend import RemoteError, RemoteSpec
+from dvault.remote.catalog import pack_key
+from dvault.remote.logsign import audit as audit_log
+from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.marker import MARKER
+from dvault.remote.session import Remote, verify_stored
+from dvault.repository import Repository
+from dvault.signing import BAD, check, trusted_signers
 from dvault.store.pack import PackEntry, read_footer
-
-if TYPE_CHECKING:
-    from dvault.remote.backend import RemoteSpec
-    from dvault.repo import Repo
 
 
 @dataclass
@@ -44,8 +51,7 @@ class _SignatureAudit:
     """Checks the signature of every commit and tag a walk reads (they are read anyway,
     so this costs no extra I/O); a bad signature is damage, reported with its ref."""
 
-    def __init__(self, repo: Repo, report: VerifyReport) -> None:
-        from dvault.signing import trusted_signers
+    def __init__(self, repo: Repository, report: VerifyReport) -> None:
 
         self.signers = trusted_signers(repo.root)
         self.report = report
@@ -53,7 +59,6 @@ class _SignatureAudit:
         self.seen: set[bytes] = set()
 
     def wrap(self, read: ReadRaw) -> ReadRaw:
-        from dvault.signing import BAD, check
 
         def checked(oid: bytes) -> tuple[ObjectType, bytes]:
             kind, body = read(oid)
@@ -139,10 +144,8 @@ def _walk_refs(
 SAMPLE_BUCKETS = 100
 
 
-def _sample_window(repo: Repo, percent: int) -> set[int]:
+def _sample_window(repo: Repository, percent: int) -> set[int]:
     """The next ``percent`` of the 100 id buckets, rotating so repeated runs cover all."""
-    from dvault.errors import UsageError
-
     if not 1 <= percent <= 100:
         raise UsageError("--sample takes a percentage from 1 to 100")
     start = repo.state.verify_cursor()
@@ -152,7 +155,7 @@ def _sample_window(repo: Repo, percent: int) -> set[int]:
 
 
 def verify_local(
-    repo: Repo, revs: list[str] | None, read_data: bool, sample: int | None = None
+    repo: Repository, revs: list[str] | None, read_data: bool, sample: int | None = None
 ) -> VerifyReport:
     """Check the local store for ``revs`` (default: every branch, tag and HEAD).
 
@@ -166,9 +169,6 @@ def verify_local(
         for rev in revs:
             starts[rev] = repo.resolve(rev)
     else:
-        from dvault.maintenance.ref_repair import damaged_refs
-        from dvault.maintenance.roots import ref_label
-
         bad_refs = damaged_refs(repo)
         for why in bad_refs.values():
             report.problems.append(f"{why}; dvault repair restores it from its history")
@@ -194,8 +194,6 @@ def verify_local(
                 read_footer(path)
             except CorruptPack as exc:
                 report.problems.append(f"pack {pack[:16]}: {exc}")
-    from dvault.maintenance.roots import remote_only
-
     elsewhere = remote_only(repo)
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(
@@ -216,8 +214,6 @@ def verify_local(
                 except (CorruptObject, MissingObject) as exc:
                     bad[oid] = str(exc)
     if bad:
-        from dvault.impact import trace
-
         impact = trace(store.get_raw, store.type_of, set(bad), starts)
         for oid, error in bad.items():
             described = impact[oid].describe() or _describe(oid, found, owners)
@@ -226,14 +222,9 @@ def verify_local(
     return report
 
 
-def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport:
+def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> VerifyReport:
     """Check a remote: its ref log chain, and every object its refs need (re-hashed with
     ``read_data``)."""
-    from dvault.remote.backend import RemoteError
-    from dvault.remote.logsign import audit as audit_log
-    from dvault.remote.logsign import refuse_untrusted
-    from dvault.remote.session import MARKER, Remote
-
     report = VerifyReport()
     remote = Remote(repo, spec)
     try:
@@ -297,13 +288,9 @@ def verify_remote(repo: Repo, spec: RemoteSpec, read_data: bool) -> VerifyReport
 
 
 def verify_remote_objects(
-    remote: Any, found: Reachable, owners: dict[bytes, str] | None = None
+    remote: Remote, found: Reachable, owners: dict[bytes, str] | None = None
 ) -> list[str]:
     """Re-read and re-hash every object of ``found`` on ``remote``, one request per pack."""
-    from dvault.remote.backend import RemoteError
-    from dvault.remote.catalog import pack_key
-    from dvault.remote.session import verify_stored
-
     problems: list[str] = []
     by_pack: dict[str, list[tuple[ObjectId, PackEntry]]] = defaultdict(list)
     for oid in found.objects:

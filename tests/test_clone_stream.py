@@ -139,7 +139,7 @@ def test_released_catalog_loads_again_on_demand(pushed: tuple[Repo, Path]) -> No
     lookup (or a refresh) finds every object again, from the footer cache."""
     repo, _ = pushed
     from dvault.reachability import walk
-    from dvault.remote.backend import open_backend
+    from dvault.remote.registry import open_backend
 
     spec = pick_remote(repo, "nas")
     catalog = RemoteCatalog(open_backend(spec), repo.dir / "remotes" / "nas" / "footers")

@@ -15,16 +15,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir
 from dvault.maintenance.roots import live_roots, remote_only
 from dvault.reachability import walk, walk_tree
+from dvault.repository import Repository
 from dvault.store.pack import PackEntry, read_footer
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
 
 PACK_GRACE_S = 3600.0
 DEFAULT_KEEP_WITHIN_S = 14 * 86400.0
@@ -44,8 +41,6 @@ class GcReport:
 
 def parse_duration(text: str) -> float:
     """``30d``, ``12h``, ``90m``, ``45s`` or plain seconds."""
-    from dvault.errors import UsageError
-
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1, "w": 7 * 86400}
     try:
         if text and text[-1] in units:
@@ -56,7 +51,7 @@ def parse_duration(text: str) -> float:
 
 
 def collect(
-    repo: Repo, dry_run: bool = False, keep_within_s: float = DEFAULT_KEEP_WITHIN_S
+    repo: Repository, dry_run: bool = False, keep_within_s: float = DEFAULT_KEEP_WITHIN_S
 ) -> GcReport:
     report = GcReport(dry_run=dry_run)
     with repo.locked():

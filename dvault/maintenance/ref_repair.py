@@ -5,18 +5,15 @@ rebuilt from the newest recorded value whose commit is present and complete."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from dvault.errors import CorruptObject, DvaultError, MissingObject
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import walk
 from dvault.refs import HEADS, TAGS
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.repository import Repository
 
 
-def damaged_refs(repo: Repo) -> dict[str, str]:
+def damaged_refs(repo: Repository) -> dict[str, str]:
     """Refs that cannot be read or point at an object the store lacks (ref -> why), and
     HEAD when it cannot be read or names a branch that no longer exists although HEAD
     has a history (a fresh repository's HEAD names an unborn branch, legitimately)."""
@@ -35,7 +32,7 @@ def damaged_refs(repo: Repo) -> dict[str, str]:
     return bad
 
 
-def _head_names(repo: Repo) -> str | None:
+def _head_names(repo: Repository) -> str | None:
     try:
         text = (repo.dir / "HEAD").read_text().strip()
     except (OSError, UnicodeDecodeError):
@@ -43,14 +40,14 @@ def _head_names(repo: Repo) -> str | None:
     return text[5:] if text.startswith("ref: ") else None
 
 
-def _read(repo: Repo, ref: str) -> ObjectId | None:
+def _read(repo: Repository, ref: str) -> ObjectId | None:
     try:
         return repo.refs.read(ref)
     except CorruptObject:
         return None
 
 
-def _complete(repo: Repo, oid: ObjectId, kinds: tuple[ObjectType, ...]) -> bool:
+def _complete(repo: Repository, oid: ObjectId, kinds: tuple[ObjectType, ...]) -> bool:
     store = repo.store
     if store.type_of(oid) not in kinds:
         return False
@@ -60,7 +57,7 @@ def _complete(repo: Repo, oid: ObjectId, kinds: tuple[ObjectType, ...]) -> bool:
         return False
 
 
-def _remote_values(repo: Repo, ref: str) -> list[ObjectId]:
+def _remote_values(repo: Repository, ref: str) -> list[ObjectId]:
     """What each remote's last verified ref log says ``ref`` is (no network needed)."""
     found = []
     for path in sorted((repo.dir / "remotes").glob("*/log.json")):
@@ -73,7 +70,7 @@ def _remote_values(repo: Repo, ref: str) -> list[ObjectId]:
     return found
 
 
-def _candidates(repo: Repo, ref: str) -> list[tuple[ObjectId, str]]:
+def _candidates(repo: Repository, ref: str) -> list[tuple[ObjectId, str]]:
     """Values ``ref`` had, newest first, each with where it was recorded."""
     found = [(e.new, "its reflog") for e in reversed(repo.refs.reflog(ref)) if e.new]
     if ref.startswith((HEADS, TAGS)):
@@ -81,7 +78,7 @@ def _candidates(repo: Repo, ref: str) -> list[tuple[ObjectId, str]]:
     return found
 
 
-def restore_refs(repo: Repo, unreadable_only: bool) -> tuple[list[str], list[str]]:
+def restore_refs(repo: Repository, unreadable_only: bool) -> tuple[list[str], list[str]]:
     """Restore damaged refs; returns (what was restored, what was lost).
 
     ``unreadable_only`` restores refs whose file does not parse (and HEAD) and leaves refs
@@ -124,7 +121,7 @@ def restore_refs(repo: Repo, unreadable_only: bool) -> tuple[list[str], list[str
     return restored, lost
 
 
-def _restore_head(repo: Repo) -> str | None:
+def _restore_head(repo: Repository) -> str | None:
     """Point HEAD at the branch whose tip is HEAD's last recorded commit (detached at
     that commit when no branch is there); None when the reflog holds nothing usable."""
     for oid, _ in _candidates(repo, "HEAD"):

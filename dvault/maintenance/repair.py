@@ -18,17 +18,16 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from dvault.errors import CorruptObject, DvaultError, MissingObject
+from dvault.errors import CorruptObject, DvaultError, MissingObject, StorageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.maintenance.ref_repair import restore_refs
 from dvault.maintenance.roots import live_roots
 from dvault.reachability import walk
+from dvault.remote.session import Remote, remote_specs
+from dvault.repository import Repository
 from dvault.store.pack import compress, scan_records
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.store.registry import in_use as store_in_use
 
 
 @dataclass
@@ -45,10 +44,7 @@ class RepairReport:
         return not self.unrecoverable
 
 
-def _rebuild_index(repo: Repo) -> None:
-    from dvault.errors import StorageError
-    from dvault.store.registry import in_use as store_in_use
-
+def _rebuild_index(repo: Repository) -> None:
     repo.close()
     if store_in_use(repo.dir):
         raise StorageError(
@@ -58,7 +54,7 @@ def _rebuild_index(repo: Repo) -> None:
     shutil.rmtree(repo.dir / "index", ignore_errors=True)  # close() dropped the store
 
 
-def _salvage(repo: Repo, report: RepairReport, only: set[str] | None = None) -> None:
+def _salvage(repo: Repository, report: RepairReport, only: set[str] | None = None) -> None:
     """Move each pack with an unreadable footer aside, then copy out its intact records.
 
     Aside first: the salvaged pack can have the very same footer, hence the same name.
@@ -87,7 +83,7 @@ def _salvage(repo: Repo, report: RepairReport, only: set[str] | None = None) -> 
             report.packs_salvaged += 1
 
 
-def _damaged_objects(repo: Repo) -> dict[ObjectId, str]:
+def _damaged_objects(repo: Repository) -> dict[ObjectId, str]:
     """Objects the roots need that are missing or fail their hash: id -> where used."""
     store = repo.store
     bad: dict[ObjectId, str] = {}
@@ -117,7 +113,7 @@ def _damaged_objects(repo: Repo) -> dict[ObjectId, str]:
     return bad
 
 
-def _set_aside(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> None:
+def _set_aside(repo: Repository, bad: dict[ObjectId, str], report: RepairReport) -> None:
     """Move each pack that holds a damaged copy of a needed object to ``damaged/`` and
     salvage its intact records. A good copy fetched later must not share ``packs/`` with
     the bad one: it can get the very same pack name (same footer), and a rebuilt index
@@ -139,9 +135,9 @@ def _set_aside(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> No
     _salvage(repo, report, names)
 
 
-def _refetch(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> dict[ObjectId, str]:
-    from dvault.remote.session import Remote, remote_specs
-
+def _refetch(
+    repo: Repository, bad: dict[ObjectId, str], report: RepairReport
+) -> dict[ObjectId, str]:
     left = dict(bad)
     for spec in remote_specs(repo).values():
         if not left:
@@ -166,7 +162,7 @@ def _refetch(repo: Repo, bad: dict[ObjectId, str], report: RepairReport) -> dict
     return left
 
 
-def repair(repo: Repo) -> RepairReport:
+def repair(repo: Repository) -> RepairReport:
     report = RepairReport()
     with repo.locked():
         _rebuild_index(repo)

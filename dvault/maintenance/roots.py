@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from dvault import lockfile
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId
 from dvault.refs import HEADS, TAGS
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.remote.catalog import cached_objects
+from dvault.repository import Repository
 
 
 def ref_label(ref: str) -> str:
@@ -24,15 +23,13 @@ def ref_label(ref: str) -> str:
 
 
 def live_roots(
-    repo: Repo, keep_within_s: float | None, skip_damaged: bool = False
+    repo: Repository, keep_within_s: float | None, skip_damaged: bool = False
 ) -> dict[str, ObjectId]:
     """Named starting points: HEAD, branches, tags, remote-tracking refs, reflog entries
     younger than ``keep_within_s`` (None: all of them), and dvault.lock's pinned commit.
 
     A ref that cannot be read raises (gc must not sweep what only that ref reaches)
     unless ``skip_damaged`` (repair, which restores refs separately)."""
-    from dvault import lockfile
-
     roots: dict[str, ObjectId] = {}
     good, bad = repo.refs.scan()
     if bad and not skip_damaged:
@@ -61,14 +58,12 @@ def live_roots(
     return roots
 
 
-def remote_only(repo: Repo) -> Callable[[bytes], bool]:
+def remote_only(repo: Repository) -> Callable[[bytes], bool]:
     """For a partial clone: is this object absent here but held by a remote (as far as the
     footer caches know, offline)? Such objects are neither missing nor live data here.
     Always False in a full clone, where everything the refs reach must be local."""
     if repo.state.sparse() is None:
         return lambda _oid: False
-    from dvault.remote.catalog import cached_objects
-
     on_remotes = cached_objects(repo.dir)
     store = repo.store
     return lambda oid: oid in on_remotes and store.type_of(oid) is None

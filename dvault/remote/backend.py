@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvault.errors import DvaultError, UsageError
+from dvault.errors import DvaultError
 
 
 class RemoteError(DvaultError):
@@ -175,22 +175,3 @@ class Backend(abc.ABC):
             f"remote {self.describe()}: {key} holds {size} bytes, more than the {limit} "
             "such a file may hold; not read"
         )
-
-
-def open_backend(spec: RemoteSpec, project: Path | None = None) -> Backend:
-    """The backend for a remote URL: ``s3://bucket/prefix``, ``file:///path`` or a path."""
-    url = spec.url
-    if url.startswith("s3://"):
-        from dvault.remote.s3 import S3Backend
-
-        return S3Backend(spec)
-    if url.startswith("file://"):
-        url = url[len("file://") :]
-    elif "://" in url:
-        raise UsageError(f"unsupported remote URL {spec.url!r} (use a path, file:// or s3://)")
-    from dvault.remote.directory import DirectoryBackend
-
-    path = Path(url)
-    if not path.is_absolute() and project is not None:
-        path = project / path
-    return DirectoryBackend(path)

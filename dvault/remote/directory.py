@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from blake3 import blake3
+
 from dvault.fsutil import fsync_dir
 from dvault.remote.backend import AlreadyExists, Backend, Progress, RemoteError, RemoteNotFound
 
@@ -178,8 +180,6 @@ class DirectoryBackend(Backend):
 
     def same_as(self, key: str, local: Path) -> bool | None:
         """Compare digests of the two files (a local read on both sides: no transfer)."""
-        from blake3 import blake3
-
         size = local.stat().st_size
         digests = []
         try:

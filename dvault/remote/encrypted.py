@@ -31,7 +31,8 @@ from typing import Any
 
 from dvault.errors import StorageError
 from dvault.remote.backend import Backend, Progress, RemoteError, RemoteNotFound
-from dvault.remote.keys import MARKER, SEGMENT, SLOT_PREFIX, RepoKeys, _hkdf
+from dvault.remote.keys import SEGMENT, SLOT_PREFIX, RepoKeys, _hkdf
+from dvault.remote.marker import MARKER
 
 MAGIC = b"DVLTENC1"
 HEADER = len(MAGIC) + 32
@@ -84,6 +85,7 @@ class EncryptedBackend(Backend):
     """Encrypts what it stores in ``inner``; see the module docstring for the format."""
 
     def __init__(self, inner: Backend, keys: RepoKeys, tmp_dir: Path | None = None) -> None:
+        # deferred: cryptography, ~30 ms to import
         from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
         self.inner = inner
@@ -108,7 +110,7 @@ class EncryptedBackend(Backend):
         return f"{parent}/{sealed.hex()}" if parent else sealed.hex()
 
     def _plain_name(self, stored: str) -> str | None:
-        from cryptography.exceptions import InvalidTag
+        from cryptography.exceptions import InvalidTag  # deferred: cryptography, ~30 ms to import
 
         if _passthrough(stored) or stored.startswith(PLAIN_NAMES):
             return stored
@@ -133,6 +135,7 @@ class EncryptedBackend(Backend):
     def _file(
         self, key: str, stored: str, header: bytes, remember: bool = True
     ) -> tuple[bytes, Any]:
+        # deferred: cryptography, ~30 ms to import
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         if len(header) != HEADER or header[: len(MAGIC)] != MAGIC:
@@ -155,7 +158,7 @@ class EncryptedBackend(Backend):
         self, key: str, stored: str, file: tuple[bytes, Any], first: int, count: int, blob: Any
     ) -> bytearray:
         """Decrypt consecutive segments ``first``... of a ``count``-segment file."""
-        from cryptography.exceptions import InvalidTag
+        from cryptography.exceptions import InvalidTag  # deferred: cryptography, ~30 ms to import
 
         header, aead = file
         view = memoryview(blob)

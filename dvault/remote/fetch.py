@@ -13,29 +13,37 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from dvault.errors import (
     CorruptObject,
     CorruptPack,
     UsageError,
 )
+from dvault.fsutil import fsync_dir
 from dvault.hashing import ObjectId, ObjectType
-from dvault.reachability import complete_commits, walk
+from dvault.objects import Commit, Tag, decode
+from dvault.reachability import ReadRaw, complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.marker import MARKER
 from dvault.remote.reflog import LogView
-from dvault.remote.session import MARKER, Remote, verify_stored
+from dvault.remote.session import Remote, record_tracking, verify_stored
+from dvault.repository import Repository
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
 
 if TYPE_CHECKING:
-    from dvault.repo import Repo
+    from dvault.store.objectstore import ObjectWriter
+
+Tick = Callable[[int], None]
+_T = TypeVar("_T")
 
 WHOLE_PACK_SHARE = 0.5
 """Download a whole pack when at least this share of its bytes is needed."""
@@ -70,7 +78,7 @@ def _wanted(state_refs: dict[str, str], names: list[str] | None) -> dict[str, st
 
 
 def fetch(
-    repo: Repo,
+    repo: Repository,
     spec: RemoteSpec,
     names: list[str] | None = None,
     scopes: list[str] | None = None,
@@ -85,7 +93,7 @@ def fetch(
 
 
 def fetch_view(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     view: LogView,
     names: list[str] | None,
@@ -110,7 +118,7 @@ def fetch_view(
         repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
     )
     remote.log.accept(view)
-    remote.record_tracking(view, [r for r in wanted if r.startswith(HEADS)])
+    record_tracking(repo.refs, remote, view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
         if ref.startswith(TAGS) and repo.refs.read(ref) is None:
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
@@ -119,7 +127,7 @@ def fetch_view(
 
 
 def bring_in(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     starts: list[ObjectId],
     scopes: list[str] | None,
@@ -158,7 +166,7 @@ def bring_in(
     confirmed.save(remote.catalog.packs)
 
 
-def _is_commit(repo: Repo, oid: bytes) -> bool:
+def _is_commit(repo: Repository, oid: bytes) -> bool:
     return repo.store.type_of(oid) == ObjectType.COMMIT
 
 
@@ -172,13 +180,13 @@ class _BadCopies(Exception):
 
 
 def _bring_in_once(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     starts: list[ObjectId],
     scopes: list[str] | None,
     history: bool,
     report: FetchReport,
-    writer: Any,
+    writer: ObjectWriter,
 ) -> None:
     store = repo.store
 
@@ -226,7 +234,7 @@ def _bring_in_once(
     _transfer(repo, remote, needed, writer, report)
 
 
-def _local_tips(repo: Repo) -> list[bytes]:
+def _local_tips(repo: Repository) -> list[bytes]:
     tips: list[bytes] = [*repo.refs.branches().values(), *repo.refs.tags().values()]
     _, head = repo.refs.head()
     if head is not None:
@@ -241,9 +249,7 @@ def _local_tips(repo: Repo) -> list[bytes]:
     return tips
 
 
-def _parents_if_local(repo: Repo, oid: bytes) -> list[bytes] | None:
-    from dvault.objects import Tag
-
+def _parents_if_local(repo: Repository, oid: bytes) -> list[bytes] | None:
     kind = repo.store.type_of(oid)
     if kind == ObjectType.TAG:
         tag = repo.store.get(oid, ObjectType.TAG)
@@ -253,11 +259,9 @@ def _parents_if_local(repo: Repo, oid: bytes) -> list[bytes] | None:
     return list(repo.read_commit(oid).parents)
 
 
-def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
+def _fetch_commit_chain(starts: list[ObjectId], read: ReadRaw) -> None:
     """For partial fetches: every commit object of the history (tiny), so ``log`` works;
     their trees and data are not fetched."""
-    from dvault.objects import Commit, Tag, decode
-
     pending = list(starts)
     seen: set[bytes] = set()
     while pending:
@@ -274,10 +278,10 @@ def _fetch_commit_chain(starts: list[ObjectId], read: Any) -> None:
 
 
 def _transfer(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     needed: dict[ObjectId, ObjectType],
-    writer: Any,
+    writer: ObjectWriter,
     report: FetchReport,
 ) -> None:
     """Bring in ``needed`` (emptied here once the transfer is planned: at a million
@@ -348,21 +352,21 @@ def _transfer(
         raise _BadCopies(new, RemoteError(next(iter(bad.values()))))
 
 
-class _Counted:
+class _Counted(Generic[_T]):
     """An iterable that counts what it yields (objects indexed from a footer stream)."""
 
-    def __init__(self, items: Any) -> None:
+    def __init__(self, items: Iterable[_T]) -> None:
         self.items = items
         self.count = 0
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[_T]:
         for item in self.items:
             self.count += 1
             yield item
 
 
 def _download_pack(
-    repo: Repo, remote: Remote, name: str, tick: Any, writer: Any
+    repo: Repository, remote: Remote, name: str, tick: Tick, writer: ObjectWriter
 ) -> tuple[str, bytes, int, int] | tuple[str, int]:
     """Download a whole pack (bounded by its listed size), verify it (its name, footer and
     every object: :func:`check_pack`), then move it into place; returns its footer (56
@@ -395,8 +399,6 @@ def _download_pack(
         final = store.packs_dir / f"{name}.pack"
         if not final.exists():
             os.rename(tmp, final)
-        from dvault.fsutil import fsync_dir
-
         fsync_dir(store.packs_dir)
         return name, found.footer, found.footer_offset, final.stat().st_size
     finally:
@@ -404,7 +406,7 @@ def _download_pack(
             tmp.unlink()
 
 
-def _salvage(tmp: Path, found: PackCheck, writer: Any) -> int:
+def _salvage(tmp: Path, found: PackCheck, writer: ObjectWriter) -> int:
     """Store the intact objects of a downloaded pack that failed (each one verified)."""
     count = 0
     with open(tmp, "rb") as f:
@@ -422,8 +424,8 @@ def _read_ranges(
     remote: Remote,
     pack: str,
     items: list[tuple[ObjectId, PackEntry]],
-    writer: Any,
-    tick: Any,
+    writer: ObjectWriter,
+    tick: Tick,
     bad: dict[str, str],
 ) -> tuple[int, int]:
     """Read the needed objects of one pack with as few range requests as possible; a

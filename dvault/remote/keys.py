@@ -17,6 +17,7 @@ The unwrapped key lives only in this process's memory (:data:`_UNLOCKED`), never
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import re
@@ -29,16 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import DvaultError, UsageError
-from dvault.remote.backend import (
-    MAX_KEY_SLOT,
-    MAX_MARKER,
-    AlreadyExists,
-    Backend,
-    RemoteError,
-    RemoteNotFound,
-)
+from dvault.objects import canonical_json
+from dvault.remote.backend import MAX_KEY_SLOT, AlreadyExists, Backend, RemoteError
+from dvault.remote.marker import MARKER, read_marker
+from dvault.remote.marker import marker_bytes as plain_marker
 
-MARKER = "dvault-remote.json"  # same name as session.MARKER (no import: session imports us)
 SLOT_PREFIX = "keys/"
 PASSPHRASE_ENV = "DVAULT_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "DVAULT_NEW_PASSPHRASE"
@@ -98,13 +94,14 @@ class RepoKeys:
 
 
 def _hkdf(root: bytes, info: bytes, length: int, salt: bytes | None = None) -> bytes:
-    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hashes  # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(root)
 
 
 def _kek(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
+    # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     return Scrypt(salt=salt, length=32, n=1 << log_n, r=r, p=p).derive(passphrase.encode())
@@ -115,10 +112,8 @@ def _kek(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
 
 def marker_bytes(key_id: str, protect: tuple[str, ...] = (), slot: str | None = None) -> bytes:
     """The marker of an encrypted remote: what a client needs to know before unlocking
-    (and, like any marker, the branches it protects: see reflog.marker_bytes). ``slot``
+    (and, like any marker, the branches it protects: see marker.marker_bytes). ``slot``
     names the first key slot, tried first by a clone that has never unlocked."""
-    from dvault.remote.reflog import marker_bytes as plain_marker
-
     encryption: dict[str, Any] = {
         "cipher": "aes-256-gcm",
         "kdf": "scrypt",
@@ -137,47 +132,6 @@ def slot_hint(marker: dict[str, Any] | None) -> str | None:
     info = (marker or {}).get("encryption")
     hint = info.get("slot") if isinstance(info, dict) else None
     return hint if isinstance(hint, str) and SLOT_NAME.fullmatch(hint) else None
-
-
-def read_marker(backend: Backend, seen: Path | None = None) -> dict[str, Any] | None:
-    """The remote's marker, or None when there is none yet.
-
-    ``seen`` is where this clone keeps the marker it read before (``.dvault/remotes/<name>/
-    marker.json``). The marker is create-only and what counts is its first version, which
-    on S3 costs a version listing to find; when the version served now is byte for byte
-    the one seen before, the first version is that one and the listing is skipped. Any
-    other answer (a replaced marker, a remote made anew) takes the full read.
-    """
-    known: bytes | None = None
-    if seen is not None:
-        with contextlib.suppress(OSError):
-            known = seen.read_bytes()
-    raw: bytes | None = None
-    try:
-        if known is not None and backend.read_current(MARKER, MAX_MARKER) == known:
-            raw = known
-        if raw is None:
-            raw = backend.read(MARKER, MAX_MARKER)
-    except RemoteNotFound:
-        return None
-    try:
-        value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError):
-        raise RemoteError(f"remote {backend.describe()}: {MARKER} is not valid JSON") from None
-    if seen is not None and raw != known:
-        _remember_marker(seen, raw)
-    return value
-
-
-def _remember_marker(path: Path, raw: bytes) -> None:
-    """Keep the marker read (a cache: atomic, not fsynced; never fails the operation)."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)
 
 
 def encryption_of(marker: dict[str, Any] | None, where: str) -> str | None:
@@ -212,8 +166,6 @@ def check_new_cost(log_n: int) -> None:
 
 def _slot_header(slot: dict[str, Any]) -> bytes:
     """The slot fields the wrapping authenticates (everything but nonce and ciphertext)."""
-    from dvault.objects import canonical_json
-
     return canonical_json({k: v for k, v in slot.items() if k not in ("nonce", "wrapped")})
 
 
@@ -221,9 +173,7 @@ def make_slot(
     keys: RepoKeys, passphrase: str, log_n: int = DEFAULT_LOG_N, label: str | None = None
 ) -> bytes:
     """A key slot: the repository key wrapped under a key derived from ``passphrase``."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    from dvault.objects import canonical_json
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # deferred: cryptography
 
     check_new_cost(log_n)
     salt = secrets.token_bytes(16)
@@ -268,7 +218,7 @@ def _parse_slot(raw: bytes) -> dict[str, Any] | None:
 
 
 def _open_slot(slot: dict[str, Any], passphrase: str) -> RepoKeys | None:
-    from cryptography.exceptions import InvalidTag
+    from cryptography.exceptions import InvalidTag  # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     kdf = slot["kdf"]
@@ -411,8 +361,6 @@ def ask(remote: str, *, new: bool = False, env: str = PASSPHRASE_ENV) -> str:
                 f"remote {remote} is encrypted: set {env} or run on a terminal to be asked "
                 f"for {what}"
             )
-        import getpass
-
         label = "new passphrase" if new else "passphrase"
         value = getpass.getpass(f"{label} for remote {remote}: ")
         if new and getpass.getpass(f"repeat the {label}: ") != value:
@@ -521,45 +469,3 @@ def check_pinned(spec_key_id: str | None, key_id: str, where: str) -> None:
             f"remote {where} is now encrypted under key {key_id[:8]}, but this project "
             f"recorded key {spec_key_id[:8]}: it was replaced; refusing to use it"
         )
-
-
-# -- passphrase management (dvault remote passphrase ...) -----------------------------------
-
-
-def add_passphrase(repo: Any, spec: Any, log_n: int, label: str | None = None) -> str:
-    """Add a key slot for a new passphrase, after unlocking with an existing one. Nothing
-    else on the remote changes: the data stays encrypted under the same repository key."""
-    from dvault.remote.encrypted import EncryptedBackend
-    from dvault.remote.session import Remote
-
-    check_new_cost(log_n)
-    remote = Remote(repo, spec)
-    if not isinstance(remote.backend, EncryptedBackend):
-        raise UsageError(f"remote {spec.name} is not encrypted")
-    new = ask(spec.name, new=True, env=NEW_PASSPHRASE_ENV)
-    return add_slot(remote.backend.inner, remote.backend.keys, new, log_n, label)
-
-
-def describe_slots(repo: Any, spec: Any) -> list[dict[str, Any]]:
-    """The key slots of an encrypted remote (no passphrase needed: slots are public)."""
-    from dvault.remote.backend import open_backend
-
-    backend = open_backend(spec, repo.root)
-    key_id = encryption_of(read_marker(backend), backend.describe())
-    if key_id is None:
-        raise UsageError(f"remote {spec.name} is not encrypted")
-    hint_file = repo.dir / "remotes" / spec.name / "key-slot"
-    try:
-        hint = hint_file.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        hint = None
-    return [
-        {
-            "slot": name,
-            "created": slot.get("created"),
-            "label": slot.get("label"),
-            "kdf_cost": slot["kdf"]["log_n"],
-            "last_used_here": name == hint,
-        }
-        for name, slot in list_slots(backend, key_id).items()
-    ]

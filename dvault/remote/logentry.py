@@ -14,6 +14,7 @@ from typing import Any
 
 from dvault.errors import CorruptObject, DvaultError
 from dvault.objects import Signature, canonical_json
+from dvault.refs import check_ref_name
 from dvault.remote.backend import RemoteTampered
 
 LOG_PREFIX = "refs/log/"
@@ -152,7 +153,7 @@ class LogEntry:
 
 
 def _verifies(signature: Signature, message: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature  # deferred: cryptography, ~30 ms to import
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
@@ -165,8 +166,6 @@ def _verifies(signature: Signature, message: bytes) -> bool:
 def _check_name(ref: str) -> None:
     """A remote ref name becomes a local file name (refs/remotes/...): refuse anything a
     local ref could not be called, so a hostile log cannot write outside .dvault/refs."""
-    from dvault.refs import check_ref_name
-
     prefix = next(p for p in ("refs/heads/", "refs/tags/", "refs/pins/") if ref.startswith(p))
     try:
         check_ref_name(ref[len(prefix) :])

@@ -17,18 +17,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvault import config as cfg
+from dvault import signing
 from dvault.errors import UsageError
 from dvault.objects import Signature
 from dvault.remote.backend import RemoteError
 from dvault.remote.logentry import LogEntry
 from dvault.remote.reflog import LogView
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
-    from dvault.signing import Signers
+from dvault.remote.session import RemoteHome
+from dvault.signing import Signers, fingerprint, ref_matches
 
 SignEntry = Callable[[LogEntry], LogEntry]
 
@@ -37,20 +36,16 @@ class UntrustedLog(RemoteError):
     """A ref the clone follows was last set by an entry no trusted signer signed."""
 
 
-def trusted_signers(repo: Repo) -> Signers:
+def trusted_signers(repo: RemoteHome) -> Signers:
     """The signers this clone trusts: the single place the ref-log code asks (the source
     of trust is signing.py's decision)."""
-    from dvault import signing
-
     return signing.trusted_signers(repo.root)
 
 
-def push_signer(repo: Repo, sign: bool | None) -> SignEntry | None:
+def push_signer(repo: RemoteHome, sign: bool | None) -> SignEntry | None:
     """How push signs its entry: ``sign`` (``--sign``/``--no-sign``), else ``[push] sign``
     (``true``, ``false``, or ``"auto"``, the default: sign when this user has a key that
     :func:`dvault.signing.pick_key` picks without asking). None: push unsigned."""
-    from dvault import signing
-
     setting: Any = cfg.get(repo.config, "push.sign", "auto") if sign is None else sign
     if setting not in (True, False, "auto"):
         raise UsageError('push.sign in .dvault/config must be true, false or "auto"')
@@ -87,12 +82,10 @@ def required_patterns(config: dict[str, Any]) -> list[str]:
     return patterns
 
 
-def refuse_untrusted(repo: Repo, view: LogView, where: str, refs: list[str] | None) -> None:
+def refuse_untrusted(repo: RemoteHome, view: LogView, where: str, refs: list[str] | None) -> None:
     """Refuse (UntrustedLog, exit 3) to follow a ref named by ``fetch.require-signed-log``
     whose value was set by an entry without a good signature from a trusted signer.
     ``refs``: the refs being followed (None: all of the remote's)."""
-    from dvault.signing import ref_matches
-
     patterns = required_patterns(repo.config)
     if not patterns:
         return
@@ -111,8 +104,6 @@ def refuse_untrusted(repo: Repo, view: LogView, where: str, refs: list[str] | No
 
 
 def _fingerprint(key_hex: str) -> str:
-    from dvault.signing import fingerprint
-
     return fingerprint(bytes.fromhex(key_hex))
 
 
@@ -136,7 +127,7 @@ class LogSignatures:
         return ", ".join(parts)
 
 
-def audit(repo: Repo, view: LogView) -> LogSignatures:
+def audit(repo: RemoteHome, view: LogView) -> LogSignatures:
     """Classify every chain entry of a full replay by its signature."""
     names = set(trusted_signers(repo).names)
     found = LogSignatures()

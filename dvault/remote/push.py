@@ -15,20 +15,27 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from dvault.errors import CheckFailed, MissingObject, RefExists, UsageError
+from dvault.errors import (
+    CheckFailed,
+    CorruptObject,
+    CorruptPack,
+    MissingObject,
+    RefExists,
+    UsageError,
+)
 from dvault.hashing import ObjectId, ObjectType
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
+from dvault.remote.logsign import push_signer
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
-from dvault.remote.session import Remote
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.remote.session import Remote, record_tracking
+from dvault.repository import Repository
+from dvault.signing import refuse_unsigned
+from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
 
@@ -47,7 +54,7 @@ class PushReport:
     signed: bool = False
 
 
-def _resolve_refs(repo: Repo, names: list[str] | None) -> dict[str, ObjectId]:
+def _resolve_refs(repo: Repository, names: list[str] | None) -> dict[str, ObjectId]:
     """Full ref name -> id for what to push (default: the current branch)."""
     if not names:
         branch, head = repo.refs.head()
@@ -67,13 +74,13 @@ def _resolve_refs(repo: Repo, names: list[str] | None) -> dict[str, ObjectId]:
     return refs
 
 
-def _local_parents(repo: Repo, oid: bytes) -> list[bytes] | None:
+def _local_parents(repo: Repository, oid: bytes) -> list[bytes] | None:
     if repo.store.type_of(oid) != ObjectType.COMMIT:
         return None
     return list(repo.read_commit(oid).parents)
 
 
-def is_ancestor(repo: Repo, old: bytes, new: bytes) -> bool:
+def is_ancestor(repo: Repository, old: bytes, new: bytes) -> bool:
     """True when commit ``old`` is ``new`` or one of its ancestors (locally known)."""
     if old == new:
         return True
@@ -91,7 +98,7 @@ def is_ancestor(repo: Repo, old: bytes, new: bytes) -> bool:
 
 
 def _checker(
-    repo: Repo, wanted: dict[str, ObjectId], force: bool, remote: Remote
+    repo: Repository, wanted: dict[str, ObjectId], force: bool, remote: Remote
 ) -> Callable[[LogState], None]:
     def check(state: LogState) -> None:
         for ref, new in wanted.items():
@@ -128,7 +135,7 @@ def _checker(
 
 
 def push(
-    repo: Repo,
+    repo: Repository,
     spec: RemoteSpec,
     names: list[str] | None = None,
     force: bool = False,
@@ -140,7 +147,7 @@ def push(
 
 
 def push_refs(
-    repo: Repo,
+    repo: Repository,
     spec: RemoteSpec,
     wanted: dict[str, ObjectId],
     force: bool = False,
@@ -160,12 +167,10 @@ def push_refs(
     pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}
     if not pending:
         report.up_to_date = True
-        remote.record_tracking(view)
+        record_tracking(repo.refs, remote, view)
         return report
     check = _checker(repo, pending, force, remote)
     check(state)  # refuse early, before uploading anything
-
-    from dvault.remote.logsign import push_signer
 
     signer = push_signer(repo, sign)  # a missing or unusable key fails before any upload
     remote.refresh_catalog()
@@ -175,7 +180,6 @@ def push_refs(
     # reach: a policy question. Whether data is *there* is not answered by the ref log
     # (anyone who can append to it can name any commit id) but by what this clone
     # confirmed itself (remote/confirmed.py).
-    from dvault.signing import refuse_unsigned
 
     on_refs = complete_commits(
         lambda oid: _local_parents(repo, oid), [bytes.fromhex(h) for h in state.refs.values()]
@@ -235,12 +239,12 @@ def push_refs(
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
     finally:  # what was confirmed stays confirmed, even when an upload or the append failed
         confirmed.save(remote.catalog.packs)
-    remote.record_tracking(final)
+    record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
 
 
-def _is_commit(repo: Repo, oid: bytes) -> bool:
+def _is_commit(repo: Repository, oid: bytes) -> bool:
     return repo.store.type_of(oid) == ObjectType.COMMIT
 
 
@@ -249,7 +253,7 @@ class _Intact:
     uploaded or verified whole, or in a local pack every object of which it read from
     that remote and verified (a fetch's)."""
 
-    def __init__(self, repo: Repo, remote: Remote, confirmed: Confirmed) -> None:
+    def __init__(self, repo: Repository, remote: Remote, confirmed: Confirmed) -> None:
         self.store = repo.store
         self.catalog = remote.catalog
         self.confirmed = confirmed
@@ -272,7 +276,7 @@ class _Intact:
 
 
 def _send(
-    repo: Repo,
+    repo: Repository,
     remote: Remote,
     todo: list[str],
     packs: dict[str, int],
@@ -329,16 +333,13 @@ def _send(
         remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
 
 
-def confirm_existing(repo: Repo, remote: Remote, name: str, size: int) -> None:
+def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> None:
     """A pack of this name is already on the remote, not uploaded by this push: count on
     it only when it holds exactly this clone's bytes (the storage's digest of it: S3's
     SHA-256, a directory's file; see Backend.same_as), or else after downloading it
     (bounded by its size) and verifying it whole against its name and every object's id.
     A copy that fails was put there to take the name (or was damaged): refused, naming
     it; nothing is counted on it."""
-    from dvault.errors import CorruptObject, CorruptPack
-    from dvault.store.pack import verify_pack
-
     key = pack_key(name)
     there = remote.backend.size(key)
     if there != size:

@@ -47,15 +47,15 @@ from blake3 import blake3
 from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
 from dvault.hashing import ObjectType
-from dvault.objects import canonical_json
+from dvault.objects import Commit, decode
 from dvault.remote.backend import (
-    MAX_MARKER,
     AlreadyExists,
     Backend,
     RemoteError,
     RemoteNotFound,
     RemoteTampered,
 )
+from dvault.remote.encrypted import DecryptionFailed
 from dvault.remote.logentry import (
     LOG_PREFIX,
     MAX_ENTRY,
@@ -64,6 +64,9 @@ from dvault.remote.logentry import (
     RefUpdate,
     entry_key,
 )
+from dvault.remote.marker import MARKER as MARKER  # re-exported: its home is remote.marker
+from dvault.remote.marker import marker_bytes as marker_bytes  # re-exported
+from dvault.remote.marker import protected_of, read_protected
 
 __all__ = [
     "GENESIS",
@@ -84,9 +87,6 @@ __all__ = [
     "read_protected",
 ]
 
-MARKER = "dvault-remote.json"
-"""The remote's create-only marker: ``{"format":1,"kind":"dvault-remote"}`` plus, when
-the remote was created with protected branches, ``"protect":[<sorted patterns>]``."""
 IMMUTABLE = ("refs/tags/", "refs/pins/")
 """Tags, and pins (``refs/pins/<commit>``: data a git commit's dvault.lock names, pushed
 by the pre-push hook), are created once and never move."""
@@ -95,40 +95,6 @@ MAX_APPEND_ATTEMPTS = 8
 _ENTRY_NAME = re.compile(r"refs/log/(\d{16})\.json")
 
 ReadObject = Callable[[bytes], tuple[ObjectType, bytes]]
-
-
-def marker_bytes(protect: tuple[str, ...] = (), encryption: dict[str, Any] | None = None) -> bytes:
-    """The create-only marker ``dvault-remote.json``: what every client must know about
-    a remote before using it (protected branches; encryption, see keys.py)."""
-    value: dict[str, Any] = {"format": 1, "kind": "dvault-remote"}
-    if protect:
-        value["protect"] = sorted(set(protect))
-    if encryption is not None:
-        value["encryption"] = encryption
-    return canonical_json(value) + b"\n"
-
-
-def read_protected(backend: Backend) -> tuple[str, ...]:
-    """The protected-branch patterns the remote's marker declares (none without one)."""
-    try:
-        raw = backend.read(MARKER, MAX_MARKER)
-    except RemoteNotFound:
-        return ()
-    where = f"remote {backend.describe()}"
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RemoteError(f"{where}: {MARKER} is not valid JSON") from None
-    return protected_of(value, where)
-
-
-def protected_of(value: object, where: str) -> tuple[str, ...]:
-    """The protected-branch patterns of a decoded marker."""
-    where = f"{where}: {MARKER}"
-    patterns = value.get("protect", []) if isinstance(value, dict) else None
-    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-        raise RemoteTampered(f"{where} holds a malformed list of protected branches")
-    return tuple(sorted(set(patterns)))
 
 
 def is_protected(ref: str, patterns: tuple[str, ...] | None) -> bool:
@@ -347,7 +313,7 @@ class RemoteRefLog:
             )
         if trusted is not None and count <= trusted.seq:
             if count == 0 and self.backend.size(MARKER) is None:
-                # no marker (session.MARKER) and no log: nothing there at all, which is far
+                # no marker (marker.MARKER) and no log: nothing there at all, which is far
                 # more often an unmounted disk or a wrong URL than an attacker
                 raise RemoteError(
                     f"{where} holds no dvault data, but this clone verified {trusted.seq + 1} "
@@ -477,8 +443,6 @@ class RemoteRefLog:
 
 
 def _is_corrupt(exc: RemoteError) -> bool:
-    from dvault.remote.encrypted import DecryptionFailed
-
     return isinstance(exc, DecryptionFailed)
 
 
@@ -503,8 +467,6 @@ def forged_moves(where: str, read_object: ReadObject, entries: list[LogEntry]) -
     descend from the old one: honest clients mark every such move ``force``, so the entry
     was written by hand (replay alone cannot tell; it needs the commit graph). Only
     commits are read (parents), never trees or data."""
-    from dvault.objects import Commit, decode
-
     cache: dict[bytes, tuple[bytes, ...] | None] = {}
 
     def parents(oid: bytes) -> tuple[bytes, ...] | None:

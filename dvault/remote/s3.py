@@ -114,7 +114,7 @@ class S3Backend(Backend):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            import boto3  # deferred: boto3, ~0.2 s to import
             from botocore.config import Config
 
             session = boto3.session.Session(profile_name=self.spec.profile)
@@ -142,6 +142,7 @@ class S3Backend(Backend):
         return self.prefix + key
 
     def _error(self, exc: Exception, action: str, key: str) -> RemoteError:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import ClientError
 
         if isinstance(exc, ClientError):
@@ -157,6 +158,7 @@ class S3Backend(Backend):
     def default_retention(self) -> int | None:
         """Days of the bucket's default Object Lock retention in COMPLIANCE mode (None:
         no such default, or not allowed to read it); asked once."""
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         with self._lock:
@@ -185,6 +187,7 @@ class S3Backend(Backend):
         return {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
 
     def _put(self, key: str, body: Any, length: int, sha256: bytes) -> None:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         checksum = base64.b64encode(sha256).decode()
@@ -211,6 +214,7 @@ class S3Backend(Backend):
 
     def _check_written(self, key: str, length: int, checksum: str) -> None:
         """Confirm the object S3 now holds is the one we sent (size and SHA-256)."""
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -251,6 +255,7 @@ class S3Backend(Backend):
         return {} if first is None else {"VersionId": first}
 
     def _get(self, key: str, *, current: bool = False, **extra: Any) -> Any:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         if not current:
@@ -268,6 +273,7 @@ class S3Backend(Backend):
         return self._read(key, limit, current=True)
 
     def _read(self, key: str, limit: int, current: bool) -> bytes:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError
 
         response = self._get(key, current=current)
@@ -286,6 +292,7 @@ class S3Backend(Backend):
         return data
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError
 
         if length <= 0:
@@ -302,6 +309,7 @@ class S3Backend(Backend):
     def download(
         self, key: str, dest: Path, progress: Progress | None = None, *, limit: int
     ) -> None:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError
 
         response = self._get(key)
@@ -334,6 +342,7 @@ class S3Backend(Backend):
         return self._list_current(prefix)
 
     def _list_current(self, prefix: str) -> dict[str, int]:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         found: dict[str, int] = {}
@@ -355,6 +364,7 @@ class S3Backend(Backend):
 
         A key whose latest version is a delete marker was deleted (by an administrator:
         dvault never deletes) and is absent, as ListObjectsV2 would say."""
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         versions: dict[str, list[_Version]] = {}
@@ -427,6 +437,7 @@ class S3Backend(Backend):
         """Compare the SHA-256 S3 verified when the object was uploaded (dvault sends one
         with every write) with the local file's: one HEAD, no transfer. None when S3 has
         no whole-object SHA-256 for it (uploaded without one, or in parts)."""
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -449,6 +460,7 @@ class S3Backend(Backend):
         return same and stored == base64.b64encode(digest.digest()).decode()
 
     def size(self, key: str) -> int | None:
+        # deferred: botocore, paid only by commands that talk to S3
         from botocore.exceptions import BotoCoreError, ClientError
 
         extra = self._version_of(key)

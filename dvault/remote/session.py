@@ -8,38 +8,76 @@ branches pointed at when last seen) are ordinary refs under ``refs/remotes/<name
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from dvault.errors import CorruptObject, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.remote.backend import (
-    AlreadyExists,
-    Backend,
-    RemoteError,
-    RemoteSpec,
-    RemoteTampered,
-    open_backend,
-)
+from dvault.refs import RefStore
+from dvault.remote import keys, known
+from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.catalog import RemoteCatalog, pack_key
-from dvault.remote.reflog import MARKER, LogView, RemoteRefLog, marker_bytes, read_protected
+from dvault.remote.encrypted import EncryptedBackend
+from dvault.remote.marker import MARKER, marker_bytes, read_marker, read_protected
+from dvault.remote.reflog import LogView, RemoteRefLog
+from dvault.remote.registry import open_backend
 from dvault.store.pack import PackEntry, unpack_object
 
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+__all__ = [
+    "MARKER",
+    "LocalObjects",
+    "Remote",
+    "RemoteHome",
+    "pick_remote",
+    "protect_remote",
+    "record_tracking",
+    "remote_specs",
+]
 
-__all__ = ["MARKER", "Remote", "pick_remote", "protect_remote", "remote_specs"]
+
+class LocalObjects(Protocol):
+    """What an opened remote asks of the local objects: a commit the ref-log check may
+    already hold, and a directory for temporary files beside the store."""
+
+    @property
+    def tmp_dir(self) -> Path: ...
+
+    def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]: ...
+
+
+class RemoteHome(Protocol):
+    """What an opened remote asks of the project using it: ``dir`` (its bookkeeping lives
+    in ``dir/remotes/<name>/``), ``root`` (a relative remote path starts there), the
+    local ``store``, the settings in force and a warning sink. The
+    :class:`~dvault.repository.Repository` handle is one; a reader of a remote with no
+    project around it (reader.py) brings its own."""
+
+    @property
+    def dir(self) -> Path: ...
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def store(self) -> LocalObjects: ...
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    @property
+    def warn(self) -> Callable[[str], None]: ...
+
 
 KeepStored = Callable[[PackEntry, bytes], None]
 
 
-def remote_specs(repo: Repo) -> dict[str, RemoteSpec]:
+def remote_specs(repo: RemoteHome) -> dict[str, RemoteSpec]:
     sections = repo.config.get("remote", {})
     return {name: RemoteSpec.from_config(name, section) for name, section in sections.items()}
 
 
-def pick_remote(repo: Repo, name: str | None) -> RemoteSpec:
+def pick_remote(repo: RemoteHome, name: str | None) -> RemoteSpec:
     """The named remote, or the only / ``origin`` remote when no name is given."""
     specs = remote_specs(repo)
     if name is not None:
@@ -56,18 +94,20 @@ def pick_remote(repo: Repo, name: str | None) -> RemoteSpec:
 
 
 class Remote:
-    def __init__(self, repo: Repo, spec: RemoteSpec, backend: Backend | None = None) -> None:
+    """One configured remote, opened for a project (:class:`RemoteHome`): its backend
+    (decrypting, when the remote is encrypted), its ref log and its catalog of packs."""
+
+    def __init__(self, repo: RemoteHome, spec: RemoteSpec, backend: Backend | None = None) -> None:
         self.repo = repo
         self.spec = spec
         self.dir = repo.dir / "remotes" / spec.name
         self.marker: dict[str, Any] | None = None  # read once, by _secure
         self.backend = self._secure(backend or open_backend(spec, repo.root))
-        warn = getattr(repo, "warn", None)  # a detached reader (reader.py) has none
         self.log = RemoteRefLog(
             self.backend,
             self.dir / "log.json",
             self._read_commit,
-            warn,
+            repo.warn,
             self.describe(),
             marker=lambda: self.marker,
         )
@@ -98,9 +138,7 @@ class Remote:
         once per process). The marker says whether a remote is encrypted; a remote this
         project configured as encrypted is never used as a plain one, so a remote replaced by
         an empty or unencrypted one cannot make a push send plaintext."""
-        from dvault.remote import keys, known
-
-        self.marker = keys.read_marker(backend, self.dir / "marker.json")
+        self.marker = read_marker(backend, self.dir / "marker.json")
         key_id = keys.encryption_of(self.marker, backend.describe())
         knew = known.lookup(self.spec, self.repo.root)
         if key_id is None:
@@ -126,8 +164,6 @@ class Remote:
                 f"last used it under key {knew[:8]}: it was replaced; refusing to use it "
                 f"(if that was intended, remove its line from {known.known_file()})"
             )
-        from dvault.remote.encrypted import EncryptedBackend
-
         unlocked = keys.unlocked(backend, key_id, self.spec.name, self.dir, self.repo.warn)
         if knew is None:  # unlocked: this location is now known to be encrypted
             known.remember(self.spec, self.repo.root, key_id)
@@ -190,32 +226,24 @@ class Remote:
                 "(s3:ListBucketVersions), so a replaced file would go unnoticed"
             )
 
-    def tracking_refs(self) -> dict[str, ObjectId]:
-        prefix = f"refs/remotes/{self.spec.name}/"
-        base = self.repo.dir / prefix
-        found = {}
-        if base.is_dir():
-            for dirpath, _dirs, files in os.walk(base):
-                for name in files:
-                    rel = os.path.relpath(os.path.join(dirpath, name), base)
-                    oid = self.repo.refs.read(prefix + rel)
-                    if oid is not None:
-                        found[rel] = oid
-        return found
 
-    def record_tracking(self, view: LogView, refs: list[str] | None = None) -> None:
-        """Remember where the remote's branches point (``refs/remotes/<name>/<branch>``),
-        as an accepted view of its ref log says (``refs``: only these)."""
-        if not view.accepted:  # a programming error: tracking refs follow verified logs only
-            raise RuntimeError("record_tracking needs a view accepted by RemoteRefLog.accept")
-        for ref, hex_id in view.refs.items():
-            if refs is not None and ref not in refs:
-                continue
-            if ref.startswith("refs/heads/"):
-                local = f"refs/remotes/{self.spec.name}/{ref[len('refs/heads/') :]}"
-                oid = ObjectId(bytes.fromhex(hex_id))
-                if self.repo.refs.read(local) != oid:
-                    self.repo.refs.update(local, oid, f"remote: seen on {self.spec.name}")
+def record_tracking(
+    refs: RefStore, remote: Remote, view: LogView, only: list[str] | None = None
+) -> None:
+    """Remember in ``refs`` where the remote's branches point
+    (``refs/remotes/<name>/<branch>``), as an accepted view of its ref log says (``only``:
+    these refs alone)."""
+    if not view.accepted:  # a programming error: tracking refs follow verified logs only
+        raise RuntimeError("record_tracking needs a view accepted by RemoteRefLog.accept")
+    name = remote.spec.name
+    for ref, hex_id in view.refs.items():
+        if only is not None and ref not in only:
+            continue
+        if ref.startswith("refs/heads/"):
+            local = f"refs/remotes/{name}/{ref[len('refs/heads/') :]}"
+            oid = ObjectId(bytes.fromhex(hex_id))
+            if refs.read(local) != oid:
+                refs.update(local, oid, f"remote: seen on {name}")
 
 
 def protect_remote(backend: Backend, patterns: list[str]) -> tuple[str, ...]:
@@ -239,7 +267,7 @@ def protect_remote(backend: Backend, patterns: list[str]) -> tuple[str, ...]:
 
 
 def verify_stored(
-    remote: Remote, oid: bytes, entry: Any, stored: bytes, pack: str, path: str | None
+    remote: Remote, oid: bytes, entry: PackEntry, stored: bytes, pack: str, path: str | None
 ) -> bytes:
     """Decompress and hash-check one object read from a remote pack."""
     where = (

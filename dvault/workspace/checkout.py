@@ -21,24 +21,22 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dvault.chunking import CHUNK_THRESHOLD
-from dvault.errors import CorruptObject, UsageError
+from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
-from dvault.store.appendfile import AppendFile
+from dvault.repository import ProgressFactory, Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
-from dvault.workspace.safety import SymlinkGuard
-from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX
+from dvault.workspace.fileio import write_temp
+from dvault.workspace.limits import check_room
+from dvault.workspace.parallel import write_in_processes
+from dvault.workspace.safety import SymlinkGuard, check_changes
+from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX, in_scopes
 from dvault.workspace.staging import write_stage_trees
 from dvault.workspace.status import WORKERS, read_entry
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
-    from dvault.store.objectstore import ObjectStore
 
 Progress = Callable[[int], None]
 
@@ -63,7 +61,7 @@ def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) ->
 class _Workspace:
     """Point lookups of what is on disk now, trusting stat data where it still matches."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.root = os.fsencode(repo.root)
 
@@ -89,7 +87,9 @@ class _Workspace:
         return read_entry(self.repo.root, path, fs)
 
 
-def current_content(repo: Repo, path: bytes, staged: StageEntry | None) -> StageEntry | str | None:
+def current_content(
+    repo: Repository, path: bytes, staged: StageEntry | None
+) -> StageEntry | str | None:
     """What is at ``path`` now (see :meth:`_Workspace.current`)."""
     return _Workspace(repo).current(path, staged)
 
@@ -98,7 +98,7 @@ _HEAD = object()
 
 
 def plan(
-    repo: Repo,
+    repo: Repository,
     target_tree: ObjectId,
     paths: list[bytes] | None,
     force: bool = False,
@@ -133,7 +133,7 @@ def plan(
 
 
 def _repairs(
-    repo: Repo, target_tree: ObjectId, scopes: list[bytes], planned: set[bytes]
+    repo: Repository, target_tree: ObjectId, scopes: list[bytes], planned: set[bytes]
 ) -> list[Change]:
     """Changes that put back target files which differ on disk from what the stage says."""
     ws = _Workspace(repo)
@@ -153,7 +153,7 @@ def _repairs(
     return repairs
 
 
-def find_conflicts(repo: Repo, changes: list[Change], paths_mode: bool) -> list[bytes]:
+def find_conflicts(repo: Repository, changes: list[Change], paths_mode: bool) -> list[bytes]:
     """Paths whose uncommitted content the changes would overwrite or remove."""
     ws = _Workspace(repo)
     state = repo.state
@@ -204,79 +204,10 @@ def _blocked_parents(ws: _Workspace, path: bytes, removed: set[bytes]) -> list[b
     return blocked
 
 
-_TEMP_TOKEN = f"{os.getpid()}-{uuid.uuid4().hex[:6]}-".encode()
-_temp_counter = itertools.count()
 BATCH = 64
 """Files per write task: per-task scheduling costs more than a small file's write."""
 PROCESS_MIN_FILES = 1000
 """From this many files on, worker processes write them (see workspace/parallel.py)."""
-
-
-def _temp_for(full: bytes) -> bytes:
-    """A unique hidden sibling name (no syscall: a per-process token and a counter)."""
-    head, tail = os.path.split(full)
-    unique = _TEMP_TOKEN + str(next(_temp_counter)).encode()
-    return os.path.join(head, b"." + tail + b"." + unique + CHECKOUT_TEMP_SUFFIX)
-
-
-def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
-    """Write ``entry``'s content next to ``full``; returns the temporary path.
-
-    Every piece comes from the store already verified against its id. The mode is set at
-    creation (0o666 or 0o777, less the umask, as git does), saving a chmod per file.
-    """
-    tmp = _temp_for(full)
-    if entry.is_link:
-        target = store.read_file_content(entry.id)
-        os.symlink(target, tmp)
-        return tmp
-    mode = 0o777 if entry.mode == MODE_EXEC else 0o666
-    if entry.size > CHUNK_THRESHOLD:
-        _write_large(store, full, tmp, entry, mode)
-        return tmp
-    written = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        for piece in store.iter_file_content(entry.id, entry.size):
-            view = memoryview(piece)
-            while view:
-                done = os.write(fd, view)
-                view = view[done:]
-            written += len(piece)
-        _check_size(full, entry, written)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    return tmp
-
-
-def _write_large(store: ObjectStore, full: bytes, tmp: bytes, entry: TreeEntry, mode: int) -> None:
-    """A chunked file bypasses the page cache, like a pack (see store/appendfile): copying
-    gigabytes into the cache costs more than decompressing them, and evicts what the
-    user was working with."""
-    out = AppendFile(tmp, mode=mode)
-    written = 0
-    try:
-        for piece in store.iter_file_content(entry.id, entry.size):
-            out.write(piece)
-            written += len(piece)
-        _check_size(full, entry, written)
-        out.finish()
-    except BaseException:
-        out.close()
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _check_size(full: bytes, entry: TreeEntry, written: int) -> None:
-    if written != entry.size:
-        raise CorruptObject(
-            f"{os.fsdecode(full)}: content is {written} bytes, tree says {entry.size}"
-        )
 
 
 def _replace(tmp: bytes, full: bytes) -> None:
@@ -289,7 +220,7 @@ def _replace(tmp: bytes, full: bytes) -> None:
         os.replace(tmp, full)
 
 
-def remove_interrupted_temps(repo: Repo) -> None:
+def remove_interrupted_temps(repo: Repository) -> None:
     """Delete the temp files of a checkout that was killed before renaming them into
     place: each checkout lists the directories it writes into (a journal in ``tmp/``)
     before writing and removes the list when done, so only a crash leaves one behind."""
@@ -304,7 +235,7 @@ def remove_interrupted_temps(repo: Repo) -> None:
             journal.unlink()
 
 
-def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> CheckoutReport:
+def apply(repo: Repository, changes: list[Change], progress: Progress | None) -> CheckoutReport:
     """Change the workspace as planned: removals, then new content via temp files.
 
     Nothing is removed, and no directory made, below a symlink (:class:`SymlinkGuard`:
@@ -352,10 +283,8 @@ def apply(repo: Repo, changes: list[Change], progress: Progress | None) -> Check
     temps: list[tuple[Change, bytes]] = []
     try:
         if len(files) >= PROCESS_MIN_FILES and WORKERS > 1:
-            from dvault.workspace.parallel import write_in_processes
-
             items = [(ws.full(c.path), c.new) for c in files if c.new is not None]
-            written = write_in_processes(repo, items, progress or (lambda _n: None))
+            written = write_in_processes(repo, items, progress or (lambda _n: None), WORKERS)
             created.extend(written)
             temps = list(zip(files, written, strict=True))
         else:
@@ -399,7 +328,7 @@ def _prune_empty_parents(ws: _Workspace, path: bytes) -> None:
 
 
 def _stage_edits(
-    repo: Repo, changes: list[Change]
+    repo: Repository, changes: list[Change]
 ) -> tuple[list[tuple[bytes, StageEntry]], list[bytes]]:
     """The stage entries (with fresh stat data) and deletions that ``changes`` make."""
     ws = _Workspace(repo)
@@ -426,7 +355,7 @@ STREAM_BATCH = 100_000
 a million files as one plan cost ~350 MB in the parent and ~150 MB in each worker."""
 
 
-def _batches(repo: Repo, tree: ObjectId) -> Iterator[list[Change]]:
+def _batches(repo: Repository, tree: ObjectId) -> Iterator[list[Change]]:
     """Every leaf of ``tree`` as changes from nothing, STREAM_BATCH at a time. Only one
     batch is alive at a time if the caller drops each before asking for the next."""
     changes = diff_trees(repo.store, None, tree)
@@ -439,11 +368,11 @@ def _batches(repo: Repo, tree: ObjectId) -> Iterator[list[Change]]:
 
 
 def fill_empty(
-    repo: Repo,
+    repo: Repository,
     target_tree: ObjectId,
     roots: dict[str, str],
     sparse: list[bytes] | None,
-    progress: Callable[[str, int], Any],
+    progress: ProgressFactory,
 ) -> CheckoutReport:
     """Check out ``target_tree`` (of a commit tracking ``roots``) into an empty workspace
     (a fresh clone), in batches.
@@ -456,10 +385,6 @@ def fill_empty(
     outside ``sparse`` are recorded but not written. Not for a workspace that holds
     anything: an interrupted fill leaves part of the files, which a clone removes.
     """
-    from dvault.workspace.limits import check_room
-    from dvault.workspace.safety import check_changes
-    from dvault.workspace.scan import in_scopes
-
     guard = SymlinkGuard(os.fsencode(repo.root))
 
     def check(batch: list[Change]) -> tuple[int, int]:
@@ -490,7 +415,7 @@ def fill_empty(
     return report
 
 
-def record(repo: Repo, changes: list[Change], stage_tree_after: ObjectId | None) -> None:
+def record(repo: Repository, changes: list[Change], stage_tree_after: ObjectId | None) -> None:
     """Write the checked-out content and its fresh stat data into the stage."""
     puts, deletes = _stage_edits(repo, changes)
     if stage_tree_after is None:

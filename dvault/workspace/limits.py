@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dvault import config as cfg
 from dvault.errors import StorageError, UsageError
 from dvault.textsafe import human_size
 
@@ -78,8 +79,6 @@ class Limits:
 def limits(config: dict[str, Any]) -> Limits:
     """The caps in force: the environment's (else the defaults), lowered by the project's
     config if it asks for less."""
-    from dvault import config as cfg
-
     env_bytes, env_files = os.environ.get(ENV_MAX_BYTES), os.environ.get(ENV_MAX_FILES)
     max_bytes = parse_size(env_bytes, ENV_MAX_BYTES) if env_bytes else DEFAULT_MAX_BYTES
     max_files = _count(env_files, ENV_MAX_FILES) if env_files else DEFAULT_MAX_FILES

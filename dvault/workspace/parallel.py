@@ -1,4 +1,4 @@
-"""Store many files on all cores, in worker processes.
+"""Store many files, and write many checked-out files, on all cores, in worker processes.
 
 Store workers take batches of files as the parent's scan finds them, open the object
 index read-only (to skip content that is already stored), write and seal packs of their
@@ -7,31 +7,32 @@ in them. The parent, which holds the writer lock, indexes those packs before it 
 the files. A worker never writes the index or the stage, so the durability order is
 unchanged: sealed packs → index → stage.
 
-Workers are spawned, not forked: an LMDB environment must not cross a fork.
+Checkout workers each write a share of the files to temporary names beside their targets
+and report them; the parent syncs and renames them (workspace/checkout.py).
+
+The per-file work is :mod:`dvault.workspace.fileio`'s, the process machinery (spawned,
+not forked: an LMDB environment must not cross a fork) :mod:`dvault.workspace.processes`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from dvault.errors import DvaultError, StorageError
 from dvault.objects import TreeEntry
+from dvault.repository import Repository
+from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import PackEntry
 from dvault.store.state import FileStat, StageEntry
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
-
-PROGRESS_BYTES = 16 << 20
+from dvault.workspace.fileio import store_path, write_temp
+from dvault.workspace.processes import PROGRESS_BYTES, run_workers, start
 
 
 class Located(NamedTuple):
@@ -57,9 +58,6 @@ def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connec
     packs are sealed (fsynced) before they are reported, so the parent may index them and
     then stage their files at once.
     """
-    from dvault.store.objectstore import ObjectStore
-    from dvault.workspace.staging import store_path
-
     try:
         store = ObjectStore(Path(dvault_dir), readonly=True)
         writer = store.writer(index_packs=False)
@@ -105,144 +103,6 @@ def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connec
         conn.close()
 
 
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this worker when the parent dies (Linux PR_SET_PDEATHSIG):
-    after ``kill -9`` of dvault no worker goes on writing packs behind the next command."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _guarded(target: Callable[..., None], parent: int, *args: Any) -> None:
-    _die_with_parent(parent)
-    target(*args)
-
-
-def _run_workers(
-    target: Callable[..., None], payloads: list[tuple[Any, ...]], tick: Callable[[int], None]
-) -> tuple[list[tuple[Any, ...]], str | None]:
-    """Spawn one process per payload running ``target(*payload, conn)``; relay progress;
-    return every worker's "done" message and the first error, if any."""
-    return _collect(_start(target, payloads), tick)
-
-
-def _start(
-    target: Callable[..., None], payloads: list[tuple[Any, ...]], duplex: bool = False
-) -> dict[Connection, Any]:
-    """One spawned process per payload, each given the far end of a pipe (both ways when
-    ``duplex``); returns the near ends."""
-    ctx = multiprocessing.get_context("spawn")
-    running: dict[Connection, Any] = {}
-    for payload in payloads:
-        receive, send = ctx.Pipe(duplex=duplex)
-        process = ctx.Process(
-            target=_guarded, args=(target, os.getpid(), *payload, send), daemon=True
-        )
-        process.start()
-        send.close()
-        running[receive] = process
-    return running
-
-
-def _collect(
-    running: dict[Connection, Any], tick: Callable[[int], None]
-) -> tuple[list[tuple[Any, ...]], str | None]:
-    results: list[tuple[Any, ...]] = []
-    error: str | None = None
-    try:
-        while running:
-            for conn in wait(list(running)):
-                assert isinstance(conn, Connection)
-                try:
-                    message = conn.recv()
-                except EOFError:
-                    running.pop(conn).join()
-                    error = error or "a worker process exited without reporting"
-                    continue
-                if message[0] == "progress":
-                    tick(message[1])
-                    continue
-                running.pop(conn).join()
-                if message[0] == "done":
-                    results.append(message)
-                else:
-                    error = error or message[1]
-    finally:
-        for process in running.values():
-            process.terminate()
-    return results, error
-
-
-def _claimer(counter: Any) -> Callable[[], int]:
-    """Claim the next unit index from a counter in shared memory."""
-
-    def claim() -> int:
-        with counter.get_lock():
-            index = int(counter.value)
-            counter.value = index + 1
-        return index
-
-    return claim
-
-
-def _scan_worker(
-    project: str, state_dir: str, units: list[bytes], counter: Any, conn: Connection
-) -> None:
-    """Entry point of a scan worker: compare the units it claims with the stage, read-only."""
-    import lmdb
-
-    from dvault.store.state import MAX_DBS
-    from dvault.workspace.scan import load_ignore, scan_units
-
-    try:
-        env = lmdb.open(state_dir, readonly=True, max_dbs=MAX_DBS, readahead=False)
-        try:
-            stage = env.open_db(b"stage", create=False)
-            signatures = env.open_db(b"dirsig", create=False)
-            with env.begin(db=stage) as txn:
-
-                def known(directory: bytes) -> bytes | None:
-                    return txn.get(directory + b"/", db=signatures)
-
-                result = scan_units(
-                    Path(project), txn, known, units, _claimer(counter), load_ignore(Path(project))
-                )
-        finally:
-            env.close()
-        conn.send(("done", *result))
-    except Exception as exc:  # report, never hang the parent waiting for "done"
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-ScanPart = tuple[Any, Any, Any, int, dict[bytes, bytes]]
-
-
-def start_scan(
-    project: Path, state_dir: Path, units: list[bytes], workers: int
-) -> tuple[Callable[[], int], Callable[[], list[ScanPart]]]:
-    """Start ``workers`` scan workers that claim ``units`` one at a time. Returns the claim
-    function for the caller, which walks units too meanwhile, and a function that waits for
-    the workers' results (suspects, untracked, deleted, compared, clean signatures)."""
-    counter = multiprocessing.get_context("spawn").Value("q", 0)
-    payload = (str(project), str(state_dir), units, counter)
-    running = _start(_scan_worker, [payload] * workers)
-
-    def results() -> list[ScanPart]:
-        done, error = _collect(running, lambda _: None)
-        if error is not None:
-            raise StorageError(f"workspace scan failed: {error}")
-        return [(m[1], m[2], m[3], m[4], m[5]) for m in done]
-
-    return _claimer(counter), results
-
-
 REPORT_FILES = 20_000
 """A store worker seals its packs and reports every this many files (about 6 MB of its
 own bookkeeping at most; each report becomes one pack of tiny files)."""
@@ -261,7 +121,7 @@ class StoreWorkers:
 
     def __init__(
         self,
-        repo: Repo,
+        repo: Repository,
         workers: int,
         apply: Callable[[list[tuple[bytes, StageEntry]]], None],
         tick: Callable[[int], None],
@@ -272,7 +132,7 @@ class StoreWorkers:
         self.bytes_stored = 0
         self.error: str | None = None
         payload = (str(repo.root), str(repo.dir), REPORT_FILES)
-        self._running = _start(_store_worker, [payload] * workers, duplex=True)
+        self._running = start(_store_worker, [payload] * workers, duplex=True)
         self._ready: list[Connection] = []
         self._reports: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._applier = threading.Thread(target=self._apply_reports, name="dvault-stage")
@@ -370,10 +230,6 @@ def _checkout_worker(
 ) -> None:
     """Entry point of a checkout worker: write each item's content to a temp file beside
     its target and report (index, temp name) pairs; the parent syncs and renames."""
-    from dvault.objects import TreeEntry
-    from dvault.store.objectstore import ObjectStore
-    from dvault.workspace.checkout import write_temp
-
     written: list[tuple[int, bytes]] = []
     try:
         store = ObjectStore(Path(dvault_dir), readonly=True)
@@ -398,20 +254,21 @@ def _checkout_worker(
 
 
 def write_in_processes(
-    repo: Repo, items: list[tuple[bytes, TreeEntry]], tick: Callable[[int], None]
+    repo: Repository,
+    items: list[tuple[bytes, TreeEntry]],
+    tick: Callable[[int], None],
+    workers: int,
 ) -> list[bytes]:
     """Checkout's file writes on all cores: (target, entry) pairs -> temp paths, in order.
 
     Creating 20k files is system calls around GIL-held Python: threads serialise on the
     GIL, processes do not. On failure every temp file written is removed.
     """
-    from dvault.workspace.status import WORKERS
-
     repo.store  # noqa: B018 - the index must exist before workers open it read-only
     numbered = [(i, full, (e.name, e.mode, e.size, e.id)) for i, (full, e) in enumerate(items)]
-    size = -(-len(numbered) // WORKERS)
+    size = -(-len(numbered) // workers)
     payloads = [(str(repo.dir), numbered[i : i + size]) for i in range(0, len(numbered), size)]
-    results, error = _run_workers(_checkout_worker, payloads, tick)
+    results, error = run_workers(_checkout_worker, payloads, tick)
     temps: list[bytes | None] = [None] * len(items)
     for _, written in results:
         for index, tmp in written:

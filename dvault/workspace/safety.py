@@ -34,18 +34,16 @@ import contextlib
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
+from dvault import config as cfg
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId
 from dvault.names import RESERVED as RESERVED  # re-exported: its home is dvault.names
 from dvault.names import check_root, reserved_name
 from dvault.names import fold as fold  # re-exported
 from dvault.objects import Commit, TreeEntry
+from dvault.repository import Repository
 from dvault.trees import Change, find_entry, lookup, read_tree
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
 
 MAX_LINK_TARGET = 4095
 """PATH_MAX less the terminating NUL: no file system stores a longer symlink target."""
@@ -104,10 +102,9 @@ def probe_case_insensitive(directory: str | os.PathLike[str]) -> bool:
     return found
 
 
-def case_insensitive(repo: Repo) -> bool:
-    """The ``checkout.case-insensitive`` setting: ``auto`` (default) probes the work tree."""
-    from dvault import config as cfg
-
+def case_insensitive(repo: Repository) -> bool:
+    """The ``checkout.case-insensitive`` setting: ``auto`` (default) probes the work tree,
+    once per open handle (the answer is kept in ``repo.folds_names``)."""
     setting = cfg.get(repo.config, "checkout.case-insensitive", "auto")
     if isinstance(setting, bool):
         return setting
@@ -115,15 +112,13 @@ def case_insensitive(repo: Repo) -> bool:
         raise UsageError(
             f'checkout.case-insensitive must be true, false or "auto", not {setting!r}'
         )
-    cached: bool | None = getattr(repo, "_case_insensitive", None)
-    if cached is None:
-        cached = probe_case_insensitive(repo.dir / "tmp")
-        repo._case_insensitive = cached  # type: ignore[attr-defined]
-    return cached
+    if repo.folds_names is None:
+        repo.folds_names = probe_case_insensitive(repo.dir / "tmp")
+    return repo.folds_names
 
 
 def check_changes(
-    repo: Repo,
+    repo: Repository,
     changes: list[Change],
     target_tree: ObjectId,
     roots: Mapping[str, str],
@@ -295,7 +290,7 @@ class NewRoots(UsageError):
 
 
 def adopted_roots(
-    repo: Repo,
+    repo: Repository,
     target: Commit,
     known: Iterable[str],
     accept: bool,
@@ -331,7 +326,7 @@ def adopted_roots(
     )
 
 
-def _collisions(repo: Repo, tree: ObjectId, paths: Iterable[bytes]) -> list[str]:
+def _collisions(repo: Repository, tree: ObjectId, paths: Iterable[bytes]) -> list[str]:
     """Sibling names the case-insensitive work tree would merge, in every directory a
     checkout writes into (and every directory above one)."""
     directories: set[bytes] = set()

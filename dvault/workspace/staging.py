@@ -13,24 +13,21 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvault.chunking import CHUNK_THRESHOLD
-from dvault.errors import UsageError
-from dvault.fsutil import FdReader, os_error
+from dvault.errors import CorruptObject, CorruptPack, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_LINK
-from dvault.rechunk import previous_chunks
+from dvault.objects import MODE_DIR
+from dvault.repository import Repository
 from dvault.store.objectstore import ObjectWriter
-from dvault.store.state import FileStat, StageEntry, WorkspaceState, now_ns
+from dvault.store.state import FileStat, StageEntry, WorkspaceState
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
-from dvault.workspace.safety import link_problem
+from dvault.workspace.fileio import store_path
+from dvault.workspace.parallel import StoreWorkers
+from dvault.workspace.safety import RootCover
 from dvault.workspace.scan import load_ignore, scan_workspace, under
 from dvault.workspace.status import WORKERS
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
-    from dvault.workspace.parallel import StoreWorkers
 
 BATCH = 64
 """Files per worker task: large enough to amortise scheduling, small enough to balance."""
@@ -62,51 +59,8 @@ class StageReport:
     bytes_stored: int = 0
 
 
-def store_path(
-    root: bytes,
-    writer: ObjectWriter,
-    path: bytes,
-    st: FileStat,
-    cache: StageEntry | None,
-    previous: ObjectId | None = None,
-) -> StageEntry:
-    """Store one workspace path's content and return its stage entry (``root`` is the
-    project directory, fsencoded). ``previous`` is the id it was staged with: a large
-    file is then cut only around its changes."""
-    full = os.path.join(root, path)
-    if st.mode == MODE_DIR:
-        return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
-    if st.mode == MODE_LINK:
-        target = os.readlink(full)
-        why = link_problem(path, target)
-        if why is not None:  # writers never store what a checkout refuses to write
-            raise UsageError(
-                f"cannot store symlink {os.fsdecode(path)!r} -> {os.fsdecode(target)!r}: {why}, "
-                "so no checkout could restore it; list it in .dvaultignore or make it relative"
-            )
-        return StageEntry(
-            MODE_LINK, len(target), writer.put_raw(ObjectType.BLOB, target)
-        ).with_stat(st, now_ns())
-    if cache is not None and cache.matches(st) and writer.has(cache.id):
-        return cache  # status already hashed it and the content is stored
-    try:
-        fd = os.open(full, os.O_RDONLY)
-        try:
-            earlier = previous_chunks(writer.store, previous) if st.size > CHUNK_THRESHOLD else None
-            reader = FdReader(fd, st.size)
-            oid, size = writer.put_file(reader, st.size, earlier)  # type: ignore[arg-type]
-            after = FileStat.of(os.fstat(fd), st.mode)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise os_error(exc, "read", os.fsdecode(path)) from None
-    entry = StageEntry(st.mode, size, oid)
-    # A file written to while we read it keeps no stat data, so status re-reads it.
-    return entry.with_stat(st if after == st and size == st.size else None, now_ns())
-
-
 def stage_paths(
-    repo: Repo,
+    repo: Repository,
     scopes: Iterable[bytes],
     desc: str = "add",
     roots: Mapping[str, str] | None = None,
@@ -118,8 +72,6 @@ def stage_paths(
     Every scope must lie under one of the tracked ``roots`` (default: the project's, each
     validated): what is staged is what a checkout of the commit would write, never more.
     """
-    from dvault.workspace.safety import RootCover
-
     scopes = list(scopes)
     state = repo.state
     base = os.fsencode(repo.root)
@@ -243,7 +195,7 @@ class _Storer:
 
     def __init__(
         self,
-        repo: Repo,
+        repo: Repository,
         writer: ObjectWriter,
         cache: dict[bytes, StageEntry],
         stage: _StageBatches,
@@ -271,8 +223,6 @@ class _Storer:
         if self.workers is None:
             if len(self.pending) < PROCESS_MIN_FILES or WORKERS < 2:
                 return
-            from dvault.workspace.parallel import StoreWorkers
-
             # the total is not known yet: no progress bar (it counts bytes up to a total)
             self._open_progress(0)
             self.workers = StoreWorkers(
@@ -358,7 +308,6 @@ def write_stage_trees(
     an edit are rebuilt (trees.update_tree); otherwise, or if ``base`` cannot be read,
     every tree is built from the whole stage: ``stage()``, called only then, yields its
     (path, entry) pairs in byte order, and each tree is stored as it is made."""
-    from dvault.errors import CorruptObject, CorruptPack, MissingObject
 
     def put(oid: ObjectId, body: bytes) -> None:
         if not writer.has(oid):

@@ -20,13 +20,13 @@ from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
+from dvault.repository import Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
-from dvault.workspace.scan import load_ignore, scan_workspace
+from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace
 
 if TYPE_CHECKING:
     from dvault.objects import ChunkList
-    from dvault.repo import Repo
 
 WORKERS = max(2, min(8, os.cpu_count() or 2))
 CHUNKS_AHEAD = 8
@@ -76,7 +76,8 @@ def hash_many(
     )
     if len(items) <= 1 and not large:
         return {p: read_entry(project, p, st, previous=previous) for p, st in items}
-    from concurrent.futures import ThreadPoolExecutor  # imports logging: keep it off start-up
+    # deferred: concurrent.futures imports logging, ~6 ms that most statuses never need
+    from concurrent.futures import ThreadPoolExecutor
 
     # a pool starts its threads only when work is submitted: ``chunks`` costs nothing unused
     with ThreadPoolExecutor(WORKERS) as files, ThreadPoolExecutor(WORKERS) as chunks:
@@ -129,13 +130,13 @@ class Status:
 def _best_effort(write: Callable[[], None]) -> None:
     """Status only reads the repository; its cache writes are an optimisation, so one that
     fails (a full disk) is skipped: status must still answer."""
-    import lmdb
+    import lmdb  # deferred: lmdb (third-party) is loaded by the state when status opens it
 
     with contextlib.suppress(lmdb.Error):
         write()
 
 
-def compute_status(repo: Repo) -> Status:
+def compute_status(repo: Repository) -> Status:
     state = repo.state
     branch, head = repo.refs.head()
     status = Status(branch, head)
@@ -156,8 +157,6 @@ def compute_status(repo: Repo) -> Status:
     status.untracked = [path for path, _ in untracked]
     sparse = state.sparse()
     if sparse is not None:  # a partial clone: paths outside its scopes are not missing
-        from dvault.workspace.scan import in_scopes
-
         status.deleted = [p for p in status.deleted if in_scopes(p, sparse)]
     if suspects:
         staged = {path: state.stage_get(path) for path, _ in suspects}

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from dvault.errors import NotARepository
-from dvault.remote.backend import RemoteSpec, open_backend
+from dvault.remote.backend import RemoteSpec
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
+from dvault.remote.registry import open_backend
 from dvault.remote.session import Remote
 from dvault.repo import Repo
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dvault.remote.backend import AlreadyExists, open_backend
+from dvault.remote.backend import AlreadyExists
+from dvault.remote.registry import open_backend
 from dvault.store.pack import read_footer
 from tests.cli.helpers import Project, dvault_command
 

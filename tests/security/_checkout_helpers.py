@@ -22,8 +22,9 @@ from blake3 import blake3
 
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK
-from dvault.remote.backend import AlreadyExists, RemoteSpec, open_backend
+from dvault.remote.backend import AlreadyExists, RemoteSpec
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
+from dvault.remote.registry import open_backend
 from dvault.repo import Repo
 from tests.cli.helpers import Project, base_env, git, git_project
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from blake3 import blake3
 
-from dvault.remote.backend import Backend, RemoteNotFound, RemoteSpec, open_backend
+from dvault.remote.backend import Backend, RemoteNotFound, RemoteSpec
 from dvault.remote.reflog import MAX_ENTRY, LogEntry, RefUpdate, entry_key
+from dvault.remote.registry import open_backend
 from dvault.repo import Repo
 from tests.cli.helpers import Project, base_env
 from tests.remote.conftest import AWS_ENV

@@ -1,0 +1,1 @@
+"""The operations: one function per command, over a :class:`~dvault.repository.Repository`."""
