@@ -21,9 +21,8 @@ import inspect
 import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Annotated, Concatenate, Generic, ParamSpec
 
 import click
 import typer
@@ -47,7 +46,6 @@ AcceptRootsOpt = Annotated[
 ]
 
 
-@dataclass
 class Invocation:
     """One run of the command line: its output, the paths given after ``--`` (None when
     there was no ``--``), and the directory it runs in (``-C``).
@@ -56,9 +54,10 @@ class Invocation:
     global options' callback completes it.
     """
 
-    out: Output = field(default_factory=Output)
-    paths: list[str] | None = None
-    chdir: Path | None = None
+    def __init__(self, out: Output | None = None, paths: list[str] | None = None) -> None:
+        self.out = out or Output()
+        self.paths = paths
+        self.chdir: Path | None = None
 
     def cwd(self) -> Path:
         return Path(self.chdir or ".")
@@ -105,7 +104,7 @@ def current() -> Invocation:
 
 def with_invocation(
     *, takes_paths: bool = False, check: Callable[..., object] | None = None
-) -> Callable[[Callable[Concatenate[Invocation, P], None]], Callable[P, None]]:
+) -> Callable[[Callable[Concatenate[Invocation, P], None]], Command[P]]:
     """A command that needs no repository: it receives the :class:`Invocation` first.
 
     ``takes_paths``: the command reads paths after ``--`` (``inv.paths``); otherwise they
@@ -113,19 +112,19 @@ def with_invocation(
     usage error is reported before the command touches anything.
     """
 
-    def decorate(body: Callable[Concatenate[Invocation, P], None]) -> Callable[P, None]:
-        def command(*args: P.args, **options: P.kwargs) -> None:
+    def decorate(body: Callable[Concatenate[Invocation, P], None]) -> Command[P]:
+        def run(*args: P.args, **options: P.kwargs) -> None:
             inv = _start(takes_paths, check, options)
             body(inv, *args, **options)
 
-        return _dressed(command, body, injected=1)
+        return Command(run, body, injected=1)
 
     return decorate
 
 
 def with_repository(
     *, takes_paths: bool = False, check: Callable[..., object] | None = None
-) -> Callable[[Callable[Concatenate[Invocation, Repo, P], None]], Callable[P, None]]:
+) -> Callable[[Callable[Concatenate[Invocation, Repo, P], None]], Command[P]]:
     """A command on the repository it runs in: it receives the :class:`Invocation` and the
     open repository, which is closed when the command ends.
 
@@ -133,13 +132,13 @@ def with_repository(
     repository is opened, so a bad option is a usage error even outside a repository.
     """
 
-    def decorate(body: Callable[Concatenate[Invocation, Repo, P], None]) -> Callable[P, None]:
-        def command(*args: P.args, **options: P.kwargs) -> None:
+    def decorate(body: Callable[Concatenate[Invocation, Repo, P], None]) -> Command[P]:
+        def run(*args: P.args, **options: P.kwargs) -> None:
             inv = _start(takes_paths, check, options)
             with inv.open() as repo:
                 body(inv, repo, *args, **options)
 
-        return _dressed(command, body, injected=2)
+        return Command(run, body, injected=2)
 
     return decorate
 
@@ -155,21 +154,32 @@ def _start(
     return inv
 
 
-def _dressed(
-    command: Callable[P, None], body: Callable[..., None], injected: int
-) -> Callable[P, None]:
-    """``command`` as typer should see it: ``body``'s name, help and parameters, without
-    the first ``injected`` ones (typer turns every parameter it sees into an option).
-    Their annotations are evaluated here, where ``body``'s module can resolve them,
-    because the injected ones name types imported only for the type checker."""
-    functools.update_wrapper(command, body)
-    params = list(inspect.signature(body).parameters.values())[injected:]
-    command.__annotations__ = {
-        p.name: body.__annotations__[p.name] for p in params if p.name in body.__annotations__
-    }
-    hints = typing.get_type_hints(command, include_extras=True)
-    signature = inspect.Signature(
-        [p.replace(annotation=hints.get(p.name, p.empty)) for p in params]
-    )
-    command.__signature__ = signature  # type: ignore[attr-defined]
-    return command
+class Command(Generic[P]):
+    """A command as typer sees it: the body's name and help, and the body's parameters
+    after the ``injected`` ones (typer turns every parameter it sees into an option).
+
+    typer reads the options from :attr:`__signature__` with their annotations evaluated;
+    the injected parameters name types imported only for the type checker, so they are
+    left out before anything is evaluated. That happens when typer first asks, for the
+    one command a run builds: evaluating every command's annotations at start-up would
+    cost more than importing the whole command line.
+    """
+
+    __wrapped__: Callable[..., None]
+
+    def __init__(self, run: Callable[P, None], body: Callable[..., None], injected: int) -> None:
+        functools.update_wrapper(self, body)
+        skip = body.__code__.co_varnames[:injected]
+        self.__annotations__ = {k: v for k, v in body.__annotations__.items() if k not in skip}
+        self._run = run
+        self._injected = injected
+
+    def __call__(self, *args: P.args, **options: P.kwargs) -> None:
+        self._run(*args, **options)
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        params = list(inspect.signature(self.__wrapped__).parameters.values())[self._injected :]
+        hints = typing.get_type_hints(self, include_extras=True)
+        self.__annotations__ = hints  # evaluated once: typer reads them again
+        return inspect.Signature([p.replace(annotation=hints.get(p.name, p.empty)) for p in params])

@@ -19,7 +19,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import typer
@@ -48,19 +47,20 @@ def message_lines(message: str) -> list[str]:
     return textsafe.message_lines(message)
 
 
-@dataclass
 class Output:
     """How this run prints: ``--json``, ``--quiet``, ``--verbose`` and ``--color``.
 
     Made by the entry point for each run (``json_mode`` is known from the arguments before
     they are parsed, so even a parse error comes out as JSON) and completed by the global
     options' callback; never a module global, so two runs in one process share nothing.
+    (A plain class, not a dataclass: importing dataclasses would slow every start.)
     """
 
-    json_mode: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    color_mode: str = "auto"
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = False
+        self.verbose = False
+        self.color_mode = "auto"  # --color: auto, always or never
 
     # -- colour -------------------------------------------------------------------------
 

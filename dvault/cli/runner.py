@@ -16,7 +16,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import click
@@ -35,17 +35,22 @@ _GLOBAL_WITH_VALUE = ("-C", "--color")
 _GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
 
 
-def run(app: typer.Typer | click.Command, argv: list[str] | None) -> NoReturn:
-    """Run ``app`` on ``argv`` (default: the process's arguments) and exit with its code.
+def run(
+    app_for: Callable[[str | None], typer.Typer | click.Command], argv: list[str] | None
+) -> NoReturn:
+    """Run ``argv`` (default: the process's arguments) and exit with its code.
 
-    ``app`` is the typer app, or the click command built from it once (the test harness
-    reuses one to save typer's rebuilding it on every run).
+    ``app_for`` gives the app for the command word on the command line: the typer app, or
+    the click command built from it once (the test harness reuses one to save typer's
+    rebuilding it on every run).
     """
     started = time.perf_counter()
     args, paths = split_argv(list(sys.argv[1:] if argv is None else argv))
     inv = Invocation(Output(json_mode="--json" in args), paths)
+    word = _command_word(args)
     try:
-        with _only_command(app, _command_word(args)), _dvault_warnings(inv.out):
+        app = app_for(word)
+        with _only_command(app, word), _dvault_warnings(inv.out):
             code = app(args=args, prog_name="dvault", standalone_mode=False, obj=inv)
     except NoArgsIsHelpError as exc:
         exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error
@@ -114,14 +119,14 @@ def _only_command(app: typer.Typer | click.Command, word: str | None) -> Iterato
     if not isinstance(app, typer.Typer):
         yield
         return
-    names = {_get_name(c) for c in app.registered_commands} | {
+    names = {command_name(c) for c in app.registered_commands} | {
         g.name for g in app.registered_groups
     }
     if word is None or word not in names:
         yield
         return
     saved = app.registered_commands, app.registered_groups
-    app.registered_commands = [c for c in saved[0] if _get_name(c) == word]
+    app.registered_commands = [c for c in saved[0] if command_name(c) == word]
     app.registered_groups = [g for g in saved[1] if g.name == word]
     try:
         yield
@@ -129,7 +134,7 @@ def _only_command(app: typer.Typer | click.Command, word: str | None) -> Iterato
         app.registered_commands, app.registered_groups = saved
 
 
-def _get_name(info: CommandInfo) -> str:
+def command_name(info: CommandInfo) -> str:
     """A registered command's name, as typer derives it from the function."""
     if info.name:
         return info.name
