@@ -82,7 +82,7 @@ def tag(
       dvault tag v1 -m "dataset used for the baseline model" --sign
       dvault tag v0.9 3b1f0c2d9e8a
     """
-    from dvault.revisions import peel  # deferred: revisions imports the store (blake3)
+    from dvault.revisions import peel  # deferred: revisions pulls in blake3
 
     out = inv.out
     if name:

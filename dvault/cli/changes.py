@@ -71,7 +71,7 @@ def show(
       dvault show v1:data/labels           # a folder listing
       dvault show v1:data/labels/00001.json > old-label.json
     """
-    # deferred: trees imports the object store (blake3)
+    # deferred: trees pulls in blake3
     from dvault.trees import EMPTY_TREE, diff_trees, lookup, read_tree
 
     rev, sep, path = spec.partition(":")

@@ -143,7 +143,7 @@ def log(
     entries = list(islice(repo.log(rev, inv.full(inv.paths)), max_count))
     sigs: dict[bytes, SignatureCheck] = {}
     if show_signature:
-        from dvault.signing import trusted_signers  # deferred: signing imports the store
+        from dvault.signing import trusted_signers  # deferred: signing pulls in blake3
 
         signers = trusted_signers(repo.root)
         sigs = {e.id: repo.signature(e.id, signers) for e in entries}

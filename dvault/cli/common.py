@@ -88,7 +88,7 @@ class Invocation:
 
     def open(self) -> Repo:
         """The repository this run works in, reporting progress through the Output."""
-        from dvault.repo import Repo  # deferred: the store it opens imports blake3, lmdb, zstd
+        from dvault.repo import Repo  # deferred: repo pulls in blake3 and the store
 
         repo = Repo.open(self.cwd())
         repo.progress = self.out.progress

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from typer._completion_shared import _get_shell_name, get_completion_script
 
 from dvault.cli.common import Invocation, with_invocation
 from dvault.errors import UsageError
@@ -41,9 +42,6 @@ def completion(
       dvault completion zsh > ~/.zfunc/_dvault      # a folder on your $fpath
       dvault completion fish > ~/.config/fish/completions/dvault.fish
     """
-    # deferred: typer's completion scripts, only this command needs them
-    from typer._completion_shared import _get_shell_name, get_completion_script
-
     name = shell.value if shell else _get_shell_name()
     if name not in set(Shell):
         raise UsageError(

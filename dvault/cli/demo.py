@@ -30,6 +30,6 @@ def demo(
       dvault demo
       dvault demo /tmp/dvault-demo
     """
-    from dvault.demo import run_demo  # deferred: the demo drives the whole library (blake3)
+    from dvault.demo import run_demo  # deferred: the demo pulls in blake3 and the store
 
     run_demo(inv.cwd() / path, inv.out.message)

@@ -44,7 +44,7 @@ def key_generate(
       dvault key generate                  # the key named "default"
       dvault key generate laptop
     """
-    from dvault import signing  # deferred: signing imports the store (blake3)
+    from dvault import signing  # deferred: signing pulls in blake3
 
     info = signing.generate(name)
     if as_json:
@@ -67,7 +67,7 @@ def key_list(inv: Invocation, as_json: JsonOpt = False) -> None:
       dvault key list
       dvault key list --json
     """
-    from dvault import signing  # deferred: signing imports the store (blake3)
+    from dvault import signing  # deferred: signing pulls in blake3
 
     keys = signing.list_keys()
     if as_json:
@@ -95,7 +95,7 @@ def key_export(
       dvault key export >> ~/.config/dvault/allowed_signers   # trusted by you only
       dvault key export laptop --json
     """
-    from dvault import signing  # deferred: signing imports the store (blake3)
+    from dvault import signing  # deferred: signing pulls in blake3
 
     info, _ = signing.load_key(name)
     if as_json:

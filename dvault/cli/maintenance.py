@@ -32,7 +32,7 @@ def repair(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
       dvault repair
       dvault repair --json && dvault verify --read-data
     """
-    # deferred: repair imports the store and the remotes (blake3, lmdb)
+    # deferred: repair pulls in blake3 and the remotes
     from dvault.maintenance.repair import repair as do_repair
 
     out = inv.out
@@ -71,7 +71,7 @@ def gc(
       dvault gc --dry-run                  # what would go, nothing removed
       dvault gc --keep-within 30d
     """
-    from dvault.maintenance.gc import collect, parse_duration  # deferred: imports the store
+    from dvault.maintenance.gc import collect, parse_duration  # deferred: blake3
 
     out = inv.out
     report = collect(repo, dry_run, parse_duration(keep_within))

@@ -57,7 +57,7 @@ def lineage(
       dvault lineage v2 --format dot | dot -Tsvg > lineage.svg
       dvault lineage v2 --json
     """
-    from dvault import lineage as lin  # deferred: lineage reads the store (blake3)
+    from dvault import lineage as lin  # deferred: ~3 ms of imports --help would pay
 
     graph = lin.build(repo, rev)
     fmt = "json" if as_json else fmt  # checked before the repository was opened
@@ -92,7 +92,7 @@ def review(
       dvault review v1.0 --format html --read-data > review.html
       dvault review main --json
     """
-    from dvault import review as rv  # deferred: review reads the store and the remotes
+    from dvault import review as rv  # deferred: ~7 ms of imports --help would pay
 
     result = rv.review(repo, git_rev, read_data)
     fmt = "json" if as_json else fmt  # checked before the repository was opened

@@ -44,7 +44,7 @@ def run(
       dvault run --input data/raw@v1 --output data/features -- python featurize.py
       dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
     """
-    from dvault.runs import run as do_run  # deferred: runs imports the objects (blake3)
+    from dvault.runs import run as do_run  # deferred: runs pulls in blake3
 
     out = inv.out
     command = inv.paths or []
@@ -106,7 +106,7 @@ def rerun(
       dvault rerun HEAD
       dvault rerun v2 --yes --json
     """
-    # deferred: runs imports the objects (blake3)
+    # deferred: runs pulls in blake3
     from dvault.runs import plan_rerun
     from dvault.runs import rerun as do_rerun
 

@@ -63,7 +63,7 @@ def push(
       dvault push origin main --force      # the old history stays on the remote
       dvault push --sign                   # fail unless the entry can be signed
     """
-    from dvault.remote.push import push as do_push  # deferred: the remotes (blake3, boto3)
+    from dvault.remote.push import push as do_push  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
@@ -126,7 +126,7 @@ def fetch(
       dvault fetch origin main v2
       dvault fetch && dvault log origin/main --oneline
     """
-    from dvault.remote.fetch import fetch as do_fetch  # deferred: the remotes (blake3, boto3)
+    from dvault.remote.fetch import fetch as do_fetch  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
@@ -164,7 +164,7 @@ def pull(
       dvault pull origin main
       dvault pull --accept-roots           # the branch now tracks a folder you expect
     """
-    from dvault.remote.clone import pull as do_pull  # deferred: the remotes (blake3, boto3)
+    from dvault.remote.clone import pull as do_pull  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
@@ -224,7 +224,7 @@ def clone(
       dvault clone s3://data/vision --endpoint http://minio:9000
       dvault clone s3://data/vision --key-id 3f0c...  --expect 9ab1...
     """
-    # deferred: the remotes (blake3, boto3)
+    # deferred: the remotes (blake3)
     from dvault.remote.clone import CloneTrust
     from dvault.remote.clone import clone as do_clone
 

@@ -35,7 +35,7 @@ def init(
       dvault init                 # here, or at the root of the git work tree
       dvault init my-project
     """
-    from dvault.repo import Repo  # deferred: the store it creates imports blake3, lmdb, zstd
+    from dvault.repo import Repo  # deferred: repo pulls in blake3 and the store
 
     repo = Repo.init(inv.cwd() / path)
     if as_json:

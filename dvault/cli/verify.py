@@ -54,11 +54,11 @@ def verify(
       dvault verify --remote origin --read-data
       dvault verify --sample 10            # nightly: a rotating 10% re-hashed
     """
-    from dvault.verify import verify_local, verify_remote  # deferred: the store (blake3)
+    from dvault.verify import verify_local, verify_remote  # deferred: blake3
 
     out = inv.out
     if remote is not None:
-        from dvault.remote.session import pick_remote  # deferred: the remotes (blake3)
+        from dvault.remote.session import pick_remote  # deferred: blake3
 
         report = verify_remote(repo, pick_remote(repo, remote), read_data)
         where = f"remote {remote}"
