@@ -1,0 +1,185 @@
+"""What every command shares: the :class:`Invocation` (where this run works, the paths
+after ``--``, its :class:`~dvault.cli.output.Output`), the decorators that hand a command
+its invocation and its open repository (borg's ``with_repository``), and the options many
+commands take.
+
+A command is a function whose first parameters are what the decorator injects and whose
+other parameters are its typer options::
+
+    @with_repository()
+    def status(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None: ...
+
+The decorator shows typer only the options, refuses paths after ``--`` unless the command
+takes them, opens the repository for the command and closes it afterwards, whatever the
+body raises. Locking is not its business: each operation takes the writer lock itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Concatenate, Generic, ParamSpec
+
+import click
+import typer
+
+from dvault.cli.output import Output
+from dvault.errors import UsageError
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+P = ParamSpec("P")
+
+JSON_HELP = "Print one JSON document on stdout (keys in docs/cli.md)."
+
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+AcceptRootsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-roots", help="Start tracking the new roots the revision names (see them first)."
+    ),
+]
+
+
+class Invocation:
+    """One run of the command line: its output, the paths given after ``--`` (None when
+    there was no ``--``), and the directory it runs in (``-C``).
+
+    The entry point makes one per run and hands it to click as the context object; the
+    global options' callback completes it.
+    """
+
+    def __init__(self, out: Output | None = None, paths: list[str] | None = None) -> None:
+        self.out = out or Output()
+        self.paths = paths
+        self.chdir: Path | None = None
+
+    def cwd(self) -> Path:
+        return Path(self.chdir or ".")
+
+    def full(self, paths: list[str] | None) -> list[str]:
+        """``paths`` as the user typed them, relative to where the command runs."""
+        return [str(self.cwd() / p) for p in paths or []]
+
+    def local_url(self, url: str) -> str:
+        """A relative remote path is relative to where the command runs (``-C DIR``)."""
+        if "://" in url or os.path.isabs(url):
+            return url
+        return str((self.cwd() / url).resolve())
+
+    def rel(self, repo: Repo, path: bytes) -> str:
+        """A project path as the user should see it (relative to the current directory)."""
+        full = repo.root / os.fsdecode(path)
+        try:
+            return os.path.relpath(full, self.cwd().resolve())
+        except ValueError:
+            return str(full)
+
+    def no_paths(self) -> None:
+        """Refuse paths after ``--`` for a command that takes none."""
+        if self.paths is not None:
+            words = click.get_current_context().command_path.split()[1:]
+            raise UsageError(f"{' '.join(words)} does not take paths after --")
+
+    def open(self) -> Repo:
+        """The repository this run works in, reporting progress through the Output."""
+        from dvault.repo import Repo  # deferred: repo pulls in blake3 and the store
+
+        repo = Repo.open(self.cwd())
+        repo.progress = self.out.progress
+        self.out.note(f"repository {repo.dir}")
+        return repo
+
+
+def current() -> Invocation:
+    """This run's invocation: the click context's object, or a new one when the app runs
+    without :func:`dvault.cli.main` (a test runner calling the app itself)."""
+    return click.get_current_context().ensure_object(Invocation)
+
+
+def with_invocation(
+    *, takes_paths: bool = False, check: Callable[..., object] | None = None
+) -> Callable[[Callable[Concatenate[Invocation, P], None]], Command[P]]:
+    """A command that needs no repository: it receives the :class:`Invocation` first.
+
+    ``takes_paths``: the command reads paths after ``--`` (``inv.paths``); otherwise they
+    are a usage error. ``check`` is called with the options before anything else, so a
+    usage error is reported before the command touches anything.
+    """
+
+    def decorate(body: Callable[Concatenate[Invocation, P], None]) -> Command[P]:
+        def run(*args: P.args, **options: P.kwargs) -> None:
+            inv = _start(takes_paths, check, options)
+            body(inv, *args, **options)
+
+        return Command(run, body, injected=1)
+
+    return decorate
+
+
+def with_repository(
+    *, takes_paths: bool = False, check: Callable[..., object] | None = None
+) -> Callable[[Callable[Concatenate[Invocation, Repo, P], None]], Command[P]]:
+    """A command on the repository it runs in: it receives the :class:`Invocation` and the
+    open repository, which is closed when the command ends.
+
+    ``takes_paths`` and ``check`` as for :func:`with_invocation`; both come before the
+    repository is opened, so a bad option is a usage error even outside a repository.
+    """
+
+    def decorate(body: Callable[Concatenate[Invocation, Repo, P], None]) -> Command[P]:
+        def run(*args: P.args, **options: P.kwargs) -> None:
+            inv = _start(takes_paths, check, options)
+            with inv.open() as repo:
+                body(inv, repo, *args, **options)
+
+        return Command(run, body, injected=2)
+
+    return decorate
+
+
+def _start(
+    takes_paths: bool, check: Callable[..., object] | None, options: dict[str, object]
+) -> Invocation:
+    inv = current()
+    if not takes_paths:
+        inv.no_paths()
+    if check is not None:
+        check(**options)
+    return inv
+
+
+class Command(Generic[P]):
+    """A command as typer sees it: the body's name and help, and the body's parameters
+    after the ``injected`` ones (typer turns every parameter it sees into an option).
+
+    typer reads the options from :attr:`__signature__` with their annotations evaluated;
+    the injected parameters name types imported only for the type checker, so they are
+    left out before anything is evaluated. That happens when typer first asks, for the
+    one command a run builds: evaluating every command's annotations at start-up would
+    cost more than importing the whole command line.
+    """
+
+    __wrapped__: Callable[..., None]
+
+    def __init__(self, run: Callable[P, None], body: Callable[..., None], injected: int) -> None:
+        functools.update_wrapper(self, body)
+        skip = body.__code__.co_varnames[:injected]
+        self.__annotations__ = {k: v for k, v in body.__annotations__.items() if k not in skip}
+        self._run = run
+        self._injected = injected
+
+    def __call__(self, *args: P.args, **options: P.kwargs) -> None:
+        self._run(*args, **options)
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        params = list(inspect.signature(self.__wrapped__).parameters.values())[self._injected :]
+        hints = typing.get_type_hints(self, include_extras=True)
+        self.__annotations__ = hints  # evaluated once: typer reads them again
+        return inspect.Signature([p.replace(annotation=hints.get(p.name, p.empty)) for p in params])

@@ -1,0 +1,94 @@
+"""``dvault hooks install|uninstall`` and the hidden ``dvault hook`` the installed git
+hooks run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dvault.cli.common import Invocation, JsonOpt, with_invocation, with_repository
+from dvault.errors import DvaultError
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
+
+
+def register(app: typer.Typer) -> None:
+    hooks_app = typer.Typer(
+        help="Git hooks that keep data and code in step.\n\n"
+        "\b\nExamples:\n"
+        "  dvault hooks install\n"
+        "  dvault hooks uninstall",
+        no_args_is_help=True,
+    )
+    app.add_typer(hooks_app, name="hooks")
+    hooks_app.command("install")(hooks_install)
+    hooks_app.command("uninstall")(hooks_uninstall)
+    app.command(hidden=True)(hook)
+
+
+def _show(inv: Invocation, lines: list[str], as_json: bool) -> None:
+    """What install or uninstall did, one line per hook."""
+    if as_json:
+        rows = []
+        for line in lines:
+            hook_name, _, result = line.partition(": ")
+            rows.append({"hook": hook_name, "result": result})
+        inv.out.json(rows)
+        return
+    for line in lines:
+        inv.out.message(line)
+
+
+@with_repository()
+def hooks_install(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
+    """Install post-checkout, post-merge, pre-commit and pre-push hooks (existing hooks are
+    chained, never overwritten).
+
+    \b
+    Examples:
+      dvault hooks install
+      dvault hooks install --json
+    """
+    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+
+    _show(inv, hooks.install(repo), as_json)
+
+
+@with_repository()
+def hooks_uninstall(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
+    """Remove dvault's hooks and restore the ones they chained to.
+
+    \b
+    Examples:
+      dvault hooks uninstall
+    """
+    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+
+    _show(inv, hooks.uninstall(repo), as_json)
+
+
+@with_invocation(takes_paths=True)
+def hook(
+    inv: Invocation,
+    name: Annotated[str, typer.Argument(help="Which git hook is running.")],
+    args: Annotated[list[str] | None, typer.Argument(help="The hook's arguments.")] = None,
+) -> None:
+    """Entry point of the installed git hooks (not for direct use).
+
+    \b
+    Examples:
+      dvault hook post-checkout OLD NEW 1  # run by git
+    """
+    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+
+    # Not @with_repository: a hook reports any failure, opening included, as its own
+    # line ("dvault: post-checkout: ...") for git to show, with the error's exit code.
+    try:
+        with inv.open() as repo:
+            message = hooks.run(repo, name, args or [])
+    except DvaultError as exc:
+        inv.out.tell(f"{name}: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    inv.out.tell(f"{name}: {message}")

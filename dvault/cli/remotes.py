@@ -1,0 +1,211 @@
+"""``dvault remote add|remove|list`` and ``remote passphrase add|list``: the remotes a
+project knows, and the passphrases of an encrypted one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dvault.cli.common import Invocation, JsonOpt, with_repository
+from dvault.errors import UsageError
+
+if TYPE_CHECKING:
+    from dvault.remote.backend import RemoteSpec
+    from dvault.repo import Repo
+
+
+def register(app: typer.Typer) -> None:
+    remote_app = typer.Typer(
+        help="Manage remotes: append-only copies on a directory/NAS or an S3-compatible "
+        "store.\n\n"
+        "\b\nExamples:\n"
+        "  dvault remote add origin s3://ml-backups/vision --retention 90\n"
+        "  dvault remote add nas /mnt/nas/dvault/vision\n"
+        "  dvault remote list --json",
+        no_args_is_help=True,
+    )
+    app.add_typer(remote_app, name="remote")
+    remote_app.command("add")(remote_add)
+    remote_app.command("remove")(remote_remove)
+    remote_app.command("list")(remote_list)
+
+    passphrase_app = typer.Typer(
+        help="Passphrases of an encrypted remote: each opens a key slot that wraps the same "
+        "repository key, so adding one re-encrypts nothing.\n\n"
+        "\b\nExamples:\n"
+        "  DVAULT_NEW_PASSPHRASE=... dvault remote passphrase add origin --label ci\n"
+        "  dvault remote passphrase list origin",
+        no_args_is_help=True,
+    )
+    remote_app.add_typer(passphrase_app, name="passphrase")
+    passphrase_app.command("add")(passphrase_add)
+    passphrase_app.command("list")(passphrase_list)
+
+
+def _remote_json(name: str, spec: RemoteSpec) -> dict[str, object]:
+    return {"name": name, **spec.to_config()}
+
+
+@with_repository()
+def remote_add(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Short name, e.g. origin.")],
+    url: Annotated[str, typer.Argument(help="A path, file:///path, or s3://bucket/prefix.")],
+    endpoint: Annotated[
+        str | None, typer.Option(help="S3 endpoint URL (MinIO, Ceph RGW); default AWS.")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
+    retention: Annotated[
+        int | None,
+        typer.Option(help="S3 Object Lock: keep every object written at least this many days."),
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS config profile to use.")] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--protect",
+            help="Branch (glob) that only fast-forwards on this remote, even with push "
+            "--force; fixed when the remote is created (repeatable).",
+        ),
+    ] = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            help="Encrypt everything client-side (AES-256-GCM) under a passphrase "
+            "(DVAULT_PASSPHRASE, else asked on the terminal)."
+        ),
+    ] = False,
+    kdf_cost: Annotated[
+        int | None,
+        typer.Option(help="With --encrypt: scrypt cost as log2(n), 16-20 (default 17)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a remote. Credentials come from the standard AWS environment and profiles and
+    are never written to .dvault/config.
+
+    \b
+    Examples:
+      dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
+      dvault remote add minio s3://data/vision --endpoint http://minio:9000
+      DVAULT_PASSPHRASE=... dvault remote add vault /mnt/nas/vision --encrypt
+    """
+    spec = repo.add_remote(
+        name, inv.local_url(url), endpoint, region, retention, profile, protect, encrypt, kdf_cost
+    )
+    if as_json:
+        inv.out.json(_remote_json(spec.name, spec))
+        return
+    lock = f" (encrypted, key {spec.key_id[:8]})" if spec.encrypt else ""
+    inv.out.message(f"added remote {spec.name} -> {spec.url}{lock}")
+
+
+@with_repository()
+def remote_remove(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget a remote locally (nothing on the remote is touched).
+
+    \b
+    Examples:
+      dvault remote remove old-nas
+    """
+    repo.remove_remote(name)
+    if as_json:
+        inv.out.json({"action": "removed", "name": name})
+        return
+    inv.out.message(f"removed remote {name}")
+
+
+@with_repository()
+def remote_list(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
+    """List remotes.
+
+    \b
+    Examples:
+      dvault remote list
+      dvault remote list --json
+    """
+    from dvault.remote.session import remote_specs  # deferred: session pulls in blake3
+
+    specs = remote_specs(repo)
+    if as_json:
+        inv.out.json([_remote_json(n, spec) for n, spec in specs.items()])
+        return
+    for n, spec in specs.items():
+        extra = f" (endpoint {spec.endpoint})" if spec.endpoint else ""
+        lock = f", retention {spec.retention_days} days" if spec.retention_days else ""
+        lock += ", encrypted" if spec.encrypt else ""
+        inv.out.data(f"{n:12} {spec.url}{extra}{lock}")
+
+
+def _valid_label(label: str | None = None, **_: object) -> None:
+    if label is not None and (len(label) > 64 or not label.isprintable()):
+        raise UsageError("--label must be at most 64 printable characters")
+
+
+@with_repository(check=_valid_label)
+def passphrase_add(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    label: Annotated[
+        str | None, typer.Option(help="A note stored in clear with the slot, e.g. ci.")
+    ] = None,
+    kdf_cost: Annotated[
+        int | None, typer.Option(help="scrypt cost as log2(n), 16-20 (default 17).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a passphrase: unlock with a current one (DVAULT_PASSPHRASE or asked), then give
+    the new one (DVAULT_NEW_PASSPHRASE or asked twice). Old passphrases keep working until
+    an administrator deletes their slot on the storage.
+
+    \b
+    Examples:
+      dvault remote passphrase add origin --label ci
+      DVAULT_PASSPHRASE=old DVAULT_NEW_PASSPHRASE=new dvault remote passphrase add origin
+    """
+    # deferred: session pulls in blake3; keys ~7 ms of imports
+    from dvault.remote import keys
+    from dvault.remote.session import pick_remote
+
+    spec = pick_remote(repo, name)
+    slot = keys.add_passphrase(repo, spec, kdf_cost or keys.DEFAULT_LOG_N, label)
+    if as_json:
+        inv.out.json({"remote": spec.name, "slot": slot, "label": label})
+        return
+    inv.out.message(f"added key slot {slot} to {spec.name}; no data was re-encrypted")
+
+
+@with_repository()
+def passphrase_list(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """List the key slots of an encrypted remote (no passphrase needed).
+
+    \b
+    Examples:
+      dvault remote passphrase list origin
+      dvault remote passphrase list origin --json
+    """
+    # deferred: session pulls in blake3; keys ~7 ms of imports
+    from dvault.remote import keys
+    from dvault.remote.session import pick_remote
+
+    slots = keys.describe_slots(repo, pick_remote(repo, name))
+    if as_json:
+        inv.out.json(slots)
+        return
+    for slot in slots:
+        mark = "  (opened by this clone last)" if slot["last_used_here"] else ""
+        label = f"  {slot['label']}" if slot["label"] else ""
+        inv.out.data(f"{slot['slot']}  {slot['created']}  cost {slot['kdf_cost']}{label}{mark}")
