@@ -697,7 +697,7 @@ class Repo(Repository):
             if name in remotes:
                 raise UsageError(f"remote {name!r} already exists")
             if protect:  # encrypted: written by _encrypt_remote; either way, check it
-                from dvault.remote.backend import open_backend
+                from dvault.remote.registry import open_backend
                 from dvault.remote.session import protect_remote
 
                 protect_remote(open_backend(spec, self.root), protect)
@@ -711,7 +711,7 @@ class Repo(Repository):
         import dataclasses
 
         from dvault.remote import keys
-        from dvault.remote.backend import open_backend
+        from dvault.remote.registry import open_backend
 
         if spec.name in self.config.get("remote", {}):
             raise UsageError(f"remote {spec.name!r} already exists")

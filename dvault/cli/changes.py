@@ -11,11 +11,12 @@ import typer
 from dvault.cli.commits import commit_json, when
 from dvault.cli.common import Invocation, JsonOpt, with_repository
 from dvault.cli.output import message_lines, size
-from dvault.errors import UsageError
+from dvault.errors import PathNotFound, UsageError
 
 if TYPE_CHECKING:
     from dvault.hashing import ObjectId
     from dvault.objects import Commit, TreeEntry
+    from dvault.reader import Entry
     from dvault.repo import Repo
     from dvault.trees import Change
 
@@ -71,8 +72,9 @@ def show(
       dvault show v1:data/labels           # a folder listing
       dvault show v1:data/labels/00001.json > old-label.json
     """
-    # deferred: trees pulls in blake3
-    from dvault.trees import EMPTY_TREE, diff_trees, lookup, read_tree
+    # deferred: trees and the reader pull in blake3
+    from dvault.reader import LocalSource, Snapshot
+    from dvault.trees import diff_trees
 
     rev, sep, path = spec.partition(":")
     oid = repo.resolve(rev or "HEAD")
@@ -81,27 +83,23 @@ def show(
         parent = repo.read_commit(c.parents[0]).tree if c.parents else None
         _show_commit(inv, repo, oid, c, list(diff_trees(repo.store, parent, c.tree)), as_json)
         return
-    rel = path.strip("/").encode()
-    entry = lookup(repo.store, c.tree, rel)
-    if entry is None:
-        raise UsageError(f"path {path!r} does not exist in {rev or 'HEAD'}")
-    if entry.is_dir:
-        entries = read_tree(repo.store, entry.id).entries if entry.id != EMPTY_TREE else ()
-        _show_folder(inv, entries, as_json)
+    # the local store only: a path a partial clone lacks is an error, as it always was
+    snap = Snapshot(LocalSource(repo, remotes=False), oid.hex())
+    try:
+        entry = snap.stat(path, follow_symlinks=False)
+    except PathNotFound:
+        raise UsageError(f"path {path!r} does not exist in {rev or 'HEAD'}") from None
+    if as_json and not entry.is_dir:
+        kind = "link" if entry.type == "symlink" else "file"
+        fields = {"path": entry.path, "type": kind, "mode": f"{entry.mode:o}"}
+        inv.out.json({"commit": oid.hex(), **fields, "size": entry.size, "id": entry.id})
         return
-    if as_json:
-        inv.out.json(
-            {
-                "commit": oid.hex(),
-                "path": os.fsdecode(rel),
-                "type": "link" if entry.is_link else "file",
-                "mode": f"{entry.mode:o}",
-                "size": entry.size,
-                "id": entry.id.hex(),
-            }
-        )
+    content = snap.read(path, follow_symlinks=False)  # verified as it is read
+    if isinstance(content, list):
+        _show_folder(inv, content, as_json)
         return
-    inv.out.content(repo.store.iter_file_content(entry.id))
+    with content:
+        inv.out.content(iter(lambda: content.read1(1 << 20), b""))
 
 
 def _show_commit(
@@ -125,25 +123,16 @@ def _show_commit(
     _print_changes(inv, repo, changes, stat=True)
 
 
-def _show_folder(inv: Invocation, entries: tuple[TreeEntry, ...], as_json: bool) -> None:
+def _show_folder(inv: Invocation, entries: list[Entry], as_json: bool) -> None:
     if as_json:
         inv.out.json(
-            [
-                {
-                    "name": os.fsdecode(e.name),
-                    "mode": f"{e.mode:o}",
-                    "size": e.size,
-                    "id": e.id.hex(),
-                }
-                for e in entries
-            ]
+            [{"name": e.name, "mode": f"{e.mode:o}", "size": e.size, "id": e.id} for e in entries]
         )
         return
     for e in entries:
-        kind = "tree" if e.is_dir else ("link" if e.is_link else "file")
+        kind = {"directory": "tree", "symlink": "link"}.get(e.type, "file")
         inv.out.data(
-            f"{e.mode:06o} {kind:4} {e.id.hex()[:12]} {e.size:>12}  "
-            f"{os.fsdecode(e.name)}{'/' if e.is_dir else ''}"
+            f"{e.mode:06o} {kind:4} {e.id[:12]} {e.size:>12}  {e.name}{'/' if e.is_dir else ''}"
         )
 
 

@@ -12,7 +12,7 @@ import typer
 from dvault.cli.common import Invocation, JsonOpt, with_repository
 from dvault.cli.output import message_lines, title
 from dvault.errors import UsageError
-from dvault.history import graph_lines
+from dvault.graphlanes import graph_lines
 
 if TYPE_CHECKING:
     from dvault.objects import Commit

@@ -172,11 +172,12 @@ def passphrase_add(
       DVAULT_PASSPHRASE=old DVAULT_NEW_PASSPHRASE=new dvault remote passphrase add origin
     """
     # deferred: session pulls in blake3; keys ~7 ms of imports
+    from dvault.ops.keys import add_passphrase
     from dvault.remote import keys
     from dvault.remote.session import pick_remote
 
     spec = pick_remote(repo, name)
-    slot = keys.add_passphrase(repo, spec, kdf_cost or keys.DEFAULT_LOG_N, label)
+    slot = add_passphrase(repo, spec, kdf_cost or keys.DEFAULT_LOG_N, label)
     if as_json:
         inv.out.json({"remote": spec.name, "slot": slot, "label": label})
         return
@@ -198,10 +199,10 @@ def passphrase_list(
       dvault remote passphrase list origin --json
     """
     # deferred: session pulls in blake3; keys ~7 ms of imports
-    from dvault.remote import keys
+    from dvault.ops.keys import describe_slots
     from dvault.remote.session import pick_remote
 
-    slots = keys.describe_slots(repo, pick_remote(repo, name))
+    slots = describe_slots(repo, pick_remote(repo, name))
     if as_json:
         inv.out.json(slots)
         return
