@@ -19,13 +19,11 @@ import datetime
 import html
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvault.errors import DvaultError
+from dvault.repository import Repository
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
 
 
 @dataclass
@@ -106,7 +104,7 @@ def _hex_id(value: object) -> bytes | None:
     return None
 
 
-def build(repo: Repo, rev: str, max_depth: int = 1000) -> Graph:
+def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
     """Commits reachable from ``rev`` through parents and recorded inputs."""
     start = repo.resolve(rev)
     graph = Graph(start.hex())
