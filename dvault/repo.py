@@ -7,8 +7,12 @@ two ``dvault commit`` processes are serialised, never interleaved.
 :class:`Repo` is the plumbing handle (:class:`~dvault.repository.Repository`) with one
 method per operation; each body is one call into ``dvault/ops/`` (or a subsystem), where
 the operation lives as a function over the handle. Nothing below this floor imports it.
-The operations that reach remotes, the maintenance and the review are imported when first
-called, so ``dvault status`` does not load ``remote/`` and the rest.
+
+Each operation's module is imported when its method is first called (``# deferred:
+start-up``): a process that opens a project for ``status`` or ``log`` loads the handle,
+the status scan and the log walk, not the code of commit, checkout, remotes, maintenance
+and review (measured: importing them all at the top added ~20 ms of CPU to ``dvault
+status``, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,28 +23,28 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.hashing import ObjectId
 from dvault.names import KINDS as KINDS  # re-exported: its home is dvault.names
-from dvault.objects import Tag
-from dvault.ops import commits, log, switch, tracking
+from dvault.ops import log
 from dvault.ops.log import LogEntry as LogEntry  # re-exported: dvault.LogEntry
 from dvault.repository import DEFAULT_BRANCH as DEFAULT_BRANCH
 from dvault.repository import DVAULT_DIR as DVAULT_DIR
 from dvault.repository import Repository
-from dvault.signing import SignatureCheck, Signers
-from dvault.trees import Change
-from dvault.workspace.checkout import CheckoutReport
-from dvault.workspace.staging import StageReport
-from dvault.workspace.status import Status
+from dvault.workspace.status import Status, compute_status
 
 if TYPE_CHECKING:
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
     from dvault.maintenance.repair import RepairReport
+    from dvault.objects import Tag
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
     from dvault.remote.push import PushReport
     from dvault.review import Review
+    from dvault.signing import SignatureCheck, Signers
+    from dvault.trees import Change
     from dvault.verify import VerifyReport
+    from dvault.workspace.checkout import CheckoutReport
+    from dvault.workspace.staging import StageReport
 
 
 class Repo(Repository):
@@ -59,15 +63,19 @@ class Repo(Repository):
 
     def add(self, paths: list[str | Path], kind: str | None = None) -> StageReport:
         """Track ``paths`` (new tracked roots unless already under one) and stage them."""
+        from dvault.ops import tracking  # deferred: start-up
+
         return tracking.add(self, paths, kind)
 
     def rm(self, paths: list[str | Path], cached: bool = False) -> list[str]:
         """Stop tracking ``paths``; without ``cached`` also delete them from the workspace."""
+        from dvault.ops import tracking  # deferred: start-up
+
         return tracking.rm(self, paths, cached)
 
     def status(self) -> Status:
         """Staged, modified, deleted and untracked paths (a ``workspace.status.Status``)."""
-        return tracking.status(self)
+        return compute_status(self)  # = ops.tracking.status, without add's and rm's imports
 
     # -- history --------------------------------------------------------------------------
 
@@ -90,6 +98,8 @@ class Repo(Repository):
         and hashed with the commit. ``sign`` signs it with the user's key ``key``
         (docs/format.md, "Signatures").
         """
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.commit(self, message, all, meta, allow_empty, inputs, sources, sign, key)
 
     def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
@@ -119,6 +129,8 @@ class Repo(Repository):
 
         A whole checkout that would make the project track roots it never tracked
         raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
+        from dvault.ops import switch  # deferred: start-up
+
         return switch.checkout(self, rev, paths, force, accept_roots)
 
     def fast_forward(
@@ -126,6 +138,8 @@ class Repo(Repository):
     ) -> CheckoutReport:
         """Advance the current branch to ``new`` (a descendant) and update the workspace
         (new tracked roots need ``accept_roots``, as for :meth:`checkout`)."""
+        from dvault.ops import switch  # deferred: start-up
+
         return switch.fast_forward(self, new, message, accept_roots)
 
     def checkout_initial(
@@ -141,16 +155,22 @@ class Repo(Repository):
         local files in the way: there are none. A project that tracks nothing yet takes
         the roots the target's tree holds (see ``workspace.safety.adopted_roots``).
         """
+        from dvault.ops import switch  # deferred: start-up
+
         return switch.checkout_initial(self, target, branch, empty_workspace, accept_roots)
 
     # -- branches and tags ----------------------------------------------------------------
 
     def branch(self, name: str, rev: str | None = None) -> ObjectId:
         """Create branch ``name`` at ``rev`` (default HEAD); returns the commit id."""
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.branch(self, name, rev)
 
     def delete_branch(self, name: str) -> ObjectId:
         """Delete a branch (not the current one); returns the commit it pointed at."""
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.delete_branch(self, name)
 
     def tag(
@@ -163,15 +183,21 @@ class Repo(Repository):
     ) -> ObjectId:
         """Create an annotated, immutable tag (signed with ``sign``); re-tagging an
         existing name fails."""
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.tag(self, name, rev, message, sign, key)
 
     def signature(self, oid: bytes, signers: Signers | None = None) -> SignatureCheck:
         """The signature status (good, bad, unknown, unsigned) of a commit or tag, against
         the trusted signers (``signing.trusted_signers``: never the work tree)."""
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.signature(self, oid, signers)
 
     def read_tag(self, oid: bytes) -> Tag:
         """The annotated tag object ``oid``."""
+        from dvault.ops import commits  # deferred: start-up
+
         return commits.read_tag(self, oid)
 
     # -- remotes --------------------------------------------------------------------------
@@ -193,7 +219,7 @@ class Repo(Repository):
         written into the remote's create-only marker now, so they bind every client. With
         ``encrypt`` the remote is first set up for client-side encryption (or joined, when
         it already is): see dvault/remote/keys.py."""
-        from dvault.ops import remotes  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import remotes  # deferred: start-up
 
         return remotes.add_remote(
             self, name, url, endpoint, region, retention_days, profile, protect, encrypt, kdf_cost
@@ -201,13 +227,13 @@ class Repo(Repository):
 
     def remove_remote(self, name: str) -> None:
         """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
-        from dvault.ops import remotes  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import remotes  # deferred: start-up
 
         remotes.remove_remote(self, name)
 
     def remotes(self) -> dict[str, RemoteSpec]:
         """Configured remotes by name (``RemoteSpec``: url, endpoint, encrypt, ...)."""
-        from dvault.ops import remotes  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import remotes  # deferred: start-up
 
         return remotes.remotes(self)
 
@@ -216,13 +242,13 @@ class Repo(Repository):
     ) -> PushReport:
         """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
         append the updates of ``refs`` (default: the current branch) to its ref log."""
-        from dvault.ops import sync  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import sync  # deferred: start-up
 
         return sync.push(self, remote, refs, force)
 
     def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> FetchReport:
         """Bring in a remote's refs (default: all) and the objects they need, verified."""
-        from dvault.ops import sync  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import sync  # deferred: start-up
 
         return sync.fetch(self, remote, refs)
 
@@ -232,8 +258,8 @@ class Repo(Repository):
         """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
         returns the checkout report, or None when already up to date. New tracked roots
         need ``accept_roots`` (see :meth:`checkout`)."""
-        from dvault.ops import sync  # deferred: start-up (remote/ loads on first use)
-        from dvault.remote.session import pick_remote  # deferred: as above
+        from dvault.ops import sync  # deferred: start-up
+        from dvault.remote.session import pick_remote  # deferred: start-up
 
         return sync.pull(self, pick_remote(self, remote), branch, accept_roots)[1]
 
@@ -250,7 +276,7 @@ class Repo(Repository):
     ) -> Repo:
         """Create ``dest`` from the remote at ``url`` and check out ``rev`` (default its
         main branch); with ``paths``, a partial clone holding only those paths' data."""
-        from dvault.ops import sync  # deferred: start-up (remote/ loads on first use)
+        from dvault.ops import sync  # deferred: start-up
 
         target = Path(dest).resolve()
         sync.clone(url, target, rev, paths, endpoint, region, profile)
@@ -265,8 +291,8 @@ class Repo(Repository):
     ) -> VerifyReport:
         """Check that every object the refs (or ``revs``) need is present, and intact with
         ``read_data``; or check a remote instead. The report's ``ok`` says whether it is."""
-        from dvault.remote.session import pick_remote  # deferred: start-up (remote/)
-        from dvault.verify import verify_local, verify_remote  # deferred: as above
+        from dvault.remote.session import pick_remote  # deferred: start-up
+        from dvault.verify import verify_local, verify_remote  # deferred: start-up
 
         if remote is None:
             return verify_local(self, revs, read_data, sample)
@@ -276,26 +302,26 @@ class Repo(Repository):
 
     def gc(self, dry_run: bool = False, keep_within: str = "14d") -> GcReport:
         """Remove objects nothing references (never on remotes); see ``dvault gc``."""
-        from dvault.maintenance import gc  # deferred: start-up (loads remote/ for repair)
+        from dvault.maintenance import gc  # deferred: start-up
 
         return gc.collect(self, dry_run, gc.parse_duration(keep_within))
 
     def repair(self) -> RepairReport:
         """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""
-        from dvault.maintenance import repair  # deferred: start-up (loads remote/)
+        from dvault.maintenance import repair  # deferred: start-up
 
         return repair.repair(self)
 
     def review(self, git_rev: str = "HEAD", read_data: bool = False) -> Review:
         """Reproducibility review of a git revision (pinned data, lineage, signatures,
         whether each remote can restore it); ``passed`` is the verdict."""
-        from dvault import review  # deferred: start-up (loads remote/ and dulwich's users)
+        from dvault import review  # deferred: start-up
 
         return review.review(self, git_rev, read_data)
 
     def lineage(self, rev: str = "HEAD") -> Graph:
         """Where a version came from: the graph of parents, inputs and sources."""
-        from dvault import lineage  # deferred: start-up (html, datetime for the renderers)
+        from dvault import lineage  # deferred: start-up
 
         return lineage.build(self, rev)
 

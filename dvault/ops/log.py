@@ -2,7 +2,8 @@
 
 Named for the command it serves: ``dvault.history`` is the lane drawer of
 ``log --graph`` (a base-floor module that knows nothing of commits), and the walk that
-feeds it lives here, over the repository.
+feeds it lives here, over the repository. :class:`LogEntry` is public (``dvault.LogEntry``),
+so this module stays light: ``dvault.repo`` imports it on every start.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId
 from dvault.objects import Commit, TreeEntry
-from dvault.ops.tracking import status
 from dvault.repository import Repository
 from dvault.revisions import peel
 from dvault.trees import Change, diff_entries, flatten, lookup
 from dvault.workspace.scan import under
+from dvault.workspace.status import compute_status
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _diff_workspace(repo: Repository, old: str | None, paths: list[str] | None) 
     _, head = repo.refs.head()
     base_rev = old if old is not None else ("HEAD" if head else None)
     base = flatten(repo.store, repo.read_commit(repo.resolve(base_rev)).tree) if base_rev else {}
-    now = status(repo)
+    now = compute_status(repo)  # ops.tracking.status, without loading add's and rm's modules
     current = {
         p: TreeEntry(p.rpartition(b"/")[2], e.mode, e.size, e.id)
         for p, e in repo.state.stage().items()

@@ -16,7 +16,8 @@ from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, ignore_pattern
 from dvault.names import KINDS, root_problem
 from dvault.repository import Repository
-from dvault.store.state import SIGNATURE_DROP_ALL, StageEntry
+from dvault.store import state as stored
+from dvault.store.state import StageEntry
 from dvault.workspace.checkout import current_content
 from dvault.workspace.safety import SymlinkGuard, UnsafePath
 from dvault.workspace.scan import load_ignore, scan_workspace, under
@@ -73,7 +74,8 @@ def sign_directories(repo: Repository, report: StageReport) -> None:
     records the signature of every directory it finds clean. A large add forgets them
     all (store/state.py), and paying for the full comparison here, in a command that took
     seconds anyway, keeps the next ``status`` from paying it."""
-    if report.added + report.modified + report.deleted <= SIGNATURE_DROP_ALL:
+    # read at the call, not bound at import: the threshold is the state module's to set
+    if report.added + report.modified + report.deleted <= stored.SIGNATURE_DROP_ALL:
         return  # the few signatures forgotten are cheap to re-record in status
     roots = [os.fsencode(r) for r in repo.state.roots()]
     scan_workspace(repo.root, roots, load_ignore(repo.root), repo.state, WORKERS)
