@@ -34,9 +34,6 @@ from dvault.ops.commits import commit, write_lock
 from dvault.ops.switch import checkout, checkout_initial
 from dvault.ops.tracking import status
 from dvault.reachability import walk
-from dvault.remote.fetch import FetchReport, bring_in
-from dvault.remote.push import push_refs
-from dvault.remote.session import Remote, pick_remote
 from dvault.repository import Repository
 from dvault.workspace.safety import NewRoots
 
@@ -156,6 +153,11 @@ def _complete(repo: Repository, commit_id: bytes) -> bool:
 
 
 def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
+    # deferred: start-up; git runs a hook on every checkout and commit, and most have
+    # nothing to fetch or push, so remote/ loads only when one does
+    from dvault.remote.fetch import FetchReport, bring_in
+    from dvault.remote.session import Remote, pick_remote
+
     spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
     remote = Remote(repo, spec)
     remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
@@ -209,6 +211,9 @@ def _unstaged_in_git(repo: Repository) -> bool:
 
 def pre_push(repo: Repository, stdin_text: str) -> str:
     """Push the data pinned by every git commit in the push; raise to refuse the push."""
+    from dvault.remote.push import push_refs  # deferred: start-up (see _fetch_pin)
+    from dvault.remote.session import pick_remote  # deferred: start-up (see _fetch_pin)
+
     zero = "0" * 40
     pins: dict[str, str] = {}
     for line in stdin_text.splitlines():
