@@ -19,13 +19,11 @@ import datetime
 import html
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvault.errors import DvaultError
+from dvault.repository import Repository
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
-
-if TYPE_CHECKING:
-    from dvault.repository import Repository
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 
 from dvault import gitlink, lineage, signing
 from dvault.errors import DvaultError, UsageError
-from dvault.lockfile import Pin, as_json, read_at_git_rev
+from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
 from dvault.remote.backend import RemoteSpec
 from dvault.remote.session import Remote, remote_specs

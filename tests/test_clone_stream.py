@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dvault.hashing import ObjectId, ObjectType
+from dvault.ops.sync import clone
 from dvault.remote.catalog import RemoteCatalog, _pack_location, _unpack_location
-from dvault.remote.clone import clone
 from dvault.remote.push import push
 from dvault.remote.session import pick_remote
 from dvault.repo import Repo

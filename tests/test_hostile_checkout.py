@@ -22,8 +22,8 @@ from dvault.errors import CorruptObject, DvaultError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.names import root_problem
 from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK, Commit, Tree, TreeEntry
+from dvault.ops.sync import clone
 from dvault.remote.backend import RemoteSpec
-from dvault.remote.clone import clone
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
 from dvault.remote.registry import open_backend
 from dvault.repo import Repo

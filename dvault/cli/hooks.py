@@ -51,7 +51,7 @@ def hooks_install(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None
       dvault hooks install
       dvault hooks install --json
     """
-    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+    from dvault.ops import hooks  # deferred: ~20 ms of imports --help would pay
 
     _show(inv, hooks.install(repo), as_json)
 
@@ -64,7 +64,7 @@ def hooks_uninstall(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> No
     Examples:
       dvault hooks uninstall
     """
-    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+    from dvault.ops import hooks  # deferred: ~20 ms of imports --help would pay
 
     _show(inv, hooks.uninstall(repo), as_json)
 
@@ -81,7 +81,7 @@ def hook(
     Examples:
       dvault hook post-checkout OLD NEW 1  # run by git
     """
-    from dvault import hooks  # deferred: ~5 ms of imports --help would pay
+    from dvault.ops import hooks  # deferred: ~20 ms of imports --help would pay
 
     # Not @with_repository: a hook reports any failure, opening included, as its own
     # line ("dvault: post-checkout: ...") for git to show, with the error's exit code.

@@ -98,7 +98,7 @@ def remote_add(
     if as_json:
         inv.out.json(_remote_json(spec.name, spec))
         return
-    lock = f" (encrypted, key {spec.key_id[:8]})" if spec.encrypt else ""
+    lock = f" (encrypted, key {(spec.key_id or '')[:8]})" if spec.encrypt else ""
     inv.out.message(f"added remote {spec.name} -> {spec.url}{lock}")
 
 

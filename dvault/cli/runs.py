@@ -44,7 +44,7 @@ def run(
       dvault run --input data/raw@v1 --output data/features -- python featurize.py
       dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
     """
-    from dvault.runs import run as do_run  # deferred: runs pulls in blake3
+    from dvault.ops.runs import run as do_run  # deferred: runs pulls in blake3
 
     out = inv.out
     command = inv.paths or []
@@ -107,8 +107,8 @@ def rerun(
       dvault rerun v2 --yes --json
     """
     # deferred: runs pulls in blake3
-    from dvault.runs import plan_rerun
-    from dvault.runs import rerun as do_rerun
+    from dvault.ops.runs import plan_rerun
+    from dvault.ops.runs import rerun as do_rerun
 
     out = inv.out
     plan = plan_rerun(repo, rev)

@@ -164,7 +164,7 @@ def pull(
       dvault pull origin main
       dvault pull --accept-roots           # the branch now tracks a folder you expect
     """
-    from dvault.remote.clone import pull as do_pull  # deferred: the remotes (blake3)
+    from dvault.ops.sync import pull as do_pull  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
@@ -225,8 +225,8 @@ def clone(
       dvault clone s3://data/vision --key-id 3f0c...  --expect 9ab1...
     """
     # deferred: the remotes (blake3)
-    from dvault.remote.clone import CloneTrust
-    from dvault.remote.clone import clone as do_clone
+    from dvault.ops.sync import CloneTrust
+    from dvault.ops.sync import clone as do_clone
 
     trust = CloneTrust(
         encrypted, key_id.lower() if key_id else None, expect.lower() if expect else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from dvault import lockfile
+from dvault import pins
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId
 from dvault.refs import HEADS, TAGS
@@ -52,7 +52,7 @@ def live_roots(
                 for i, entry in enumerate(repo.refs.reflog(ref)):
                     if entry.new is not None and entry.time_ns >= horizon:
                         roots[f"reflog {ref}@{i}"] = entry.new
-    pin = lockfile.read(repo)
+    pin = pins.read(repo)
     if pin is not None:
         roots["dvault.lock"] = ObjectId(bytes.fromhex(pin.commit))
     return roots

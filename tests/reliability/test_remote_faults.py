@@ -26,8 +26,8 @@ import pytest
 
 from dvault import config as cfg
 from dvault.hashing import ObjectId
+from dvault.ops.sync import clone
 from dvault.remote.backend import RemoteError, RemoteSpec, RemoteTampered
-from dvault.remote.clone import clone
 from dvault.remote.directory import DirectoryBackend
 from dvault.remote.fetch import fetch
 from dvault.remote.push import push_refs

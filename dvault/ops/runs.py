@@ -24,16 +24,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from dvault.errors import CheckFailed, UsageError
+from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR
+from dvault.ops.commits import commit, signature
+from dvault.ops.tracking import add
+from dvault.repository import Repository
 from dvault.secretargs import redact_argv, redacted_positions
-
-if TYPE_CHECKING:
-    from dvault.hashing import ObjectId
-    from dvault.repo import Repo
-    from dvault.signing import SignatureCheck
+from dvault.signing import GOOD, SignatureCheck
+from dvault.trees import lookup, walk
+from dvault.workspace.scan import load_ignore
+from dvault.workspace.scan import walk as scan
+from dvault.workspace.status import hash_many
 
 MAX_ARGS = 4096
 MAX_OUTPUTS = 4096
@@ -48,7 +51,7 @@ class RunResult:
 
 
 def run(
-    repo: Repo,
+    repo: Repository,
     command: list[str],
     outputs: list[str],
     cwd: Path,
@@ -70,7 +73,7 @@ def run(
     if done.returncode != 0:
         return RunResult(done.returncode, seconds)
     rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
-    repo.add([cwd / o for o in outputs], kind=kind)
+    add(repo, [cwd / o for o in outputs], kind=kind)
     recorded = redact_argv(command)
     record = {
         "command": recorded,
@@ -79,7 +82,8 @@ def run(
         "seconds": round(seconds, 3),
         "exit": 0,
     }
-    oid = repo.commit(
+    oid = commit(
+        repo,
         message or "run: " + " ".join(recorded),
         meta={"run": record},
         inputs=inputs,
@@ -103,8 +107,6 @@ class RerunPlan:
     @property
     def trusted(self) -> bool:
         """The commit carries a good signature from a trusted signer."""
-        from dvault.signing import GOOD
-
         return bool(self.signature.status == GOOD)
 
     def describe(self) -> list[str]:
@@ -118,14 +120,13 @@ class RerunPlan:
         ]
 
 
-def plan_rerun(repo: Repo, rev: str) -> RerunPlan:
+def plan_rerun(repo: Repository, rev: str) -> RerunPlan:
     """Read and check REV's run record; raises :class:`UsageError` (exit 2) for a record
     that must not run: not a list of strings, a working directory or output outside the
     project (``..``, absolute, through a symlink, inside .git or .dvault), or secrets
     that were redacted when it was recorded."""
     oid = repo.resolve(rev)
-    commit = repo.read_commit(oid)
-    record = commit.meta.get("run")
+    record = repo.read_commit(oid).meta.get("run")
     where = f"{rev} ({oid.hex()[:12]})"
     if not isinstance(record, dict) or not record.get("command"):
         raise UsageError(f"{where} was not made by dvault run; nothing to repeat")
@@ -150,10 +151,10 @@ def plan_rerun(repo: Repo, rev: str) -> RerunPlan:
     if not (repo.root / cwd).is_dir():
         raise UsageError(f"{where}: the recorded working directory {cwd} does not exist")
     checked = tuple(_inside(repo, o, "output", where) for o in outputs)
-    return RerunPlan(rev, oid, tuple(command), cwd, checked, repo.signature(oid))
+    return RerunPlan(rev, oid, tuple(command), cwd, checked, signature(repo, oid))
 
 
-def _inside(repo: Repo, value: object, what: str, where: str) -> str:
+def _inside(repo: Repository, value: object, what: str, where: str) -> str:
     """A recorded project-relative path, normalised; refused unless it stays inside the
     project once symlinks already in the work tree are followed."""
     if not isinstance(value, str) or "\0" in value:
@@ -188,26 +189,21 @@ class RerunResult:
     differences: list[str] = field(default_factory=list)
 
 
-def rerun(repo: Repo, plan: RerunPlan) -> RerunResult:
+def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
     """Run a checked plan (the caller decided it may run) and compare its outputs with
     the commit's."""
-    from dvault.trees import lookup, walk
-    from dvault.workspace.scan import load_ignore
-    from dvault.workspace.scan import walk as scan
-    from dvault.workspace.status import hash_many
-
     try:
         done = subprocess.run(list(plan.command), cwd=repo.root / plan.cwd)
     except OSError as exc:
         raise UsageError(f"cannot run {plan.command[0]!r}: {exc.strerror}") from None
     if done.returncode != 0:
         raise CheckFailed(f"the recorded command failed this time (exit {done.returncode})")
-    commit = repo.read_commit(plan.commit)
+    recorded = repo.read_commit(plan.commit)
     differences: list[str] = []
     ignore = load_ignore(repo.root)
     for output in plan.outputs:
         rel = b"" if output == "." else output.encode()
-        entry = lookup(repo.store, commit.tree, rel)
+        entry = lookup(repo.store, recorded.tree, rel)
         expected: dict[bytes, tuple[int, bytes]] = {}
         if entry is not None:
             leaves = (

@@ -1,4 +1,8 @@
-"""Pull and clone: fetch (remote/fetch.py), then check out what was fetched.
+"""Synchronising with remotes: push, fetch, pull and clone.
+
+``push`` and ``fetch`` pick the remote and hand over to remote/push.py and
+remote/fetch.py, which move the objects and the ref log. ``pull`` and ``clone`` fetch,
+then check out through :mod:`dvault.ops.switch`.
 
 A clone is made whole or not at all: on any failure the half-made directory is removed.
 What the user knows of a remote beforehand (``clone --encrypted``, ``--key-id``,
@@ -7,36 +11,58 @@ What the user knows of a remote beforehand (``clone --encrypted``, ``--key-id``,
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from dvault import config as cfg
+from dvault import pins
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId
+from dvault.memory import trim_heap
+from dvault.ops.switch import checkout_initial, fast_forward
 from dvault.refs import HEADS, TAGS
+from dvault.remote import fetch as remote_fetch
+from dvault.remote import push as remote_push
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
-from dvault.remote.fetch import FetchReport, bring_in, fetch, fetch_view
+from dvault.remote.encrypted import EncryptedBackend
+from dvault.remote.fetch import FetchReport, bring_in, fetch_view
+from dvault.remote.push import PushReport, is_ancestor
 from dvault.remote.reflog import LogView
-from dvault.remote.session import Remote
+from dvault.remote.session import Remote, pick_remote
+from dvault.repository import Repository
+from dvault.revisions import peel
+from dvault.workspace.checkout import CheckoutReport
 
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+
+def push(
+    repo: Repository, remote: str | None = None, refs: list[str] | None = None, force: bool = False
+) -> PushReport:
+    """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
+    append the updates of ``refs`` (default: the current branch) to its ref log."""
+    return remote_push.push(repo, pick_remote(repo, remote), refs or None, force=force)
+
+
+def fetch(
+    repo: Repository, remote: str | None = None, refs: list[str] | None = None
+) -> FetchReport:
+    """Bring in a remote's refs (default: all) and the objects they need, verified."""
+    return remote_fetch.fetch(repo, pick_remote(repo, remote), refs or None)
 
 
 def pull(
-    repo: Repo, spec: RemoteSpec, name: str | None = None, accept_roots: bool = False
-) -> tuple[FetchReport, Any]:
+    repo: Repository, spec: RemoteSpec, name: str | None = None, accept_roots: bool = False
+) -> tuple[FetchReport, CheckoutReport | None]:
     """Fetch a branch (default: the current one) and fast-forward the workspace to it
-    (new tracked roots need ``accept_roots``: ``Repo.checkout``).
+    (new tracked roots need ``accept_roots``: :func:`dvault.ops.switch.checkout`); the
+    checkout report is None when there was nothing to check out.
 
     In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
     materialises the pinned data instead: that is the data the checked-out code uses.
     """
-    from dvault import lockfile
-
     branch, head = repo.refs.head()
-    pin = lockfile.read(repo) if name is None else None
+    pin = pins.read(repo) if name is None else None
     if head is None and pin is not None:
         remote = Remote(repo, spec)
         remote.log.load()  # refuses a rewritten or truncated log; the pin names the data,
@@ -44,19 +70,17 @@ def pull(
         report = FetchReport()
         pinned = ObjectId(bytes.fromhex(pin.commit))
         bring_in(repo, remote, [pinned], None, True, report)
-        return report, repo.checkout_initial(pinned, None, accept_roots=accept_roots)
+        return report, checkout_initial(repo, pinned, None, accept_roots=accept_roots)
     target = name or branch
     if target is None:
         raise UsageError("HEAD is detached; name the branch to pull")
-    report = fetch(repo, spec, [target])
+    report = remote_fetch.fetch(repo, spec, [target])
     ref = next(iter(report.refs))
     if not ref.startswith(HEADS):
         raise UsageError(f"{target!r} is a tag; use dvault fetch and dvault checkout")
     new = ObjectId(bytes.fromhex(report.refs[ref]))
     local_name = ref[len(HEADS) :]
     local = repo.refs.read(ref)
-    from dvault.remote.push import is_ancestor
-
     if local is not None and local != new and not is_ancestor(repo, local, new):
         if is_ancestor(repo, new, local):
             return report, None  # we are ahead: nothing to pull
@@ -66,14 +90,11 @@ def pull(
         )
     if local == new and branch == local_name:
         return report, None
-    if branch == local_name:
-        checkout = repo.fast_forward(
-            new, f"pull: fast-forward from {spec.name}", accept_roots=accept_roots
-        )
-    else:
+    if branch != local_name:
         repo.refs.update(ref, new, f"pull: from {spec.name}")
-        checkout = None
-    return report, checkout
+        return report, None
+    message = f"pull: fast-forward from {spec.name}"
+    return report, fast_forward(repo, new, message, accept_roots=accept_roots)
 
 
 def clone(
@@ -86,17 +107,13 @@ def clone(
     profile: str | None = None,
     backend: Backend | None = None,
     trust: CloneTrust | None = None,
-) -> Any:
+) -> CheckoutReport:
     """Create ``dest``, add the remote as ``origin``, fetch and check out.
 
     ``trust`` is what the user knows of the remote beforehand (clone --encrypted, --key-id,
     --expect): a remote that does not match it is refused before anything is fetched. On
     any failure the half-made clone is removed: nothing half-written is left.
     """
-    from dvault import config as cfg
-    from dvault.memory import trim_heap
-    from dvault.repo import Repo
-
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"destination {dest} exists and is not empty")
     created = not dest.exists()
@@ -106,19 +123,15 @@ def clone(
     encrypted = trust.encrypted or trust.key_id is not None
     spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
     try:
-        repo = Repo.init(dest, at_git_root=False)
+        repo = Repository.init(dest, at_git_root=False)
         with repo:
             config = cfg.load(repo.dir / "config")
             config.setdefault("remote", {})["origin"] = spec.to_config()
             cfg.save(repo.dir / "config", config)
             repo.reload_config()
             remote = Remote(repo, spec, backend)
-            from dvault.remote.encrypted import EncryptedBackend
-
             if isinstance(remote.backend, EncryptedBackend):  # pin it in the config
-                from dataclasses import replace
-
-                spec = replace(spec, encrypt=True, key_id=remote.backend.keys.key_id)
+                spec = dataclasses.replace(spec, encrypt=True, key_id=remote.backend.keys.key_id)
                 config["remote"]["origin"] = spec.to_config()
                 cfg.save(repo.dir / "config", config)
                 repo.reload_config()
@@ -134,11 +147,9 @@ def clone(
             trim_heap()  # the fetch's object maps are gone: not carried into the checkout
             if scopes:
                 repo.state.set_sparse(scopes)
-            from dvault.revisions import peel
-
             target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
             branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
-            return repo.checkout_initial(target, branch, empty_workspace=created)
+            return checkout_initial(repo, target, branch, empty_workspace=created)
     except BaseException:  # whatever it was (a bug's RecursionError too): nothing half-made
         if created:
             shutil.rmtree(dest, ignore_errors=True)

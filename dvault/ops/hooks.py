@@ -24,15 +24,18 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dvault import config as cfg
 from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.gitlink import find_git_root, hooks_dir
-from dvault.lockfile import LOCK_FILE, Pin, read
-
-if TYPE_CHECKING:
-    from dvault.repo import Repo
+from dvault.hashing import ObjectId
+from dvault.ops.commits import commit, write_lock
+from dvault.ops.switch import checkout, checkout_initial
+from dvault.ops.tracking import status
+from dvault.pins import LOCK_FILE, Pin, read
+from dvault.reachability import walk
+from dvault.repository import Repository
+from dvault.workspace.safety import NewRoots
 
 HOOKS = ("post-checkout", "post-merge", "pre-commit", "pre-push")
 MARK = "# dvault-hook"
@@ -72,7 +75,7 @@ def _ours(path: Path) -> bool:
         return False
 
 
-def install(repo: Repo) -> list[str]:
+def install(repo: Repository) -> list[str]:
     """Install (or refresh) the hooks, chaining to existing ones; returns what it did."""
     directory = hooks_dir(repo.root)
     directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def install(repo: Repo) -> list[str]:
     return done
 
 
-def uninstall(repo: Repo) -> list[str]:
+def uninstall(repo: Repository) -> list[str]:
     directory = hooks_dir(repo.root)
     done = []
     for name in HOOKS:
@@ -111,7 +114,7 @@ def uninstall(repo: Repo) -> list[str]:
 # -- what the hooks do --------------------------------------------------------------------
 
 
-def materialise_pin(repo: Repo, pin: Pin | None = None) -> str:
+def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
     """Make the workspace hold the pinned data, fetching missing objects; returns a
     one-line summary."""
     pin = pin or read(repo)
@@ -123,14 +126,11 @@ def materialise_pin(repo: Repo, pin: Pin | None = None) -> str:
         return f"data already at {pin.commit[:12]}"
     if not repo.store.has(target) or not _complete(repo, target):
         _fetch_pin(repo, target)
-    from dvault.hashing import ObjectId
-    from dvault.workspace.safety import NewRoots
-
     try:
         if head is None:
-            report = repo.checkout_initial(ObjectId(target), None)
+            report = checkout_initial(repo, ObjectId(target), None)
         else:
-            report = repo.checkout(pin.commit)
+            report = checkout(repo, pin.commit)
     except NewRoots as exc:  # a hook never accepts new roots for the user: it says how
         raise NewRoots(
             f"{exc} (a hook does not accept them for you; to accept, run: dvault checkout "
@@ -141,19 +141,20 @@ def materialise_pin(repo: Repo, pin: Pin | None = None) -> str:
     )
 
 
-def _complete(repo: Repo, commit: bytes) -> bool:
-    from dvault.reachability import walk
-
+def _complete(repo: Repository, commit_id: bytes) -> bool:
     store = repo.store
     try:
-        found = walk(store.get_raw, store.type_of, [commit], known=lambda _o: False, history=False)
+        found = walk(
+            store.get_raw, store.type_of, [commit_id], known=lambda _o: False, history=False
+        )
     except DvaultError:
         return False
     return not found.missing
 
 
-def _fetch_pin(repo: Repo, commit: bytes) -> None:
-    from dvault.hashing import ObjectId
+def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
+    # deferred: start-up; git runs a hook on every checkout and commit, and most have
+    # nothing to fetch or push, so remote/ loads only when one does
     from dvault.remote.fetch import FetchReport, bring_in
     from dvault.remote.session import Remote, pick_remote
 
@@ -161,21 +162,19 @@ def _fetch_pin(repo: Repo, commit: bytes) -> None:
     remote = Remote(repo, spec)
     remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
     remote.refresh_catalog()
-    bring_in(repo, remote, [ObjectId(commit)], None, False, FetchReport())
+    bring_in(repo, remote, [ObjectId(commit_id)], None, False, FetchReport())
 
 
-def pre_commit(repo: Repo) -> str:
+def pre_commit(repo: Repository) -> str:
     """Refuse (CheckFailed) when the data or the pin would not match the git commit."""
-    from dvault import lockfile
-
-    status = repo.status()
+    now = status(repo)
     pin = read(repo)
     _, head = repo.refs.head()
     problems = []
-    if not status.clean:
+    if not now.clean:
         counts = (
-            f"{len(status.staged)} staged, {len(status.modified)} modified, "
-            f"{len(status.deleted)} deleted, {len(status.untracked)} new"
+            f"{len(now.staged)} staged, {len(now.modified)} modified, "
+            f"{len(now.deleted)} deleted, {len(now.untracked)} new"
         )
         problems.append(f"tracked data has uncommitted changes ({counts})")
     elif head is not None and (pin is None or pin.commit != head.hex()):
@@ -185,11 +184,11 @@ def pre_commit(repo: Repo) -> str:
     if not problems:
         return "data matches dvault.lock"
     if cfg.get(repo.config, "git.commit_data", False):
-        if not status.clean:
-            repo.commit("data for git commit", all=True)
+        if not now.clean:
+            commit(repo, "data for git commit", all=True)
         _, head = repo.refs.head()
         if head is not None:
-            lockfile.write(repo, head)
+            write_lock(repo, head)
         _git(repo, "add", LOCK_FILE)
         return "committed the data and staged dvault.lock (git.commit_data = true)"
     raise CheckFailed(
@@ -198,23 +197,22 @@ def pre_commit(repo: Repo) -> str:
     )
 
 
-def _git(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+def _git(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
     root = find_git_root(repo.root) or repo.root
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
 
 
-def _unstaged_in_git(repo: Repo) -> bool:
+def _unstaged_in_git(repo: Repository) -> bool:
     tracked = _git(repo, "ls-files", "--error-unmatch", LOCK_FILE).returncode == 0
     if not tracked:
         return (repo.root / LOCK_FILE).exists()
     return _git(repo, "diff", "--quiet", "--", LOCK_FILE).returncode != 0
 
 
-def pre_push(repo: Repo, stdin_text: str) -> str:
+def pre_push(repo: Repository, stdin_text: str) -> str:
     """Push the data pinned by every git commit in the push; raise to refuse the push."""
-    from dvault.hashing import ObjectId
-    from dvault.remote.push import push_refs
-    from dvault.remote.session import pick_remote
+    from dvault.remote.push import push_refs  # deferred: start-up (see _fetch_pin)
+    from dvault.remote.session import pick_remote  # deferred: start-up (see _fetch_pin)
 
     zero = "0" * 40
     pins: dict[str, str] = {}
@@ -245,13 +243,13 @@ def pre_push(repo: Repo, stdin_text: str) -> str:
     return f"pushed the data of {len(pins)} pin(s) to {spec.name} ({report.packs_sent} pack(s))"
 
 
-def _lock_rel(repo: Repo) -> str:
+def _lock_rel(repo: Repository) -> str:
     git_root = find_git_root(repo.root) or repo.root
     prefix = repo.root.relative_to(git_root).as_posix()
     return f"{prefix}/{LOCK_FILE}" if prefix != "." else LOCK_FILE
 
 
-def run(repo: Repo, name: str, args: list[str]) -> str:
+def run(repo: Repository, name: str, args: list[str]) -> str:
     """Dispatch one git hook invocation."""
     if name == "post-checkout":
         if len(args) >= 3 and args[2] != "1":

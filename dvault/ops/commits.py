@@ -1,0 +1,199 @@
+"""Commits, tags and branches: the operations that write history.
+
+``commit`` records the stage as a commit with its lineage (where the data came from:
+docs/lineage.md) and keeps ``dvault.lock``, the git-side pin, in step. The order is the
+durability order: the pack holding the commit is sealed and indexed before any ref
+points at it, and the pin is rewritten only after the ref moved.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dvault import gitlink, pins, signing
+from dvault.errors import NothingToCommit, RefExists, UsageError
+from dvault.hashing import ObjectId, ObjectType
+from dvault.identity import author
+from dvault.objects import Commit, Tag
+from dvault.ops.tracking import sign_directories
+from dvault.refs import TAGS, check_ref_name
+from dvault.repository import Repository
+from dvault.secretargs import redact_argv
+from dvault.signing import SignatureCheck, SignedObject, Signers
+from dvault.store.objectstore import ObjectWriter
+from dvault.trees import lookup
+from dvault.workspace.staging import stage_paths
+
+Signer = Callable[[SignedObject], SignedObject]
+
+
+def commit(
+    repo: Repository,
+    message: str,
+    all: bool = False,
+    meta: dict[str, Any] | None = None,
+    allow_empty: bool = False,
+    inputs: list[str] | None = None,
+    sources: list[str | Path] | None = None,
+    sign: bool = False,
+    key: str | None = None,
+) -> ObjectId:
+    """Record the stage as a new commit on the current branch; returns its id."""
+    if not message.strip():
+        raise UsageError("empty commit message; use -m MESSAGE")
+    signer = _signer(sign, key)
+    with repo.locked():
+        roots = repo.roots()
+        if all:
+            if not roots:
+                raise NothingToCommit("nothing tracked yet; use dvault add PATH")
+            sign_directories(repo, stage_paths(repo, [os.fsencode(r) for r in roots], "commit"))
+        tree = repo.state.stage_tree()
+        _, head = repo.refs.head()
+        parent = repo.read_commit(head) if head else None
+        if tree is None or (
+            not allow_empty and parent is not None and parent.tree == tree and parent.roots == roots
+        ):
+            raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
+        with repo.store.writer() as writer:
+            lineage = _lineage(repo, writer, inputs or [], sources or [])
+            lineage.update(meta or {})
+            new = Commit(
+                tree=tree,
+                parents=(head,) if head else (),
+                author=author(repo.config),
+                time_ns=time.time_ns(),
+                message=message,
+                roots=roots,
+                meta=lineage,
+            )
+            oid = writer.put(new if signer is None else signer(new))
+        # pack sealed and indexed above; only now may a ref point at the commit
+        repo.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
+        write_lock(repo, oid)
+    return oid
+
+
+def _lineage(
+    repo: Repository, writer: ObjectWriter, inputs: list[str], sources: list[str | Path]
+) -> dict[str, Any]:
+    """What every commit records about where it came from (docs/lineage.md)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    lineage: dict[str, Any] = {  # a secret on the command line must not be published
+        "command": redact_argv(["dvault", *sys.argv[1:]]) if sys.argv else [],
+        "host": socket.gethostname(),
+        "user": user,
+    }
+    git = gitlink.state(repo.root)
+    if git is not None:
+        lineage["git"] = git.to_meta()
+    recorded_inputs = []
+    for spec in inputs:
+        path, at, rev = spec.rpartition("@")
+        if not at:
+            path, rev = "", spec
+        commit_id = repo.resolve(rev)
+        item: dict[str, Any] = {"rev": rev, "commit": commit_id.hex()}
+        if path:
+            rel = repo.relpath(path)
+            entry = lookup(repo.store, repo.read_commit(commit_id).tree, rel)
+            if entry is None:
+                raise UsageError(f"input {spec!r}: {path} does not exist in {rev}")
+            item.update(path=os.fsdecode(rel), id=entry.id.hex())
+        recorded_inputs.append(item)
+    if recorded_inputs:
+        lineage["inputs"] = recorded_inputs
+    recorded_sources = []
+    for source in sources:
+        rel = repo.relpath(source)
+        full = repo.root / os.fsdecode(rel)
+        try:
+            with open(full, "rb") as f:
+                oid, size = writer.put_file(f, full.stat().st_size)
+        except OSError as exc:
+            raise UsageError(f"source {source}: {exc.strerror}") from None
+        recorded_sources.append({"path": os.fsdecode(rel), "id": oid.hex(), "size": size})
+    if recorded_sources:
+        lineage["sources"] = recorded_sources
+    return lineage
+
+
+def write_lock(repo: Repository, commit_id: bytes) -> None:
+    """Keep dvault.lock (the git-side pin) in step with the data (inside git only)."""
+    pins.write(repo, commit_id)
+
+
+def branch(repo: Repository, name: str, rev: str | None = None) -> ObjectId:
+    """Create branch ``name`` at ``rev`` (default HEAD); returns the commit id."""
+    with repo.locked():
+        target = repo.resolve(rev or "HEAD")
+        repo.refs.create_branch(name, target, f"branch: created from {rev or 'HEAD'}")
+    return target
+
+
+def delete_branch(repo: Repository, name: str) -> ObjectId:
+    """Delete a branch (not the current one); returns the commit it pointed at."""
+    with repo.locked():
+        current, _ = repo.refs.head()
+        if name == current:
+            raise UsageError(f"cannot delete the current branch {name!r}")
+        oid: ObjectId = repo.refs.delete_branch(name)
+    return oid
+
+
+def tag(
+    repo: Repository,
+    name: str,
+    rev: str | None = None,
+    message: str = "",
+    sign: bool = False,
+    key: str | None = None,
+) -> ObjectId:
+    """Create an annotated, immutable tag (signed with ``sign``); re-tagging an
+    existing name fails."""
+    check_ref_name(name)
+    signer = _signer(sign, key)
+    with repo.locked():
+        if repo.refs.read(TAGS + name) is not None:
+            raise RefExists(f"tag {name!r} already exists; tags never move")
+        target = repo.resolve(rev or "HEAD")
+        new = Tag(target, "commit", name, author(repo.config), time.time_ns(), message)
+        with repo.store.writer() as writer:
+            oid = writer.put(new if signer is None else signer(new))
+        repo.refs.create_tag(name, oid)
+    return oid
+
+
+def _signer(sign: bool, key: str | None) -> Signer | None:
+    """Load the signing key before any work (a missing key fails fast), or None."""
+    if not sign:
+        if key is not None:
+            raise UsageError("--key needs --sign")
+        return None
+    _, private = signing.load_key(key)
+    return lambda obj: signing.sign(obj, private)
+
+
+def signature(repo: Repository, oid: bytes, signers: Signers | None = None) -> SignatureCheck:
+    """The signature status (good, bad, unknown, unsigned) of a commit or tag, against
+    the trusted signers (``signing.trusted_signers``: never the work tree)."""
+    if signers is None:
+        signers = signing.trusted_signers(repo.root)
+    return signing.check_object(repo, oid, signers)
+
+
+def read_tag(repo: Repository, oid: bytes) -> Tag:
+    """The annotated tag object ``oid``."""
+    found = repo.store.get(oid, ObjectType.TAG)
+    assert isinstance(found, Tag)
+    return found

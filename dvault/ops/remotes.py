@@ -1,0 +1,92 @@
+"""Remote administration: adding, listing and removing remotes in ``.dvault/config``.
+
+Only the remote's address and settings are recorded, never credentials. What must bind
+every client is written to the remote itself before the config changes: the branches
+it protects (its create-only marker) and, with ``encrypt``, its keys (remote/keys.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from dvault import config as cfg
+from dvault.errors import UsageError
+from dvault.remote import keys
+from dvault.remote.backend import RemoteSpec
+from dvault.remote.registry import open_backend
+from dvault.remote.s3 import check_retention
+from dvault.remote.session import protect_remote, remote_specs
+from dvault.repository import Repository
+
+
+def add_remote(
+    repo: Repository,
+    name: str,
+    url: str,
+    endpoint: str | None = None,
+    region: str | None = None,
+    retention_days: int | None = None,
+    profile: str | None = None,
+    protect: list[str] | None = None,
+    encrypt: bool = False,
+    kdf_cost: int | None = None,
+) -> RemoteSpec:
+    """Record a remote; ``protect`` (branch globs that only fast-forward there, even when
+    forced) is written into the remote's marker first, and ``encrypt`` sets up (or
+    joins) client-side encryption before anything is recorded."""
+    cfg.check_remote_name(name)
+    if "://" not in url:
+        url = str((Path.cwd() / url).resolve()) if not Path(url).is_absolute() else url
+    elif not url.startswith(("s3://", "file://")):
+        raise UsageError(f"unsupported remote URL {url!r} (use a path, file:// or s3://)")
+    if retention_days is not None and (retention_days <= 0 or not url.startswith("s3://")):
+        raise UsageError("--retention needs a positive number of days and an s3:// remote")
+    spec = RemoteSpec(name, url, endpoint, region, retention_days, profile)
+    if kdf_cost is not None and not encrypt:
+        raise UsageError("--kdf-cost needs --encrypt")
+    if encrypt:
+        spec = _encrypt_remote(repo, spec, kdf_cost, protect or [])
+    if retention_days is not None:  # the bucket's default retention, not the pusher's
+        check_retention(spec, repo.warn)
+    with repo.locked():
+        config = cfg.load(repo.dir / "config")
+        remotes = config.setdefault("remote", {})
+        if name in remotes:
+            raise UsageError(f"remote {name!r} already exists")
+        if protect:  # encrypted: written by _encrypt_remote; either way, check it
+            protect_remote(open_backend(spec, repo.root), protect)
+        remotes[name] = spec.to_config()
+        cfg.save(repo.dir / "config", config)
+        repo.reload_config()
+    return spec
+
+
+def _encrypt_remote(
+    repo: Repository, spec: RemoteSpec, kdf_cost: int | None, protect: list[str]
+) -> RemoteSpec:
+    """Set up (or join) encryption on the remote before recording it."""
+    if spec.name in repo.config.get("remote", {}):
+        raise UsageError(f"remote {spec.name!r} already exists")
+    backend = open_backend(spec, repo.root)
+    key_id = keys.set_up(backend, spec.name, kdf_cost or keys.DEFAULT_LOG_N, protect)
+    return dataclasses.replace(spec, encrypt=True, key_id=key_id)
+
+
+def remove_remote(repo: Repository, name: str) -> None:
+    """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
+    with repo.locked():
+        config = cfg.load(repo.dir / "config")
+        if name not in config.get("remote", {}):
+            raise UsageError(f"no remote named {name!r}")
+        del config["remote"][name]
+        cfg.save(repo.dir / "config", config)
+        repo.reload_config()
+        shutil.rmtree(repo.dir / "remotes" / name, ignore_errors=True)
+        shutil.rmtree(repo.dir / "refs" / "remotes" / name, ignore_errors=True)
+
+
+def remotes(repo: Repository) -> dict[str, RemoteSpec]:
+    """Configured remotes by name."""
+    return remote_specs(repo)

@@ -1,0 +1,172 @@
+"""Switching versions: checkout, a fast-forward, and a fresh clone's first checkout.
+
+All three share one core, :func:`_switch` (or :func:`_fill` for a workspace known to be
+empty): plan the changes, refuse what is unsafe, new roots not accepted, conflicts with
+uncommitted work and what exceeds the caps — all before anything is written — then
+write, record the stage, move HEAD, and rewrite the ``dvault.lock`` pin.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from dvault.errors import UncommittedChanges
+from dvault.hashing import ObjectId
+from dvault.ops.commits import write_lock
+from dvault.ops.tracking import update_gitignore
+from dvault.refs import HEADS
+from dvault.repository import Repository
+from dvault.workspace import checkout as co
+from dvault.workspace.checkout import CheckoutReport
+from dvault.workspace.limits import check_room
+from dvault.workspace.safety import adopted_roots, check_changes
+from dvault.workspace.scan import in_scopes
+
+MoveHead = Callable[[], None]
+"""Moves HEAD (and a branch) once the workspace holds the target: the last step."""
+
+
+def checkout(
+    repo: Repository,
+    rev: str,
+    paths: list[str] | None = None,
+    force: bool = False,
+    accept_roots: bool = False,
+) -> CheckoutReport:
+    """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work.
+
+    A whole checkout that would make the project track roots it never tracked
+    raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
+    rels = [repo.relpath(p) for p in paths] if paths else None
+    with repo.locked():
+        target_id = repo.resolve(rev)
+        branch = rev if rev in repo.refs.branches() else None
+
+        def move_head() -> None:
+            repo.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
+
+        report = _switch(repo, target_id, rels, force, move_head, accept_roots=accept_roots)
+    update_gitignore(repo, list(repo.roots()))
+    return report
+
+
+def fast_forward(
+    repo: Repository, new: ObjectId, message: str, accept_roots: bool = False
+) -> CheckoutReport:
+    """Advance the current branch to ``new`` (a descendant) and update the workspace
+    (new tracked roots need ``accept_roots``, as for :func:`checkout`)."""
+    with repo.locked():
+        report = _switch(
+            repo,
+            new,
+            None,
+            False,
+            lambda: repo.refs.update_head_target(new, message),
+            accept_roots=accept_roots,
+        )
+    update_gitignore(repo, list(repo.roots()))
+    return report
+
+
+def checkout_initial(
+    repo: Repository,
+    target: ObjectId,
+    branch: str | None,
+    empty_workspace: bool = False,
+    accept_roots: bool = False,
+) -> CheckoutReport:
+    """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``.
+
+    ``empty_workspace`` (a clone into a directory it just created) skips looking for
+    local files in the way: there are none. A project that tracks nothing yet takes
+    the roots the target's tree holds (see ``workspace.safety.adopted_roots``).
+    """
+    with repo.locked():
+
+        def move_head() -> None:
+            if branch is not None:
+                if repo.refs.read(HEADS + branch) is None:
+                    repo.refs.update(HEADS + branch, target, "clone")
+                repo.refs.set_head(branch, target, "clone")
+            else:
+                repo.refs.set_head(None, target, "clone")
+
+        if empty_workspace:  # a fresh clone: nothing to compare with, stream it
+            report = _fill(repo, target, move_head, accept_roots)
+        else:
+            report = _switch(
+                repo, target, None, False, move_head, initial=True, accept_roots=accept_roots
+            )
+    update_gitignore(repo, list(repo.roots()))
+    return report
+
+
+def _fill(
+    repo: Repository, target_id: ObjectId, move_head: MoveHead, accept: bool
+) -> CheckoutReport:
+    """:func:`checkout_initial` into an empty workspace (lock held), in batches."""
+    target = repo.read_commit(target_id)
+    roots = adopted_roots(repo, target, {}, accept, fresh=True)
+    report = co.fill_empty(repo, target.tree, target.roots, repo.state.sparse(), repo.progress)
+    report.roots_not_tracked = sorted(target.roots.keys() - roots.keys())
+    repo.state.set_roots(roots)
+    move_head()
+    write_lock(repo, target_id)
+    return report
+
+
+def _switch(
+    repo: Repository,
+    target_id: ObjectId,
+    rels: list[bytes] | None,
+    force: bool,
+    move_head: MoveHead,
+    initial: bool = False,
+    accept_roots: bool = False,
+) -> CheckoutReport:
+    """Checkout's core (lock held): plan, refuse what is unsafe, new roots not
+    accepted, conflicts and what exceeds the caps, then write, record, move HEAD.
+
+    ``initial`` (a first checkout into a workspace that may hold files) plans from the
+    empty tree rather than HEAD's, and repairs nothing. With a sparse workspace (a
+    partial clone), paths outside its scopes are recorded in the stage but not written.
+    """
+    target = repo.read_commit(target_id)
+    _, head = repo.refs.head()
+    head_tree = repo.read_commit(head).tree if head else None
+    roots_after = None
+    if rels is None:  # a whole checkout: the project tracks the target's roots after it
+        known = repo.state.accepted_roots()
+        fresh = head is None and not known
+        roots_after = adopted_roots(repo, target, known, accept_roots, fresh)
+    base = None if initial else head_tree
+    changes = co.plan(repo, target.tree, rels, force and not initial, base)
+    sparse = repo.state.sparse()
+    materialised = [c for c in changes if in_scopes(c.path, sparse)]
+    check_changes(repo, materialised, target.tree, target.roots)
+    if not force:
+        conflicts = co.find_conflicts(repo, materialised, rels is not None)
+        if conflicts:
+            shown = "\n  ".join(os.fsdecode(p) for p in conflicts[:50])
+            more = f"\n  ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
+            raise UncommittedChanges(
+                f"checkout would overwrite uncommitted changes in {len(conflicts)} "
+                f"path(s) (commit them, or use --force):\n  {shown}{more}"
+            )
+    written = [c.new for c in materialised if c.new is not None]
+    total = sum(e.size for e in written if not e.is_dir)
+    freed = sum(c.old.size for c in materialised if c.new is None and c.old is not None)
+    check_room(repo.config, repo.root, total, len(written), freed)
+    with repo.progress("checkout", total) as tick:
+        report = co.apply(repo, materialised, tick)
+    if roots_after is not None:
+        report.roots_not_tracked = sorted(target.roots.keys() - roots_after.keys())
+        clean_stage = repo.state.stage_tree() == base
+        co.record(repo, changes, target.tree if clean_stage else None)
+        repo.state.set_roots(roots_after)
+        move_head()
+        write_lock(repo, target_id)
+    else:
+        co.record(repo, changes, None)
+    return report
