@@ -10,10 +10,25 @@ The public Python API (docs/api.md) is what ``dvault.__all__`` lists:
 * the ``dvault://`` fsspec filesystem is ``dvault.fs.DvaultFileSystem`` (needs the
   ``fsspec`` extra; registered through the ``fsspec.specs`` entry point).
 
-The package is layered; each module's docstring says which layer it is:
-``hashing``/``chunking`` → ``objects`` → ``store/`` (packs, LMDB index) → ``refs`` →
-``workspace/`` (stat cache, staging, checkout) → ``remote/`` → ``repo`` and ``reader``
-(the library API) → ``fs`` and ``cli``. Everything but the exceptions is imported on
+The package is layered, bottom up (docs/architecture.md; ``tests/test_layers.py`` fails on
+any import that points up, at the top of a module, inside a function or under
+``TYPE_CHECKING``, and on any cycle):
+
+1. base — ``errors``, ``hashing``, ``chunking``, ``fsutil``, ``config``, ``textsafe``, ...:
+   import only the standard library and third-party packages;
+2. format — ``objects``, ``trees/``, ``content``, ``rechunk``: parse and serialise objects;
+   import base;
+3. storage — ``store/`` (packs, LMDB index, workspace state), ``refs``, ``revisions``,
+   ``pins``: import format and base; what they need of a store is a ``Protocol``;
+4. handle — ``repository.Repository``: opens a project and hands out its parts;
+5. subsystems — ``workspace/``, ``remote/``, ``maintenance/``, ``verify``, ``signing``,
+   ``lineage``, ``review``, ``impact``, ``reachability``: take a ``Repository`` or a small
+   ``Protocol``, never the public ``Repo``;
+6. operations — ``ops/``: one function per command over a ``Repository``;
+7. the public API — ``repo.Repo`` (one method per operation), ``reader/``, ``fs``, ``demo``;
+8. the command line — ``cli/``.
+
+A module imports its own floor or lower. Everything but the exceptions is imported on
 first use, so ``import dvault``, ``dvault --help`` and ``dvault status`` start fast.
 """
 

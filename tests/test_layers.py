@@ -173,6 +173,32 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def diagram() -> str:
+    """The floors, top first, with the modules and packages on each as they are in
+    ``dvault/``: the block docs/architecture.md shows."""
+    present = sorted(
+        p.stem if p.is_file() else p.name + "/"
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+        or (p.is_dir() and (p / "__init__.py").is_file())
+    )
+    rows = []
+    for name, members in reversed(LAYERS):
+        here = [m for m in present if m.rstrip("/") in members]
+        rows.append(f"{name:<11} {'  '.join(here)}".rstrip())
+    return "\n".join(rows) + "\n"
+
+
+def test_the_architecture_page_shows_the_floors_as_they_are() -> None:
+    """docs/architecture.md's diagram is generated from this file's LAYERS and the modules
+    that exist: a new module, or a floor changed, shows there or this fails."""
+    block = "```text\n" + diagram() + "```"
+    assert block in ARCHITECTURE.read_text(), f"update docs/architecture.md to:\n{block}"
+
+
 def test_every_module_is_on_a_floor() -> None:
     for module in import_graph():
         floor_of(module)

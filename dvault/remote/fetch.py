@@ -1,5 +1,5 @@
 """Fetch: bring in exactly the objects the requested refs (and paths) need (pull and clone,
-which then check out, are remote/clone.py).
+which then check out, are operations: ops/sync.py).
 
 Metadata (commits, trees, chunk lists, tags) is read first, object by object, with range
 reads; then file data is brought in pack by pack: a whole pack is downloaded when most of

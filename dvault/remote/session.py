@@ -51,7 +51,7 @@ class RemoteHome(Protocol):
     in ``dir/remotes/<name>/``), ``root`` (a relative remote path starts there), the
     local ``store``, the settings in force and a warning sink. The
     :class:`~dvault.repository.Repository` handle is one; a reader of a remote with no
-    project around it (reader.py) brings its own."""
+    project around it (dvault.reader) brings its own."""
 
     @property
     def dir(self) -> Path: ...
