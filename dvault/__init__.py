@@ -63,14 +63,15 @@ from dvault.errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from dvault.ops.log import LogEntry
     from dvault.reader import Entry, Snapshot, VersionFile, ls, open, snapshot, walk
     from dvault.remote.backend import RemoteError, RemoteTampered
     from dvault.remote.keys import PassphraseRequired
-    from dvault.repo import LogEntry, Repo
+    from dvault.repo import Repo
 
 _LAZY = {
     "Repo": "dvault.repo",
-    "LogEntry": "dvault.repo",
+    "LogEntry": "dvault.ops.log",
     "Entry": "dvault.reader",
     "Snapshot": "dvault.reader",
     "VersionFile": "dvault.reader",

@@ -9,9 +9,9 @@ method per operation; each body is one call into ``dvault/ops/`` (or a subsystem
 the operation lives as a function over the handle. Nothing below this floor imports it.
 
 Each operation's module is imported when its method is first called (``# deferred:
-start-up``): a process that opens a project for ``status`` or ``log`` loads the handle,
-the status scan and the log walk, not the code of commit, checkout, remotes, maintenance
-and review (measured: importing them all at the top added ~20 ms of CPU to ``dvault
+start-up``): a process loads the handle and the one operation it runs — ``status`` the
+status scan, ``push`` the push — not the code of commit, checkout, log, remotes,
+maintenance and review (measured: importing them all at the top added ~20 ms of CPU to ``dvault
 status``, docs/performance.md).
 """
 
@@ -23,18 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.hashing import ObjectId
 from dvault.names import KINDS as KINDS  # re-exported: its home is dvault.names
-from dvault.ops import log
-from dvault.ops.log import LogEntry as LogEntry  # re-exported: dvault.LogEntry
 from dvault.repository import DEFAULT_BRANCH as DEFAULT_BRANCH
 from dvault.repository import DVAULT_DIR as DVAULT_DIR
 from dvault.repository import Repository
-from dvault.workspace.status import Status, compute_status
 
 if TYPE_CHECKING:
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
+    from dvault.ops.log import LogEntry
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
@@ -45,6 +43,7 @@ if TYPE_CHECKING:
     from dvault.verify import VerifyReport
     from dvault.workspace.checkout import CheckoutReport
     from dvault.workspace.staging import StageReport
+    from dvault.workspace.status import Status
 
 
 class Repo(Repository):
@@ -75,6 +74,8 @@ class Repo(Repository):
 
     def status(self) -> Status:
         """Staged, modified, deleted and untracked paths (a ``workspace.status.Status``)."""
+        from dvault.workspace.status import compute_status  # deferred: start-up
+
         return compute_status(self)  # = ops.tracking.status, without add's and rm's imports
 
     # -- history --------------------------------------------------------------------------
@@ -104,16 +105,22 @@ class Repo(Repository):
 
     def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
         """Commits reachable from ``rev`` (default HEAD), newest first."""
+        from dvault.ops import log  # deferred: start-up
+
         return log.log(self, rev, paths)
 
     def decorations(self) -> dict[ObjectId, list[str]]:
         """Names pointing at each commit, for log output (HEAD, branches, tags)."""
+        from dvault.ops import log  # deferred: start-up
+
         return log.decorations(self)
 
     def diff(
         self, old: str | None = None, new: str | None = None, paths: list[str] | None = None
     ) -> list[Change]:
         """Changes between two revisions, or from a revision (default HEAD) to the workspace."""
+        from dvault.ops import log  # deferred: start-up
+
         return log.diff(self, old, new, paths)
 
     # -- checkout -------------------------------------------------------------------------

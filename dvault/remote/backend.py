@@ -33,6 +33,12 @@ class RemoteNotFound(RemoteError):
     """A name the remote does not hold."""
 
 
+class DecryptionFailed(RemoteError):
+    """Stored bytes of an encrypted remote that fail authentication: altered, truncated,
+    or under another key (raised by :mod:`dvault.remote.encrypted`; here so that readers
+    such as the ref log can tell it apart without importing the cipher)."""
+
+
 class RemoteTampered(RemoteError):
     """The remote's ref log was rewritten or truncated since we last saw it."""
 

@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from dvault.errors import StorageError
-from dvault.remote.backend import Backend, Progress, RemoteError, RemoteNotFound
+from dvault.remote.backend import (
+    Backend,
+    DecryptionFailed,
+    Progress,
+    RemoteNotFound,
+)
 from dvault.remote.keys import SEGMENT, SLOT_PREFIX, RepoKeys, _hkdf
 from dvault.remote.marker import MARKER
 
@@ -41,10 +46,6 @@ CSEGMENT = SEGMENT + TAG
 PLAIN_NAMES = "refs/log/"
 BLOCK = 128
 """Segments per request when streaming a download (8 MiB)."""
-
-
-class DecryptionFailed(RemoteError):
-    """Stored bytes that fail authentication: altered, truncated, or under another key."""
 
 
 def cipher_size(plain: int) -> int:

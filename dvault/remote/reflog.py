@@ -51,11 +51,11 @@ from dvault.objects import Commit, decode
 from dvault.remote.backend import (
     AlreadyExists,
     Backend,
+    DecryptionFailed,
     RemoteError,
     RemoteNotFound,
     RemoteTampered,
 )
-from dvault.remote.encrypted import DecryptionFailed
 from dvault.remote.logentry import (
     LOG_PREFIX,
     MAX_ENTRY,
