@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
     from dvault.ops.log import LogEntry
+    from dvault.ops.undo import ResetReport, RevertReport
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
@@ -346,3 +347,19 @@ class Repo(Repository):
         except BaseException:
             source.close()
             raise
+
+    # -- undoing history ------------------------------------------------------------------
+
+    def revert(self, rev: str, message: str | None = None) -> RevertReport:
+        """A new commit undoing ``rev``'s changes (against its first parent) on HEAD;
+        a path HEAD changed since is a conflict (``RevertConflict``, nothing written)."""
+        from dvault.ops import undo  # deferred: start-up
+
+        return undo.revert(self, rev, message)
+
+    def reset(self, rev: str, hard: bool = False, accept_roots: bool = False) -> ResetReport:
+        """Move the current branch to ``rev`` (its reflog keeps the old tip); ``hard``
+        also makes the stage and workspace match ``rev``, discarding uncommitted changes."""
+        from dvault.ops import undo  # deferred: start-up
+
+        return undo.reset(self, rev, hard, accept_roots)

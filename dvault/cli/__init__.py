@@ -12,10 +12,10 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
 * :mod:`~dvault.cli.runner` — argv to exit code: errors as one line, paths after ``--``;
 * the command modules, one per noun or group of verbs (:data:`COMMANDS` maps every
   command to its module): ``tracking`` (init, add, rm, status), ``commits`` (commit, log),
-  ``changes`` (diff, show), ``switch`` (checkout), ``branches`` (branch, tag),
-  ``maintenance`` (repair, gc), ``remotes`` (remote ...), ``sync`` (push, fetch, pull,
-  clone), ``verify``, ``runs`` (run, rerun), ``reports`` (lineage, review), ``keys``
-  (key ...), ``hooks`` (hooks ..., hook), ``demo``, ``completion``.
+  ``changes`` (diff, show), ``switch`` (checkout), ``undo`` (revert, reset),
+  ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
+  ``sync`` (push, fetch, pull, clone), ``verify``, ``runs`` (run, rerun), ``reports``
+  (lineage, review), ``keys`` (key ...), ``hooks`` (hooks ..., hook), ``demo``, ``completion``.
 
 A new command is a function in its module, decorated with
 :func:`~dvault.cli.common.with_repository` (or ``with_invocation`` when it opens no
@@ -53,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "diff": "changes",
     "show": "changes",
     "checkout": "switch",
+    "revert": "undo",
+    "reset": "undo",
     "branch": "branches",
     "tag": "branches",
     "repair": "maintenance",
