@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from .helpers import Project, one_error_line, sha256
@@ -49,7 +50,7 @@ def test_revert_restores_relabelled_and_deleted_bytes(project: Project) -> None:
     expected = dict(before)
     expected["img3.png"] = project.snapshot()["img3.png"]
     assert project.snapshot() == expected
-    assert sha256(project.root / "data/img1.png") == sha256_bytes(IMAGE)
+    assert sha256(project.root / "data/img1.png") == hashlib.sha256(IMAGE).hexdigest()
     assert (project.root / "data/labels.csv").read_text() == "img1,c01\nimg2,c02\n"
     log = project.log()
     assert [e["id"] for e in log[1:3]] == [later, bad]
@@ -57,12 +58,6 @@ def test_revert_restores_relabelled_and_deleted_bytes(project: Project) -> None:
     assert project.status()["clean"] is True
     shown = project.ok("show", "HEAD", "--json").json()
     assert shown["meta"]["reverts"] == bad, shown
-
-
-def sha256_bytes(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_revert_message_and_json(project: Project) -> None:
