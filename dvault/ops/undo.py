@@ -95,12 +95,9 @@ def revert(repo: Repository, rev: str, message: str | None = None) -> RevertRepo
             raise UsageError(
                 f"nothing to revert: HEAD already lacks {target_id.hex()[:12]}'s changes"
             )
-        dirty = co.find_conflicts(repo, undo, False)
-        if dirty:
-            raise UncommittedChanges(
-                f"revert would overwrite uncommitted changes in {len(dirty)} path(s) "
-                f"(commit or discard them first): {_listing(dirty)}"
-            )
+        # every refusal before anything is written (HEAD's tree stands in for the new one
+        # in the case-fold check; _switch checks again with the real tree)
+        _preflight(repo, undo, head_commit.tree, head_commit.roots, force=False)
         first_line = target.message.splitlines()[0] if target.message else ""
         text = message or f'Revert "{first_line}"\n\nThis reverts commit {target_id.hex()}.'
         edits: dict[bytes, TreeEntry | None] = {c.path: c.new for c in undo}
@@ -200,7 +197,7 @@ def _switch(
     target_id: ObjectId,
     base: ObjectId | None,
     force: bool,
-    move: Callable[[], None] | None = None,
+    move: Callable[[], None],
     accept_roots: bool = False,
 ) -> CheckoutReport:
     """Make the stage and workspace go from ``base`` to ``target_id``'s tree (lock
@@ -214,25 +211,40 @@ def _switch(
         repo, target, repo.state.accepted_roots(), accept_roots, fresh=False
     )
     changes = co.plan(repo, target.tree, None, force, base)
-    sparse = repo.state.sparse()
-    materialised = [c for c in changes if in_scopes(c.path, sparse)]
-    check_changes(repo, materialised, target.tree, target.roots)
-    if not force:
-        dirty = co.find_conflicts(repo, materialised, False)
-        if dirty:
-            raise UncommittedChanges(
-                f"would overwrite uncommitted changes in {len(dirty)} path(s): {_listing(dirty)}"
-            )
+    materialised = _preflight(repo, changes, target.tree, target.roots, force)
     written = [c.new for c in materialised if c.new is not None]
     total = sum(e.size for e in written if not e.is_dir)
-    freed = sum(c.old.size for c in materialised if c.new is None and c.old is not None)
-    check_room(repo.config, repo.root, total, len(written), freed)
     with repo.progress("checkout", total) as tick:
         report = co.apply(repo, materialised, tick)
     clean_stage = force or repo.state.stage_tree() == base
     co.record(repo, changes, target.tree if clean_stage else None)
     repo.state.set_roots(roots_after)
-    if move is not None:
-        move()
+    move()
     write_lock(repo, target_id)
     return report
+
+
+def _preflight(
+    repo: Repository,
+    changes: list[Change],
+    tree: ObjectId,
+    roots: dict[str, str],
+    force: bool,
+) -> list[Change]:
+    """Refuse unsafe paths, uncommitted work in the way (unless ``force``) and what
+    exceeds the room or the caps; returns the changes a sparse workspace writes."""
+    sparse = repo.state.sparse()
+    materialised = [c for c in changes if in_scopes(c.path, sparse)]
+    check_changes(repo, materialised, tree, roots)
+    if not force:
+        dirty = co.find_conflicts(repo, materialised, False)
+        if dirty:
+            raise UncommittedChanges(
+                f"revert would overwrite uncommitted changes in {len(dirty)} path(s) "
+                f"(commit or discard them first): {_listing(dirty)}"
+            )
+    written = [c.new for c in materialised if c.new is not None]
+    total = sum(e.size for e in written if not e.is_dir)
+    freed = sum(c.old.size for c in materialised if c.new is None and c.old is not None)
+    check_room(repo.config, repo.root, total, len(written), freed)
+    return materialised

@@ -28,8 +28,9 @@ def bad_relabel(project: Project) -> str:
 
 
 def state(project: Project) -> tuple[object, ...]:
-    """What a refused command must leave unchanged: workspace, status, log, refs."""
+    """What a refused command must leave unchanged: workspace, status, log, refs, packs."""
     return (
+        sorted(p.name for p in (project.root / ".dvault/packs").iterdir()),
         project.snapshot(),
         project.status(),
         project.log(),
