@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
     from dvault.ops.log import LogEntry
+    from dvault.ops.merge import MergeReport
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
@@ -346,3 +347,19 @@ class Repo(Repository):
         except BaseException:
             source.close()
             raise
+
+    # -- merging ---------------------------------------------------------------------------
+
+    def merge(
+        self,
+        rev: str,
+        no_ff: bool = False,
+        message: str | None = None,
+        accept_roots: bool = False,
+    ) -> MergeReport:
+        """Merge ``rev`` into the current branch: a fast-forward (unless ``no_ff``) or a
+        merge commit with parents HEAD and ``rev``; conflicts raise ``MergeConflicts``
+        with nothing changed."""
+        from dvault.ops import merge  # deferred: start-up
+
+        return merge.merge(self, rev, no_ff, message, accept_roots)
