@@ -143,10 +143,10 @@ def _line_merger(repo: Repository, writer: ObjectWriter) -> FileMerger:
             return None
         if max(b.size, o.size, t.size) > TEXT_MERGE_LIMIT:
             return None
+        # read at the size each tree announces: a (hostile) chunk list claiming to be
+        # small is refused before it is gathered into memory
         merged = merge_lines(
-            repo.store.read_file_content(b.id),
-            repo.store.read_file_content(o.id),
-            repo.store.read_file_content(t.id),
+            *(b"".join(repo.store.iter_file_content(e.id, e.size)) for e in (b, o, t))
         )
         if merged is None:
             return None
