@@ -31,9 +31,11 @@ def relabel(text: str, row: int, label: str) -> str:
 
 
 def state(p: Project) -> tuple[object, ...]:
-    """What a refused merge must leave as it was: HEAD, branches, stage, workspace."""
+    """What a refused merge must leave as it was: HEAD, branches, stage, workspace, and
+    the packs (a line-merged file of a refused merge is not kept)."""
     branches = p.ok("branch", "--json").json()
-    return p.head(), branches, p.status(), p.snapshot()
+    packs = sorted(f.name for f in (p.root / ".dvault/packs").rglob("*") if f.is_file())
+    return p.head(), branches, p.status(), p.snapshot(), packs
 
 
 def test_two_people_merge_cleanly(team: Project) -> None:
@@ -94,14 +96,17 @@ def test_binary_file_changed_on_both_sides_is_refused(team: Project) -> None:
     p = team
     p.ok("checkout", "relabel")
     p.write("data/model.bin", b"\0weights theirs")
+    p.write("data/labels.csv", relabel(LABELS, 1, "c07"))  # would merge cleanly
     p.commit("theirs")
     p.ok("checkout", "main")
     p.write("data/model.bin", b"\0weights ours")
+    p.write("data/labels.csv", relabel(LABELS, 12, "c07"))
     p.commit("ours")
     before = state(p)
     result = p.fails(1, "merge", "relabel")
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines[0] == "dvault: conflict (both-modified): data/model.bin"
+    assert len(lines) == 2  # the label file merged: it is not a conflict
     assert lines[-1].startswith("dvault: error: merge of relabel refused")
     assert state(p) == before
     assert (p.root / "data/model.bin").read_bytes() == b"\0weights ours"
