@@ -156,3 +156,18 @@ def test_merge_refuses_uncommitted_changes(team: Project) -> None:
 def test_bad_revision_is_one_line(team: Project) -> None:
     line = one_error_line(team.fails(2, "merge", "no-such-branch"))
     assert "no-such-branch" in line
+
+
+def test_modify_delete_is_refused(team: Project) -> None:
+    """One side deletes an image the other side replaced: a modify/delete conflict."""
+    p = team
+    p.ok("checkout", "relabel")
+    (p.root / "data/images/001.png").unlink()
+    p.commit("drop a bad image")
+    p.ok("checkout", "main")
+    p.write("data/images/001.png", b"\x89PNG\0re-encoded")
+    p.commit("re-encode")
+    before = state(p)
+    result = p.fails(1, "merge", "relabel")
+    assert "conflict (modify/delete): data/images/001.png" in result.err
+    assert state(p) == before
