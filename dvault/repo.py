@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
     from dvault.ops.log import LogEntry
+    from dvault.ops.merge import MergeReport
     from dvault.ops.undo import ResetReport, RevertReport
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
@@ -363,3 +364,19 @@ class Repo(Repository):
         from dvault.ops import undo  # deferred: start-up
 
         return undo.reset(self, rev, hard, accept_roots)
+
+    # -- merging ---------------------------------------------------------------------------
+
+    def merge(
+        self,
+        rev: str,
+        no_ff: bool = False,
+        message: str | None = None,
+        accept_roots: bool = False,
+    ) -> MergeReport:
+        """Merge ``rev`` into the current branch: a fast-forward (unless ``no_ff``) or a
+        merge commit with parents HEAD and ``rev``; conflicts raise ``MergeConflicts``
+        with nothing changed."""
+        from dvault.ops import merge  # deferred: start-up
+
+        return merge.merge(self, rev, no_ff, message, accept_roots)

@@ -1,11 +1,13 @@
-"""Revision names: ``HEAD``, branches, tags, (abbreviated) ids, ``REV~N`` and ``REV^N``."""
+"""Revision names: ``HEAD``, branches, tags, (abbreviated) ids, ``REV~N`` and ``REV^N``;
+and the merge base of two commits (their best common ancestor)."""
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Protocol
 
-from dvault.errors import UnknownRevision
+from dvault.errors import CheckFailed, UnknownRevision
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, Object, Tag
 from dvault.refs import HEADS, TAGS
@@ -113,4 +115,88 @@ def peel(repo: Named, oid: ObjectId, text: str) -> ObjectId:
     raise UnknownRevision(f"{text!r}: too many nested tags")
 
 
-__all__ = ["Named", "ObjectReader", "RefReader", "peel", "resolve"]
+MERGE_BASE_WALK = 1_000_000
+"""Most commits :func:`merge_base` reads in one walk. Commits may come from a remote, so
+a history is attacker input: a forged chain of millions of commits is refused instead of
+walked for ever (a real history this long would need a smarter walk, not a bigger cap)."""
+
+
+class CommitReader(Protocol):
+    """What walking history asks of the objects: a commit by id (``ObjectStore``)."""
+
+    def get(self, oid: bytes, expect: ObjectType | None = None) -> Object: ...
+
+
+class _Walk:
+    """Parents of commits, read once each and counted against one shared budget."""
+
+    def __init__(self, store: CommitReader, limit: int) -> None:
+        self.store, self.left, self.limit = store, limit, limit
+        self.commits: dict[bytes, Commit] = {}
+
+    def commit(self, oid: bytes) -> Commit:
+        found = self.commits.get(oid)
+        if found is None:
+            if self.left <= 0:
+                raise CheckFailed(
+                    "history too long to find a merge base "
+                    f"(more than {self.limit} commits read); is it damaged or forged?"
+                )
+            self.left -= 1
+            got = self.store.get(oid, ObjectType.COMMIT)
+            assert isinstance(got, Commit)
+            found = self.commits[oid] = got
+        return found
+
+    def ancestors(self, starts: list[bytes]) -> set[bytes]:
+        """``starts`` and every commit before them, breadth first."""
+        seen = set(starts)
+        queue = deque(starts)
+        while queue:
+            for parent in self.commit(queue.popleft()).parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    queue.append(parent)
+        return seen
+
+
+def merge_base(
+    store: CommitReader, a: bytes, b: bytes, limit: int = MERGE_BASE_WALK
+) -> ObjectId | None:
+    """The best common ancestor of commits ``a`` and ``b``, or None when they share no
+    history. Best means no other common ancestor descends from it.
+
+    Breadth-first and iterative (never recursive): every ancestor of ``a``; then the
+    walk back from ``b``, stopping at the first commits ``a`` also reaches (the
+    candidates); then one walk from the candidates' parents drops those behind another.
+    A criss-cross history leaves several best candidates: the one committed last is
+    taken, and of equal times the smallest id, so the answer never depends on the
+    walk's order. At most ``limit`` commits are read in all (:data:`MERGE_BASE_WALK`)."""
+    if a == b:
+        return ObjectId(bytes(a))
+    walk = _Walk(store, limit)
+    of_a = walk.ancestors([a])
+    if b in of_a:
+        return ObjectId(bytes(b))
+    candidates: set[bytes] = set()
+    seen = {b}
+    queue = deque([b])
+    while queue:
+        oid = queue.popleft()
+        if oid in of_a:
+            candidates.add(oid)
+            continue
+        for parent in walk.commit(oid).parents:
+            if parent not in seen:
+                seen.add(parent)
+                queue.append(parent)
+    if not candidates:
+        return None
+    # one walk from the candidates' parents: a candidate it reaches is behind another
+    behind = walk.ancestors(sorted({p for c in candidates for p in walk.commit(c).parents}))
+    best = candidates - behind
+    chosen = min(best, key=lambda c: (-walk.commit(c).time_ns, c))
+    return ObjectId(bytes(chosen))
+
+
+__all__ = ["CommitReader", "Named", "ObjectReader", "RefReader", "merge_base", "peel", "resolve"]

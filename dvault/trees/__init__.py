@@ -16,8 +16,9 @@ however it was built. Every reader here sees the logical directory; only diff an
 incremental :func:`update_tree` look at shards, to skip the ones with equal ids.
 
 The package: ``nodes.py`` reads (a node, a directory, a path, every leaf under one),
-``diff.py`` compares two trees, ``build.py`` makes them. Every name is importable from
-``dvault.trees``; the modules import each other, never this one.
+``diff.py`` compares two trees, ``build.py`` makes them, ``merge.py`` merges three.
+Every name is importable from ``dvault.trees``; the modules import each other, never
+this one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dvault.trees.build import (
     update_tree,
 )
 from dvault.trees.diff import Change, diff_entries, diff_trees
+from dvault.trees.merge import Conflict, FileMerger, TreeMerge, merge_trees
 from dvault.trees.nodes import (
     EMPTY_TREE,
     EMPTY_TREE_BODY,
@@ -61,9 +63,12 @@ __all__ = [
     "SHARD_ENTRIES",
     "Built",
     "Change",
+    "Conflict",
+    "FileMerger",
     "Leaf",
     "Put",
     "Read",
+    "TreeMerge",
     "TreeSource",
     "build_from_sorted",
     "build_from_stage",
@@ -76,6 +81,7 @@ __all__ = [
     "flatten",
     "is_directory_node",
     "lookup",
+    "merge_trees",
     "read_node",
     "read_tree",
     "shard_objects",

@@ -1,0 +1,190 @@
+"""``dvault merge REV``: join another line of history into the current branch.
+
+A fast-forward (HEAD is behind REV) stays one unless ``no_ff``; otherwise the trees of
+HEAD and REV are merged three-way against their merge base
+(:func:`dvault.revisions.merge_base`, :func:`dvault.trees.merge.merge_trees`), label
+files both sides changed are merged line by line (``trees/textmerge.py``), and a clean
+result becomes a commit whose parents are HEAD then REV, checked out like a
+fast-forward. The durability order holds: merged blobs, trees and the commit are sealed
+in a pack before HEAD moves.
+
+With conflicts nothing is written: the merge is refused, naming each conflicting path
+(:class:`MergeConflicts`); a conflict state to resolve in the workspace comes later.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+
+from dvault.errors import CheckFailed, UncommittedChanges, UsageError
+from dvault.hashing import ObjectId, ObjectType
+from dvault.identity import author
+from dvault.objects import MODE_LINK, Commit, TreeEntry
+from dvault.ops.commits import _lineage
+from dvault.ops.switch import _switch
+from dvault.ops.tracking import update_gitignore
+from dvault.repository import Repository
+from dvault.revisions import merge_base
+from dvault.store.objectstore import ObjectWriter
+from dvault.trees.merge import Conflict, FileMerger, merge_trees
+from dvault.trees.textmerge import TEXT_MERGE_LIMIT, is_line_based, merge_lines
+from dvault.workspace.checkout import CheckoutReport
+from dvault.workspace.status import compute_status
+
+
+class MergeConflicts(CheckFailed):
+    """Both sides changed paths in ways that do not combine; nothing was written."""
+
+    def __init__(self, message: str, conflicts: list[Conflict]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+@dataclass
+class MergeReport:
+    """What a merge did: ``kind`` is ``up-to-date``, ``fast-forward`` or ``merge``;
+    ``commit`` is HEAD afterwards; ``merged_files`` the label files merged line by line."""
+
+    kind: str
+    commit: ObjectId
+    base: ObjectId | None = None
+    merged_files: list[bytes] = field(default_factory=list)
+    checkout: CheckoutReport | None = None
+
+
+def merge(
+    repo: Repository,
+    rev: str,
+    no_ff: bool = False,
+    message: str | None = None,
+    accept_roots: bool = False,
+) -> MergeReport:
+    """Merge revision ``rev`` into the current branch (see the module docstring)."""
+    if message is not None and not message.strip():
+        raise UsageError("empty merge message; leave -m out for the default one")
+    with repo.locked():
+        branch, head = repo.refs.head()
+        if head is None:
+            raise UsageError("HEAD has no commits yet: there is nothing to merge into")
+        target = repo.resolve(rev)
+        dirty = compute_status(repo)
+        if dirty.staged or dirty.modified or dirty.deleted:
+            raise UncommittedChanges(
+                "merge needs a clean workspace: commit or discard your changes first "
+                "(dvault status lists them)"
+            )
+        base = merge_base(repo.store, head, target)
+        if base == target:
+            return MergeReport("up-to-date", head, base)
+        if base == head and not no_ff:
+            note = f"merge {rev}: fast-forward"
+            report = _advance(repo, target, note, accept_roots)
+            return MergeReport("fast-forward", target, base, checkout=report)
+        ours, theirs = repo.read_commit(head), repo.read_commit(target)
+        base_commit = repo.read_commit(base) if base is not None else None
+        into = branch if branch is not None else "HEAD"
+        text = message or f"Merge {rev} into {into}"
+        with repo.store.writer() as writer:
+            result = merge_trees(
+                repo.store,
+                base_commit.tree if base_commit is not None else None,
+                ours.tree,
+                theirs.tree,
+                _line_merger(repo, writer),
+            )
+            roots, root_conflicts = _merge_roots(
+                base_commit.roots if base_commit is not None else {}, ours.roots, theirs.roots
+            )
+            conflicts = result.conflicts + root_conflicts
+            if conflicts:  # raising aborts the writer: the merged blobs are not kept
+                raise MergeConflicts(_conflict_message(rev, conflicts), conflicts)
+            for oid, body in result.objects:
+                if not writer.has(oid):
+                    writer.put_raw(ObjectType.TREE, body)
+            meta = _lineage(repo, writer, [], [])
+            meta["merge"] = {"rev": rev, "base": base.hex() if base is not None else None}
+            commit = Commit(
+                tree=result.tree,
+                parents=(head, target),
+                author=author(repo.config),
+                time_ns=time.time_ns(),
+                message=text,
+                roots=roots,
+                meta=meta,
+            )
+            oid = writer.put(commit)
+        # the pack holding the merge is sealed and indexed; only now may HEAD move to it
+        report = _advance(repo, oid, f"merge: {text.splitlines()[0]}", accept_roots)
+        return MergeReport("merge", oid, base, result.merged_files, report)
+
+
+def _advance(repo: Repository, new: ObjectId, note: str, accept_roots: bool) -> CheckoutReport:
+    """Check ``new`` out and move the current branch to it (lock held): a fast-forward."""
+    report = _switch(
+        repo,
+        new,
+        None,
+        False,
+        lambda: repo.refs.update_head_target(new, note),
+        accept_roots=accept_roots,
+    )
+    update_gitignore(repo, list(repo.roots()))
+    return report
+
+
+def _line_merger(repo: Repository, writer: ObjectWriter) -> FileMerger:
+    """Merges label files both sides changed line by line, storing the result."""
+
+    def merge_file(path: bytes, b: TreeEntry, o: TreeEntry, t: TreeEntry) -> TreeEntry | None:
+        if not is_line_based(path) or MODE_LINK in (b.mode, o.mode, t.mode):
+            return None
+        if max(b.size, o.size, t.size) > TEXT_MERGE_LIMIT:
+            return None
+        # read at the size each tree announces: a (hostile) chunk list claiming to be
+        # small is refused before it is gathered into memory
+        merged = merge_lines(
+            *(b"".join(repo.store.iter_file_content(e.id, e.size)) for e in (b, o, t))
+        )
+        if merged is None:
+            return None
+        oid, size = writer.put_file(io.BytesIO(merged), len(merged))
+        mode = t.mode if o.mode == b.mode else o.mode
+        return TreeEntry(b"", mode, size, oid)
+
+    return merge_file
+
+
+def _merge_roots(
+    base: dict[str, str], ours: dict[str, str], theirs: dict[str, str]
+) -> tuple[dict[str, str], list[Conflict]]:
+    """The tracked roots after the merge, three-way like the tree: a root one side added,
+    removed or re-kinded is taken; different kinds on both sides conflict."""
+    merged: dict[str, str] = {}
+    conflicts: list[Conflict] = []
+    for path in sorted(base.keys() | ours.keys() | theirs.keys()):
+        b, o, t = base.get(path), ours.get(path), theirs.get(path)
+        if o == t or b == t:
+            value = o
+        elif b == o:
+            value = t
+        else:
+            conflicts.append(Conflict(os.fsencode(path), "root-kind", None, None, None))
+            continue
+        if value is not None:
+            merged[path] = value
+    return merged, conflicts
+
+
+def _conflict_message(rev: str, conflicts: list[Conflict]) -> str:
+    lines = [f"{c.kind} {os.fsdecode(c.path)}" for c in conflicts[:50]]
+    more = f"; ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
+    return (
+        f"merge of {rev} refused: {len(conflicts)} conflicting path(s), nothing was changed "
+        f"(resolving conflicts in the workspace is not supported yet): " + "; ".join(lines) + more
+    )
+
+
+__all__ = ["MergeConflicts", "MergeReport", "merge"]
