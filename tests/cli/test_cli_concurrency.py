@@ -90,7 +90,7 @@ def test_lock_timeout_fails_cleanly(tracked: Project) -> None:
     """With the lock held past DVAULT_LOCK_TIMEOUT, commit exits 3 naming the lock; no commit."""
     head = tracked.head()
     tracked.write("data/a.txt", "edited\n")
-    holder = _hold_lock(tracked, 2.0)
+    holder = _hold_lock(tracked, 120.0)  # held until killed: a loaded machine cannot outlast it
     try:
         started = time.monotonic()
         result = tracked.run("commit", "-a", "-m", "blocked", env={"DVAULT_LOCK_TIMEOUT": "0.5"})
@@ -100,6 +100,7 @@ def test_lock_timeout_fails_cleanly(tracked: Project) -> None:
         assert elapsed >= 0.5
         assert holder.poll() is None  # it really was the held lock that stopped it
     finally:
+        holder.kill()
         holder.wait(timeout=30)
     assert tracked.head() == head
     assert tracked.status()["modified"] == ["data/a.txt"]
@@ -121,7 +122,7 @@ def test_commit_waits_for_lock_then_succeeds(tracked: Project) -> None:
 
 def test_readers_do_not_need_the_lock(tracked: Project) -> None:
     """status, log and show work while a writer holds the lock."""
-    holder = _hold_lock(tracked, 3.0)
+    holder = _hold_lock(tracked, 120.0)  # held until killed: a loaded machine cannot outlast it
     try:
         fast = {"DVAULT_LOCK_TIMEOUT": "0.2"}
         readers = (
