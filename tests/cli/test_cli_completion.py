@@ -48,7 +48,14 @@ def test_completion_script_for_each_shell(run: Run) -> None:
 def test_protocol_completes_commands_subcommands_and_options(run: Run) -> None:
     """Subcommand names, nested subcommands, options and option values complete."""
     assert _complete_bash(run, ["st"]) == ["status"]
-    assert set(_complete_bash(run, ["re"])) == {"repair", "rerun", "review", "remote"}
+    assert set(_complete_bash(run, ["re"])) == {
+        "repair",
+        "rerun",
+        "review",
+        "remote",
+        "reset",
+        "revert",
+    }
     assert _complete_bash(run, ["remote", "pa"]) == ["passphrase"]
     assert _complete_bash(run, ["remote", "passphrase", "l"]) == ["list"]
     assert "--json" in _complete_bash(run, ["status", "--"])
