@@ -247,13 +247,22 @@ class Repo(Repository):
         return remotes.remotes(self)
 
     def push(
-        self, remote: str | None = None, refs: list[str] | None = None, force: bool = False
+        self,
+        remote: str | None = None,
+        refs: list[str] | None = None,
+        force: bool = False,
+        *,
+        tags: bool = True,
+        all_refs: bool = False,
+        dry_run: bool = False,
     ) -> PushReport:
         """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
-        append the updates of ``refs`` (default: the current branch) to its ref log."""
+        append the updates of ``refs`` (default: the current branch) to its ref log, with
+        the tags that point into what is pushed unless ``tags`` is false; ``all_refs``:
+        every branch and tag; ``dry_run``: report what would be sent, change nothing."""
         from dvault.ops import sync  # deferred: start-up
 
-        return sync.push(self, remote, refs, force)
+        return sync.push(self, remote, refs, force, tags=tags, all_refs=all_refs, dry_run=dry_run)
 
     def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> FetchReport:
         """Bring in a remote's refs (default: all) and the objects they need, verified."""

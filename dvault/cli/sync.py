@@ -13,8 +13,10 @@ from dvault.cli.output import size
 from dvault.errors import UsageError
 
 if TYPE_CHECKING:
+    from dvault.cli.output import Output
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
+    from dvault.remote.push import PushReport
     from dvault.repo import Repo
 
 
@@ -43,6 +45,20 @@ def push(
     force: Annotated[
         bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
     ] = False,
+    all_refs: Annotated[
+        bool, typer.Option("--all", help="Push every branch and every tag.")
+    ] = False,
+    tags: Annotated[
+        bool,
+        typer.Option(
+            "--tags/--no-tags",
+            help="Also push the tags that point into the pushed history (default), or not.",
+        ),
+    ] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say which refs and packs would be sent; change nothing."),
+    ] = False,
     sign: Annotated[
         bool | None,
         typer.Option(
@@ -53,13 +69,19 @@ def push(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a remote the packs it lacks, then append the ref updates to its log. Prints
-    the hash of the ref-log entry at the head afterwards: what `clone --expect` takes.
+    """Send a remote the packs it lacks, then append the ref updates to its log. Pushes
+    the current branch (or the refs named) and every tag that points into the history
+    pushed; a tag already on the remote with another value is refused (tags never
+    move). Prints the hash of the ref-log entry at the head afterwards: what
+    `clone --expect` takes.
 
     \b
     Examples:
-      dvault push                          # the current branch to the only remote
+      dvault push                          # the current branch and its tags
       dvault push origin main v1
+      dvault push --all                    # every branch and every tag
+      dvault push --no-tags                # the branch only
+      dvault push --dry-run                # what is not yet on the remote
       dvault push origin main --force      # the old history stays on the remote
       dvault push --sign                   # fail unless the entry can be signed
     """
@@ -67,22 +89,23 @@ def push(
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
-    report = do_push(repo, spec, refs or None, force=force, sign=sign)
-    out.note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
+    report = do_push(
+        repo,
+        spec,
+        refs or None,
+        force=force,
+        sign=sign,
+        tags=tags,
+        all_refs=all_refs,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        out.note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
     if as_json:
-        out.json(
-            {
-                "remote": spec.name,
-                "url": spec.url,
-                "up_to_date": report.up_to_date,
-                "updated": report.updated,
-                "packs_sent": report.packs_sent,
-                "packs_skipped": report.packs_skipped,
-                "bytes_sent": report.bytes_sent,
-                "log": {"head_seq": report.log_seq, "head": report.log_head},
-                "signed": report.signed,
-            }
-        )
+        _push_json(out, spec, report)
+        return
+    if dry_run:
+        _render_dry_run(out, spec, report)
         return
     if report.up_to_date:
         out.message(f"{spec.name} is up to date")
@@ -95,6 +118,43 @@ def push(
     )
     signed = "signed " if report.signed else ""
     out.message(f"{signed}ref-log entry {report.log_seq}: {report.log_head}")
+
+
+def _push_json(out: Output, spec: RemoteSpec, report: PushReport) -> None:
+    out.json(
+        {
+            "remote": spec.name,
+            "url": spec.url,
+            "dry_run": report.dry_run,
+            "up_to_date": report.up_to_date,
+            "updated": report.updated,
+            "planned": {
+                ref: {"old": old, "new": new} for ref, (old, new) in report.planned.items()
+            },
+            "followed_tags": report.followed,
+            "packs_sent": report.packs_sent,
+            "packs_skipped": report.packs_skipped,
+            "bytes_sent": report.bytes_sent,
+            "packs_to_send": report.packs_to_send,
+            "bytes_to_send": report.bytes_to_send,
+            "log": {"head_seq": report.log_seq, "head": report.log_head},
+            "signed": report.signed,
+        }
+    )
+
+
+def _render_dry_run(out: Output, spec: RemoteSpec, report: PushReport) -> None:
+    if report.up_to_date:
+        out.message(f"{spec.name} is up to date; nothing would be pushed")
+        return
+    out.message(f"would push to {spec.name} (nothing was sent):")
+    for ref, (old, new) in sorted(report.planned.items()):
+        before = old[:12] if old else "(new)"
+        out.message(f"  {ref}: {before} -> {new[:12]}")
+    out.message(
+        f"would send {report.packs_to_send} pack(s), {size(report.bytes_to_send)} "
+        f"({report.packs_skipped} already there)"
+    )
 
 
 def _fetch_json(spec: RemoteSpec, report: FetchReport) -> dict[str, object]:

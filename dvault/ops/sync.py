@@ -37,11 +37,23 @@ from dvault.workspace.checkout import CheckoutReport
 
 
 def push(
-    repo: Repository, remote: str | None = None, refs: list[str] | None = None, force: bool = False
+    repo: Repository,
+    remote: str | None = None,
+    refs: list[str] | None = None,
+    force: bool = False,
+    *,
+    tags: bool = True,
+    all_refs: bool = False,
+    dry_run: bool = False,
 ) -> PushReport:
     """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
-    append the updates of ``refs`` (default: the current branch) to its ref log."""
-    return remote_push.push(repo, pick_remote(repo, remote), refs or None, force=force)
+    append the updates of ``refs`` (default: the current branch) to its ref log, with the
+    tags that point into what is pushed unless ``tags`` is false; ``all_refs``: every
+    branch and tag; ``dry_run``: report what would be sent, change nothing."""
+    spec = pick_remote(repo, remote)
+    return remote_push.push(
+        repo, spec, refs or None, force=force, tags=tags, all_refs=all_refs, dry_run=dry_run
+    )
 
 
 def fetch(

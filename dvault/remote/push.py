@@ -7,6 +7,13 @@ them confirmed and does not send them again.
 
 "Present" is what this clone confirmed, never what the remote claims (a ref-log entry
 naming a commit, a footer listing an id): see :mod:`dvault.remote.confirmed`.
+
+What a push sends by default is the current branch plus every local tag that points
+into the history it sends (git's ``push.followTags``, for lightweight and annotated tags
+alike): a tagged version is backed up with the branch it is on. A tag never moves on a
+remote, so one already there with another value refuses the whole push (one ref-log
+entry: all of its refs or none). A dry run does every check and counts the packs, then
+stops before anything is uploaded, appended or recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dvault.errors import (
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType
+from dvault.objects import Tag
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
@@ -52,10 +60,32 @@ class PushReport:
     log_head: str = ""
     """Its blake3: what ``clone --expect`` takes, to publish as a trust anchor."""
     signed: bool = False
+    planned: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    """Ref -> (its value on the remote before, or None; the value pushed): every ref the
+    push sends, filled in a dry run too."""
+    followed: list[str] = field(default_factory=list)
+    """The tags among them that were not named but point into the pushed history."""
+    dry_run: bool = False
+    packs_to_send: int = 0
+    """In a dry run: the packs that would be uploaded, and their bytes (``bytes_to_send``);
+    ``packs_skipped`` counts those already there."""
+    bytes_to_send: int = 0
 
 
-def _resolve_refs(repo: Repository, names: list[str] | None) -> dict[str, ObjectId]:
-    """Full ref name -> id for what to push (default: the current branch)."""
+def _resolve_refs(
+    repo: Repository, names: list[str] | None, all_refs: bool = False, tags: bool = True
+) -> dict[str, ObjectId]:
+    """Full ref name -> id for what to push (default: the current branch; ``all_refs``:
+    every branch, and every tag unless ``tags`` is false)."""
+    if all_refs:
+        if names:
+            raise UsageError("push --all sends every branch and tag; name none with it")
+        every = {HEADS + name: oid for name, oid in repo.refs.branches().items()}
+        if tags:
+            every.update((TAGS + name, oid) for name, oid in repo.refs.tags().items())
+        if not every:
+            raise UsageError("no branch or tag to push")
+        return every
     if not names:
         branch, head = repo.refs.head()
         if branch is None or head is None:
@@ -80,6 +110,40 @@ def _local_parents(repo: Repository, oid: bytes) -> list[bytes] | None:
     return list(repo.read_commit(oid).parents)
 
 
+def _peeled(repo: Repository, oid: bytes) -> bytes | None:
+    """The commit a ref's value names, through annotated tags; None when it names
+    something else or an object this clone does not have."""
+    for _ in range(16):
+        if not repo.store.has(oid):
+            return None
+        kind = repo.store.type_of(oid)
+        if kind == ObjectType.COMMIT:
+            return oid
+        if kind != ObjectType.TAG:
+            return None
+        tag = repo.store.get(oid, ObjectType.TAG)
+        assert isinstance(tag, Tag)
+        oid = tag.object
+    return None
+
+
+def followed_tags(
+    repo: Repository, wanted: dict[str, ObjectId], remote_refs: dict[str, str]
+) -> dict[str, ObjectId]:
+    """The local tags, not in ``wanted`` and not already on the remote with their value,
+    whose commit is in the history ``wanted`` sends (git's ``push.followTags``)."""
+    candidates = {
+        TAGS + name: oid
+        for name, oid in repo.refs.tags().items()
+        if TAGS + name not in wanted and remote_refs.get(TAGS + name) != oid.hex()
+    }
+    if not candidates:
+        return {}
+    tips = [c for c in (_peeled(repo, oid) for oid in wanted.values()) if c is not None]
+    history = complete_commits(lambda oid: _local_parents(repo, oid), tips)
+    return {ref: oid for ref, oid in candidates.items() if _peeled(repo, oid) in history}
+
+
 def is_ancestor(repo: Repository, old: bytes, new: bytes) -> bool:
     """True when commit ``old`` is ``new`` or one of its ancestors (locally known)."""
     if old == new:
@@ -98,7 +162,11 @@ def is_ancestor(repo: Repository, old: bytes, new: bytes) -> bool:
 
 
 def _checker(
-    repo: Repository, wanted: dict[str, ObjectId], force: bool, remote: Remote
+    repo: Repository,
+    wanted: dict[str, ObjectId],
+    force: bool,
+    remote: Remote,
+    followed: frozenset[str] = frozenset(),
 ) -> Callable[[LogState], None]:
     def check(state: LogState) -> None:
         for ref, new in wanted.items():
@@ -109,6 +177,7 @@ def _checker(
                 raise RefExists(
                     f"tag {ref[len(TAGS) :]!r} already exists on {remote.describe()} with a "
                     "different value; tags never move"
+                    + (" (push --no-tags to leave it out)" if ref in followed else "")
                 )
             protected = is_protected(ref, state.protected)
             if force and not protected:
@@ -140,10 +209,18 @@ def push(
     names: list[str] | None = None,
     force: bool = False,
     sign: bool | None = None,
+    *,
+    tags: bool = True,
+    all_refs: bool = False,
+    dry_run: bool = False,
 ) -> PushReport:
-    """Push local branches or tags by name (default: the current branch); ``sign``: sign
-    the ref-log entry (None: as ``[push] sign`` says, see remote/logsign.py)."""
-    return push_refs(repo, spec, _resolve_refs(repo, names), force, sign=sign)
+    """Push local branches or tags by name (default: the current branch), with the tags
+    that point into what is pushed unless ``tags`` is false; ``all_refs``: every branch
+    and tag. ``sign``: sign the ref-log entry (None: as ``[push] sign`` says, see
+    remote/logsign.py). ``dry_run``: check and count, change nothing."""
+    wanted = _resolve_refs(repo, names, all_refs, tags)
+    follow = tags and not all_refs
+    return push_refs(repo, spec, wanted, force, sign=sign, follow_tags=follow, dry_run=dry_run)
 
 
 def push_refs(
@@ -153,26 +230,41 @@ def push_refs(
     force: bool = False,
     backend: Backend | None = None,
     sign: bool | None = None,
+    follow_tags: bool = False,
+    dry_run: bool = False,
 ) -> PushReport:
-    """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits).
+    """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits);
+    ``follow_tags``: with the local tags that point into their history.
 
     ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
     remote = Remote(repo, spec, backend)
-    report = PushReport()
+    report = PushReport(dry_run=dry_run)
     view = remote.log.load()
     # entries others pushed since this clone last looked pass the graph check (parents
-    # read from the remote when not here) before anything is built on them
-    state = remote.log.accept(view)
+    # read from the remote when not here) before anything is built on them; a dry run
+    # checks them without recording the new position
+    if dry_run:
+        remote.log.check(view)
+        state = view.state
+    else:
+        state = remote.log.accept(view)
     report.log_seq, report.log_head = state.head_seq, state.head
-    pending = {ref: oid for ref, oid in wanted.items() if state.refs.get(ref) != oid.hex()}
+    followed = followed_tags(repo, wanted, state.refs) if follow_tags else {}
+    report.followed = sorted(followed)
+    pending = {
+        ref: oid for ref, oid in {**wanted, **followed}.items() if state.refs.get(ref) != oid.hex()
+    }
+    report.planned = {ref: (state.refs.get(ref), oid.hex()) for ref, oid in pending.items()}
     if not pending:
         report.up_to_date = True
-        record_tracking(repo.refs, remote, view)
+        if not dry_run:
+            record_tracking(repo.refs, remote, view)
         return report
-    check = _checker(repo, pending, force, remote)
+    check = _checker(repo, pending, force, remote, frozenset(followed))
     check(state)  # refuse early, before uploading anything
 
-    signer = push_signer(repo, sign)  # a missing or unusable key fails before any upload
+    # a missing or unusable key fails before any upload (a dry run signs nothing)
+    signer = None if dry_run else push_signer(repo, sign)
     remote.refresh_catalog()
     confirmed = Confirmed.load(remote.dir)
     confirmed.validate(remote.catalog.packs)
@@ -224,6 +316,13 @@ def push_refs(
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in confirmed.packs]
     report.packs_skipped = len(packs) - len(todo)
+    if dry_run:  # what _send would upload: packs the remote does not list at all
+        there = set(remote.catalog.packs) | set(remote.catalog.holes)
+        upload = [name for name in todo if name not in there]
+        report.packs_to_send = len(upload)
+        report.bytes_to_send = sum(packs[name] for name in upload)
+        report.packs_skipped += len(todo) - len(upload)
+        return report
     if todo:
         remote.ensure_marker()
     try:

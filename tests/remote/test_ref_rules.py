@@ -34,7 +34,11 @@ def test_branches_fast_forward_only_and_tags_never_move(
     assert "not a fast-forward" in one_error_line(result)
 
     history = {key: remote.read(key) for key in remote.log_keys()}
-    bob.ok("push", "--force")
+    # bob's v2 would follow main and is refused (alice's v2 is there): the branch alone
+    result = bob.run("push", "--force")
+    assert result.code == 2 and "'v2' already exists" in one_error_line(result)
+    assert {key: remote.read(key) for key in remote.log_keys()} == history
+    bob.ok("push", "--force", "--no-tags")
     keys = remote.log_keys()
     assert len(keys) == len(history) + 1
     assert {key: remote.read(key) for key in history} == history  # appended, not rewritten
