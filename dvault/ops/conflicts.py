@@ -160,7 +160,8 @@ def stop(
         co.apply(repo, materialised + extras, tick)
     co.record(repo, changes, result.tree)
     lines = [f"{c.kind} {os.fsdecode(c.path)}" for c in result.conflicts[:SHOWN]]
-    more = f"; ... and {len(result.conflicts) - SHOWN} more" if len(lines) == SHOWN else ""
+    extra = len(result.conflicts) - SHOWN
+    more = f"; ... and {extra} more" if extra > 0 else ""
     return MergeStopped(
         f"merge of {rev} stopped: {len(records)} conflicting path(s): "
         + "; ".join(lines)
@@ -255,16 +256,20 @@ def finish(repo: Repository) -> ContinueReport:
                 "dvault add PATH, or dvault checkout --ours|--theirs -- PATH"
             )
         root = os.fsencode(repo.root)
+        tree = repo.state.stage_tree()
+        assert tree is not None, "a merge stage always has a tree"
         copies = [
-            p for r in state.conflicts for p in r.copies if os.path.lexists(os.path.join(root, p))
+            p
+            for r in state.conflicts
+            for p in r.copies
+            if os.path.lexists(os.path.join(root, p)) or lookup(repo.store, tree, p) is not None
         ]
         if copies:
             raise CheckFailed(
-                f"side-by-side copies still in the workspace: {_listing(copies)}; remove "
-                "them once the path holds what you want (dvault add PATH)"
+                f"side-by-side copies still in the workspace or staged: {_listing(copies)}; "
+                "once the path holds what you want, remove them (dvault rm PATH~theirs, "
+                "or delete the file)"
             )
-        tree = repo.state.stage_tree()
-        assert tree is not None, "a merge stage always has a tree"
         with repo.store.writer() as writer:
             meta = _lineage(repo, writer, [], [])
             meta["merge"] = {

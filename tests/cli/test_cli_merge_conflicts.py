@@ -170,3 +170,54 @@ def test_bad_inputs_are_one_line(team: Project) -> None:
     ):
         r = p.fails(2, *args)
         assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.describe()
+
+
+def test_file_directory_conflict_copies_their_directory(team: Project) -> None:
+    """Ours made data/extra a file, theirs a folder: the file stays, their folder is
+    at data/extra~theirs/; `--theirs` takes the folder and removes the copy."""
+    p = team
+    diverge(
+        p,
+        {"data/extra/a.bin": b"\0a", "data/extra/sub/b.bin": b"\0b"},
+        {"data/extra": b"\0a file"},
+    )
+    result = p.fails(1, "merge", "relabel")
+    assert "conflict (file/directory): data/extra" in result.err
+    assert (p.root / "data/extra").read_bytes() == b"\0a file"
+    assert (p.root / "data/extra~theirs/sub/b.bin").read_bytes() == b"\0b"
+    p.ok("checkout", "--theirs", "--", "data/extra")
+    assert not (p.root / "data/extra~theirs").exists()
+    assert (p.root / "data/extra/sub/b.bin").read_bytes() == b"\0b"
+    p.ok("merge", "--continue")
+    assert p.ok("show", "HEAD:data/extra/a.bin").raw == b"\0a"
+
+
+def test_hand_resolution_with_a_staged_copy_refuses(team: Project) -> None:
+    """Resolving by hand: `dvault add data` also stages model.bin~theirs; --continue
+    refuses until the copy is gone from the workspace and the stage."""
+    p = team
+    diverge(p, {"data/model.bin": b"\0weights theirs"}, {"data/model.bin": b"\0weights ours"})
+    p.fails(1, "merge", "relabel")
+    (p.root / "data/model.bin").write_bytes(b"\0weights averaged")
+    p.ok("add", "data")
+    assert p.status()["unmerged"] == []
+    refused = p.fails(1, "merge", "--continue")
+    assert "model.bin~theirs" in refused.err
+    p.ok("rm", "data/model.bin~theirs")
+    p.ok("merge", "--continue")
+    assert p.ok("show", "HEAD:data/model.bin").raw == b"\0weights averaged"
+    assert p.fails(2, "show", "HEAD:data/model.bin~theirs").code == 2
+
+
+def test_status_json_and_damaged_state(team: Project) -> None:
+    """status --json names the merge and its unmerged paths; a damaged MERGE_STATE is
+    one line, not a traceback."""
+    p = team
+    diverge(p, {"data/model.bin": b"\0weights theirs"}, {"data/model.bin": b"\0weights ours"})
+    p.fails(1, "merge", "relabel")
+    st = p.ok("status", "--json").json()
+    assert st["merging"] == "relabel" and st["unmerged"] == ["data/model.bin"]
+    assert not st["clean"]
+    (p.root / ".dvault/MERGE_STATE").write_text('{"version": 1, "head": "zz"}')
+    r = p.fails(3, "merge", "--continue")
+    assert "MERGE_STATE" in r.err and "Traceback" not in r.err
