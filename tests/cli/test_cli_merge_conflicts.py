@@ -221,3 +221,19 @@ def test_status_json_and_damaged_state(team: Project) -> None:
     (p.root / ".dvault/MERGE_STATE").write_text('{"version": 1, "head": "zz"}')
     r = p.fails(3, "merge", "--continue")
     assert "MERGE_STATE" in r.err and "Traceback" not in r.err
+
+
+def test_ours_on_a_marked_label_file_puts_our_bytes_back(team: Project) -> None:
+    """`--ours` on a file holding conflict blocks writes our version over them."""
+    p = team
+    ours = relabel(LABELS, 4, "c09")
+    diverge(p, {"data/labels.csv": relabel(LABELS, 4, "c08")}, {"data/labels.csv": ours})
+    p.fails(1, "merge", "relabel")
+    assert "<<<<<<< ours" in (p.root / "data/labels.csv").read_text()
+    out = p.ok("status").out
+    assert "Merging relabel" in out and "unmerged: data/labels.csv" in out
+    p.ok("checkout", "--ours", "--", "data/labels.csv")
+    assert (p.root / "data/labels.csv").read_text() == ours
+    p.ok("merge", "--continue")
+    assert p.ok("show", "HEAD:data/labels.csv").out == ours
+    assert p.status()["clean"]
