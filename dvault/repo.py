@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dvault.maintenance.gc import GcReport
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
+    from dvault.ops.conflicts import ContinueReport
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
     from dvault.ops.undo import ResetReport, RevertReport
@@ -389,3 +390,23 @@ class Repo(Repository):
         from dvault.ops import merge  # deferred: start-up
 
         return merge.merge(self, rev, no_ff, message, accept_roots)
+
+    def merge_continue(self) -> ContinueReport:
+        """Commit a merge stopped on conflicts once each path is resolved (parents HEAD,
+        then the merged revision); refused while a path is unmerged."""
+        from dvault.ops import conflicts  # deferred: start-up
+
+        return conflicts.finish(self)
+
+    def merge_abort(self) -> ObjectId:
+        """Undo a merge stopped on conflicts: the stage and workspace as HEAD has them."""
+        from dvault.ops import conflicts  # deferred: start-up
+
+        return conflicts.abort(self)
+
+    def resolve_conflicts(self, paths: list[str], side: str) -> list[bytes]:
+        """Take ``side`` (``ours`` or ``theirs``) for conflicting ``paths`` of the merge
+        in progress, in the workspace and the stage (``checkout --ours|--theirs``)."""
+        from dvault.ops import conflicts  # deferred: start-up
+
+        return conflicts.resolve(self, paths, side)

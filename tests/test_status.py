@@ -72,6 +72,8 @@ def test_fresh_repository_is_clean(repo: Repo) -> None:
         "modified": [],
         "deleted": [],
         "untracked": [],
+        "merging": None,
+        "unmerged": [],
     }
 
 

@@ -133,6 +133,13 @@ def _print_status(inv: Invocation, repo: Repo, st: Status) -> None:
         out.data(f"HEAD detached at {st.head.hex()[:12]}")
     if st.head is None:
         out.data("No commits yet")
+    if st.merging is not None:
+        out.data()
+        out.data("Merging ", st.merging, " (dvault merge --continue to commit, --abort to undo)")
+        if st.unmerged:
+            out.data("Unmerged paths (dvault checkout --ours|--theirs -- PATH, or edit and add):")
+            for p in st.unmerged:
+                out.data(out.color(f"  {'unmerged:':10}{inv.rel(repo, p)}", "red"))
     if st.staged:
         out.data()
         out.data("Changes to be committed:")

@@ -29,6 +29,7 @@ from dvault.secretargs import redact_argv
 from dvault.signing import SignatureCheck, SignedObject, Signers
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import lookup
+from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.staging import stage_paths
 
 Signer = Callable[[SignedObject], SignedObject]
@@ -50,6 +51,7 @@ def commit(
         raise UsageError("empty commit message; use -m MESSAGE")
     signer = _signer(sign, key)
     with repo.locked():
+        refuse_if_merging(repo, "a commit (use dvault merge --continue)")
         roots = repo.roots()
         if all:
             if not roots:

@@ -8,8 +8,13 @@ result becomes a commit whose parents are HEAD then REV, checked out like a
 fast-forward. The durability order holds: merged blobs, trees and the commit are sealed
 in a pack before HEAD moves.
 
-With conflicts nothing is written: the merge is refused, naming each conflicting path
-(:class:`MergeConflicts`); a conflict state to resolve in the workspace comes later.
+With conflicts the merge stops (``ops/conflicts.py``): the clean part is staged and
+checked out, each conflicting path is shown in the workspace, ``.dvault/MERGE_STATE``
+records the merge in progress, and :class:`~dvault.ops.conflicts.MergeStopped` names
+the paths; ``merge --continue`` or ``--abort`` ends it. A conflict between the tracked
+roots themselves (one side made a root a file, the other a folder), or conflicts in a
+merge that also changes the tracked roots, is still refused with nothing written
+(:class:`MergeConflicts`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import MODE_LINK, Commit, TreeEntry
 from dvault.ops.commits import _lineage
+from dvault.ops.conflicts import marker_files, stop
 from dvault.ops.switch import _switch
 from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
@@ -32,6 +38,7 @@ from dvault.store.objectstore import ObjectWriter
 from dvault.trees.merge import Conflict, FileMerger, merge_trees
 from dvault.trees.textmerge import TEXT_MERGE_LIMIT, is_line_based, merge_lines
 from dvault.workspace.checkout import CheckoutReport
+from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.status import compute_status
 
 
@@ -66,6 +73,7 @@ def merge(
     if message is not None and not message.strip():
         raise UsageError("empty merge message; leave -m out for the default one")
     with repo.locked():
+        refuse_if_merging(repo, "another merge")
         branch, head = repo.refs.head()
         if head is None:
             raise UsageError("HEAD has no commits yet: there is nothing to merge into")
@@ -99,26 +107,47 @@ def merge(
                 base_commit.roots if base_commit is not None else {}, ours.roots, theirs.roots
             )
             conflicts = result.conflicts + root_conflicts
-            if conflicts:  # raising aborts the writer: the merged blobs are not kept
+            if root_conflicts or (conflicts and roots != ours.roots):
+                # raising aborts the writer: the merged blobs are not kept
                 raise MergeConflicts(_conflict_message(rev, conflicts), conflicts)
             for oid, body in result.objects:
                 if not writer.has(oid):
                     writer.put_raw(ObjectType.TREE, body)
-            meta = _lineage(repo, writer, [], [])
-            meta["merge"] = {"rev": rev, "base": base.hex() if base is not None else None}
-            commit = Commit(
-                tree=result.tree,
-                parents=(head, target),
-                author=author(repo.config),
-                time_ns=time.time_ns(),
-                message=text,
-                roots=roots,
-                meta=meta,
-            )
-            oid = writer.put(commit)
+            if conflicts:
+                marked = marker_files(repo, writer, result.conflicts)
+            else:
+                oid = writer.put(
+                    _merge_commit(repo, writer, result.tree, head, target, rev, text, roots, base)
+                )
+        if conflicts:  # the merged trees and marker blobs are sealed: show the conflicts
+            raise stop(repo, rev, text, head, target, base, ours.tree, result, marked)
         # the pack holding the merge is sealed and indexed; only now may HEAD move to it
         report = _advance(repo, oid, f"merge: {text.splitlines()[0]}", accept_roots)
         return MergeReport("merge", oid, base, result.merged_files, report)
+
+
+def _merge_commit(
+    repo: Repository,
+    writer: ObjectWriter,
+    tree: ObjectId,
+    head: ObjectId,
+    target: ObjectId,
+    rev: str,
+    text: str,
+    roots: dict[str, str],
+    base: ObjectId | None,
+) -> Commit:
+    meta = _lineage(repo, writer, [], [])
+    meta["merge"] = {"rev": rev, "base": base.hex() if base is not None else None}
+    return Commit(
+        tree=tree,
+        parents=(head, target),
+        author=author(repo.config),
+        time_ns=time.time_ns(),
+        message=text,
+        roots=roots,
+        meta=meta,
+    )
 
 
 def _advance(repo: Repository, new: ObjectId, note: str, accept_roots: bool) -> CheckoutReport:
@@ -183,7 +212,8 @@ def _conflict_message(rev: str, conflicts: list[Conflict]) -> str:
     more = f"; ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
     return (
         f"merge of {rev} refused: {len(conflicts)} conflicting path(s), nothing was changed "
-        f"(resolving conflicts in the workspace is not supported yet): " + "; ".join(lines) + more
+        f"(conflicts between tracked roots, or in a merge that changes the tracked roots, "
+        f"cannot be resolved in the workspace): " + "; ".join(lines) + more
     )
 
 

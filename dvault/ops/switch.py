@@ -20,6 +20,7 @@ from dvault.repository import Repository
 from dvault.workspace import checkout as co
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.limits import check_room
+from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.safety import adopted_roots, check_changes
 from dvault.workspace.scan import in_scopes
 
@@ -40,6 +41,8 @@ def checkout(
     raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
     rels = [repo.relpath(p) for p in paths] if paths else None
     with repo.locked():
+        if rels is None:
+            refuse_if_merging(repo, "checking out another revision")
         target_id = repo.resolve(rev)
         branch = rev if rev in repo.refs.branches() else None
 

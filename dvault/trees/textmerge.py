@@ -50,4 +50,26 @@ def merge_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     return b"".join(result)
 
 
-__all__ = ["TEXT_MERGE_LIMIT", "TEXT_SUFFIXES", "is_line_based", "merge_lines"]
+def with_markers(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """The line merge with git-style conflict blocks (``<<<<<<< ours``, ``=======``,
+    ``>>>>>>> theirs``) where the sides disagree; None for binary content."""
+    if b"\0" in base or b"\0" in ours or b"\0" in theirs:
+        return None
+    merge = Merge3(
+        base.splitlines(keepends=True),
+        ours.splitlines(keepends=True),
+        theirs.splitlines(keepends=True),
+    )
+    lines = list(
+        merge.merge_lines(
+            name_a=b"ours",
+            name_b=b"theirs",
+            start_marker=b"<<<<<<<",
+            mid_marker=b"=======",
+            end_marker=b">>>>>>>",
+        )
+    )
+    return b"".join(lines)
+
+
+__all__ = ["TEXT_MERGE_LIMIT", "TEXT_SUFFIXES", "is_line_based", "merge_lines", "with_markers"]

@@ -23,6 +23,7 @@ from dvault.rechunk import previous_chunks
 from dvault.repository import Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
+from dvault.workspace import mergestate
 from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace
 
 if TYPE_CHECKING:
@@ -100,12 +101,16 @@ class Status:
     modified: list[bytes] = field(default_factory=list)
     deleted: list[bytes] = field(default_factory=list)
     untracked: list[bytes] = field(default_factory=list)
+    merging: str | None = None
+    """The revision being merged while a merge stopped on conflicts is in progress."""
+    unmerged: list[bytes] = field(default_factory=list)
+    """Conflicting paths of that merge not resolved yet."""
     workspace: dict[bytes, StageEntry] = field(default_factory=dict)
     """Current content of every modified path (for diff and checkout)."""
 
     @property
     def clean(self) -> bool:
-        return not (self.staged or self.modified or self.deleted or self.untracked)
+        return not (self.staged or self.modified or self.deleted or self.untracked or self.merging)
 
     def dirty_paths(self) -> set[bytes]:
         paths = {c.path for c in self.staged}
@@ -124,6 +129,8 @@ class Status:
             "modified": text(self.modified),
             "deleted": text(self.deleted),
             "untracked": text(self.untracked),
+            "merging": self.merging,
+            "unmerged": text(self.unmerged),
         }
 
 
@@ -189,6 +196,10 @@ def compute_status(repo: Repository) -> Status:
         for path, current in status.workspace.items():
             if not current.same_content(staged[path]):
                 status.modified.append(path)
+    merge = mergestate.load(repo)
+    if merge is not None:
+        status.merging = merge.rev
+        status.unmerged = mergestate.unresolved(repo, merge)
     status.modified.sort()
     status.deleted.sort()
     status.untracked.sort()

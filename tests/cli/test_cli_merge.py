@@ -73,45 +73,6 @@ def test_two_people_merge_cleanly(team: Project) -> None:
     assert p.head() == top["id"]
 
 
-def test_same_row_changed_differently_is_refused(team: Project) -> None:
-    """Both sides relabel the same row differently: refused, the path named, exit 1,
-    and the repository and workspace exactly as before."""
-    p = team
-    p.ok("checkout", "relabel")
-    p.write("data/labels.csv", relabel(LABELS, 4, "c08"))
-    p.commit("theirs")
-    p.ok("checkout", "main")
-    p.write("data/labels.csv", relabel(LABELS, 4, "c09"))
-    p.commit("ours")
-    before = state(p)
-    result = p.fails(1, "merge", "relabel")
-    assert "conflict (both-modified): data/labels.csv" in result.err
-    assert "refused" in result.err and "nothing was changed" in result.err
-    assert "Traceback" not in result.err
-    assert state(p) == before
-    p.ok("verify")
-
-
-def test_binary_file_changed_on_both_sides_is_refused(team: Project) -> None:
-    p = team
-    p.ok("checkout", "relabel")
-    p.write("data/model.bin", b"\0weights theirs")
-    p.write("data/labels.csv", relabel(LABELS, 1, "c07"))  # would merge cleanly
-    p.commit("theirs")
-    p.ok("checkout", "main")
-    p.write("data/model.bin", b"\0weights ours")
-    p.write("data/labels.csv", relabel(LABELS, 12, "c07"))
-    p.commit("ours")
-    before = state(p)
-    result = p.fails(1, "merge", "relabel")
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert lines[0] == "dvault: conflict (both-modified): data/model.bin"
-    assert len(lines) == 2  # the label file merged: it is not a conflict
-    assert lines[-1].startswith("dvault: error: merge of relabel refused")
-    assert state(p) == before
-    assert (p.root / "data/model.bin").read_bytes() == b"\0weights ours"
-
-
 def test_fast_forward_and_no_ff(team: Project) -> None:
     """Behind the other branch: a fast-forward (no new commit) unless --no-ff, which
     writes a merge commit with the same tree."""
@@ -156,18 +117,3 @@ def test_merge_refuses_uncommitted_changes(team: Project) -> None:
 def test_bad_revision_is_one_line(team: Project) -> None:
     line = one_error_line(team.fails(2, "merge", "no-such-branch"))
     assert "no-such-branch" in line
-
-
-def test_modify_delete_is_refused(team: Project) -> None:
-    """One side deletes an image the other side replaced: a modify/delete conflict."""
-    p = team
-    p.ok("checkout", "relabel")
-    (p.root / "data/images/001.png").unlink()
-    p.commit("drop a bad image")
-    p.ok("checkout", "main")
-    p.write("data/images/001.png", b"\x89PNG\0re-encoded")
-    p.commit("re-encode")
-    before = state(p)
-    result = p.fails(1, "merge", "relabel")
-    assert "conflict (modify/delete): data/images/001.png" in result.err
-    assert state(p) == before

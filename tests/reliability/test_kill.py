@@ -22,6 +22,7 @@ the full campaigns, ``DVAULT_SLOW=1``, whose figures docs/reliability.md records
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -41,6 +42,7 @@ from .harness import (
     kills_wanted,
     manifest,
     manifest_diff,
+    run_and_kill,
     stray_temps,
 )
 
@@ -481,4 +483,92 @@ def test_kill_gc(project: Project, record_property: Any) -> None:
             check_collected(project, campaign)
         check_restores(project, campaign, history)
     check_all_commits(project, campaign, history)
+    campaign.report(record_property)
+
+
+def diverged_merge(project: Project, rng: random.Random) -> tuple[str, dict[str, str]]:
+    """main and branch ``relabel`` both change data since a common commit, with
+    conflicts (the big checkpoint, a label file's row, some files both rewrote) and
+    clean changes: returns HEAD's id and main's manifest."""
+    populate(project, rng, 60)
+    rows = "".join(f"{i:03}.png,c{i % 3:02}\n" for i in range(50))
+    project.write("data/labels.csv", rows.encode())
+    project.ok("add", "data")
+    project.ok("commit", "-m", "base")
+    project.ok("branch", "relabel")
+    project.ok("checkout", "relabel")
+    mutate(project, rng, "theirs", rewrite=8)
+    labels = project.root / "data/labels.csv"
+    labels.write_text(labels.read_text().replace("004.png,c01", "004.png,c08"))
+    project.ok("commit", "-a", "-m", "theirs")
+    project.ok("checkout", "main")
+    mutate(project, rng, "ours", rewrite=8)
+    labels.write_text(labels.read_text().replace("004.png,c01", "004.png,c09"))
+    project.ok("commit", "-a", "-m", "ours")
+    head = project.head()
+    assert head is not None
+    return head["id"], manifest(project.root)
+
+
+def test_kill_merge(project: Project, record_property: Any) -> None:
+    """``dvault merge`` stopping on conflicts, killed before each of its write-boundary
+    calls, then ``merge --continue`` killed the same way: every kill leaves either the
+    old state (no merge in progress, HEAD and every file as before) or a merge in
+    progress that ``merge --abort`` turns back into exactly the old state; a killed
+    ``--continue`` is finished by running it again, with two parents."""
+    campaign = Campaign("merge", 3007, wanted=0)  # every kill here is at a write boundary
+    rng = random.Random(campaign.seed)
+    ours, before = diverged_merge(project, rng)
+    state_file = project.root / ".dvault" / "MERGE_STATE"
+    boundary = 0
+    while not campaign.losses:
+        boundary += 1
+        outcome = run_and_kill(project, ["merge", "relabel"], 0.0, boundary)
+        campaign.current = outcome
+        campaign.runs += 1
+        if not outcome.killed:
+            campaign.finished += 1
+            campaign.boundaries = boundary - 1
+            campaign.check(outcome.code == 1, f"merge did not stop on conflicts: {outcome.err}")
+            break
+        campaign.boundary_kills += 1
+        if state_file.exists():  # resumable: abort must give the old state back
+            campaign.check_ok(project.run("merge", "--abort"))
+        head = project.head()
+        campaign.check(head is not None and head["id"] == ours, "HEAD moved after the kill")
+        diff = manifest_diff(before, manifest(project.root))
+        campaign.check(not diff, f"workspace not as before the merge: {diff}")
+        status = project.run("status", "--exit-code")
+        campaign.check(status.code == 0, f"not clean after the kill: {status.describe()}")
+        check_repository(project, campaign)
+    campaign.check(boundary > 3, f"merge made only {boundary} write-boundary calls")
+    # --continue: resolve every conflict with theirs, then kill the commit at each boundary
+    continued = 0
+    while not campaign.losses:
+        continued += 1
+        listing = project.run("status", "--json")
+        unmerged = json.loads(listing.out)["unmerged"]
+        if unmerged:
+            project.ok("checkout", "--theirs", "--", *unmerged)
+        outcome = run_and_kill(project, ["merge", "--continue"], 0.0, continued)
+        campaign.current = outcome
+        campaign.runs += 1
+        if outcome.killed:
+            campaign.boundary_kills += 1
+            if state_file.exists():  # not finished: running it again finishes it
+                campaign.check_ok(project.run("merge", "--continue"))
+        else:
+            campaign.finished += 1
+            campaign.check(outcome.code == 0, f"merge --continue failed: {outcome.err}")
+        head = project.head()
+        campaign.check(
+            head is not None and head["parents"][0] == ours and len(head["parents"]) == 2,
+            f"--continue did not commit the merge: {head}",
+        )
+        campaign.check(not state_file.exists(), "MERGE_STATE left after --continue")
+        check_repository(project, campaign)
+        if not outcome.killed:
+            break
+        campaign.check_ok(project.run("reset", "--hard", ours))
+        campaign.check(project.run("merge", "relabel").code == 1, "merge did not stop again")
     campaign.report(record_property)
