@@ -373,10 +373,12 @@ class Repo(Repository):
         no_ff: bool = False,
         message: str | None = None,
         accept_roots: bool = False,
+        sign: bool = False,
+        key: str | None = None,
     ) -> MergeReport:
         """Merge ``rev`` into the current branch: a fast-forward (unless ``no_ff``) or a
-        merge commit with parents HEAD and ``rev``; conflicts raise ``MergeConflicts``
-        with nothing changed."""
+        merge commit with parents HEAD and ``rev`` (signed with ``sign``, using ``key``);
+        conflicts raise ``MergeConflicts`` with nothing changed."""
         from dvault.ops import merge  # deferred: start-up
 
-        return merge.merge(self, rev, no_ff, message, accept_roots)
+        return merge.merge(self, rev, no_ff, message, accept_roots, sign, key)

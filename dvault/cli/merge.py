@@ -29,6 +29,12 @@ def merge(
         str | None, typer.Option("--message", "-m", help="Merge commit message.")
     ] = None,
     accept_roots: AcceptRootsOpt = False,
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign the merge commit with your ed25519 key.")
+    ] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Signing key name (default: your only key).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge a revision into the current branch: three-way, against the merge base.
@@ -44,11 +50,14 @@ def merge(
       dvault merge relabel            # fast-forward, or a merge commit
       dvault merge --no-ff relabel    # always a merge commit
       dvault merge origin/main -m "take the new images"
+      dvault merge --no-ff relabel --sign  # a signed merge commit
     """
     from dvault.ops.merge import MergeConflicts  # deferred: start-up (the merge modules)
 
     try:
-        report = repo.merge(rev, no_ff=no_ff, message=message, accept_roots=accept_roots)
+        report = repo.merge(
+            rev, no_ff=no_ff, message=message, accept_roots=accept_roots, sign=sign, key=key
+        )
     except MergeConflicts as exc:
         if not as_json:
             for c in exc.conflicts:

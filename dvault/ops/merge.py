@@ -23,7 +23,7 @@ from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import MODE_LINK, Commit, TreeEntry
-from dvault.ops.commits import _lineage
+from dvault.ops.commits import _lineage, _signer
 from dvault.ops.switch import _switch
 from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
@@ -61,10 +61,14 @@ def merge(
     no_ff: bool = False,
     message: str | None = None,
     accept_roots: bool = False,
+    sign: bool = False,
+    key: str | None = None,
 ) -> MergeReport:
-    """Merge revision ``rev`` into the current branch (see the module docstring)."""
+    """Merge revision ``rev`` into the current branch (see the module docstring); with
+    ``sign`` the merge commit is signed like ``commit --sign`` (the key loads first)."""
     if message is not None and not message.strip():
         raise UsageError("empty merge message; leave -m out for the default one")
+    signer = _signer(sign, key)
     with repo.locked():
         branch, head = repo.refs.head()
         if head is None:
@@ -115,7 +119,7 @@ def merge(
                 roots=roots,
                 meta=meta,
             )
-            oid = writer.put(commit)
+            oid = writer.put(commit if signer is None else signer(commit))
         # the pack holding the merge is sealed and indexed; only now may HEAD move to it
         report = _advance(repo, oid, f"merge: {text.splitlines()[0]}", accept_roots)
         return MergeReport("merge", oid, base, result.merged_files, report)
