@@ -138,6 +138,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dvault is not None:
         args.dvault = args.dvault.absolute()  # the steps run inside the project
+    if args.scale < 0.02:
+        parser.error("--scale must be at least 0.02 (two image directories)")
     if not 200 <= args.tiny <= 10_000_000:
         parser.error("--tiny must be between 200 and 10,000,000")
     return args
