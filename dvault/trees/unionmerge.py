@@ -8,9 +8,10 @@ from merge3 import Merge3
 
 
 def union_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
-    """Three-way line merge keeping both sides where they collide, as git's ``union``
-    (no line dropped; a run of lines both sides added first is kept once); None when any version is binary (holds
-    a NUL byte). A last line without a newline gets one before the other side's lines."""
+    """Three-way line merge keeping both sides where they collide, as git's ``union``:
+    no line dropped, a run of lines both sides added first kept once. None when any
+    version is binary (holds a NUL byte). A last line without a newline gets one before
+    the other side's lines."""
     if b"\0" in base or b"\0" in ours or b"\0" in theirs:
         return None
     merge = Merge3(
