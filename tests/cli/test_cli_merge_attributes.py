@@ -77,3 +77,13 @@ def test_strategies_decide_files_both_sides_changed(project: Project) -> None:
     (p.root / ".dvaultattributes").unlink()
     p.ok("merge", "rows")
     assert (p.root / "data/labels.csv").read_bytes() == b"a,2\nb,1\nc,1\nd,1\ne,2\n"
+
+
+def test_a_root_cannot_be_the_attributes_file(project: Project) -> None:
+    """A data checkout never writes .dvaultattributes where merge reads it: tracking it
+    as a root is refused (so is a commit from a remote with such a root, as for
+    .dvaultsigners: tests/security/test_checkout_paths.py)."""
+    project.write(".dvaultattributes", "** theirs\n")
+    refused = project.run("add", ".dvaultattributes")
+    assert refused.code != 0
+    assert "configures dvault or git" in one_error_line(refused)
