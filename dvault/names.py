@@ -35,6 +35,7 @@ PROJECT_FILES = frozenset(
     {
         ".dvaultsigners",
         ".dvaultignore",
+        ".dvaultattributes",
         "dvault.lock",
         ".gitignore",
         ".gitattributes",

@@ -383,13 +383,16 @@ class Repo(Repository):
         no_ff: bool = False,
         message: str | None = None,
         accept_roots: bool = False,
+        sign: bool = False,
+        key: str | None = None,
     ) -> MergeReport:
         """Merge ``rev`` into the current branch: a fast-forward (unless ``no_ff``) or a
-        merge commit with parents HEAD and ``rev``; conflicts raise ``MergeConflicts``
-        with nothing changed."""
+        merge commit with parents HEAD and ``rev`` (signed with ``sign``, using ``key``).
+        Conflicts stop the merge (``MergeStopped``): the workspace shows them, and
+        :meth:`resolve_conflicts`, :meth:`merge_continue` or :meth:`merge_abort` go on."""
         from dvault.ops import merge  # deferred: start-up
 
-        return merge.merge(self, rev, no_ff, message, accept_roots)
+        return merge.merge(self, rev, no_ff, message, accept_roots, sign, key)
 
     def merge_continue(self) -> ContinueReport:
         """Commit a merge stopped on conflicts once each path is resolved (parents HEAD,

@@ -12,6 +12,7 @@ Standard library only, so it runs in any environment that can run dvault itself.
     python scripts/bench.py --workdir /tmp/b --keep --json results.json
     python scripts/bench.py --files 100000            # tiny files, with DVC and restic
     python scripts/bench.py --large --large-gb 20     # large files, streamed
+    python scripts/bench.py --merge                   # dvault merge at 20k and 100k files
 """
 
 from __future__ import annotations
@@ -1304,6 +1305,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="do not delete the workdir at the end")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON here")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="time dvault merge (one directory per side) at --scale and 100k tiny files",
+    )
     scale = parser.add_argument_group("scale modes (issue 7), instead of the ML project")
     mode = scale.add_mutually_exclusive_group()
     mode.add_argument("--files", type=int, metavar="N", help="N tiny files (up to 1,000,000)")
@@ -1391,6 +1397,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = prepare_workdir(args.workdir)
     try:
         with Launcher() as launcher:
+            if args.merge:
+                from bench_merge import merge_benchmark  # the merge scenario's own script
+
+                return merge_benchmark(
+                    workdir, launcher, args.dvault, args.scale, args.files or 100_000, args.seed
+                )
             if args.files is not None or args.large:
                 return scale_benchmark(args, workdir, launcher)
             return benchmark(args, workdir, launcher)

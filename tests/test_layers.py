@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "review",
             "impact",
             "reachability",
+            "attributes",
         ),
     ),
     ("operations", ("ops",)),

@@ -110,6 +110,8 @@ def _show_commit(
         out.json({**commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
         return
     out.data(out.color(f"commit {oid.hex()}", "yellow"))
+    if len(c.parents) > 1:  # as git: a merge names its parents; changes are vs the first
+        out.data("Merge:  " + " ".join(p.hex()[:12] for p in c.parents))
     out.data(f"Author: {c.author}")
     out.data(f"Date:   {when(c.time_ns)}")
     for root, kind in sorted(c.roots.items()):

@@ -36,6 +36,12 @@ def merge(
     abort: Annotated[
         bool, typer.Option("--abort", help="Undo a merge stopped on conflicts.")
     ] = False,
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign the merge commit with your ed25519 key.")
+    ] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Signing key name (default: your only key).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge a revision into the current branch: three-way, against the merge base.
@@ -59,6 +65,7 @@ def merge(
       dvault merge origin/main -m "take the new images"
       dvault checkout --theirs -- data/labels.csv && dvault merge --continue
       dvault merge --abort            # give up a merge stopped on conflicts
+      dvault merge --no-ff relabel --sign  # a signed merge commit
     """
     from dvault.errors import UsageError
     from dvault.ops.conflicts import MergeStopped  # deferred: start-up (the merge modules)
@@ -72,7 +79,9 @@ def merge(
     if rev is None:
         raise UsageError("missing revision: dvault merge REV (or --continue, --abort)")
     try:
-        report = repo.merge(rev, no_ff=no_ff, message=message, accept_roots=accept_roots)
+        report = repo.merge(
+            rev, no_ff=no_ff, message=message, accept_roots=accept_roots, sign=sign, key=key
+        )
     except (MergeConflicts, MergeStopped) as exc:
         if not as_json:
             for c in exc.conflicts:

@@ -24,11 +24,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from dvault import attributes
 from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import MODE_LINK, Commit, TreeEntry
-from dvault.ops.commits import _lineage
+from dvault.ops.commits import _lineage, _signer
 from dvault.ops.conflicts import marker_files, stop
 from dvault.ops.switch import _switch
 from dvault.ops.tracking import update_gitignore
@@ -37,6 +38,7 @@ from dvault.revisions import merge_base
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees.merge import Conflict, FileMerger, merge_trees
 from dvault.trees.textmerge import TEXT_MERGE_LIMIT, is_line_based, merge_lines
+from dvault.trees.unionmerge import union_lines
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.status import compute_status
@@ -68,10 +70,14 @@ def merge(
     no_ff: bool = False,
     message: str | None = None,
     accept_roots: bool = False,
+    sign: bool = False,
+    key: str | None = None,
 ) -> MergeReport:
-    """Merge revision ``rev`` into the current branch (see the module docstring)."""
+    """Merge revision ``rev`` into the current branch (see the module docstring); with
+    ``sign`` the merge commit is signed like ``commit --sign`` (the key loads first)."""
     if message is not None and not message.strip():
         raise UsageError("empty merge message; leave -m out for the default one")
+    signer = _signer(sign, key)
     with repo.locked():
         refuse_if_merging(repo, "another merge")
         branch, head = repo.refs.head()
@@ -116,9 +122,10 @@ def merge(
             if conflicts:
                 marked = marker_files(repo, writer, result.conflicts)
             else:
-                oid = writer.put(
-                    _merge_commit(repo, writer, result.tree, head, target, rev, text, roots, base)
+                commit = _merge_commit(
+                    repo, writer, result.tree, head, target, rev, text, roots, base
                 )
+                oid = writer.put(commit if signer is None else signer(commit))
         if conflicts:  # the merged trees and marker blobs are sealed: show the conflicts
             raise stop(repo, rev, text, head, target, base, ours.tree, result, marked)
         # the pack holding the merge is sealed and indexed; only now may HEAD move to it
@@ -165,18 +172,28 @@ def _advance(repo: Repository, new: ObjectId, note: str, accept_roots: bool) -> 
 
 
 def _line_merger(repo: Repository, writer: ObjectWriter) -> FileMerger:
-    """Merges label files both sides changed line by line, storing the result."""
+    """Merges files both sides changed, storing the result: the strategy a
+    ``.dvaultattributes`` rule names for the path (``dvault/attributes.py``), else a line
+    merge of label files. Loaded before anything is merged: a bad file refuses the merge."""
+    rules = attributes.load(repo.root)
 
     def merge_file(path: bytes, b: TreeEntry, o: TreeEntry, t: TreeEntry) -> TreeEntry | None:
-        if not is_line_based(path) or MODE_LINK in (b.mode, o.mode, t.mode):
+        strategy = rules.strategy(path)
+        if strategy == attributes.OURS:
+            return TreeEntry(b"", o.mode, o.size, o.id)
+        if strategy == attributes.THEIRS:
+            return TreeEntry(b"", t.mode, t.size, t.id)
+        if strategy == attributes.BINARY or MODE_LINK in (b.mode, o.mode, t.mode):
+            return None
+        if strategy is None and not is_line_based(path):
             return None
         if max(b.size, o.size, t.size) > TEXT_MERGE_LIMIT:
             return None
         # read at the size each tree announces: a (hostile) chunk list claiming to be
         # small is refused before it is gathered into memory
-        merged = merge_lines(
-            *(b"".join(repo.store.iter_file_content(e.id, e.size)) for e in (b, o, t))
-        )
+        sides = [b"".join(repo.store.iter_file_content(e.id, e.size)) for e in (b, o, t)]
+        join = union_lines if strategy == attributes.UNION else merge_lines
+        merged = join(*sides)
         if merged is None:
             return None
         oid, size = writer.put_file(io.BytesIO(merged), len(merged))
