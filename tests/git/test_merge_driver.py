@@ -122,3 +122,35 @@ def test_git_merge_of_conflicting_data_stops_with_the_pin_conflicted(
     assert bob.ok("log", "-n", "1", "--json").json()[0]["id"] == bob_pin
     bob.git("merge", "--abort")
     assert bob.pin() == bob_pin and bob.data() == before
+
+
+def test_hostile_or_unknown_pins_are_refused_with_nothing_changed(
+    hooked: GitProject, bare: Path, tmp_path: Path
+) -> None:
+    """A pushed dvault.lock with a root escaping the project, or naming data no remote
+    has, stops the git merge with one line; bob's data and data branch do not move."""
+    alice, bob = _two_clones(hooked, bare, tmp_path)
+    change_data(bob, BOB, "bob adds d")
+    bob_pin, before = bob.pin(), bob.data()
+    good = alice.lock()
+    bad_locks = [
+        (
+            good + '\n[roots."../escape"]\nkind = "dataset"\ntree = "00"\nsize = 0\nfiles = 0\n',
+            "is not a valid dvault.lock",
+        ),
+        (good.replace(alice.pin(), "ab" * 32), "is missing"),
+    ]
+    for number, (text, expected) in enumerate(bad_locks):
+        (alice.root / "dvault.lock").write_text(text)
+        alice.git("commit", "-q", "--no-verify", "-am", f"hostile pin {number}")
+        alice.git("push", "-q", "--no-verify", "origin", "main")
+        result = bob.git("pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False)
+        assert result.code != 0, result.describe()
+        lines = [line for line in result.err.splitlines() if line.startswith("dvault:")]
+        assert len(lines) == 1 and lines[0].startswith("dvault: merge-driver: "), result.err
+        assert expected in lines[0] and "Traceback" not in result.err
+        assert bob.lock().startswith("<<<<<<< ours\n")
+        assert bob.data() == before
+        assert bob.ok("log", "-n", "1", "--json").json()[0]["id"] == bob_pin
+        bob.git("merge", "--abort")
+        assert bob.pin() == bob_pin
