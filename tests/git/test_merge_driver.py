@@ -3,6 +3,7 @@ repo sharing a dvault remote change different data; `git pull` merges the pinned
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def test_install_registers_the_driver_and_uninstall_removes_only_that(
     result = gitproj.ok("hooks", "install")
     assert "merge-driver: registered" in result.out, result.describe()
     driver = gitproj.git("config", "--get", "merge.dvault.driver").out.strip()
-    assert driver.endswith("-m dvault hook merge-driver %O %A %B %P"), driver
+    words = shlex.split(driver)  # as sh reads it: the interpreter is one word
+    assert words[1:] == ["-m", "dvault", "hook", "merge-driver", "%O", "%A", "%B", "%P"], driver
+    assert Path(words[0]).is_file(), driver
     attributes = (gitproj.root / ".gitattributes").read_text()
     assert attributes.startswith("*.bin binary\n") and "\ndvault.lock merge=dvault\n" in attributes
     check = gitproj.git("check-attr", "merge", "dvault.lock").out
