@@ -12,11 +12,14 @@ from .conftest import RemoteTarget, clone, commit_file, refs_of, tree_digests
 
 
 def _diverge(ml: Project, remote: RemoteTarget, tmp_path: Path) -> tuple[Project, Project, bytes]:
-    """alice relabels val.csv and pushes; bob adds an image (not pushed): diverged."""
+    """alice relabels img00 in val.csv and pushes; bob adds an image (not pushed)."""
     ml.ok("push", "origin", "main", "v1")
     alice = clone(remote, tmp_path / "alice")
     bob = clone(remote, tmp_path / "bob")
-    commit_file(alice, "data/labels/val.csv", "file,label\nimg00.bin,9\n", "alice relabels")
+    labels = (alice.root / "data/labels/val.csv").read_text()
+    assert "img00.bin,0\n" in labels
+    relabelled = labels.replace("img00.bin,0\n", "img00.bin,9\n")
+    commit_file(alice, "data/labels/val.csv", relabelled, "alice relabels")
     alice.ok("push")
     image = os.urandom(90_000)
     commit_file(bob, "data/images/img99.bin", image, "bob adds an image")
@@ -26,16 +29,24 @@ def _diverge(ml: Project, remote: RemoteTarget, tmp_path: Path) -> tuple[Project
 def test_pull_of_a_diverged_branch_merges_both_changes(
     ml: Project, remote: RemoteTarget, tmp_path: Path
 ) -> None:
-    """bob's pull makes a merge commit (parents: his tip, then alice's) holding both
-    changes byte for byte; pushed, it is what alice pulls as a fast-forward."""
+    """bob also relabelled another row of the same val.csv: his pull makes a merge commit
+    (parents: his tip, then alice's) holding every change byte for byte, the label file
+    merged line by line; pushed, it is what alice pulls as a fast-forward."""
     alice, bob, image = _diverge(ml, remote, tmp_path)
+    labels = (bob.root / "data/labels/val.csv").read_text()
+    assert "img05.bin,5\n" in labels
+    bob.write("data/labels/val.csv", labels.replace("img05.bin,5\n", "img05.bin,1\n"))
+    bob.commit("bob relabels img05")
+    want = labels.replace("img05.bin,5\n", "img05.bin,1\n").replace(
+        "img00.bin,0\n", "img00.bin,9\n"
+    )
     alice_tip, bob_tip = alice.head(), bob.head()
     result = bob.ok("pull")
     assert "merged" in result.out, result.describe()
     merge = bob.log("-n", "1")[0]
     shown = bob.ok("show", "--json", merge["id"]).json()
     assert shown["parents"] == [bob_tip, alice_tip], shown
-    assert (bob.root / "data/labels/val.csv").read_text() == "file,label\nimg00.bin,9\n"
+    assert (bob.root / "data/labels/val.csv").read_text() == want
     assert (bob.root / "data/images/img99.bin").read_bytes() == image
     bob.ok("status", "--exit-code")
 
