@@ -4,7 +4,9 @@
 config (``driver = PYTHON -m dvault hook merge-driver %O %A %B %P``, the interpreter quoted
 for sh with ``shlex.quote`` as the hook scripts quote it) and the line
 ``dvault.lock merge=dvault`` in the project's ``.gitattributes``, after a marker comment so
-that ``dvault hooks uninstall`` removes exactly what install added.
+that ``dvault hooks uninstall`` removes exactly what install added (and only in the clone
+whose install added it: ``.gitattributes`` is committed, another clone finds the line
+there and leaves it alone).
 
 When ``git merge`` meets two different pins, git runs the driver with the three versions
 of the file: the base (%O, empty when there is none), ours (%A, where the result goes) and
@@ -39,6 +41,7 @@ ATTRIBUTES = ".gitattributes"
 ATTRIBUTE_LINE = f"{LOCK_FILE} merge={NAME}"
 ATTRIBUTE_MARK = "# dvault-hook: merge driver for dvault.lock ('dvault hooks uninstall' removes it)"
 DRIVER_MARK = "-m dvault hook merge-driver"
+ADDED_KEY = f"merge.{NAME}.attributes"  # "added" when this clone's install wrote the line
 
 
 def driver_command() -> str:
@@ -71,20 +74,26 @@ def check_installable(repo: Repository) -> None:
 
 
 def install(repo: Repository) -> str:
-    """Register the driver in the git config and ``.gitattributes``."""
-    for key, value in (
-        ("name", "dvault: three-way merge of the pinned data"),
-        ("driver", driver_command()),
-    ):
-        done = _git(repo, "config", "--local", f"merge.{NAME}.{key}", value)
-        if done.returncode != 0:
-            raise CheckFailed(f"git config merge.{NAME}.{key} failed: {done.stderr.strip()}")
+    """Register the driver in the git config and ``.gitattributes``. Whether this clone
+    added the attribute line is noted in the config (``merge.dvault.attributes``), so that
+    uninstall in another clone leaves a committed line it did not add alone."""
     path = repo.root / ATTRIBUTES
     try:
         text = path.read_text()
     except FileNotFoundError:
         text = ""
-    if ATTRIBUTE_LINE in text.splitlines():
+    present = ATTRIBUTE_LINE in text.splitlines()
+    added = present and _git(repo, "config", "--local", "--get", ADDED_KEY).stdout.strip()
+    settings = [
+        ("name", "dvault: three-way merge of the pinned data"),
+        ("driver", driver_command()),
+        ("attributes", added or ("existing" if present else "added")),
+    ]
+    for key, value in settings:
+        done = _git(repo, "config", "--local", f"merge.{NAME}.{key}", value)
+        if done.returncode != 0:
+            raise CheckFailed(f"git config merge.{NAME}.{key} failed: {done.stderr.strip()}")
+    if present:
         return f"merge-driver: registered in .git/config ({ATTRIBUTES} already names it)"
     if text and not text.endswith("\n"):
         text += "\n"
@@ -93,15 +102,18 @@ def install(repo: Repository) -> str:
 
 
 def uninstall(repo: Repository) -> list[str]:
-    """Undo :func:`install`: its config section and its two lines, nothing else."""
-    done = []
+    """Undo :func:`install`: its config section, and the two ``.gitattributes`` lines if
+    this clone's install added them; nothing else."""
+    done: list[str] = []
     current = _configured(repo)
-    if current is not None and DRIVER_MARK in current:
-        _git(repo, "config", "--local", "--remove-section", f"merge.{NAME}")
-        done.append("merge-driver: removed from .git/config")
+    if current is None or DRIVER_MARK not in current:
+        return done
+    ours = _git(repo, "config", "--local", "--get", ADDED_KEY).stdout.strip() == "added"
+    _git(repo, "config", "--local", "--remove-section", f"merge.{NAME}")
+    done.append("merge-driver: removed from .git/config")
     path = repo.root / ATTRIBUTES
     try:
-        lines = path.read_text().splitlines(keepends=True)
+        lines = path.read_text().splitlines(keepends=True) if ours else []
     except FileNotFoundError:
         return done
     kept: list[str] = []

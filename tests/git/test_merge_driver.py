@@ -157,3 +157,20 @@ def test_hostile_or_unknown_pins_are_refused_with_nothing_changed(
         assert bob.ok("log", "-n", "1", "--json").json()[0]["id"] == bob_pin
         bob.git("merge", "--abort")
         assert bob.pin() == bob_pin
+
+
+def test_uninstall_in_another_clone_leaves_the_committed_attribute(
+    hooked: GitProject, bare: Path, tmp_path: Path
+) -> None:
+    """bob's clone found the line in the committed .gitattributes: his uninstall removes
+    his .git/config section only; alice's, whose install wrote the line, removes it."""
+    alice, bob = _two_clones(hooked, bare, tmp_path)
+    committed = (bob.root / ".gitattributes").read_text()
+    assert "dvault.lock merge=dvault" in committed
+    result = bob.ok("hooks", "uninstall")
+    assert "removed from .git/config" in result.out and ".gitattributes" not in result.out
+    assert bob.git("config", "--get", "merge.dvault.driver", check=False).code != 0
+    assert (bob.root / ".gitattributes").read_text() == committed
+    assert bob.git("status", "--porcelain").out == ""
+    alice.ok("hooks", "uninstall")
+    assert not (alice.root / ".gitattributes").exists()
