@@ -7,7 +7,10 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import snapshot
+from tests.remote.conftest import AWS_ENV, moto_server, s3_target  # noqa: F401
 
 from .conftest import V1, GitProject, change_data
 
@@ -35,6 +38,25 @@ def _two_clones(hooked: GitProject, bare: Path, tmp_path: Path) -> tuple[GitProj
     bob.ok("pull")  # materialises the pinned data
     bob.ok("hooks", "install")
     return hooked, bob
+
+
+@pytest.fixture(params=["dir", "s3"])
+def shared(
+    request: pytest.FixtureRequest, v1: GitProject, bare: Path, tmp_path: Path
+) -> GitProject:
+    """``hooked`` with the shared dvault remote a directory or an S3 bucket (moto)."""
+    v1.env.update(AWS_ENV)
+    if request.param == "dir":
+        where = [str(tmp_path / "dvault-remote")]
+    else:
+        target = s3_target(request.getfixturevalue("moto_server"), v1.env)
+        where = [target.url, *target.options]
+    v1.ok("remote", "add", "origin", *where)
+    v1.ok("hooks", "install")
+    v1.git("add", "-A")
+    v1.git("commit", "-q", "-m", "data v1")
+    v1.git("remote", "add", "origin", str(bare))
+    return v1
 
 
 def test_install_registers_the_driver_and_uninstall_removes_only_that(
@@ -71,12 +93,13 @@ def test_install_refuses_a_foreign_merge_driver(gitproj: GitProject) -> None:
 
 
 def test_git_pull_merges_the_pinned_data_of_two_clones(
-    hooked: GitProject, bare: Path, tmp_path: Path
+    shared: GitProject, bare: Path, tmp_path: Path
 ) -> None:
     """alice relabels a.txt and pushes (git + data); bob adds new/d.txt and `git pull`s:
     the driver merges the data, dvault.lock names a merge commit whose parents are both
-    pins, bob's work tree holds both changes byte for byte, and alice gets it back."""
-    alice, bob = _two_clones(hooked, bare, tmp_path)
+    pins, bob's work tree holds both changes byte for byte, and alice gets it back from
+    the remote (a directory, and S3)."""
+    alice, bob = _two_clones(shared, bare, tmp_path)
     change_data(alice, ALICE, "alice relabels")
     alice.git("push", "-q", "origin", "main")
     alice_pin = alice.pin()
