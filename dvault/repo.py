@@ -272,15 +272,20 @@ class Repo(Repository):
         return sync.fetch(self, remote, refs)
 
     def pull(
-        self, remote: str | None = None, branch: str | None = None, accept_roots: bool = False
+        self,
+        remote: str | None = None,
+        branch: str | None = None,
+        accept_roots: bool = False,
+        ff_only: bool | None = None,
     ) -> CheckoutReport | None:
-        """Fetch ``branch`` (default: the current one) and fast-forward the workspace;
-        returns the checkout report, or None when already up to date. New tracked roots
-        need ``accept_roots`` (see :meth:`checkout`)."""
+        """Fetch ``branch`` (default: the current one) and fast-forward the workspace, or
+        merge the fetched branch when the two diverged (``ff_only``, default the config's
+        ``[pull] ff = "only"``, refuses instead); returns the checkout report, or None when
+        already up to date. New tracked roots need ``accept_roots`` (see :meth:`checkout`)."""
         from dvault.ops import sync  # deferred: start-up
         from dvault.remote.session import pick_remote  # deferred: start-up
 
-        return sync.pull(self, pick_remote(self, remote), branch, accept_roots)[1]
+        return sync.pull(self, pick_remote(self, remote), branch, accept_roots, ff_only)[1]
 
     @classmethod
     def clone(

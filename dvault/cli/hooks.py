@@ -3,6 +3,7 @@ hooks run."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,7 +45,8 @@ def _show(inv: Invocation, lines: list[str], as_json: bool) -> None:
 @with_repository()
 def hooks_install(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
     """Install post-checkout, post-merge, pre-commit and pre-push hooks (existing hooks are
-    chained, never overwritten).
+    chained, never overwritten), and register the git merge driver for dvault.lock (in
+    .git/config and .gitattributes) that merges the pinned data when git merges branches.
 
     \b
     Examples:
@@ -58,7 +60,8 @@ def hooks_install(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None
 
 @with_repository()
 def hooks_uninstall(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
-    """Remove dvault's hooks and restore the ones they chained to.
+    """Remove dvault's hooks and restore the ones they chained to, and unregister the
+    merge driver (only what install added).
 
     \b
     Examples:
@@ -80,11 +83,16 @@ def hook(
     \b
     Examples:
       dvault hook post-checkout OLD NEW 1  # run by git
+      dvault hook merge-driver %O %A %B %P # run by git merge for dvault.lock
     """
     from dvault.ops import hooks  # deferred: ~20 ms of imports --help would pay
 
     # Not @with_repository: a hook reports any failure, opening included, as its own
     # line ("dvault: post-checkout: ...") for git to show, with the error's exit code.
+    # git runs a merge driver at the top of its work tree; %P, the file's path from there,
+    # says which project (a project may live in a subdirectory of the git work tree)
+    if name == "merge-driver" and args and len(args) == 4 and "/" in args[3]:
+        inv.chdir = inv.cwd() / Path(args[3]).parent
     try:
         with inv.open() as repo:
             message = hooks.run(repo, name, args or [])

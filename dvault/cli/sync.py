@@ -211,9 +211,19 @@ def pull(
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH] (default: the current branch).")
     ] = None,
     accept_roots: AcceptRootsOpt = False,
+    ff_only: Annotated[
+        bool,
+        typer.Option(
+            "--ff-only",
+            help='Refuse a diverged branch instead of merging it (config: [pull] ff = "only").',
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a branch and fast-forward the workspace to it.
+    """Fetch a branch and fast-forward the workspace to it; when the branch has diverged
+    from the remote's, merge the remote's into it (a merge commit, as `dvault merge
+    REMOTE/BRANCH` makes; conflicts are refused with nothing changed), or with --ff-only
+    refuse.
 
     New commits that track roots this project never tracked are refused (exit 2,
     nothing written, the roots named) until you accept them with --accept-roots.
@@ -223,6 +233,7 @@ def pull(
       dvault pull                          # the current branch from the only remote
       dvault pull origin main
       dvault pull --accept-roots           # the branch now tracks a folder you expect
+      dvault pull --ff-only                # never make a merge commit
     """
     from dvault.ops.sync import pull as do_pull  # deferred: the remotes (blake3)
 
@@ -230,19 +241,28 @@ def pull(
     spec, refs = _remote_and_refs(repo, args or [])
     if len(refs) > 1:
         raise UsageError("pull takes at most one branch")
-    fetched, checkout = do_pull(repo, spec, refs[0] if refs else None, accept_roots)
+    fetched, checkout, merged = do_pull(
+        repo, spec, refs[0] if refs else None, accept_roots, ff_only or None
+    )
     if as_json:
         out.json(
             {
                 **_fetch_json(spec, fetched),
-                "up_to_date": checkout is None,
+                "up_to_date": checkout is None and merged is None,
+                "merge": merged.commit.hex() if merged is not None else None,
                 "written": checkout.written if checkout else 0,
                 "removed": checkout.removed if checkout else 0,
                 "bytes_written": checkout.bytes_written if checkout else 0,
             }
         )
         return
-    if checkout is None:
+    if merged is not None:
+        written = f": {checkout.written} written, {checkout.removed} removed" if checkout else ""
+        out.message(
+            f"pulled from {spec.name}: merged {spec.name}'s branch, merge commit "
+            f"{merged.commit.hex()[:12]}{written}"
+        )
+    elif checkout is None:
         out.message(f"already up to date with {spec.name}")
     else:
         out.message(

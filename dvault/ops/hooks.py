@@ -8,7 +8,10 @@
   user config, commit the data and stage the pin; the committed config cannot turn on
   automation: dvault/config.py);
 * pre-push: push the data pinned by every git commit being pushed, and refuse the git push
-  if that fails, so no pushed git commit points at data missing from the remote.
+  if that fails, so no pushed git commit points at data missing from the remote;
+* the merge driver for ``dvault.lock`` (``[merge "dvault"]`` in ``.git/config`` and
+  ``dvault.lock merge=dvault`` in ``.gitattributes``): ``git merge`` of two pins runs the
+  dvault three-way merge of the pinned data commits (:mod:`dvault.ops.merge_driver`).
 
 Installed hooks are small shell scripts that first run any hook that was already there
 (kept as ``<hook>.dvault-chained``) and then ``python -m dvault hook NAME``, the
@@ -29,6 +32,7 @@ from dvault import config as cfg
 from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.gitlink import find_git_root, hooks_dir
 from dvault.hashing import ObjectId
+from dvault.ops import merge_driver as driver
 from dvault.ops.commits import commit, write_lock
 from dvault.ops.switch import checkout, checkout_initial
 from dvault.ops.tracking import status
@@ -76,8 +80,10 @@ def _ours(path: Path) -> bool:
 
 
 def install(repo: Repository) -> list[str]:
-    """Install (or refresh) the hooks, chaining to existing ones; returns what it did."""
+    """Install (or refresh) the hooks, chaining to existing ones, and register the merge
+    driver; returns what it did."""
     directory = hooks_dir(repo.root)
+    driver.check_installable(repo)
     directory.mkdir(parents=True, exist_ok=True)
     done = []
     for name in HOOKS:
@@ -92,6 +98,7 @@ def install(repo: Repository) -> list[str]:
             done.append(f"{name}: installed")
         path.write_text(_script(name))
         path.chmod(0o755)
+    done.append(driver.install(repo))
     return done
 
 
@@ -108,6 +115,7 @@ def uninstall(repo: Repository) -> list[str]:
                 done.append(f"{name}: removed; your previous hook is back")
             else:
                 done.append(f"{name}: removed")
+    done += driver.uninstall(repo)
     return done
 
 
@@ -124,8 +132,7 @@ def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
     _, head = repo.refs.head()
     if head == target:
         return f"data already at {pin.commit[:12]}"
-    if not repo.store.has(target) or not _complete(repo, target):
-        _fetch_pin(repo, target)
+    _ensure_present(repo, target)
     try:
         if head is None:
             report = checkout_initial(repo, ObjectId(target), None)
@@ -139,6 +146,12 @@ def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
     return (
         f"data checked out at {pin.commit[:12]}: {report.written} written, {report.removed} removed"
     )
+
+
+def _ensure_present(repo: Repository, commit_id: bytes) -> None:
+    """Fetch the commit and what it needs from the default remote unless all is here."""
+    if not repo.store.has(commit_id) or not _complete(repo, commit_id):
+        _fetch_pin(repo, commit_id)
 
 
 def _complete(repo: Repository, commit_id: bytes) -> bool:
@@ -261,6 +274,8 @@ def run(repo: Repository, name: str, args: list[str]) -> str:
         return pre_commit(repo)
     if name == "pre-push":
         return pre_push(repo, sys.stdin.read())
+    if name == "merge-driver":
+        return driver.merge_driver(repo, args, lambda oid: _ensure_present(repo, oid))
     raise UsageError(f"unknown hook {name!r}")
 
 

@@ -2,7 +2,8 @@
 
 ``push`` and ``fetch`` pick the remote and hand over to remote/push.py and
 remote/fetch.py, which move the objects and the ref log. ``pull`` and ``clone`` fetch,
-then check out through :mod:`dvault.ops.switch`.
+then check out through :mod:`dvault.ops.switch`; a ``pull`` of a diverged branch merges
+(:mod:`dvault.ops.merge`) unless ``--ff-only``.
 
 A clone is made whole or not at all: on any failure the half-made directory is removed.
 What the user knows of a remote beforehand (``clone --encrypted``, ``--key-id``,
@@ -21,6 +22,7 @@ from dvault import pins
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId
 from dvault.memory import trim_heap
+from dvault.ops.merge import MergeReport, merge
 from dvault.ops.switch import checkout_initial, fast_forward
 from dvault.refs import HEADS, TAGS
 from dvault.remote import fetch as remote_fetch
@@ -64,15 +66,26 @@ def fetch(
 
 
 def pull(
-    repo: Repository, spec: RemoteSpec, name: str | None = None, accept_roots: bool = False
-) -> tuple[FetchReport, CheckoutReport | None]:
-    """Fetch a branch (default: the current one) and fast-forward the workspace to it
-    (new tracked roots need ``accept_roots``: :func:`dvault.ops.switch.checkout`); the
-    checkout report is None when there was nothing to check out.
+    repo: Repository,
+    spec: RemoteSpec,
+    name: str | None = None,
+    accept_roots: bool = False,
+    ff_only: bool | None = None,
+) -> tuple[FetchReport, CheckoutReport | None, MergeReport | None]:
+    """Fetch a branch (default: the current one) and bring the workspace up to it: a
+    fast-forward, or, when the two have diverged, a merge of the fetched tracking ref
+    (``refs/remotes/REMOTE/BRANCH``) into the current branch (:func:`dvault.ops.merge.merge`;
+    conflicts are refused with nothing changed). ``ff_only`` (default: the config's
+    ``[pull] ff = "only"``) refuses a diverged branch instead, as git's ``pull.ff``. New
+    tracked roots need ``accept_roots`` (:func:`dvault.ops.switch.checkout`). Returns the
+    fetch, the checkout (None when there was nothing to check out) and the merge (None
+    unless one was made).
 
     In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
     materialises the pinned data instead: that is the data the checked-out code uses.
     """
+    if ff_only is None:
+        ff_only = _pull_ff_only(repo)
     branch, head = repo.refs.head()
     pin = pins.read(repo) if name is None else None
     if head is None and pin is not None:
@@ -82,7 +95,7 @@ def pull(
         report = FetchReport()
         pinned = ObjectId(bytes.fromhex(pin.commit))
         bring_in(repo, remote, [pinned], None, True, report)
-        return report, checkout_initial(repo, pinned, None, accept_roots=accept_roots)
+        return report, checkout_initial(repo, pinned, None, accept_roots=accept_roots), None
     target = name or branch
     if target is None:
         raise UsageError("HEAD is detached; name the branch to pull")
@@ -95,18 +108,43 @@ def pull(
     local = repo.refs.read(ref)
     if local is not None and local != new and not is_ancestor(repo, local, new):
         if is_ancestor(repo, new, local):
-            return report, None  # we are ahead: nothing to pull
-        raise CheckFailed(
-            f"branch {local_name!r} has diverged from {spec.name}; there is no merge yet: "
-            f"check out {spec.name}/{local_name} or push --force"
+            return report, None, None  # we are ahead: nothing to pull
+        tracking = f"{spec.name}/{local_name}"
+        if branch != local_name:
+            raise CheckFailed(
+                f"branch {local_name!r} has diverged from {tracking} and is not checked out: "
+                f"check it out and pull, or dvault merge {tracking} there"
+            )
+        if ff_only:
+            raise CheckFailed(
+                f"branch {local_name!r} has diverged from {tracking}; not merging (--ff-only "
+                f'or [pull] ff = "only"): dvault merge {tracking}, or pull without --ff-only'
+            )
+        merged = merge(
+            repo,
+            f"refs/remotes/{tracking}",
+            message=f"Merge {tracking} into {local_name}",
+            accept_roots=accept_roots,
         )
+        return report, merged.checkout, merged
     if local == new and branch == local_name:
-        return report, None
+        return report, None, None
     if branch != local_name:
         repo.refs.update(ref, new, f"pull: from {spec.name}")
-        return report, None
+        return report, None, None
     message = f"pull: fast-forward from {spec.name}"
-    return report, fast_forward(repo, new, message, accept_roots=accept_roots)
+    return report, fast_forward(repo, new, message, accept_roots=accept_roots), None
+
+
+def _pull_ff_only(repo: Repository) -> bool:
+    """``[pull] ff = "only"``: a tightening, so any config may set it; other values are
+    refused rather than guessed at."""
+    value = cfg.get(repo.config, "pull.ff")
+    if value is None:
+        return False
+    if value == "only":
+        return True
+    raise UsageError(f'[pull] ff = {value!r} is not understood; the one value is "only"')
 
 
 def clone(
