@@ -126,28 +126,38 @@ def test_git_pull_merges_the_pinned_data_of_two_clones(
     assert alice.ok("status", "--exit-code").code == 0
 
 
-def test_git_merge_of_conflicting_data_stops_with_the_pin_conflicted(
+def test_git_merge_of_conflicting_data_stops_and_dvault_finishes_it(
     hooked: GitProject, bare: Path, tmp_path: Path
 ) -> None:
-    """Both change b.bin: git stops, dvault.lock holds both pins between markers, and
-    bob's data and data branch are as they were."""
+    """Both change b.bin: git stops with dvault.lock holding both pins between markers and
+    dvault's merge stopped on the conflict (bob's branch has not moved); bob takes theirs,
+    `dvault merge --continue` commits the data merge and writes the merged pin, and git
+    commits the merge."""
     alice, bob = _two_clones(hooked, bare, tmp_path)
     change_data(alice, {**V1, "b.bin": b"\x01" * 4000}, "alice's b")
     alice.git("push", "-q", "origin", "main")
     change_data(bob, {**V1, "b.bin": b"\x02" * 4000}, "bob's b")
-    bob_pin, before = bob.pin(), bob.data()
+    bob_pin = bob.pin()
 
     result = bob.git("pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False)
     assert result.code != 0, result.describe()
-    assert "dvault: merge-driver: data conflicts in data/b.bin" in result.err, result.describe()
-    assert "Traceback" not in result.err
+    assert "dvault: merge-driver: merge of" in result.err, result.describe()
+    assert "1 conflicting path" in result.err and "Traceback" not in result.err
     lock = bob.lock()
     assert lock.startswith("<<<<<<< ours\n") and bob_pin in lock and alice.pin() in lock
     assert "UU dvault.lock" in bob.git("status", "--porcelain").out
-    assert bob.data() == before
     assert bob.ok("log", "-n", "1", "--json").json()[0]["id"] == bob_pin
-    bob.git("merge", "--abort")
-    assert bob.pin() == bob_pin and bob.data() == before
+    assert bob.ok("status", "--json").json()["unmerged"] == ["data/b.bin"]
+
+    bob.ok("checkout", "--theirs", "--", "data/b.bin")
+    bob.ok("merge", "--continue")
+    merged = bob.ok("log", "-n", "1", "--json").json()[0]
+    assert merged["parents"] == [bob_pin, alice.pin()]
+    assert bob.pin() == merged["id"]  # the merged pin replaced the conflicted one
+    assert (bob.root / "data" / "b.bin").read_bytes() == b"\x01" * 4000
+    bob.git("add", "dvault.lock")
+    bob.git("commit", "-q", "--no-edit")
+    assert bob.git("status", "--porcelain").out == ""
 
 
 def test_hostile_or_unknown_pins_are_refused_with_nothing_changed(

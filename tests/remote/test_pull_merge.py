@@ -83,18 +83,30 @@ def test_pull_ff_only_refuses_a_diverged_branch(
     assert result.code != 0 and "sometimes" in one_error_line(result)
 
 
-def test_pull_of_conflicting_branches_reports_and_changes_nothing(
+def test_pull_of_conflicting_branches_stops_the_merge_and_abort_restores(
     ml: Project, remote: RemoteTarget, tmp_path: Path
 ) -> None:
-    """Both relabelled the same row: pull names the conflict and changes nothing local."""
+    """Both replaced the checkpoint: pull stops the merge on the conflict (the branch has
+    not moved, status lists the path, theirs beside it), and ``merge --abort`` brings the
+    workspace back byte for byte; resolving with ``--ours`` and ``--continue`` commits."""
     ml.ok("push", "origin", "main", "v1")
     alice = clone(remote, tmp_path / "alice")
     bob = clone(remote, tmp_path / "bob")
     commit_file(alice, "models/checkpoint.bin", os.urandom(5000), "alice's checkpoint")
     alice.ok("push")
-    commit_file(bob, "models/checkpoint.bin", os.urandom(6000), "bob's checkpoint")
-    before_refs, before_tree = refs_of(bob), tree_digests(bob.root)
+    ours = os.urandom(6000)
+    commit_file(bob, "models/checkpoint.bin", ours, "bob's checkpoint")
+    head = bob.head()
+    before_tree = tree_digests(bob.root)
     result = bob.run("pull")
-    assert result.code != 0, result.describe()
-    assert "models/checkpoint.bin" in one_error_line(result)
-    assert refs_of(bob) == before_refs and tree_digests(bob.root) == before_tree
+    assert result.code == 1, result.describe()
+    assert "both-modified models/checkpoint.bin" in one_error_line(result)
+    assert bob.head() == head
+    assert bob.status()["unmerged"] == ["models/checkpoint.bin"]
+    bob.ok("merge", "--abort")
+    assert bob.head() == head and tree_digests(bob.root) == before_tree
+    bob.fails(1, "pull")
+    bob.ok("checkout", "--ours", "--", "models/checkpoint.bin")
+    bob.ok("merge", "--continue")
+    assert (bob.root / "models" / "checkpoint.bin").read_bytes() == ours
+    assert bob.log()[0]["parents"][0] == head
