@@ -33,6 +33,7 @@ from dvault.trees import Change, diff_trees, flatten, lookup
 from dvault.workspace import checkout as co
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.limits import check_room
+from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.safety import adopted_roots, check_changes
 from dvault.workspace.scan import in_scopes
 from dvault.workspace.staging import write_stage_trees
@@ -78,6 +79,7 @@ def revert(repo: Repository, rev: str, message: str | None = None) -> RevertRepo
     if message is not None and not message.strip():
         raise UsageError("empty commit message; leave out -m for the default")
     with repo.locked():
+        refuse_if_merging(repo, "a revert")
         _, head = repo.refs.head()
         if head is None:
             raise UsageError("nothing to revert on: HEAD has no commits yet")
@@ -169,6 +171,7 @@ def reset(
     """Move the current branch (or detached HEAD) to ``rev``; with ``hard`` also make
     the stage and the workspace match it, discarding uncommitted changes."""
     with repo.locked():
+        refuse_if_merging(repo, "a reset")
         target_id = repo.resolve(rev)
         branch, old = repo.refs.head()
         message = f"reset: moving to {rev}"

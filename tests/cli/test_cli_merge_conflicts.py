@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import Project
+from .helpers import Project, one_error_line
 from .test_cli_merge import LABELS, relabel, state
 
 
@@ -109,6 +109,8 @@ def test_abort_restores_workspace_byte_for_byte(team: Project) -> None:
     before = state(p)
     p.fails(1, "merge", "relabel")
     p.ok("checkout", "--theirs", "--", "data/model.bin")
+    for lose_it in (("reset", "--hard", "HEAD"), ("revert", "HEAD")):  # would lose the merge
+        assert "a merge is in progress" in one_error_line(p.fails(2, *lose_it))
     p.ok("merge", "--abort")
     after = state(p)
     assert after[:4] == before[:4]  # HEAD, branches, status, workspace bytes
