@@ -16,9 +16,11 @@ the default remote when missing. The data checked out must be the data ours pins
 pre-commit hook keeps it so); the driver then merges theirs' data commit into the current
 data branch with :func:`dvault.ops.merge.merge` (a fast-forward or a merge commit, checked
 out; the merge base is dvault's own, from the commit graph), writes the merged pin into %A
-and exits 0. On data conflicts, or anything it refuses, nothing in dvault changes, %A is
-left holding both pins between conflict markers, and the driver exits non-zero: git stops
-with ``dvault.lock`` conflicted for the user to resolve with dvault and commit.
+and exits 0. On data conflicts the data merge stops as ``dvault merge`` stops (the
+conflict state, finished by ``dvault merge --continue``, which writes the merged pin); on
+anything it refuses (a hostile or unknown pin) nothing in dvault changes. Either way %A is
+left holding both pins between conflict markers and the driver exits non-zero: git stops
+with ``dvault.lock`` conflicted.
 """
 
 from __future__ import annotations
