@@ -20,6 +20,18 @@ TEXT_MERGE_LIMIT = 64 << 20
 their line lists are held in memory; a larger one stays a conflict."""
 
 
+def line_merge(base: bytes, ours: bytes, theirs: bytes) -> Merge3[bytes] | None:
+    """The diff3 of the three versions' lines (each keeping its ending), or None when any
+    of them is binary (holds a NUL byte): the one place the merge3 package is driven."""
+    if b"\0" in base or b"\0" in ours or b"\0" in theirs:
+        return None
+    return Merge3(
+        base.splitlines(keepends=True),
+        ours.splitlines(keepends=True),
+        theirs.splitlines(keepends=True),
+    )
+
+
 def is_line_based(path: bytes) -> bool:
     """Whether ``path`` names a label file merged line by line (by its suffix)."""
     return path.lower().endswith(TEXT_SUFFIXES)
@@ -29,13 +41,9 @@ def merge_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     """The three-way line merge of ``ours`` and ``theirs`` against ``base``, or None when
     the two sides change the same lines differently (or any of them is binary). Lines
     keep their endings, so the merged bytes are exactly each side's lines."""
-    if b"\0" in base or b"\0" in ours or b"\0" in theirs:
+    merge = line_merge(base, ours, theirs)
+    if merge is None:
         return None
-    merge = Merge3(
-        base.splitlines(keepends=True),
-        ours.splitlines(keepends=True),
-        theirs.splitlines(keepends=True),
-    )
     result: list[bytes] = []
     for region in merge.merge_regions():
         what = region[0]
@@ -53,13 +61,9 @@ def merge_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
 def with_markers(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     """The line merge with git-style conflict blocks (``<<<<<<< ours``, ``=======``,
     ``>>>>>>> theirs``) where the sides disagree; None for binary content."""
-    if b"\0" in base or b"\0" in ours or b"\0" in theirs:
+    merge = line_merge(base, ours, theirs)
+    if merge is None:
         return None
-    merge = Merge3(
-        base.splitlines(keepends=True),
-        ours.splitlines(keepends=True),
-        theirs.splitlines(keepends=True),
-    )
     lines = list(
         merge.merge_lines(
             name_a=b"ours",

@@ -4,7 +4,7 @@ The diff3 is the ``merge3`` package, as for ``trees/textmerge.py``."""
 
 from __future__ import annotations
 
-from merge3 import Merge3
+from dvault.trees.textmerge import line_merge
 
 
 def union_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
@@ -12,13 +12,9 @@ def union_lines(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     no line dropped, a run of lines both sides added first kept once. None when any
     version is binary (holds a NUL byte). A last line without a newline gets one before
     the other side's lines."""
-    if b"\0" in base or b"\0" in ours or b"\0" in theirs:
+    merge = line_merge(base, ours, theirs)
+    if merge is None:
         return None
-    merge = Merge3(
-        base.splitlines(keepends=True),
-        ours.splitlines(keepends=True),
-        theirs.splitlines(keepends=True),
-    )
     result: list[bytes] = []
     for group in merge.merge_groups():
         if group[0] != "conflict":
