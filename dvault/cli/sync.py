@@ -3,6 +3,7 @@ remote."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -241,9 +242,18 @@ def pull(
     spec, refs = _remote_and_refs(repo, args or [])
     if len(refs) > 1:
         raise UsageError("pull takes at most one branch")
-    fetched, checkout, merged = do_pull(
-        repo, spec, refs[0] if refs else None, accept_roots, ff_only or None
-    )
+    from dvault.ops.conflicts import MergeStopped  # deferred: the merge modules
+    from dvault.ops.merge import MergeConflicts  # deferred: the merge modules
+
+    try:
+        fetched, checkout, merged = do_pull(
+            repo, spec, refs[0] if refs else None, accept_roots, ff_only or None
+        )
+    except (MergeConflicts, MergeStopped) as exc:
+        if not as_json:  # one line per path, as dvault merge says them
+            for c in exc.conflicts:
+                out.problem(f"conflict ({c.kind}): {os.fsdecode(c.path)}")
+        raise
     if as_json:
         out.json(
             {

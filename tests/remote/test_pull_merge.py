@@ -100,7 +100,9 @@ def test_pull_of_conflicting_branches_stops_the_merge_and_abort_restores(
     before_tree = tree_digests(bob.root)
     result = bob.run("pull")
     assert result.code == 1, result.describe()
-    assert "both-modified models/checkpoint.bin" in one_error_line(result)
+    *conflicts, error = result.err.splitlines()
+    assert conflicts == ["dvault: conflict (both-modified): models/checkpoint.bin"]
+    assert error.startswith("dvault: error: merge of") and "Traceback" not in result.err
     assert bob.head() == head
     assert bob.status()["unmerged"] == ["models/checkpoint.bin"]
     bob.ok("merge", "--abort")
