@@ -49,7 +49,7 @@ def commit(
     """Record the stage as a new commit on the current branch; returns its id."""
     if not message.strip():
         raise UsageError("empty commit message; use -m MESSAGE")
-    signer = _signer(sign, key)
+    signer = signer_for(sign, key)
     with repo.locked():
         refuse_if_merging(repo, "a commit (use dvault merge --continue)")
         roots = repo.roots()
@@ -65,7 +65,7 @@ def commit(
         ):
             raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
         with repo.store.writer() as writer:
-            lineage = _lineage(repo, writer, inputs or [], sources or [])
+            lineage = lineage_meta(repo, writer, inputs or [], sources or [])
             lineage.update(meta or {})
             new = Commit(
                 tree=tree,
@@ -83,7 +83,7 @@ def commit(
     return oid
 
 
-def _lineage(
+def lineage_meta(
     repo: Repository, writer: ObjectWriter, inputs: list[str], sources: list[str | Path]
 ) -> dict[str, Any]:
     """What every commit records about where it came from (docs/lineage.md)."""
@@ -164,7 +164,7 @@ def tag(
     """Create an annotated, immutable tag (signed with ``sign``); re-tagging an
     existing name fails."""
     check_ref_name(name)
-    signer = _signer(sign, key)
+    signer = signer_for(sign, key)
     with repo.locked():
         if repo.refs.read(TAGS + name) is not None:
             raise RefExists(f"tag {name!r} already exists; tags never move")
@@ -176,7 +176,7 @@ def tag(
     return oid
 
 
-def _signer(sign: bool, key: str | None) -> Signer | None:
+def signer_for(sign: bool, key: str | None) -> Signer | None:
     """Load the signing key before any work (a missing key fails fast), or None."""
     if not sign:
         if key is not None:

@@ -36,9 +36,9 @@ from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.identity import author
 from dvault.objects import Commit, TreeEntry
-from dvault.ops.commits import _lineage, write_lock
-from dvault.ops.switch import _switch
-from dvault.ops.undo import _switch as _reset_switch
+from dvault.ops.commits import lineage_meta, write_lock
+from dvault.ops.switch import switch_core
+from dvault.ops.undo import move_to
 from dvault.repository import Repository
 from dvault.store.objectstore import ObjectWriter
 from dvault.trees import Change, flatten, lookup
@@ -217,7 +217,7 @@ def resolve(repo: Repository, paths: list[str], side: str) -> list[bytes]:
             or repo.state.stage_get(r.path) is not None
         ]
         if take:
-            _switch(repo, commit_id, take, True, lambda: None)
+            switch_core(repo, commit_id, take, True, lambda: None)
         _remove_copies(repo, [p for r in records for p in r.copies])
         mergestate.save(repo, state.with_resolved(set(rels)))
     return rels
@@ -271,7 +271,7 @@ def finish(repo: Repository) -> ContinueReport:
                 "or delete the file)"
             )
         with repo.store.writer() as writer:
-            meta = _lineage(repo, writer, [], [])
+            meta = lineage_meta(repo, writer, [], [])
             meta["merge"] = {
                 "rev": state.rev,
                 "base": state.base.hex() if state.base is not None else None,
@@ -310,7 +310,7 @@ def abort(repo: Repository) -> ObjectId:
             p for r in state.conflicts for p in r.copies if os.path.lexists(os.path.join(root, p))
         ]
         _remove_copies(repo, copies)
-        _reset_switch(repo, state.head, state.tree, force=True, move=lambda: None)
+        move_to(repo, state.head, state.tree, force=True, move=lambda: None)
         mergestate.remove(repo)
     return state.head
 

@@ -29,9 +29,9 @@ from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import MODE_LINK, Commit, TreeEntry
-from dvault.ops.commits import _lineage, _signer
+from dvault.ops.commits import lineage_meta, signer_for
 from dvault.ops.conflicts import marker_files, stop
-from dvault.ops.switch import _switch
+from dvault.ops.switch import switch_core
 from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
 from dvault.revisions import merge_base
@@ -77,7 +77,7 @@ def merge(
     ``sign`` the merge commit is signed like ``commit --sign`` (the key loads first)."""
     if message is not None and not message.strip():
         raise UsageError("empty merge message; leave -m out for the default one")
-    signer = _signer(sign, key)
+    signer = signer_for(sign, key)
     with repo.locked():
         refuse_if_merging(repo, "another merge")
         branch, head = repo.refs.head()
@@ -144,7 +144,7 @@ def _merge_commit(
     roots: dict[str, str],
     base: ObjectId | None,
 ) -> Commit:
-    meta = _lineage(repo, writer, [], [])
+    meta = lineage_meta(repo, writer, [], [])
     meta["merge"] = {"rev": rev, "base": base.hex() if base is not None else None}
     return Commit(
         tree=tree,
@@ -159,7 +159,7 @@ def _merge_commit(
 
 def _advance(repo: Repository, new: ObjectId, note: str, accept_roots: bool) -> CheckoutReport:
     """Check ``new`` out and move the current branch to it (lock held): a fast-forward."""
-    report = _switch(
+    report = switch_core(
         repo,
         new,
         None,

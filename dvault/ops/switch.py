@@ -1,6 +1,6 @@
 """Switching versions: checkout, a fast-forward, and a fresh clone's first checkout.
 
-All three share one core, :func:`_switch` (or :func:`_fill` for a workspace known to be
+All three share one core, :func:`switch_core` (or :func:`_fill` for a workspace known to be
 empty): plan the changes, refuse what is unsafe, new roots not accepted, conflicts with
 uncommitted work and what exceeds the caps — all before anything is written — then
 write, record the stage, move HEAD, and rewrite the ``dvault.lock`` pin.
@@ -49,7 +49,7 @@ def checkout(
         def move_head() -> None:
             repo.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
 
-        report = _switch(repo, target_id, rels, force, move_head, accept_roots=accept_roots)
+        report = switch_core(repo, target_id, rels, force, move_head, accept_roots=accept_roots)
     update_gitignore(repo, list(repo.roots()))
     return report
 
@@ -60,7 +60,7 @@ def fast_forward(
     """Advance the current branch to ``new`` (a descendant) and update the workspace
     (new tracked roots need ``accept_roots``, as for :func:`checkout`)."""
     with repo.locked():
-        report = _switch(
+        report = switch_core(
             repo,
             new,
             None,
@@ -98,7 +98,7 @@ def checkout_initial(
         if empty_workspace:  # a fresh clone: nothing to compare with, stream it
             report = _fill(repo, target, move_head, accept_roots)
         else:
-            report = _switch(
+            report = switch_core(
                 repo, target, None, False, move_head, initial=True, accept_roots=accept_roots
             )
     update_gitignore(repo, list(repo.roots()))
@@ -119,7 +119,7 @@ def _fill(
     return report
 
 
-def _switch(
+def switch_core(
     repo: Repository,
     target_id: ObjectId,
     rels: list[bytes] | None,

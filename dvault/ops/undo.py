@@ -26,7 +26,7 @@ from dvault.errors import UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.identity import author
 from dvault.objects import Commit, TreeEntry
-from dvault.ops.commits import _lineage, write_lock
+from dvault.ops.commits import lineage_meta, write_lock
 from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
 from dvault.trees import Change, diff_trees, flatten, lookup
@@ -98,7 +98,7 @@ def revert(repo: Repository, rev: str, message: str | None = None) -> RevertRepo
                 f"nothing to revert: HEAD already lacks {target_id.hex()[:12]}'s changes"
             )
         # every refusal before anything is written (HEAD's tree stands in for the new one
-        # in the case-fold check; _switch checks again with the real tree)
+        # in the case-fold check; move_to checks again with the real tree)
         _preflight(repo, undo, head_commit.tree, head_commit.roots, force=False)
         first_line = target.message.splitlines()[0] if target.message else ""
         text = message or f'Revert "{first_line}"\n\nThis reverts commit {target_id.hex()}.'
@@ -116,7 +116,7 @@ def revert(repo: Repository, rev: str, message: str | None = None) -> RevertRepo
                 return iter(sorted(leaves.items()))
 
             tree = write_stage_trees(writer, whole, head_tree, edits)
-            meta = _lineage(repo, writer, [], [])
+            meta = lineage_meta(repo, writer, [], [])
             meta["reverts"] = target_id.hex()
             new = Commit(
                 tree=tree,
@@ -129,7 +129,7 @@ def revert(repo: Repository, rev: str, message: str | None = None) -> RevertRepo
             )
             oid = writer.put(new)
         # the pack holding the trees and the commit is sealed: now the branch may move
-        report = _switch(
+        report = move_to(
             repo,
             oid,
             head_tree,
@@ -183,7 +183,7 @@ def reset(
         discarded = sorted(
             {c.path for c in status.staged} | set(status.modified) | set(status.deleted)
         )
-        report = _switch(
+        report = move_to(
             repo,
             target_id,
             repo.state.stage_tree(),
@@ -195,7 +195,7 @@ def reset(
     return ResetReport(branch, old, target_id, hard, discarded, report)
 
 
-def _switch(
+def move_to(
     repo: Repository,
     target_id: ObjectId,
     base: ObjectId | None,
