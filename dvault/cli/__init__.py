@@ -36,9 +36,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dvault.cli.common import current
+from dvault.cli.common import QUIET_HELP, VERBOSE_HELP, DvaultGroup, current, plain_help, set_level
 from dvault.cli.runner import command_name, run
-from dvault.errors import UsageError
 
 if TYPE_CHECKING:
     import click
@@ -92,6 +91,16 @@ class ColorMode(StrEnum):
     never = "never"
 
 
+def _print_version(asked: bool) -> None:
+    """``dvault --version``: ``dvault X.Y.Z``, from the installed package's metadata."""
+    if not asked:
+        return
+    from importlib.metadata import version  # deferred: only --version needs the metadata
+
+    current().out.data(f"dvault {version('dvault')}")
+    raise typer.Exit()
+
+
 def _main(
     chdir: Annotated[
         Path | None, typer.Option("-C", help="Run as if started in this directory.")
@@ -101,13 +110,12 @@ def _main(
         typer.Option(
             "--quiet",
             "-q",
-            help="Only errors and the data asked for: no confirmations, summaries or "
-            "progress bars.",
+            help=QUIET_HELP,
         ),
     ] = False,
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", "-v", help="Extra detail and timings on stderr."),
+        typer.Option("--verbose", "-v", help=VERBOSE_HELP),
     ] = False,
     color: Annotated[
         ColorMode,
@@ -119,14 +127,21 @@ def _main(
             show_default=False,
         ),
     ] = ColorMode.auto,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print dvault's version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     """The global options, which complete this run's invocation."""
-    if quiet and verbose:
-        raise UsageError("--quiet and --verbose contradict each other; use one")
     inv = current()
     inv.chdir = chdir
-    inv.out.quiet = quiet
-    inv.out.verbose = verbose
+    set_level(inv, quiet=quiet, verbose=verbose)
     inv.out.color_mode = color.value
 
 
@@ -148,6 +163,7 @@ def build(word: str | None = None) -> typer.Typer:
         add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        cls=DvaultGroup,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     built.callback()(_main)
@@ -163,6 +179,7 @@ def build(word: str | None = None) -> typer.Typer:
                 f"dvault.cli.COMMANDS says dvault.cli.{name} defines {sorted(expected)}; "
                 f"it defines {sorted(words)}"
             )
+    plain_help(built)
     return built
 
 

@@ -9,7 +9,8 @@ other parameters are its typer options::
     @with_repository()
     def status(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None: ...
 
-The decorator shows typer only the options, refuses paths after ``--`` unless the command
+The decorator shows typer only the options (and the global ``-q``/``-v``, hidden, so
+they work after the command word too), refuses paths after ``--`` unless the command
 takes them, opens the repository for the command and closes it afterwards, whatever the
 body raises. Locking is not its business: each operation takes the writer lock itself.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Concatenate, Generic, ParamSpec
 
 import click
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from dvault.cli.output import Output
 from dvault.errors import UsageError
@@ -38,6 +40,12 @@ P = ParamSpec("P")
 JSON_HELP = "Print one JSON document on stdout (keys in docs/cli.md)."
 
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+QUIET_HELP = "Only errors and the data asked for: no confirmations, summaries or progress bars."
+VERBOSE_HELP = "Extra detail and timings on stderr."
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP, hidden=True)]
+_VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP, hidden=True)]
+_AFTER = {"quiet_after": _QuietOpt, "verbose_after": _VerboseOpt}
+"""The global -q/-v, which every command also takes after its word (``dvault commit -q``)."""
 AcceptRootsOpt = Annotated[
     bool,
     typer.Option(
@@ -94,6 +102,14 @@ class Invocation:
         repo.progress = self.out.progress
         self.out.note(f"repository {repo.dir}")
         return repo
+
+
+def set_level(inv: Invocation, *, quiet: bool, verbose: bool) -> None:
+    """Add ``-q``/``-v`` (given before or after the command word) to this run's output."""
+    quiet, verbose = inv.out.quiet or quiet, inv.out.verbose or verbose
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose contradict each other; use one")
+    inv.out.quiet, inv.out.verbose = quiet, verbose
 
 
 def current() -> Invocation:
@@ -175,6 +191,8 @@ class Command(Generic[P]):
         self._injected = injected
 
     def __call__(self, *args: P.args, **options: P.kwargs) -> None:
+        quiet, verbose = options.pop("quiet_after", False), options.pop("verbose_after", False)
+        set_level(current(), quiet=bool(quiet), verbose=bool(verbose))
         self._run(*args, **options)
 
     @functools.cached_property
@@ -182,4 +200,67 @@ class Command(Generic[P]):
         params = list(inspect.signature(self.__wrapped__).parameters.values())[self._injected :]
         hints = typing.get_type_hints(self, include_extras=True)
         self.__annotations__ = hints  # evaluated once: typer reads them again
-        return inspect.Signature([p.replace(annotation=hints.get(p.name, p.empty)) for p in params])
+        params = [p.replace(annotation=hints.get(p.name, p.empty)) for p in params]
+        kw = inspect.Parameter.KEYWORD_ONLY
+        after = [inspect.Parameter(n, kw, default=False, annotation=a) for n, a in _AFTER.items()]
+        return inspect.Signature([*params, *after])
+
+
+def _format_params(command: click.Command, ctx: click.Context, out: click.HelpFormatter) -> None:
+    """The Arguments and Options sections of a command's help, as typer writes them but
+    for two faults of typer 0.20 with click 8.5: the rich markup escape typer puts on
+    ``[required]`` and ``[default: ...]`` when rich is installed, although dvault's help
+    is plain text (it printed ``\\[required]``), and an argument's help, which click's
+    ``Argument`` now resets (it is read back from the command's signature)."""
+    sections: dict[str, list[tuple[str, str]]] = {"argument": [], "option": []}
+    helps = _argument_helps(command.callback)
+    for param in command.get_params(ctx):
+        if isinstance(param, click.Argument) and not getattr(param, "help", None):
+            param.help = helps.get(param.name or "")
+        record = param.get_help_record(ctx)
+        if record is not None and param.param_type_name in sections:
+            name, text = record
+            sections[param.param_type_name].append((name, text.replace("\\[", "[")))
+    for title, records in (("Arguments", sections["argument"]), ("Options", sections["option"])):
+        if records:
+            with out.section(title):
+                out.write_dl(records)
+
+
+def _argument_helps(callback: Callable[..., object] | None) -> dict[str, str]:
+    """The help of each ``typer.Argument`` in a command's signature, by parameter name."""
+    if callback is None:
+        return {}
+    helps = {}
+    for param in inspect.signature(callback).parameters.values():
+        for meta in getattr(param.annotation, "__metadata__", ()):
+            if isinstance(meta, typer.models.ArgumentInfo) and meta.help:
+                helps[param.name] = meta.help
+    return helps
+
+
+class DvaultCommand(TyperCommand):
+    """Every dvault command: its help in plain text (:func:`_format_params`)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _format_params(self, ctx, formatter)
+
+
+class DvaultGroup(TyperGroup):
+    """dvault and its command groups: plain-text help as :class:`DvaultCommand`."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _format_params(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+
+def plain_help(app: typer.Typer) -> None:
+    """Make every command and group registered in ``app`` (groups' own commands too) a
+    :class:`DvaultCommand` or :class:`DvaultGroup`."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = DvaultCommand
+    for group in app.registered_groups:
+        group.cls = DvaultGroup
+        if group.typer_instance is not None:
+            plain_help(group.typer_instance)

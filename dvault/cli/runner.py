@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import sys
 import time
 import warnings
@@ -172,13 +171,26 @@ def _click_message(exc: click.ClickException) -> str:
     """click's usage error as one dvault line: lower-case, no trailing period, with where
     to get help."""
     text = " ".join(exc.format_message().split()).rstrip(".")
-    text = re.sub(r"( Did you mean [^?]*\?)\1+", r"\1", text)  # typer and click both add it
+    mistyped = getattr(exc, "command_name", None) or getattr(exc, "option_name", None)
+    if isinstance(mistyped, str):  # one suggestion, worded once (typer and click both add one)
+        kind = "command" if hasattr(exc, "command_name") else "option"
+        text = f"No such {kind} {mistyped!r}{_did_you_mean(getattr(exc, 'possibilities', None))}"
     if text[:1].isupper() and text[1:2].islower():
         text = text[0].lower() + text[1:]
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         text += f" (see '{ctx.command_path} --help')"
     return text
+
+
+def _did_you_mean(possibilities: list[str] | None) -> str:
+    """``. Did you mean 'status'?`` or ``. Did you mean 'status' or 'tag'?`` (empty when
+    there is nothing close)."""
+    if not possibilities:
+        return ""
+    names = [repr(p) for p in sorted(possibilities)]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f". Did you mean {listed}?"
 
 
 def _disk_full(path: os.PathLike[str] | str) -> bool:
