@@ -110,7 +110,7 @@ def run_demo(root: Path, echo: Echo) -> None:
             "(chunking stored only the changed part of the checkpoint)"
         )
 
-        for name, expected in (("v1", v1), ("main", v2)):
+        for step, (name, expected) in enumerate((("v1", v1), ("main", v2)), start=4):
             report = repo.checkout(name)
             got = manifest(root)
             if got != expected:
@@ -119,7 +119,7 @@ def run_demo(root: Path, echo: Echo) -> None:
                 )
                 raise CheckFailed(f"demo: checkout {name} differs in {len(bad)} files: {bad[:5]}")
             echo(
-                f"4. checkout {name}: {report.written} written, {report.removed} removed; "
+                f"{step}. checkout {name}: {report.written} written, {report.removed} removed; "
                 f"all {len(expected)} files match {name} byte for byte"
             )
     echo(f"done. Explore it: cd {root} && dvault log --oneline && dvault diff v1 v2 --stat")

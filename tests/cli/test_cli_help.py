@@ -108,6 +108,17 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     result = run("demo", "demo-project")
     assert result.code == 0, result.describe()
     root = tmp_path / "demo-project"
+    steps = [int(m) for m in re.findall(r"^(\d+)\. ", result.out, re.MULTILINE)]
+    assert steps == [1, 2, 3, 4, 5], result.out  # numbered in order, none twice or skipped
+    hint = result.out.strip().splitlines()[-1]  # "done. Explore it: cd DIR && dvault ..."
+    where, *commands = hint.split("Explore it: ", 1)[1].split(" && ")
+    assert (tmp_path / where.removeprefix("cd ")).resolve() == root.resolve()
+    for command in commands:  # the hint's commands, as printed
+        words = command.split()
+        assert words[0] == "dvault", hint
+        explored = run(*words[1:], cwd=root)
+        assert explored.code == 0 and explored.out, explored.describe()
+    assert "paths changed" in explored.out  # the last one, diff v1 v2 --stat
     log = run("log", "--oneline", cwd=root)
     assert log.code == 0, log.describe()
     assert len(log.out.splitlines()) == 2
