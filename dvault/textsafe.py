@@ -73,6 +73,34 @@ def first_line(text: str) -> str:
     return line(text.replace("\r\n", "\n").split("\n", 1)[0])
 
 
+_QUOTED = re.compile(f'[\x00-\x1f\x7f-\x9f"\\\\{_BIDI}{_UNDECODABLE}]')
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v"}
+_C_ESCAPES |= {"\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def _c_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _C_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\{code - 0xDC00:03o}"  # the byte of a file name that is not UTF-8
+    return "".join(f"\\{byte:03o}" for byte in char.encode())
+
+
+def path(text: str) -> str:
+    """A file name as git shows one (``core.quotePath=false``): as it is, unless it holds a
+    character :func:`line` escapes, a double quote or a backslash; then in double quotes
+    with C escapes (``\\n``, ``\\t``, ``\\"``, ``\\\\``) and every other such
+    character as the octal escapes of its UTF-8 bytes (a byte that is not UTF-8 as its
+    own octal escape): ``"data/a\\nb.csv"``, ``"x\\033[2K"``. Printable non-ASCII text
+    (``données/été.csv``) is shown as it is, and no quoted name can pass for another."""
+    if not _QUOTED.search(text):
+        return text
+    return f'"{_QUOTED.sub(_c_escape, text)}"'
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
@@ -150,5 +178,6 @@ __all__ = [
     "markdown",
     "markdown_code",
     "message_lines",
+    "path",
     "script_json",
 ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dvault import textsafe
 from dvault.cli.commits import commit_json, when
 from dvault.cli.common import Invocation, JsonOpt, with_repository
 from dvault.cli.output import message_lines, size
@@ -133,9 +134,8 @@ def _show_folder(inv: Invocation, entries: list[Entry], as_json: bool) -> None:
         return
     for e in entries:
         kind = {"directory": "tree", "symlink": "link"}.get(e.type, "file")
-        inv.out.data(
-            f"{e.mode:06o} {kind:4} {e.id[:12]} {e.size:>12}  {e.name}{'/' if e.is_dir else ''}"
-        )
+        name = textsafe.path(e.name) + ("/" if e.is_dir else "")
+        inv.out.data(f"{e.mode:06o} {kind:4} {e.id[:12]} {e.size:>12}  {name}")
 
 
 def _change_json(c: Change) -> dict[str, object]:
@@ -152,7 +152,7 @@ def _print_changes(inv: Invocation, repo: Repo, changes: list[Change], stat: boo
     added = sum(c.new.size for c in changes if c.new is not None and not c.new.is_dir)
     removed = sum(c.old.size for c in changes if c.old is not None and not c.old.is_dir)
     for c in changes:
-        line = f"  {inv.rel(repo, c.path)}"
+        line = f"  {inv.shown(repo, c.path)}"
         if stat:
             old = c.old.size if c.old else 0
             new = c.new.size if c.new else 0

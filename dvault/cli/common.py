@@ -29,6 +29,7 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from dvault import textsafe
 from dvault.cli.output import Output
 from dvault.errors import UsageError
 
@@ -87,6 +88,11 @@ class Invocation:
             return os.path.relpath(full, self.cwd().resolve())
         except ValueError:
             return str(full)
+
+    def shown(self, repo: Repo, path: bytes) -> str:
+        """A project path for a line of output: :meth:`rel`, quoted as git quotes a name
+        that holds a control character, a quote or a backslash (textsafe.path)."""
+        return textsafe.path(self.rel(repo, path))
 
     def no_paths(self) -> None:
         """Refuse paths after ``--`` for a command that takes none."""

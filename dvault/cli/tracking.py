@@ -107,30 +107,39 @@ def status(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 1 when anything is uncommitted.")
     ] = False,
+    untracked_files: Annotated[
+        bool,
+        typer.Option(
+            "--untracked-files",
+            "-u",
+            help="List every new file (default: a folder with only new files is one line).",
+        ),
+    ] = False,
 ) -> None:
     """Show staged changes, unstaged changes and new files under tracked roots.
 
     \b
     Examples:
       dvault status
+      dvault status -u                    # every new file, not one line per new folder
       dvault status --json --exit-code    # for scripts: exit 1 when not clean
     """
     st = repo.status()
     if as_json:
         inv.out.json(st.to_json())
     else:
-        _print_status(inv, repo, st)
+        _print_status(inv, repo, st, untracked_files)
     if exit_code and not st.clean:
         raise typer.Exit(1)
 
 
-def _print_status(inv: Invocation, repo: Repo, st: Status) -> None:
+def _print_status(inv: Invocation, repo: Repo, st: Status, every_file: bool) -> None:
     out = inv.out
     if st.branch:
         out.data(f"On branch {st.branch}")
     else:
         assert st.head is not None, "a detached HEAD names a commit"
-        out.data(f"HEAD detached at {st.head.hex()[:12]}")
+        out.data(f"HEAD detached at {st.detached_at or st.head.hex()[:12]}")
     if st.head is None:
         out.data("No commits yet")
     if st.merging is not None:
@@ -139,22 +148,46 @@ def _print_status(inv: Invocation, repo: Repo, st: Status) -> None:
         if st.unmerged:
             out.data("Unmerged paths (dvault checkout --ours|--theirs -- PATH, or edit and add):")
             for p in st.unmerged:
-                out.data(out.color(f"  {'unmerged:':10}{inv.rel(repo, p)}", "red"))
+                out.data(out.color(f"  {'unmerged:':10}{inv.shown(repo, p)}", "red"))
     if st.staged:
         out.data()
         out.data("Changes to be committed:")
         for c in st.staged:
-            out.data(out.color(f"  {c.status + ':':10}{inv.rel(repo, c.path)}", "green"))
+            out.data(out.color(f"  {c.status + ':':10}{inv.shown(repo, c.path)}", "green"))
     if st.modified or st.deleted:
         out.data()
         out.data("Changes not staged for commit (dvault add PATH, or commit -a):")
         changes = [("modified", p) for p in st.modified] + [("deleted", p) for p in st.deleted]
         for label, p in sorted(changes, key=lambda x: x[1]):
-            out.data(out.color(f"  {label + ':':10}{inv.rel(repo, p)}", "red"))
+            out.data(out.color(f"  {label + ':':10}{inv.shown(repo, p)}", "red"))
     if st.untracked:
         out.data()
         out.data("New files under tracked roots (dvault add PATH, or commit -a):")
-        for p in st.untracked:
-            out.data(out.color(f"  {inv.rel(repo, p)}", "red"))
+        for p, count in _new_lines(st, every_file):
+            files = "" if not count else f" ({count} new file{'s' if count > 1 else ''})"
+            out.data(out.color(f"  {inv.shown(repo, p)}{'/' if count else ''}{files}", "red"))
     if st.clean:
         out.data("nothing to commit, workspace clean")
+
+
+def _new_lines(st: Status, every_file: bool) -> list[tuple[bytes, int]]:
+    """The new files to list: (path, 0) each, or for a folder with nothing tracked in it
+    (st.new_dirs), (folder, its count of new files) once, where its first file was."""
+    lines: list[tuple[bytes, int]] = []
+    shown: set[bytes] = set()
+    for path in st.untracked:
+        folder = None if every_file else _folder_of(path, st.new_dirs)
+        if folder is None:
+            lines.append((path, 0))
+        elif folder not in shown:
+            shown.add(folder)
+            lines.append((folder, st.new_dirs[folder]))
+    return lines
+
+
+def _folder_of(path: bytes, folders: dict[bytes, int]) -> bytes | None:
+    parts = path.split(b"/")
+    for i in range(1, len(parts)):
+        if b"/".join(parts[:i]) in folders:
+            return b"/".join(parts[:i])
+    return None

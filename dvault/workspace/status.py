@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.chunking import CHUNK_THRESHOLD
 from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
+from dvault.errors import DvaultError
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.repository import Repository
+from dvault.revisions import peel
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
 from dvault.workspace import mergestate
@@ -107,6 +109,11 @@ class Status:
     """Conflicting paths of that merge not resolved yet."""
     workspace: dict[bytes, StageEntry] = field(default_factory=dict)
     """Current content of every modified path (for diff and checkout)."""
+    detached_at: str | None = None
+    """A tag naming the commit a detached HEAD is at (``HEAD detached at v1``)."""
+    new_dirs: dict[bytes, int] = field(default_factory=dict)
+    """Each topmost directory with nothing staged under it, by its count of new files: one
+    line in ``status`` (``data/images/ (240 new files)``) unless asked for every file."""
 
     @property
     def clean(self) -> bool:
@@ -196,6 +203,9 @@ def compute_status(repo: Repository) -> Status:
         for path, current in status.workspace.items():
             if not current.same_content(staged[path]):
                 status.modified.append(path)
+    status.new_dirs = new_directories(status.untracked, state.staged_under)
+    if branch is None and head is not None:
+        status.detached_at = tag_at(repo, head)
     merge = mergestate.load(repo)
     if merge is not None:
         status.merging = merge.rev
@@ -204,3 +214,31 @@ def compute_status(repo: Repository) -> Status:
     status.deleted.sort()
     status.untracked.sort()
     return status
+
+
+def new_directories(
+    untracked: list[bytes], staged_under: Callable[[bytes], bool]
+) -> dict[bytes, int]:
+    """The topmost directory of each new file that has nothing staged under it (git shows
+    such a directory as ``dir/``), with the number of new files in it."""
+    found: dict[bytes, int] = {}
+    empty: dict[bytes, bool] = {}  # directory -> nothing staged under it
+    for path in untracked:
+        parts = path.split(b"/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = b"/".join(parts[:i])
+            if folder not in empty:
+                empty[folder] = not staged_under(folder)
+            if empty[folder]:
+                found[folder] = found.get(folder, 0) + 1
+                break
+    return found
+
+
+def tag_at(repo: Repository, head: ObjectId) -> str | None:
+    """The first tag, by name, that names ``head`` (a damaged tag is skipped)."""
+    for name, oid in sorted(repo.refs.tags().items()):
+        with contextlib.suppress(DvaultError):
+            if peel(repo, oid, name) == head:
+                return name
+    return None

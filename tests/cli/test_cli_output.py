@@ -136,11 +136,12 @@ def test_quiet_and_verbose_together_is_a_usage_error(project: Project) -> None:
     assert "quiet" in one_error_line(project.fails(2, "-q", "-v", "status"))
 
 
-def test_global_flags_before_the_command_only(project: Project, tmp_path: Path) -> None:
-    """Global flags go before the command; after it they are unknown options (one line,
-    exit 2, with where to find help)."""
-    line = one_error_line(project.fails(2, "status", "-q"))
-    assert "'-q'" in line and "dvault status --help" in line
+def test_global_flags_after_the_command_too(project: Project, tmp_path: Path) -> None:
+    """-q and -v also work after the command word; -C and --color go before it (after it
+    they are unknown options: one line, exit 2, with where to find help)."""
+    assert project.ok("status", "-q").out.startswith("On branch main")
+    line = one_error_line(project.fails(2, "status", "--color", "never"))
+    assert "'--color'" in line and "dvault status --help" in line
 
 
 def _stderr_on_tty(project: Project, *args: str) -> tuple[int, str, str]:

@@ -75,3 +75,56 @@ def test_did_you_mean_once(run: Run, args: list[str], line: str) -> None:
     assert result.code == 2, result.describe()
     error = one_error_line(result)
     assert line in error and error.count("id you mean") <= 1, error
+
+
+def test_status_names_the_tag_a_detached_head_is_at(tracked: Project) -> None:
+    tracked.ok("tag", "v1")
+    first = tracked.head()
+    tracked.write("data/a.txt", "changed\n")
+    second = tracked.commit("second")
+    tracked.ok("checkout", "v1")
+    assert tracked.ok("status").out.splitlines()[0] == "HEAD detached at v1"
+    tracked.ok("checkout", second[:12])  # no tag names it: the short id, as before
+    assert tracked.ok("status").out.splitlines()[0] == f"HEAD detached at {second[:12]}"
+    tracked.ok("checkout", first)  # by id, but a tag names it
+    assert tracked.ok("status").out.splitlines()[0] == "HEAD detached at v1"
+
+
+def test_status_collapses_a_folder_of_new_files(tracked: Project) -> None:
+    """A folder with nothing tracked in it is one line with its count unless -u; --json
+    keeps every path; the hint (dvault add PATH) works on the line's path."""
+    for c in range(3):
+        for i in range(80):
+            tracked.write(f"data/images/class_{c}/{i:03}.png", f"{c}-{i}")
+    tracked.write("data/sub/new.txt", "new\n")  # data/sub has a tracked file: listed alone
+    out = tracked.ok("status").out
+    new = out.split("New files under tracked roots (dvault add PATH, or commit -a):\n")[1]
+    assert new.splitlines() == ["  data/images/ (240 new files)", "  data/sub/new.txt"], out
+    every = tracked.ok("status", "-u").out
+    assert "  data/images/class_2/079.png" in every and "new files)" not in every
+    assert "  data/images/class_0/000.png" in tracked.ok("status", "--untracked-files").out
+    assert len(tracked.status()["untracked"]) == 241
+    tracked.ok("add", "data/images/")  # the path the line shows
+    st = tracked.status()
+    assert st["untracked"] == ["data/sub/new.txt"] and len(st["staged"]) == 240
+
+
+def test_names_with_control_characters_are_quoted_as_git_does(tracked: Project) -> None:
+    """status, diff, show (changes and a folder listing) quote such a name in C style;
+    printable UTF-8 is shown as it is; --json keeps the exact name."""
+    odd = {"a\nb.csv": '"a\\nb.csv"', "t\tab\x1b[2K": '"t\\tab\\033[2K"', 'q"b': '"q\\"b"'}
+    for name in odd:
+        tracked.write(f"data/{name}", "x\n")
+    tracked.write("data/été.csv", "x\n")
+    status = tracked.ok("status").out
+    for shown in odd.values():
+        assert f'  "data/{shown[1:]}' in status, status
+    assert "  data/été.csv\n" in status
+    assert set(tracked.status()["untracked"]) >= {f"data/{n}" for n in odd}
+    assert '  "data/a\\nb.csv"' in tracked.ok("diff").out
+    tracked.commit("odd names")
+    assert 'A  "data/t\\tab\\033[2K"' in tracked.ok("show", "HEAD").out
+    listing = tracked.ok("show", "HEAD:data").out
+    assert '"a\\nb.csv"' in listing and "  été.csv" in listing, listing
+    changes = tracked.ok("show", "HEAD", "--json").json()["changes"]
+    assert {c["path"] for c in changes} >= {f"data/{n}" for n in odd}
