@@ -63,11 +63,14 @@ class Repo(Repository):
 
     # -- tracking and staging -------------------------------------------------------------
 
-    def add(self, paths: list[str | Path], kind: str | None = None) -> StageReport:
-        """Track ``paths`` (new tracked roots unless already under one) and stage them."""
+    def add(
+        self, paths: list[str | Path], kind: str | None = None, replace_roots: bool = False
+    ) -> StageReport:
+        """Track ``paths`` (new tracked roots unless already under one) and stage them;
+        ``replace_roots``: also when that merges tracked roots of another kind into one."""
         from dvault.ops import tracking  # deferred: start-up
 
-        return tracking.add(self, paths, kind)
+        return tracking.add(self, paths, kind, replace_roots)
 
     def rm(self, paths: list[str | Path], cached: bool = False) -> list[str]:
         """Stop tracking ``paths``; without ``cached`` also delete them from the workspace."""

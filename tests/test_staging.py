@@ -231,7 +231,10 @@ def test_add_subsumes_inner_roots(repo: Repo) -> None:
     write(repo.root / "data/test/c", b"c")
     repo.add([repo.root / "data/train", repo.root / "data/val"], kind="labels")
     assert set(repo.roots()) == {"data/train", "data/val"}
-    repo.add([repo.root / "data"])
+    with pytest.raises(UsageError, match="losing the kind labels"):
+        repo.add([repo.root / "data"])  # labels -> dataset: only when asked
+    assert set(repo.roots()) == {"data/train", "data/val"}
+    repo.add([repo.root / "data"], replace_roots=True)
     assert repo.roots() == {"data": "dataset"}
     assert sorted(repo.state.stage()) == [b"data/test/c", b"data/train/a", b"data/val/b"]
 

@@ -53,6 +53,14 @@ def add(
         str | None,
         typer.Option(help="dataset, labels, checkpoint, generator, pipeline, features, other."),
     ] = None,
+    replace_roots: Annotated[
+        bool,
+        typer.Option(
+            "--replace-roots",
+            help="Let a folder replace the tracked roots inside it even when their kinds "
+            "differ from its own (those kinds are lost).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Track paths and stage their current content (new, modified and deleted files).
@@ -61,9 +69,10 @@ def add(
     Examples:
       dvault add data/images data/labels --kind dataset
       dvault add checkpoints/model.pt     # kind guessed: checkpoint
+      dvault add data --replace-roots     # one root data, over data/images and data/labels
       dvault add data --json
     """
-    report = repo.add([inv.cwd() / p for p in paths], kind=kind)
+    report = repo.add([inv.cwd() / p for p in paths], kind=kind, replace_roots=replace_roots)
     inv.out.note(f"read {size(report.bytes_read)}, stored {size(report.bytes_stored)}")
     if as_json:
         inv.out.json(dataclasses.asdict(report))

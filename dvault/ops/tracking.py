@@ -9,6 +9,7 @@ else, and never through a symlink. Both hold the writer lock for the stage edit;
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from dvault.errors import UncommittedChanges, UsageError
@@ -37,8 +38,17 @@ def guess_kind(path: str, is_file: bool) -> str:
     return "dataset"
 
 
-def add(repo: Repository, paths: list[str | Path], kind: str | None = None) -> StageReport:
-    """Track ``paths`` (new tracked roots unless already under one) and stage them."""
+def add(
+    repo: Repository,
+    paths: list[str | Path],
+    kind: str | None = None,
+    replace_roots: bool = False,
+) -> StageReport:
+    """Track ``paths`` (new tracked roots unless already under one) and stage them.
+
+    A new root that contains tracked roots replaces them (roots do not nest); when one of
+    them has another kind, that kind would be lost, which is refused unless
+    ``replace_roots``."""
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     rels = [repo.relpath(p) for p in paths]
@@ -59,14 +69,32 @@ def add(repo: Repository, paths: list[str | Path], kind: str | None = None) -> S
             why = root_problem(text, new_kind)  # what a checkout would refuse as a root
             if why is not None:
                 raise UsageError(f"cannot track {text!r}: {why}")
-            for inner in [r for r in roots if r.startswith(text + "/")]:
-                del roots[inner]  # the new root subsumes roots inside it
+            inner = {r: k for r, k in roots.items() if r.startswith(text + "/")}
+            lost = {r: k for r, k in inner.items() if k != new_kind}
+            if lost and not replace_roots:
+                raise UsageError(_replacing(text, new_kind, inner, lost, paths))
+            for root in inner:
+                del roots[root]  # the new root subsumes roots inside it
             roots[text] = new_kind
         report = stage_paths(repo, rels, "add", roots)
         repo.state.set_roots(roots)
         sign_directories(repo, report)
     update_gitignore(repo, list(roots))
     return report
+
+
+def _replacing(
+    text: str, kind: str, inner: dict[str, str], lost: dict[str, str], paths: list[str | Path]
+) -> str:
+    """The refusal of an add that would merge roots of other kinds into one."""
+    replaced = ", ".join(f"{r} ({k})" for r, k in sorted(inner.items()))
+    kinds = ", ".join(sorted(set(lost.values())))
+    again = " ".join(shlex.quote(str(p)) for p in paths)
+    return (
+        f"adding {text} would replace the tracked roots {replaced} with one root {text} "
+        f"({kind}), losing the kind {kinds}; to replace them run "
+        f"`dvault add --replace-roots {again}`"
+    )
 
 
 def sign_directories(repo: Repository, report: StageReport) -> None:

@@ -128,3 +128,34 @@ def test_names_with_control_characters_are_quoted_as_git_does(tracked: Project) 
     assert '"a\\nb.csv"' in listing and "  été.csv" in listing, listing
     changes = tracked.ok("show", "HEAD", "--json").json()["changes"]
     assert {c["path"] for c in changes} >= {f"data/{n}" for n in odd}
+
+
+def test_add_over_roots_of_other_kinds_says_what_it_replaces(project: Project) -> None:
+    """`dvault add data` over roots data/images (dataset) and data/labels (labels): one
+    line naming them and the kind lost, nothing changed; the printed command replaces them."""
+    project.write("data/images/1.png", "png")
+    project.write("data/labels/1.json", "{}")
+    project.ok("add", "data/images", "--kind", "dataset")
+    project.ok("add", "data/labels", "--kind", "labels")
+    project.commit("two roots")
+    project.write("data/train.csv", "id\n")
+    before = project.status()
+    line = one_error_line(project.fails(2, "add", "data"))
+    assert "data/images (dataset), data/labels (labels)" in line, line
+    assert "losing the kind labels" in line, line
+    assert project.status() == before
+    hint = re.search(r"run `dvault ([^`]*)`", line)
+    assert hint is not None, line
+    project.ok(*hint.group(1).split())
+    project.commit("one root")
+    assert project.log("-n", "1")[0]["roots"] == {"data": "dataset"}
+    assert project.status()["clean"] is True
+
+
+def test_add_over_roots_of_the_same_kind_needs_no_flag(project: Project) -> None:
+    project.write("data/a/1", "1")
+    project.write("data/b/2", "2")
+    project.ok("add", "data/a", "data/b", "--kind", "dataset")
+    project.ok("add", "data")
+    project.commit("merged")
+    assert project.log("-n", "1")[0]["roots"] == {"data": "dataset"}
