@@ -159,3 +159,22 @@ def test_add_over_roots_of_the_same_kind_needs_no_flag(project: Project) -> None
     project.ok("add", "data")
     project.commit("merged")
     assert project.log("-n", "1")[0]["roots"] == {"data": "dataset"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"[core\nformat = 1\n", b"\xff\xfe", b'[core]\nformat = "x"\n', b"[remote.a]\nx = 1\n"],
+)
+def test_status_refuses_a_corrupt_config_like_every_command(tracked: Project, text: bytes) -> None:
+    """status (text and --json) reads .dvault/config as every command does: the same one
+    line, exit 3 or 2, nothing printed on stdout."""
+    (tracked.root / ".dvault" / "config").write_bytes(text)
+    errors = set()
+    for args in (["status"], ["status", "--json"], ["log"], ["diff"]):
+        result = tracked.run(*args)
+        assert result.code in (2, 3) and result.out == "", result.describe()
+        line = one_error_line(result) if "--json" not in args else ""
+        if line:
+            errors.add((result.code, line))
+    assert len(errors) == 1, errors
+    assert ".dvault/config" in next(iter(errors))[1]
