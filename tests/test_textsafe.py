@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -54,3 +55,24 @@ def test_json_text_is_faithful() -> None:
     safe = textsafe.json_text(dumped)
     assert json.loads(safe) == value
     assert re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2028]", safe) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("data/a.csv", "data/a.csv"),
+        ("data/a b.csv", "data/a b.csv"),  # a space is not quoted (git does not either)
+        ("données/été.csv", "données/été.csv"),  # printable UTF-8 as it is
+        ("a\nb", '"a\\nb"'),
+        ("t\tx\r", '"t\\tx\\r"'),
+        ("x\x1b[2K", '"x\\033[2K"'),
+        ('q"b', '"q\\"b"'),
+        ("b\\s", '"b\\\\s"'),
+        ("r\u202eg", '"r\\342\\200\\256g"'),  # a bidi control: its UTF-8 bytes in octal
+        ("c1\x9b", '"c1\\302\\233"'),
+        (os.fsdecode(b"bad\xff.bin"), '"bad\\377.bin"'),  # a byte that is not UTF-8
+    ],
+)
+def test_path_is_quoted_as_git_quotes_a_name(name: str, shown: str) -> None:
+    assert textsafe.path(name) == shown
+    assert textsafe.line(shown) == shown  # nothing left for the output to escape
