@@ -19,9 +19,11 @@ characters below become visible escapes, the way git quotes a path (``\\x1b``, `
   which no terminal can show) becomes ``\\xNN``, its value.
 
 A backslash is shown as it is, so ``\\x1b`` may also be those four characters: ``--json``
-gives the exact value. JSON output stays faithful data (:func:`json_text`): the same
-characters are written as ``\\uXXXX`` escapes, which a JSON parser turns back into the
-original string, so a JSON document is as safe to print as text and loses nothing.
+gives the exact value. A file name on a line of its own is shown as git shows one instead
+(:func:`path`): quoted in C style when it holds such a character, a quote or a backslash.
+JSON output stays faithful data (:func:`json_text`): the same characters are written
+as ``\\uXXXX`` escapes, which a JSON parser turns back into the original string, so a JSON
+document is as safe to print as text and loses nothing.
 """
 
 from __future__ import annotations
