@@ -151,13 +151,15 @@ def build(word: str | None = None) -> typer.Typer:
     built = typer.Typer(
         name="dvault",
         help="Version control and append-only backups for machine-learning data.\n\n"
-        "Global options go before the command; every command has --help with examples, and "
-        "commands that print data take --json.\n\n"
+        "Global options go before the command (-q and -v also after it); every command has "
+        "--help with examples, and commands that print data take --json.\n\n"
         "\b\nExamples:\n"
         "  dvault init && dvault add data/ && dvault commit -m 'first dataset'\n"
         "  dvault -C ~/proj status --json\n"
         "  dvault -q push origin main          # only errors\n"
         "  dvault -v checkout v1               # timings and details on stderr\n"
+        "  dvault commit -q -a -m 'relabel'    # -q and -v after the command work too\n"
+        "  dvault --version\n"
         "  dvault --install-completion         # tab completion for your shell",
         no_args_is_help=True,
         add_completion=True,
