@@ -32,7 +32,7 @@ AUTHOR = "Crash Test <crash@example.com>"
 TEMP_SUFFIX = ".dvault-tmp"
 FULL_KILLS = 50
 """Random-time kills per command in the full campaigns (``DVAULT_SLOW=1``)."""
-DEFAULT_KILLS = FULL_KILLS if os.environ.get("DVAULT_SLOW") == "1" else 15
+DEFAULT_KILLS = FULL_KILLS if os.environ.get("DVAULT_SLOW") == "1" else 8
 """The default run's sample: every planned write boundary is still killed (the narrow
 crash windows), only the random-time kills are fewer, so the whole suite stays under ten
 minutes on two cores; ``DVAULT_SLOW=1`` or ``DVAULT_KILLS=N`` run the full campaigns."""
