@@ -66,6 +66,9 @@ def commit(
       dvault commit -a -m "relabel cats" --meta labeler=alice --sign
       dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
     """
+    pin = repo.pin_state()  # before the commit rewrites dvault.lock
+    if pin is not None and pin.on_commit() is not None:
+        inv.out.tell(f"warning: {pin.on_commit()}")
     oid = repo.commit(
         message,
         all=all_,
