@@ -137,15 +137,20 @@ def test_unrelated_edit_is_carried_to_the_pin(hooked: GitProject) -> None:
     assert [c["path"] for c in status["staged"]] == ["data/sub/c.txt"]
 
 
-def test_commit_off_the_pin_says_what_it_builds_on(hooked: GitProject) -> None:
-    """`dvault commit` in that state warns before committing: the new commit does not
+def test_commit_off_the_pin_says_what_it_builds_on(v1: GitProject) -> None:
+    """`dvault commit` when dvault.lock pins another commit (here `git checkout --
+    dvault.lock` put back an older pin) warns before committing: the new commit does not
     build on the pinned data, and dvault.lock will name it instead."""
-    pinned = _branch_b(hooked)
-    here = hooked.pin()
-    hooked.ok("hooks", "uninstall")
-    hooked.git("checkout", "-q", "b")
-    hooked.write("data/sub/c.txt", b"edit\n")
-    result = hooked.ok("commit", "-a", "-m", "off the pin")
+    v1.git("add", "-A")
+    v1.git("commit", "-q", "-m", "data v1")
+    pinned = v1.pin()
+    v1.write("data/a.txt", b"v2\n")
+    v1.ok("commit", "-a", "-m", "v2")
+    here = v1.pin()
+    v1.git("checkout", "--", "dvault.lock")
+    assert v1.pin() == pinned
+    v1.write("data/sub/c.txt", b"edit\n")
+    result = v1.ok("commit", "-a", "-m", "off the pin")
     assert (
         f"dvault: warning: dvault.lock pins {pinned[:12]}, but the workspace is at "
         f"{here[:12]}: this commit does not build on the pinned data"
