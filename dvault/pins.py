@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, read_file_at
+from dvault.hashing import from_hex
 from dvault.names import is_control, root_problem
 from dvault.objects import Commit
 from dvault.trees import EMPTY_TREE, lookup, walk
@@ -81,7 +82,7 @@ class Pin:
                 for path, r in value.get("roots", {}).items()
             }
             commit = str(value["commit"])
-            bytes.fromhex(commit)
+            from_hex(commit)  # a full id: a short one would be looked up, fetched, shown
         except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError, AttributeError) as e:
             raise UsageError(f"{where} is not a valid dvault.lock: {e}") from None
         for path, root in roots.items():  # a committed file: as hostile as a commit

@@ -6,14 +6,16 @@ clone). See :class:`dvault.pins.PinState` and docs/git.md, "When git and data di
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from dvault.errors import DvaultError, UsageError
 from dvault.gitlink import find_git_root
 from dvault.hashing import ObjectId
-from dvault.pins import PinState, read
 from dvault.repository import Repository
-from dvault.workspace import checkout as co
 from dvault.workspace.scan import in_scopes
+
+if TYPE_CHECKING:
+    from dvault.pins import PinState
 
 
 def pin_state(repo: Repository) -> PinState | None:
@@ -24,6 +26,9 @@ def pin_state(repo: Repository) -> PinState | None:
     paths on disk: it costs what that checkout's own check costs)."""
     if find_git_root(repo.root) is None:
         return None
+    # deferred: start-up; outside git (no pin) status need not load the pin's TOML parser
+    from dvault.pins import PinState, read
+
     _, head = repo.refs.head()
     here = head.hex() if head is not None else None
     try:
@@ -41,6 +46,10 @@ def _in_the_way(repo: Repository, pinned: bytes, head: ObjectId | None) -> tuple
     """What ``dvault checkout --pin`` would refuse to overwrite; None if not known here."""
     if not repo.store.has(pinned):
         return None
+    # deferred: start-up; every status asks for the pin state, and checkout's writers
+    # (~35 ms of imports) are needed only when the workspace is not at the pin
+    from dvault.workspace import checkout as co
+
     try:
         target = repo.read_commit(pinned)
         base = repo.read_commit(head).tree if head is not None else None

@@ -212,10 +212,13 @@ def test_fresh_clone_over_other_files_counts_them(
 
 
 def test_unreadable_lock_is_one_warning_not_a_failure(hooked: GitProject) -> None:
-    """A dvault.lock with conflict markers: status still answers, and says it could not
-    compare; `checkout --pin` refuses with one line."""
+    """A dvault.lock with conflict markers, or a short commit id: status still answers,
+    and says it could not compare; `checkout --pin` refuses with one line."""
     hooked.write("dvault.lock", "<<<<<<< ours\ncommit = 1\n=======\n>>>>>>> theirs\n")
     status = hooked.ok("status")
     assert "is not a valid dvault.lock" in status.out, status.describe()
     assert hooked.status()["pin"]["state"] == "invalid"
     assert "not a valid dvault.lock" in one_error_line(hooked.fails(2, "checkout", "--pin"))
+    hooked.write("dvault.lock", 'version = 1\ncommit = "ab"\n')  # not a full id: never looked up
+    assert "64 hex digits" in hooked.status()["pin"]["error"]
+    assert "64 hex digits" in one_error_line(hooked.fails(2, "checkout", "--pin"))
