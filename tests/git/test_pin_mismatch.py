@@ -157,9 +157,9 @@ def test_commit_off_the_pin_says_what_it_builds_on(v1: GitProject) -> None:
     ) in result.err, result.describe()
 
 
-def _fresh_clone(hooked: GitProject, bare: Path, tmp_path: Path) -> GitProject:
+def _fresh_clone(hooked: GitProject, bare: Path, tmp_path: Path, name: str = "clone") -> GitProject:
     hooked.git("push", "-q", "origin", "main")
-    clone = GitProject(tmp_path / "clone", hooked.env)
+    clone = GitProject(tmp_path / name, hooked.env)
     subprocess.run(
         ["git", "clone", "-q", "-b", "main", str(bare), str(clone.root)],
         env=hooked.env,
@@ -194,21 +194,27 @@ def test_fresh_clone_over_other_files_counts_them(
     hooked: GitProject, bare: Path, tmp_path: Path
 ) -> None:
     """Files of its own where the pin's data goes: `checkout --pin` refuses, naming them;
-    status then says how many differ, and its `--force` fix checks the pin out."""
+    status then says how many differ, and each fix it prints works: moving them away and
+    `dvault checkout --pin` (one clone), or `dvault checkout --pin --force` (another)."""
     want = hooked.data()
-    clone = _fresh_clone(hooked, bare, tmp_path)
-    clone.write("data/a.txt", b"garbage\n")
-    clone.write("data/b.bin", b"more garbage\n")
-    refused = clone.fails(1, "checkout", "--pin")
-    assert "data/a.txt" in refused.err and "data/b.bin" in refused.err, refused.describe()
-    status = clone.ok("status")
-    line = _pin_line(status.out)
-    assert "which is not checked out, and 2 file(s) here differ from it" in line
-    assert "workspace clean" not in status.out
-    assert _hints(line) == ["dvault checkout --pin", "dvault checkout --pin --force"]
-    _run_hint(clone, _hints(line)[1])
-    assert clone.data() == want
-    assert clone.status()["pin"]["state"] == "match"
+    for fix in (0, 1):
+        clone = _fresh_clone(hooked, bare, tmp_path, f"clone{fix}")
+        clone.write("data/a.txt", b"garbage\n")
+        clone.write("data/b.bin", b"more garbage\n")
+        refused = clone.fails(1, "checkout", "--pin")
+        assert "data/a.txt" in refused.err and "data/b.bin" in refused.err, refused.describe()
+        status = clone.ok("status")
+        line = _pin_line(status.out)
+        assert "which is not checked out, and 2 file(s) here differ from it" in line
+        assert "move them away" in line and "workspace clean" not in status.out
+        assert _hints(line) == ["dvault checkout --pin", "dvault checkout --pin --force"]
+        if fix == 0:
+            kept = tmp_path / "moved-away"
+            (clone.root / "data").rename(kept)
+        _run_hint(clone, _hints(line)[fix])
+        assert clone.data() == want
+        assert clone.status()["pin"]["state"] == "match"
+    assert (kept / "a.txt").read_bytes() == b"garbage\n"
 
 
 def test_unreadable_lock_is_one_warning_not_a_failure(hooked: GitProject) -> None:
