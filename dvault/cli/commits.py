@@ -67,8 +67,9 @@ def commit(
       dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
     """
     pin = repo.pin_state()  # before the commit rewrites dvault.lock
-    if pin is not None and pin.on_commit() is not None:
-        inv.out.tell(f"warning: {pin.on_commit()}")
+    off_pin = pin.on_commit() if pin is not None else None
+    if off_pin is not None:
+        inv.out.tell(f"warning: {off_pin}")
     oid = repo.commit(
         message,
         all=all_,
