@@ -110,6 +110,8 @@ def test_half_switched_force_hint_checks_out_the_pin(hooked: GitProject) -> None
     assert "dvault.lock pins" not in status.out
     assert "nothing to commit, workspace clean" in status.out
     assert hooked.git("status", "--porcelain").out == ""  # the lock is b's, byte for byte
+    again = hooked.ok("checkout", "--pin", "--json").json()
+    assert again == {"pin": pinned, "branch": None, "summary": f"data already at {pinned[:12]}"}
 
 
 def test_unrelated_edit_is_carried_to_the_pin(hooked: GitProject) -> None:
