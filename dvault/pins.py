@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, read_file_at
+from dvault.hashing import from_hex
 from dvault.names import is_control, root_problem
 from dvault.objects import Commit
 from dvault.trees import EMPTY_TREE, lookup, walk
@@ -81,7 +82,7 @@ class Pin:
                 for path, r in value.get("roots", {}).items()
             }
             commit = str(value["commit"])
-            bytes.fromhex(commit)
+            from_hex(commit)  # a full id: a short one would be looked up, fetched, shown
         except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError, AttributeError) as e:
             raise UsageError(f"{where} is not a valid dvault.lock: {e}") from None
         for path, root in roots.items():  # a committed file: as hostile as a commit
@@ -89,6 +90,90 @@ class Pin:
             if why is not None:
                 raise UsageError(f"{where} is not a valid dvault.lock: root {path!r}: {why}")
         return cls(commit, roots)
+
+
+SHOWN = 5
+"""Paths a pin warning names before "and N more"."""
+
+
+@dataclass(frozen=True)
+class PinState:
+    """How the workspace stands against the commit ``dvault.lock`` pins: the one
+    description ``status`` (and ``add``, ``diff``, ``commit``) print and ``status --json``
+    gives (docs/cli.md)."""
+
+    pinned: str | None
+    """The commit dvault.lock names (hex); None when the file cannot be read (``error``)."""
+    head: str | None
+    """The commit the workspace is at (dvault's HEAD, hex); None before any checkout."""
+    conflicts: tuple[str, ...] | None = ()
+    """Paths with uncommitted content that ``dvault checkout --pin`` would overwrite;
+    None when unknown (the pinned data is not in the local store yet)."""
+    error: str | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.error is None and self.pinned == self.head
+
+    @property
+    def state(self) -> str:
+        if self.error is not None:
+            return "invalid"
+        if self.matches:
+            return "match"
+        return "not-checked-out" if self.head is None else "differs"
+
+    def warning(self) -> str | None:
+        """One line saying how the workspace differs from the pin, with the command that
+        fixes it for this situation; None when it matches."""
+        if self.error is not None:
+            return f"{self.error}; the workspace was not compared with it"
+        if self.matches or self.pinned is None:
+            return None
+        pinned = self.pinned[:12]
+        where = "which is not checked out" if self.head is None else "the workspace is at"
+        where = f"dvault.lock pins {pinned}, " + (
+            where if self.head is None else f"{where} {self.head[:12]}"
+        )
+        if not self.conflicts:
+            return f"{where}: run `dvault checkout --pin`"
+        shown = ", ".join(self.conflicts[:SHOWN])
+        more = f" and {len(self.conflicts) - SHOWN} more" if len(self.conflicts) > SHOWN else ""
+        if self.head is None:
+            return (
+                f"{where}, and {len(self.conflicts)} file(s) here differ from it ({shown}{more}):"
+                " move them away and run `dvault checkout --pin`, or overwrite them with "
+                "`dvault checkout --pin --force`"
+            )
+        return (
+            f"{where} with uncommitted changes the pin would overwrite in "
+            f"{len(self.conflicts)} path(s) ({shown}{more}): to keep them, go back to the git "
+            "branch they belong to (`git checkout -`) and commit them there; to discard them, "
+            "run `dvault checkout --pin --force`"
+        )
+
+    def on_commit(self) -> str | None:
+        """The line ``dvault commit`` prints first when the workspace is not at the pin:
+        the new commit builds on HEAD, not on the pinned data, and the pin moves to it."""
+        if self.matches or self.pinned is None:
+            return None
+        if self.head is None:
+            base = "the workspace has no data commit"
+        else:
+            base = f"the workspace is at {self.head[:12]}"
+        return (
+            f"dvault.lock pins {self.pinned[:12]}, but {base}: this commit does not build on "
+            "the pinned data, and dvault.lock will name it instead"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.pinned,
+            "head": self.head,
+            "state": self.state,
+            "conflicts": None if self.conflicts is None else list(self.conflicts),
+            "error": self.error,
+        }
 
 
 def _quote(text: str) -> str:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
     from dvault.ops.undo import ResetReport, RevertReport
+    from dvault.pins import PinState
     from dvault.reader import Snapshot
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.fetch import FetchReport
@@ -137,14 +138,36 @@ class Repo(Repository):
         paths: list[str] | None = None,
         force: bool = False,
         accept_roots: bool = False,
+        overlay: bool = True,
     ) -> CheckoutReport:
         """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work.
 
         A whole checkout that would make the project track roots it never tracked
-        raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
+        raises ``NewRoots`` (nothing written) unless ``accept_roots``. ``paths`` overlay
+        the workspace as in git (files ``rev`` lacks stay) unless not ``overlay``."""
         from dvault.ops import switch  # deferred: start-up
 
-        return switch.checkout(self, rev, paths, force, accept_roots)
+        return switch.checkout(self, rev, paths, force, accept_roots, overlay)
+
+    def restore(self, paths: list[str]) -> CheckoutReport:
+        """Put back the staged (else committed) content of ``paths``, discarding their
+        uncommitted edits in the workspace, as ``git checkout -- PATH`` does."""
+        from dvault.ops import switch  # deferred: start-up
+
+        return switch.restore(self, paths)
+
+    def checkout_pin(self, force: bool = False, accept_roots: bool = False) -> str:
+        """Check out the commit ``dvault.lock`` pins (fetching it if needed), as the
+        post-checkout hook does; returns a one-line summary."""
+        from dvault.ops import hooks  # deferred: start-up
+
+        return hooks.checkout_pin(self, force, accept_roots)
+
+    def pin_state(self) -> PinState | None:
+        """The workspace against ``dvault.lock`` (None outside git or without the file)."""
+        from dvault.workspace.pinstate import pin_state  # deferred: start-up
+
+        return pin_state(self)
 
     def fast_forward(
         self, new: ObjectId, message: str, accept_roots: bool = False

@@ -96,7 +96,8 @@ def test_plan_full_carries_local_changes_unless_forced(
 
 
 def test_plan_paths_restores_from_stage(two: tuple[Repo, ObjectId, ObjectId]) -> None:
-    """Path mode compares the stage with the target for the given paths only."""
+    """Path mode compares the stage with the target for the given paths only; it overlays
+    (data/c, staged but not in the target, stays) unless not ``overlay``."""
     repo, c1, _ = two
     target = repo.read_commit(c1).tree
     assert summary(co.plan(repo, target, [b"data/a"])) == [(b"data/a", "modified")]
@@ -104,8 +105,15 @@ def test_plan_paths_restores_from_stage(two: tuple[Repo, ObjectId, ObjectId]) ->
     assert summary(co.plan(repo, target, [b"data"])) == [
         (b"data/a", "modified"),
         (b"data/b", "added"),
+    ]
+    assert summary(co.plan(repo, target, [b"data"], overlay=False)) == [
+        (b"data/a", "modified"),
+        (b"data/b", "added"),
         (b"data/c", "deleted"),
     ]
+    assert summary(co.plan(repo, target, [b"data/c"], overlay=False)) == [(b"data/c", "deleted")]
+    with pytest.raises(UsageError, match="not in that revision"):
+        co.plan(repo, target, [b"data/c"])  # an overlay of nothing: git says the same
     with pytest.raises(UsageError, match="not in that revision"):
         co.plan(repo, target, [b"data/zzz"])
 
@@ -346,6 +354,71 @@ def test_path_checkout_refuses_to_overwrite_an_edit(two: tuple[Repo, ObjectId, O
     repo.checkout("HEAD", paths=[str(repo.root / "data/a")], force=True)
     assert (repo.root / "data/a").read_bytes() == b"a2"
     assert repo.status().clean
+
+
+def test_path_checkout_overlays_unless_no_overlay(two: tuple[Repo, ObjectId, ObjectId]) -> None:
+    """``checkout old -- data`` keeps data/c (not in old) as git does; --no-overlay drops it."""
+    repo, _, c2 = two
+    repo.checkout("old", paths=[str(repo.root / "data")])
+    assert files_of(repo.root) == {"data/a": b"a1", "data/b": b"b1", "data/c": b"c2"}
+    assert repo.head() == ("main", c2)
+    repo.checkout("old", paths=[str(repo.root / "data")], overlay=False)
+    assert files_of(repo.root) == {"data/a": b"a1", "data/b": b"b1"}
+    assert [(c.path, c.status) for c in repo.status().staged] == [
+        (b"data/a", "modified"),
+        (b"data/b", "added"),
+        (b"data/c", "deleted"),
+    ]
+
+
+def test_overlay_replaces_a_file_where_the_revision_has_a_folder(repo: Repo) -> None:
+    """The one removal an overlay makes: a file standing where the revision has a folder."""
+    write(repo.root / "data/x/inner", b"in a folder")
+    repo.add([repo.root / "data"])
+    repo.commit("folder")
+    (repo.root / "data/x/inner").unlink()
+    (repo.root / "data/x").rmdir()
+    write(repo.root / "data/x", b"now a file")
+    write(repo.root / "data/keep", b"keep")
+    repo.commit("file", all=True)
+    repo.checkout("HEAD~1", paths=[str(repo.root / "data")])
+    assert files_of(repo.root) == {"data/x/inner": b"in a folder", "data/keep": b"keep"}
+
+
+def test_restoring_a_deleted_path_is_never_an_overwrite(
+    two: tuple[Repo, ObjectId, ObjectId],
+) -> None:
+    """A file deleted and the deletion staged (``dvault add``) comes back with
+    ``checkout HEAD -- f``: a missing file holds no work to lose."""
+    repo, _, _ = two
+    (repo.root / "data/a").unlink()
+    repo.add([repo.root / "data"])
+    repo.checkout("HEAD", paths=[str(repo.root / "data/a")])
+    assert (repo.root / "data/a").read_bytes() == b"a2"
+    assert repo.status().clean
+
+
+def test_restore_from_the_stage_discards_edits_only(two: tuple[Repo, ObjectId, ObjectId]) -> None:
+    """``checkout -- PATH`` puts back the staged content (not HEAD's), discarding the edit
+    made after staging; new files and other paths stay."""
+    repo, _, c2 = two
+    write(repo.root / "data/a", b"staged")
+    repo.add([repo.root / "data/a"])
+    write(repo.root / "data/a", b"edited after staging")
+    write(repo.root / "data/c", b"an edit elsewhere")
+    write(repo.root / "data/new", b"untracked")
+    repo.restore([str(repo.root / "data/a")])
+    assert files_of(repo.root) == {
+        "data/a": b"staged",
+        "data/c": b"an edit elsewhere",
+        "data/new": b"untracked",
+    }
+    st = repo.status()
+    assert [(c.path, c.status) for c in st.staged] == [(b"data/a", "modified")]
+    assert (st.modified, st.untracked) == ([b"data/c"], [b"data/new"])
+    assert repo.head() == ("main", c2)
+    with pytest.raises(UsageError, match="neither staged nor committed"):
+        repo.restore([str(repo.root / "data/new")])
 
 
 def test_symlink_escaping_the_work_tree_is_never_stored(repo: Repo) -> None:

@@ -12,6 +12,7 @@ from dvault import textsafe
 from dvault.cli.commits import commit_json, when
 from dvault.cli.common import Invocation, JsonOpt, with_repository
 from dvault.cli.output import message_lines, size
+from dvault.cli.switch import warn_pin
 from dvault.errors import PathNotFound, UsageError
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def diff(
       dvault diff v1 v2 --stat -- data/labels
       dvault diff v1 --json
     """
+    if new is None:  # against the workspace: say if it is not at the pinned data
+        warn_pin(inv, repo)
     changes = repo.diff(old, new, inv.full(inv.paths) or None)
     if as_json:
         inv.out.json([_change_json(c) for c in changes])

@@ -66,6 +66,10 @@ def commit(
       dvault commit -a -m "relabel cats" --meta labeler=alice --sign
       dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
     """
+    pin = repo.pin_state()  # before the commit rewrites dvault.lock
+    off_pin = pin.on_commit() if pin is not None else None
+    if off_pin is not None:
+        inv.out.tell(f"warning: {off_pin}")
     oid = repo.commit(
         message,
         all=all_,

@@ -11,6 +11,7 @@ import typer
 
 from dvault.cli.common import Invocation, JsonOpt, with_invocation, with_repository
 from dvault.cli.output import size
+from dvault.cli.switch import warn_pin
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -72,6 +73,7 @@ def add(
       dvault add data --replace-roots     # one root data, over data/images and data/labels
       dvault add data --json
     """
+    warn_pin(inv, repo)
     report = repo.add([inv.cwd() / p for p in paths], kind=kind, replace_roots=replace_roots)
     inv.out.note(f"read {size(report.bytes_read)}, stored {size(report.bytes_stored)}")
     if as_json:
@@ -134,15 +136,19 @@ def status(
       dvault status --json --exit-code    # for scripts: exit 1 when not clean
     """
     st = repo.status()
+    pin = repo.pin_state()
     if as_json:
-        inv.out.json(st.to_json())
+        inv.out.json({**st.to_json(), "pin": pin.to_json() if pin is not None else None})
     else:
-        _print_status(inv, repo, st, untracked_files)
+        pin_line = pin.warning() if pin is not None else None
+        _print_status(inv, repo, st, untracked_files, pin_line)
     if exit_code and not st.clean:
         raise typer.Exit(1)
 
 
-def _print_status(inv: Invocation, repo: Repo, st: Status, every_file: bool) -> None:
+def _print_status(
+    inv: Invocation, repo: Repo, st: Status, every_file: bool, pin_line: str | None
+) -> None:
     out = inv.out
     if st.branch:
         out.data(f"On branch {st.branch}")
@@ -151,6 +157,8 @@ def _print_status(inv: Invocation, repo: Repo, st: Status, every_file: bool) -> 
         out.data(f"HEAD detached at {st.detached_at or st.head.hex()[:12]}")
     if st.head is None:
         out.data("No commits yet")
+    if pin_line is not None:  # the workspace is not at the data the git commit pins
+        out.data(out.color(pin_line, "yellow"))
     if st.merging is not None:
         out.data()
         out.data("Merging ", st.merging, " (dvault merge --continue to commit, --abort to undo)")
@@ -176,7 +184,7 @@ def _print_status(inv: Invocation, repo: Repo, st: Status, every_file: bool) -> 
             files = "" if not count else f" ({count} new file{'s' if count > 1 else ''})"
             out.data(out.color(f"  {inv.shown(repo, p)}{'/' if count else ''}{files}", "red"))
     if st.clean:
-        out.data("nothing to commit, workspace clean")
+        out.data(f"nothing to commit, {'workspace clean' if pin_line is None else 'but see above'}")
 
 
 def _new_lines(st: Status, every_file: bool) -> list[tuple[bytes, int]]:

@@ -122,9 +122,17 @@ def uninstall(repo: Repository) -> list[str]:
 # -- what the hooks do --------------------------------------------------------------------
 
 
-def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
+def materialise_pin(
+    repo: Repository,
+    pin: Pin | None = None,
+    force: bool = False,
+    accept_roots: bool = False,
+    by_hook: bool = True,
+) -> str:
     """Make the workspace hold the pinned data, fetching missing objects; returns a
-    one-line summary."""
+    one-line summary. The post-checkout and post-merge hooks run it, and so does
+    ``dvault checkout --pin`` (``by_hook`` False: with the user's ``force`` and
+    ``accept_roots``, which a hook never passes)."""
     pin = pin or read(repo)
     if pin is None:
         return "no dvault.lock: nothing to materialise"
@@ -135,10 +143,14 @@ def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
     _ensure_present(repo, target)
     try:
         if head is None:
-            report = checkout_initial(repo, ObjectId(target), None)
+            report = checkout_initial(
+                repo, ObjectId(target), None, accept_roots=accept_roots, force=force
+            )
         else:
-            report = checkout(repo, pin.commit)
+            report = checkout(repo, pin.commit, force=force, accept_roots=accept_roots)
     except NewRoots as exc:  # a hook never accepts new roots for the user: it says how
+        if not by_hook:
+            raise
         raise NewRoots(
             f"{exc} (a hook does not accept them for you; to accept, run: dvault checkout "
             f"--accept-roots {pin.commit[:12]})"
@@ -146,6 +158,16 @@ def materialise_pin(repo: Repository, pin: Pin | None = None) -> str:
     return (
         f"data checked out at {pin.commit[:12]}: {report.written} written, {report.removed} removed"
     )
+
+
+def checkout_pin(repo: Repository, force: bool = False, accept_roots: bool = False) -> str:
+    """``dvault checkout --pin``: the workspace (and HEAD) as the commit ``dvault.lock``
+    pins, as the post-checkout hook makes it; refuses, naming them, to overwrite
+    uncommitted changes unless ``force``."""
+    pin = read(repo)
+    if pin is None:
+        raise UsageError(f"no {LOCK_FILE} in {repo.root}: nothing is pinned")
+    return materialise_pin(repo, pin, force, accept_roots, by_hook=False)
 
 
 def _ensure_present(repo: Repository, commit_id: bytes) -> None:
@@ -279,4 +301,4 @@ def run(repo: Repository, name: str, args: list[str]) -> str:
     raise UsageError(f"unknown hook {name!r}")
 
 
-__all__ = ["HOOKS", "install", "materialise_pin", "run", "uninstall"]
+__all__ = ["HOOKS", "checkout_pin", "install", "materialise_pin", "run", "uninstall"]

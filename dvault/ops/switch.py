@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from dvault.errors import UncommittedChanges
+from dvault.errors import UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.ops.commits import write_lock
 from dvault.ops.tracking import update_gitignore
 from dvault.refs import HEADS
 from dvault.repository import Repository
+from dvault.trees import lookup
 from dvault.workspace import checkout as co
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.limits import check_room
@@ -34,11 +35,14 @@ def checkout(
     paths: list[str] | None = None,
     force: bool = False,
     accept_roots: bool = False,
+    overlay: bool = True,
 ) -> CheckoutReport:
     """Make the workspace match ``rev`` (or only ``paths`` of it), never losing work.
 
     A whole checkout that would make the project track roots it never tracked
-    raises ``NewRoots`` (nothing written) unless ``accept_roots``."""
+    raises ``NewRoots`` (nothing written) unless ``accept_roots``. ``paths`` of ``rev``
+    overlay the workspace, as in git: files under them that ``rev`` lacks stay, unless
+    not ``overlay`` (then they are removed, and the paths mirror ``rev``)."""
     rels = [repo.relpath(p) for p in paths] if paths else None
     with repo.locked():
         if rels is None:
@@ -49,7 +53,9 @@ def checkout(
         def move_head() -> None:
             repo.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
 
-        report = switch_core(repo, target_id, rels, force, move_head, accept_roots=accept_roots)
+        report = switch_core(
+            repo, target_id, rels, force, move_head, accept_roots=accept_roots, overlay=overlay
+        )
     update_gitignore(repo, list(repo.roots()))
     return report
 
@@ -78,12 +84,15 @@ def checkout_initial(
     branch: str | None,
     empty_workspace: bool = False,
     accept_roots: bool = False,
+    force: bool = False,
 ) -> CheckoutReport:
     """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``.
 
     ``empty_workspace`` (a clone into a directory it just created) skips looking for
     local files in the way: there are none. A project that tracks nothing yet takes
-    the roots the target's tree holds (see ``workspace.safety.adopted_roots``).
+    the roots the target's tree holds (see ``workspace.safety.adopted_roots``). Files in
+    the way are refused, naming them, unless ``force`` (``dvault checkout --pin
+    --force`` in a fresh git clone).
     """
     with repo.locked():
 
@@ -99,7 +108,7 @@ def checkout_initial(
             report = _fill(repo, target, move_head, accept_roots)
         else:
             report = switch_core(
-                repo, target, None, False, move_head, initial=True, accept_roots=accept_roots
+                repo, target, None, force, move_head, initial=True, accept_roots=accept_roots
             )
     update_gitignore(repo, list(repo.roots()))
     return report
@@ -127,6 +136,7 @@ def switch_core(
     move_head: MoveHead,
     initial: bool = False,
     accept_roots: bool = False,
+    overlay: bool = True,
 ) -> CheckoutReport:
     """Checkout's core (lock held): plan, refuse what is unsafe, new roots not
     accepted, conflicts and what exceeds the caps, then write, record, move HEAD.
@@ -144,7 +154,7 @@ def switch_core(
         fresh = head is None and not known
         roots_after = adopted_roots(repo, target, known, accept_roots, fresh)
     base = None if initial else head_tree
-    changes = co.plan(repo, target.tree, rels, force and not initial, base)
+    changes = co.plan(repo, target.tree, rels, force and not initial, base, overlay)
     sparse = repo.state.sparse()
     materialised = [c for c in changes if in_scopes(c.path, sparse)]
     check_changes(repo, materialised, target.tree, target.roots)
@@ -171,5 +181,34 @@ def switch_core(
         move_head()
         write_lock(repo, target_id)
     else:
+        co.record(repo, changes, None)
+    return report
+
+
+def restore(repo: Repository, paths: list[str]) -> CheckoutReport:
+    """``checkout -- PATH...``: put back what the stage holds under ``paths`` (HEAD's
+    content when nothing was staged), as ``git checkout -- PATH`` restores from the index.
+
+    It discards uncommitted edits of those paths in the workspace (that is what it is
+    for); the stage, HEAD and files the stage does not hold are left alone."""
+    rels = [repo.relpath(p) for p in paths]
+    with repo.locked():
+        tree = repo.state.stage_tree()
+        if tree is None:
+            _, head = repo.refs.head()
+            if head is None:
+                raise UsageError("nothing staged or committed to restore paths from")
+            tree = repo.read_commit(head).tree
+        for rel in rels:
+            if lookup(repo.store, tree, rel) is None:
+                raise UsageError(f"path {os.fsdecode(rel)!r} is neither staged nor committed")
+        changes = co.plan(repo, tree, rels)
+        materialised = [c for c in changes if in_scopes(c.path, repo.state.sparse())]
+        check_changes(repo, materialised, tree, repo.state.roots())
+        written = [c.new for c in materialised if c.new is not None]
+        total = sum(e.size for e in written if not e.is_dir)
+        check_room(repo.config, repo.root, total, len(written))
+        with repo.progress("checkout", total) as tick:
+            report = co.apply(repo, materialised, tick)
         co.record(repo, changes, None)
     return report

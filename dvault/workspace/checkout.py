@@ -103,12 +103,18 @@ def plan(
     paths: list[bytes] | None,
     force: bool = False,
     base_tree: Any = _HEAD,
+    overlay: bool = True,
 ) -> list[Change]:
     """The leaf changes a checkout makes.
 
     A full checkout changes what differs between HEAD and the target; local changes
     elsewhere are carried over (as git does). Restoring paths, or forcing, also repairs
     every file under the scope that differs on disk (edited or deleted locally).
+
+    Restoring paths overlays, as ``git checkout REV -- PATH`` does: a staged file under a
+    path that the target lacks is left alone (unless a file of the target must go where it
+    is); without ``overlay`` the paths mirror the target (such files are removed). A path
+    the target lacks is an error, unless not ``overlay`` and the stage has it.
     """
     store = repo.store
     if paths is None:
@@ -124,12 +130,27 @@ def plan(
     for path in paths:
         old = lookup(store, stage_tree, path) if stage_tree else None
         new = lookup(store, target_tree, path)
-        if new is None and old is None:
+        if new is None and (old is None or overlay):
             raise UsageError(f"path {os.fsdecode(path)!r} is not in that revision")
         if old is not None and not path:
             old = TreeEntry(b"", MODE_DIR, old.size, old.id)
         changes.extend(diff_entries(store, path, old, new))
+    if overlay:
+        changes = _overlaid(changes)
     return changes + _repairs(repo, target_tree, paths, {c.path for c in changes})
+
+
+def _overlaid(changes: list[Change]) -> list[Change]:
+    """``changes`` without their removals, except a removal that makes room for a written
+    path (a file where the target has a folder): an overlay never deletes a file of its
+    own accord."""
+    in_the_way: set[bytes] = set()
+    for change in changes:
+        path = change.path if change.new is not None else b""
+        while path and path not in in_the_way:
+            in_the_way.add(path)
+            path = path.rpartition(b"/")[0]
+    return [c for c in changes if c.new is not None or c.path in in_the_way]
 
 
 def _repairs(
@@ -168,6 +189,8 @@ def find_conflicts(repo: Repository, changes: list[Change], paths_mode: bool) ->
         else:
             committed = change.old
         now = ws.current(change.path, staged)
+        if paths_mode and now is None:
+            continue  # restoring a missing path: there is no work on disk to lose
         if now == "dir":
             if change.new is not None and _blocked_dir(ws, change.path, removed):
                 conflicts.append(change.path)
