@@ -70,7 +70,7 @@ def commit(
             new = Commit(
                 tree=tree,
                 parents=(head,) if head else (),
-                author=author(repo.config),
+                author=author(repo.config, repo.root),
                 time_ns=time.time_ns(),
                 message=message,
                 roots=roots,
@@ -169,7 +169,7 @@ def tag(
         if repo.refs.read(TAGS + name) is not None:
             raise RefExists(f"tag {name!r} already exists; tags never move")
         target = repo.resolve(rev or "HEAD")
-        new = Tag(target, "commit", name, author(repo.config), time.time_ns(), message)
+        new = Tag(target, "commit", name, author(repo.config, repo.root), time.time_ns(), message)
         with repo.store.writer() as writer:
             oid = writer.put(new if signer is None else signer(new))
         repo.refs.create_tag(name, oid)
