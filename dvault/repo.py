@@ -247,6 +247,18 @@ class Repo(Repository):
 
         return remotes.remotes(self)
 
+    def default_remote(self) -> tuple[str, str]:
+        """The remote used when none is named, and why (``dvault remote default``)."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        return remotes.default(self)
+
+    def set_default_remote(self, name: str) -> None:
+        """Make ``name`` this clone's default remote (``.dvault/config.local``)."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        remotes.set_default(self, name)
+
     def push(
         self,
         remote: str | None = None,
@@ -257,7 +269,7 @@ class Repo(Repository):
         all_refs: bool = False,
         dry_run: bool = False,
     ) -> PushReport:
-        """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
+        """Send ``remote`` (default: :meth:`default_remote`) the packs it lacks and
         append the updates of ``refs`` (default: the current branch) to its ref log, with
         the tags that point into what is pushed unless ``tags`` is false; ``all_refs``:
         every branch and tag; ``dry_run``: report what would be sent, change nothing."""

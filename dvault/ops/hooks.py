@@ -171,7 +171,7 @@ def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
     from dvault.remote.fetch import FetchReport, bring_in
     from dvault.remote.session import Remote, pick_remote
 
-    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    spec = pick_remote(repo, None)
     remote = Remote(repo, spec)
     remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
     remote.refresh_catalog()
@@ -244,7 +244,7 @@ def pre_push(repo: Repository, stdin_text: str) -> str:
                 pins.setdefault(pin.commit, sha)
     if not pins:
         return "no pinned data in the pushed commits"
-    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    spec = pick_remote(repo, None)
     missing = [c for c in pins if not repo.store.has(bytes.fromhex(c))]
     if missing:
         raise CheckFailed(
