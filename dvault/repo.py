@@ -17,7 +17,7 @@ status``, docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +93,12 @@ class Repo(Repository):
         sources: list[str | Path] | None = None,
         sign: bool = False,
         key: str | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> ObjectId:
-        """Record the stage as a new commit on the current branch; returns its id.
+        """Record the stage as a new commit on the current branch; returns its id. In a
+        git work tree the commit lands on the dvault branch named like the checked-out git
+        branch (created at HEAD's commit when new); ``notify`` hears one line when HEAD
+        moved to it (docs/git.md, "Data branches follow git branches").
 
         Lineage is recorded automatically (git commit and dirtiness, command line, user,
         host); ``inputs`` name data this version was derived from (``REV`` or
@@ -104,7 +108,9 @@ class Repo(Repository):
         """
         from dvault.ops import commits  # deferred: start-up
 
-        return commits.commit(self, message, all, meta, allow_empty, inputs, sources, sign, key)
+        return commits.commit(
+            self, message, all, meta, allow_empty, inputs, sources, sign, key, notify
+        )
 
     def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
         """Commits reachable from ``rev`` (default HEAD), newest first."""

@@ -75,6 +75,7 @@ def commit(
         sources=[str(inv.cwd() / p) for p in sources or []],
         sign=sign,
         key=key,
+        notify=inv.out.message,
     )
     branch, _ = repo.head()
     if as_json:

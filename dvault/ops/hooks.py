@@ -197,13 +197,16 @@ def pre_commit(repo: Repository) -> str:
     if not problems:
         return "data matches dvault.lock"
     if cfg.get(repo.config, "git.commit_data", False):
+        moved: list[str] = []
         if not now.clean:
-            commit(repo, "data for git commit", all=True)
+            commit(repo, "data for git commit", all=True, notify=moved.append)
         _, head = repo.refs.head()
         if head is not None:
             write_lock(repo, head)
         _git(repo, "add", LOCK_FILE)
-        return "committed the data and staged dvault.lock (git.commit_data = true)"
+        return "; ".join(
+            [*moved, "committed the data and staged dvault.lock (git.commit_data = true)"]
+        )
     raise CheckFailed(
         "; ".join(problems) + ". Fix: dvault commit -a -m 'MESSAGE' && "
         "git add dvault.lock   (or set [git] commit_data = true in .dvault/config.local)"

@@ -47,6 +47,9 @@ from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
 
+Announce = Callable[[dict[str, tuple[str | None, str]]], None]
+"""Hears the ref updates a push is about to append: ref -> (old value or None, new)."""
+
 
 @dataclass
 class PushReport:
@@ -213,14 +216,26 @@ def push(
     tags: bool = True,
     all_refs: bool = False,
     dry_run: bool = False,
+    announce: Announce | None = None,
 ) -> PushReport:
     """Push local branches or tags by name (default: the current branch), with the tags
     that point into what is pushed unless ``tags`` is false; ``all_refs``: every branch
     and tag. ``sign``: sign the ref-log entry (None: as ``[push] sign`` says, see
-    remote/logsign.py). ``dry_run``: check and count, change nothing."""
+    remote/logsign.py). ``dry_run``: check and count, change nothing. ``announce`` hears
+    the ref updates (ref -> (old or None, new)) once every check passed, before anything
+    is uploaded or appended."""
     wanted = _resolve_refs(repo, names, all_refs, tags)
     follow = tags and not all_refs
-    return push_refs(repo, spec, wanted, force, sign=sign, follow_tags=follow, dry_run=dry_run)
+    return push_refs(
+        repo,
+        spec,
+        wanted,
+        force,
+        sign=sign,
+        follow_tags=follow,
+        dry_run=dry_run,
+        announce=announce,
+    )
 
 
 def push_refs(
@@ -232,6 +247,7 @@ def push_refs(
     sign: bool | None = None,
     follow_tags: bool = False,
     dry_run: bool = False,
+    announce: Announce | None = None,
 ) -> PushReport:
     """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits);
     ``follow_tags``: with the local tags that point into their history.
@@ -323,6 +339,8 @@ def push_refs(
         report.bytes_to_send = sum(packs[name] for name in upload)
         report.packs_skipped += len(todo) - len(upload)
         return report
+    if announce is not None:  # every check passed: say what is about to be appended
+        announce(report.planned)
     if todo:
         remote.ensure_marker()
     try:
