@@ -112,11 +112,21 @@ class Repo(Repository):
             self, message, all, meta, allow_empty, inputs, sources, sign, key, notify
         )
 
-    def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
-        """Commits reachable from ``rev`` (default HEAD), newest first."""
+    def log(
+        self, rev: str | None = None, paths: list[str] | None = None, all_refs: bool = False
+    ) -> Iterator[LogEntry]:
+        """Commits reachable from ``rev`` (default HEAD), newest first; ``all_refs``: from
+        every branch, tag and remote-tracking ref too (``log --all``)."""
         from dvault.ops import log  # deferred: start-up
 
-        return log.log(self, rev, paths)
+        return log.log(self, rev, paths, all_refs)
+
+    def remote_tracking(self) -> dict[str, ObjectId]:
+        """Where each remote's branches were when last fetched or pushed:
+        ``REMOTE/BRANCH`` -> commit id (``branch -r``)."""
+        from dvault.ops import log  # deferred: start-up
+
+        return log.remote_tracking(self)
 
     def decorations(self) -> dict[ObjectId, list[str]]:
         """Names pointing at each commit, for log output (HEAD, branches, tags)."""

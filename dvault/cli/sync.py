@@ -41,7 +41,10 @@ def push(
     repo: Repo,
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: HEAD's branch)."),
+        typer.Argument(
+            help="[REMOTE] [BRANCH or TAG or HEAD...] (default: HEAD's branch; a detached "
+            "HEAD goes as its pin refs/pins/ID)."
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
@@ -70,8 +73,9 @@ def push(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a remote the packs it lacks, then append the ref updates to its log. Pushes
-    the current branch (or the refs named) and every tag that points into the history
+    """Send a remote the packs it lacks, then append the ref updates to its log (each
+    announced first: old -> new and the commit's subject). Pushes the current branch (or
+    the refs named) and every tag that points into the history
     pushed; a tag already on the remote with another value is refused (tags never
     move). Prints the hash of the ref-log entry at the head afterwards: what
     `clone --expect` takes.
@@ -85,6 +89,7 @@ def push(
       dvault push --dry-run                # what is not yet on the remote
       dvault push origin main --force      # the old history stays on the remote
       dvault push --sign                   # fail unless the entry can be signed
+      dvault push s3 HEAD                  # detached at a pin: sent as refs/pins/ID
     """
     from dvault.remote.push import push as do_push  # deferred: the remotes (blake3)
 

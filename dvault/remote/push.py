@@ -46,6 +46,7 @@ from dvault.signing import refuse_unsigned
 from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
+PINS = "refs/pins/"
 
 Announce = Callable[[dict[str, tuple[str | None, str]]], None]
 """Hears the ref updates a push is about to append: ref -> (old value or None, new)."""
@@ -96,6 +97,9 @@ def _resolve_refs(
         return {HEADS + branch: head}
     refs: dict[str, ObjectId] = {}
     for name in names:
+        if name == "HEAD":
+            refs.update(_head_ref(repo))
+            continue
         for full in (name, HEADS + name, TAGS + name):
             if full.startswith(("refs/heads/", "refs/tags/")):
                 oid = repo.refs.read(full)
@@ -105,6 +109,18 @@ def _resolve_refs(
         else:
             raise UsageError(f"no branch or tag named {name!r} to push")
     return refs
+
+
+def _head_ref(repo: Repository) -> dict[str, ObjectId]:
+    """What ``push REMOTE HEAD`` sends: HEAD's branch; a detached HEAD (data at a pin the
+    hooks checked out, or a commit made there) as the immutable pin ``refs/pins/<id>``,
+    as pre-push sends a git commit's data. No branch is guessed for it."""
+    branch, head = repo.refs.head()
+    if head is None:
+        raise UsageError("HEAD has no commit yet; nothing to push")
+    if branch is not None:
+        return {HEADS + branch: head}
+    return {f"{PINS}{head.hex()}": head}
 
 
 def _local_parents(repo: Repository, oid: bytes) -> list[bytes] | None:
