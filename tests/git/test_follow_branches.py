@@ -125,3 +125,17 @@ def test_follow_branches_false_keeps_the_old_behaviour(v1: GitProject) -> None:
     v1.git("switch", "-q", "main")
     v1.ok("commit", "-a", "-m", "y")
     assert _current(v1) == "exp" and _branches(v1)["main"] == base
+
+
+def test_the_pre_commit_hook_commits_on_the_git_branch(hooked: GitProject) -> None:
+    """With commit_data = true the hook's own data commit follows git's branch too."""
+    base = hooked.head()
+    hooked.append_config("\n[git]\ncommit_data = true\n", local=True)
+    hooked.git("switch", "-q", "-c", "exp")
+    hooked.write("data/a.txt", b"edited on exp, committed by the hook\n")
+    hooked.write("train.py", "print('exp')\n")
+    result = hooked.git("commit", "-q", "-a", "-m", "exp code", check=False)
+    assert result.code == 0, result.describe()
+    assert f"data branch exp created from main at {base[:12]}" in result.err, result.err
+    assert _branches(hooked) == {"main": base, "exp": hooked.pin("HEAD")}
+    assert _current(hooked) == "exp"
