@@ -153,6 +153,12 @@ def plan_git_branch(repo: Repository) -> Callable[[], str] | None:
         ) from None
     name = wanted
     came_from = f"{current}" if current is not None else "detached HEAD"
+    clash = next((b for b in refs.branches() if _nested(b, name) or _nested(name, b)), None)
+    if clash is not None:  # refs/heads/a and refs/heads/a/b cannot both be files
+        raise UsageError(
+            f"git branch {name!r} cannot have a data branch: data branch {clash!r} "
+            "exists, and one branch name cannot be a folder of the other; nothing committed"
+        )
     tip = refs.read(HEADS + name)
     if tip is None:
 
@@ -195,6 +201,10 @@ def plan_git_branch(repo: Repository) -> Callable[[], str] | None:
         "keep this data apart, start a branch for it with `git switch -c NEW-BRANCH` "
         "and commit again"
     )
+
+
+def _nested(outer: str, inner: str) -> bool:
+    return inner.startswith(outer + "/")
 
 
 def lineage_meta(

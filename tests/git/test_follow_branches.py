@@ -91,11 +91,11 @@ def test_data_of_another_branch_is_refused_and_the_hint_works(
     assert _branches(v1) == {"main": base, "exp": exp} and _current(v1) == "exp"
     assert (v1.root / "data" / "a.txt").read_bytes() == before
     # the fix it names
-    v1.git("switch", "-q", "-c", "exp-2")
+    v1.git("switch", "-q", "-c", "retry/exp")
     result = v1.ok("commit", "-a", "-m", "on its own branch")
-    assert f"data branch exp-2 created from exp at {exp[:12]}" in result.out
+    assert f"data branch retry/exp created from exp at {exp[:12]}" in result.out
     assert _branches(v1)["main"] == base and _branches(v1)["exp"] == exp
-    assert _current(v1) == "exp-2"
+    assert _current(v1) == "retry/exp"
 
 
 def test_detached_git_head_commits_on_a_detached_data_head(v1: GitProject) -> None:
@@ -139,3 +139,13 @@ def test_the_pre_commit_hook_commits_on_the_git_branch(hooked: GitProject) -> No
     assert f"data branch exp created from main at {base[:12]}" in result.err, result.err
     assert _branches(hooked) == {"main": base, "exp": hooked.pin("HEAD")}
     assert _current(hooked) == "exp"
+
+
+def test_a_git_branch_nested_under_a_data_branch_is_one_line(v1: GitProject) -> None:
+    """dvault has a branch git lacks (exp); git's exp/x cannot sit beside it in refs/."""
+    v1.ok("branch", "exp")
+    v1.git("switch", "-q", "-c", "exp/x")
+    v1.write("data/a.txt", b"x\n")
+    line = one_error_line(v1.fails(2, "commit", "-a", "-m", "x"))
+    assert "data branch 'exp' exists" in line
+    assert set(_branches(v1)) == {"main", "exp"} and _current(v1) == "main"
