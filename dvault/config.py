@@ -53,6 +53,10 @@ LOCAL_ONLY: dict[str, tuple[Callable[[object], bool], str]] = {
         lambda value: value is not False,
         "it makes the pre-commit hook commit data on its own",
     ),
+    "git.follow_branches": (
+        lambda value: value is False,
+        "false lets a data commit advance a branch other than the git branch checked out",
+    ),
     "user.name": (lambda value: True, "it says who commits"),
     "user.email": (lambda value: True, "it says who commits"),
 }

@@ -1,7 +1,8 @@
 """The git side of a project, read with dulwich (no git binary needed at run time).
 
-dvault asks git three things: which commit the work tree is at (and whether it is dirty),
-what ``dvault.lock`` said at some git revision, and where its hooks live.
+dvault asks git four things: which commit the work tree is at (and whether it is dirty),
+which branch is checked out (a data commit lands on the dvault branch of that name), what
+``dvault.lock`` said at some git revision, and where its hooks live.
 """
 
 from __future__ import annotations
@@ -50,6 +51,37 @@ def _open(root: Path) -> Any:
     from dulwich.repo import Repo as GitRepo  # deferred: dulwich, ~60 ms to import
 
     return GitRepo(str(root))
+
+
+@dataclass(frozen=True)
+class GitHead:
+    """What git has checked out: ``branch`` (None when git's HEAD is detached)."""
+
+    branch: str | None
+
+
+def checked_out(root: Path) -> GitHead | None:
+    """The git branch checked out in the work tree holding ``root`` (None outside git).
+
+    Read from git's HEAD alone (no status, no index): cheap enough for every commit. A
+    linked worktree's ``.git`` file is followed to its own HEAD."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        return None
+    try:
+        repo = _open(git_root)
+        try:
+            chain, _ = repo.refs.follow(b"HEAD")
+        finally:
+            repo.close()
+    except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
+        raise UsageError(f"cannot read the git repository at {git_root}: {exc}") from None
+    if len(chain) > 1 and chain[1].startswith(b"refs/heads/"):
+        try:
+            return GitHead(chain[1][len(b"refs/heads/") :].decode())
+        except UnicodeDecodeError:
+            raise UsageError(f"git branch {chain[1]!r} is not UTF-8") from None
+    return GitHead(None)
 
 
 def state(root: Path) -> GitState | None:

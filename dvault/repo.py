@@ -17,7 +17,7 @@ status``, docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,8 +97,12 @@ class Repo(Repository):
         sources: list[str | Path] | None = None,
         sign: bool = False,
         key: str | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> ObjectId:
-        """Record the stage as a new commit on the current branch; returns its id.
+        """Record the stage as a new commit on the current branch; returns its id. In a
+        git work tree the commit lands on the dvault branch named like the checked-out git
+        branch (created at HEAD's commit when new); ``notify`` hears one line when HEAD
+        moved to it (docs/git.md, "Data branches follow git branches").
 
         Lineage is recorded automatically (git commit and dirtiness, command line, user,
         host); ``inputs`` name data this version was derived from (``REV`` or
@@ -108,13 +112,25 @@ class Repo(Repository):
         """
         from dvault.ops import commits  # deferred: start-up
 
-        return commits.commit(self, message, all, meta, allow_empty, inputs, sources, sign, key)
+        return commits.commit(
+            self, message, all, meta, allow_empty, inputs, sources, sign, key, notify
+        )
 
-    def log(self, rev: str | None = None, paths: list[str] | None = None) -> Iterator[LogEntry]:
-        """Commits reachable from ``rev`` (default HEAD), newest first."""
+    def log(
+        self, rev: str | None = None, paths: list[str] | None = None, all_refs: bool = False
+    ) -> Iterator[LogEntry]:
+        """Commits reachable from ``rev`` (default HEAD), newest first; ``all_refs``: from
+        every branch, tag and remote-tracking ref too (``log --all``)."""
         from dvault.ops import log  # deferred: start-up
 
-        return log.log(self, rev, paths)
+        return log.log(self, rev, paths, all_refs)
+
+    def remote_tracking(self) -> dict[str, ObjectId]:
+        """Where each remote's branches were when last fetched or pushed:
+        ``REMOTE/BRANCH`` -> commit id (``branch -r``)."""
+        from dvault.ops import log  # deferred: start-up
+
+        return log.remote_tracking(self)
 
     def decorations(self) -> dict[ObjectId, list[str]]:
         """Names pointing at each commit, for log output (HEAD, branches, tags)."""
@@ -273,6 +289,18 @@ class Repo(Repository):
 
         return remotes.remotes(self)
 
+    def default_remote(self) -> tuple[str, str]:
+        """The remote used when none is named, and why (``dvault remote default``)."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        return remotes.default(self)
+
+    def set_default_remote(self, name: str) -> None:
+        """Make ``name`` this clone's default remote (``.dvault/config.local``)."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        remotes.set_default(self, name)
+
     def push(
         self,
         remote: str | None = None,
@@ -283,7 +311,7 @@ class Repo(Repository):
         all_refs: bool = False,
         dry_run: bool = False,
     ) -> PushReport:
-        """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
+        """Send ``remote`` (default: :meth:`default_remote`) the packs it lacks and
         append the updates of ``refs`` (default: the current branch) to its ref log, with
         the tags that point into what is pushed unless ``tags`` is false; ``all_refs``:
         every branch and tag; ``dry_run``: report what would be sent, change nothing."""

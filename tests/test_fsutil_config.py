@@ -191,7 +191,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No DVAULT_AUTHOR and an empty HOME, so no user or system git config is read."""
     home = tmp_path / "home"
     home.mkdir()
-    monkeypatch.delenv("DVAULT_AUTHOR", raising=False)
+    for var in ("DVAULT_AUTHOR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_CONFIG_GLOBAL"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")

@@ -8,6 +8,7 @@ import typer
 
 from dvault.cli.common import Invocation, JsonOpt, with_repository
 from dvault.cli.output import title
+from dvault.errors import UsageError
 
 if TYPE_CHECKING:
     from dvault.objects import Tag
@@ -26,17 +27,36 @@ def branch(
     name: Annotated[str | None, typer.Argument(help="New branch name.")] = None,
     rev: Annotated[str | None, typer.Argument(help="Start point (default HEAD).")] = None,
     delete: Annotated[str | None, typer.Option("-d", "--delete", help="Delete a branch.")] = None,
+    remotes: Annotated[
+        bool,
+        typer.Option(
+            "-r", "--remotes", help="List the remote-tracking branches fetch brought (origin/main)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List branches, create one, or delete one.
+    """List branches, create one, or delete one; -r lists the remote-tracking branches:
+    where each remote's branches were when last fetched or pushed (use them as revisions:
+    `dvault log origin/main`).
 
     \b
     Examples:
       dvault branch                        # list; * marks the current one
       dvault branch relabel-v2 v1          # create at tag v1
       dvault branch -d relabel-v2
+      dvault fetch && dvault branch -r     # origin/main, origin/exp, ...
     """
     out = inv.out
+    if remotes:
+        if name or delete:
+            raise UsageError("branch -r lists remote-tracking branches; it takes no name")
+        tracking = repo.remote_tracking()
+        if as_json:
+            out.json([{"name": n, "id": o.hex()} for n, o in tracking.items()])
+            return
+        for n, o in tracking.items():
+            out.data(f"  {n:20} {o.hex()[:12]}")
+        return
     if delete:
         oid = repo.delete_branch(delete)
         if as_json:

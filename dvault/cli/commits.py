@@ -79,6 +79,7 @@ def commit(
         sources=[str(inv.cwd() / p) for p in sources or []],
         sign=sign,
         key=key,
+        notify=inv.out.message,
     )
     branch, _ = repo.head()
     if as_json:
@@ -133,6 +134,12 @@ def log(
     show_signature: Annotated[
         bool, typer.Option("--show-signature", help="Check and show each commit's signature.")
     ] = False,
+    all_refs: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every branch, tag and remote-tracking ref (origin/main), not just HEAD."
+        ),
+    ] = False,
 ) -> None:
     """Show commit history, newest first; `-- PATH` limits it to commits changing PATH.
 
@@ -142,9 +149,10 @@ def log(
       dvault log v2 -n 5 --show-signature
       dvault log --oneline -- data/labels     # only commits that changed data/labels
       dvault log --json -n 1                  # the newest commit, for scripts
+      dvault fetch && dvault log --all --oneline --graph
     """
     out = inv.out
-    entries = list(islice(repo.log(rev, inv.full(inv.paths)), max_count))
+    entries = list(islice(repo.log(rev, inv.full(inv.paths), all_refs), max_count))
     sigs: dict[bytes, SignatureCheck] = {}
     if show_signature:
         from dvault.signing import trusted_signers  # deferred: signing pulls in blake3

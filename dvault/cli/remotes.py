@@ -1,4 +1,4 @@
-"""``dvault remote add|remove|list`` and ``remote passphrase add|list``: the remotes a
+"""``dvault remote add|remove|list|default`` and ``remote passphrase add|list``: the remotes a
 project knows, and the passphrases of an encrypted one."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
     remote_app.command("add")(remote_add)
     remote_app.command("remove")(remote_remove)
     remote_app.command("list")(remote_list)
+    remote_app.command("default")(remote_default)
 
     passphrase_app = typer.Typer(
         help="Passphrases of an encrypted remote: each opens a key slot that wraps the same "
@@ -142,6 +143,37 @@ def remote_list(inv: Invocation, repo: Repo, as_json: JsonOpt = False) -> None:
         lock = f", retention {spec.retention_days} days" if spec.retention_days else ""
         lock += ", encrypted" if spec.encrypt else ""
         inv.out.data(f"{n:12} {spec.url}{extra}{lock}")
+
+
+@with_repository()
+def remote_default(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[
+        str | None, typer.Argument(help="The remote to make the default (omit to show it).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set the default remote: the one push, fetch, pull, the git hooks and remote
+    reads use when no remote is named. Set, it is recorded for this clone in
+    .dvault/config.local ([remotes] default). Without one: the deprecated [git] remote,
+    else the only remote, else origin.
+
+    \b
+    Examples:
+      dvault remote default                # which one, and why
+      dvault remote default s3             # push/pull/hooks now use s3
+    """
+    if name is not None:
+        repo.set_default_remote(name)
+    chosen, why = repo.default_remote()
+    if as_json:
+        inv.out.json({"default": chosen, "why": why})
+        return
+    if name is not None:
+        inv.out.message(f"default remote: {chosen}")
+        return
+    inv.out.data(f"{chosen}  ({why})")
 
 
 def _valid_label(label: str | None = None, **_: object) -> None:

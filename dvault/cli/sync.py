@@ -41,7 +41,10 @@ def push(
     repo: Repo,
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: HEAD's branch)."),
+        typer.Argument(
+            help="[REMOTE] [BRANCH or TAG or HEAD...] (default: HEAD's branch; a detached "
+            "HEAD goes as its pin refs/pins/ID)."
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option(help="Append a non-fast-forward branch update (history stays).")
@@ -70,8 +73,9 @@ def push(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a remote the packs it lacks, then append the ref updates to its log. Pushes
-    the current branch (or the refs named) and every tag that points into the history
+    """Send a remote the packs it lacks, then append the ref updates to its log (each
+    announced first: old -> new and the commit's subject). Pushes the current branch (or
+    the refs named) and every tag that points into the history
     pushed; a tag already on the remote with another value is refused (tags never
     move). Prints the hash of the ref-log entry at the head afterwards: what
     `clone --expect` takes.
@@ -85,11 +89,17 @@ def push(
       dvault push --dry-run                # what is not yet on the remote
       dvault push origin main --force      # the old history stays on the remote
       dvault push --sign                   # fail unless the entry can be signed
+      dvault push s3 HEAD                  # detached at a pin: sent as refs/pins/ID
     """
     from dvault.remote.push import push as do_push  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
+
+    def announce(planned: dict[str, tuple[str | None, str]]) -> None:
+        out.message(f"pushing to {spec.name}:")
+        _render_updates(out, repo, planned)
+
     report = do_push(
         repo,
         spec,
@@ -99,6 +109,7 @@ def push(
         tags=tags,
         all_refs=all_refs,
         dry_run=dry_run,
+        announce=announce,
     )
     if not dry_run:
         out.note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
@@ -106,7 +117,7 @@ def push(
         _push_json(out, spec, report)
         return
     if dry_run:
-        _render_dry_run(out, spec, report)
+        _render_dry_run(out, repo, spec, report)
         return
     if report.up_to_date:
         out.message(f"{spec.name} is up to date")
@@ -144,14 +155,24 @@ def _push_json(out: Output, spec: RemoteSpec, report: PushReport) -> None:
     )
 
 
-def _render_dry_run(out: Output, spec: RemoteSpec, report: PushReport) -> None:
+def _render_updates(out: Output, repo: Repo, planned: dict[str, tuple[str | None, str]]) -> None:
+    """One line per ref a push appends, as the dry run and the push itself say them:
+    ``refs/heads/main: 1a2b3c4d5e6f -> 4d5e6f7a8b9c "add 40 labels"`` (old ``(new)``
+    for a ref the remote lacks); the subject, a commit's, is escaped by Output."""
+    from dvault.ops.sync import subject  # deferred: the remotes (blake3)
+
+    for ref, (old, new) in sorted(planned.items()):
+        before = old[:12] if old else "(new)"
+        said = subject(repo, new)
+        out.message(f"  {ref}: {before} -> {new[:12]}" + (f' "{said}"' if said is not None else ""))
+
+
+def _render_dry_run(out: Output, repo: Repo, spec: RemoteSpec, report: PushReport) -> None:
     if report.up_to_date:
         out.message(f"{spec.name} is up to date; nothing would be pushed")
         return
     out.message(f"would push to {spec.name} (nothing was sent):")
-    for ref, (old, new) in sorted(report.planned.items()):
-        before = old[:12] if old else "(new)"
-        out.message(f"  {ref}: {before} -> {new[:12]}")
+    _render_updates(out, repo, report.planned)
     out.message(
         f"would send {report.packs_to_send} pack(s), {size(report.bytes_to_send)} "
         f"({report.packs_skipped} already there)"

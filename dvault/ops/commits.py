@@ -17,14 +17,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dvault import config as cfg
 from dvault import gitlink, pins, signing
-from dvault.errors import NothingToCommit, RefExists, UsageError
+from dvault.errors import (
+    CheckFailed,
+    DvaultError,
+    InvalidName,
+    NothingToCommit,
+    RefExists,
+    UsageError,
+)
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import Commit, Tag
 from dvault.ops.tracking import sign_directories
-from dvault.refs import TAGS, check_ref_name
+from dvault.refs import HEADS, TAGS, check_ref_name
 from dvault.repository import Repository
+from dvault.revisions import merge_base
 from dvault.secretargs import redact_argv
 from dvault.signing import SignatureCheck, SignedObject, Signers
 from dvault.store.objectstore import ObjectWriter
@@ -45,13 +54,18 @@ def commit(
     sources: list[str | Path] | None = None,
     sign: bool = False,
     key: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> ObjectId:
-    """Record the stage as a new commit on the current branch; returns its id."""
+    """Record the stage as a new commit on the current branch; returns its id.
+
+    In a git work tree the current branch is first made the dvault branch named like the
+    git branch checked out (:func:`plan_git_branch`); ``notify`` hears what that did."""
     if not message.strip():
         raise UsageError("empty commit message; use -m MESSAGE")
     signer = signer_for(sign, key)
     with repo.locked():
         refuse_if_merging(repo, "a commit (use dvault merge --continue)")
+        move = plan_git_branch(repo)  # a refusal comes before anything is staged
         roots = repo.roots()
         if all:
             if not roots:
@@ -64,13 +78,17 @@ def commit(
             not allow_empty and parent is not None and parent.tree == tree and parent.roots == roots
         ):
             raise NothingToCommit("nothing to commit (use dvault add, or commit -a)")
+        if move is not None:  # HEAD's commit stays the parent: only which ref advances
+            moved = move()
+            if notify is not None:
+                notify(moved)
         with repo.store.writer() as writer:
             lineage = lineage_meta(repo, writer, inputs or [], sources or [])
             lineage.update(meta or {})
             new = Commit(
                 tree=tree,
                 parents=(head,) if head else (),
-                author=author(repo.config),
+                author=author(repo.config, repo.root),
                 time_ns=time.time_ns(),
                 message=message,
                 roots=roots,
@@ -81,6 +99,112 @@ def commit(
         repo.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
         write_lock(repo, oid)
     return oid
+
+
+def plan_git_branch(repo: Repository) -> Callable[[], str] | None:
+    """Where a data commit made now belongs, in a git work tree: the dvault branch named
+    like the git branch checked out, so that data committed while git is on ``exp`` never
+    advances dvault's ``main``. Checked now, done later by calling the result (so a
+    refusal comes before anything is staged or written), which moves the refs and returns
+    one line saying what moved; None when nothing is to move (outside git,
+    ``[git] follow_branches = false``, or HEAD already on that branch).
+
+    * the branch does not exist: created at HEAD's commit (the data being built on);
+    * it exists at HEAD's commit: HEAD attaches to it;
+    * it is behind HEAD's commit and the ``dvault.lock`` committed at git's HEAD pins
+      HEAD's commit (git says this branch holds that data: a pin the hooks
+      materialised, a git merge): it is fast-forwarded and HEAD attaches (the branch
+      only moves forward);
+    * otherwise (the data is another branch's, or the branch is ahead or diverged):
+      refused (CheckFailed), since committing there would carry the other branch's data
+      onto it, or rewrite it;
+    * git's HEAD is detached: the commit is made on a detached dvault HEAD, so that no
+      branch moves (dvault.lock pins it, as a pin materialised by the hooks is).
+
+    HEAD's commit never changes: the workspace and the stage are untouched."""
+    if cfg.get(repo.config, "git.follow_branches", True) is False:
+        return None
+    git = gitlink.checked_out(repo.root)
+    if git is None:
+        return None
+    current, head = repo.refs.head()
+    wanted = git.branch
+    refs = repo.refs
+    if wanted is None:
+        if current is None or head is None:
+            return None
+        at = head
+
+        def detach() -> str:
+            refs.set_head(None, at, "commit: git HEAD is detached")
+            return (
+                f"git HEAD is detached: committing on a detached data HEAD at {at.hex()[:12]} "
+                f"(data branch {current} not moved)"
+            )
+
+        return detach
+    if wanted == current:
+        return None
+    try:
+        check_ref_name(wanted)
+    except InvalidName:
+        raise UsageError(
+            f"git branch {wanted!r} is not a valid dvault branch name; nothing committed"
+        ) from None
+    name = wanted
+    came_from = f"{current}" if current is not None else "detached HEAD"
+    clash = next((b for b in refs.branches() if _nested(b, name) or _nested(name, b)), None)
+    if clash is not None:  # refs/heads/a and refs/heads/a/b cannot both be files
+        raise UsageError(
+            f"git branch {name!r} cannot have a data branch: data branch {clash!r} "
+            "exists, and one branch name cannot be a folder of the other; nothing committed"
+        )
+    tip = refs.read(HEADS + name)
+    if tip is None:
+
+        def create() -> str:
+            if head is None:  # no data commit yet: the first one starts the branch
+                refs.set_head(name, None, f"commit: follow git branch {name}")
+                return f"data branch {name} follows git branch {name} (first commit)"
+            refs.create_branch(name, head, f"branch: created from {came_from} for git")
+            refs.set_head(name, head, f"commit: follow git branch {name}")
+            return f"data branch {name} created from {came_from} at {head.hex()[:12]}"
+
+        return create
+    git_pins_head = False
+    if head is not None and tip != head:  # what git committed on the branch, not the work tree
+        try:
+            committed = pins.read_at_git_rev(repo, "HEAD")
+        except DvaultError:  # no git commit yet, or a lock git holds that does not parse
+            committed = None
+        git_pins_head = committed is not None and committed.commit == head.hex()
+    if head is not None and (
+        tip == head or (git_pins_head and merge_base(repo.store, tip, head) == tip)
+    ):
+        at, old = head, tip
+
+        def attach() -> str:
+            if old != at:
+                refs.update(HEADS + name, at, f"commit: fast-forward to {came_from}")
+            refs.set_head(name, at, f"commit: follow git branch {name}")
+            forwarded = f", fast-forwarded from {old.hex()[:12]}" if old != at else ""
+            return (
+                f"data HEAD moved from {came_from} to data branch {name} at "
+                f"{at.hex()[:12]}{forwarded}"
+            )
+
+        return attach
+    shown = head.hex()[:12] if head is not None else "no commit"
+    raise CheckFailed(
+        f"git is on branch {name}, but data branch {name} is at {tip.hex()[:12]} and "
+        f"the data you are committing on is {came_from} at {shown}; nothing committed: to "
+        "keep this data apart, start a branch for it with `git switch -c NEW-BRANCH` "
+        "and commit again"
+    )
+
+
+def _nested(outer: str, inner: str) -> bool:
+    return inner.startswith(outer + "/")
 
 
 def lineage_meta(
@@ -169,7 +293,7 @@ def tag(
         if repo.refs.read(TAGS + name) is not None:
             raise RefExists(f"tag {name!r} already exists; tags never move")
         target = repo.resolve(rev or "HEAD")
-        new = Tag(target, "commit", name, author(repo.config), time.time_ns(), message)
+        new = Tag(target, "commit", name, author(repo.config, repo.root), time.time_ns(), message)
         with repo.store.writer() as writer:
             oid = writer.put(new if signer is None else signer(new))
         repo.refs.create_tag(name, oid)

@@ -279,7 +279,7 @@ def finish(repo: Repository) -> ContinueReport:
             commit = Commit(
                 tree=tree,
                 parents=(state.head, state.other),
-                author=author(repo.config),
+                author=author(repo.config, repo.root),
                 time_ns=time.time_ns(),
                 message=state.message,
                 roots=repo.roots(),

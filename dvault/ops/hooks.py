@@ -193,7 +193,7 @@ def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
     from dvault.remote.fetch import FetchReport, bring_in
     from dvault.remote.session import Remote, pick_remote
 
-    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    spec = pick_remote(repo, None)
     remote = Remote(repo, spec)
     remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
     remote.refresh_catalog()
@@ -219,13 +219,16 @@ def pre_commit(repo: Repository) -> str:
     if not problems:
         return "data matches dvault.lock"
     if cfg.get(repo.config, "git.commit_data", False):
+        moved: list[str] = []
         if not now.clean:
-            commit(repo, "data for git commit", all=True)
+            commit(repo, "data for git commit", all=True, notify=moved.append)
         _, head = repo.refs.head()
         if head is not None:
             write_lock(repo, head)
         _git(repo, "add", LOCK_FILE)
-        return "committed the data and staged dvault.lock (git.commit_data = true)"
+        return "; ".join(
+            [*moved, "committed the data and staged dvault.lock (git.commit_data = true)"]
+        )
     raise CheckFailed(
         "; ".join(problems) + ". Fix: dvault commit -a -m 'MESSAGE' && "
         "git add dvault.lock   (or set [git] commit_data = true in .dvault/config.local)"
@@ -266,7 +269,7 @@ def pre_push(repo: Repository, stdin_text: str) -> str:
                 pins.setdefault(pin.commit, sha)
     if not pins:
         return "no pinned data in the pushed commits"
-    spec = pick_remote(repo, cfg.get(repo.config, "git.remote"))
+    spec = pick_remote(repo, None)
     missing = [c for c in pins if not repo.store.has(bytes.fromhex(c))]
     if missing:
         raise CheckFailed(

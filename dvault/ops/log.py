@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId
 from dvault.objects import Commit, TreeEntry
+from dvault.refs import TAGS
 from dvault.repository import Repository
 from dvault.revisions import peel
 from dvault.trees import Change, diff_entries, flatten, lookup
@@ -33,21 +34,45 @@ class LogEntry:
     refs: tuple[str, ...] = ()
 
 
+REMOTES = "refs/remotes/"
+
+
+def remote_tracking(repo: Repository) -> dict[str, ObjectId]:
+    """The remote-tracking refs fetch and push recorded, as ``REMOTE/BRANCH`` -> id
+    (``refs/remotes/REMOTE/BRANCH``: where that remote's branch was when last seen)."""
+    good, _damaged = repo.refs.scan()  # a damaged ref is verify's to report
+    return {ref[len(REMOTES) :]: oid for ref, oid in good.items() if ref.startswith(REMOTES)}
+
+
 def log(
-    repo: Repository, rev: str | None = None, paths: list[str] | None = None
+    repo: Repository,
+    rev: str | None = None,
+    paths: list[str] | None = None,
+    all_refs: bool = False,
 ) -> Iterator[LogEntry]:
-    """Commits reachable from ``rev`` (default HEAD), newest first; with ``paths``, only
+    """Commits reachable from ``rev`` (default HEAD), newest first; ``all_refs``: also
+    from every branch, tag and remote-tracking ref (``log --all``); with ``paths``, only
     those that changed one of them against their first parent."""
+    starts: set[ObjectId] = set()
     if rev is None:
-        _, start = repo.refs.head()
-        if start is None:
-            return
+        _, head = repo.refs.head()
+        if head is not None:
+            starts.add(head)
     else:
-        start = repo.resolve(rev)
-    names = decorations(repo)
+        starts.add(repo.resolve(rev))
+    if all_refs:
+        tips = [*repo.refs.branches().items(), *remote_tracking(repo).items()]
+        tips += [(TAGS + name, oid) for name, oid in repo.refs.tags().items()]
+        for name, oid in tips:
+            with contextlib.suppress(DvaultError):  # a tag of a tree is no history
+                starts.add(peel(repo, oid, name))
+    if not starts:
+        return
+    names = decorations(repo, remotes=all_refs)
     rels = [repo.relpath(p) for p in paths or []]
-    seen = {start}
-    queue = [(-repo.read_commit(start).time_ns, start)]
+    seen = set(starts)
+    queue = [(-repo.read_commit(s).time_ns, s) for s in starts]
+    heapq.heapify(queue)
     while queue:
         _, oid = heapq.heappop(queue)
         commit = repo.read_commit(oid)
@@ -67,8 +92,9 @@ def log(
         yield LogEntry(oid, commit, tuple(names.get(oid, ())))
 
 
-def decorations(repo: Repository) -> dict[ObjectId, list[str]]:
-    """Names pointing at each commit, for log output (HEAD, branches, tags)."""
+def decorations(repo: Repository, remotes: bool = False) -> dict[ObjectId, list[str]]:
+    """Names pointing at each commit, for log output (HEAD, branches, tags; with
+    ``remotes`` the remote-tracking refs too, as ``origin/main``)."""
     names: dict[ObjectId, list[str]] = {}
     branch, head = repo.refs.head()
     if head is not None:
@@ -76,6 +102,8 @@ def decorations(repo: Repository) -> dict[ObjectId, list[str]]:
     for name, oid in repo.refs.branches().items():
         if name != branch:
             names.setdefault(oid, []).append(name)
+    for name, oid in remote_tracking(repo).items() if remotes else ():
+        names.setdefault(oid, []).append(name)
     for name, oid in repo.refs.tags().items():
         with contextlib.suppress(DvaultError):
             names.setdefault(peel(repo, oid, name), []).append(f"tag: {name}")

@@ -149,7 +149,7 @@ def _merge_commit(
     return Commit(
         tree=tree,
         parents=(head, target),
-        author=author(repo.config),
+        author=author(repo.config, repo.root),
         time_ns=time.time_ns(),
         message=text,
         roots=roots,

@@ -15,7 +15,7 @@ from dvault import config as cfg
 from dvault.errors import UsageError
 from dvault.remote import keys
 from dvault.remote.backend import RemoteSpec
-from dvault.remote.registry import open_backend
+from dvault.remote.registry import DEFAULT_KEY, default_remote, open_backend
 from dvault.remote.s3 import check_retention
 from dvault.remote.session import protect_remote, remote_specs
 from dvault.repository import Repository
@@ -82,6 +82,11 @@ def remove_remote(repo: Repository, name: str) -> None:
             raise UsageError(f"no remote named {name!r}")
         del config["remote"][name]
         cfg.save(repo.dir / "config", config)
+        local = cfg.load(repo.dir / cfg.LOCAL_FILE)  # a default naming it goes with it
+        section, _, key = DEFAULT_KEY.partition(".")
+        if cfg.get(local, DEFAULT_KEY) == name:
+            del local[section][key]
+            cfg.save(repo.dir / cfg.LOCAL_FILE, local)
         repo.reload_config()
         shutil.rmtree(repo.dir / "remotes" / name, ignore_errors=True)
         shutil.rmtree(repo.dir / "refs" / "remotes" / name, ignore_errors=True)
@@ -90,3 +95,26 @@ def remove_remote(repo: Repository, name: str) -> None:
 def remotes(repo: Repository) -> dict[str, RemoteSpec]:
     """Configured remotes by name."""
     return remote_specs(repo)
+
+
+def default(repo: Repository) -> tuple[str, str]:
+    """The remote used when a command names none, and why (see
+    :func:`dvault.remote.registry.default_remote`)."""
+    return default_remote(repo.config, remote_specs(repo))
+
+
+def set_default(repo: Repository, name: str) -> None:
+    """Make ``name`` the default remote of this clone: ``[remotes] default`` in
+    ``.dvault/config.local`` (written atomically), used by push, fetch, pull, the hooks
+    and every command that reads from a remote when none is named."""
+    cfg.check_remote_name(name)
+    with repo.locked():
+        if name not in remote_specs(repo):
+            raise UsageError(f"no remote named {name!r} (dvault remote list)")
+        path = repo.dir / cfg.LOCAL_FILE
+        local = cfg.load(path)
+        section, _, key = DEFAULT_KEY.partition(".")
+        table = local.get(section)
+        local[section] = {**(table if isinstance(table, dict) else {}), key: name}
+        cfg.save(path, local)
+        repo.reload_config()

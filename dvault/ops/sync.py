@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dvault import config as cfg
 from dvault import pins
-from dvault.errors import CheckFailed, UsageError
+from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.hashing import ObjectId
 from dvault.memory import trim_heap
 from dvault.ops.merge import MergeReport, merge
@@ -30,7 +30,7 @@ from dvault.remote import push as remote_push
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.encrypted import EncryptedBackend
 from dvault.remote.fetch import FetchReport, bring_in, fetch_view
-from dvault.remote.push import PushReport, is_ancestor
+from dvault.remote.push import Announce, PushReport, is_ancestor
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
 from dvault.repository import Repository
@@ -47,15 +47,35 @@ def push(
     tags: bool = True,
     all_refs: bool = False,
     dry_run: bool = False,
+    announce: Announce | None = None,
 ) -> PushReport:
-    """Send ``remote`` (default: the only remote, or ``origin``) the packs it lacks and
-    append the updates of ``refs`` (default: the current branch) to its ref log, with the
-    tags that point into what is pushed unless ``tags`` is false; ``all_refs``: every
-    branch and tag; ``dry_run``: report what would be sent, change nothing."""
+    """Send ``remote`` (default: the default remote, ``dvault remote default``) the packs
+    it lacks and append the updates of ``refs`` (default: the current branch) to its ref
+    log, with the tags that point into what is pushed unless ``tags`` is false;
+    ``all_refs``: every branch and tag; ``dry_run``: report what would be sent, change
+    nothing; ``announce`` hears the ref updates before anything is sent or appended."""
     spec = pick_remote(repo, remote)
     return remote_push.push(
-        repo, spec, refs or None, force=force, tags=tags, all_refs=all_refs, dry_run=dry_run
+        repo,
+        spec,
+        refs or None,
+        force=force,
+        tags=tags,
+        all_refs=all_refs,
+        dry_run=dry_run,
+        announce=announce,
     )
+
+
+def subject(repo: Repository, value: str) -> str | None:
+    """The first line of the message of the commit a ref value (hex) names, through
+    annotated tags; None when this clone does not hold it. Untrusted text: escape it."""
+    try:
+        oid = peel(repo, ObjectId(bytes.fromhex(value)), value)
+        message = repo.read_commit(oid).message
+    except (DvaultError, ValueError):
+        return None
+    return message.splitlines()[0] if message.strip() else ""
 
 
 def fetch(

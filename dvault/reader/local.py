@@ -11,6 +11,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Object, decode_expected
 from dvault.reader.remote import RemoteObjects
 from dvault.reader.source import Source
+from dvault.remote.registry import default_remote
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
 
@@ -34,7 +35,11 @@ class LocalObjects:
         if self._remotes is None:
             self._remotes = []
             specs = remote_specs(self.repo)
-            for name in sorted(specs, key=lambda n: (n != "origin", n)):
+            try:
+                first = default_remote(self.repo.config, specs)[0]
+            except DvaultError:  # no default to prefer: origin, then by name
+                first = "origin"
+            for name in sorted(specs, key=lambda n: (n != first, n)):
                 try:
                     remote = Remote(self.repo, specs[name])
                     remote.catalog.refresh()  # footers verified against the pack names

@@ -46,6 +46,10 @@ from dvault.signing import refuse_unsigned
 from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
+PINS = "refs/pins/"
+
+Announce = Callable[[dict[str, tuple[str | None, str]]], None]
+"""Hears the ref updates a push is about to append: ref -> (old value or None, new)."""
 
 
 @dataclass
@@ -93,6 +97,9 @@ def _resolve_refs(
         return {HEADS + branch: head}
     refs: dict[str, ObjectId] = {}
     for name in names:
+        if name == "HEAD":
+            refs.update(_head_ref(repo))
+            continue
         for full in (name, HEADS + name, TAGS + name):
             if full.startswith(("refs/heads/", "refs/tags/")):
                 oid = repo.refs.read(full)
@@ -102,6 +109,18 @@ def _resolve_refs(
         else:
             raise UsageError(f"no branch or tag named {name!r} to push")
     return refs
+
+
+def _head_ref(repo: Repository) -> dict[str, ObjectId]:
+    """What ``push REMOTE HEAD`` sends: HEAD's branch; a detached HEAD (data at a pin the
+    hooks checked out, or a commit made there) as the immutable pin ``refs/pins/<id>``,
+    as pre-push sends a git commit's data. No branch is guessed for it."""
+    branch, head = repo.refs.head()
+    if head is None:
+        raise UsageError("HEAD has no commit yet; nothing to push")
+    if branch is not None:
+        return {HEADS + branch: head}
+    return {f"{PINS}{head.hex()}": head}
 
 
 def _local_parents(repo: Repository, oid: bytes) -> list[bytes] | None:
@@ -213,14 +232,26 @@ def push(
     tags: bool = True,
     all_refs: bool = False,
     dry_run: bool = False,
+    announce: Announce | None = None,
 ) -> PushReport:
     """Push local branches or tags by name (default: the current branch), with the tags
     that point into what is pushed unless ``tags`` is false; ``all_refs``: every branch
     and tag. ``sign``: sign the ref-log entry (None: as ``[push] sign`` says, see
-    remote/logsign.py). ``dry_run``: check and count, change nothing."""
+    remote/logsign.py). ``dry_run``: check and count, change nothing. ``announce`` hears
+    the ref updates (ref -> (old or None, new)) once every check passed, before anything
+    is uploaded or appended."""
     wanted = _resolve_refs(repo, names, all_refs, tags)
     follow = tags and not all_refs
-    return push_refs(repo, spec, wanted, force, sign=sign, follow_tags=follow, dry_run=dry_run)
+    return push_refs(
+        repo,
+        spec,
+        wanted,
+        force,
+        sign=sign,
+        follow_tags=follow,
+        dry_run=dry_run,
+        announce=announce,
+    )
 
 
 def push_refs(
@@ -232,6 +263,7 @@ def push_refs(
     sign: bool | None = None,
     follow_tags: bool = False,
     dry_run: bool = False,
+    announce: Announce | None = None,
 ) -> PushReport:
     """Push full ref names to ids (``refs/pins/<id>`` for data pinned by git commits);
     ``follow_tags``: with the local tags that point into their history.
@@ -323,6 +355,8 @@ def push_refs(
         report.bytes_to_send = sum(packs[name] for name in upload)
         report.packs_skipped += len(todo) - len(upload)
         return report
+    if announce is not None:  # every check passed: say what is about to be appended
+        announce(report.planned)
     if todo:
         remote.ensure_marker()
     try:

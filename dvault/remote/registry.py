@@ -9,8 +9,11 @@ the interface; this factory sits above them all, as kopia keeps its storage fact
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
+from dvault import config as cfg
 from dvault.errors import UsageError
 from dvault.remote.backend import Backend, RemoteSpec
 from dvault.remote.directory import DirectoryBackend
@@ -33,4 +36,41 @@ def open_backend(spec: RemoteSpec, project: Path | None = None) -> Backend:
     return DirectoryBackend(path)
 
 
-__all__ = ["open_backend"]
+DEFAULT_KEY = "remotes.default"
+"""Where ``dvault remote default NAME`` records the default remote (``[remotes] default``
+in ``.dvault/config.local``; the committed config may name one too, and this clone's wins)."""
+LEGACY_KEY = "git.remote"
+"""The hooks' remote before ``remote default`` existed: still honoured, below it."""
+
+
+def default_remote(config: dict[str, Any], names: Collection[str]) -> tuple[str, str]:
+    """The remote to use when none is named, and why it is the one: ``[remotes] default``
+    (set with ``dvault remote default NAME``), else the deprecated ``[git] remote``, else
+    the only remote, else ``origin``. A configured default that names no remote, or a
+    choice that cannot be made, is one error naming the command that fixes it."""
+    for key, why in ((DEFAULT_KEY, "dvault remote default"), (LEGACY_KEY, "[git] remote")):
+        value = cfg.get(config, key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value not in names:
+            shown = repr(value) if isinstance(value, str) else "a non-name"
+            fix = (
+                "dvault remote default NAME (one of: " + ", ".join(sorted(names)) + ")"
+                if names
+                else "dvault remote add NAME URL"
+            )
+            raise UsageError(f"the default remote {shown} ({why}) is not configured; run {fix}")
+        return value, why
+    if len(names) == 1:
+        return next(iter(names)), "the only remote"
+    if "origin" in names:
+        return "origin", "no default set: origin"
+    if not names:
+        raise UsageError("no remote configured; add one with: dvault remote add NAME URL")
+    raise UsageError(
+        f"several remotes ({', '.join(sorted(names))}) and no default: name one, or "
+        "choose the default with: dvault remote default NAME"
+    )
+
+
+__all__ = ["DEFAULT_KEY", "LEGACY_KEY", "default_remote", "open_backend"]

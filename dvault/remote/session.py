@@ -21,7 +21,7 @@ from dvault.remote.catalog import RemoteCatalog, pack_key
 from dvault.remote.encrypted import EncryptedBackend
 from dvault.remote.marker import MARKER, marker_bytes, read_marker, read_protected
 from dvault.remote.reflog import LogView, RemoteRefLog
-from dvault.remote.registry import open_backend
+from dvault.remote.registry import default_remote, open_backend
 from dvault.store.pack import PackEntry, unpack_object
 
 __all__ = [
@@ -78,19 +78,15 @@ def remote_specs(repo: RemoteHome) -> dict[str, RemoteSpec]:
 
 
 def pick_remote(repo: RemoteHome, name: str | None) -> RemoteSpec:
-    """The named remote, or the only / ``origin`` remote when no name is given."""
+    """The named remote, or the default one when no name is given
+    (:func:`~dvault.remote.registry.default_remote`: ``dvault remote default``, then the
+    deprecated ``[git] remote``, then the only remote, then ``origin``)."""
     specs = remote_specs(repo)
     if name is not None:
         if name not in specs:
             raise UsageError(f"no remote named {name!r} (dvault remote list)")
         return specs[name]
-    if len(specs) == 1:
-        return next(iter(specs.values()))
-    if "origin" in specs:
-        return specs["origin"]
-    if not specs:
-        raise UsageError("no remote configured; add one with: dvault remote add NAME URL")
-    raise UsageError(f"several remotes ({', '.join(sorted(specs))}); name the one to use")
+    return specs[default_remote(repo.config, specs)[0]]
 
 
 class Remote:
