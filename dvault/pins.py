@@ -153,8 +153,9 @@ class PinState:
         )
 
     def on_commit(self) -> str | None:
-        """The line ``dvault commit`` prints first when the workspace is not at the pin:
-        the new commit builds on HEAD, not on the pinned data, and the pin moves to it."""
+        """The line ``dvault commit`` prints once it has committed, when the workspace was
+        not at the pin: the new commit builds on HEAD, not on the pinned data, and the pin
+        moved to it."""
         if self.matches or self.pinned is None:
             return None
         if self.head is None:
@@ -162,8 +163,8 @@ class PinState:
         else:
             base = f"the workspace is at {self.head[:12]}"
         return (
-            f"dvault.lock pins {self.pinned[:12]}, but {base}: this commit does not build on "
-            "the pinned data, and dvault.lock will name it instead"
+            f"dvault.lock pinned {self.pinned[:12]}, but {base}: this commit does not build "
+            "on the pinned data, and dvault.lock now names it instead"
         )
 
     def to_json(self) -> dict[str, Any]:

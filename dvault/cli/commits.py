@@ -68,8 +68,6 @@ def commit(
     """
     pin = repo.pin_state()  # before the commit rewrites dvault.lock
     off_pin = pin.on_commit() if pin is not None else None
-    if off_pin is not None:
-        inv.out.tell(f"warning: {off_pin}")
     oid = repo.commit(
         message,
         all=all_,
@@ -81,6 +79,8 @@ def commit(
         key=key,
         notify=inv.out.message,
     )
+    if off_pin is not None:  # said once the commit is made: a refused one changed nothing
+        inv.out.tell(f"warning: {off_pin}")
     branch, _ = repo.head()
     if as_json:
         inv.out.json({"branch": branch, **commit_fields(oid, repo.read_commit(oid))})

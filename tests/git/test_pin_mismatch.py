@@ -154,9 +154,10 @@ def test_commit_off_the_pin_says_what_it_builds_on(v1: GitProject) -> None:
     v1.write("data/sub/c.txt", b"edit\n")
     result = v1.ok("commit", "-a", "-m", "off the pin")
     assert (
-        f"dvault: warning: dvault.lock pins {pinned[:12]}, but the workspace is at "
+        f"dvault: warning: dvault.lock pinned {pinned[:12]}, but the workspace is at "
         f"{here[:12]}: this commit does not build on the pinned data"
     ) in result.err, result.describe()
+    assert v1.pin() != pinned and v1.pin() != here
 
 
 def _fresh_clone(hooked: GitProject, bare: Path, tmp_path: Path, name: str = "clone") -> GitProject:
