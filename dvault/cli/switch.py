@@ -25,7 +25,13 @@ def checkout(
     repo: Repo,
     rev: Annotated[str | None, typer.Argument(help="Branch, tag or commit.")] = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="Overwrite uncommitted changes.")
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Overwrite uncommitted changes in the paths the checkout writes (a copy "
+            "of each goes to .dvault/lost+found); other edits are carried as without it.",
+        ),
     ] = False,
     accept_roots: AcceptRootsOpt = False,
     ours: Annotated[
@@ -49,7 +55,7 @@ def checkout(
     Examples:
       dvault checkout v1                   # the whole workspace as of tag v1
       dvault checkout main -- data/labels  # restore one folder; HEAD stays
-      dvault checkout -f main              # discard uncommitted changes
+      dvault checkout -f main              # overwrite conflicting edits (copies kept)
       dvault checkout --accept-roots v2    # v2 tracks a new folder, and you expect it
       dvault checkout --theirs -- data/labels.csv   # resolve a merge conflict
     """
@@ -83,9 +89,15 @@ def checkout(
                 "written": report.written,
                 "removed": report.removed,
                 "bytes_written": report.bytes_written,
+                "kept_in": f".dvault/lost+found/{report.kept.name}" if report.kept else None,
             }
         )
         return
+    if report.kept is not None:
+        inv.out.message(
+            f"kept {report.kept.files} overwritten uncommitted file(s) in "
+            f".dvault/lost+found/{report.kept.name}"
+        )
     where = f"branch {branch}" if branch and not paths else rev
     inv.out.message(
         f"checked out {where}: {report.written} written, {report.removed} removed "

@@ -156,5 +156,17 @@ def _print_status(inv: Invocation, repo: Repo, st: Status) -> None:
         out.data("New files under tracked roots (dvault add PATH, or commit -a):")
         for p in st.untracked:
             out.data(out.color(f"  {inv.rel(repo, p)}", "red"))
+    if st.lost_found:
+        out.data()
+        out.data(lost_found_line(st))
     if st.clean:
         out.data("nothing to commit, workspace clean")
+
+
+def lost_found_line(st: Status) -> str:
+    """One line for the copies forced checkouts kept (workspace/lostfound.py)."""
+    files = sum(e.files for e in st.lost_found)
+    return (
+        f"{files} file(s) kept in .dvault/lost+found by checkout --force (latest "
+        f"{st.lost_found[-1].when}); dvault gc removes them after [gc] lost_found_days"
+    )

@@ -23,7 +23,8 @@ from dvault.rechunk import previous_chunks
 from dvault.repository import Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
-from dvault.workspace import mergestate
+from dvault.workspace import lostfound, mergestate
+from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class Status:
     """Conflicting paths of that merge not resolved yet."""
     workspace: dict[bytes, StageEntry] = field(default_factory=dict)
     """Current content of every modified path (for diff and checkout)."""
+    lost_found: list[LostEntry] = field(default_factory=list)
+    """Copies a forced checkout kept in ``.dvault/lost+found`` (not part of clean)."""
 
     @property
     def clean(self) -> bool:
@@ -131,6 +134,10 @@ class Status:
             "untracked": text(self.untracked),
             "merging": self.merging,
             "unmerged": text(self.unmerged),
+            "lost_found": [
+                {"path": f".dvault/lost+found/{e.name}", "files": e.files, "when": e.when}
+                for e in self.lost_found
+            ],
         }
 
 
@@ -200,6 +207,7 @@ def compute_status(repo: Repository) -> Status:
     if merge is not None:
         status.merging = merge.rev
         status.unmerged = mergestate.unresolved(repo, merge)
+    status.lost_found = lostfound.entries(repo)
     status.modified.sort()
     status.deleted.sort()
     status.untracked.sort()

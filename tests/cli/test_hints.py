@@ -1,0 +1,76 @@
+"""Every command a refused checkout prints is run verbatim, and nothing is lost: a forced
+checkout overwrites only the conflicting paths (kept in .dvault/lost+found) and carries
+unrelated edits; the stash route keeps every edit in the repository."""
+
+from __future__ import annotations
+
+from .helpers import Project, one_error_line
+from .hint_commands import run_line, the_command
+
+
+def _diverged(p: Project) -> None:
+    """v1 (a, b), v2 changes a; then a local edit of a (conflicts with v1) and of b
+    (unrelated: the switch to v1 does not touch b)."""
+    p.write("data/a.txt", "a1\n")
+    p.write("data/b.txt", "b1\n")
+    p.ok("add", "data")
+    p.commit("v1")
+    p.ok("tag", "v1")
+    p.write("data/a.txt", "a2\n")
+    p.commit("v2")
+    p.write("data/a.txt", "LOCAL a\n")
+    p.write("data/b.txt", "LOCAL b\n")
+
+
+def _refusal(p: Project) -> str:
+    before = p.snapshot()
+    line = one_error_line(p.fails(1, "checkout", "v1"))
+    assert "data/a.txt" in line and "data/b.txt" not in line
+    assert p.snapshot() == before
+    return line
+
+
+def test_forced_checkout_as_printed_keeps_a_copy_and_carries_the_rest(project: Project) -> None:
+    """The printed `dvault checkout --force v1`: a is v1's (its edit copied to
+    lost+found first), b's unrelated edit is carried (the old code discarded it), status
+    lists the copy."""
+    _diverged(project)
+    command = the_command(_refusal(project), "--force")
+    assert command == "dvault checkout --force v1"
+    (out,) = run_line(project, command)
+    assert "lost+found" in out.out
+    assert (project.root / "data/a.txt").read_text() == "a1\n"
+    assert (project.root / "data/b.txt").read_text() == "LOCAL b\n"
+    kept = list((project.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
+    assert [k.read_text() for k in kept] == ["LOCAL a\n"]
+    status = project.ok("status").out
+    assert "1 file(s) kept in .dvault/lost+found by checkout --force" in status
+    assert "modified: data/b.txt" in status
+    listed = project.status()["lost_found"]
+    assert len(listed) == 1 and listed[0]["files"] == 1
+
+
+def test_stash_route_as_printed_loses_nothing(project: Project) -> None:
+    """The printed `dvault stash push && dvault checkout v1`: the workspace is v1 and both
+    edits are in the stash; back on main, pop brings both back."""
+    _diverged(project)
+    run_line(project, the_command(_refusal(project), "stash"))
+    assert (project.root / "data/a.txt").read_text() == "a1\n"
+    assert (project.root / "data/b.txt").read_text() == "b1\n"
+    project.ok("checkout", "main")
+    project.ok("stash", "pop")
+    assert (project.root / "data/a.txt").read_text() == "LOCAL a\n"
+    assert (project.root / "data/b.txt").read_text() == "LOCAL b\n"
+
+
+def test_forced_paths_checkout_as_printed(project: Project) -> None:
+    """`checkout v1 -- data/a.txt` refused over an edit: the printed forced command
+    restores that path and keeps the edit."""
+    _diverged(project)
+    line = one_error_line(project.fails(1, "checkout", "v1", "--", "data/a.txt"))
+    command = the_command(line, "--force")
+    assert command == "dvault checkout --force v1 -- data/a.txt"
+    run_line(project, command)
+    assert (project.root / "data/a.txt").read_text() == "a1\n"
+    assert (project.root / "data/b.txt").read_text() == "LOCAL b\n"
+    assert list((project.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
