@@ -32,7 +32,7 @@ class WouldOverwrite(UncommittedChanges):
     The message names them and says how to keep them (``dvault stash push``); callers
     that know the exact command to run again say it (:func:`checkout`)."""
 
-    def __init__(self, paths: list[bytes], retry: str | None = None) -> None:
+    def __init__(self, paths: list[bytes], retry: str | None = None, why: str = "") -> None:
         self.paths = paths
         shown = ", ".join(os.fsdecode(p) for p in paths[:50])
         more = f" and {len(paths) - 50} more" if len(paths) > 50 else ""
@@ -44,7 +44,7 @@ class WouldOverwrite(UncommittedChanges):
                 f"(a copy is kept in .dvault/lost+found) with `{forced(retry)}`"
             )
         super().__init__(
-            f"checkout would overwrite uncommitted changes in {len(paths)} path(s): "
+            f"{why}checkout would overwrite uncommitted changes in {len(paths)} path(s): "
             f"{shown}{more}; {then}"
         )
 
