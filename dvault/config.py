@@ -53,6 +53,10 @@ LOCAL_ONLY: dict[str, tuple[Callable[[object], bool], str]] = {
         lambda value: value is not False,
         "it makes the pre-commit hook commit data on its own",
     ),
+    "gc.lost_found_days": (
+        lambda value: isinstance(value, bool) or not isinstance(value, int | float) or value < 14,
+        "fewer than 14 days makes gc delete the copies checkout --force kept sooner",
+    ),
     "user.name": (lambda value: True, "it says who commits"),
     "user.email": (lambda value: True, "it says who commits"),
 }

@@ -37,7 +37,12 @@ def test_gc_removes_old_entries_only(project: Project) -> None:
     assert done["lost_found_removed"] == [f".dvault/lost+found/{old}"]
     assert sorted(os.listdir(top)) == [recent]
     assert "1 file(s) kept" in project.ok("status").out
+    # the committed project config may not shorten the grace period: ignored, said
     with open(project.root / ".dvault" / "config", "a") as f:
+        f.write("\n[gc]\nlost_found_days = 0\n")
+    assert "ignoring gc.lost_found_days = 0" in project.ok("gc").err
+    assert sorted(os.listdir(top)) == [recent]
+    with open(project.root / ".dvault" / "config.local", "a") as f:
         f.write("\n[gc]\nlost_found_days = 0\n")
     project.ok("gc")
     assert os.listdir(top) == []
@@ -46,7 +51,7 @@ def test_gc_removes_old_entries_only(project: Project) -> None:
 
 def test_bad_lost_found_days_is_refused(project: Project) -> None:
     entry = _forced(project)
-    with open(project.root / ".dvault" / "config", "a") as f:
+    with open(project.root / ".dvault" / "config.local", "a") as f:
         f.write('\n[gc]\nlost_found_days = "soon"\n')
     assert "lost_found_days" in one_error_line(project.fails(2, "gc"))
     assert (project.root / ".dvault" / "lost+found" / entry).is_dir()

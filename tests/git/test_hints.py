@@ -5,6 +5,7 @@ each pre-commit refusal, and a dvault.lock merge conflict."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.cli.helpers import snapshot
@@ -38,7 +39,7 @@ def _half_switched(hooked: GitProject) -> str:
     return result.err
 
 
-def _git_runner(proj: GitProject):  # type: ignore[no-untyped-def]
+def _git_runner(proj: GitProject) -> Callable[..., object]:
     return lambda *args: proj.git(*args)
 
 
