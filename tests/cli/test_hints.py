@@ -4,6 +4,8 @@ unrelated edits; the stash route keeps every edit in the repository."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .helpers import Project, one_error_line
 from .hint_commands import run_line, the_command
 
@@ -74,3 +76,50 @@ def test_forced_paths_checkout_as_printed(project: Project) -> None:
     assert (project.root / "data/a.txt").read_text() == "a1\n"
     assert (project.root / "data/b.txt").read_text() == "LOCAL b\n"
     assert list((project.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
+
+
+def test_merge_refusal_as_printed(project: Project) -> None:
+    """`dvault merge relabel` over an edit: the printed `dvault stash push && dvault merge
+    relabel`, then `dvault stash pop`: merged, and the edit back."""
+    project.write("data/a.txt", "a1\n")
+    project.write("data/b.txt", "b1\n")
+    project.ok("add", "data")
+    project.commit("v1")
+    project.ok("branch", "relabel")
+    project.ok("checkout", "relabel")
+    project.write("data/a.txt", "a relabelled\n")
+    project.commit("relabel a")
+    project.ok("checkout", "main")
+    project.write("data/b.txt", "LOCAL b\n")
+    line = one_error_line(project.fails(1, "merge", "relabel"))
+    run_line(project, the_command(line, "dvault merge"))
+    assert (project.root / "data/a.txt").read_text() == "a relabelled\n"
+    assert (project.root / "data/b.txt").read_text() == "b1\n"
+    run_line(project, the_command(line, "stash pop"))
+    assert (project.root / "data/b.txt").read_text() == "LOCAL b\n"
+    (listing,) = run_line(project, the_command(line, "dvault status"))
+    assert "modified: data/b.txt" in listing.out
+
+
+def test_pull_refusal_as_printed(project: Project, tmp_path: Path) -> None:
+    """A pull whose fast-forward would overwrite an edit: the printed `dvault stash push`,
+    then the same pull, goes through; the edit is kept in the stash."""
+    project.write("data/a.txt", "a1\n")
+    project.ok("add", "data")
+    project.commit("v1")
+    remote = tmp_path / "remote"
+    project.ok("remote", "add", "origin", str(remote))
+    project.ok("push", "origin", "main")
+    project.ok("clone", str(remote), str(tmp_path / "bob"))
+    bob = Project(tmp_path / "bob", project.env)
+    project.write("data/a.txt", "a2 from alice\n")
+    project.commit("v2")
+    project.ok("push", "origin", "main")
+    bob.write("data/a.txt", "LOCAL bob\n")
+    line = one_error_line(bob.fails(1, "pull"))
+    assert "data/a.txt" in line
+    run_line(bob, the_command(line, "stash push"))
+    bob.ok("pull")
+    assert (bob.root / "data/a.txt").read_text() == "a2 from alice\n"
+    changes = bob.ok("stash", "show", "--json").json()["changes"]
+    assert changes == [{"path": "data/a.txt", "status": "modified"}]
