@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ def push(
         if not scopes:
             raise UsageError("nothing tracked yet; use dvault add PATH")
         head_commit = repo.read_commit(head)
+        _refuse_staged_only(repo, head_commit.tree, scopes)
         stage_paths(repo, scopes, "stash")
         stage_tree = repo.state.stage_tree()
         saved = [
@@ -144,6 +146,28 @@ def push(
         co.apply(repo, reset, None)
         co.record(repo, reset, None)
     return StashEntry(0, ref, oid, stash)
+
+
+def _refuse_staged_only(repo: Repository, head_tree: ObjectId, scopes: list[bytes]) -> None:
+    """A stash saves the files as they are on disk: refuse (nothing changed) when a
+    staged version under ``scopes`` is neither on disk nor in HEAD, which it would drop."""
+    stage_tree = repo.state.stage_tree()
+    if stage_tree is None or stage_tree == head_tree:
+        return
+    lost = []
+    for change in diff_trees(repo.store, head_tree, stage_tree):
+        if change.new is None or not _under(change.path, scopes):
+            continue
+        if not _same(_now(repo, change.path), change.new):
+            lost.append(change.path)
+    if lost:
+        first = shlex.quote(os.fsdecode(lost[0]))
+        raise UncommittedChanges(
+            f"stash saves files as they are on disk, and {len(lost)} path(s) have a staged "
+            f"version that is neither on disk nor committed ({first}"
+            f"{' ...' if len(lost) > 1 else ''}): commit the stage first, or stage the "
+            f"files as they are with `dvault add {first}`"
+        )
 
 
 @dataclass

@@ -4,6 +4,7 @@ refused with nothing changed."""
 from __future__ import annotations
 
 from .helpers import Project, one_error_line
+from .hint_commands import run_line, the_command
 
 
 def _base(p: Project) -> dict[str, tuple[str, ...]]:
@@ -107,3 +108,36 @@ def test_nothing_to_save_and_bad_input(project: Project) -> None:
         result = project.fails(2, "stash", *args)
         assert "stash" in one_error_line(result)
     assert project.snapshot() == committed
+
+
+def test_a_staged_version_not_on_disk_is_refused(project: Project) -> None:
+    """A staged version that is neither on disk nor committed would be dropped: refused,
+    nothing changed; the printed `dvault add PATH` then lets push save the file."""
+    _base(project)
+    project.write("data/a.txt", "staged version\n")
+    project.ok("add", "data/a.txt")
+    project.write("data/a.txt", "on disk now\n")
+    before = project.snapshot()
+    line = one_error_line(project.fails(1, "stash", "push"))
+    assert project.snapshot() == before and project.ok("stash", "list", "--json").json() == []
+    run_line(project, the_command(line, "dvault add"))
+    project.ok("stash", "push")
+    project.ok("stash", "pop")
+    assert (project.root / "data/a.txt").read_text() == "on disk now\n"
+
+
+def test_refused_during_a_merge(project: Project) -> None:
+    """A merge stopped on conflicts: stash push and pop are refused (exit 2)."""
+    _base(project)
+    project.ok("branch", "other")
+    project.write("data/a.txt", "ours\n")
+    project.commit("ours")
+    project.ok("checkout", "other")
+    project.write("data/a.txt", "theirs\n")
+    project.commit("theirs")
+    project.ok("checkout", "main")
+    project.fails(1, "merge", "other")
+    before = project.snapshot()
+    assert "merge is in progress" in one_error_line(project.fails(2, "stash", "push"))
+    assert "merge is in progress" in one_error_line(project.fails(2, "stash", "pop"))
+    assert project.snapshot() == before
