@@ -123,3 +123,22 @@ def test_pull_refusal_as_printed(project: Project, tmp_path: Path) -> None:
     assert (bob.root / "data/a.txt").read_text() == "a2 from alice\n"
     changes = bob.ok("stash", "show", "--json").json()["changes"]
     assert changes == [{"path": "data/a.txt", "status": "modified"}]
+
+
+def test_revert_refusal_as_printed(project: Project) -> None:
+    """`dvault revert REV` over an edit of a path it restores: the printed `dvault stash
+    push`, then the revert again, goes through; the edit is in `dvault stash list`."""
+    project.write("data/a.txt", "a1\n")
+    project.ok("add", "data")
+    project.commit("v1")
+    project.write("data/a.txt", "a2 mistake\n")
+    bad = project.commit("mistake")
+    project.write("data/a.txt", "LOCAL\n")
+    line = one_error_line(project.fails(1, "revert", bad))
+    run_line(project, the_command(line, "stash push"))
+    project.ok("revert", bad)
+    assert (project.root / "data/a.txt").read_text() == "a1\n"
+    (listed,) = run_line(project, the_command(line, "stash list"))
+    assert "stash@{0}" in listed.out
+    shown = project.ok("stash", "show", "--json").json()["changes"]
+    assert shown == [{"path": "data/a.txt", "status": "modified"}]
