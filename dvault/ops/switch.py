@@ -54,11 +54,13 @@ def forced(command: str) -> str:
     return command.replace("dvault checkout ", "dvault checkout --force ", 1)
 
 
-def retry_command(rev: str, rels: list[bytes] | None) -> str:
-    """The checkout command line, quoted for a shell (project-relative paths)."""
+def retry_command(repo: Repository, rev: str, rels: list[bytes] | None) -> str:
+    """The checkout command line, quoted for a shell, its paths relative to the current
+    directory (as the user typed them)."""
     words = ["dvault", "checkout", shlex.quote(rev)]
     if rels:
-        words += ["--", *(shlex.quote(os.fsdecode(p)) for p in rels)]
+        here = [os.path.relpath(repo.root / os.fsdecode(p)) for p in rels]
+        words += ["--", *(shlex.quote(p) for p in here)]
     return " ".join(words)
 
 
@@ -90,7 +92,7 @@ def checkout(
         try:
             report = switch_core(repo, target_id, rels, force, move_head, accept_roots=accept_roots)
         except WouldOverwrite as exc:
-            raise WouldOverwrite(exc.paths, retry_command(rev, rels)) from None
+            raise WouldOverwrite(exc.paths, retry_command(repo, rev, rels)) from None
     update_gitignore(repo, list(repo.roots()))
     return report
 

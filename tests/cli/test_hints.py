@@ -142,3 +142,15 @@ def test_revert_refusal_as_printed(project: Project) -> None:
     assert "stash@{0}" in listed.out
     shown = project.ok("stash", "show", "--json").json()["changes"]
     assert shown == [{"path": "data/a.txt", "status": "modified"}]
+
+
+def test_forced_paths_checkout_from_a_subdirectory(project: Project) -> None:
+    """Run in data/, the printed command names the path as typed there, and works there."""
+    _diverged(project)
+    here = project.root / "data"
+    result = project.run("checkout", "v1", "--", "a.txt", cwd=here)
+    assert result.code == 1, result.describe()
+    command = the_command(one_error_line(result), "--force")
+    assert command == "dvault checkout --force v1 -- a.txt"
+    project.ok(*command.split()[1:], cwd=here)
+    assert (here / "a.txt").read_text() == "a1\n"
