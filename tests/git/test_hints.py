@@ -178,3 +178,16 @@ def test_lock_merge_conflict_abort_as_printed(
     assert bob.ok("log", "-n", "1", "--json").json()[0]["id"] == bob_pin
     assert (bob.root / "data" / "b.bin").read_bytes() == b"\x02" * 4000
     assert bob.git("status", "--porcelain").out == ""
+
+
+def test_pre_commit_missing_lock_as_printed(hooked: GitProject) -> None:
+    """dvault.lock deleted: the printed `dvault checkout main && git add dvault.lock`
+    writes it back for the current data commit and the git commit goes through."""
+    (hooked.root / "dvault.lock").unlink()
+    refused = hooked.git("commit", "-q", "--allow-empty", "-m", "x", check=False)
+    assert refused.code != 0 and "no dvault.lock" in refused.err, refused.describe()
+    command = the_command(refused.err, "git add")
+    assert command == "dvault checkout main && git add dvault.lock"
+    run_line(hooked, command, _git_runner(hooked))
+    hooked.git("commit", "-q", "--allow-empty", "-m", "x")
+    assert hooked.pin("HEAD") == hooked.ok("log", "-n", "1", "--json").json()[0]["id"]
