@@ -57,6 +57,10 @@ LOCAL_ONLY: dict[str, tuple[Callable[[object], bool], str]] = {
         lambda value: value is False,
         "false lets a data commit advance a branch other than the git branch checked out",
     ),
+    "gc.lost_found_days": (
+        lambda value: isinstance(value, bool) or not isinstance(value, int | float) or value < 14,
+        "fewer than 14 days makes gc delete the copies checkout --force kept sooner",
+    ),
     "user.name": (lambda value: True, "it says who commits"),
     "user.email": (lambda value: True, "it says who commits"),
 }

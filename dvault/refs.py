@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dvault.errors import CorruptObject, InvalidName, RefExists, UsageError
-from dvault.fsutil import append_durable, write_durable
+from dvault.fsutil import append_durable, fsync_dir, write_durable
 from dvault.hashing import ObjectId, from_hex
 
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
+STASH = "refs/stash/"
+"""Saved workspace changes (``dvault stash``): one ref per entry, named by its creation
+time in nanoseconds (20 digits), so the newest sorts last."""
 _BAD_NAME = re.compile(r"(^[.-])|(\.\.)|([\x00-\x20~^:?*\[\\\x7f])|(\.lock$)|(/$)|(//)|(/\.)|(@\{)")
 
 
@@ -111,6 +114,10 @@ class RefStore:
 
     def tags(self) -> dict[str, ObjectId]:
         return self._list(TAGS)
+
+    def stashes(self) -> list[tuple[str, ObjectId]]:
+        """The stash entries as (full ref, commit id), newest first (``stash@{0}``)."""
+        return [(STASH + name, oid) for name, oid in reversed(self._list(STASH).items())]
 
     def reflog(self, ref: str = "HEAD") -> list[ReflogEntry]:
         """Entries oldest first; a torn final line (crash mid-append) is ignored."""
@@ -207,6 +214,17 @@ class RefStore:
         os.unlink(self._path(HEADS + name))
         self._log(HEADS + name, old, None, "branch: deleted")
         return old
+
+    def delete(self, ref: str, message: str) -> None:
+        """Remove ``ref`` (durably: the directory is synced) and log it; absent is fine."""
+        old = self.read(ref)
+        path = self._path(ref)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        fsync_dir(path.parent)
+        self._log(ref, old, None, message)
 
     def create_tag(self, name: str, target: ObjectId) -> None:
         """Create-only: a tag that exists is never moved, not even to the same id."""

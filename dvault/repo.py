@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from dvault.ops.conflicts import ContinueReport
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
+    from dvault.ops.stash import PopReport, StashEntry
     from dvault.ops.undo import ResetReport, RevertReport
     from dvault.pins import PinState
     from dvault.reader import Snapshot
@@ -193,6 +194,35 @@ class Repo(Repository):
         from dvault.ops import switch  # deferred: start-up
 
         return switch.fast_forward(self, new, message, accept_roots)
+
+    # -- stash ----------------------------------------------------------------------------
+
+    def stash_push(
+        self, message: str | None = None, paths: list[str] | None = None
+    ) -> StashEntry | None:
+        """Save uncommitted changes (under ``paths``, default all) and reset them to HEAD;
+        None when there is nothing to save."""
+        from dvault.ops import stash  # deferred: start-up
+
+        return stash.push(self, message, [self.relpath(p) for p in paths] if paths else None)
+
+    def stash_pop(self, which: str | int = 0, drop: bool = True) -> PopReport:
+        """Re-apply a stash entry on top of HEAD (``drop=False``: keep it, as apply)."""
+        from dvault.ops import stash  # deferred: start-up
+
+        return stash.apply(self, which, drop)
+
+    def stash_list(self) -> list[StashEntry]:
+        """The stash entries, newest (``stash@{0}``) first."""
+        from dvault.ops import stash  # deferred: start-up
+
+        return stash.entries(self)
+
+    def stash_drop(self, which: str | int) -> StashEntry:
+        """Forget a stash entry."""
+        from dvault.ops import stash  # deferred: start-up
+
+        return stash.drop(self, which)
 
     def checkout_initial(
         self,

@@ -74,6 +74,7 @@ def test_fresh_repository_is_clean(repo: Repo) -> None:
         "untracked": [],
         "merging": None,
         "unmerged": [],
+        "lost_found": [],
     }
 
 

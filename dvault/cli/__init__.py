@@ -12,7 +12,8 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
 * :mod:`~dvault.cli.runner` — argv to exit code: errors as one line, paths after ``--``;
 * the command modules, one per noun or group of verbs (:data:`COMMANDS` maps every
   command to its module): ``tracking`` (init, add, rm, status), ``commits`` (commit, log),
-  ``changes`` (diff, show), ``switch`` (checkout), ``merge``, ``undo`` (revert, reset),
+  ``changes`` (diff, show), ``switch`` (checkout), ``stash`` (stash ...), ``merge``,
+  ``undo`` (revert, reset),
   ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
   ``sync`` (push, fetch, pull, clone), ``verify``, ``runs`` (run, rerun), ``reports``
   (lineage, review), ``keys`` (key ...), ``hooks`` (hooks ..., hook), ``demo``, ``completion``.
@@ -52,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "diff": "changes",
     "show": "changes",
     "checkout": "switch",
+    "stash": "stash",
     "merge": "merge",
     "revert": "undo",
     "reset": "undo",

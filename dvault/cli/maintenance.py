@@ -64,7 +64,8 @@ def gc(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove objects nothing references (mark and sweep, with repacking); never touches
-    remotes. Packs younger than an hour are always kept.
+    remotes. Packs younger than an hour are always kept. Copies kept in
+    .dvault/lost+found by checkout --force go after [gc] lost_found_days (default 14).
 
     \b
     Examples:
@@ -86,3 +87,5 @@ def gc(
         f"({report.packs_removed} pack(s) affected, {report.packs_rewritten} rewritten); "
         f"{report.live_objects} live; {report.packs_kept_young} young pack(s) kept"
     )
+    for name in report.lost_found_removed:
+        out.message(f"{verb} {name}")

@@ -27,7 +27,13 @@ def checkout(
     repo: Repo,
     rev: Annotated[str | None, typer.Argument(help="Branch, tag or commit.")] = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="Overwrite uncommitted changes.")
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Overwrite uncommitted changes in the paths the checkout writes (a copy "
+            "of each goes to .dvault/lost+found); other edits are carried as without it.",
+        ),
     ] = False,
     accept_roots: AcceptRootsOpt = False,
     ours: Annotated[
@@ -76,7 +82,7 @@ def checkout(
       dvault checkout --no-overlay main -- data/labels  # ... and drop files main lacks
       dvault checkout -- data/labels.csv   # discard its edits: back to the staged version
       dvault checkout --pin                # the data dvault.lock pins (after git checkout)
-      dvault checkout -f main              # discard uncommitted changes
+      dvault checkout -f main              # overwrite conflicting edits (copies kept)
       dvault checkout --accept-roots v2    # v2 tracks a new folder, and you expect it
       dvault checkout --theirs -- data/labels.csv   # resolve a merge conflict
     """
@@ -140,9 +146,15 @@ def _done(
                 "written": report.written,
                 "removed": report.removed,
                 "bytes_written": report.bytes_written,
+                "kept_in": f".dvault/lost+found/{report.kept.name}" if report.kept else None,
             }
         )
         return
+    if report.kept is not None:
+        inv.out.message(
+            f"kept {report.kept.files} overwritten uncommitted file(s) in "
+            f".dvault/lost+found/{report.kept.name}"
+        )
     where = f"branch {branch}" if branch and not paths else rev or "the stage"
     inv.out.message(
         f"checked out {where}: {report.written} written, {report.removed} removed "

@@ -183,6 +183,9 @@ def _print_status(
         for p, count in _new_lines(st, every_file):
             files = "" if not count else f" ({count} new file{'s' if count > 1 else ''})"
             out.data(out.color(f"  {inv.shown(repo, p)}{'/' if count else ''}{files}", "red"))
+    if st.lost_found:
+        out.data()
+        out.data(lost_found_line(st))
     if st.clean:
         out.data(f"nothing to commit, {'workspace clean' if pin_line is None else 'but see above'}")
 
@@ -208,3 +211,12 @@ def _folder_of(path: bytes, folders: dict[bytes, int]) -> bytes | None:
         if b"/".join(parts[:i]) in folders:
             return b"/".join(parts[:i])
     return None
+
+
+def lost_found_line(st: Status) -> str:
+    """One line for the copies forced checkouts kept (workspace/lostfound.py)."""
+    files = sum(e.files for e in st.lost_found)
+    return (
+        f"{files} file(s) kept in .dvault/lost+found by checkout --force (latest "
+        f"{st.lost_found[-1].when}); dvault gc removes them after [gc] lost_found_days"
+    )

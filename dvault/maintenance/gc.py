@@ -7,7 +7,8 @@ Safety margins (never relaxed by a flag):
   belong to a writer that crashed before referencing it — repair may still want it);
 * live objects of a pack being removed are first copied into a new pack, which is sealed
   and indexed (the new copy preferred) before the old pack is deleted.
-gc never touches remotes.
+Copies a forced checkout kept in ``.dvault/lost+found`` (workspace/lostfound.py) go
+once older than ``[gc] lost_found_days`` (default 14). gc never touches remotes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from dvault import config as cfg
 from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir
 from dvault.maintenance.roots import live_roots, remote_only
 from dvault.reachability import walk, walk_tree
 from dvault.repository import Repository
 from dvault.store.pack import PackEntry, read_footer
+from dvault.workspace import lostfound
 
 PACK_GRACE_S = 3600.0
 DEFAULT_KEEP_WITHIN_S = 14 * 86400.0
@@ -37,6 +40,8 @@ class GcReport:
     packs_kept_young: int = 0
     dry_run: bool = False
     details: list[str] = field(default_factory=list)
+    lost_found_removed: list[str] = field(default_factory=list)
+    """Entries of ``.dvault/lost+found`` removed (or, dry run, that would be)."""
 
 
 def parse_duration(text: str) -> float:
@@ -48,6 +53,14 @@ def parse_duration(text: str) -> float:
         return float(text)
     except ValueError:
         raise UsageError(f"invalid duration {text!r} (use e.g. 14d, 12h, 30m)") from None
+
+
+def lost_found_days(repo: Repository) -> float:
+    """``[gc] lost_found_days``: a number of days, 0 or more (default 14)."""
+    days = cfg.get(repo.config, "gc.lost_found_days", lostfound.DEFAULT_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+        raise UsageError(f"[gc] lost_found_days must be a number of days >= 0, not {days!r}")
+    return float(days)
 
 
 def collect(
@@ -89,8 +102,11 @@ def collect(
                 doomed.append(name)
         report.packs_removed = len(doomed) + len(rewrite)
         report.packs_rewritten = len(rewrite)
+        expired = lostfound.expired(repo, lost_found_days(repo), now)
+        report.lost_found_removed = [f".dvault/lost+found/{p.name}" for p in expired]
         if dry_run:
             return report
+        lostfound.remove(expired)
         if rewrite:
             with store.writer(prefer=True) as writer:
                 for name, keep in rewrite.items():

@@ -34,7 +34,7 @@ from dvault.gitlink import find_git_root, hooks_dir
 from dvault.hashing import ObjectId
 from dvault.ops import merge_driver as driver
 from dvault.ops.commits import commit, write_lock
-from dvault.ops.switch import checkout, checkout_initial
+from dvault.ops.switch import WouldOverwrite, checkout, checkout_initial
 from dvault.ops.tracking import status
 from dvault.pins import LOCK_FILE, Pin, read
 from dvault.reachability import walk
@@ -148,6 +148,13 @@ def materialise_pin(
             )
         else:
             report = checkout(repo, pin.commit, force=force, accept_roots=accept_roots)
+    except WouldOverwrite as exc:  # git has moved already: say the data has not
+        here = head.hex()[:12] if head is not None else "nothing"
+        why = (
+            f"git moved to a commit whose dvault.lock pins {pin.commit[:12]} but the data "
+            f"is still at {here}: "
+        )
+        raise WouldOverwrite(exc.paths, "dvault checkout --pin", why if by_hook else "") from None
     except NewRoots as exc:  # a hook never accepts new roots for the user: it says how
         if not by_hook:
             raise
@@ -201,22 +208,55 @@ def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
 
 
 def pre_commit(repo: Repository) -> str:
-    """Refuse (CheckFailed) when the data or the pin would not match the git commit."""
+    """Refuse (CheckFailed) when the data or the pin would not match the git commit,
+    naming the command that fixes the situation found (each is run by
+    tests/git/test_hints.py)."""
     now = status(repo)
-    pin = read(repo)
-    _, head = repo.refs.head()
-    problems = []
-    if not now.clean:
+    pin = read(repo) if now.merging is None else None  # mid-merge it holds markers
+    branch, head = repo.refs.head()
+    problem = fix = ""
+    at_pin = head is not None and pin is not None and pin.commit == head.hex()
+    if now.merging is not None:
+        problem = "a dvault merge (of the data dvault.lock pins) is in progress"
+        if now.unmerged:
+            first = shlex.quote(os.fsdecode(now.unmerged[0]))
+            problem += f" with {len(now.unmerged)} unmerged path(s)"
+            fix = (
+                f"take one side of each (`dvault checkout --theirs -- {first}`, or --ours; "
+                "`dvault status` lists them), then `dvault merge --continue && git add "
+                "dvault.lock` and commit again"
+            )
+        else:
+            fix = "run `dvault merge --continue && git add dvault.lock` and commit again"
+    elif not now.clean and (at_pin or pin is None):
         counts = (
             f"{len(now.staged)} staged, {len(now.modified)} modified, "
             f"{len(now.deleted)} deleted, {len(now.untracked)} new"
         )
-        problems.append(f"tracked data has uncommitted changes ({counts})")
-    elif head is not None and (pin is None or pin.commit != head.hex()):
-        problems.append("dvault.lock does not name the current data commit")
-    if not problems and pin is not None and _unstaged_in_git(repo):
-        problems.append("dvault.lock has changes not staged in git")
-    if not problems:
+        problem = f"tracked data has uncommitted changes ({counts})"
+        fix = (
+            "run `dvault commit -a -m 'MESSAGE' && git add dvault.lock` and commit again "
+            "(or set [git] commit_data = true in .dvault/config.local)"
+        )
+    elif pin is not None and not at_pin:
+        here = head.hex()[:12] if head is not None else "no commit"
+        problem = f"dvault.lock pins {pin.commit[:12]} but the data checked out is {here}"
+        if now.clean:
+            fix = "run `dvault checkout --pin` and commit again"
+        else:
+            fix = (
+                "your uncommitted data changes are on the wrong base: put them aside and "
+                "check out the pinned data with `dvault stash push && dvault checkout --pin` "
+                "and commit again (the changes stay in `dvault stash "
+                "list`)"
+            )
+    elif head is not None and pin is None:
+        problem = "there is no dvault.lock for the data commit"
+        fix = f"run `dvault checkout {branch or head.hex()[:12]} && git add dvault.lock`"
+    elif pin is not None and _unstaged_in_git(repo):
+        problem = "dvault.lock has changes not staged in git"
+        fix = "run `git add dvault.lock` and commit again"
+    if not problem:
         return "data matches dvault.lock"
     if cfg.get(repo.config, "git.commit_data", False):
         moved: list[str] = []
@@ -229,10 +269,7 @@ def pre_commit(repo: Repository) -> str:
         return "; ".join(
             [*moved, "committed the data and staged dvault.lock (git.commit_data = true)"]
         )
-    raise CheckFailed(
-        "; ".join(problems) + ". Fix: dvault commit -a -m 'MESSAGE' && "
-        "git add dvault.lock   (or set [git] commit_data = true in .dvault/config.local)"
-    )
+    raise CheckFailed(f"{problem}; {fix}")
 
 
 def _git(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import time
 from dataclasses import dataclass, field
 
@@ -87,8 +88,9 @@ def merge(
         dirty = compute_status(repo)
         if dirty.staged or dirty.modified or dirty.deleted:
             raise UncommittedChanges(
-                "merge needs a clean workspace: commit or discard your changes first "
-                "(dvault status lists them)"
+                "merge needs a clean workspace (`dvault status` lists the changes): save "
+                f"them with `dvault stash push && dvault merge {shlex.quote(rev)}`, then "
+                "`dvault stash pop`"
             )
         base = merge_base(repo.store, head, target)
         if base == target:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.gitlink import find_git_root
+from dvault.ops.conflicts import MergeStopped
 from dvault.ops.merge import MergeConflicts, merge
 from dvault.pins import LOCK_FILE, Pin, pin_for
 from dvault.repository import Repository
@@ -159,6 +160,20 @@ def _leave_conflicted(ours_path: str, ours: bytes, theirs: bytes) -> None:
     Path(ours_path).write_bytes(body)
 
 
+def _stopped_hint(exc: MergeStopped, shown: str) -> str:
+    """The data merge stopped on conflicts (its state kept): the exact commands that
+    finish it, git's side included (run by tests/git/test_hints.py)."""
+    first = next((c.path for c in exc.conflicts if not c.resolved), None)
+    take = shlex.quote(os.fsdecode(first)) if first is not None else "PATH"
+    what = str(exc).split(". Resolve each", 1)[0]  # "merge of X stopped: N conflicting..."
+    return (
+        f"{what} (your data branch has not moved). Take one side of each (`dvault checkout "
+        f"--theirs -- {take}`, or --ours; `dvault status` lists them), then `dvault merge "
+        f"--continue && git add {shlex.quote(shown)} && git commit --no-edit`; or give up "
+        "with `dvault merge --abort && git merge --abort`"
+    )
+
+
 def merge_driver(repo: Repository, args: list[str], ensure: Callable[[bytes], None]) -> str:
     """``hook merge-driver %O %A %B %P`` (see the module docstring); ``ensure`` makes a
     commit and everything it needs present locally (fetching from the default remote)."""
@@ -189,13 +204,15 @@ def merge_driver(repo: Repository, args: list[str], ensure: Callable[[bytes], No
         message = f"Merge data {theirs.commit[:12]} (git merge of {shown})"
         try:
             report = merge(repo, theirs.commit, message=message)
+        except MergeStopped as exc:
+            raise CheckFailed(_stopped_hint(exc, shown)) from None
         except MergeConflicts as exc:
             paths = ", ".join(os.fsdecode(c.path) for c in exc.conflicts[:10])
             more = f" and {len(exc.conflicts) - 10} more" if len(exc.conflicts) > 10 else ""
             raise CheckFailed(
-                f"data conflicts in {paths}{more}; the data is unchanged. Resolve them with "
-                f"dvault (dvault merge {theirs.commit[:12]}), then git add {shown} and "
-                "git commit"
+                f"data conflicts in {paths}{more} that a data merge cannot record (the "
+                f"tracked roots differ); the data is unchanged: edit {shown} to name one of "
+                "the two pins, then git add it and git commit"
             ) from None
     except DvaultError:
         _leave_conflicted(ours_path, ours_raw, theirs_raw)

@@ -9,6 +9,7 @@ write, record the stage, move HEAD, and rewrite the ``dvault.lock`` pin.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 
 from dvault.errors import UncommittedChanges, UsageError
@@ -19,11 +20,52 @@ from dvault.refs import HEADS
 from dvault.repository import Repository
 from dvault.trees import lookup
 from dvault.workspace import checkout as co
+from dvault.workspace import lostfound
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.limits import check_room
 from dvault.workspace.mergestate import refuse_if_merging
 from dvault.workspace.safety import adopted_roots, check_changes
 from dvault.workspace.scan import in_scopes
+
+
+class WouldOverwrite(UncommittedChanges):
+    """A switch refused: it would overwrite or remove uncommitted work at ``paths``.
+    The message names them and says how to keep them (``dvault stash push``); callers
+    that know the exact command to run again say it (:func:`checkout`)."""
+
+    def __init__(self, paths: list[bytes], retry: str | None = None, why: str = "") -> None:
+        self.paths = paths
+        shown = ", ".join(os.fsdecode(p) for p in paths[:50])
+        more = f" and {len(paths) - 50} more" if len(paths) > 50 else ""
+        if retry is None:
+            then = "save them with `dvault stash push`, then run the command again"
+        else:
+            then = (
+                f"save them with `dvault stash push && {retry}`, or overwrite them "
+                f"(a copy is kept in .dvault/lost+found) with `{forced(retry)}`"
+            )
+        super().__init__(
+            f"{why}checkout would overwrite uncommitted changes in {len(paths)} path(s): "
+            f"{shown}{more}; {then}"
+        )
+
+
+def forced(command: str) -> str:
+    """``dvault checkout ...`` with --force."""
+    return command.replace("dvault checkout ", "dvault checkout --force ", 1)
+
+
+def retry_command(
+    repo: Repository, rev: str, rels: list[bytes] | None, overlay: bool = True
+) -> str:
+    """The checkout command line, quoted for a shell, its paths relative to the current
+    directory (as the user typed them)."""
+    words = ["dvault", "checkout", *([] if overlay else ["--no-overlay"]), shlex.quote(rev)]
+    if rels:
+        here = [os.path.relpath(repo.root / os.fsdecode(p)) for p in rels]
+        words += ["--", *(shlex.quote(p) for p in here)]
+    return " ".join(words)
+
 
 MoveHead = Callable[[], None]
 """Moves HEAD (and a branch) once the workspace holds the target: the last step."""
@@ -53,9 +95,13 @@ def checkout(
         def move_head() -> None:
             repo.refs.set_head(branch, target_id, f"checkout: moving to {rev}")
 
-        report = switch_core(
-            repo, target_id, rels, force, move_head, accept_roots=accept_roots, overlay=overlay
-        )
+        try:
+            report = switch_core(
+                repo, target_id, rels, force, move_head, accept_roots=accept_roots, overlay=overlay
+            )
+        except WouldOverwrite as exc:
+            retry = retry_command(repo, rev, rels, overlay)
+            raise WouldOverwrite(exc.paths, retry) from None
     update_gitignore(repo, list(repo.roots()))
     return report
 
@@ -154,25 +200,24 @@ def switch_core(
         fresh = head is None and not known
         roots_after = adopted_roots(repo, target, known, accept_roots, fresh)
     base = None if initial else head_tree
-    changes = co.plan(repo, target.tree, rels, force and not initial, base, overlay)
+    # a forced whole checkout writes what the switch must write, as a plain one does:
+    # unrelated edits are carried, never "repaired" away
+    changes = co.plan(repo, target.tree, rels, False, base, overlay)
     sparse = repo.state.sparse()
     materialised = [c for c in changes if in_scopes(c.path, sparse)]
     check_changes(repo, materialised, target.tree, target.roots)
-    if not force:
-        conflicts = co.find_conflicts(repo, materialised, rels is not None)
-        if conflicts:
-            shown = "\n  ".join(os.fsdecode(p) for p in conflicts[:50])
-            more = f"\n  ... and {len(conflicts) - 50} more" if len(conflicts) > 50 else ""
-            raise UncommittedChanges(
-                f"checkout would overwrite uncommitted changes in {len(conflicts)} "
-                f"path(s) (commit them, or use --force):\n  {shown}{more}"
-            )
+    conflicts = co.find_conflicts(repo, materialised, rels is not None)
+    if conflicts and not force:
+        raise WouldOverwrite(conflicts)
     written = [c.new for c in materialised if c.new is not None]
     total = sum(e.size for e in written if not e.is_dir)
     freed = sum(c.old.size for c in materialised if c.new is None and c.old is not None)
     check_room(repo.config, repo.root, total, len(written), freed)
+    # forced: what the switch overwrites is kept first (durably) in .dvault/lost+found
+    kept = lostfound.keep(repo, conflicts) if conflicts else None
     with repo.progress("checkout", total) as tick:
         report = co.apply(repo, materialised, tick)
+    report.kept = kept
     if roots_after is not None:
         report.roots_not_tracked = sorted(target.roots.keys() - roots_after.keys())
         clean_stage = repo.state.stage_tree() == base

@@ -243,8 +243,9 @@ def _preflight(
         dirty = co.find_conflicts(repo, materialised, False)
         if dirty:
             raise UncommittedChanges(
-                f"revert would overwrite uncommitted changes in {len(dirty)} path(s) "
-                f"(commit or discard them first): {_listing(dirty)}"
+                f"revert would overwrite uncommitted changes in {len(dirty)} path(s): "
+                f"{_listing(dirty)}; save them with `dvault stash push` (they stay in "
+                "`dvault stash list`), then run the revert again"
             )
     written = [c.new for c in materialised if c.new is not None]
     total = sum(e.size for e in written if not e.is_dir)

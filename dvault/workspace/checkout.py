@@ -32,6 +32,7 @@ from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.fileio import write_temp
 from dvault.workspace.limits import check_room
+from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.parallel import write_in_processes
 from dvault.workspace.safety import SymlinkGuard, check_changes
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX, in_scopes
@@ -50,6 +51,8 @@ class CheckoutReport:
     roots_not_tracked: list[str] = field(default_factory=list)
     """Roots of the commit a first checkout did not start tracking: its tree holds
     nothing there (safety.adopted_roots)."""
+    kept: LostEntry | None = None
+    """Where a forced checkout kept the uncommitted files it overwrote or removed."""
 
 
 def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) -> bool:

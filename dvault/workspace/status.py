@@ -25,7 +25,8 @@ from dvault.repository import Repository
 from dvault.revisions import peel
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_trees
-from dvault.workspace import mergestate
+from dvault.workspace import lostfound, mergestate
+from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class Status:
     new_dirs: dict[bytes, int] = field(default_factory=dict)
     """Each topmost directory with nothing staged under it, by its count of new files: one
     line in ``status`` (``data/images/ (240 new files)``) unless asked for every file."""
+    lost_found: list[LostEntry] = field(default_factory=list)
+    """Copies a forced checkout kept in ``.dvault/lost+found`` (not part of clean)."""
 
     @property
     def clean(self) -> bool:
@@ -138,6 +141,10 @@ class Status:
             "untracked": text(self.untracked),
             "merging": self.merging,
             "unmerged": text(self.unmerged),
+            "lost_found": [
+                {"path": f".dvault/lost+found/{e.name}", "files": e.files, "when": e.when}
+                for e in self.lost_found
+            ],
         }
 
 
@@ -210,6 +217,7 @@ def compute_status(repo: Repository) -> Status:
     if merge is not None:
         status.merging = merge.rev
         status.unmerged = mergestate.unresolved(repo, merge)
+    status.lost_found = lostfound.entries(repo)
     status.modified.sort()
     status.deleted.sort()
     status.untracked.sort()

@@ -154,14 +154,18 @@ def test_checkout_force_head_path_discards_local_edit(tracked: Project) -> None:
     assert tracked.status()["clean"] is True
 
 
-def test_checkout_force_makes_workspace_match_revision(tracked: Project) -> None:
-    """`checkout --force REV` discards local edits and deletions: the workspace equals REV."""
-    expected = tracked.snapshot()
+def test_checkout_force_overwrites_only_what_the_switch_writes(tracked: Project) -> None:
+    """`checkout --force REV` writes what the switch must write, keeping a copy of each
+    uncommitted file it overwrites; an unrelated edit or deletion is carried, as without
+    --force (git's `checkout -f` discards it: dvault never loses work for a flag)."""
     tracked.write("data/a.txt", "local edit\n")
     (tracked.root / "data" / "b.txt").unlink()
     tracked.ok("checkout", "--force", "main")
-    assert tracked.snapshot() == expected
-    assert tracked.status()["clean"] is True
+    assert (tracked.root / "data" / "a.txt").read_text() == "local edit\n"
+    assert not (tracked.root / "data" / "b.txt").exists()
+    assert not (tracked.root / ".dvault" / "lost+found").exists()
+    status = tracked.status()
+    assert status["modified"] == ["data/a.txt"] and status["deleted"] == ["data/b.txt"]
 
 
 def test_checkout_path_relative_to_subdirectory(tracked: Project) -> None:

@@ -139,5 +139,5 @@ def test_running_one_command_leaves_the_app_whole(capsys: pytest.CaptureFixture[
         code, out, _ = run_in_process(args, capsys)
         assert code == 0 and "Examples:" in out
     assert set(command_tree()) == before
-    code, _, err = run_in_process(["stauts"], capsys)
-    assert code == 2 and err.count("Did you mean 'status'?") == 1, err
+    code, _, err = run_in_process(["chekout"], capsys)
+    assert code == 2 and err.count("Did you mean 'checkout'?") == 1, err

@@ -82,7 +82,18 @@ def test_json_documents_of_the_local_commands(project: Project, tmp_path: Path) 
     assert project.ok("tag", "--json").json() == [tag]
 
     moved = project.ok("checkout", "old", "--json").json()
-    _keys(moved, "rev", "commit", "branch", "head", "paths", "written", "removed", "bytes_written")
+    _keys(
+        moved,
+        "rev",
+        "commit",
+        "branch",
+        "head",
+        "paths",
+        "written",
+        "removed",
+        "bytes_written",
+        "kept_in",
+    )
     assert (moved["commit"], moved["branch"], moved["written"]) == (first["id"], "old", 1)
     back = project.ok("checkout", "main", "--json")
     assert back.json()["branch"] == "main"

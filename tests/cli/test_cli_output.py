@@ -128,7 +128,7 @@ def test_verbose_adds_detail_on_stderr_only(tracked: Project) -> None:
     added = proj.ok("--verbose", "add", "data", "--json")
     assert added.json()["modified"] == 1  # stdout still one JSON document
     assert "read " in added.err and "stored " in added.err
-    moved = proj.ok("-v", "checkout", "-f", "HEAD")
+    moved = proj.ok("-v", "checkout", "-f", "HEAD", "--", "data/a.txt")
     assert "wrote data/a.txt" in moved.err
 
 

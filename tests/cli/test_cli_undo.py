@@ -105,7 +105,7 @@ def test_revert_refuses_uncommitted_changes_in_touched_paths(project: Project) -
     line = one_error_line(project.fails(1, "revert", bad))
     assert "data/labels.csv" in line
     assert state(project) == before
-    project.ok("checkout", "-f", "main")
+    project.ok("checkout", "-f", "main", "--", "data/labels.csv")
     project.write("data/img2.png", b"edited, not committed")
     project.ok("revert", bad)
     assert (project.root / "data/img2.png").read_bytes() == b"edited, not committed"

@@ -125,6 +125,7 @@ def assert_healthy(project: Project, commits: list[tuple[str, dict[str, str]]]) 
     assert status.code in (0, 1), status.describe()
     for rev, files in [*commits, ("main", commits[-1][1])]:
         project.ok("checkout", "--force", rev)
+        project.ok("reset", "--hard", "HEAD")  # --force carries edits it does not overwrite
         diff = manifest_diff(files, manifest(project.root))
         assert not diff, f"{rev} does not restore: {diff}"
 

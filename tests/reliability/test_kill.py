@@ -127,6 +127,9 @@ def check_restore(project: Project, campaign: Campaign, rev: str, want: dict[str
     result = project.run("checkout", "--force", rev)
     if not campaign.check_ok(result):
         return False
+    # --force carries edits the switch does not touch; reset --hard discards them
+    if not campaign.check_ok(project.run("reset", "--hard", "HEAD")):
+        return False
     diff = manifest_diff(want, manifest(project.root))
     return campaign.check(not diff, f"checkout {rev[:12]} does not restore the commit: {diff}")
 
