@@ -44,12 +44,12 @@ def _git_runner(proj: GitProject) -> Callable[..., object]:
 
 
 def test_post_checkout_force_as_printed(hooked: GitProject, tmp_path: Path) -> None:
-    """The printed `dvault checkout --force PIN`: the data is the pin's, the edit it
+    """The printed `dvault checkout --force --pin`: the data is the pin's, the edit it
     overwrote is in lost+found, the unrelated edit is carried; git commits."""
     err = _half_switched(hooked)
     pin = hooked.pin()
     command = the_command(err, "--force")
-    assert command == f"dvault checkout --force {pin[:12]}"
+    assert command == "dvault checkout --force --pin"
     run_line(hooked, command)
     assert hooked.data() == _expected(V1, tmp_path / "want", **{"b.bin": ELSEWHERE})
     kept = list((hooked.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
@@ -89,7 +89,7 @@ def test_pre_commit_on_the_wrong_base_as_printed(hooked: GitProject, tmp_path: P
 
 def test_pre_commit_data_not_at_pin_as_printed(hooked: GitProject, tmp_path: Path) -> None:
     """Half-switched without edits (they were undone by hand): the fix is `dvault
-    checkout PIN`, not `dvault commit -a` (which said "nothing to commit")."""
+    checkout --pin`, not `dvault commit -a` (which said "nothing to commit")."""
     _half_switched(hooked)
     hooked.write("data/a.txt", V2["a.txt"])
     hooked.write("data/b.bin", V2["b.bin"])
@@ -97,7 +97,7 @@ def test_pre_commit_data_not_at_pin_as_printed(hooked: GitProject, tmp_path: Pat
     assert refused.code != 0, refused.describe()
     pin = hooked.pin()
     command = the_command(refused.err, "checkout")
-    assert command == f"dvault checkout {pin[:12]}"
+    assert command == "dvault checkout --pin"
     run_line(hooked, command)
     hooked.git("commit", "-q", "--allow-empty", "-m", "x")
     assert hooked.data() == _expected(V1, tmp_path / "v1")
