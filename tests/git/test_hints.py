@@ -95,7 +95,6 @@ def test_pre_commit_data_not_at_pin_as_printed(hooked: GitProject, tmp_path: Pat
     hooked.write("data/b.bin", V2["b.bin"])
     refused = hooked.git("commit", "-q", "--allow-empty", "-m", "x", check=False)
     assert refused.code != 0, refused.describe()
-    pin = hooked.pin()
     command = the_command(refused.err, "checkout")
     assert command == "dvault checkout --pin"
     run_line(hooked, command)
