@@ -142,14 +142,15 @@ class PinState:
         if self.head is None:
             return (
                 f"{where}, and {len(self.conflicts)} file(s) here differ from it ({shown}{more}):"
-                " move them away and run `dvault checkout --pin`, or overwrite them with "
-                "`dvault checkout --pin --force`"
+                " move them away and run `dvault checkout --pin`, or overwrite them (a copy "
+                "is kept in .dvault/lost+found) with `dvault checkout --pin --force`"
             )
         return (
             f"{where} with uncommitted changes the pin would overwrite in "
-            f"{len(self.conflicts)} path(s) ({shown}{more}): to keep them, go back to the git "
-            "branch they belong to (`git checkout -`) and commit them there; to discard them, "
-            "run `dvault checkout --pin --force`"
+            f"{len(self.conflicts)} path(s) ({shown}{more}): to commit them where they belong, "
+            "go back to that git branch (`git checkout -`) and commit there; to set them "
+            "aside, run `dvault stash push && dvault checkout --pin`; to overwrite them (a "
+            "copy is kept in .dvault/lost+found), run `dvault checkout --pin --force`"
         )
 
     def on_commit(self) -> str | None:

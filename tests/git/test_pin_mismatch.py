@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tests.cli.helpers import one_error_line
+from tests.cli.hint_commands import run_line
 
 from .conftest import V1, GitProject, change_data
 
@@ -79,7 +80,11 @@ def test_half_switched_status_names_the_mismatch_and_keep_hint_works(
         "conflicts": ["data/a.txt"],
         "error": None,
     }
-    assert _hints(line) == ["git checkout -", "dvault checkout --pin --force"]
+    assert _hints(line) == [
+        "git checkout -",
+        "dvault stash push && dvault checkout --pin",
+        "dvault checkout --pin --force",
+    ]
     # the plain command refuses, names the edit, changes nothing
     refused = hooked.fails(1, "checkout", "--pin")
     assert "data/a.txt" in refused.err, refused.describe()
@@ -99,19 +104,39 @@ def test_half_switched_status_names_the_mismatch_and_keep_hint_works(
 
 
 def test_half_switched_force_hint_checks_out_the_pin(hooked: GitProject) -> None:
-    """The other printed fix, `dvault checkout --pin --force`, ends with the workspace at
-    b's pin (the edit it was told to discard is gone) and status clean."""
+    """The printed `dvault checkout --pin --force` ends with the workspace at b's pin, the
+    edit it overwrote copied to .dvault/lost+found, and nothing to commit."""
     pinned, _ = _half_switched(hooked)
     line = _pin_line(hooked.ok("status").out)
-    _run_hint(hooked, _hints(line)[1])
+    _run_hint(hooked, _hints(line)[2])
+    kept = list((hooked.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
+    assert [k.read_bytes() for k in kept] == [b"precious unsaved edit\n"]
     assert hooked.ok("log", "-n", "1", "--json").json()[0]["id"] == pinned
     assert (hooked.root / "data/a.txt").read_bytes() == V2["a.txt"]
     status = hooked.ok("status")
     assert "dvault.lock pins" not in status.out
     assert "nothing to commit, workspace clean" in status.out
+    assert "1 file(s) kept in .dvault/lost+found" in status.out
     assert hooked.git("status", "--porcelain").out == ""  # the lock is b's, byte for byte
     again = hooked.ok("checkout", "--pin", "--json").json()
     assert again == {"pin": pinned, "branch": None, "summary": f"data already at {pinned[:12]}"}
+
+
+def test_half_switched_stash_hint_sets_the_edit_aside(hooked: GitProject) -> None:
+    """The printed `dvault stash push && dvault checkout --pin`, run as printed, brings b's
+    data; the edit is in the stash, and `dvault stash pop` on main (where it belongs)
+    brings it back byte for byte."""
+    pinned, _ = _half_switched(hooked)
+    line = _pin_line(hooked.ok("status").out)
+    run_line(hooked, _hints(line)[1])
+    assert hooked.status()["pin"]["state"] == "match"
+    assert hooked.status()["head"] == pinned
+    assert (hooked.root / "data/a.txt").read_bytes() == V2["a.txt"]
+    assert len(hooked.ok("stash", "list", "--json").json()) == 1
+    hooked.git("checkout", "-q", "main")
+    hooked.ok("stash", "pop")
+    assert (hooked.root / "data/a.txt").read_bytes() == b"precious unsaved edit\n"
+    assert hooked.ok("stash", "list", "--json").json() == []
 
 
 def test_unrelated_edit_is_carried_to_the_pin(hooked: GitProject) -> None:
