@@ -32,6 +32,7 @@ from dvault.errors import (
     UsageError,
 )
 from dvault.hashing import ObjectId, ObjectType
+from dvault.identity import author
 from dvault.objects import Tag
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
@@ -366,7 +367,8 @@ def push_refs(
             (ref, oid.hex(), force and not is_protected(ref, state.protected))
             for ref, oid in pending.items()
         ]
-        final, report.log_head = remote.log.append(updates, check, signer)
+        who = author(repo.config, repo.root)  # as git says: the person, not the login
+        final, report.log_head = remote.log.append(updates, check, signer, who)
         report.log_seq, report.signed = final.state.head_seq, signer is not None
         report.updated = {ref: final.refs[ref] for ref in pending}
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])

@@ -393,6 +393,7 @@ class RemoteRefLog:
         updates: list[tuple[str, str, bool]],
         check: Callable[[LogState], None],
         sign: Callable[[LogEntry], LogEntry] | None = None,
+        user: str | None = None,
     ) -> tuple[LogView, str]:
         """Append one entry holding every (ref, new id, force) not yet in effect, retrying
         on a race: the refs of one push become visible together or not at all. Returns
@@ -400,6 +401,7 @@ class RemoteRefLog:
 
         ``check`` re-validates the updates against the freshly loaded state each attempt
         (fast-forward, tag immutability); it raises to refuse. ``sign`` signs the entry.
+        ``user`` says who pushes (git's author identity); the login name without it.
         """
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             view = self.load()
@@ -419,7 +421,7 @@ class RemoteRefLog:
                 prev=state.head,
                 updates=changes,
                 time_ns=time.time_ns(),
-                user=_user(),
+                user=user or _user(),
                 host=socket.gethostname(),
             )
             if sign is not None:
