@@ -223,17 +223,36 @@ class Repo(Repository):
         protect: list[str] | None = None,
         encrypt: bool = False,
         kdf_cost: int | None = None,
+        init: bool = False,
     ) -> RemoteSpec:
         """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
         branches (glob patterns) that only fast-forward on it, even when forced: they are
         written into the remote's create-only marker now, so they bind every client. With
         ``encrypt`` the remote is first set up for client-side encryption (or joined, when
-        it already is): see dvault/remote/keys.py."""
+        it already is): see dvault/remote/keys.py. A directory remote must already be a
+        dvault remote unless ``init`` creates it (under an existing parent directory)."""
         from dvault.ops import remotes  # deferred: start-up
 
         return remotes.add_remote(
-            self, name, url, endpoint, region, retention_days, profile, protect, encrypt, kdf_cost
+            self,
+            name,
+            url,
+            endpoint,
+            region,
+            retention_days,
+            profile,
+            protect,
+            encrypt,
+            kdf_cost,
+            init,
         )
+
+    def init_remote(self, name: str) -> bool:
+        """Create a configured remote's location (``dvault remote init``); False when it
+        already was a dvault remote."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        return remotes.init_remote(self, name)
 
     def remove_remote(self, name: str) -> None:
         """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""

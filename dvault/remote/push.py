@@ -39,7 +39,9 @@ from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpe
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import push_signer
+from dvault.remote.marker import MARKER
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
+from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
 from dvault.repository import Repository
 from dvault.signing import refuse_unsigned
@@ -324,6 +326,7 @@ def push_refs(
         report.packs_skipped += len(todo) - len(upload)
         return report
     if todo:
+        _check_marked(repo, remote)
         remote.ensure_marker()
     try:
         _send(repo, remote, todo, packs, confirmed, report)
@@ -341,6 +344,18 @@ def push_refs(
     record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
+
+
+def _check_marked(repo: Repository, remote: Remote) -> None:
+    """A directory that does not hold dvault's marker is not filled: it may be the empty
+    mount point of an unmounted disk (S3 prefixes still get theirs on first push)."""
+    folder = directory_of(remote.spec, repo.root)
+    if remote.marker is None and folder is not None:
+        raise RemoteError(
+            f"remote {remote.describe()}: {folder} is not a dvault remote (no "
+            f"{MARKER}; not mounted?); nothing was sent. If it is a new remote, run "
+            f"`dvault remote init {remote.spec.name}`"
+        )
 
 
 def _is_commit(repo: Repository, oid: bytes) -> bool:

@@ -122,7 +122,7 @@ def test_encrypted_round_trip_and_nothing_in_clear(
 
     if remote.kind == "dir":  # the control: a plain remote leaks all of it
         plain = tmp_path / "plain.remote"
-        enc.ok("remote", "add", "plain", str(plain))
+        enc.ok("remote", "add", "--init", "plain", str(plain))
         enc.ok("push", "plain", "main", "v1")
         leaked = _leaks(_files_under(plain), _ids_of(enc), NEEDLE)
         assert enc.head() in leaked and "the content of data/needle.bin" in leaked
@@ -250,9 +250,9 @@ def test_remote_configured_encrypted_is_never_used_in_clear(
     assert "configured as encrypted" in one_error_line(result)
     assert list((tmp_path / "r").iterdir()) == []
     # and a plain remote cannot be turned into an encrypted one in place
-    proj.ok("remote", "add", "plain", str(tmp_path / "p"))
+    proj.ok("remote", "add", "--init", "plain", str(tmp_path / "p"))
     proj.ok("push", "plain", "main")
-    result = proj.run("remote", "add", "enc", str(tmp_path / "p"), "--encrypt")
+    result = proj.run("remote", "add", "--init", "enc", str(tmp_path / "p"), "--encrypt")
     assert result.code == 2 and "unencrypted dvault data" in one_error_line(result)
 
 

@@ -46,7 +46,7 @@ def small_project(root: Path, env: dict[str, str], *remote_add: str) -> Project:
     committed(root, files)
     proj = Project(root, env)
     if remote_add:
-        proj.ok("remote", "add", "origin", *remote_add)
+        proj.ok("remote", "add", "--init", "origin", *remote_add)
     return proj
 
 
