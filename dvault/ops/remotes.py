@@ -53,6 +53,8 @@ def add_remote(
     spec = RemoteSpec(name, url, endpoint, region, retention_days, profile)
     if kdf_cost is not None and not encrypt:
         raise UsageError("--kdf-cost needs --encrypt")
+    if kdf_cost is not None:
+        keys.check_new_cost(kdf_cost)
     if name in repo.config.get("remote", {}):
         raise UsageError(f"remote {name!r} already exists")
     folder = directory_of(spec, repo.root)

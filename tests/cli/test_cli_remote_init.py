@@ -51,9 +51,7 @@ def test_missing_directory_is_refused_and_the_hint_creates_it(
     other.ok("fetch", "nas")
 
 
-def test_existing_directory_without_the_marker_is_refused(
-    project: Project, tmp_path: Path
-) -> None:
+def test_existing_directory_without_the_marker_is_refused(project: Project, tmp_path: Path) -> None:
     """An empty directory may be the mount point of an unmounted disk: not a remote."""
     mount = tmp_path / "mnt"
     mount.mkdir()

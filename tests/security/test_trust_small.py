@@ -56,7 +56,9 @@ def test_kdf_cost_below_16_is_refused_for_key_slots(tmp_path: Path) -> None:
         assert "--kdf-cost must be between 16 and 20" in result.err
         assert not remote.exists() or not any(remote.rglob("*"))
         assert (proj.root / ".dvault" / "config").read_bytes() == config
-    proj.ok("remote", "add", "--init", "vault", str(remote), "--encrypt", "--kdf-cost", "16", env=env)
+    proj.ok(
+        "remote", "add", "--init", "vault", str(remote), "--encrypt", "--kdf-cost", "16", env=env
+    )
     slots = sorted((remote / "keys").iterdir())
     added = proj.run("remote", "passphrase", "add", "vault", "--kdf-cost", "15", env=env)
     assert added.code == 2, added.describe()
