@@ -284,11 +284,15 @@ class Repo(Repository):
 
         return sync.push(self, remote, refs, force, tags=tags, all_refs=all_refs, dry_run=dry_run)
 
-    def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> FetchReport:
-        """Bring in a remote's refs (default: all) and the objects they need, verified."""
+    def fetch(
+        self, remote: str | None = None, refs: list[str] | None = None, all_history: bool = False
+    ) -> FetchReport:
+        """Bring in a remote's refs (default: all) and the objects they need, verified;
+        ``all_history`` also the history behind commits fetched without it (the git
+        hooks fetch only the pinned commit), so ``verify`` then checks all of it."""
         from dvault.ops import sync  # deferred: start-up
 
-        return sync.fetch(self, remote, refs)
+        return sync.fetch(self, remote, refs, all_history)
 
     def pull(
         self,

@@ -177,6 +177,14 @@ def fetch(
     args: Annotated[
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: all).")
     ] = None,
+    all_history: Annotated[
+        bool,
+        typer.Option(
+            "--all-history",
+            help="Also bring the history behind commits fetched without it (the git hooks "
+            "fetch only the pinned commit), so that verify checks every commit.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring in a remote's refs and the objects they need, verified on arrival.
@@ -186,12 +194,13 @@ def fetch(
       dvault fetch origin
       dvault fetch origin main v2
       dvault fetch && dvault log origin/main --oneline
+      dvault fetch --all-history           # a clone made by the git hooks: all history
     """
     from dvault.remote.fetch import fetch as do_fetch  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
-    report = do_fetch(repo, spec, refs or None)
+    report = do_fetch(repo, spec, refs or None, all_history=all_history)
     out.note(
         f"{report.packs_downloaded} pack(s) downloaded whole, {report.ranges_read} range read(s)"
     )

@@ -59,10 +59,15 @@ def push(
 
 
 def fetch(
-    repo: Repository, remote: str | None = None, refs: list[str] | None = None
+    repo: Repository,
+    remote: str | None = None,
+    refs: list[str] | None = None,
+    all_history: bool = False,
 ) -> FetchReport:
-    """Bring in a remote's refs (default: all) and the objects they need, verified."""
-    return remote_fetch.fetch(repo, pick_remote(repo, remote), refs or None)
+    """Bring in a remote's refs (default: all) and the objects they need, verified;
+    ``all_history`` also the history behind commits fetched without it."""
+    spec = pick_remote(repo, remote)
+    return remote_fetch.fetch(repo, spec, refs or None, all_history=all_history)
 
 
 def pull(
