@@ -113,6 +113,11 @@ def push(
         return
     for ref, value in report.updated.items():
         out.message(f"{ref} -> {spec.name} {value[:12]}")
+    if report.packs_resumed:
+        out.message(
+            f"resuming the interrupted push: {report.packs_resumed} pack(s) already on the "
+            f"remote, {report.packs_sent} sent"
+        )
     out.message(
         f"sent {report.packs_sent} pack(s), {size(report.bytes_sent)} "
         f"({report.packs_skipped} already there)"
