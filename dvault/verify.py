@@ -262,15 +262,19 @@ def verify_local(
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
     if read_data or window is not None:
-        for oid, kind in found.objects.items():
-            if window is not None and oid[0] * SAMPLE_BUCKETS // 256 not in window:
-                continue
-            if kind in (ObjectType.BLOB,):
-                try:
-                    _, raw = store.get_raw(oid)
-                    report.bytes_checked += len(raw)
-                except (CorruptObject, MissingObject) as exc:
-                    bad[oid] = str(exc)
+        # the bar's total: the packs' size (what is re-hashed is most of it)
+        total = sum(path.stat().st_size for path in on_disk.values())
+        with repo.progress("verify", total) as tick:
+            for oid, kind in found.objects.items():
+                if window is not None and oid[0] * SAMPLE_BUCKETS // 256 not in window:
+                    continue
+                if kind in (ObjectType.BLOB,):
+                    try:
+                        _, raw = store.get_raw(oid)
+                        report.bytes_checked += len(raw)
+                        tick(len(raw))
+                    except (CorruptObject, MissingObject) as exc:
+                        bad[oid] = str(exc)
     if bad:
         impact = trace(store.get_raw, store.type_of, set(bad), starts)
         for oid, error in bad.items():
@@ -341,12 +345,16 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
         return report
     located = (remote.catalog.locate(oid) for oid in found.objects)
     report.bytes_checked = sum(entry.stored_len for _, entry in filter(None, located))
-    report.problems += verify_remote_objects(remote, found, owners)
+    with repo.progress("verify", report.bytes_checked) as tick:
+        report.problems += verify_remote_objects(remote, found, owners, tick)
     return report
 
 
 def verify_remote_objects(
-    remote: Remote, found: Reachable, owners: dict[bytes, str] | None = None
+    remote: Remote,
+    found: Reachable,
+    owners: dict[bytes, str] | None = None,
+    tick: Callable[[int], None] = lambda _n: None,
 ) -> list[str]:
     """Re-read and re-hash every object of ``found`` on ``remote``, one request per pack."""
     problems: list[str] = []
@@ -364,6 +372,7 @@ def verify_remote_objects(
         except RemoteError as exc:
             problems.append(str(exc))
             continue
+        tick(sum(entry.stored_len for _, entry in items))
         for oid, entry in items:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
             try:

@@ -338,7 +338,15 @@ def clone(
     name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
     dest = inv.cwd() / (directory or Path(name))
     report = do_clone(
-        inv.local_url(url), dest, rev, inv.paths, endpoint, region, profile, trust=trust
+        inv.local_url(url),
+        dest,
+        rev,
+        inv.paths,
+        endpoint,
+        region,
+        profile,
+        trust=trust,
+        progress=inv.out.progress,
     )
     if as_json:
         inv.out.json(

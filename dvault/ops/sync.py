@@ -33,7 +33,7 @@ from dvault.remote.fetch import FetchReport, bring_in, fetch_view
 from dvault.remote.push import PushReport, is_ancestor
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
-from dvault.repository import Repository
+from dvault.repository import ProgressFactory, Repository
 from dvault.revisions import peel
 from dvault.workspace.checkout import CheckoutReport
 
@@ -162,6 +162,7 @@ def clone(
     profile: str | None = None,
     backend: Backend | None = None,
     trust: CloneTrust | None = None,
+    progress: ProgressFactory | None = None,
 ) -> CheckoutReport:
     """Create ``dest``, add the remote as ``origin``, fetch and check out.
 
@@ -179,6 +180,8 @@ def clone(
     spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
     try:
         repo = Repository.init(dest, at_git_root=False)
+        if progress is not None:  # the fetch and the checkout report to it
+            repo.progress = progress
         with repo:
             config = cfg.load(repo.dir / "config")
             config.setdefault("remote", {})["origin"] = spec.to_config()
