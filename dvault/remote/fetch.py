@@ -96,6 +96,26 @@ def fetch(
     return fetch_view(repo, remote, remote.log.load(), names, scopes, history, all_history)
 
 
+def fetch_commit(repo: Repository, spec: RemoteSpec, commit_id: bytes) -> FetchReport:
+    """Bring one commit whole, without its history (the git hooks' fetch of a pinned
+    commit; recorded in ``.dvault/shallow``). A remote that cannot be reached is named
+    with the commit it was needed for, not as an object that is missing."""
+    try:
+        remote = Remote(repo, spec)
+        remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
+        remote.refresh_catalog()
+        report = FetchReport()
+        bring_in(repo, remote, [ObjectId(bytes(commit_id))], None, False, report)
+    except RemoteError as exc:
+        if type(exc) is not RemoteError:  # tampered, missing, undecryptable: as they are
+            raise
+        raise RemoteError(
+            f"objects of {bytes(commit_id).hex()[:12]} are on remote {spec.name}, which cannot "
+            f"be reached now (offline? {exc})"
+        ) from None
+    return report
+
+
 def fetch_view(
     repo: Repository,
     remote: Remote,

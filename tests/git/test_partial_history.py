@@ -74,3 +74,32 @@ def test_a_deleted_pack_is_still_damage(hooked: GitProject, bare: Path, tmp_path
         assert "problem(s)" in result.err, result.describe()
         pack.with_suffix(".away").rename(pack)
     clone.ok("verify")
+
+
+def test_a_fresh_clone_with_its_remote_offline_names_the_remote(
+    hooked: GitProject, bare: Path, tmp_path: Path
+) -> None:
+    """Issue 20, item 10: the hook's fetch says which remote it needs, not that an object
+    is missing; once the remote is back the same checkout works."""
+    change_data(hooked, V2, "v2")
+    hooked.git("push", "-q", "origin", "main")
+    clone = GitProject(tmp_path / "clone", hooked.env)
+    subprocess.run(
+        ["git", "clone", "-q", "-b", "main", str(bare), str(clone.root)],
+        env=hooked.env,
+        check=True,
+    )
+    clone.ok("hooks", "install")
+    remote = tmp_path / "dvault-remote"
+    remote.rename(tmp_path / "unmounted")
+    result = clone.git("checkout", "-q", "main", check=False)
+    pin = clone.pin("HEAD")
+    assert f"objects of {pin[:12]} are on remote origin, which cannot be reached" in result.err, (
+        result.describe()
+    )
+    assert "is missing" not in result.err
+    assert not remote.exists()  # never recreated
+    (tmp_path / "unmounted").rename(remote)
+    result = clone.git("checkout", "-q", "main")
+    assert "data checked out at" in result.err, result.describe()
+    assert clone.data() == hooked.data()
