@@ -264,6 +264,7 @@ SIZES = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT, 3 * SEGMENT + 17,
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[EncryptedBackend, dict[str, bytes]]:
     root = tmp_path_factory.mktemp("enc")
+    (root / "remote").mkdir()  # a backend never creates its directory
     backend = EncryptedBackend(
         DirectoryBackend(root / "remote"), RepoKeys.derive(os.urandom(32)), root
     )
@@ -326,6 +327,7 @@ def test_download_streams_the_plaintext(
 
 def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) -> None:
     keys = RepoKeys.derive(os.urandom(32))
+    (tmp_path / "remote").mkdir()  # a backend never creates its directory
     inner = DirectoryBackend(tmp_path / "remote")
     backend = EncryptedBackend(inner, keys, tmp_path)
     first, second = os.urandom(3 * SEGMENT), os.urandom(3 * SEGMENT)
@@ -357,6 +359,7 @@ def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) 
 
 
 def test_key_slots_open_only_with_their_passphrase(tmp_path: Path) -> None:
+    (tmp_path / "remote").mkdir()  # a backend never creates its directory
     inner = DirectoryBackend(tmp_path / "remote")
     keys = RepoKeys.derive(os.urandom(32))
     inner.create("keys/a.json", make_slot(keys, "first passphrase", 16))
