@@ -295,17 +295,36 @@ class Repo(Repository):
         protect: list[str] | None = None,
         encrypt: bool = False,
         kdf_cost: int | None = None,
+        init: bool = False,
     ) -> RemoteSpec:
         """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
         branches (glob patterns) that only fast-forward on it, even when forced: they are
         written into the remote's create-only marker now, so they bind every client. With
         ``encrypt`` the remote is first set up for client-side encryption (or joined, when
-        it already is): see dvault/remote/keys.py."""
+        it already is): see dvault/remote/keys.py. A directory remote must already be a
+        dvault remote unless ``init`` creates it (under an existing parent directory)."""
         from dvault.ops import remotes  # deferred: start-up
 
         return remotes.add_remote(
-            self, name, url, endpoint, region, retention_days, profile, protect, encrypt, kdf_cost
+            self,
+            name,
+            url,
+            endpoint,
+            region,
+            retention_days,
+            profile,
+            protect,
+            encrypt,
+            kdf_cost,
+            init,
         )
+
+    def init_remote(self, name: str) -> bool:
+        """Create a configured remote's location (``dvault remote init``); False when it
+        already was a dvault remote."""
+        from dvault.ops import remotes  # deferred: start-up
+
+        return remotes.init_remote(self, name)
 
     def remove_remote(self, name: str) -> None:
         """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
@@ -349,11 +368,15 @@ class Repo(Repository):
 
         return sync.push(self, remote, refs, force, tags=tags, all_refs=all_refs, dry_run=dry_run)
 
-    def fetch(self, remote: str | None = None, refs: list[str] | None = None) -> FetchReport:
-        """Bring in a remote's refs (default: all) and the objects they need, verified."""
+    def fetch(
+        self, remote: str | None = None, refs: list[str] | None = None, all_history: bool = False
+    ) -> FetchReport:
+        """Bring in a remote's refs (default: all) and the objects they need, verified;
+        ``all_history`` also the history behind commits fetched without it (the git
+        hooks fetch only the pinned commit), so ``verify`` then checks all of it."""
         from dvault.ops import sync  # deferred: start-up
 
-        return sync.fetch(self, remote, refs)
+        return sync.fetch(self, remote, refs, all_history)
 
     def pull(
         self,

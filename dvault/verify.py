@@ -18,6 +18,7 @@ from dvault.impact import trace
 from dvault.maintenance.ref_repair import damaged_refs
 from dvault.maintenance.roots import ref_label, remote_only
 from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
+from dvault.remote import shallow
 from dvault.remote.backend import RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.logsign import audit as audit_log
@@ -36,6 +37,11 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     remote_only: set[ObjectId] = field(default_factory=set)
     """In a partial clone: objects a remote holds that this clone never fetched."""
+    not_fetched: set[ObjectId] = field(default_factory=set)
+    """Commits behind one fetched without its history (``.dvault/shallow``) whose trees
+    were never fetched: not damage, brought by ``fetch --all-history``."""
+    shallow: list[ObjectId] = field(default_factory=list)
+    """The commits fetched without their history that the not-fetched ones are behind."""
     signatures: dict[str, int] = field(default_factory=dict)
     """How many commits and tags were good, bad, unknown (signer) or unsigned."""
     log: dict[str, Any] | None = None
@@ -141,6 +147,45 @@ def _walk_refs(
     return found, owners
 
 
+def _unfetched_history(repo: Repository, report: VerifyReport) -> dict[str, bytes]:
+    """Sort the history behind commits fetched without it (``.dvault/shallow``): a
+    commit whose tree this store never held is "not fetched" (``report.not_fetched``,
+    skipped by the walk); one whose tree is here must be whole, and is returned as a
+    start of its own (its data is checked like any other). A commit the index lists but
+    cannot read is left to the walk, which reports it as damage."""
+    store = repo.store
+    boundary = [c for c in sorted(shallow.load(repo.dir)) if store.type_of(c) is not None]
+    starts: dict[str, bytes] = {}
+    seen: set[bytes] = set(boundary)
+    pending: list[tuple[bytes, ObjectId]] = []
+    for tip in boundary:
+        try:
+            commit = repo.read_commit(tip)
+        except DvaultError:
+            continue  # the walk reports it
+        pending += [(p, tip) for p in commit.parents]
+        report.shallow.append(tip)
+        starts[f"commit {tip.hex()[:12]} (fetched without its history)"] = tip
+    while pending:
+        oid, below = pending.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        if store.type_of(oid) is None:  # not even the commit: never fetched
+            report.not_fetched.add(ObjectId(bytes(oid)))
+            continue
+        try:
+            commit = repo.read_commit(oid)
+        except DvaultError:
+            continue  # listed here but unreadable: damage, reported by the walk
+        if store.type_of(commit.tree) is None:
+            report.not_fetched.add(ObjectId(bytes(oid)))
+        else:
+            starts[f"commit {oid.hex()[:12]} (history before {below.hex()[:12]})"] = oid
+        pending += [(p, below) for p in commit.parents]
+    return starts
+
+
 SAMPLE_BUCKETS = 100
 
 
@@ -188,31 +233,48 @@ def verify_local(
         )
     for pack, reason in store.unreadable_packs.items():
         report.problems.append(f"pack {pack[:16]}: {reason}")
-    for pack, path in sorted(store.pack_files().items()):
+    on_disk = store.pack_files()
+    for pack in sorted(set(store.index.pack_names.values()) - set(on_disk)):
+        report.problems.append(f"pack {pack[:16]}: the index lists it but its file is gone")
+    for pack, path in sorted(on_disk.items()):
         if pack not in store.unreadable_packs:  # indexed packs: is the footer still intact?
             try:
                 read_footer(path)
             except CorruptPack as exc:
                 report.problems.append(f"pack {pack[:16]}: {exc}")
-    elsewhere = remote_only(repo)
+    partial = remote_only(repo)
+    behind = _unfetched_history(repo, report)
+    if not revs:  # fetched whole behind a boundary: checked like any commit a ref reaches
+        for label, oid in behind.items():
+            starts.setdefault(label, oid)
+    not_fetched = report.not_fetched
+
+    def elsewhere(oid: bytes) -> bool:
+        return oid in not_fetched or partial(oid)
+
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(
         starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere, detail=False
     )
+    report.remote_only -= not_fetched
     audit.finish(owners)
     bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
     if read_data or window is not None:
-        for oid, kind in found.objects.items():
-            if window is not None and oid[0] * SAMPLE_BUCKETS // 256 not in window:
-                continue
-            if kind in (ObjectType.BLOB,):
-                try:
-                    _, raw = store.get_raw(oid)
-                    report.bytes_checked += len(raw)
-                except (CorruptObject, MissingObject) as exc:
-                    bad[oid] = str(exc)
+        # the bar's total: the packs' size (what is re-hashed is most of it)
+        total = sum(path.stat().st_size for path in on_disk.values())
+        with repo.progress("verify", total) as tick:
+            for oid, kind in found.objects.items():
+                if window is not None and oid[0] * SAMPLE_BUCKETS // 256 not in window:
+                    continue
+                if kind in (ObjectType.BLOB,):
+                    try:
+                        _, raw = store.get_raw(oid)
+                        report.bytes_checked += len(raw)
+                        tick(len(raw))
+                    except (CorruptObject, MissingObject) as exc:
+                        bad[oid] = str(exc)
     if bad:
         impact = trace(store.get_raw, store.type_of, set(bad), starts)
         for oid, error in bad.items():
@@ -283,12 +345,16 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
         return report
     located = (remote.catalog.locate(oid) for oid in found.objects)
     report.bytes_checked = sum(entry.stored_len for _, entry in filter(None, located))
-    report.problems += verify_remote_objects(remote, found, owners)
+    with repo.progress("verify", report.bytes_checked) as tick:
+        report.problems += verify_remote_objects(remote, found, owners, tick)
     return report
 
 
 def verify_remote_objects(
-    remote: Remote, found: Reachable, owners: dict[bytes, str] | None = None
+    remote: Remote,
+    found: Reachable,
+    owners: dict[bytes, str] | None = None,
+    tick: Callable[[int], None] = lambda _n: None,
 ) -> list[str]:
     """Re-read and re-hash every object of ``found`` on ``remote``, one request per pack."""
     problems: list[str] = []
@@ -306,6 +372,7 @@ def verify_remote_objects(
         except RemoteError as exc:
             problems.append(str(exc))
             continue
+        tick(sum(entry.stored_len for _, entry in items))
         for oid, entry in items:
             stored = blob[entry.offset - start : entry.offset - start + entry.stored_len]
             try:

@@ -52,7 +52,7 @@ def pushed(tmp_path: Path) -> Iterator[tuple[Repo, Path]]:
     (data / "d01" / "link").symlink_to("f0001.bin")
     repo.add([data])
     repo.commit("v1")
-    repo.add_remote("nas", str(tmp_path / "nas"))
+    repo.add_remote("nas", str(tmp_path / "nas"), init=True)
     push(repo, pick_remote(repo, "nas"), ["main"])
     try:
         yield repo, tmp_path / "nas"

@@ -297,6 +297,7 @@ def hostile_remote(tmp_path: Path, spec: Spec) -> Path:
     with src:
         cid = forge(src, spec, branch="main")
         remote = tmp_path / "remote"
+        remote.mkdir()  # a directory backend never creates its directory
         backend = open_backend(RemoteSpec("r", str(remote)))
         for pack in (src.dir / "packs").glob("*.pack"):
             backend.create(f"packs/{pack.name}", pack.read_bytes())

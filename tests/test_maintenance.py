@@ -51,7 +51,7 @@ def _data_pack(repo: Repo) -> Path:
 def test_repair_refetches_a_damaged_object_from_a_remote(tmp_path: Path) -> None:
     """A flipped byte in a pack is detected, and repair restores the object from a remote."""
     with _project(tmp_path) as repo:
-        repo.add_remote("nas", str(tmp_path / "nas"))
+        repo.add_remote("nas", str(tmp_path / "nas"), init=True)
         push(repo, pick_remote(repo, "nas"), ["main"])
         _flip(_data_pack(repo), 200)
         assert not verify_local(repo, None, read_data=True).ok

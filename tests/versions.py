@@ -76,7 +76,7 @@ def build(base: Path) -> Versions:
             _write(root, v2)
             repo.commit("v2", all=True)
             repo.tag("v2")
-            repo.add_remote("origin", str(remote))
+            repo.add_remote("origin", str(remote), init=True)
             repo.push("origin", ["main", "v1", "v2"])
     link = {"data/current.csv": b"labels.csv"}
     return Versions(root, remote, {"v1": {**v1, **link}, "v2": {**v2, **link}})

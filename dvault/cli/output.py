@@ -147,9 +147,13 @@ class Output:
 
     @contextlib.contextmanager
     def progress(self, desc: str, total: int) -> Iterator[Progress]:
-        """A tqdm bar on stderr when it is a terminal, the work is big enough to watch, and
-        neither --quiet nor --json asked for silence (the repository's progress sink)."""
-        if self.quiet or self.json_mode or not sys.stderr.isatty() or total < (64 << 20):
+        """A tqdm bar on stderr (bytes, rate, ETA) when it is a terminal, the work is big
+        enough to watch, and neither --quiet nor --json asked for silence (the repository's
+        progress sink). ``DVAULT_PROGRESS=1`` shows it whatever the terminal and the size
+        (scripts that log stderr; tests)."""
+        forced = os.environ.get("DVAULT_PROGRESS") == "1"
+        watch = forced or (sys.stderr.isatty() and total >= (64 << 20))
+        if self.quiet or self.json_mode or not watch:
             yield lambda _n: None
             return
         from tqdm import tqdm  # deferred: tqdm is slow to import and rarely shown

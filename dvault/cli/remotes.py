@@ -21,12 +21,13 @@ def register(app: typer.Typer) -> None:
         "store.\n\n"
         "\b\nExamples:\n"
         "  dvault remote add origin s3://ml-backups/vision --retention 90\n"
-        "  dvault remote add nas /mnt/nas/dvault/vision\n"
+        "  dvault remote add --init nas /mnt/nas/dvault/vision\n"
         "  dvault remote list --json",
         no_args_is_help=True,
     )
     app.add_typer(remote_app, name="remote")
     remote_app.command("add")(remote_add)
+    remote_app.command("init")(remote_init)
     remote_app.command("remove")(remote_remove)
     remote_app.command("list")(remote_list)
     remote_app.command("default")(remote_default)
@@ -82,25 +83,73 @@ def remote_add(
         int | None,
         typer.Option(help="With --encrypt: scrypt cost as log2(n), 16-20 (default 17)."),
     ] = None,
+    init: Annotated[
+        bool,
+        typer.Option(
+            "--init",
+            help="Create the remote: a new directory under an existing parent, or the marker "
+            "in an existing S3 bucket. Without it a directory must already be a dvault remote.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a remote. Credentials come from the standard AWS environment and profiles and
-    are never written to .dvault/config.
+    """Add a remote. A directory remote must already hold a dvault remote (or give
+    --init to create it, as restic init does); a path inside the project and a URL with
+    a mistyped scheme are refused. Credentials come from the standard AWS environment
+    and profiles and are never written to .dvault/config.
 
     \b
     Examples:
+      dvault remote add --init nas /mnt/nas/dvault/vision
       dvault remote add origin s3://ml-backups/vision --retention 90 --protect main
       dvault remote add minio s3://data/vision --endpoint http://minio:9000
-      DVAULT_PASSPHRASE=... dvault remote add vault /mnt/nas/vision --encrypt
+      DVAULT_PASSPHRASE=... dvault remote add --init vault /mnt/nas/vision --encrypt
     """
+    from dvault.remote.registry import check_url  # deferred: registry pulls in boto3 lazily
+
+    check_url(url)  # before a relative path is made absolute: s3:/b must not become one
     spec = repo.add_remote(
-        name, inv.local_url(url), endpoint, region, retention, profile, protect, encrypt, kdf_cost
+        name,
+        inv.local_url(url),
+        endpoint,
+        region,
+        retention,
+        profile,
+        protect,
+        encrypt,
+        kdf_cost,
+        init=init,
     )
     if as_json:
         inv.out.json(_remote_json(spec.name, spec))
         return
     lock = f" (encrypted, key {(spec.key_id or '')[:8]})" if spec.encrypt else ""
     inv.out.message(f"added remote {spec.name} -> {spec.url}{lock}")
+
+
+@with_repository()
+def remote_init(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Remote name (already configured).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a configured remote's location: its directory (the parent must exist) or
+    the marker in its S3 bucket. Nothing happens to a location that already is one.
+
+    \b
+    Examples:
+      dvault remote init nas
+    """
+    created = repo.init_remote(name)
+    if as_json:
+        inv.out.json({"action": "created" if created else "exists", "name": name})
+        return
+    spec = repo.remotes()[name]
+    if created:
+        inv.out.message(f"created remote {name} at {spec.url}")
+    else:
+        inv.out.message(f"remote {name} at {spec.url} already is a dvault remote")
 
 
 @with_repository()

@@ -124,6 +124,11 @@ def push(
         return
     for ref, value in report.updated.items():
         out.message(f"{ref} -> {spec.name} {value[:12]}")
+    if report.packs_resumed:
+        out.message(
+            f"resuming the interrupted push: {report.packs_resumed} pack(s) already on the "
+            f"remote, {report.packs_sent} sent"
+        )
     out.message(
         f"sent {report.packs_sent} pack(s), {size(report.bytes_sent)} "
         f"({report.packs_skipped} already there)"
@@ -198,6 +203,14 @@ def fetch(
     args: Annotated[
         list[str] | None, typer.Argument(help="[REMOTE] [BRANCH or TAG...] (default: all).")
     ] = None,
+    all_history: Annotated[
+        bool,
+        typer.Option(
+            "--all-history",
+            help="Also bring the history behind commits fetched without it (the git hooks "
+            "fetch only the pinned commit), so that verify checks every commit.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring in a remote's refs and the objects they need, verified on arrival.
@@ -207,12 +220,13 @@ def fetch(
       dvault fetch origin
       dvault fetch origin main v2
       dvault fetch && dvault log origin/main --oneline
+      dvault fetch --all-history           # a clone made by the git hooks: all history
     """
     from dvault.remote.fetch import fetch as do_fetch  # deferred: the remotes (blake3)
 
     out = inv.out
     spec, refs = _remote_and_refs(repo, args or [])
-    report = do_fetch(repo, spec, refs or None)
+    report = do_fetch(repo, spec, refs or None, all_history=all_history)
     out.note(
         f"{report.packs_downloaded} pack(s) downloaded whole, {report.ranges_read} range read(s)"
     )
@@ -345,7 +359,15 @@ def clone(
     name = url.rstrip("/").rsplit("/", 1)[-1] or "dvault-clone"
     dest = inv.cwd() / (directory or Path(name))
     report = do_clone(
-        inv.local_url(url), dest, rev, inv.paths, endpoint, region, profile, trust=trust
+        inv.local_url(url),
+        dest,
+        rev,
+        inv.paths,
+        endpoint,
+        region,
+        profile,
+        trust=trust,
+        progress=inv.out.progress,
     )
     if as_json:
         inv.out.json(

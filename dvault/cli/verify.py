@@ -77,6 +77,8 @@ def verify(
                 "problems": report.problems,
                 "log": report.log,
                 "remote_only": len(report.remote_only),
+                "not_fetched": len(report.not_fetched),
+                "shallow": [c.hex() for c in report.shallow],
                 "signatures": {k: sigs.get(k, 0) for k in _SIGNATURE_WORDS},
             }
         )
@@ -96,6 +98,12 @@ def verify(
         out.message(
             f"{where}: ref log of {log['entries']} entries, head entry {log['head_seq']}: "
             f"{log['head']}; entries {log['describe']}"
+        )
+    if report.not_fetched:
+        before = ", ".join(c.hex()[:12] for c in report.shallow)
+        out.message(
+            f"history before {before} not fetched ({len(report.not_fetched)} commits): "
+            "run `dvault fetch --all-history` to bring it"
         )
     if report.ok:
         out.message(f"{where}: {report.objects} objects OK{checked}")

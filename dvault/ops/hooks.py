@@ -197,14 +197,10 @@ def _complete(repo: Repository, commit_id: bytes) -> bool:
 def _fetch_pin(repo: Repository, commit_id: bytes) -> None:
     # deferred: start-up; git runs a hook on every checkout and commit, and most have
     # nothing to fetch or push, so remote/ loads only when one does
-    from dvault.remote.fetch import FetchReport, bring_in
-    from dvault.remote.session import Remote, pick_remote
+    from dvault.remote.fetch import fetch_commit
+    from dvault.remote.session import pick_remote
 
-    spec = pick_remote(repo, None)
-    remote = Remote(repo, spec)
-    remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
-    remote.refresh_catalog()
-    bring_in(repo, remote, [ObjectId(commit_id)], None, False, FetchReport())
+    fetch_commit(repo, pick_remote(repo, None), commit_id)
 
 
 def pre_commit(repo: Repository) -> str:

@@ -33,7 +33,7 @@ from dvault.remote.fetch import FetchReport, bring_in, fetch_view
 from dvault.remote.push import Announce, PushReport, is_ancestor
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
-from dvault.repository import Repository
+from dvault.repository import ProgressFactory, Repository
 from dvault.revisions import peel
 from dvault.workspace.checkout import CheckoutReport
 
@@ -79,10 +79,15 @@ def subject(repo: Repository, value: str) -> str | None:
 
 
 def fetch(
-    repo: Repository, remote: str | None = None, refs: list[str] | None = None
+    repo: Repository,
+    remote: str | None = None,
+    refs: list[str] | None = None,
+    all_history: bool = False,
 ) -> FetchReport:
-    """Bring in a remote's refs (default: all) and the objects they need, verified."""
-    return remote_fetch.fetch(repo, pick_remote(repo, remote), refs or None)
+    """Bring in a remote's refs (default: all) and the objects they need, verified;
+    ``all_history`` also the history behind commits fetched without it."""
+    spec = pick_remote(repo, remote)
+    return remote_fetch.fetch(repo, spec, refs or None, all_history=all_history)
 
 
 def pull(
@@ -177,6 +182,7 @@ def clone(
     profile: str | None = None,
     backend: Backend | None = None,
     trust: CloneTrust | None = None,
+    progress: ProgressFactory | None = None,
 ) -> CheckoutReport:
     """Create ``dest``, add the remote as ``origin``, fetch and check out.
 
@@ -194,6 +200,8 @@ def clone(
     spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
     try:
         repo = Repository.init(dest, at_git_root=False)
+        if progress is not None:  # the fetch and the checkout report to it
+            repo.progress = progress
         with repo:
             config = cfg.load(repo.dir / "config")
             config.setdefault("remote", {})["origin"] = spec.to_config()

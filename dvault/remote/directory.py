@@ -59,6 +59,17 @@ class DirectoryBackend(Backend):
             raise RemoteError(f"remote {self.url}: invalid key {key!r}")
         return self.root / key
 
+    def gone(self) -> RemoteError | None:
+        """The error to raise when the remote's directory is not there (unmounted,
+        removed): a remote is never recreated by writing to it (``dvault remote init``
+        does that, on purpose)."""
+        if self.root.is_dir():
+            return None
+        return RemoteError(
+            f"remote {self.url}: the directory is not there (not mounted, or removed?); "
+            "nothing was read or written"
+        )
+
     def _fail(self, exc: OSError, action: str, key: str) -> RemoteError:
         reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
         return RemoteError(f"remote {self.url}: cannot {action} {key}: {reason}")
@@ -79,9 +90,11 @@ class DirectoryBackend(Backend):
         fsync_dir(final.parent)
 
     def _tmp(self) -> Path:
+        if (gone := self.gone()) is not None:
+            raise gone
         tmp_dir = self.root / "tmp"
         try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise self._fail(exc, "write to", "tmp/") from None
         return tmp_dir / f"{uuid.uuid4().hex}.tmp"
@@ -127,6 +140,8 @@ class DirectoryBackend(Backend):
         try:
             fd = os.open(self._path(key), flags)
         except FileNotFoundError:
+            if (gone := self.gone()) is not None:
+                raise gone from None
             raise RemoteNotFound(f"remote {self.url}: {key} is missing") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -221,6 +236,8 @@ class DirectoryBackend(Backend):
                 if not key.startswith("tmp/"):
                     found[key] = size
         except FileNotFoundError:
+            if (gone := self.gone()) is not None:
+                raise gone from None
             return found
         except OSError as exc:
             raise self._fail(exc, "list", prefix or "/") from None
@@ -230,6 +247,8 @@ class DirectoryBackend(Backend):
         try:
             st = os.lstat(self._path(key))
         except FileNotFoundError:
+            if (gone := self.gone()) is not None:
+                raise gone from None
             return None
         except OSError as exc:
             raise self._fail(exc, "stat", key) from None

@@ -29,6 +29,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, Tag, decode
 from dvault.reachability import ReadRaw, complete_commits, walk
 from dvault.refs import HEADS, TAGS
+from dvault.remote import shallow
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
@@ -84,12 +85,35 @@ def fetch(
     scopes: list[str] | None = None,
     history: bool = True,
     backend: Backend | None = None,
+    all_history: bool = False,
 ) -> FetchReport:
     """Fetch refs (default: all) and the objects they need; updates remote-tracking refs
     and creates tags that do not exist locally (an existing tag is never moved).
+    ``all_history`` also brings the history behind commits fetched without it (see
+    :mod:`dvault.remote.shallow`), so that every commit is here whole.
     ``backend`` replaces the one ``spec`` names (tests inject faults through it)."""
     remote = Remote(repo, spec, backend)
-    return fetch_view(repo, remote, remote.log.load(), names, scopes, history)
+    return fetch_view(repo, remote, remote.log.load(), names, scopes, history, all_history)
+
+
+def fetch_commit(repo: Repository, spec: RemoteSpec, commit_id: bytes) -> FetchReport:
+    """Bring one commit whole, without its history (the git hooks' fetch of a pinned
+    commit; recorded in ``.dvault/shallow``). A remote that cannot be reached is named
+    with the commit it was needed for, not as an object that is missing."""
+    try:
+        remote = Remote(repo, spec)
+        remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
+        remote.refresh_catalog()
+        report = FetchReport()
+        bring_in(repo, remote, [ObjectId(bytes(commit_id))], None, False, report)
+    except RemoteError as exc:
+        if type(exc) is not RemoteError:  # tampered, missing, undecryptable: as they are
+            raise
+        raise RemoteError(
+            f"objects of {bytes(commit_id).hex()[:12]} are on remote {spec.name}, which cannot "
+            f"be reached now (offline? {exc})"
+        ) from None
+    return report
 
 
 def fetch_view(
@@ -99,6 +123,7 @@ def fetch_view(
     names: list[str] | None,
     scopes: list[str] | None,
     history: bool,
+    all_history: bool = False,
 ) -> FetchReport:
     """Fetch what ``view`` (a loaded, not yet accepted ref log) names. The view is
     accepted — the graph check run, the verified position advanced — only after every
@@ -114,9 +139,8 @@ def fetch_view(
     refuse_untrusted(repo, view, remote.describe(), list(wanted))
     report = FetchReport(refs=wanted)
     remote.refresh_catalog()
-    bring_in(
-        repo, remote, [ObjectId(bytes.fromhex(h)) for h in wanted.values()], scopes, history, report
-    )
+    starts = [ObjectId(bytes.fromhex(h)) for h in wanted.values()]
+    bring_in(repo, remote, starts, scopes, history, report, deepen=all_history)
     remote.log.accept(view)
     record_tracking(repo.refs, remote, view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
@@ -133,8 +157,13 @@ def bring_in(
     scopes: list[str] | None,
     history: bool,
     report: FetchReport,
+    deepen: bool = False,
 ) -> None:
     """Make every object reachable from ``starts`` (within ``scopes``) present locally.
+
+    Without ``history`` only the start commits are brought whole (and the commit chain):
+    they are recorded in ``.dvault/shallow`` first. ``deepen`` brings the history behind
+    every recorded commit too, and then forgets them all.
 
     Metadata read from the remote during the walk is stored as it arrives (as the
     remote stored it: verified, not compressed again), so none of it is held in memory.
@@ -148,10 +177,15 @@ def bring_in(
     fresh = history and scopes is None and not store.pack_files()
     confirmed = Confirmed.load(remote.dir)
     confirmed.validate(remote.catalog.packs)
+    boundary = shallow.load(repo.dir)
+    if not history and scopes is None:
+        shallow.add(repo.dir, starts)
+    elif deepen:
+        starts = [*starts, *(c for c in sorted(boundary) if store.has(c))]
     with store.writer() as writer:
         while True:
             try:
-                _bring_in_once(repo, remote, starts, scopes, history, report, writer)
+                _bring_in_once(repo, remote, starts, scopes, history, report, writer, boundary)
                 break
             except _BadCopies as bad:
                 writer.flush()  # what arrived is kept; only the bad packs' part is planned again
@@ -164,6 +198,8 @@ def bring_in(
     if fresh:
         confirmed.add_commits([oid.hex() for oid in starts if _is_commit(repo, oid)])
     confirmed.save(remote.catalog.packs)
+    if deepen:  # objects first (the writer flushed them), then the record
+        shallow.clear(repo.dir)
 
 
 def _is_commit(repo: Repository, oid: bytes) -> bool:
@@ -187,6 +223,7 @@ def _bring_in_once(
     history: bool,
     report: FetchReport,
     writer: ObjectWriter,
+    boundary: set[ObjectId],
 ) -> None:
     store = repo.store
 
@@ -210,7 +247,10 @@ def _bring_in_once(
     # commit or tree merely present may be left over from an interrupted fetch
     # without its data.
     tips = [] if repo.state.sparse() is not None else _local_tips(repo)
-    done = complete_commits(lambda oid: _parents_if_local(repo, oid), tips)
+    # (the parents of a commit fetched without its history are not known complete)
+    done = complete_commits(
+        lambda oid: [] if oid in boundary else _parents_if_local(repo, oid), tips
+    )
 
     def known(oid: bytes) -> bool:
         return oid in done or store.type_of(oid) == ObjectType.BLOB

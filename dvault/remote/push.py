@@ -18,19 +18,24 @@ stops before anything is uploaded, appended or recorded.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 
 from dvault.errors import (
     CheckFailed,
     CorruptObject,
     CorruptPack,
+    DvaultError,
     MissingObject,
     RefExists,
     UsageError,
 )
+from dvault.fsutil import write_durable
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import Tag
@@ -40,7 +45,9 @@ from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpe
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import push_signer
+from dvault.remote.marker import MARKER
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
+from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
 from dvault.repository import Repository
 from dvault.signing import refuse_unsigned
@@ -51,6 +58,12 @@ PINS = "refs/pins/"
 
 Announce = Callable[[dict[str, tuple[str | None, str]]], None]
 """Hears the ref updates a push is about to append: ref -> (old value or None, new)."""
+
+
+class PushInterrupted(DvaultError):
+    """SIGINT during the upload: what landed is confirmed, the refs are not moved."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -75,6 +88,30 @@ class PushReport:
     """In a dry run: the packs that would be uploaded, and their bytes (``bytes_to_send``);
     ``packs_skipped`` counts those already there."""
     bytes_to_send: int = 0
+    packs_resumed: int = 0
+    """Packs an interrupted push of this clone left on the remote that this push did not
+    send again (counted in ``packs_skipped`` too)."""
+
+
+INTERRUPTED = "interrupted.json"
+"""``.dvault/remotes/<name>/interrupted.json``: the packs an interrupted push had landed
+(``{"packs": [names]}``), so the push that resumes it can say they were already there.
+Written crash-safe at the interrupt, removed when a push completes; read only here."""
+
+
+def _interrupted_packs(remote: Remote) -> set[str]:
+    try:
+        value = json.loads((remote.dir / INTERRUPTED).read_bytes())
+    except (OSError, ValueError):
+        return set()  # none, or unreadable: a count in a message, nothing depends on it
+    packs = value.get("packs") if isinstance(value, dict) else None
+    return {p for p in packs if isinstance(p, str)} if isinstance(packs, list) else set()
+
+
+def _record_interrupted(remote: Remote, packs: list[str]) -> None:
+    with contextlib.suppress(OSError):
+        remote.dir.mkdir(parents=True, exist_ok=True)
+        write_durable(remote.dir / INTERRUPTED, json.dumps({"packs": sorted(packs)}).encode())
 
 
 def _resolve_refs(
@@ -349,6 +386,10 @@ def push_refs(
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in confirmed.packs]
     report.packs_skipped = len(packs) - len(todo)
+    # the packs an interrupted push landed: confirmed, so not in ``packs`` any more
+    resumed = _interrupted_packs(remote) & confirmed.packs & set(store.pack_files())
+    report.packs_resumed = len(resumed)
+    report.packs_skipped += len(resumed)
     if dry_run:  # what _send would upload: packs the remote does not list at all
         there = set(remote.catalog.packs) | set(remote.catalog.holes)
         upload = [name for name in todo if name not in there]
@@ -359,9 +400,10 @@ def push_refs(
     if announce is not None:  # every check passed: say what is about to be appended
         announce(report.planned)
     if todo:
+        _check_marked(repo, remote)
         remote.ensure_marker()
     try:
-        _send(repo, remote, todo, packs, confirmed, report)
+        _send(repo, remote, todo, packs, confirmed, report, resumed)
         # a protected branch only fast-forwards (checked above): never mark its entry force
         updates = [
             (ref, oid.hex(), force and not is_protected(ref, state.protected))
@@ -374,9 +416,23 @@ def push_refs(
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
     finally:  # what was confirmed stays confirmed, even when an upload or the append failed
         confirmed.save(remote.catalog.packs)
+    with contextlib.suppress(OSError):
+        (remote.dir / INTERRUPTED).unlink(missing_ok=True)
     record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
+
+
+def _check_marked(repo: Repository, remote: Remote) -> None:
+    """A directory that does not hold dvault's marker is not filled: it may be the empty
+    mount point of an unmounted disk (S3 prefixes still get theirs on first push)."""
+    folder = directory_of(remote.spec, repo.root)
+    if remote.marker is None and folder is not None:
+        raise RemoteError(
+            f"remote {remote.describe()}: {folder} is not a dvault remote (no "
+            f"{MARKER}; not mounted?); nothing was sent. If it is a new remote, run "
+            f"`dvault remote init {remote.spec.name}`"
+        )
 
 
 def _is_commit(repo: Repository, oid: bytes) -> bool:
@@ -417,6 +473,7 @@ def _send(
     packs: dict[str, int],
     confirmed: Confirmed,
     report: PushReport,
+    resumed: set[str],
 ) -> None:
     """Upload the local packs ``todo`` (4 at a time) and confirm each: a create-only
     upload that succeeded is this clone's copy (its size, and on S3 its SHA-256, checked
@@ -438,20 +495,28 @@ def _send(
             return 0
         return packs[name]
 
+    def landed(name: str, future: Future[int]) -> None:
+        sent = future.result()
+        confirmed.packs.add(name)
+        report.bytes_sent += sent
+        report.packs_sent += 1 if sent else 0
+        report.packs_skipped += 0 if sent else 1
+
     total = sum(packs[name] for name in todo)
     with repo.progress("push", total) as tick, ThreadPoolExecutor(UPLOAD_THREADS) as pool:
         futures = {name: pool.submit(send, name, tick) for name in todo}
         failure: BaseException | None = None
-        for name, future in futures.items():
-            try:
-                sent = future.result()
-            except BaseException as exc:  # the others still finish and are confirmed
-                failure = failure or exc
-                continue
-            confirmed.packs.add(name)
-            report.bytes_sent += sent
-            report.packs_sent += 1 if sent else 0
-            report.packs_skipped += 0 if sent else 1
+        waiting = list(futures.items())
+        try:
+            while waiting:
+                name, future = waiting[0]
+                try:
+                    landed(name, future)
+                except Exception as exc:  # the others still finish and are confirmed
+                    failure = failure or exc
+                waiting.pop(0)
+        except KeyboardInterrupt:
+            _interrupted(remote, waiting, confirmed, packs, landed, resumed)
         if failure is not None:
             raise failure
     # confirm, don't assume: every pack is listed there now with its size (a listing
@@ -466,6 +531,33 @@ def _send(
         )
     for name in todo:  # their footers are ours: no range reads for them next time
         remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
+
+
+def _interrupted(
+    remote: Remote,
+    waiting: list[tuple[str, Future[int]]],
+    confirmed: Confirmed,
+    packs: dict[str, int],
+    landed: Callable[[str, Future[int]], None],
+    resumed: set[str],
+) -> None:
+    """SIGINT: uploads not started are dropped, those under way finish (a create-only
+    upload is never left half-published) and are confirmed like the rest, so the next
+    push does not send them again; then one line says how far it got."""
+    for _, future in waiting:
+        future.cancel()
+    wait_all([f for _, f in waiting if not f.cancelled()])
+    for name, future in waiting:
+        if not future.cancelled():  # a failed one is not confirmed: sent again next time
+            with contextlib.suppress(Exception):
+                landed(name, future)
+    there = [name for name in packs if name in confirmed.packs]
+    _record_interrupted(remote, [*there, *resumed])
+    raise PushInterrupted(
+        f"interrupted: {len(there) + len(resumed)} of {len(packs) + len(resumed)} packs on "
+        "the remote; "
+        "run the same command to resume"
+    ) from None
 
 
 def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> None:

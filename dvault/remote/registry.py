@@ -9,6 +9,7 @@ the interface; this factory sits above them all, as kopia keeps its storage fact
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,67 @@ from dvault.errors import UsageError
 from dvault.remote.backend import Backend, RemoteSpec
 from dvault.remote.directory import DirectoryBackend
 from dvault.remote.s3 import S3Backend
+
+_SCHEMES = ("s3", "file")
+
+
+def _suggest(url: str) -> str | None:
+    """The URL the user probably meant, for one whose scheme is mistyped."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)(:/{0,3}|:?//)(.*)$", url)
+    if m is None:
+        return None
+    scheme, sep, rest = m.group(1).lower(), m.group(2), m.group(3)
+    close = [s for s in _SCHEMES if s == scheme or _one_edit(s, scheme)]
+    if not close:
+        return None
+    if close[0] == "file":
+        return "file:///" + rest.lstrip("/")
+    if close[0] == m.group(1) and sep == "://":
+        return None
+    return "s3://" + rest.lstrip("/")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by one substitution, insertion or deletion."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def check_url(url: str) -> None:
+    """Refuse a remote URL that is neither a path, ``file:///path`` nor ``s3://bucket``:
+    a mistyped scheme (``s3:/bucket/x``, ``s3//b``, ``s4://b``, ``file:/x``) or a drive
+    letter (``C:\\data`` on posix) would otherwise become a directory named after it."""
+    if url.startswith("s3://") and len(url) > len("s3://") and not url.startswith("s3:///"):
+        return
+    if url.startswith("file:///") or url.startswith("/"):
+        return
+    guess = _suggest(url)
+    if guess is not None and guess != url:
+        raise UsageError(f"remote URL {url!r} looks mistyped: did you mean {guess}?")
+    if re.match(r"^[A-Za-z]:([\\/]|$)", url):
+        raise UsageError(f"remote URL {url!r} looks like a Windows drive path, not a path here")
+    first = url.split("/", 1)[0]
+    if ":" in first:
+        raise UsageError(
+            f"unsupported remote URL {url!r} (use a path, file:///path or s3://bucket/prefix)"
+        )
+
+
+def directory_of(spec: RemoteSpec, project: Path | None = None) -> Path | None:
+    """The directory of a directory remote (None for S3)."""
+    url = spec.url
+    if url.startswith("s3://"):
+        return None
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    path = Path(url)
+    if not path.is_absolute() and project is not None:
+        path = project / path
+    return path
 
 
 def open_backend(spec: RemoteSpec, project: Path | None = None) -> Backend:
@@ -73,4 +135,11 @@ def default_remote(config: dict[str, Any], names: Collection[str]) -> tuple[str,
     )
 
 
-__all__ = ["DEFAULT_KEY", "LEGACY_KEY", "default_remote", "open_backend"]
+__all__ = [
+    "DEFAULT_KEY",
+    "LEGACY_KEY",
+    "check_url",
+    "default_remote",
+    "directory_of",
+    "open_backend",
+]

@@ -74,7 +74,7 @@ def test_a_sharded_directory_round_trips(project: Project, tmp_path: Path) -> No
     project.ok("verify")
 
     remote = tmp_path / "remote"
-    project.ok("remote", "add", "origin", str(remote))
+    project.ok("remote", "add", "--init", "origin", str(remote))
     project.ok("push", "origin", "main")
     clone = tmp_path / "clone"
     project.ok("clone", str(remote), str(clone), cwd=tmp_path)

@@ -118,7 +118,7 @@ def test_json_documents_of_remote_commands(project: Project, tmp_path: Path) -> 
     project.ok("add", "data")
     head = project.ok("commit", "-m", "first", "--json").json()["id"]
     store = tmp_path / "store"
-    remote = project.ok("remote", "add", "origin", str(store), "--json").json()
+    remote = project.ok("remote", "add", "--init", "origin", str(store), "--json").json()
     assert remote == {"name": "origin", "url": str(store)}
     assert project.ok("remote", "list", "--json").json() == [remote]
     pushed = project.ok("push", "--json").json()

@@ -142,7 +142,7 @@ def test_review_is_reproducible_only_with_a_complete_remote(
     report = proj.run("review")
     assert report.code == 1 and "NOT reproducible" in report.out
     remote = tmp_path / "remote"
-    proj.ok("remote", "add", "origin", str(remote))
+    proj.ok("remote", "add", "--init", "origin", str(remote))
     proj.ok("push")
     report = proj.ok("review", "--read-data")
     assert "**Verdict: reproducible**" in report.out

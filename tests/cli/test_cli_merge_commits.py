@@ -169,7 +169,7 @@ def test_review_of_a_git_revision_pinning_a_merge(tmp_path: Path, env: dict[str,
     assert ids["merge"] in pin
     git(p, "add", "-A")
     git(p, "commit", "-qm", "code + merged data")
-    p.ok("remote", "add", "origin", str(tmp_path / "remote"))
+    p.ok("remote", "add", "--init", "origin", str(tmp_path / "remote"))
     p.ok("push")
     report = p.ok("review", "--read-data")
     assert "**Verdict: reproducible**" in report.out, report.out

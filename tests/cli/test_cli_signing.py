@@ -135,7 +135,7 @@ def test_review_reports_the_pinned_commits_signature(tmp_path: Path, env: dict[s
     proj.ok("commit", "-m", "v1", "--sign")
     git(proj, "add", "-A")
     git(proj, "commit", "-qm", "pin")
-    proj.ok("remote", "add", "origin", str(tmp_path / "remote"))
+    proj.ok("remote", "add", "--init", "origin", str(tmp_path / "remote"))
     proj.ok("push")
     data = proj.ok("review", "--format", "json").json()
     assert data["signature"]["status"] == "unknown"
@@ -156,7 +156,7 @@ def test_push_requires_trusted_signatures_on_named_refs(tracked: Project, tmp_pa
     with open(tracked.root / ".dvault" / "config", "a") as f:
         f.write('\n[push]\nrequire-signed = ["main", "v*"]\n')
     remote = tmp_path / "remote"
-    tracked.ok("remote", "add", "origin", str(remote))
+    tracked.ok("remote", "add", "--init", "origin", str(remote))
     first = tracked.head()
     result = tracked.run("push")
     assert result.code == 1, result.describe()

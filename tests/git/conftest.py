@@ -164,7 +164,7 @@ def bare(tmp_path: Path, env: dict[str, str]) -> Path:
 def hooked(v1: GitProject, dvault_remote: Path, bare: Path) -> GitProject:
     """``v1`` with a dvault remote, hooks installed, and everything committed to git
     (git HEAD pins v1); the bare repo is git remote ``origin``, not yet pushed to."""
-    v1.ok("remote", "add", "origin", str(dvault_remote))
+    v1.ok("remote", "add", "--init", "origin", str(dvault_remote))
     v1.ok("hooks", "install")
     v1.git("add", "-A")
     v1.git("commit", "-q", "-m", "data v1")

@@ -66,7 +66,7 @@ def test_failing_existing_hook_blocks_the_commit(v1: GitProject) -> None:
 
 def test_hooks_installed_in_a_linked_worktree_run(v1: GitProject, tmp_path: Path) -> None:
     """`dvault hooks install` in a `git worktree` installs hooks git actually runs there."""
-    v1.ok("remote", "add", "origin", str(tmp_path / "dvault-remote"))
+    v1.ok("remote", "add", "--init", "origin", str(tmp_path / "dvault-remote"))
     v1.ok("push", "origin")
     v1.git("add", "-A")
     v1.git("commit", "-q", "-m", "data v1")

@@ -21,7 +21,7 @@ def test_init_in_subdirectory_and_only_config_is_visible_to_git(
     proj.write("src/models/train.py", "print(1)\n")
     proj.ok("add", "../data", cwd=proj.root / "src")  # relative to the cwd
     proj.ok("commit", "-m", "v1", cwd=proj.root / "src")
-    proj.ok("remote", "add", "origin", str(tmp_path / "remote"))
+    proj.ok("remote", "add", "--init", "origin", str(tmp_path / "remote"))
     proj.ok("push", "origin")  # remotes/ state, refs, logs, packs, index all exist now
     porcelain = proj.git("status", "--porcelain", "--untracked-files=all").out.splitlines()
     paths = {line[3:] for line in porcelain}

@@ -51,7 +51,7 @@ def shared(
     else:
         target = s3_target(request.getfixturevalue("moto_server"), v1.env)
         where = [target.url, *target.options]
-    v1.ok("remote", "add", "origin", *where)
+    v1.ok("remote", "add", "--init", "origin", *where)
     v1.ok("hooks", "install")
     v1.git("add", "-A")
     v1.git("commit", "-q", "-m", "data v1")

@@ -159,7 +159,7 @@ def pristine() -> Iterator[Pristine]:
         (root / "data/labels/part4.csv").unlink()
         cli_ok(root, "commit", "-a", "-m", "second version")
         cli_ok(root, "tag", "v1", "-m", "the data of the baseline model")
-        cli_ok(root, "remote", "add", "origin", str(remote))
+        cli_ok(root, "remote", "add", "--init", "origin", str(remote))
         cli_ok(root, "push", "origin", "main", "v1")
         assert cli(root, "verify", "--read-data").code == 0
         assert cli(root, "verify", "--remote", "origin", "--read-data").code == 0

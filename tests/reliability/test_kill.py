@@ -328,7 +328,8 @@ def test_kill_push(project: Project, workdir: Path, record_property: Any) -> Non
     def new_remote() -> None:
         name = f"r{len(remotes)}"
         path = workdir / "remotes" / name
-        project.ok("remote", "add", name, str(path))
+        path.parent.mkdir(exist_ok=True)
+        project.ok("remote", "add", "--init", name, str(path))
         remotes.append((name, path))
 
     new_remote()

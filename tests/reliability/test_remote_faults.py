@@ -90,7 +90,7 @@ def template() -> Iterator[Template]:
         cli_ok(proj, "add", "data")
         cli_ok(proj, "commit", "-m", "first")
         c1_files = manifest(proj)
-        cli_ok(proj, "remote", "add", "origin", "../remote")  # relative to -C proj
+        cli_ok(proj, "remote", "add", "--init", "origin", "../remote")  # relative to -C proj
         cli_ok(proj, "push", "origin", "main")
         cli_ok(base, "clone", "remote", "behind")
         write_files(proj, {f"data/shard{i}.bin": rng.randbytes(30_000) for i in range(2, 6)})

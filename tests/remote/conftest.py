@@ -57,7 +57,7 @@ class RemoteTarget:
 
     def add_args(self, name: str = "origin", *extra: str) -> list[str]:
         """Arguments for ``dvault remote add NAME URL ...``."""
-        return ["remote", "add", name, self.url, *self.options, *extra]
+        return ["remote", "add", "--init", name, self.url, *self.options, *extra]
 
     def clone_args(self, dest: Path, *extra: str, paths: list[str] | None = None) -> list[str]:
         """Arguments for ``dvault clone URL DEST ... [-- PATHS]``."""
@@ -222,6 +222,7 @@ def remote(
     """A fresh, empty remote: a directory (not yet created), or a new S3 bucket on moto."""
     if request.param == "dir":
         root = tmp_path / "nas" / "proj.remote"
+        root.parent.mkdir(exist_ok=True)  # the NAS is mounted; `remote add --init` makes the rest
         return RemoteTarget("dir", str(root), remote_env, root=root)
     return s3_target(request.getfixturevalue("moto_server"), remote_env)
 

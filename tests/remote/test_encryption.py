@@ -122,7 +122,7 @@ def test_encrypted_round_trip_and_nothing_in_clear(
 
     if remote.kind == "dir":  # the control: a plain remote leaks all of it
         plain = tmp_path / "plain.remote"
-        enc.ok("remote", "add", "plain", str(plain))
+        enc.ok("remote", "add", "--init", "plain", str(plain))
         enc.ok("push", "plain", "main", "v1")
         leaked = _leaks(_files_under(plain), _ids_of(enc), NEEDLE)
         assert enc.head() in leaked and "the content of data/needle.bin" in leaked
@@ -250,9 +250,9 @@ def test_remote_configured_encrypted_is_never_used_in_clear(
     assert "configured as encrypted" in one_error_line(result)
     assert list((tmp_path / "r").iterdir()) == []
     # and a plain remote cannot be turned into an encrypted one in place
-    proj.ok("remote", "add", "plain", str(tmp_path / "p"))
+    proj.ok("remote", "add", "--init", "plain", str(tmp_path / "p"))
     proj.ok("push", "plain", "main")
-    result = proj.run("remote", "add", "enc", str(tmp_path / "p"), "--encrypt")
+    result = proj.run("remote", "add", "--init", "enc", str(tmp_path / "p"), "--encrypt")
     assert result.code == 2 and "unencrypted dvault data" in one_error_line(result)
 
 
@@ -264,6 +264,7 @@ SIZES = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT, 3 * SEGMENT + 17,
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[EncryptedBackend, dict[str, bytes]]:
     root = tmp_path_factory.mktemp("enc")
+    (root / "remote").mkdir()  # a backend never creates its directory
     backend = EncryptedBackend(
         DirectoryBackend(root / "remote"), RepoKeys.derive(os.urandom(32)), root
     )
@@ -326,6 +327,7 @@ def test_download_streams_the_plaintext(
 
 def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) -> None:
     keys = RepoKeys.derive(os.urandom(32))
+    (tmp_path / "remote").mkdir()  # a backend never creates its directory
     inner = DirectoryBackend(tmp_path / "remote")
     backend = EncryptedBackend(inner, keys, tmp_path)
     first, second = os.urandom(3 * SEGMENT), os.urandom(3 * SEGMENT)
@@ -357,6 +359,7 @@ def test_swapped_reordered_or_foreign_files_fail_authentication(tmp_path: Path) 
 
 
 def test_key_slots_open_only_with_their_passphrase(tmp_path: Path) -> None:
+    (tmp_path / "remote").mkdir()  # a backend never creates its directory
     inner = DirectoryBackend(tmp_path / "remote")
     keys = RepoKeys.derive(os.urandom(32))
     inner.create("keys/a.json", make_slot(keys, "first passphrase", 16))

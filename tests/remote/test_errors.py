@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -33,16 +34,24 @@ def test_unreachable_remote_fails_in_one_line(remote: RemoteTarget, tmp_path: Pa
     proj.write("data/a.txt", "alpha\n")
     proj.ok("add", "data")
     proj.ok("commit", "-m", "one")
-    proj.ok("remote", "add", "origin", url, *options)
+    if remote.kind == "dir":  # made while the NAS was mounted, then it was unmounted
+        (tmp_path / "unmounted-nas").mkdir()
+        proj.ok("remote", "add", "--init", "origin", url)
+        shutil.rmtree(tmp_path / "unmounted-nas")
+    else:  # no --init: nothing is asked of the endpoint until the remote is used
+        proj.ok("remote", "add", "origin", url, *options)
 
     for command in ["fetch"] if remote.kind == "s3" else ["fetch", "pull"]:
         result = proj.run(command)  # (S3: each attempt is retried for ~2 s before failing)
         assert result.code == 3, result.describe()
         one_error_line(result)
+    result = proj.run("push")
+    assert result.code == 3, result.describe()
     if remote.kind == "s3":
-        result = proj.run("push")
-        assert result.code == 3, result.describe()
         assert "127.0.0.1" in one_error_line(result)
+    else:  # never recreated on the local disk
+        assert "not mounted, or removed?" in one_error_line(result)
+        assert not (tmp_path / "unmounted-nas").exists()
     result = proj.run("verify", "--remote", "origin")
     assert result.code != 0, result.describe()
     assert "Traceback" not in result.err
@@ -58,7 +67,7 @@ def test_unreachable_remote_fails_in_one_line(remote: RemoteTarget, tmp_path: Pa
 def test_retention_needs_an_s3_remote(tmp_path: Path, remote_env: dict[str, str]) -> None:
     """--retention on a directory remote is refused (exit 2) and nothing is recorded."""
     proj = new_project(tmp_path / "work", remote_env)
-    result = proj.run("remote", "add", "nas", str(tmp_path / "nas"), "--retention", "7")
+    result = proj.run("remote", "add", "--init", "nas", str(tmp_path / "nas"), "--retention", "7")
     assert result.code == 2, result.describe()
     assert "retention" in one_error_line(result)
     assert proj.ok("remote", "list", "--json").json() == []

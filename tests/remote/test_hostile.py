@@ -33,6 +33,7 @@ def test_ref_names_that_escape_are_refused(tmp_path: Path, ref: str) -> None:
     """A ref-log entry whose name is not a valid ref is not a valid entry: a hole, skipped
     and reported, never a ref (docs/remotes.md, "Holes")."""
     remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()  # a directory backend never creates its directory
     backend = open_backend(RemoteSpec("r", str(remote_dir)))
     backend.create(entry_key(0), _entry(ref))
     with Repo.init(tmp_path / "proj") as repo:

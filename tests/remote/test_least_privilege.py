@@ -161,6 +161,7 @@ def test_read_only_directory_remote_clone_fetch_verify_work_and_push_fails(
     tmp_path: Path, remote_env: dict[str, str]
 ) -> None:
     remote = tmp_path / "nas" / "proj.remote"
+    remote.parent.mkdir()  # the NAS is mounted
     target = RemoteTarget("dir", str(remote), remote_env, root=remote)
     proj = git_project(tmp_path / "work", remote_env, target)
     for dirpath, dirs, files in os.walk(remote):  # chmod -R a-w

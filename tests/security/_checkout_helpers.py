@@ -214,7 +214,7 @@ def make_scene(tmp_path: Path) -> Scene:
     git(victim, "add", "-A")
     git(victim, "commit", "-qm", "code and data pin")
     remote = tmp_path / "remote"
-    victim.ok("remote", "add", "origin", str(remote))
+    victim.ok("remote", "add", "--init", "origin", str(remote))
     victim.ok("push")
     forger_root = tmp_path / "forger"
     victim.ok("clone", str(remote), str(forger_root), cwd=tmp_path)

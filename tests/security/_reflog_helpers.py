@@ -58,7 +58,7 @@ class Owner:
             (root / "data" / "a.txt").write_text("first\n")
             repo.add([root / "data"])
             repo.commit("first")
-            repo.add_remote("origin", url, **remote)
+            repo.add_remote("origin", url, init=True, **remote)
 
     def commit(self, text: str) -> str:
         """Change data/a.txt and commit; returns the new commit id."""

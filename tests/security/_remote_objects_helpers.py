@@ -46,7 +46,9 @@ def small_project(root: Path, env: dict[str, str], *remote_add: str) -> Project:
     committed(root, files)
     proj = Project(root, env)
     if remote_add:
-        proj.ok("remote", "add", "origin", *remote_add)
+        if "://" not in remote_add[0]:  # the disk the remote is created on is mounted
+            Path(remote_add[0]).parent.mkdir(parents=True, exist_ok=True)
+        proj.ok("remote", "add", "--init", "origin", *remote_add)
     return proj
 
 

@@ -99,6 +99,7 @@ def test_every_read_is_bounded_by_the_callers_limit(
     from dvault.remote.directory import DirectoryBackend
     from dvault.remote.s3 import S3Backend
 
+    (tmp_path / "remote").mkdir()  # a backend never creates its directory
     backend = DirectoryBackend(tmp_path / "remote")
     backend.create("keys/big.json", bytes(MAX_KEY_SLOT + 1))
     with pytest.raises(TooLarge):

@@ -38,7 +38,7 @@ def _project(root: Path, env: dict[str, str], target: RemoteTarget, *extra: str)
     files = {"data/labels.csv": b"file,label\na.bin,3\n", "data/images/a.bin": bytes(256) * 300}
     committed(root, files)
     proj = Project(root, env)
-    proj.ok("remote", "add", "origin", target.url, *target.options, *extra)
+    proj.ok("remote", "add", "--init", "origin", target.url, *target.options, *extra)
     return proj
 
 

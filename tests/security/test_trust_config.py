@@ -35,7 +35,7 @@ def test_a_committed_remote_name_cannot_write_outside_dvault(tmp_path: Path) -> 
     source = victim(tmp_path / "src")
     remote = tmp_path / "remote"
     with Repo.open(source.root) as repo:  # a real remote holding data to fetch
-        repo.add_remote("origin", str(remote))
+        repo.add_remote("origin", str(remote), init=True)
         repo.push()
     proj = victim(tmp_path / "v", git=True)
     for name in ("../../x", "a/b"):
@@ -49,7 +49,7 @@ def test_a_committed_remote_name_cannot_write_outside_dvault(tmp_path: Path) -> 
         assert tree_of(tmp_path, skip=proj.root / ".dvault") == before
         assert not (proj.root / ".dvault" / "x").exists()
         _git(proj.root, proj.env, "reset", "-q", "--hard", "HEAD~1")
-    refused = proj.run("remote", "add", "a/b", str(remote))
+    refused = proj.run("remote", "add", "--init", "a/b", str(remote))
     assert refused.code == 2 and "invalid remote name" in refused.err, refused.describe()
 
 

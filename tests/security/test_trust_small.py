@@ -50,13 +50,15 @@ def test_kdf_cost_below_16_is_refused_for_key_slots(tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     config = (proj.root / ".dvault" / "config").read_bytes()
     for cost in ("14", "15"):
-        args = ("remote", "add", "vault", str(remote), "--encrypt", "--kdf-cost", cost)
+        args = ("remote", "add", "--init", "vault", str(remote), "--encrypt", "--kdf-cost", cost)
         result = proj.run(*args, env=env)
         assert result.code == 2, result.describe()
         assert "--kdf-cost must be between 16 and 20" in result.err
         assert not remote.exists() or not any(remote.rglob("*"))
         assert (proj.root / ".dvault" / "config").read_bytes() == config
-    proj.ok("remote", "add", "vault", str(remote), "--encrypt", "--kdf-cost", "16", env=env)
+    proj.ok(
+        "remote", "add", "--init", "vault", str(remote), "--encrypt", "--kdf-cost", "16", env=env
+    )
     slots = sorted((remote / "keys").iterdir())
     added = proj.run("remote", "passphrase", "add", "vault", "--kdf-cost", "15", env=env)
     assert added.code == 2, added.describe()
@@ -75,7 +77,7 @@ def test_secrets_on_a_run_command_line_never_reach_the_remote(tmp_path: Path) ->
     rather than run it with a placeholder."""
     proj = victim(tmp_path)
     remote = tmp_path / "remote"
-    proj.ok("remote", "add", "origin", str(remote))
+    proj.ok("remote", "add", "--init", "origin", str(remote))
     script = "mkdir -p out && echo result > out/r.txt"
     proj.ok(
         "run",
