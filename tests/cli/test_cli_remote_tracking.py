@@ -21,7 +21,7 @@ def test_branch_r_and_log_all_show_what_fetch_brought(
     tracked: Project, tmp_path: Path, env: dict[str, str]
 ) -> None:
     remote = tmp_path / "remote"
-    tracked.ok("remote", "add", "origin", str(remote))
+    tracked.ok("remote", "add", "--init", "origin", str(remote))
     tracked.ok("push")
     first = tracked.head()
     clone = Project(tmp_path / "clone", env)
@@ -53,7 +53,7 @@ def test_branch_r_and_log_all_show_what_fetch_brought(
 
 def test_push_head_attached_and_detached(tracked: Project, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
-    tracked.ok("remote", "add", "origin", str(remote))
+    tracked.ok("remote", "add", "--init", "origin", str(remote))
     first = tracked.head()
     out = tracked.ok("push", "origin", "HEAD").out
     assert f'  refs/heads/main: (new) -> {first[:12]} "first"' in out.splitlines()

@@ -108,7 +108,7 @@ def test_pull_refusal_as_printed(project: Project, tmp_path: Path) -> None:
     project.ok("add", "data")
     project.commit("v1")
     remote = tmp_path / "remote"
-    project.ok("remote", "add", "origin", str(remote))
+    project.ok("remote", "add", "--init", "origin", str(remote))
     project.ok("push", "origin", "main")
     project.ok("clone", str(remote), str(tmp_path / "bob"))
     bob = Project(tmp_path / "bob", project.env)

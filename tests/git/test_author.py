@@ -66,3 +66,22 @@ def test_xdg_git_config_is_read(gitproj: GitProject) -> None:
         env.pop(var, None)
     gitproj.env = env
     assert _author(gitproj, {}) == "Xdg Xavier <x@example.com>"
+
+
+def test_the_remote_ref_log_names_the_pusher_as_git_does(
+    gitproj: GitProject, tmp_path: Path
+) -> None:
+    """The append-only audit trail on the remote records who pushed by git's identity
+    (here the repository's own .git/config), not the machine's login name."""
+    from dvault.remote.logentry import LogEntry, entry_key
+
+    for var in ("DVAULT_AUTHOR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"):
+        gitproj.env.pop(var, None)
+    gitproj.git("config", "user.name", "Repo Rita")
+    gitproj.git("config", "user.email", "rita@example.com")
+    _author(gitproj, {})
+    backup = tmp_path / "backup"
+    gitproj.ok("remote", "add", "--init", "backup", str(backup))
+    gitproj.ok("push", "backup")
+    raw = (backup / entry_key(0)).read_bytes()  # the first entry is number 0
+    assert LogEntry.decode(raw, "entry 0").user == "Repo Rita <rita@example.com>"

@@ -14,7 +14,7 @@ from .test_checkout_merge import V2
 
 def add_remote(proj: GitProject, name: str, path: Path) -> None:
     """A directory remote (the one place these tests create one)."""
-    proj.ok("remote", "add", name, str(path))
+    proj.ok("remote", "add", "--init", name, str(path))
 
 
 def test_hooks_and_pull_use_the_chosen_default(

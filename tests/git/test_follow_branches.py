@@ -25,7 +25,7 @@ def test_the_issue_scenario_experiment_stays_off_a_protected_main(
     `push REMOTE main` does not carry the experiment; the protected main stays right."""
     base = v1.head()
     backup = tmp_path / "backup"
-    v1.ok("remote", "add", "backup", str(backup), "--protect", "main")
+    v1.ok("remote", "add", "--init", "backup", str(backup), "--protect", "main")
     v1.ok("push", "backup", "main")
     v1.git("add", "-A")
     v1.git("commit", "-q", "-m", "data v1")
