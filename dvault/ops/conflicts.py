@@ -216,8 +216,8 @@ def resolve(repo: Repository, paths: list[str], side: str) -> list[bytes]:
             if (r.ours if side == "ours" else r.theirs) is not None
             or repo.state.stage_get(r.path) is not None
         ]
-        if take:
-            switch_core(repo, commit_id, take, True, lambda: None)
+        if take:  # mirrored, not overlaid: the side that deleted a path deletes it here
+            switch_core(repo, commit_id, take, True, lambda: None, overlay=False)
         _remove_copies(repo, [p for r in records for p in r.copies])
         mergestate.save(repo, state.with_resolved(set(rels)))
     return rels

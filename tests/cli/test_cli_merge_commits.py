@@ -13,7 +13,9 @@ from .helpers import Project, git, git_project, snapshot
 
 def build_merge(proj: Project, *merge_args: str) -> dict[str, str]:
     """main and ``side`` each change one directory (two commits on each side), then
-    ``merge --no-ff side``; returns the ids by name (base, m1, m2, s1, s2, merge)."""
+    ``merge --no-ff side``; returns the ids by name (base, m1, m2, s1, s2, merge). In a git
+    project git switches branches too, as a user does (data branches follow git's)."""
+    in_git = (proj.root / ".git").exists()
     proj.write("data/shared/readme.txt", "shared\n")
     proj.write("data/ours/a.bin", b"\0ours a v1" * 100)
     proj.write("data/theirs/b.bin", b"\0theirs b v1" * 100)
@@ -24,11 +26,15 @@ def build_merge(proj: Project, *merge_args: str) -> dict[str, str]:
     ids["m1"] = proj.commit("main one")
     proj.write("data/ours/c.bin", b"\0ours c" * 300)
     ids["m2"] = proj.commit("main two")
+    if in_git:
+        git(proj, "checkout", "-q", "-b", "side")
     proj.ok("checkout", "side")
     proj.write("data/theirs/b.bin", b"\0theirs b v2" * 100)
     ids["s1"] = proj.commit("side one")
     proj.write("data/theirs/d.bin", b"\0theirs d" * 300)
     ids["s2"] = proj.commit("side two")
+    if in_git:
+        git(proj, "checkout", "-q", "main")
     proj.ok("checkout", "main")
     proj.ok("merge", "--no-ff", "side", *merge_args)
     ids["merge"] = proj.head()
@@ -164,6 +170,8 @@ def test_review_of_a_git_revision_pinning_a_merge(tmp_path: Path, env: dict[str,
     the merge finds both parents' data and, once pushed, is reproducible."""
     p = git_project(tmp_path / "gitproj", env)
     p.write("train.py", "print('train')\n")
+    git(p, "add", "train.py")
+    git(p, "commit", "-qm", "code")
     ids = build_merge(p)
     pin = (p.root / "dvault.lock").read_text()
     assert ids["merge"] in pin

@@ -162,6 +162,24 @@ def test_modify_delete_shows_theirs_beside(team: Project) -> None:
     assert p.ok("show", "HEAD:data/images/000.png").raw == b"\x89PNG\0re-encoded"
 
 
+def test_their_delete_taken_with_theirs_deletes_the_path(team: Project) -> None:
+    """Theirs deleted a file ours edited: `checkout --theirs` takes the deletion (the
+    file goes from the workspace and the stage), as the merge of theirs means."""
+    p = team
+    p.ok("checkout", "relabel")
+    (p.root / "data/model.bin").unlink()
+    p.commit("drop the model")
+    p.ok("checkout", "main")
+    p.write("data/model.bin", b"\0weights v2")
+    p.commit("retrain")
+    result = p.fails(1, "merge", "relabel")
+    assert "conflict (modify/delete): data/model.bin" in result.err, result.describe()
+    p.ok("checkout", "--theirs", "--", "data/model.bin")
+    assert not (p.root / "data/model.bin").exists()
+    p.ok("merge", "--continue")
+    assert p.fails(2, "show", "HEAD:data/model.bin").code == 2
+
+
 def test_bad_inputs_are_one_line(team: Project) -> None:
     p = team
     for args in (
