@@ -143,14 +143,14 @@ class PinState:
             return (
                 f"{where}, and {len(self.conflicts)} file(s) here differ from it ({shown}{more}):"
                 " move them away and run `dvault checkout --pin`, or overwrite them (a copy "
-                "is kept in .dvault/lost+found) with `dvault checkout --pin --force`"
+                "is kept in .dvault/lost+found) with `dvault checkout --force --pin`"
             )
         return (
             f"{where} with uncommitted changes the pin would overwrite in "
             f"{len(self.conflicts)} path(s) ({shown}{more}): to commit them where they belong, "
             "go back to that git branch (`git checkout -`) and commit there; to set them "
             "aside, run `dvault stash push && dvault checkout --pin`; to overwrite them (a "
-            "copy is kept in .dvault/lost+found), run `dvault checkout --pin --force`"
+            "copy is kept in .dvault/lost+found), run `dvault checkout --force --pin`"
         )
 
     def on_commit(self) -> str | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from dvault import config as cfg
 from dvault.errors import CheckFailed, DvaultError, UsageError
-from dvault.gitlink import find_git_root, hooks_dir
+from dvault.gitlink import checked_out, find_git_root, hooks_dir
 from dvault.hashing import ObjectId
 from dvault.ops import merge_driver as driver
 from dvault.ops.commits import commit, write_lock
@@ -38,6 +38,7 @@ from dvault.ops.switch import WouldOverwrite, checkout, checkout_initial
 from dvault.ops.tracking import status
 from dvault.pins import LOCK_FILE, Pin, read
 from dvault.reachability import walk
+from dvault.refs import HEADS
 from dvault.repository import Repository
 from dvault.workspace.safety import NewRoots
 
@@ -137,17 +138,23 @@ def materialise_pin(
     if pin is None:
         return "no dvault.lock: nothing to materialise"
     target = bytes.fromhex(pin.commit)
-    _, head = repo.refs.head()
+    current, head = repo.refs.head()
+    branch = _branch_at(repo, target)
     if head == target:
+        if branch is not None and current != branch:
+            with repo.locked():
+                repo.refs.set_head(branch, ObjectId(target), "checkout: the git branch's data")
+            return f"data already at {pin.commit[:12]}; on data branch {branch}"
         return f"data already at {pin.commit[:12]}"
     _ensure_present(repo, target)
     try:
         if head is None:
             report = checkout_initial(
-                repo, ObjectId(target), None, accept_roots=accept_roots, force=force
+                repo, ObjectId(target), branch, accept_roots=accept_roots, force=force
             )
         else:
-            report = checkout(repo, pin.commit, force=force, accept_roots=accept_roots)
+            rev = branch or pin.commit
+            report = checkout(repo, rev, force=force, accept_roots=accept_roots)
     except WouldOverwrite as exc:  # git has moved already: say the data has not
         here = head.hex()[:12] if head is not None else "nothing"
         why = (
@@ -165,6 +172,20 @@ def materialise_pin(
     return (
         f"data checked out at {pin.commit[:12]}: {report.written} written, {report.removed} removed"
     )
+
+
+def _branch_at(repo: Repository, target: bytes) -> str | None:
+    """The data branch named like the git branch checked out, when it is at ``target``:
+    the pinned data is that branch's, so HEAD attaches to it (data and git in step);
+    None when git is detached or that branch is elsewhere (HEAD is then detached)."""
+    try:
+        git = checked_out(repo.root)
+        if git is None or git.branch is None:
+            return None
+        tip = repo.refs.read(HEADS + git.branch)
+    except DvaultError:  # an unreadable git HEAD, a git branch name dvault cannot hold
+        return None
+    return git.branch if tip == target else None
 
 
 def checkout_pin(repo: Repository, force: bool = False, accept_roots: bool = False) -> str:

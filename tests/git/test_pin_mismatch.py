@@ -83,7 +83,7 @@ def test_half_switched_status_names_the_mismatch_and_keep_hint_works(
     assert _hints(line) == [
         "git checkout -",
         "dvault stash push && dvault checkout --pin",
-        "dvault checkout --pin --force",
+        "dvault checkout --force --pin",
     ]
     # the plain command refuses, names the edit, changes nothing
     refused = hooked.fails(1, "checkout", "--pin")
@@ -104,7 +104,7 @@ def test_half_switched_status_names_the_mismatch_and_keep_hint_works(
 
 
 def test_half_switched_force_hint_checks_out_the_pin(hooked: GitProject) -> None:
-    """The printed `dvault checkout --pin --force` ends with the workspace at b's pin, the
+    """The printed `dvault checkout --force --pin` ends with the workspace at b's pin, the
     edit it overwrote copied to .dvault/lost+found, and nothing to commit."""
     pinned, _ = _half_switched(hooked)
     line = _pin_line(hooked.ok("status").out)
@@ -119,7 +119,8 @@ def test_half_switched_force_hint_checks_out_the_pin(hooked: GitProject) -> None
     assert "1 file(s) kept in .dvault/lost+found" in status.out
     assert hooked.git("status", "--porcelain").out == ""  # the lock is b's, byte for byte
     again = hooked.ok("checkout", "--pin", "--json").json()
-    assert again == {"pin": pinned, "branch": None, "summary": f"data already at {pinned[:12]}"}
+    # b's data is dvault branch b's tip, and git is on b: HEAD is attached to it
+    assert again == {"pin": pinned, "branch": "b", "summary": f"data already at {pinned[:12]}"}
 
 
 def test_half_switched_stash_hint_sets_the_edit_aside(hooked: GitProject) -> None:
@@ -223,7 +224,7 @@ def test_fresh_clone_over_other_files_counts_them(
 ) -> None:
     """Files of its own where the pin's data goes: `checkout --pin` refuses, naming them;
     status then says how many differ, and each fix it prints works: moving them away and
-    `dvault checkout --pin` (one clone), or `dvault checkout --pin --force` (another)."""
+    `dvault checkout --pin` (one clone), or `dvault checkout --force --pin` (another)."""
     want = hooked.data()
     for fix in (0, 1):
         clone = _fresh_clone(hooked, bare, tmp_path, f"clone{fix}")
@@ -235,7 +236,7 @@ def test_fresh_clone_over_other_files_counts_them(
         line = _pin_line(status.out)
         assert "which is not checked out, and 2 file(s) here differ from it" in line
         assert "move them away" in line and "workspace clean" not in status.out
-        assert _hints(line) == ["dvault checkout --pin", "dvault checkout --pin --force"]
+        assert _hints(line) == ["dvault checkout --pin", "dvault checkout --force --pin"]
         if fix == 0:
             kept = tmp_path / "moved-away"
             (clone.root / "data").rename(kept)
