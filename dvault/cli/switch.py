@@ -65,7 +65,8 @@ def checkout(
 
     `-- PATH...` without a revision restores what `dvault add` staged (else
     HEAD's content) and DISCARDS uncommitted edits of the files under PATH, as
-    `git checkout -- PATH` does; the stage and HEAD do not move.
+    `git checkout -- PATH` does (a copy of each is kept in .dvault/lost+found);
+    the stage and HEAD do not move.
 
     --pin checks out the commit dvault.lock pins, as the post-checkout hook does
     after `git checkout` (fetching it from the default remote if needed); it

@@ -235,7 +235,8 @@ def restore(repo: Repository, paths: list[str]) -> CheckoutReport:
     content when nothing was staged), as ``git checkout -- PATH`` restores from the index.
 
     It discards uncommitted edits of those paths in the workspace (that is what it is
-    for); the stage, HEAD and files the stage does not hold are left alone."""
+    for), keeping a copy of each in ``.dvault/lost+found``; the stage, HEAD and files the
+    stage does not hold are left alone."""
     rels = [repo.relpath(p) for p in paths]
     with repo.locked():
         tree = repo.state.stage_tree()
@@ -253,7 +254,11 @@ def restore(repo: Repository, paths: list[str]) -> CheckoutReport:
         written = [c.new for c in materialised if c.new is not None]
         total = sum(e.size for e in written if not e.is_dir)
         check_room(repo.config, repo.root, total, len(written))
+        # the edits it discards are kept first (durably) in .dvault/lost+found, as --force's
+        conflicts = co.find_conflicts(repo, materialised, True)
+        kept = lostfound.keep(repo, conflicts) if conflicts else None
         with repo.progress("checkout", total) as tick:
             report = co.apply(repo, materialised, tick)
+        report.kept = kept
         co.record(repo, changes, None)
     return report

@@ -82,17 +82,22 @@ def test_restoring_a_deleted_file_with_head(tracked: Project) -> None:
 
 
 def test_checkout_dash_dash_restores_from_the_stage(tracked: Project) -> None:
-    """`checkout -- f` puts back what `dvault add` staged, discarding the later edit; the
-    staged change, other edits and HEAD stay."""
+    """`checkout -- f` puts back what `dvault add` staged, discarding the later edit (a
+    copy kept in .dvault/lost+found); the staged change, other edits and HEAD stay."""
     head = tracked.head()
     tracked.write("data/a.txt", "staged version\n")
     tracked.ok("add", "data/a.txt")
     tracked.write("data/a.txt", "a later edit to throw away\n")
     tracked.write("data/b.txt", "an edit elsewhere\n")
-    tracked.ok("checkout", "--", "data/a.txt")
+    done = tracked.ok("checkout", "--", "data/a.txt")
     assert (tracked.root / "data/a.txt").read_text() == "staged version\n"
     assert (tracked.root / "data/b.txt").read_text() == "an edit elsewhere\n"
+    # the discarded edit is not lost: a copy waits in .dvault/lost+found, and status says so
+    kept = list((tracked.root / ".dvault" / "lost+found").glob("*/data/a.txt"))
+    assert [k.read_text() for k in kept] == ["a later edit to throw away\n"], done.describe()
+    assert "kept 1 overwritten uncommitted file(s) in .dvault/lost+found/" in done.out
     status = tracked.status()
+    assert [e["files"] for e in status["lost_found"]] == [1]
     assert [(c["path"], c["status"]) for c in status["staged"]] == [("data/a.txt", "modified")]
     assert status["modified"] == ["data/b.txt"]
     assert tracked.head() == head
