@@ -102,6 +102,13 @@ class Backend(abc.ABC):
     """Named immutable files. Keys are ``/``-separated relative names."""
 
     url: str
+    name: str | None = None
+    """The configured remote's name, when opened from the config (for messages)."""
+
+    @property
+    def where(self) -> str:
+        """How messages name this remote: ``nas (/mnt/nas/vision)``, else the URL."""
+        return f"{self.name} ({self.url})" if self.name else self.url
 
     @abc.abstractmethod
     def create(self, key: str, data: bytes) -> None:

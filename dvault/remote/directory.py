@@ -56,7 +56,7 @@ class DirectoryBackend(Backend):
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
-            raise RemoteError(f"remote {self.url}: invalid key {key!r}")
+            raise RemoteError(f"remote {self.where}: invalid key {key!r}")
         return self.root / key
 
     def gone(self) -> RemoteError | None:
@@ -66,13 +66,13 @@ class DirectoryBackend(Backend):
         if self.root.is_dir():
             return None
         return RemoteError(
-            f"remote {self.url}: the directory is not there (not mounted, or removed?); "
+            f"remote {self.where}: the directory is not there (not mounted, or removed?); "
             "nothing was read or written"
         )
 
     def _fail(self, exc: OSError, action: str, key: str) -> RemoteError:
         reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
-        return RemoteError(f"remote {self.url}: cannot {action} {key}: {reason}")
+        return RemoteError(f"remote {self.where}: cannot {action} {key}: {reason}")
 
     def _publish(self, tmp: Path, key: str) -> None:
         final = self._path(key)
@@ -81,7 +81,7 @@ class DirectoryBackend(Backend):
             os.chmod(tmp, 0o444)
             os.link(tmp, final)
         except FileExistsError:
-            raise AlreadyExists(f"remote {self.url}: {key} already exists") from None
+            raise AlreadyExists(f"remote {self.where}: {key} already exists") from None
         except OSError as exc:
             raise self._fail(exc, "create", key) from None
         finally:
@@ -101,7 +101,7 @@ class DirectoryBackend(Backend):
 
     def create(self, key: str, data: bytes) -> None:
         if self._path(key).exists():
-            raise AlreadyExists(f"remote {self.url}: {key} already exists")
+            raise AlreadyExists(f"remote {self.where}: {key} already exists")
         tmp = self._tmp()
         try:
             with open(tmp, "xb") as f:
@@ -116,14 +116,14 @@ class DirectoryBackend(Backend):
 
     def upload(self, key: str, path: Path, progress: Progress | None = None) -> None:
         if self._path(key).exists():
-            raise AlreadyExists(f"remote {self.url}: {key} already exists")
+            raise AlreadyExists(f"remote {self.where}: {key} already exists")
         tmp = self._tmp()
         try:
             with open(path, "rb") as src, open(tmp, "xb") as dst:
                 written = _copy(src.fileno(), dst.fileno(), progress)
                 os.fsync(dst.fileno())
             if written != path.stat().st_size or tmp.stat().st_size != written:
-                raise RemoteError(f"remote {self.url}: short write of {key}")
+                raise RemoteError(f"remote {self.where}: short write of {key}")
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -142,15 +142,15 @@ class DirectoryBackend(Backend):
         except FileNotFoundError:
             if (gone := self.gone()) is not None:
                 raise gone from None
-            raise RemoteNotFound(f"remote {self.url}: {key} is missing") from None
+            raise RemoteNotFound(f"remote {self.where}: {key} is missing") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise RemoteError(f"remote {self.url}: {key} is a symlink; not read") from None
+                raise RemoteError(f"remote {self.where}: {key} is a symlink; not read") from None
             raise self._fail(exc, "read", key) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise RemoteError(f"remote {self.url}: {key} is not a regular file; not read")
+                raise RemoteError(f"remote {self.where}: {key} is not a regular file; not read")
             if limit is not None and st.st_size > limit:
                 raise self.too_large(key, st.st_size, limit)
             yield fd, st.st_size

@@ -95,7 +95,9 @@ def open_backend(spec: RemoteSpec, project: Path | None = None) -> Backend:
     path = Path(url)
     if not path.is_absolute() and project is not None:
         path = project / path
-    return DirectoryBackend(path)
+    backend = DirectoryBackend(path)
+    backend.name = spec.name
+    return backend
 
 
 DEFAULT_KEY = "remotes.default"

@@ -100,6 +100,7 @@ class S3Backend(Backend):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = spec.url
+        self.name = spec.name
         self.spec = spec
         self._client: Any = None
         self._lock = threading.Lock()
@@ -135,7 +136,9 @@ class S3Backend(Backend):
                     config=config,
                 )
             except Exception as exc:
-                raise RemoteError(f"remote {self.url}: cannot create an S3 client: {exc}") from None
+                raise RemoteError(
+                    f"remote {self.where}: cannot create an S3 client: {exc}"
+                ) from None
         return self._client
 
     def _key(self, key: str) -> str:
@@ -149,11 +152,11 @@ class S3Backend(Backend):
             code = exc.response.get("Error", {}).get("Code", "?")
             message = exc.response.get("Error", {}).get("Message", "")
             if code in ("NoSuchKey", "404", "NotFound"):
-                return RemoteNotFound(f"remote {self.url}: {key} is missing")
+                return RemoteNotFound(f"remote {self.where}: {key} is missing")
             return RemoteError(
-                f"remote {self.url}: cannot {action} {key}: {code} {message}".strip()
+                f"remote {self.where}: cannot {action} {key}: {code} {message}".strip()
             )
-        return RemoteError(f"remote {self.url}: cannot {action} {key}: {exc}")
+        return RemoteError(f"remote {self.where}: cannot {action} {key}: {exc}")
 
     def default_retention(self) -> int | None:
         """Days of the bucket's default Object Lock retention in COMPLIANCE mode (None:
@@ -206,7 +209,7 @@ class S3Backend(Backend):
             code = exc.response.get("Error", {}).get("Code")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code == "PreconditionFailed" or status == 412:
-                raise AlreadyExists(f"remote {self.url}: {key} already exists") from None
+                raise AlreadyExists(f"remote {self.where}: {key} already exists") from None
             raise self._error(exc, "write", key) from None
         except BotoCoreError as exc:
             raise self._error(exc, "write", key) from None
@@ -224,10 +227,10 @@ class S3Backend(Backend):
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "check", key) from None
         if head.get("ContentLength") != length:
-            raise RemoteError(f"remote {self.url}: {key} was stored with the wrong size")
+            raise RemoteError(f"remote {self.where}: {key} was stored with the wrong size")
         stored = head.get("ChecksumSHA256")
         if stored is not None and stored.split("-")[0] != checksum:
-            raise RemoteError(f"remote {self.url}: {key} was stored with a different checksum")
+            raise RemoteError(f"remote {self.where}: {key} was stored with a different checksum")
 
     def create(self, key: str, data: bytes) -> None:
         self._put(key, data, len(data), hashlib.sha256(data).digest())

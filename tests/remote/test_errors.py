@@ -44,7 +44,8 @@ def test_unreachable_remote_fails_in_one_line(remote: RemoteTarget, tmp_path: Pa
     for command in ["fetch"] if remote.kind == "s3" else ["fetch", "pull"]:
         result = proj.run(command)  # (S3: each attempt is retried for ~2 s before failing)
         assert result.code == 3, result.describe()
-        one_error_line(result)
+        # the line names the remote it needs, by its name and where it is
+        assert f"remote origin ({url})" in one_error_line(result), result.describe()
     result = proj.run("push")
     assert result.code == 3, result.describe()
     if remote.kind == "s3":
