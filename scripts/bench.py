@@ -302,10 +302,26 @@ class Bench:
         self.launcher = launcher
         self.dvault_cmd, self.dvault_env = find_dvault(dvault)
         self.dvault_available = True
+        self._remote_add: list[str] | None = None
         self.steps: dict[str, Step] = {}
         self.failures: list[str] = []
         # Named byte counts (apparent size) for the storage table and the JSON results.
         self.sizes: dict[str, int] = {}
+
+    def remote_add(self) -> list[str]:
+        """``dvault remote add``, with ``--init`` where this dvault has it (a directory
+        remote must exist since issue 20; an older dvault, measured for comparison,
+        creates it on the first push)."""
+        if self._remote_add is None:
+            helped = subprocess.run(
+                [*self.dvault_cmd, "remote", "add", "--help"],
+                env=self.dvault_env,
+                capture_output=True,
+                text=True,
+            )
+            init = ["--init"] if "--init" in helped.stdout else []
+            self._remote_add = [*self.dvault_cmd, "remote", "add", *init]
+        return self._remote_add
 
     def run(
         self,
@@ -661,7 +677,7 @@ def run_remote(
     if not bench.dvault_available:
         return {}
     subprocess.run(
-        [*bench.dvault_cmd, "remote", "add", kind, url, *extra],
+        [*bench.remote_add(), kind, url, *extra],
         cwd=bench.project,
         env=bench.dvault_env,
         check=True,
@@ -911,7 +927,7 @@ def run_scale_dvault(
     verification = {"after checkouts": _verify_tree(bench, bench.project, manifest_v2, "checkouts")}
     remote = workdir / "remote"
     subprocess.run(
-        [*bench.dvault_cmd, "remote", "add", "dir", str(remote)],
+        [*bench.remote_add(), "dir", str(remote)],
         cwd=bench.project,
         env=bench.dvault_env,
         check=True,
