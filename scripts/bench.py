@@ -285,6 +285,15 @@ def find_dvault(explicit: Path | None = None) -> tuple[list[str], dict[str, str]
     though steps run with the project directory as cwd.
     """
     if explicit is not None:
+        python = explicit.parent / "python"
+        if python.exists():  # the measured install's own package, compiled as pip would
+            found = subprocess.run(
+                [str(python), "-c", "import dvault, os; print(os.path.dirname(dvault.__file__))"],
+                capture_output=True,
+                text=True,
+            )
+            if found.returncode == 0:
+                compile_bytecode(Path(found.stdout.strip()))
         return [str(explicit)], None
     compile_bytecode(REPO_ROOT / "dvault")
     script = Path(sys.executable).parent / "dvault"
