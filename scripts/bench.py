@@ -288,7 +288,12 @@ def find_dvault(explicit: Path | None = None) -> tuple[list[str], dict[str, str]
         python = explicit.parent / "python"
         if python.exists():  # the measured install's own package, compiled as pip would
             found = subprocess.run(
-                [str(python), "-c", "import dvault, os; print(os.path.dirname(dvault.__file__))"],
+                [
+                    str(python),
+                    "-I",
+                    "-c",
+                    "import dvault, os; print(os.path.dirname(dvault.__file__))",
+                ],
                 capture_output=True,
                 text=True,
             )
