@@ -93,9 +93,35 @@ def walk(
             _walk_tree(read, type_of, commit.tree, "", known, found, scopes)
         except TooDeep as exc:
             raise CorruptObject(f"commit {oid.hex()}: {exc}") from None
+        for source in _source_ids(commit):  # lineage evidence travels with its commit
+            if source not in found.objects and not known(source) and type_of(source):
+                _walk_file(read, type_of, source, f"(a source of {oid.hex()[:12]})", known, found)
         if history:
             pending.extend(commit.parents)
     return found
+
+
+MAX_SOURCES = 10_000
+"""The most ``meta.sources`` entries of one commit followed (a hostile commit may list more)."""
+
+
+def _source_ids(commit: Commit) -> list[ObjectId]:
+    """The content ids of the source files a commit's lineage recorded (``dvault commit
+    --source``, ``dvault run``), so push sends them and gc keeps them. Ids that are not
+    here (a commit made before they were pushed, or a hostile list) are skipped, never
+    reported missing: they are evidence about the data, not the data."""
+    items = commit.meta.get("sources") if isinstance(commit.meta, dict) else None
+    if not isinstance(items, list):
+        return []
+    ids = []
+    for item in items[:MAX_SOURCES]:
+        value = item.get("id") if isinstance(item, dict) else None
+        if isinstance(value, str) and len(value) == 64:
+            try:
+                ids.append(ObjectId(bytes.fromhex(value)))
+            except ValueError:
+                continue
+    return ids
 
 
 def walk_tree(read: ReadRaw, type_of: TypeOf, tree_id: bytes) -> Reachable:

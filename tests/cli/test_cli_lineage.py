@@ -57,6 +57,28 @@ def test_commit_records_inputs_and_sources(tracked: Project) -> None:
     assert meta["user"] and meta["host"] and meta["command"][0] == "dvault"
 
 
+def test_recorded_sources_survive_gc_and_travel_with_push_and_clone(
+    tracked: Project, tmp_path: Path
+) -> None:
+    """The source script's content a commit recorded is kept by gc and sent by push: a
+    clone can still show what generated the labels (it was swept and never pushed)."""
+    from dvault.hashing import ObjectId
+    from dvault.repo import Repo
+
+    _, labels = _derived(tracked)
+    source = ObjectId(
+        bytes.fromhex(tracked.ok("show", "--json", labels).json()["meta"]["sources"][0]["id"])
+    )
+    tracked.ok("gc")
+    with Repo.open(tracked.root) as repo:
+        assert repo.store.has(source)
+    tracked.ok("remote", "add", "--init", "backup", str(tmp_path / "backup"))
+    tracked.ok("push", "backup")
+    Project(tmp_path, tracked.env).ok("clone", str(tmp_path / "backup"), str(tmp_path / "copy"))
+    with Repo.open(tmp_path / "copy") as repo:
+        assert repo.store.get_raw(source)[1] == b"print('make labels')\n"
+
+
 def test_lineage_follows_inputs_in_every_format(tracked: Project) -> None:
     """text, json, dot and html all show the labels commit derived from the data commit."""
     v1, labels = _derived(tracked)
