@@ -220,7 +220,7 @@ def lineage_meta(
         "host": socket.gethostname(),
         "user": user,
     }
-    git = gitlink.state(repo.root)
+    git = gitlink.state(repo.root, repo.roots())
     if git is not None:
         lineage["git"] = git.to_meta()
     recorded_inputs = []
