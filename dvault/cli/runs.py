@@ -33,9 +33,20 @@ def run(
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     kind: Annotated[str | None, typer.Option(help="Kind of a new output root.")] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dirty",
+            help="Run even when an --input is not what the work tree holds, and record that.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a command after `--` and commit its outputs with the command and inputs recorded.
+
+    Each --input must be what the work tree holds (no other version checked out, no
+    changes not committed); otherwise nothing runs (exit 1), unless --allow-dirty, which
+    records what was there. The content id present is recorded either way.
 
     With --json, what the command prints goes to stderr, so stdout stays one document.
 
@@ -43,6 +54,7 @@ def run(
     Examples:
       dvault run --input data/raw@v1 --output data/features -- python featurize.py
       dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
+      dvault run --input data/labels@v1 --allow-dirty -o models -- python train.py
     """
     from dvault.ops.runs import run as do_run  # deferred: runs pulls in blake3
 
@@ -58,6 +70,7 @@ def run(
             inputs,
             [str(inv.cwd() / p) for p in sources or []],
             kind,
+            allow_dirty,
         )
     if as_json:
         out.json(

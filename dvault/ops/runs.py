@@ -29,6 +29,7 @@ from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR
 from dvault.ops.commits import commit, signature
+from dvault.ops.runinputs import check_inputs
 from dvault.ops.tracking import add
 from dvault.repository import Repository
 from dvault.secretargs import redact_argv, redacted_positions
@@ -59,11 +60,17 @@ def run(
     inputs: list[str] | None = None,
     sources: list[str | Path] | None = None,
     kind: str | None = None,
+    allow_dirty: bool = False,
 ) -> RunResult:
+    """Run ``command`` and commit its ``outputs``. Each declared input must be what the
+    work tree holds (:func:`dvault.ops.runinputs.check_inputs`), checked before anything
+    runs: a mismatch is refused, or with ``allow_dirty`` recorded as one."""
     if not command:
         raise UsageError("dvault run needs a command after --")
     if not outputs:
         raise UsageError("dvault run needs at least one --output PATH")
+    rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
+    records = check_inputs(repo, inputs or [], rel_outputs, allow_dirty)
     start = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=cwd)
@@ -72,7 +79,6 @@ def run(
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         return RunResult(done.returncode, seconds)
-    rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
     add(repo, [cwd / o for o in outputs], kind=kind)
     recorded = redact_argv(command)
     record = {
@@ -86,9 +92,9 @@ def run(
         repo,
         message or "run: " + " ".join(recorded),
         meta={"run": record},
-        inputs=inputs,
         sources=sources,
         allow_empty=True,
+        input_records=records,
     )
     return RunResult(0, seconds, oid)
 

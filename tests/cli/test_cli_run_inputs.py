@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import Project, git, git_project
+from .helpers import Project, git, git_project, one_error_line
 
 
 def _git_project(tmp_path: Path, env: dict[str, str]) -> Project:
@@ -50,3 +50,71 @@ def test_a_model_output_is_a_checkpoint(project: Project) -> None:
         "run", "-o", "models", "--", "sh", "-c", "mkdir -p models && echo w > models/net.bin"
     )
     assert project.ok("show", "--json", "HEAD").json()["roots"] == {"models": "checkpoint"}
+
+
+def _two_versions(project: Project) -> tuple[str, str]:
+    """labels v1 then v2 committed; v2 is checked out."""
+    project.write("labels/l.csv", "id,label\n1,cat\n")
+    project.ok("add", "labels", "--kind", "labels")
+    project.ok("commit", "-m", "labels v1")
+    project.ok("tag", "v1")
+    project.write("labels/l.csv", "id,label\n1,dog\n")
+    project.ok("commit", "-a", "-m", "labels v2")
+    return project.log()[1]["id"], project.head()
+
+
+COPY = ["--", "sh", "-c", "mkdir -p out && cp labels/l.csv out/"]
+
+
+def test_an_input_of_another_version_is_refused(project: Project) -> None:
+    """--input labels@v1 with v2 checked out: nothing runs, nothing is committed, exit 1,
+    one line naming the input and the checkout that fixes it."""
+    _, v2 = _two_versions(project)
+    result = project.fails(1, "run", "--input", "labels@v1", "-o", "out", *COPY)
+    assert "labels@v1" in one_error_line(result) and "checked out" in result.err
+    assert "dvault checkout v1 -- labels" in result.err
+    assert not (project.root / "out").exists()
+    assert project.head() == v2
+
+
+def test_an_input_with_uncommitted_changes_is_refused(project: Project) -> None:
+    """The declared revision is checked out but edited: refused, and so is an input whose
+    path is missing; --input REV compares every root of REV the run does not write."""
+    _two_versions(project)
+    project.write("labels/l.csv", "id,label\n1,bird\n")
+    result = project.fails(1, "run", "--input", "labels@HEAD", "-o", "out", *COPY)
+    assert "changes not committed" in one_error_line(result)
+    result = project.fails(1, "run", "--input", "HEAD", "-o", "out", *COPY)
+    assert "labels" in one_error_line(result)
+    (project.root / "labels/l.csv").unlink()
+    (project.root / "labels").rmdir()
+    result = project.fails(1, "run", "--input", "labels@HEAD", "-o", "out", *COPY)
+    assert "missing" in one_error_line(result)
+    assert not (project.root / "out").exists()
+
+
+def test_allow_dirty_records_what_was_present(project: Project) -> None:
+    """--allow-dirty runs, and the record says the input was not clean and names the
+    tree the work tree actually held (the v2 one, not v1's)."""
+    v1, v2 = _two_versions(project)
+    project.ok("run", "--allow-dirty", "--input", "labels@v1", "-o", "out", *COPY)
+    record = project.ok("show", "--json", "HEAD").json()["meta"]["inputs"][0]
+    v2_labels = _entry_id(project, v2, "labels")
+    assert record["commit"] == v1 and record["id"] == _entry_id(project, v1, "labels")
+    assert record["clean"] is False and record["present"] == {"labels": v2_labels}
+
+
+def test_a_clean_input_records_the_same_tree(project: Project) -> None:
+    """With the declared version checked out, run goes ahead and present equals the
+    recorded id; --input REV records each root."""
+    _, v2 = _two_versions(project)
+    project.ok("run", "--input", "labels@HEAD", "--input", v2, "-o", "out", *COPY)
+    inputs = project.ok("show", "--json", "HEAD").json()["meta"]["inputs"]
+    labels = _entry_id(project, v2, "labels")
+    assert inputs[0]["clean"] is True and inputs[0]["present"] == {"labels": labels}
+    assert inputs[1]["clean"] is True and inputs[1]["present"] == {"labels": labels}
+
+
+def _entry_id(project: Project, rev: str, name: str) -> str:
+    tree = project.ok("show", "--json", f"{rev}:").json()
+    return str(next(e["id"] for e in tree if e["name"] == name))
