@@ -108,6 +108,11 @@ def rerun(
 ) -> None:
     """Run a recorded command again and report whether its outputs match, file by file.
 
+    It runs in a scratch work tree (under .dvault/tmp, removed afterwards) holding the
+    data REV recorded: its tracked roots but the outputs, and each recorded input at its
+    recorded version, beside a copy of the project's other files. Your work tree is not
+    touched. An input recorded with --allow-dirty was never stored: refused (exit 1).
+
     The command, its directory and the commit's signature are shown first. It runs only
     when the commit has a good signature from a trusted signer, with --yes, or when you
     answer yes on a terminal; otherwise nothing runs (exit 2). A directory or output
@@ -151,7 +156,7 @@ def rerun(
     for line in result.differences[:50]:
         out.data(f"  {line}")
     out.problem(
-        f"NOT reproduced: {len(result.differences)} difference(s) from {rev} "
-        "(dvault checkout -- PATH restores the committed outputs)"
+        f"NOT reproduced: {len(result.differences)} difference(s) from {rev}, run in a "
+        "scratch work tree holding its recorded inputs"
     )
     raise typer.Exit(1)

@@ -118,3 +118,55 @@ def test_a_clean_input_records_the_same_tree(project: Project) -> None:
 def _entry_id(project: Project, rev: str, name: str) -> str:
     tree = project.ok("show", "--json", f"{rev}:").json()
     return str(next(e["id"] for e in tree if e["name"] == name))
+
+
+TRAIN = """\
+import pathlib, sys
+here = pathlib.Path(__file__).resolve().parent
+rows = (here / "labels" / "l.csv").read_text().splitlines()
+pathlib.Path("out").mkdir(exist_ok=True)
+pathlib.Path("out/model.txt").write_text(f"trained on {len(rows)} rows: {rows[-1]}\\n")
+"""
+
+
+def test_rerun_uses_the_recorded_inputs_not_the_work_tree(project: Project) -> None:
+    """The issue's scenario: a run on labels v1, then newer labels (one more commit, a
+    file the script needs deleted, an edit not committed): rerun of the run commit
+    re-creates v1's inputs in a scratch work tree and reproduces; the work tree, its
+    uncommitted edit and its outputs are untouched, and the scratch is gone."""
+    _two_versions(project)
+    project.ok("checkout", "v1")
+    project.write("train.py", TRAIN)
+    project.ok("run", "--input", "labels@v1", "-o", "out", "--", "python3", "train.py")
+    ran = project.head()
+    assert (project.root / "out/model.txt").read_text() == "trained on 2 rows: 1,cat\n"
+    project.write("labels/l.csv", "id,label\n1,dog\n2,cat\n")
+    project.ok("commit", "-a", "-m", "labels v3")
+    project.write("labels/l.csv", "not committed\n")
+    (project.root / "out/model.txt").write_text("mine\n")
+    result = project.ok("rerun", "--yes", ran)
+    assert "reproduced" in result.out
+    assert (project.root / "labels/l.csv").read_text() == "not committed\n"
+    assert (project.root / "out/model.txt").read_text() == "mine\n"
+    assert not list((project.root / ".dvault/tmp").glob("rerun-*"))
+    (project.root / "labels/l.csv").unlink()  # what the old rerun called a failed command
+    assert "reproduced" in project.ok("rerun", "--yes", ran).out
+
+
+def test_rerun_reports_a_failure_in_the_scratch_honestly(project: Project) -> None:
+    """A command that fails on the recorded inputs is NOT reproduced (exit 1), said once."""
+    _two_versions(project)
+    project.write("flaky.sh", "test -f labels/l.csv && mkdir -p out && date +%N > out/t\n")
+    project.ok("run", "--input", "labels@HEAD", "-o", "out", "--", "sh", "flaky.sh")
+    project.write("flaky.sh", "exit 4\n")  # the code changed since
+    result = project.fails(1, "rerun", "--yes", "HEAD")
+    errors = [line for line in result.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "NOT reproduced" in errors[0] and "exited 4" in errors[0]
+
+
+def test_rerun_of_a_dirty_run_is_refused(project: Project) -> None:
+    """An input recorded with --allow-dirty was never stored: nothing runs (exit 1)."""
+    _two_versions(project)
+    project.ok("run", "--allow-dirty", "--input", "labels@v1", "-o", "out", *COPY)
+    result = project.fails(1, "rerun", "--yes", "HEAD")  # refused before it is shown
+    assert "--allow-dirty" in one_error_line(result) and "cannot be re-created" in result.err
