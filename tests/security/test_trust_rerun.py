@@ -143,3 +143,57 @@ def test_on_a_terminal_it_asks_and_only_yes_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "asked").exists()
     assert _on_a_terminal(proj.root, proj.env, ["rerun", evil], b"y\n") == 0
     assert (tmp_path / "asked").exists()
+
+
+def test_hostile_input_records_run_nothing(tmp_path: Path) -> None:
+    """A commit's recorded inputs are attacker input: a path outside the data (``..``,
+    absolute, ``.git``), a commit that is not an id, a list that is not one, an id the
+    named commit does not hold, a dirty record: refused before the command is shown or
+    run, one line, nothing written anywhere."""
+    proj = victim(tmp_path)
+    base = craft(proj.root, branch="base")
+    good = {"commit": base, "rev": "base"}
+    cases: list[object] = [
+        [{**good, "path": "../../etc"}],
+        [{**good, "path": "/etc"}],
+        [{**good, "path": ".git/hooks"}],
+        [{**good, "path": "data\nforged"}],
+        [{"commit": "zz", "rev": "x"}],
+        [{"commit": 5}],
+        "data@v1",
+        [{**good, "path": "data", "id": "00" * 32}],
+        [{**good, "path": "data", "clean": False}],
+    ]
+    mark = tmp_path / "ran"
+    for inputs in cases:
+        meta = {**_run_record(["touch", str(mark)]), "inputs": inputs}
+        evil = craft(proj.root, meta=meta)
+        result = proj.run("rerun", "--yes", evil)
+        assert result.code in (1, 2), (inputs, result.describe())
+        assert_clean(result)
+        assert "would run" not in result.err, (inputs, result.describe())
+        assert not mark.exists(), inputs
+
+
+def test_a_symlink_leading_out_of_a_recorded_input_is_not_written(tmp_path: Path) -> None:
+    """An input tree holding a symlink out of the work tree: refused like a checkout
+    refuses it, and the scratch is removed."""
+    from dvault.hashing import ObjectType
+    from dvault.objects import MODE_LINK, Commit
+    from dvault.repo import Repo
+    from tests.security._trust_helpers import raw_tree
+
+    proj = victim(tmp_path)
+    with Repo.open(proj.root) as repo, repo.store.writer() as w:
+        target = b"../../../../etc/passwd"
+        link = w.put_raw(ObjectType.BLOB, target)
+        data = raw_tree(w, [(b"escape", MODE_LINK, len(target), link)])
+        top = raw_tree(w, [(b"data", 0o040000, len(target), data)])
+        meta = _run_record(["sh", "-c", f"cat data/escape > {tmp_path / 'stolen'}"])
+        commit = Commit(top, (), "M <m@e>", 1, "evil", {"data": "dataset"}, meta)
+        evil = w.put(commit).hex()
+    result = proj.run("rerun", "--yes", evil)
+    assert result.code != 0 and "refusing to write symlink" in result.err, result.describe()
+    assert_clean(result)
+    assert not (tmp_path / "stolen").exists()
+    assert not list((proj.root / ".dvault/tmp").glob("rerun-*"))
