@@ -102,6 +102,7 @@ def test_allow_dirty_records_what_was_present(project: Project) -> None:
     v2_labels = _entry_id(project, v2, "labels")
     assert record["commit"] == v1 and record["id"] == _entry_id(project, v1, "labels")
     assert record["clean"] is False and record["present"] == {"labels": v2_labels}
+    assert "NOT what the work tree held" in project.ok("lineage", "HEAD").out
 
 
 def test_a_clean_input_records_the_same_tree(project: Project) -> None:
