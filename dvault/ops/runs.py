@@ -21,12 +21,14 @@ says so.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from dvault import gitlink
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId, from_hex
 from dvault.names import root_problem
@@ -46,6 +48,7 @@ from dvault.workspace.status import hash_many
 MAX_ARGS = 4096
 MAX_OUTPUTS = 4096
 _RESERVED = (".dvault", ".git")
+_HEX40 = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a git commit id, sha1 or sha256
 
 
 @dataclass
@@ -115,6 +118,8 @@ class RerunPlan:
     signature: SignatureCheck
     data: tuple[tuple[str, TreeEntry], ...] = ()
     """What the scratch work tree holds, path by path (:func:`_recorded_data`)."""
+    code: str = ""
+    """Which code the rerun uses against the code the run used (:func:`_code_note`)."""
 
     @property
     def trusted(self) -> bool:
@@ -128,6 +133,7 @@ class RerunPlan:
             f"rerun of {self.rev} ({self.commit.hex()[:12]}) would run: "
             + shlex.join(self.command),
             f"  in: {self.cwd}" + (" (the project root)" if self.cwd == "." else ""),
+            *([f"  code: {self.code}"] if self.code else []),
             f"  signature: {self.signature.describe()}",
         ]
 
@@ -166,8 +172,32 @@ def plan_rerun(repo: Repository, rev: str) -> RerunPlan:
     commit = repo.read_commit(oid)
     data = _recorded_data(repo, where, commit, checked)
     return RerunPlan(
-        rev, oid, tuple(command), cwd, checked, signature(repo, oid), tuple(sorted(data.items()))
+        rev,
+        oid,
+        tuple(command),
+        cwd,
+        checked,
+        signature(repo, oid),
+        tuple(sorted(data.items())),
+        _code_note(repo, commit),
     )
+
+
+def _code_note(repo: Repository, recorded: Commit) -> str:
+    """The code a rerun uses is the work tree's (copied into the scratch): how that
+    compares with the git commit the run recorded, in words ("" outside git)."""
+    now = gitlink.state(repo.root, repo.roots())
+    git = recorded.meta.get("git")
+    then = git.get("commit") if isinstance(git, dict) else None
+    if now is None:
+        return ""
+    if not isinstance(then, str) or not _HEX40.fullmatch(then):
+        return f"the work tree's (git {str(now.commit)[:12]}); the run recorded no git commit"
+    here = f"the work tree's, at git {str(now.commit)[:12]}"
+    dirty = " with changes not committed" if now.dirty else ""
+    if now.commit == then:
+        return f"{here}{dirty} (the commit the run recorded)"
+    return f"{here}{dirty}, NOT {then[:12]}, the commit the run recorded"
 
 
 def _inside(repo: Repository, value: object, what: str, where: str) -> str:

@@ -171,3 +171,20 @@ def test_rerun_of_a_dirty_run_is_refused(project: Project) -> None:
     project.ok("run", "--allow-dirty", "--input", "labels@v1", "-o", "out", *COPY)
     result = project.fails(1, "rerun", "--yes", "HEAD")  # refused before it is shown
     assert "--allow-dirty" in one_error_line(result) and "cannot be re-created" in result.err
+
+
+def test_rerun_says_which_code_it_uses(tmp_path: Path, env: dict[str, str]) -> None:
+    """The scratch gets the work tree's code: rerun says whether that is the git commit
+    the run recorded, before it runs."""
+    proj = _git_project(tmp_path, env)
+    train = "mkdir -p feat && python3 train.py > feat/log.txt"
+    proj.ok("run", "--input", "data@HEAD", "-o", "feat", "--", "sh", "-c", train)
+    ran = proj.head()
+    recorded = _meta(proj)["git"]["commit"]
+    same = proj.ok("rerun", "--yes", ran)
+    assert f"code: the work tree's, at git {recorded[:12]} (the commit" in same.err
+    proj.write("train.py", "print('train v2')\n")
+    git(proj, "commit", "-qam", "code v2")
+    moved = proj.run("rerun", "--yes", ran)
+    assert moved.code == 1 and "differs: feat/log.txt" in moved.out, moved.describe()
+    assert f"NOT {recorded[:12]}, the commit the run recorded" in moved.err
