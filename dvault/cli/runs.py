@@ -79,6 +79,7 @@ def run(
                 "exit_code": result.exit_code,
                 "seconds": round(result.seconds, 3),
                 "commit": result.commit.hex() if result.commit else None,
+                "inputs": result.inputs,
             }
         )
         if result.commit is None:
@@ -146,7 +147,14 @@ def rerun(
     with out.children_to_stderr(as_json):
         result = do_rerun(repo, plan)
     if as_json:
-        out.json({"rev": rev, "matches": result.matches, "differences": result.differences})
+        out.json(
+            {
+                "rev": rev,
+                "matches": result.matches,
+                "differences": result.differences,
+                "code": plan.code,
+            }
+        )
         if not result.matches:
             raise typer.Exit(1)
         return

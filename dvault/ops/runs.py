@@ -27,6 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from dvault import gitlink
 from dvault.errors import CheckFailed, UsageError
@@ -56,6 +57,8 @@ class RunResult:
     exit_code: int
     seconds: float
     commit: bytes | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    """The input records, with what the work tree held (dvault/ops/runinputs.py)."""
 
 
 def run(
@@ -85,7 +88,7 @@ def run(
         raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        return RunResult(done.returncode, seconds)
+        return RunResult(done.returncode, seconds, None, records)
     add(repo, [cwd / o for o in outputs], kind=kind)
     recorded = redact_argv(command)
     record = {
@@ -103,7 +106,7 @@ def run(
         allow_empty=True,
         input_records=records,
     )
-    return RunResult(0, seconds, oid)
+    return RunResult(0, seconds, oid, records)
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,9 @@ def test_allow_dirty_records_what_was_present(project: Project) -> None:
     """--allow-dirty runs, and the record says the input was not clean and names the
     tree the work tree actually held (the v2 one, not v1's)."""
     v1, v2 = _two_versions(project)
-    project.ok("run", "--allow-dirty", "--input", "labels@v1", "-o", "out", *COPY)
+    done = project.ok("run", "--json", "--allow-dirty", "--input", "labels@v1", "-o", "out", *COPY)
     record = project.ok("show", "--json", "HEAD").json()["meta"]["inputs"][0]
+    assert done.json()["inputs"] == [record]
     v2_labels = _entry_id(project, v2, "labels")
     assert record["commit"] == v1 and record["id"] == _entry_id(project, v1, "labels")
     assert record["clean"] is False and record["present"] == {"labels": v2_labels}
