@@ -88,6 +88,10 @@ def run(
     if result.commit is None:
         out.problem(f"command exited {result.exit_code}; outputs not committed")
         raise typer.Exit(1)
+    for record in result.inputs:
+        if record.get("changed_during_run"):
+            named = f"{record.get('path') or ''}@{record['rev']}".lstrip("@")
+            out.tell(f"warning: the command changed its input {named} while it ran (recorded)")
     out.message(f"ran in {result.seconds:.1f} s; committed outputs as {result.commit.hex()[:12]}")
 
 

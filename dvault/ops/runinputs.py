@@ -6,7 +6,8 @@ true if the work tree held exactly v1's ``data/labels`` when the command started
 — another version checked out, or changes not committed — unless ``--allow-dirty``,
 with which it records the mismatch. Either way each input record says what was present:
 ``present`` maps every compared path to the id the work tree held there (None: absent),
-and ``clean`` says whether that is what the declared revision holds (docs/lineage.md).
+and ``clean`` says whether that is what the declared revision holds (docs/lineage.md);
+an input the command itself changed is recorded as such (:func:`recheck_inputs`).
 An input naming a whole revision (``--input v1``) compares each of that revision's
 tracked roots except those the run writes.
 """
@@ -88,3 +89,17 @@ def _why(repo: Repository, head_tree: ObjectId | None, path: str, present: Objec
     if entry is not None and entry.id == present:
         return "it holds the version checked out (HEAD)"
     return "it has changes not committed"
+
+
+def recheck_inputs(repo: Repository, records: list[dict[str, Any]], outputs: list[str]) -> None:
+    """After the command: an input it changed while it ran (and does not write as an
+    output) was not a fixed input; its record gets ``changed_during_run`` and is no
+    longer ``clean``, so no rerun claims to re-create it."""
+    for record in records:
+        for path, before in record["present"].items():
+            if any(_overlaps(path, o) for o in outputs):
+                continue
+            now = present_id(repo, os.fsencode(path))
+            if (now.hex() if now is not None else None) != before:
+                record["changed_during_run"] = True
+                record["clean"] = False

@@ -35,7 +35,7 @@ from dvault.hashing import ObjectId, from_hex
 from dvault.names import root_problem
 from dvault.objects import MODE_DIR, Commit, TreeEntry
 from dvault.ops.commits import commit, signature
-from dvault.ops.runinputs import check_inputs
+from dvault.ops.runinputs import check_inputs, recheck_inputs
 from dvault.ops.tracking import add
 from dvault.repository import Repository
 from dvault.secretargs import redact_argv, redacted_positions
@@ -89,6 +89,7 @@ def run(
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         return RunResult(done.returncode, seconds, None, records)
+    recheck_inputs(repo, records, rel_outputs)
     add(repo, [cwd / o for o in outputs], kind=kind)
     recorded = redact_argv(command)
     record = {

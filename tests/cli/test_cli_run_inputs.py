@@ -189,3 +189,14 @@ def test_rerun_says_which_code_it_uses(tmp_path: Path, env: dict[str, str]) -> N
     moved = proj.run("rerun", "--yes", ran)
     assert moved.code == 1 and "differs: feat/log.txt" in moved.out, moved.describe()
     assert f"NOT {recorded[:12]}, the commit the run recorded" in moved.err
+
+
+def test_an_input_the_command_changes_is_recorded_as_such(project: Project) -> None:
+    """A command that edits its declared input while it runs: committed, with the input
+    recorded as changed (not clean) and a warning, so no rerun claims to re-create it."""
+    _two_versions(project)
+    edit = "mkdir -p out && cp labels/l.csv out/ && echo 2,eel >> labels/l.csv"
+    result = project.ok("run", "--input", "labels@HEAD", "-o", "out", "--", "sh", "-c", edit)
+    assert "changed its input labels@HEAD" in result.err
+    record = project.ok("show", "--json", "HEAD").json()["meta"]["inputs"][0]
+    assert record["changed_during_run"] is True and record["clean"] is False
