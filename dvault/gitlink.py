@@ -7,6 +7,7 @@ which branch is checked out (a data commit lands on the dvault branch of that na
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ class GitState:
 
     def to_meta(self) -> dict[str, Any]:
         return {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+
+
+IGNORE_MARKER = "# dvault: tracked data"
+"""The comment dvault writes above the ``.gitignore`` lines it adds for tracked roots."""
 
 
 def ignore_pattern(path: str) -> str:
@@ -84,11 +89,14 @@ def checked_out(root: Path) -> GitHead | None:
     return GitHead(None)
 
 
-def state(root: Path) -> GitState | None:
+def state(root: Path, roots: Iterable[str] = ()) -> GitState | None:
     """The git commit of the work tree at ``root`` and whether tracked files differ from it.
 
     Untracked files are not looked at (tracked data is ignored by git anyway, and walking
-    a dataset's folders would cost more than the commit).
+    a dataset's folders would cost more than the commit). dvault's own edits are not
+    "dirty code": ``dvault.lock`` (rewritten by every data commit), and a ``.gitignore``
+    that differs from git's HEAD only by the lines dvault writes for the tracked
+    ``roots`` (:func:`dvault_ignore_lines`; a line the user added or removed still counts).
     """
     git_root = find_git_root(root)
     if git_root is None:
@@ -107,19 +115,62 @@ def state(root: Path) -> GitState | None:
             branch = ref_chain[1][len(b"refs/heads/") :].decode()
         status = porcelain.status(repo, untracked_files="no")
         prefix = root.relative_to(git_root).as_posix()
-        own = (f"{prefix}/dvault.lock" if prefix != "." else "dvault.lock").encode()
-
-        def code(paths: list[Any]) -> list[Any]:
-            # dvault.lock is dvault's own output: it changes with every data commit and
-            # says nothing about whether the code is committed
-            return [p for p in paths if (p.encode() if isinstance(p, str) else p) != own]
-
-        staged = any(code(status.staged[k]) for k in ("add", "delete", "modify"))
-        dirty = bool(staged or code(status.unstaged))
+        own = {(f"{prefix}/dvault.lock" if prefix != "." else "dvault.lock").encode()}
+        changed = {
+            p.encode() if isinstance(p, str) else p
+            for p in [
+                *status.unstaged,
+                *(q for k in ("add", "delete", "modify") for q in status.staged[k]),
+            ]
+        }
+        if b".gitignore" in changed and _ignore_edits_are_dvaults(
+            repo, git_root, dvault_ignore_lines(prefix, roots)
+        ):
+            own.add(b".gitignore")
+        dirty = bool(changed - own)
         repo.close()
     except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
         raise UsageError(f"cannot read the git repository at {git_root}: {exc}") from None
     return GitState(head, branch, dirty)
+
+
+def dvault_ignore_lines(prefix: str, roots: Iterable[str]) -> frozenset[bytes]:
+    """The lines dvault writes into the git root's ``.gitignore`` for the tracked
+    ``roots`` of a project at ``prefix`` (relative to the git root; ``.`` for the top)."""
+    lines = {IGNORE_MARKER.encode()}
+    for root in roots:
+        rel = f"{prefix}/{root}" if prefix != "." else root
+        try:
+            lines.add(ignore_pattern(rel).encode())
+        except UsageError:
+            continue  # a root no .gitignore line can name was never written
+    return frozenset(lines)
+
+
+def _ignore_edits_are_dvaults(repo: Any, git_root: Path, ours: frozenset[bytes]) -> bool:
+    """Whether the ``.gitignore`` in git's index and in the work tree both hold git
+    HEAD's lines, in order, once the lines in ``ours`` are set aside."""
+    from dulwich.object_store import tree_lookup_path  # deferred: dulwich, ~60 ms to import
+
+    def kept(data: bytes) -> list[bytes]:
+        return [line for line in data.splitlines() if line not in ours]
+
+    try:
+        committed = b""
+        try:
+            tree = repo[repo.head()].tree
+            _, sha = tree_lookup_path(repo.__getitem__, tree, b".gitignore")
+            committed = repo[sha].data
+        except KeyError:
+            pass  # no commit yet, or no .gitignore in it
+        index = repo.open_index()
+        indexed = repo[index[b".gitignore"].sha].data if b".gitignore" in index else b""
+        path = git_root / ".gitignore"
+        present = path.read_bytes() if path.is_file() else b""
+    except (KeyError, AttributeError, OSError):  # a conflicted entry, an unreadable file
+        return False
+    base = kept(committed)
+    return kept(indexed) == base and kept(present) == base
 
 
 def read_file_at(root: Path, rev: str, path: str) -> bytes | None:

@@ -153,7 +153,10 @@ def _describe(node: Node) -> list[str]:
         lines.append(f"git: {str(git['commit'])[:12]} ({state})")
     for item in _items(node.meta, "inputs"):
         where = f"{item.get('path')}@" if item.get("path") else ""
-        lines.append(f"derived from: {where}{item.get('rev')} = {str(item.get('commit'))[:12]}")
+        text = f"derived from: {where}{item.get('rev')} = {str(item.get('commit'))[:12]}"
+        if item.get("clean") is False:  # run --allow-dirty: the work tree held something else
+            text += " (NOT what the work tree held: run with --allow-dirty)"
+        lines.append(text)
     for item in _items(node.meta, "sources"):
         lines.append(f"source: {item.get('path')} (content {str(item.get('id'))[:12]})")
     run = node.meta.get("run")

@@ -294,6 +294,10 @@ def test_store_path_of_a_vanished_file_is_a_storage_error(repo: Repo) -> None:
         ("weights/final.safetensors", True, "checkpoint"),
         ("checkpoints", False, "checkpoint"),
         ("runs/ckpt-100", False, "checkpoint"),
+        ("models", False, "checkpoint"),  # issue 21: was recorded as a dataset
+        ("out/best_model", False, "checkpoint"),
+        ("weights", False, "checkpoint"),
+        ("data/modelnet40", False, "dataset"),  # a dataset named after models
         ("Labels", False, "labels"),
         ("coco/annotations", False, "labels"),
         ("images", False, "dataset"),
@@ -302,5 +306,6 @@ def test_store_path_of_a_vanished_file_is_a_storage_error(repo: Repo) -> None:
     ],
 )
 def test_guess_kind(path: str, is_file: bool, kind: str) -> None:
-    """Kinds are guessed from the name: checkpoint suffixes (files only), label words."""
+    """Kinds are guessed from the name: checkpoint suffixes (files only), model words in
+    the last name, label words."""
     assert guess_kind(path, is_file) == kind

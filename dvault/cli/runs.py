@@ -33,9 +33,20 @@ def run(
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     kind: Annotated[str | None, typer.Option(help="Kind of a new output root.")] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dirty",
+            help="Run even when an --input is not what the work tree holds, and record that.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a command after `--` and commit its outputs with the command and inputs recorded.
+
+    Each --input must be what the work tree holds (no other version checked out, no
+    changes not committed); otherwise nothing runs (exit 1), unless --allow-dirty, which
+    records what was there. The content id present is recorded either way.
 
     With --json, what the command prints goes to stderr, so stdout stays one document.
 
@@ -43,6 +54,7 @@ def run(
     Examples:
       dvault run --input data/raw@v1 --output data/features -- python featurize.py
       dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
+      dvault run --input data/labels@v1 --allow-dirty -o models -- python train.py
     """
     from dvault.ops.runs import run as do_run  # deferred: runs pulls in blake3
 
@@ -58,6 +70,7 @@ def run(
             inputs,
             [str(inv.cwd() / p) for p in sources or []],
             kind,
+            allow_dirty,
         )
     if as_json:
         out.json(
@@ -66,6 +79,7 @@ def run(
                 "exit_code": result.exit_code,
                 "seconds": round(result.seconds, 3),
                 "commit": result.commit.hex() if result.commit else None,
+                "inputs": result.inputs,
             }
         )
         if result.commit is None:
@@ -74,6 +88,10 @@ def run(
     if result.commit is None:
         out.problem(f"command exited {result.exit_code}; outputs not committed")
         raise typer.Exit(1)
+    for record in result.inputs:
+        if record.get("changed_during_run"):
+            named = f"{record.get('path') or ''}@{record['rev']}".lstrip("@")
+            out.tell(f"warning: the command changed its input {named} while it ran (recorded)")
     out.message(f"ran in {result.seconds:.1f} s; committed outputs as {result.commit.hex()[:12]}")
 
 
@@ -94,6 +112,11 @@ def rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a recorded command again and report whether its outputs match, file by file.
+
+    It runs in a scratch work tree (under .dvault/tmp, removed afterwards) holding the
+    data REV recorded: its tracked roots but the outputs, and each recorded input at its
+    recorded version, beside a copy of the project's other files. Your work tree is not
+    touched. An input recorded with --allow-dirty was never stored: refused (exit 1).
 
     The command, its directory and the commit's signature are shown first. It runs only
     when the commit has a good signature from a trusted signer, with --yes, or when you
@@ -128,7 +151,14 @@ def rerun(
     with out.children_to_stderr(as_json):
         result = do_rerun(repo, plan)
     if as_json:
-        out.json({"rev": rev, "matches": result.matches, "differences": result.differences})
+        out.json(
+            {
+                "rev": rev,
+                "matches": result.matches,
+                "differences": result.differences,
+                "code": plan.code,
+            }
+        )
         if not result.matches:
             raise typer.Exit(1)
         return
@@ -138,7 +168,7 @@ def rerun(
     for line in result.differences[:50]:
         out.data(f"  {line}")
     out.problem(
-        f"NOT reproduced: {len(result.differences)} difference(s) from {rev} "
-        "(dvault checkout -- PATH restores the committed outputs)"
+        f"NOT reproduced: {len(result.differences)} difference(s) from {rev}, run in a "
+        "scratch work tree holding its recorded inputs"
     )
     raise typer.Exit(1)

@@ -55,8 +55,12 @@ def commit(
     sign: bool = False,
     key: str | None = None,
     notify: Callable[[str], None] | None = None,
+    input_records: list[dict[str, Any]] | None = None,
 ) -> ObjectId:
     """Record the stage as a new commit on the current branch; returns its id.
+
+    ``input_records`` replace ``inputs`` when the caller resolved them already
+    (:func:`resolve_inputs`; ``run`` adds what the work tree held).
 
     In a git work tree the current branch is first made the dvault branch named like the
     git branch checked out (:func:`plan_git_branch`); ``notify`` hears what that did."""
@@ -83,7 +87,7 @@ def commit(
             if notify is not None:
                 notify(moved)
         with repo.store.writer() as writer:
-            lineage = lineage_meta(repo, writer, inputs or [], sources or [])
+            lineage = lineage_meta(repo, writer, inputs or [], sources or [], input_records)
             lineage.update(meta or {})
             new = Commit(
                 tree=tree,
@@ -207,23 +211,10 @@ def _nested(outer: str, inner: str) -> bool:
     return inner.startswith(outer + "/")
 
 
-def lineage_meta(
-    repo: Repository, writer: ObjectWriter, inputs: list[str], sources: list[str | Path]
-) -> dict[str, Any]:
-    """What every commit records about where it came from (docs/lineage.md)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    lineage: dict[str, Any] = {  # a secret on the command line must not be published
-        "command": redact_argv(["dvault", *sys.argv[1:]]) if sys.argv else [],
-        "host": socket.gethostname(),
-        "user": user,
-    }
-    git = gitlink.state(repo.root)
-    if git is not None:
-        lineage["git"] = git.to_meta()
-    recorded_inputs = []
+def resolve_inputs(repo: Repository, inputs: list[str]) -> list[dict[str, Any]]:
+    """The records of ``--input`` specs (``REV`` or ``PATH@REV``): the revision as given,
+    its commit, and for a path the path and its id in that commit (docs/lineage.md)."""
+    recorded = []
     for spec in inputs:
         path, at, rev = spec.rpartition("@")
         if not at:
@@ -236,7 +227,32 @@ def lineage_meta(
             if entry is None:
                 raise UsageError(f"input {spec!r}: {path} does not exist in {rev}")
             item.update(path=os.fsdecode(rel), id=entry.id.hex())
-        recorded_inputs.append(item)
+        recorded.append(item)
+    return recorded
+
+
+def lineage_meta(
+    repo: Repository,
+    writer: ObjectWriter,
+    inputs: list[str],
+    sources: list[str | Path],
+    records: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What every commit records about where it came from (docs/lineage.md); ``records``
+    are inputs already resolved (and checked against the work tree) by the caller."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    lineage: dict[str, Any] = {  # a secret on the command line must not be published
+        "command": redact_argv(["dvault", *sys.argv[1:]]) if sys.argv else [],
+        "host": socket.gethostname(),
+        "user": user,
+    }
+    git = gitlink.state(repo.root, repo.roots())
+    if git is not None:
+        lineage["git"] = git.to_meta()
+    recorded_inputs = resolve_inputs(repo, inputs) if records is None else records
     if recorded_inputs:
         lineage["inputs"] = recorded_inputs
     recorded_sources = []

@@ -2,9 +2,11 @@
 
 ``run`` executes the command, and only if it succeeds, stages its outputs and commits them
 with the command, its working directory, duration, inputs and sources in the commit's
-lineage (secrets on the command line redacted first: dvault/secretargs.py). ``rerun``
-executes the recorded command again and compares what it produces with what was
-committed, file by file, without storing anything.
+lineage (secrets on the command line redacted first: dvault/secretargs.py), after checking
+that each declared input is what the work tree holds (dvault/ops/runinputs.py). ``rerun``
+executes the recorded command again in a scratch work tree holding the data the run
+recorded, and compares what it produces with what was committed, file by file, without
+storing anything or touching the user's work tree.
 
 A recorded command is whatever the commit says, and a commit can come from anyone who can
 push to a remote: running it is running their code. So ``rerun`` first makes a
@@ -19,16 +21,21 @@ says so.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from dvault import gitlink
 from dvault.errors import CheckFailed, UsageError
-from dvault.hashing import ObjectId
-from dvault.objects import MODE_DIR
+from dvault.hashing import ObjectId, from_hex
+from dvault.names import root_problem
+from dvault.objects import MODE_DIR, Commit, TreeEntry
 from dvault.ops.commits import commit, signature
+from dvault.ops.runinputs import check_inputs, recheck_inputs
 from dvault.ops.tracking import add
 from dvault.repository import Repository
 from dvault.secretargs import redact_argv, redacted_positions
@@ -36,11 +43,13 @@ from dvault.signing import GOOD, SignatureCheck
 from dvault.trees import lookup, walk
 from dvault.workspace.scan import load_ignore
 from dvault.workspace.scan import walk as scan
+from dvault.workspace.scratch import Scratch
 from dvault.workspace.status import hash_many
 
 MAX_ARGS = 4096
 MAX_OUTPUTS = 4096
 _RESERVED = (".dvault", ".git")
+_HEX40 = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a git commit id, sha1 or sha256
 
 
 @dataclass
@@ -48,6 +57,8 @@ class RunResult:
     exit_code: int
     seconds: float
     commit: bytes | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    """The input records, with what the work tree held (dvault/ops/runinputs.py)."""
 
 
 def run(
@@ -59,11 +70,17 @@ def run(
     inputs: list[str] | None = None,
     sources: list[str | Path] | None = None,
     kind: str | None = None,
+    allow_dirty: bool = False,
 ) -> RunResult:
+    """Run ``command`` and commit its ``outputs``. Each declared input must be what the
+    work tree holds (:func:`dvault.ops.runinputs.check_inputs`), checked before anything
+    runs: a mismatch is refused, or with ``allow_dirty`` recorded as one."""
     if not command:
         raise UsageError("dvault run needs a command after --")
     if not outputs:
         raise UsageError("dvault run needs at least one --output PATH")
+    rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
+    records = check_inputs(repo, inputs or [], rel_outputs, allow_dirty)
     start = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=cwd)
@@ -71,8 +88,8 @@ def run(
         raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        return RunResult(done.returncode, seconds)
-    rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
+        return RunResult(done.returncode, seconds, None, records)
+    recheck_inputs(repo, records, rel_outputs)
     add(repo, [cwd / o for o in outputs], kind=kind)
     recorded = redact_argv(command)
     record = {
@@ -86,11 +103,11 @@ def run(
         repo,
         message or "run: " + " ".join(recorded),
         meta={"run": record},
-        inputs=inputs,
         sources=sources,
         allow_empty=True,
+        input_records=records,
     )
-    return RunResult(0, seconds, oid)
+    return RunResult(0, seconds, oid, records)
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,10 @@ class RerunPlan:
     cwd: str  # relative to the project root, normalised ("." for the root)
     outputs: tuple[str, ...]
     signature: SignatureCheck
+    data: tuple[tuple[str, TreeEntry], ...] = ()
+    """What the scratch work tree holds, path by path (:func:`_recorded_data`)."""
+    code: str = ""
+    """Which code the rerun uses against the code the run used (:func:`_code_note`)."""
 
     @property
     def trusted(self) -> bool:
@@ -116,6 +137,7 @@ class RerunPlan:
             f"rerun of {self.rev} ({self.commit.hex()[:12]}) would run: "
             + shlex.join(self.command),
             f"  in: {self.cwd}" + (" (the project root)" if self.cwd == "." else ""),
+            *([f"  code: {self.code}"] if self.code else []),
             f"  signature: {self.signature.describe()}",
         ]
 
@@ -151,7 +173,35 @@ def plan_rerun(repo: Repository, rev: str) -> RerunPlan:
     if not (repo.root / cwd).is_dir():
         raise UsageError(f"{where}: the recorded working directory {cwd} does not exist")
     checked = tuple(_inside(repo, o, "output", where) for o in outputs)
-    return RerunPlan(rev, oid, tuple(command), cwd, checked, signature(repo, oid))
+    commit = repo.read_commit(oid)
+    data = _recorded_data(repo, where, commit, checked)
+    return RerunPlan(
+        rev,
+        oid,
+        tuple(command),
+        cwd,
+        checked,
+        signature(repo, oid),
+        tuple(sorted(data.items())),
+        _code_note(repo, commit),
+    )
+
+
+def _code_note(repo: Repository, recorded: Commit) -> str:
+    """The code a rerun uses is the work tree's (copied into the scratch): how that
+    compares with the git commit the run recorded, in words ("" outside git)."""
+    now = gitlink.state(repo.root, repo.roots())
+    git = recorded.meta.get("git")
+    then = git.get("commit") if isinstance(git, dict) else None
+    if now is None:
+        return ""
+    if not isinstance(then, str) or not _HEX40.fullmatch(then):
+        return f"the work tree's (git {str(now.commit)[:12]}); the run recorded no git commit"
+    here = f"the work tree's, at git {str(now.commit)[:12]}"
+    dirty = " with changes not committed" if now.dirty else ""
+    if now.commit == then:
+        return f"{here}{dirty} (the commit the run recorded)"
+    return f"{here}{dirty}, NOT {then[:12]}, the commit the run recorded"
 
 
 def _inside(repo: Repository, value: object, what: str, where: str) -> str:
@@ -190,20 +240,95 @@ class RerunResult:
 
 
 def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
-    """Run a checked plan (the caller decided it may run) and compare its outputs with
-    the commit's."""
-    try:
-        done = subprocess.run(list(plan.command), cwd=repo.root / plan.cwd)
-    except OSError as exc:
-        raise UsageError(f"cannot run {plan.command[0]!r}: {exc.strerror}") from None
-    if done.returncode != 0:
-        raise CheckFailed(f"the recorded command failed this time (exit {done.returncode})")
+    """Run a checked plan (the caller decided it may run) in a scratch work tree holding
+    the data the run recorded, and compare its outputs there with the commit's.
+
+    The scratch (dvault/workspace/scratch.py) holds the commit's tracked roots except
+    its outputs, each recorded input (``PATH@REV``: REV's PATH; ``REV``: REV's roots)
+    in their place, and a copy of the project's other files; the user's work tree is not
+    touched. An input recorded with ``--allow-dirty`` was never stored, so such a run
+    cannot be re-created: refused before anything runs."""
     recorded = repo.read_commit(plan.commit)
+    scratch = Scratch(repo.dir)
+    try:
+        owned = {*(p for p, _ in plan.data), *repo.roots(), *recorded.roots, *plan.outputs}
+        scratch.lay_out(repo.root, owned, [plan.cwd])
+        for path, entry in plan.data:  # sorted: a root before an input inside it replaces it
+            scratch.put(repo.store, path, entry)
+        try:
+            done = subprocess.run(list(plan.command), cwd=scratch.root / plan.cwd)
+        except OSError as exc:
+            raise UsageError(f"cannot run {plan.command[0]!r}: {exc.strerror}") from None
+        if done.returncode != 0:
+            raise CheckFailed(
+                f"NOT reproduced: the recorded command exited {done.returncode} in a scratch "
+                f"work tree holding the data {plan.rev} recorded"
+            )
+        differences = _compare(repo, recorded.tree, plan.outputs, scratch.root)
+    finally:
+        scratch.remove()
+    return RerunResult(0, not differences, differences)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or b == "."
+
+
+def _recorded_data(
+    repo: Repository, where: str, recorded: Commit, outputs: tuple[str, ...]
+) -> dict[str, TreeEntry]:
+    """What the scratch holds, path by path: ``recorded``'s roots that are not outputs,
+    then each recorded input (attacker input: checked as a tracked root is)."""
+
+    def roots_of(commit: Commit) -> dict[str, TreeEntry]:
+        found = {}
+        for root in commit.roots:
+            if not any(_overlaps(root, o) for o in outputs):
+                entry = lookup(repo.store, commit.tree, root.encode())
+                if entry is not None:
+                    found[root] = entry
+        return found
+
+    data = roots_of(recorded)
+    items = recorded.meta.get("inputs", [])
+    if not isinstance(items, list):
+        raise UsageError(f"{where}: the recorded inputs are not a list; not run")
+    for item in items:
+        commit_hex = item.get("commit") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(commit_hex, str):
+            raise UsageError(f"{where}: a recorded input is not an object with a commit; not run")
+        try:
+            source = repo.read_commit(from_hex(commit_hex))
+        except ValueError:
+            raise UsageError(f"{where}: a recorded input's commit is not an id; not run") from None
+        named = f"{item.get('path') or ''}@{item.get('rev')}".lstrip("@")
+        if item.get("clean") is False:
+            raise CheckFailed(
+                f"{where}: input {named} was recorded with --allow-dirty: what the command "
+                "read was not that revision and was never stored, so it cannot be re-created; "
+                "not run"
+            )
+        path = item.get("path")
+        if not path:
+            data.update(roots_of(source))
+            continue
+        why = root_problem(path, "dataset") if isinstance(path, str) else "it is not text"
+        if why is not None:
+            raise UsageError(f"{where}: the recorded input path {path!r} is refused: {why}")
+        entry = lookup(repo.store, source.tree, path.encode())
+        if entry is None or item.get("id") not in (None, entry.id.hex()):
+            raise CheckFailed(f"{where}: input {named} is not in the commit it names; not run")
+        data[path] = entry
+    return data
+
+
+def _compare(repo: Repository, tree: ObjectId, outputs: tuple[str, ...], top: Path) -> list[str]:
+    """Each output under ``top`` compared with ``tree``, file by file."""
     differences: list[str] = []
     ignore = load_ignore(repo.root)
-    for output in plan.outputs:
+    for output in outputs:
         rel = b"" if output == "." else output.encode()
-        entry = lookup(repo.store, recorded.tree, rel)
+        entry = lookup(repo.store, tree, rel)
         expected: dict[bytes, tuple[int, bytes]] = {}
         if entry is not None:
             leaves = (
@@ -214,7 +339,7 @@ def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
             expected = {p: (e.mode, e.id) for p, e in leaves if not e.is_dir}
         current = {
             p: (e.mode, e.id)
-            for p, e in hash_many(repo.root, list(scan(repo.root, rel, ignore).items())).items()
+            for p, e in hash_many(top, list(scan(top, rel, ignore).items())).items()
             if e.mode != MODE_DIR
         }
         for path in sorted(expected.keys() | current.keys()):
@@ -224,4 +349,4 @@ def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
                 differences.append(f"new: {os.fsdecode(path)}")
             elif expected[path] != current[path]:
                 differences.append(f"differs: {os.fsdecode(path)}")
-    return RerunResult(0, not differences, differences)
+    return differences

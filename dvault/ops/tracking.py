@@ -9,12 +9,13 @@ else, and never through a symlink. Both hold the writer lock for the stage edit;
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
 from dvault.errors import UncommittedChanges, UsageError
 from dvault.fsutil import write_durable
-from dvault.gitlink import find_git_root, ignore_pattern
+from dvault.gitlink import IGNORE_MARKER, find_git_root, ignore_pattern
 from dvault.names import KINDS, root_problem
 from dvault.repository import Repository
 from dvault.store import state as stored
@@ -28,10 +29,21 @@ from dvault.workspace.status import WORKERS, Status, compute_status
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
 
 
+_MODEL_WORDS = frozenset({"model", "models", "weights", "checkpoints", "ckpts"})
+"""Words in a root's last name that say it holds a trained model (``models``,
+``best_model``, ``weights``): a model is a ``checkpoint``, never a ``dataset``."""
+
+
 def guess_kind(path: str, is_file: bool) -> str:
     """A sensible default kind for a new tracked root; ``--kind`` overrides it."""
     name = path.lower()
-    if (is_file and name.endswith(_CHECKPOINT_SUFFIXES)) or "checkpoint" in name or "ckpt" in name:
+    words = set(re.split(r"[^a-z0-9]+", name.rsplit("/", 1)[-1]))
+    if (
+        (is_file and name.endswith(_CHECKPOINT_SUFFIXES))
+        or "checkpoint" in name
+        or "ckpt" in name
+        or words & _MODEL_WORDS
+    ):
         return "checkpoint"
     if "label" in name or "annotation" in name:
         return "labels"
@@ -203,7 +215,7 @@ def update_gitignore(repo: Repository, roots: list[str]) -> None:
     text = existing
     if text and not text.endswith("\n"):
         text += "\n"
-    if "# dvault: tracked data" not in lines:
-        text += "# dvault: tracked data\n"
+    if IGNORE_MARKER not in lines:
+        text += IGNORE_MARKER + "\n"
     text += "\n".join(wanted) + "\n"
     write_durable(path, text.encode())

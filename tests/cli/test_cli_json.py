@@ -155,11 +155,11 @@ def test_run_json_keeps_the_child_output_off_stdout(project: Project) -> None:
     )
     result = project.ok("run", "--json", "-o", "out", "--", "python3", "-c", script)
     doc = result.json()
-    _keys(doc, "command", "exit_code", "seconds", "commit")
+    _keys(doc, "command", "exit_code", "seconds", "commit", "inputs")
     assert doc["exit_code"] == 0 and doc["commit"] == project.head()
     assert "hello from the job" in result.err
     again = project.ok("rerun", "HEAD", "--yes", "--json")
-    assert again.json() == {"rev": "HEAD", "matches": True, "differences": []}
+    assert again.json() == {"rev": "HEAD", "matches": True, "differences": [], "code": ""}
     failed = project.run("run", "--json", "-o", "out", "--", "python3", "-c", "exit(4)")
     assert failed.code == 1 and failed.json()["commit"] is None
 

@@ -52,18 +52,22 @@ def test_an_unsigned_command_is_shown_and_runs_only_with_yes(tmp_path: Path) -> 
     """Non-interactive, unsigned, no --yes: the exact argv, directory and signature
     status are shown, nothing runs, exit 2 saying how to allow it; --yes runs it."""
     proj = victim(tmp_path)
-    evil = craft(proj.root, meta=_run_record(["sh", "-c", "touch pwned; echo '\x1b]0;t\x07'"]))
+    # rerun runs in a scratch work tree it removes afterwards: the mark goes to $HOME
+    evil = craft(
+        proj.root, meta=_run_record(["sh", "-c", "touch $HOME/pwned; echo '\x1b]0;t\x07'"])
+    )
     refused = proj.run("rerun", evil)
     assert refused.code == 2, refused.describe()
     assert_clean(refused)
-    assert not (proj.root / "pwned").exists()
+    assert not (Path(proj.env["HOME"]) / "pwned").exists()
     shown = refused.err
-    assert "would run: sh -c 'touch pwned; echo '\"'\"'\\x1b]0;t\\x07'\"'\"''" in shown
+    assert "would run: sh -c 'touch $HOME/pwned; echo '\"'\"'\\x1b]0;t\\x07'\"'\"''" in shown
     assert "in: . (the project root)" in shown and "signature: unsigned" in shown
     assert "--yes" in shown.splitlines()[-1]
     allowed = proj.run("rerun", "--yes", evil)
     assert allowed.code == 0, allowed.describe()
-    assert (proj.root / "pwned").exists()
+    assert (Path(proj.env["HOME"]) / "pwned").exists()
+    assert not (proj.root / "pwned").exists()  # it ran in the scratch, not the work tree
 
 
 def test_a_trusted_signature_runs_without_yes_an_untrusted_one_does_not(tmp_path: Path) -> None:
@@ -77,16 +81,20 @@ def test_a_trusted_signature_runs_without_yes_an_untrusted_one_does_not(tmp_path
     (proj.root / ".dvaultsigners").write_text(f"alice ed25519:{public}\n")
     subprocess.run(["git", "add", ".dvaultsigners"], cwd=proj.root, check=True, env=proj.env)
     subprocess.run(["git", "commit", "-qm", "signers"], cwd=proj.root, check=True, env=proj.env)
-    good = craft(proj.root, meta=_run_record(["touch", "by-alice"]), sign_with=alice)
+    good = craft(
+        proj.root, meta=_run_record(["touch", str(tmp_path / "by-alice")]), sign_with=alice
+    )
     result = proj.run("rerun", good)
     assert result.code == 0, result.describe()
     assert "signature: good signature by alice" in result.err
-    assert (proj.root / "by-alice").exists()
-    forged = craft(proj.root, meta=_run_record(["touch", "by-mallory"]), sign_with=mallory)
+    assert (tmp_path / "by-alice").exists()
+    forged = craft(
+        proj.root, meta=_run_record(["touch", str(tmp_path / "by-mallory")]), sign_with=mallory
+    )
     refused = proj.run("rerun", forged)
     assert refused.code == 2, refused.describe()
     assert "unknown signer" in refused.err
-    assert not (proj.root / "by-mallory").exists()
+    assert not (tmp_path / "by-mallory").exists()
 
 
 def test_a_malformed_record_is_one_error_line(tmp_path: Path) -> None:
@@ -130,8 +138,62 @@ def test_on_a_terminal_it_asks_and_only_yes_runs(tmp_path: Path) -> None:
     """Interactive, unsigned, no --yes: the user is asked; no (or just Enter) runs
     nothing (exit 2), y runs it."""
     proj = victim(tmp_path)
-    evil = craft(proj.root, meta=_run_record(["touch", "asked"]))
+    evil = craft(proj.root, meta=_run_record(["touch", str(tmp_path / "asked")]))
     assert _on_a_terminal(proj.root, proj.env, ["rerun", evil], b"\n") == 2
-    assert not (proj.root / "asked").exists()
+    assert not (tmp_path / "asked").exists()
     assert _on_a_terminal(proj.root, proj.env, ["rerun", evil], b"y\n") == 0
-    assert (proj.root / "asked").exists()
+    assert (tmp_path / "asked").exists()
+
+
+def test_hostile_input_records_run_nothing(tmp_path: Path) -> None:
+    """A commit's recorded inputs are attacker input: a path outside the data (``..``,
+    absolute, ``.git``), a commit that is not an id, a list that is not one, an id the
+    named commit does not hold, a dirty record: refused before the command is shown or
+    run, one line, nothing written anywhere."""
+    proj = victim(tmp_path)
+    base = craft(proj.root, branch="base")
+    good = {"commit": base, "rev": "base"}
+    cases: list[object] = [
+        [{**good, "path": "../../etc"}],
+        [{**good, "path": "/etc"}],
+        [{**good, "path": ".git/hooks"}],
+        [{**good, "path": "data\nforged"}],
+        [{"commit": "zz", "rev": "x"}],
+        [{"commit": 5}],
+        "data@v1",
+        [{**good, "path": "data", "id": "00" * 32}],
+        [{**good, "path": "data", "clean": False}],
+    ]
+    mark = tmp_path / "ran"
+    for inputs in cases:
+        meta = {**_run_record(["touch", str(mark)]), "inputs": inputs}
+        evil = craft(proj.root, meta=meta)
+        result = proj.run("rerun", "--yes", evil)
+        assert result.code in (1, 2), (inputs, result.describe())
+        assert_clean(result)
+        assert "would run" not in result.err, (inputs, result.describe())
+        assert not mark.exists(), inputs
+
+
+def test_a_symlink_leading_out_of_a_recorded_input_is_not_written(tmp_path: Path) -> None:
+    """An input tree holding a symlink out of the work tree: refused like a checkout
+    refuses it, and the scratch is removed."""
+    from dvault.hashing import ObjectType
+    from dvault.objects import MODE_LINK, Commit
+    from dvault.repo import Repo
+    from tests.security._trust_helpers import raw_tree
+
+    proj = victim(tmp_path)
+    with Repo.open(proj.root) as repo, repo.store.writer() as w:
+        target = b"../../../../etc/passwd"
+        link = w.put_raw(ObjectType.BLOB, target)
+        data = raw_tree(w, [(b"escape", MODE_LINK, len(target), link)])
+        top = raw_tree(w, [(b"data", 0o040000, len(target), data)])
+        meta = _run_record(["sh", "-c", f"cat data/escape > {tmp_path / 'stolen'}"])
+        commit = Commit(top, (), "M <m@e>", 1, "evil", {"data": "dataset"}, meta)
+        evil = w.put(commit).hex()
+    result = proj.run("rerun", "--yes", evil)
+    assert result.code != 0 and "refusing to write symlink" in result.err, result.describe()
+    assert_clean(result)
+    assert not (tmp_path / "stolen").exists()
+    assert not list((proj.root / ".dvault/tmp").glob("rerun-*"))
