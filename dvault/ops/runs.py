@@ -2,7 +2,8 @@
 
 ``run`` executes the command, and only if it succeeds, stages its outputs and commits them
 with the command, its working directory, duration, inputs and sources in the commit's
-lineage (secrets on the command line redacted first: dvault/secretargs.py). ``rerun``
+lineage (secrets on the command line redacted first: dvault/secretargs.py), and the
+environment it ran in (captured while it runs: dvault/envcapture.py). ``rerun``
 executes the recorded command again and compares what it produces with what was
 committed, file by file, without storing anything.
 
@@ -22,9 +23,11 @@ import os
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from dvault.envcapture import capture
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR
@@ -64,12 +67,16 @@ def run(
         raise UsageError("dvault run needs a command after --")
     if not outputs:
         raise UsageError("dvault run needs at least one --output PATH")
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=cwd)
-    except OSError as exc:
-        raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
-    seconds = time.perf_counter() - start
+    # the environment is captured while the command runs: it costs the run no time
+    with ThreadPoolExecutor(1) as pool:
+        captured = pool.submit(capture, command, cwd, repo.root)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=cwd)
+        except OSError as exc:
+            raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
+        seconds = time.perf_counter() - start
+        environment = captured.result()
     if done.returncode != 0:
         return RunResult(done.returncode, seconds)
     rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
@@ -89,6 +96,7 @@ def run(
         inputs=inputs,
         sources=sources,
         allow_empty=True,
+        environment=environment,
     )
     return RunResult(0, seconds, oid)
 
