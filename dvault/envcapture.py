@@ -34,7 +34,9 @@ from dvault.environment import (
     MAX_TEXT,
     Environment,
     LockFile,
+    package_order,
 )
+from dvault.errors import CorruptObject
 
 PROBE_TIMEOUT_S = 10.0
 LOCKFILE_MAX_BYTES = 64 * 1024 * 1024
@@ -110,7 +112,8 @@ def _which(word: str, cwd: Path) -> str | None:
 
 
 def _clip(text: object) -> str:
-    return str(text)[:MAX_TEXT]
+    """A string as the record holds it: bounded, and UTF-8 (a lone surrogate becomes ?)."""
+    return str(text)[:MAX_TEXT].encode("utf-8", "replace").decode()
 
 
 def _ask(executable: str, cwd: Path, problems: list[str]) -> dict[str, object] | None:
@@ -171,9 +174,9 @@ def capture(command: list[str] | None, cwd: Path, root: Path) -> Environment:
             for d in dists[:MAX_DISTRIBUTIONS]
             if isinstance(d, list) and len(d) == 2
         },
-        key=lambda p: (p[0].lower(), p),
+        key=package_order,
     )
-    return Environment(
+    env = Environment(
         python=_clip(answer.get("version", "")),
         implementation=_clip(answer.get("implementation", "")),
         executable=_clip(answer.get("executable") or found),
@@ -187,6 +190,20 @@ def capture(command: list[str] | None, cwd: Path, root: Path) -> Environment:
         container=_container(),
         problems=tuple(_clip(p) for p in problems[:MAX_PROBLEMS]),
     )
+    try:
+        env.encode()
+    except CorruptObject as exc:  # never fail the run: keep what is surely well-formed
+        return Environment(
+            "",
+            "",
+            _clip(found),
+            interpreter,
+            _clip(platform.platform()),
+            _clip(platform.machine()),
+            "",
+            problems=(_clip(f"capture refused: {exc}"),),
+        )
+    return env
 
 
 def _read(path: str, limit: int = 1 << 20) -> str:

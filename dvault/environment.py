@@ -89,9 +89,7 @@ class Environment:
         }
 
     def encode(self) -> bytes:
-        body = json.dumps(
-            self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        body = _canonical(self.to_json())
         decode(body)  # writers never store what readers refuse
         return body
 
@@ -208,9 +206,29 @@ def decode(body: bytes) -> Environment:
         },
         problems=tuple(_text(p, "problem") for p in _list(v["problems"], "problems", MAX_PROBLEMS)),
     )
-    if env.to_json() != value:  # e.g. unsorted distributions: one object, one spelling
+    # one environment, one spelling (so one id): sorted keys, no spaces, packages sorted
+    # by name without repeats, lock files by path
+    if (
+        _canonical(env.to_json()) != body
+        or list(env.distributions) != sorted(set(env.distributions), key=package_order)
+        or [lf.path for lf in env.lockfiles] != sorted({lf.path for lf in env.lockfiles})
+    ):
         raise CorruptObject("environment object is not in canonical form")
     return env
+
+
+def package_order(pair: tuple[str, str]) -> tuple[str, str, str]:
+    """How an environment's packages are sorted: by name ignoring case, then exactly."""
+    return (pair[0].lower(), pair[0], pair[1])
+
+
+def _canonical(value: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except (ValueError, UnicodeEncodeError):  # a lone surrogate cannot be UTF-8
+        raise CorruptObject("environment object holds text that is not UTF-8") from None
 
 
 def recorded_id(meta: Mapping[str, Any]) -> ObjectId | None:
