@@ -8,8 +8,8 @@ otherwise dvault's own interpreter is asked and the record says so
 (``interpreter: "dvault"``). ``commit --env`` has no command: it asks the Python on PATH
 (an activated virtualenv's). The interpreter runs a small probe (:data:`PROBE`) with a
 timeout; the rest (CPU, GPUs, lock files, container) is read by dvault from files, never
-from a slow tool, so a capture costs about one interpreter start (~0.15 s with 100
-packages; docs/lineage.md).
+from a slow tool, so a capture costs about one interpreter start (0.10-0.14 s with 103
+packages, warm; docs/lineage.md). ``dvault run`` captures while its command runs.
 
 Capture never raises: what could not be read becomes a line in ``problems``.
 """

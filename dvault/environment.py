@@ -30,7 +30,8 @@ from dvault.hashing import ObjectId, ObjectType, from_hex
 META_KEY = "env"
 VERSION = 1
 MAX_BYTES = 512 * 1024
-"""Largest environment object read back (a venv of 2,000 packages is ~80 KiB)."""
+"""Largest environment object read back or written (103 packages make 2.7 KB; a blob is
+at most 1 MiB anyway: store/pack.py)."""
 MAX_DISTRIBUTIONS = 10_000
 MAX_LOCKFILES = 64
 MAX_PROBLEMS = 32
