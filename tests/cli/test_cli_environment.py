@@ -85,8 +85,8 @@ def test_an_interpreter_that_cannot_answer_never_fails_the_run(tracked: Project)
     assert time.perf_counter() - started < 30
     env = _env(tracked)["environment"]
     assert isinstance(env, dict)
-    assert env["interpreter"] == "dvault"
-    assert env["python"]["executable"] == sys.executable
+    assert env["interpreter"] == "dvault"  # dvault runs under this venv's python3
+    assert Path(env["python"]["executable"]).resolve() == Path(sys.executable).resolve()
     assert any("could not describe itself" in p for p in env["problems"])
 
 
