@@ -203,3 +203,18 @@ def test_review_shows_the_environment(tmp_path: Path, env: dict[str, str]) -> No
     assert data["environment"]["environment"]["interpreter"] == "path"
     page = proj.run("review", "--format", "html").out
     assert "## Environment" in page
+
+
+def test_a_missing_environment_object_is_named_by_verify_and_stops_a_push(
+    tracked: Project, tmp_path: Path
+) -> None:
+    """meta.env naming an object the store lacks: like a missing file of the commit."""
+    absent = "ab" * 32
+    _forge(tracked, b"", raw_env=absent)
+    assert _env(tracked)["problem"] == f"environment object {absent[:12]} is missing"
+    checked = tracked.run("verify")
+    assert checked.code != 0 and "environment of commit" in checked.out + checked.err
+    tracked.ok("remote", "add", "--init", "origin", str(tmp_path / "remote"))
+    pushed = tracked.run("push")
+    assert pushed.code != 0 and "Traceback" not in pushed.err
+    assert absent in pushed.err and "(the environment of commit" in pushed.err
