@@ -3,8 +3,9 @@
 Every commit records where it came from (``meta``: the git commit and whether the work
 tree was dirty, the command line, user and host; ``inputs`` it was derived from;
 ``sources``, the generator or pipeline files used, by content id; ``run``, the command
-``dvault run`` executed). ``build`` follows parents and inputs from a revision; the
-renderers turn the graph into text, JSON, Graphviz dot, or one self-contained HTML page.
+``dvault run`` executed; ``env``, the environment object: dvault/environment.py).
+``build`` follows parents and inputs from a revision; the renderers turn the graph into
+text, JSON, Graphviz dot, or one self-contained HTML page.
 
 Everything in a commit is attacker input: ``meta`` is free-form JSON from whoever wrote the
 commit. The renderers read it through :func:`_items` and friends (a value of the wrong
@@ -21,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault.environment import Recorded, load
 from dvault.errors import DvaultError
 from dvault.repository import Repository
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
@@ -36,6 +38,7 @@ class Node:
     meta: dict[str, Any]
     depth: int
     available: bool = True
+    environment: Recorded | None = None  # read and checked (dvault/environment.py)
 
     @property
     def title(self) -> str:
@@ -56,6 +59,7 @@ class Node:
             "inputs": _items(self.meta, "inputs"),
             "sources": _items(self.meta, "sources"),
             "run": self.meta.get("run"),
+            "environment": _env_json(self.environment),
             "available": self.available,
         }
 
@@ -81,6 +85,15 @@ def _when(time_ns: int) -> str:
     except (OverflowError, OSError, ValueError):  # a forged time far outside any calendar
         return f"time_ns {time_ns}"
     return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _env_json(env: Recorded | None) -> dict[str, Any] | None:
+    """A node's environment in brief (the full record: ``dvault show --json``, review)."""
+    if env is None:
+        return None
+    brief = {k: v for k, v in env.to_json().items() if k != "environment"}
+    brief["summary"] = env.env.summary() if env.env else None
+    return brief
 
 
 def _items(meta: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -120,7 +133,14 @@ def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
             graph.nodes[key] = Node(key, "(not in the local store)", "", 0, {}, {}, depth, False)
             continue
         graph.nodes[key] = Node(
-            key, commit.message, commit.author, commit.time_ns, commit.roots, commit.meta, depth
+            key,
+            commit.message,
+            commit.author,
+            commit.time_ns,
+            commit.roots,
+            commit.meta,
+            depth,
+            environment=load(repo.store.get_raw, repo.store.type_of, commit.meta),
         )
         for parent in commit.parents:
             graph.edges.append(Edge(key, parent.hex(), "parent"))
@@ -164,6 +184,11 @@ def _describe(node: Node) -> list[str]:
         lines.append("ran: " + _words(run.get("command")))
     elif node.meta.get("command"):
         lines.append("command: " + _words(node.meta["command"]))
+    env = node.environment
+    if env is not None and env.env is not None:
+        lines.append("environment: " + env.env.summary())
+    elif env is not None and env.problem:
+        lines.append("environment: refused: " + env.problem)
     who = " on ".join(str(x) for x in (node.meta.get("user"), node.meta.get("host")) if x)
     if who:
         lines.append(f"by: {who}")

@@ -1,8 +1,9 @@
 """What a commit needs: walk commits, trees and chunk lists down to every object.
 
 Push, fetch, verify (and later gc) all ask the same question: which objects does this set
-of commits reach, skipping whatever a ``known`` predicate says is already complete? A
-commit that is known is assumed complete with its whole history (the remote's ref log is
+of commits reach (their trees, files, and the environment object a commit's meta names:
+dvault/environment.py), skipping whatever a ``known`` predicate says is already complete?
+A commit that is known is assumed complete with its whole history (the remote's ref log is
 only ever appended after everything a ref needs was uploaded), and a known tree is assumed
 complete with its whole subtree (Merkle trees: same id, same content below).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from dvault.environment import recorded_id
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, chunk_refs, decode
@@ -96,6 +98,10 @@ def walk(
         for source in _source_ids(commit):  # lineage evidence travels with its commit
             if source not in found.objects and not known(source) and type_of(source):
                 _walk_file(read, type_of, source, f"(a source of {oid.hex()[:12]})", known, found)
+        env = recorded_id(commit.meta)  # the environment object travels with its commit
+        if env is not None and not (env in found.objects or known(env)):
+            where = f"(the environment of commit {oid.hex()[:12]})"
+            _walk_file(read, type_of, env, where, known, found)
         if history:
             pending.extend(commit.parents)
     return found

@@ -28,6 +28,7 @@ from dvault.repository import DVAULT_DIR as DVAULT_DIR
 from dvault.repository import Repository
 
 if TYPE_CHECKING:
+    from dvault.environment import Recorded
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
     from dvault.maintenance.repair import RepairReport
@@ -99,6 +100,7 @@ class Repo(Repository):
         sign: bool = False,
         key: str | None = None,
         notify: Callable[[str], None] | None = None,
+        env: bool = False,
     ) -> ObjectId:
         """Record the stage as a new commit on the current branch; returns its id. In a
         git work tree the commit lands on the dvault branch named like the checked-out git
@@ -109,12 +111,23 @@ class Repo(Repository):
         host); ``inputs`` name data this version was derived from (``REV`` or
         ``PATH@REV``), ``sources`` are generator or pipeline files whose content is stored
         and hashed with the commit. ``sign`` signs it with the user's key ``key``
-        (docs/format.md, "Signatures").
+        (docs/format.md, "Signatures"). ``env`` also records the environment: the Python
+        on PATH, its packages, platform, hardware, lock files (docs/lineage.md).
         """
         from dvault.ops import commits  # deferred: start-up
 
         return commits.commit(
-            self, message, all, meta, allow_empty, inputs, sources, sign, key, notify
+            self,
+            message,
+            all,
+            meta,
+            allow_empty,
+            inputs,
+            sources,
+            sign,
+            key,
+            notify,
+            environment=commits.capture_environment(self) if env else None,
         )
 
     def log(
@@ -275,6 +288,13 @@ class Repo(Repository):
         from dvault.ops import commits  # deferred: start-up
 
         return commits.signature(self, oid, signers)
+
+    def environment(self, oid: bytes) -> Recorded:
+        """The environment commit ``oid`` records (``dvault run``, ``commit --env``),
+        read and checked as hostile: its ``status`` is captured, not recorded or refused."""
+        from dvault.ops import commits  # deferred: start-up
+
+        return commits.environment(self, oid)
 
     def read_tag(self, oid: bytes) -> Tag:
         """The annotated tag object ``oid``."""

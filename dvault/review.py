@@ -1,9 +1,10 @@
 """``dvault review``: answer a reproducibility review for one git revision.
 
 Which data, labels and checkpoints did this code use (the ``dvault.lock`` pin), where did
-they come from (lineage), are they signed, and can they be restored: for each remote,
-is every object the pinned version needs present (and, with ``read_data``, intact)?
-The revision is reproducible when at least one remote holds everything.
+they come from (lineage), in what environment (dvault/environment.py), are they signed,
+and can they be restored: for each remote, is every object the pinned version needs
+present (and, with ``read_data``, intact)? The revision is reproducible when at least one
+remote holds everything.
 
 The report quotes what others wrote (messages, meta, signer names, remote names and URLs
 from the committed config, errors a remote caused): every such string is escaped for the
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dvault import gitlink, lineage, signing
+from dvault.environment import Recorded
+from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
 from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
@@ -51,6 +54,8 @@ class Review:
     signature_text: str
     """The signature status in words (plain text: the renderers escape it)."""
     remotes: list[RemoteCheck] = field(default_factory=list)
+    environment: Recorded | None = None
+    """The environment the pinned commit records (None: the commit is not local)."""
 
     @property
     def reproducible(self) -> bool:
@@ -69,6 +74,7 @@ class Review:
             "lineage": self.lineage,
             "signature": self.signature,
             "remotes": [vars(r) for r in self.remotes],
+            "environment": self.environment.to_json() if self.environment else None,
             "reproducible": self.reproducible,
         }
 
@@ -117,6 +123,9 @@ def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> 
         signature = {"status": "not-local", "signer": None, "key": None, "fingerprint": None}
         text = "not checked: the pinned commit is not in the local store (dvault fetch)"
     result = Review(git_rev, git_commit, pin, graph, signature, text)
+    if repo.store.has(commit):
+        meta = repo.read_commit(commit).meta
+        result.environment = load_environment(repo.store.get_raw, repo.store.type_of, meta)
     for spec in remote_specs(repo).values():
         result.remotes.append(_check_remote(repo, spec, commit, read_data))
     return result
@@ -184,6 +193,7 @@ def _render(r: Review, text: Escape, code: Escape) -> str:
             run = node.get("run")
             if isinstance(run, dict) and isinstance(run.get("command"), list):
                 lines.append("  - ran " + code(" ".join(map(str, run["command"]))))
+    lines += ["", "## Environment", "", *_environment(r.environment, text, code)]
     lines += ["", "## Signatures", ""]
     signed = f"dvault commit {code(r.pin.commit[:12])}: " if r.lineage is not None else ""
     lines += [signed + text(r.signature_text), "", "## Remotes", ""]
@@ -196,6 +206,24 @@ def _render(r: Review, text: Escape, code: Escape) -> str:
             f"{text(remote.detail)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _environment(rec: Recorded | None, text: Escape, code: Escape) -> list[str]:
+    """The pinned commit's environment: facts as a list, packages as a table."""
+    if rec is None:
+        return ["The pinned commit is not in the local store (fetch it to see its environment)."]
+    if rec.env is None:
+        if rec.problem:
+            return [f"Refused: {text(rec.problem)}."]
+        return [
+            "Not recorded: the pinned commit was not made by `dvault run` or `dvault commit --env`."
+        ]
+    lines = [f"- {text(fact)}" for fact in rec.env.details()]
+    lines += ["", f"Environment object {code(rec.id[:12])}.", ""]
+    if rec.env.distributions:
+        lines += ["| package | version |", "|---|---|"]
+        lines += [f"| {text(n)} | {text(v)} |" for n, v in rec.env.distributions]
+    return lines
 
 
 def to_html(r: Review) -> str:

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "graphlanes",
         ),
     ),
-    ("format", ("objects", "trees", "content", "rechunk")),
+    ("format", ("objects", "trees", "content", "rechunk", "environment", "envcapture")),
     ("storage", ("store", "refs", "revisions", "pins")),
     ("handle", ("repository",)),
     (

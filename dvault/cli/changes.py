@@ -109,9 +109,13 @@ def show(
 def _show_commit(
     inv: Invocation, repo: Repo, oid: ObjectId, c: Commit, changes: list[Change], as_json: bool
 ) -> None:
+    from dvault.environment import META_KEY as ENV_KEY  # deferred: hashing pulls in blake3
+
     out = inv.out
+    env = repo.environment(oid)
     if as_json:
-        out.json({**commit_json(oid, c), "changes": [_change_json(x) for x in changes]})
+        fields = {**commit_json(oid, c), "environment": env.to_json()}
+        out.json({**fields, "changes": [_change_json(x) for x in changes]})
         return
     out.data(out.color(f"commit {oid.hex()}", "yellow"))
     if len(c.parents) > 1:  # as git: a merge names its parents; changes are vs the first
@@ -121,7 +125,13 @@ def _show_commit(
     for root, kind in sorted(c.roots.items()):
         out.data(f"Root:   {root} ({kind})")
     for key, value in sorted(c.meta.items()):
-        out.data(f"Meta:   {key} = {json.dumps(value, ensure_ascii=False)}")
+        if key != ENV_KEY:  # shown below, read and checked
+            out.data(f"Meta:   {key} = {json.dumps(value, ensure_ascii=False)}")
+    if env.env is not None:
+        for fact in env.env.details():
+            out.data(f"Env:    {fact}")
+    elif env.problem:
+        out.data(f"Env:    refused: {env.problem}")
     out.data("")
     for line in message_lines(c.message):
         out.data(f"    {line}")

@@ -56,6 +56,14 @@ def commit(
     key: Annotated[
         str | None, typer.Option("--key", help="Signing key name (default: your only key).")
     ] = None,
+    env: Annotated[
+        bool,
+        typer.Option(
+            "--env",
+            help="Also record the environment: the Python on PATH and its packages, "
+            "platform, CPU/GPU, lock files, container.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record the staged content as a new commit, with its lineage.
@@ -65,6 +73,7 @@ def commit(
       dvault commit -m "first dataset"
       dvault commit -a -m "relabel cats" --meta labeler=alice --sign
       dvault commit -a -m "relabel cats" --input data/images@v3 --source relabel.py
+      dvault commit -a -m "features v2" --env      # with Python, packages, platform
     """
     pin = repo.pin_state()  # before the commit rewrites dvault.lock
     off_pin = pin.on_commit() if pin is not None else None
@@ -78,6 +87,7 @@ def commit(
         sign=sign,
         key=key,
         notify=inv.out.message,
+        env=env,
     )
     if off_pin is not None:  # said once the commit is made: a refused one changed nothing
         inv.out.tell(f"warning: {off_pin}")

@@ -19,6 +19,9 @@ from typing import Any
 
 from dvault import config as cfg
 from dvault import gitlink, pins, signing
+from dvault.envcapture import capture
+from dvault.environment import META_KEY as ENV_KEY
+from dvault.environment import Environment, Recorded, load
 from dvault.errors import (
     CheckFailed,
     DvaultError,
@@ -56,16 +59,24 @@ def commit(
     key: str | None = None,
     notify: Callable[[str], None] | None = None,
     input_records: list[dict[str, Any]] | None = None,
+    environment: Environment | None = None,
 ) -> ObjectId:
     """Record the stage as a new commit on the current branch; returns its id.
 
     ``input_records`` replace ``inputs`` when the caller resolved them already
-    (:func:`resolve_inputs`; ``run`` adds what the work tree held).
+    (:func:`resolve_inputs`; ``run`` adds what the work tree held). ``environment``
+    (captured by the caller, before the lock: dvault/envcapture.py) is stored as its own
+    object and named in ``meta.env`` (dvault/environment.py).
 
     In a git work tree the current branch is first made the dvault branch named like the
     git branch checked out (:func:`plan_git_branch`); ``notify`` hears what that did."""
     if not message.strip():
         raise UsageError("empty commit message; use -m MESSAGE")
+    if meta and ENV_KEY in meta:
+        raise UsageError(
+            f"meta key {ENV_KEY!r} names the captured environment object; "
+            "use commit --env to record one"
+        )
     signer = signer_for(sign, key)
     with repo.locked():
         refuse_if_merging(repo, "a commit (use dvault merge --continue)")
@@ -89,6 +100,8 @@ def commit(
         with repo.store.writer() as writer:
             lineage = lineage_meta(repo, writer, inputs or [], sources or [], input_records)
             lineage.update(meta or {})
+            if environment is not None:
+                lineage[ENV_KEY] = writer.put_raw(ObjectType.BLOB, environment.encode()).hex()
             new = Commit(
                 tree=tree,
                 parents=(head,) if head else (),
@@ -103,6 +116,18 @@ def commit(
         repo.refs.update_head_target(oid, f"commit: {message.splitlines()[0]}")
         write_lock(repo, oid)
     return oid
+
+
+def environment(repo: Repository, oid: bytes) -> Recorded:
+    """The environment commit ``oid`` records, checked as hostile: ``status`` captured,
+    not recorded, or refused with the reason in one line."""
+    return load(repo.store.get_raw, repo.store.type_of, repo.read_commit(oid).meta)
+
+
+def capture_environment(repo: Repository) -> Environment:
+    """The environment a ``commit --env`` records: the Python on PATH (the activated
+    virtualenv's), its packages, and the lock files at the project root."""
+    return capture(None, repo.root, repo.root)
 
 
 def plan_git_branch(repo: Repository) -> Callable[[], str] | None:

@@ -2,7 +2,8 @@
 
 ``run`` executes the command, and only if it succeeds, stages its outputs and commits them
 with the command, its working directory, duration, inputs and sources in the commit's
-lineage (secrets on the command line redacted first: dvault/secretargs.py), after checking
+lineage (secrets on the command line redacted first: dvault/secretargs.py) and the
+environment it ran in (captured while it runs: dvault/envcapture.py), after checking
 that each declared input is what the work tree holds (dvault/ops/runinputs.py). ``rerun``
 executes the recorded command again in a scratch work tree holding the data the run
 recorded, and compares what it produces with what was committed, file by file, without
@@ -25,11 +26,13 @@ import re
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dvault import gitlink
+from dvault.envcapture import capture
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId, from_hex
 from dvault.names import root_problem
@@ -81,12 +84,16 @@ def run(
         raise UsageError("dvault run needs at least one --output PATH")
     rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
     records = check_inputs(repo, inputs or [], rel_outputs, allow_dirty)
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=cwd)
-    except OSError as exc:
-        raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
-    seconds = time.perf_counter() - start
+    # the environment is captured while the command runs: it costs the run no time
+    with ThreadPoolExecutor(1) as pool:
+        captured = pool.submit(capture, command, cwd, repo.root)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=cwd)
+        except OSError as exc:
+            raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
+        seconds = time.perf_counter() - start
+        environment = captured.result()
     if done.returncode != 0:
         return RunResult(done.returncode, seconds, None, records)
     recheck_inputs(repo, records, rel_outputs)
@@ -106,6 +113,7 @@ def run(
         sources=sources,
         allow_empty=True,
         input_records=records,
+        environment=environment,
     )
     return RunResult(0, seconds, oid, records)
 
