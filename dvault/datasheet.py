@@ -87,9 +87,9 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "annotators",
-        TEXT,
+        TEXT_LIST,
         True,
-        "Who labelled the data (team, vendor, crowd), how trained.",
+        "Who labelled the data (team, vendor, crowd), how they were trained.",
         "AI Act Art. 10(2)(c)",
     ),
     Field(
