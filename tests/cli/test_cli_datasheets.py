@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from dvault.datasheet import FIELDS, REQUIRED
 
-from .helpers import Project, one_error_line, snapshot
+from .helpers import Project, git, git_project, one_error_line, snapshot
 
 COMPLETE = """
 title = "Pets"
@@ -183,3 +184,50 @@ def test_stats_reads_json_labels_and_skips_what_it_cannot(pets: Project) -> None
 def test_stats_bad_revisions_are_one_error_line(pets: Project) -> None:
     one_error_line(pets.fails(2, "stats", "nope"))
     one_error_line(pets.fails(2, "stats", "--since", "nope"))
+
+
+def _reviewed(tmp_path: Path, env: dict[str, str], sheet: str | None) -> Project:
+    """A git project whose pin holds ``data`` (v1, then a relabel with ``sheet`` as its
+    datasheet when given), committed to git."""
+    proj = git_project(tmp_path / "gitproj", env)
+    proj.write("data/cat/1.jpg", "a")
+    proj.write("data/labels.csv", "file,label\n1.jpg,c01\n2.jpg,c01\n")
+    proj.ok("add", "data")
+    proj.ok("commit", "-m", "v1")
+    proj.write("data/labels.csv", "file,label\n1.jpg,c01b\n2.jpg,c01\n")
+    if sheet is not None:
+        proj.write("data/datasheet.toml", sheet)
+        proj.ok("add", "data")
+    proj.ok("commit", "-a", "-m", "relabel")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "code+pin")
+    return proj
+
+
+def test_review_shows_datasheets_and_statistics(tmp_path: Path, env: dict[str, str]) -> None:
+    proj = _reviewed(tmp_path, env, COMPLETE.replace('licence = "CC-BY-4.0"\n', ""))
+    doc = proj.run("review", "--json").json()
+    (sheet,) = doc["datasheets"]
+    assert sheet["missing"] == ["licence"] and doc["datasheets_complete"] is False
+    (root,) = doc["stats"]["roots"]
+    assert root["folders"]["cat"] == {"files": 1, "bytes": 1}
+    assert root["changes"]["modified"] == 1 and root["changes"]["added"] == 1
+    assert root["labels"][0]["transitions"] == [{"from": "c01", "to": "c01b", "count": 1}]
+    md = proj.run("review").out
+    assert "## Datasheets" in md and "| data | incomplete | licence |" in md
+    assert "dvault datasheet init ROOT" in md
+    assert "## Statistics" in md and "| data | cat | 1 | 1 |" in md
+    assert "1 c01 → c01b" in md
+
+
+def test_review_reports_a_hostile_datasheet_and_goes_on(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    proj = _reviewed(tmp_path, env, "title = [1]\n| x | <b>\n")
+    result = proj.run("review", "--json")
+    assert result.code == 1 and "Traceback" not in result.err
+    (sheet,) = result.json()["datasheets"]
+    assert "not valid TOML" in sheet["error"] and sheet["complete"] is False
+    assert "| data | NOT VALID:" in proj.run("review").out
+    complete = _reviewed(tmp_path / "2", env, COMPLETE).run("review", "--json").json()
+    assert complete["datasheets_complete"] is True
