@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dvault.errors import CorruptObject, PathNotFound, UsageError
+from dvault.errors import CorruptObject, MissingObject, PathNotFound, UsageError
 from dvault.repository import Repository
 from dvault.trees import lookup
 
@@ -242,8 +242,9 @@ def read_committed(repo: Repository, commit_id: bytes, root: str, rev: str) -> D
     if entry.size > MAX_BYTES:
         raise UsageError(f"{where}: a datasheet is at most {MAX_BYTES} bytes")
     try:
-        data = repo.store.read_file_content(entry.id)
-    except CorruptObject as exc:
+        # the size the tree claims is checked against the content before its first byte
+        data = b"".join(repo.store.iter_file_content(entry.id, entry.size))
+    except (CorruptObject, MissingObject) as exc:
         raise UsageError(f"{where}: {exc}") from None
     return parse(data, root, where)
 

@@ -146,10 +146,14 @@ def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], di
         try:
             sheet = datasheet.read_committed(repo, commit, root, commit.hex()[:12])
             sheets.append(sheet.to_json())
-        except UsageError as exc:
+        except DvaultError as exc:  # not valid, or a tree object missing or damaged
             sheets.append({"root": root, "error": str(exc), "complete": False})
-    since = pinned.parents[0].hex() if pinned.parents else None
-    return sheets, stats.compute(repo, commit.hex(), since).to_json()
+    first = pinned.parents[0] if pinned.parents else None
+    since = first.hex() if first is not None and repo.store.has(first) else None  # shallow
+    try:
+        return sheets, stats.compute(repo, commit.hex(), since).to_json()
+    except DvaultError as exc:  # the first parent or a tree is missing or damaged
+        return sheets, {"error": str(exc), "roots": [], "since_commit": since}
 
 
 def to_markdown(r: Review) -> str:
@@ -258,6 +262,8 @@ def _render_stats(r: Review, text: Escape) -> list[str]:
     if r.stats is None:
         return [*lines, "The pinned commit is not in the local store (fetch it to count)."]
     since = r.stats.get("since_commit")
+    if r.stats.get("error"):
+        return [*lines, "Not counted: " + text(str(r.stats["error"]))]
     lines += [
         "Files and bytes from the trees; changes since the previous commit "
         + (f"({text(str(since)[:12])})." if since else "(none: the first commit)."),

@@ -221,7 +221,8 @@ def _read_labels(
     if entry.size > LABEL_BYTES:
         return None, f"larger than {LABEL_BYTES} bytes"
     try:
-        text = repo.store.read_file_content(entry.id).decode("utf-8")
+        # the size the tree claims is checked against the content before its first byte
+        text = b"".join(repo.store.iter_file_content(entry.id, entry.size)).decode("utf-8")
     except UnicodeDecodeError:
         return None, "not UTF-8"
     except DvaultError as exc:  # a damaged or missing object: the rest of the stats stand

@@ -231,3 +231,24 @@ def test_review_reports_a_hostile_datasheet_and_goes_on(
     assert "| data | NOT VALID:" in proj.run("review").out
     complete = _reviewed(tmp_path / "2", env, COMPLETE).run("review", "--json").json()
     assert complete["datasheets_complete"] is True
+
+
+def test_a_tree_that_lies_about_sizes_reads_nothing_past_its_claim(pets: Project) -> None:
+    """A forged commit whose tree says its label file and datasheet are 10 bytes, while
+    their content is a chunk list of 4 MiB: both are refused before a byte is read."""
+    from dvault.objects import MODE_DIR, MODE_FILE
+    from dvault.repo import Repo
+    from tests.security._checkout_helpers import Forger
+
+    with Repo.open(pets.root) as repo, Forger(repo) as forger:
+        big = forger.chunk_list(forger.blob(b"f,x\n" * 16384), 65536, 64)
+        inner, _ = forger.tree(
+            [(b"labels.csv", MODE_FILE, 10, big), (b"datasheet.toml", MODE_FILE, 10, big)]
+        )
+        top, _ = forger.tree([(b"data", MODE_DIR, 20, inner)])
+        evil = forger.commit(top, [], {"data": "dataset"})
+    pets.ok("branch", "evil", evil.hex())
+    (labels,) = pets.ok("stats", "evil", "--json").json()["roots"][0]["labels"]
+    assert "its tree says 10" in labels["skipped"]
+    line = one_error_line(pets.fails(2, "datasheet", "show", "--rev", "evil"))
+    assert "evil:data/datasheet.toml" in line and "its tree says 10" in line
