@@ -149,13 +149,17 @@ def datasheet_init(
     inv.out.message("wrote ", rel, ": fill in the fields, then dvault datasheet check")
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
 def _show_root(inv: Invocation, r: RootStats) -> None:
     from dvault.textsafe import human_size  # cheap; kept beside its one use
 
-    inv.out.data(r.root, f" ({r.kind}): {r.total.files} files, {human_size(r.total.bytes)}")
+    inv.out.data(r.root, f" ({r.kind}): {_files(r.total.files)}, {human_size(r.total.bytes)}")
     for folder, counts in sorted(r.folders.items()):
         name = folder if folder == "." else folder + "/"
-        inv.out.data("  ", name, f"  {counts.files} files, {human_size(counts.bytes)}")
+        inv.out.data("  ", name, f"  {_files(counts.files)}, {human_size(counts.bytes)}")
     if r.changes is not None:
         c = r.changes
         inv.out.data(
