@@ -4,8 +4,11 @@ versions, and for small CSV/JSON label files the histogram of label values.
 
 Counts come from the tree entries alone (every entry carries its size): no file content
 is read for them. Label files are the exception, and bounded: at most
-:data:`LABEL_FILES` per root, each at most :data:`LABEL_BYTES`, at most
-:data:`LABEL_VALUES` distinct values kept. Their content comes from a commit and is
+:data:`LABEL_FILES` files and :data:`LABEL_TOTAL` bytes per root, each at most
+:data:`LABEL_BYTES`, at most :data:`LABEL_VALUES` distinct values kept. A file of many
+items (a CSV, a JSON mapping or list) is one histogram; files of one labelled object each
+(``{"image": ..., "class": 3}`` per image) are one histogram per folder and extension,
+``labels/*.json``, whose items are the files. Their content comes from a commit and is
 hostile: a file that does not parse is reported as skipped, with the reason, never an
 error.
 """
@@ -26,8 +29,10 @@ from dvault.trees import diff_trees, lookup, walk
 
 LABEL_BYTES = 1024 * 1024
 """Largest label file whose values are counted."""
-LABEL_FILES = 20
-"""Most label files read per root."""
+LABEL_FILES = 10_000
+"""Most label files read per root (the older version's copies count too)."""
+LABEL_TOTAL = 32 * 1024 * 1024
+"""Most bytes of label files read per root."""
 LABEL_VALUES = 1000
 """Most distinct label values kept per file (the rest counted as ``other``)."""
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target")
@@ -149,10 +154,7 @@ def compute(repo: Repository, rev: str, since: str | None = None, labels: bool =
         if old is not None:
             stats.changes = _changes(repo, old_tree, tree)
         if labels:
-            stats.labels = [
-                _labels(repo, root, path, entry, old_tree)
-                for path, entry in label_files[:LABEL_FILES]
-            ]
+            stats.labels = _root_labels(repo, root, label_files, old_tree, old is not None)
         result.roots.append(stats)
     return result
 
@@ -179,28 +181,85 @@ def _changes(repo: Repository, old: bytes | None, new: bytes | None) -> Changes:
 # -- label files ----------------------------------------------------------------------------
 
 
-def _labels(
-    repo: Repository, root: str, path: bytes, entry: TreeEntry, old_tree: bytes | None
-) -> Labels:
-    shown = f"{root}/{os.fsdecode(path)}"
-    result = Labels(shown)
-    new, why = _read_labels(repo, path, entry)
-    if new is None:
-        result.skipped = why
-        return result
-    result.histogram = _histogram(new)
-    old_entry = lookup(repo.store, old_tree, path) if old_tree is not None else None
-    if old_entry is not None and old_entry.id != entry.id:
-        old, _ = _read_labels(repo, path, old_entry)
+@dataclass
+class _Budget:
+    """What a root may still read of label files."""
+
+    files: int = LABEL_FILES
+    bytes: int = LABEL_TOTAL
+    refused: int = 0
+
+    def take(self, entry: TreeEntry) -> bool:
+        if self.files <= 0 or self.bytes < entry.size:
+            self.refused += 1
+            return False
+        self.files -= 1
+        self.bytes -= entry.size
+        return True
+
+
+@dataclass
+class _Group:
+    """Label files of one labelled object each, in one folder: one histogram."""
+
+    new: dict[str, str] = field(default_factory=dict)
+    old: dict[str, str] = field(default_factory=dict)
+
+
+def _root_labels(
+    repo: Repository,
+    root: str,
+    files: list[tuple[bytes, TreeEntry]],
+    old_tree: bytes | None,
+    compare: bool,
+) -> list[Labels]:
+    budget = _Budget()
+    results: list[Labels] = []
+    groups: dict[str, _Group] = {}
+    for path, entry in files:
+        shown = f"{root}/{os.fsdecode(path)}"
+        if entry.size > LABEL_BYTES:
+            results.append(Labels(shown, skipped=f"larger than {LABEL_BYTES} bytes"))
+            continue
+        if not budget.take(entry):
+            continue
+        new, single, why = _read_labels(repo, path, entry, shown)
+        if new is None:
+            if not single:  # one object without a label key is no label file: say nothing
+                results.append(Labels(shown, skipped=why))
+            continue
+        old_entry = lookup(repo.store, old_tree, path) if old_tree is not None else None
+        old: dict[str, str] | None = None
+        if old_entry is not None and old_entry.id == entry.id:
+            old = new
+        elif old_entry is not None and budget.take(old_entry):
+            old, _, _ = _read_labels(repo, path, old_entry, shown)
+        if single:
+            folder, _, name = shown.rpartition("/")
+            group = groups.setdefault(f"{folder}/*{os.path.splitext(name)[1]}", _Group())
+            group.new.update(new)
+            group.old.update(old or {})
+            continue
+        result = Labels(shown, histogram=_histogram(new))
         if old is not None:
-            moved = Counter(
-                (old[key], value) for key, value in new.items() if key in old and old[key] != value
-            )
-            result.changed = sum(moved.values())
-            result.transitions = [(a, b, n) for (a, b), n in moved.most_common(20)]
-    elif old_entry is not None:
-        result.changed = 0
-    return result
+            result.changed, result.transitions = _moved(old, new)
+        results.append(result)
+    for name, group in sorted(groups.items()):
+        result = Labels(name, histogram=_histogram(group.new))
+        if compare:
+            result.changed, result.transitions = _moved(group.old, group.new)
+        results.append(result)
+    if budget.refused:
+        results.append(
+            Labels(f"{root}/", skipped=f"{budget.refused} label file(s) not read: over the limit")
+        )
+    return results
+
+
+def _moved(old: dict[str, str], new: dict[str, str]) -> tuple[int, list[tuple[str, str, int]]]:
+    """How many items changed label, and the commonest changes (old, new, count)."""
+    moved = Counter((old[k], v) for k, v in new.items() if k in old and old[k] != v)
+    return sum(moved.values()), [(a, b, n) for (a, b), n in moved.most_common(20)]
 
 
 def _histogram(items: dict[str, str]) -> dict[str, int]:
@@ -213,23 +272,23 @@ def _histogram(items: dict[str, str]) -> dict[str, int]:
 
 
 def _read_labels(
-    repo: Repository, path: bytes, entry: TreeEntry
-) -> tuple[dict[str, str] | None, str]:
-    """The labels of a label file as item -> label, or None and why it was skipped."""
-    if entry.is_dir or entry.is_link:
-        return None, "not a file"
+    repo: Repository, path: bytes, entry: TreeEntry, shown: str
+) -> tuple[dict[str, str] | None, bool, str]:
+    """The labels of a label file as item -> label, whether it is a single labelled object
+    (its item: ``shown``), or None and why it was skipped."""
     if entry.size > LABEL_BYTES:
-        return None, f"larger than {LABEL_BYTES} bytes"
+        return None, False, f"larger than {LABEL_BYTES} bytes"
     try:
         # the size the tree claims is checked against the content before its first byte
         text = b"".join(repo.store.iter_file_content(entry.id, entry.size)).decode("utf-8")
     except UnicodeDecodeError:
-        return None, "not UTF-8"
+        return None, False, "not UTF-8"
     except DvaultError as exc:  # a damaged or missing object: the rest of the stats stand
-        return None, f"unreadable: {exc}"
+        return None, False, f"unreadable: {exc}"
     if path.lower().endswith(b".json"):
-        return _json_labels(text)
-    return _csv_labels(text)
+        return _json_labels(text, shown)
+    labels, why = _csv_labels(text)
+    return labels, False, why
 
 
 def _csv_labels(text: str) -> tuple[dict[str, str] | None, str]:
@@ -253,22 +312,31 @@ def _csv_labels(text: str) -> tuple[dict[str, str] | None, str]:
     return labels, ""
 
 
-def _json_labels(text: str) -> tuple[dict[str, str] | None, str]:
-    """``{"item": "label", ...}``, or a list of objects with a label key
-    (:data:`LABEL_COLUMNS`) and optionally an ``id``/``file``/``image``/``path`` key."""
+Scalar = str | int | float | bool
+
+
+def _json_labels(text: str, shown: str) -> tuple[dict[str, str] | None, bool, str]:
+    """One labelled object (a label key of :data:`LABEL_COLUMNS` with a scalar value; its
+    item is the file), ``{"item": "label", ...}``, or a list of labelled objects (the item
+    their ``id``/``file``/``image``/``path``, else their position)."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return None, "not JSON"
-    if isinstance(data, dict) and all(isinstance(v, str | int | bool) for v in data.values()):
-        return {str(k): str(v) for k, v in data.items()}, ""
+        return None, False, "not JSON"
+    if isinstance(data, dict):
+        key = next((n for n in LABEL_COLUMNS if n in data), None)
+        if key is not None and isinstance(data[key], Scalar):
+            return {shown: str(data[key])}, True, ""
+        if data and all(isinstance(v, Scalar) for v in data.values()):
+            return {str(k): str(v) for k, v in data.items()}, False, ""
+        return None, True, "no label"
     if isinstance(data, list) and all(isinstance(o, dict) for o in data):
         labels: dict[str, str] = {}
         for number, obj in enumerate(data):
             key = next((n for n in LABEL_COLUMNS if n in obj), None)
-            if key is None or not isinstance(obj[key], str | int | bool):
-                return None, f"item {number} has no label ({', '.join(LABEL_COLUMNS)})"
+            if key is None or not isinstance(obj[key], Scalar):
+                return None, False, f"item {number} has no label ({', '.join(LABEL_COLUMNS)})"
             item = next((obj[n] for n in ("id", "file", "image", "path") if n in obj), number)
             labels[str(item)] = str(obj[key])
-        return labels, ""
-    return None, "not a JSON object of item -> label or a list of labelled items"
+        return labels, False, ""
+    return None, False, "not a JSON object of item -> label or a list of labelled items"

@@ -252,3 +252,22 @@ def test_a_tree_that_lies_about_sizes_reads_nothing_past_its_claim(pets: Project
     assert "its tree says 10" in labels["skipped"]
     line = one_error_line(pets.fails(2, "datasheet", "show", "--rev", "evil"))
     assert "evil:data/datasheet.toml" in line and "its tree says 10" in line
+
+
+def test_stats_groups_one_label_file_per_image_by_folder(pets: Project) -> None:
+    """The demo's layout: labels/0001.json = {"image": ..., "class": 3} per image; one
+    histogram for labels/*.json, and a relabel counted per file."""
+    for i in range(6):
+        pets.write(f"data/labels/{i:04}.json", json.dumps({"image": f"{i}.jpg", "class": i % 2}))
+    pets.write("data/labels/config.json", json.dumps({"nested": {"not": "labels"}}))
+    pets.ok("add", "data")
+    pets.commit("labels")
+    pets.write("data/labels/0000.json", json.dumps({"image": "0.jpg", "class": 1}))
+    pets.write("data/labels/0002.json", json.dumps({"image": "2.jpg", "class": 1}))
+    pets.commit("relabel two")
+    labels = pets.ok("stats", "--since", "HEAD~1", "--json").json()["roots"][0]["labels"]
+    grouped = {lab["path"]: lab for lab in labels}["data/labels/*.json"]
+    assert grouped["histogram"] == {"1": 5, "0": 1}
+    assert grouped["changed"] == 2
+    assert grouped["transitions"] == [{"from": "0", "to": "1", "count": 2}]
+    assert not any("config.json" in lab["path"] for lab in labels)
