@@ -465,12 +465,12 @@ class Repo(Repository):
 
         return datasheets.init_datasheet(self, root)
 
-    def stats(self, rev: str = "HEAD", since: str | None = None) -> Stats:
-        """Files and bytes per root and first-level folder, changes from ``since``, and
-        label histograms of small label files."""
+    def stats(self, rev: str = "HEAD", since: str | None = None, depth: int = 1) -> Stats:
+        """Files and bytes per root and per folder ``depth`` levels down, changes from
+        ``since``, and label histograms of small label files."""
         from dvault.ops import datasheets  # deferred: start-up
 
-        return datasheets.stats(self, rev, since)
+        return datasheets.stats(self, rev, since, depth)
 
     def lineage(self, rev: str = "HEAD") -> Graph:
         """Where a version came from: the graph of parents, inputs and sources."""

@@ -151,7 +151,8 @@ def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], di
     first = pinned.parents[0] if pinned.parents else None
     since = first.hex() if first is not None and repo.store.has(first) else None  # shallow
     try:
-        return sheets, stats.compute(repo, commit.hex(), since).to_json()
+        # two levels: the class folders of data/images/<class>/ as well as data/<class>/
+        return sheets, stats.compute(repo, commit.hex(), since, depth=2).to_json()
     except DvaultError as exc:  # the first parent or a tree is missing or damaged
         return sheets, {"error": str(exc), "roots": [], "since_commit": since}
 
@@ -257,6 +258,10 @@ def _render_datasheets(r: Review, text: Escape) -> list[str]:
     return lines
 
 
+FOLDER_ROWS = 100
+"""Most folder rows per root in the report (the JSON has them all)."""
+
+
 def _render_stats(r: Review, text: Escape) -> list[str]:
     lines = ["", "## Statistics", ""]
     if r.stats is None:
@@ -277,11 +282,15 @@ def _render_stats(r: Review, text: Escape) -> list[str]:
             f"| {text(root['root'])} | (all) | {root['files']} | {root['bytes']} | "
             f"{c.get('added', '')} | {c.get('deleted', '')} | {c.get('modified', '')} |"
         )
-        for name, counts in root["folders"].items():
+        folders = list(root["folders"].items())
+        for name, counts in folders[:FOLDER_ROWS]:
             lines.append(
                 f"| {text(root['root'])} | {text(name)} | {counts['files']} | "
                 f"{counts['bytes']} | | | |"
             )
+        if len(folders) > FOLDER_ROWS:
+            more = len(folders) - FOLDER_ROWS
+            lines.append(f"| {text(root['root'])} | ({more} more: dvault stats --json) | | | | | |")
     for root in r.stats["roots"]:
         for lab in root["labels"]:
             if lab["skipped"] is not None:

@@ -1,6 +1,7 @@
-"""Dataset statistics from the trees: files and bytes per tracked root and per first-level
-folder (a class folder, in an image-classification layout), what changed between two
-versions, and for small CSV/JSON label files the histogram of label values.
+"""Dataset statistics from the trees: files and bytes per tracked root and per folder
+(first-level by default: the class folders of an image-classification layout), what
+changed between two versions, and for small CSV/JSON label files the histogram of label
+values.
 
 Counts come from the tree entries alone (every entry carries its size): no file content
 is read for them. Label files are the exception, and bounded: at most
@@ -22,7 +23,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dvault.errors import DvaultError
+from dvault.errors import DvaultError, UsageError
 from dvault.objects import Commit, TreeEntry
 from dvault.repository import Repository
 from dvault.trees import diff_trees, lookup, walk
@@ -129,8 +130,18 @@ def _is_label_file(path: bytes, entry: TreeEntry) -> bool:
     return not entry.is_dir and not entry.is_link and path.lower().endswith((b".csv", b".json"))
 
 
-def compute(repo: Repository, rev: str, since: str | None = None, labels: bool = True) -> Stats:
-    """Statistics of every root of ``rev``; with ``since``, what changed from it."""
+MAX_DEPTH = 8
+"""Deepest folder level counted on its own (``stats --depth``)."""
+
+
+def compute(
+    repo: Repository, rev: str, since: str | None = None, labels: bool = True, depth: int = 1
+) -> Stats:
+    """Statistics of every root of ``rev``; with ``since``, what changed from it. Files
+    are counted per folder ``depth`` levels under the root (1: ``cat/``; 2:
+    ``images/cat/``), a file higher up in the folder that holds it."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise UsageError(f"--depth must be 1 to {MAX_DEPTH}, not {depth}")
     new_id = repo.resolve(rev)
     new = repo.read_commit(new_id)
     old_id = repo.resolve(since) if since is not None else None
@@ -144,8 +155,8 @@ def compute(repo: Repository, rev: str, since: str | None = None, labels: bool =
             for path, entry in walk(repo.store, tree):
                 if entry.is_dir:
                     continue  # an empty folder holds no files
-                head, sep, _ = path.partition(b"/")
-                folder = os.fsdecode(head) if sep else TOP_LEVEL
+                parts = path.split(b"/")[:-1][:depth]
+                folder = os.fsdecode(b"/".join(parts)) if parts else TOP_LEVEL
                 stats.total.add(entry.size)
                 stats.folders.setdefault(folder, Counts()).add(entry.size)
                 if labels and _is_label_file(path, entry):

@@ -185,6 +185,12 @@ def stats(
     since: Annotated[
         str | None, typer.Option("--since", help="Also count what changed from this revision.")
     ] = None,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth", help="Count folders this many levels under each root (1 to 8).", min=1, max=8
+        ),
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Files and bytes per root and per first-level (class) folder, from the trees alone;
@@ -193,10 +199,11 @@ def stats(
     \b
     Examples:
       dvault stats
+      dvault stats --depth 2               # images/cat/, images/dog/
       dvault stats v2 --since v1           # "40 labels changed: 40 c01→c01b"
       dvault stats --json
     """
-    result = repo.stats(rev, since)
+    result = repo.stats(rev, since, depth)
     if as_json:
         inv.out.json(result.to_json())
         return

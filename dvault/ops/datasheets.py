@@ -43,7 +43,7 @@ def init_datasheet(repo: Repository, root: str | Path) -> Path:
     return datasheet.write_template(repo, name)
 
 
-def stats(repo: Repository, rev: str = "HEAD", since: str | None = None) -> Stats:
-    """Files and bytes per root and first-level folder of ``rev``, changes from
-    ``since``, and label histograms of small label files."""
-    return compute(repo, rev, since)
+def stats(repo: Repository, rev: str = "HEAD", since: str | None = None, depth: int = 1) -> Stats:
+    """Files and bytes per root and per folder ``depth`` levels down of ``rev``, changes
+    from ``since``, and label histograms of small label files."""
+    return compute(repo, rev, since, depth=depth)

@@ -271,3 +271,19 @@ def test_stats_groups_one_label_file_per_image_by_folder(pets: Project) -> None:
     assert grouped["changed"] == 2
     assert grouped["transitions"] == [{"from": "0", "to": "1", "count": 2}]
     assert not any("config.json" in lab["path"] for lab in labels)
+
+
+def test_stats_depth_counts_nested_class_folders(pets: Project) -> None:
+    pets.write("data/images/cat/1.jpg", "abc")
+    pets.write("data/images/dog/2.jpg", "de")
+    pets.write("data/images/readme.txt", "r")
+    pets.ok("add", "data")
+    pets.commit("nested")
+    folders = pets.ok("stats", "--depth", "2", "--json").json()["roots"][0]["folders"]
+    assert folders["images/cat"] == {"files": 1, "bytes": 3}
+    assert folders["images/dog"] == {"files": 1, "bytes": 2}
+    assert folders["images"] == {"files": 1, "bytes": 1}
+    assert folders["cat"] == {"files": 2, "bytes": 3}
+    one = pets.ok("stats", "--json").json()["roots"][0]["folders"]
+    assert one["images"] == {"files": 3, "bytes": 6}
+    assert "--depth" in one_error_line(pets.fails(2, "stats", "--depth", "0"))
