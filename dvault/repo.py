@@ -28,6 +28,7 @@ from dvault.repository import DVAULT_DIR as DVAULT_DIR
 from dvault.repository import Repository
 
 if TYPE_CHECKING:
+    from dvault.datasheet import Datasheet
     from dvault.environment import Recorded
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from dvault.remote.push import PushReport
     from dvault.review import Review
     from dvault.signing import SignatureCheck, Signers
+    from dvault.stats import Stats
     from dvault.trees import Change
     from dvault.verify import VerifyReport
     from dvault.workspace.checkout import CheckoutReport
@@ -469,6 +471,26 @@ class Repo(Repository):
         from dvault import review  # deferred: start-up
 
         return review.review(self, git_rev, read_data)
+
+    def datasheets(self, root: str | Path | None = None, rev: str | None = None) -> list[Datasheet]:
+        """The datasheet of tracked root ``root`` (every root when None), as committed in
+        ``rev`` or, when None, in the work tree."""
+        from dvault.ops import datasheets  # deferred: start-up
+
+        return datasheets.datasheets(self, root, rev)
+
+    def init_datasheet(self, root: str | Path) -> Path:
+        """Write a template ``datasheet.toml`` (every field commented) into ``root``."""
+        from dvault.ops import datasheets  # deferred: start-up
+
+        return datasheets.init_datasheet(self, root)
+
+    def stats(self, rev: str = "HEAD", since: str | None = None, depth: int = 1) -> Stats:
+        """Files and bytes per root and per folder ``depth`` levels down, changes from
+        ``since``, and label histograms of small label files."""
+        from dvault.ops import datasheets  # deferred: start-up
+
+        return datasheets.stats(self, rev, since, depth)
 
     def lineage(self, rev: str = "HEAD") -> Graph:
         """Where a version came from: the graph of parents, inputs and sources."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault import gitlink, lineage, signing
+from dvault import datasheet, gitlink, lineage, signing, stats
 from dvault.environment import Recorded
 from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
@@ -56,6 +56,16 @@ class Review:
     remotes: list[RemoteCheck] = field(default_factory=list)
     environment: Recorded | None = None
     """The environment the pinned commit records (None: the commit is not local)."""
+    datasheets: list[dict[str, Any]] | None = None
+    """Each pinned root's datasheet as committed (``Datasheet.to_json``, or ``{root,
+    error}`` for one that is not valid); None when the pinned commit is not local."""
+    stats: dict[str, Any] | None = None
+    """``Stats.to_json`` of the pinned commit against its first parent; None when the
+    pinned commit is not local."""
+
+    @property
+    def datasheets_complete(self) -> bool:
+        return self.datasheets is not None and all(d.get("complete") for d in self.datasheets)
 
     @property
     def reproducible(self) -> bool:
@@ -76,6 +86,9 @@ class Review:
             "remotes": [vars(r) for r in self.remotes],
             "environment": self.environment.to_json() if self.environment else None,
             "reproducible": self.reproducible,
+            "datasheets": self.datasheets,
+            "datasheets_complete": self.datasheets_complete,
+            "stats": self.stats,
         }
 
 
@@ -128,7 +141,29 @@ def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> 
         result.environment = load_environment(repo.store.get_raw, repo.store.type_of, meta)
     for spec in remote_specs(repo).values():
         result.remotes.append(_check_remote(repo, spec, commit, read_data))
+    if repo.store.has(commit):
+        result.datasheets, result.stats = _describe(repo, commit)
     return result
+
+
+def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The pinned roots' datasheets and statistics (changes: since the first parent). A
+    datasheet that is not valid is reported, not raised: the review goes on."""
+    pinned = repo.read_commit(commit)
+    sheets: list[dict[str, Any]] = []
+    for root in sorted(pinned.roots):
+        try:
+            sheet = datasheet.read_committed(repo, commit, root, commit.hex()[:12])
+            sheets.append(sheet.to_json())
+        except DvaultError as exc:  # not valid, or a tree object missing or damaged
+            sheets.append({"root": root, "error": str(exc), "complete": False})
+    first = pinned.parents[0] if pinned.parents else None
+    since = first.hex() if first is not None and repo.store.has(first) else None  # shallow
+    try:
+        # two levels: the class folders of data/images/<class>/ as well as data/<class>/
+        return sheets, stats.compute(repo, commit.hex(), since, depth=2).to_json()
+    except DvaultError as exc:  # the first parent or a tree is missing or damaged
+        return sheets, {"error": str(exc), "roots": [], "since_commit": since}
 
 
 def to_markdown(r: Review) -> str:
@@ -205,6 +240,7 @@ def _render(r: Review, text: Escape, code: Escape) -> str:
             f"| {text(remote.name)} ({text(remote.url)}) | {remote.status} | {remote.objects} | "
             f"{text(remote.detail)} |"
         )
+    lines += _render_datasheets(r, text) + _render_stats(r, text)
     return "\n".join(lines) + "\n"
 
 
@@ -223,6 +259,77 @@ def _environment(rec: Recorded | None, text: Escape, code: Escape) -> list[str]:
     if rec.env.distributions:
         lines += ["| package | version |", "|---|---|"]
         lines += [f"| {text(n)} | {text(v)} |" for n, v in rec.env.distributions]
+    return lines
+
+
+def _render_datasheets(r: Review, text: Escape) -> list[str]:
+    lines = ["", "## Datasheets", ""]
+    if r.datasheets is None:
+        return [*lines, "The pinned commit is not in the local store (fetch it to read them)."]
+    lines += ["| root | datasheet | missing required fields | unknown keys |", "|---|---|---|---|"]
+    for d in r.datasheets:
+        if "error" in d:
+            state, missing, unknown = "NOT VALID: " + str(d["error"]), "", ""
+        else:
+            state = "complete" if d["complete"] else "incomplete" if d["found"] else "none"
+            missing = ", ".join(map(str, d["missing"]))
+            unknown = ", ".join(map(str, d["unknown"]))
+        lines.append(
+            f"| {text(str(d['root']))} | {text(state)} | {text(missing)} | {text(unknown)} |"
+        )
+    if not r.datasheets_complete:
+        lines += [
+            "",
+            "To fix: `dvault datasheet init ROOT`, fill in the fields, commit; "
+            "`dvault datasheet check` lists what is missing.",
+        ]
+    return lines
+
+
+FOLDER_ROWS = 100
+"""Most folder rows per root in the report (the JSON has them all)."""
+
+
+def _render_stats(r: Review, text: Escape) -> list[str]:
+    lines = ["", "## Statistics", ""]
+    if r.stats is None:
+        return [*lines, "The pinned commit is not in the local store (fetch it to count)."]
+    since = r.stats.get("since_commit")
+    if r.stats.get("error"):
+        return [*lines, "Not counted: " + text(str(r.stats["error"]))]
+    lines += [
+        "Files and bytes from the trees; changes since the previous commit "
+        + (f"({text(str(since)[:12])})." if since else "(none: the first commit)."),
+        "",
+        "| root | folder | files | bytes | added | deleted | modified |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for root in r.stats["roots"]:
+        c = root["changes"] or {}
+        lines.append(
+            f"| {text(root['root'])} | (all) | {root['files']} | {root['bytes']} | "
+            f"{c.get('added', '')} | {c.get('deleted', '')} | {c.get('modified', '')} |"
+        )
+        folders = list(root["folders"].items())
+        for name, counts in folders[:FOLDER_ROWS]:
+            lines.append(
+                f"| {text(root['root'])} | {text(name)} | {counts['files']} | "
+                f"{counts['bytes']} | | | |"
+            )
+        if len(folders) > FOLDER_ROWS:
+            more = len(folders) - FOLDER_ROWS
+            lines.append(f"| {text(root['root'])} | ({more} more: dvault stats --json) | | | | | |")
+    for root in r.stats["roots"]:
+        for lab in root["labels"]:
+            if lab["skipped"] is not None:
+                continue
+            values = ", ".join(f"{k} {n}" for k, n in lab["histogram"].items())
+            lines += ["", f"Labels in {text(lab['path'])}: {text(values)}"]
+            if lab["changed"]:
+                moves = ", ".join(
+                    f"{t['count']} {t['from']} → {t['to']}" for t in lab["transitions"]
+                )
+                lines.append(f"({lab['changed']} changed: {text(moves)})")
     return lines
 
 

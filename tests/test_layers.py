@@ -50,6 +50,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signing",
             "lineage",
             "review",
+            "datasheet",
+            "stats",
             "impact",
             "reachability",
             "attributes",

@@ -16,7 +16,8 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
   ``undo`` (revert, reset),
   ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
   ``sync`` (push, fetch, pull, clone), ``verify``, ``runs`` (run, rerun), ``reports``
-  (lineage, review), ``keys`` (key ...), ``hooks`` (hooks ..., hook), ``demo``, ``completion``.
+  (lineage, review), ``datasheets`` (datasheet ..., stats), ``keys`` (key ...), ``hooks``
+  (hooks ..., hook), ``demo``, ``completion``.
 
 A new command is a function in its module, decorated with
 :func:`~dvault.cli.common.with_repository` (or ``with_invocation`` when it opens no
@@ -71,6 +72,8 @@ COMMANDS: dict[str, str] = {
     "rerun": "runs",
     "lineage": "reports",
     "review": "reports",
+    "stats": "datasheets",
+    "datasheet": "datasheets",
     "key": "keys",
     "hooks": "hooks",
     "hook": "hooks",
