@@ -138,23 +138,20 @@ def materialise_pin(
     if pin is None:
         return "no dvault.lock: nothing to materialise"
     target = bytes.fromhex(pin.commit)
-    current, head = repo.refs.head()
-    branch = _branch_at(repo, target)
+    _, head = repo.refs.head()
     if head == target:
-        if branch is not None and current != branch:
-            with repo.locked():
-                repo.refs.set_head(branch, ObjectId(target), "checkout: the git branch's data")
-            return f"data already at {pin.commit[:12]}; on data branch {branch}"
+        if _attach(repo, ObjectId(target)):
+            return f"data already at {pin.commit[:12]}; on the git branch's data branch"
         return f"data already at {pin.commit[:12]}"
     _ensure_present(repo, target)
     try:
         if head is None:
             report = checkout_initial(
-                repo, ObjectId(target), branch, accept_roots=accept_roots, force=force
+                repo, ObjectId(target), None, accept_roots=accept_roots, force=force
             )
         else:
-            rev = branch or pin.commit
-            report = checkout(repo, rev, force=force, accept_roots=accept_roots)
+            report = checkout(repo, pin.commit, force=force, accept_roots=accept_roots)
+        _attach(repo, ObjectId(target))
     except WouldOverwrite as exc:  # git has moved already: say the data has not
         here = head.hex()[:12] if head is not None else "nothing"
         why = (
@@ -174,18 +171,28 @@ def materialise_pin(
     )
 
 
-def _branch_at(repo: Repository, target: bytes) -> str | None:
-    """The data branch named like the git branch checked out, when it is at ``target``:
-    the pinned data is that branch's, so HEAD attaches to it (data and git in step);
-    None when git is detached or that branch is elsewhere (HEAD is then detached)."""
+def _attach(repo: Repository, target: ObjectId) -> bool:
+    """Attach HEAD (detached at ``target``, the pin) to the data branch named like the git
+    branch checked out, when that branch is at ``target``: the pinned data is that
+    branch's, so data and git agree on the branch. Checked under the lock, so a branch
+    that moved meanwhile is left alone (HEAD stays detached at the pin). Returns whether
+    HEAD was attached."""
     try:
         git = checked_out(repo.root)
-        if git is None or git.branch is None:
-            return None
-        tip = repo.refs.read(HEADS + git.branch)
-    except DvaultError:  # an unreadable git HEAD, a git branch name dvault cannot hold
-        return None
-    return git.branch if tip == target else None
+    except DvaultError:  # an unreadable git HEAD: stay detached
+        return False
+    if git is None or git.branch is None:
+        return False
+    with repo.locked():
+        try:
+            tip = repo.refs.read(HEADS + git.branch)
+        except DvaultError:  # a git branch name dvault cannot hold
+            return False
+        current, head = repo.refs.head()
+        if tip != target or head != target or current == git.branch:
+            return False
+        repo.refs.set_head(git.branch, target, "checkout: the git branch's data")
+    return True
 
 
 def checkout_pin(repo: Repository, force: bool = False, accept_roots: bool = False) -> str:
