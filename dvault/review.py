@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault import datasheet, gitlink, lineage, signing, stats
+from dvault import datasheet, gitlink, lineage, signing, stats, verdict
 from dvault.environment import Recorded
 from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
@@ -76,8 +76,16 @@ class Review:
         """Reproducible, and no forged signature (a bad signature always fails)."""
         return self.reproducible and self.signature["status"] != "bad"
 
+    @property
+    def checks(self) -> list[verdict.Check]:
+        """The named checks of the verdict (dvault/verdict.py), in report order."""
+        return verdict.checks(self)
+
     def to_json(self) -> dict[str, Any]:
+        checks = self.checks
         return {
+            "checks": [c.to_json() for c in checks],
+            "verdict": verdict.verdict(checks),
             "git_rev": self.git_rev,
             "git_commit": self.git_commit,
             "data": as_json(self.pin),

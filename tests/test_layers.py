@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signing",
             "lineage",
             "review",
+            "verdict",
             "datasheet",
             "stats",
             "impact",
