@@ -174,7 +174,14 @@ def _click_message(exc: click.ClickException) -> str:
     mistyped = getattr(exc, "command_name", None) or getattr(exc, "option_name", None)
     if isinstance(mistyped, str):  # one suggestion, worded once (typer and click both add one)
         kind = "command" if hasattr(exc, "command_name") else "option"
-        text = f"No such {kind} {mistyped!r}{_did_you_mean(getattr(exc, 'possibilities', None))}"
+        close = getattr(exc, "possibilities", None)
+        ctx = getattr(exc, "ctx", None)
+        if kind == "command" and isinstance(ctx, click.Context):
+            group = ctx.command
+            if isinstance(group, click.Group):  # a prefix names what was meant ('sta': status)
+                prefixed = [c for c in group.list_commands(ctx) if c.startswith(mistyped)]
+                close = sorted({*prefixed[:4], *(close or [])})
+        text = f"No such {kind} {mistyped!r}{_did_you_mean(close)}"
     if text[:1].isupper() and text[1:2].islower():
         text = text[0].lower() + text[1:]
     ctx = getattr(exc, "ctx", None)

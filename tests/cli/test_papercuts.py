@@ -64,7 +64,7 @@ def test_no_markup_escape_in_any_help(capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["sta"], "no such command 'sta'. Did you mean 'stash', 'status' or 'tag'?"),
+        (["sta"], "no such command 'sta'. Did you mean 'stash', 'stats', 'status' or 'tag'?"),
         (["hooks", "instal"], "no such command 'instal'. Did you mean 'install' or 'uninstall'?"),
         (["status", "--jsn"], "no such option '--jsn'. Did you mean '--json'?"),
         (["zzz"], "no such command 'zzz' (see"),
