@@ -151,12 +151,10 @@ def parse_required(text: str) -> list[str]:
     """``--require`` as check names (``all``: every check); ValueError naming the
     unknown ones."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    if "all" in names:
-        return list(CHECKS)
-    unknown = [n for n in names if n not in CHECKS]
+    unknown = [n for n in names if n not in CHECKS and n != "all"]
     if unknown or not names:
         raise ValueError(", ".join(unknown) or "(none)")
-    return list(dict.fromkeys(names))
+    return list(CHECKS) if "all" in names else list(dict.fromkeys(names))
 
 
 # -- each check -----------------------------------------------------------------------
@@ -258,7 +256,7 @@ def worktree_clean(r: Facts) -> Check:
             NOT_RECORDED,
             "the pinned commit records no git state: it was not made in a git work tree "
             "by dvault run or dvault commit",
-            "git commit -am 'code' && " + rerecord(r.meta),
+            "git commit -am 'code' && " + rerecord(r.meta, _signed(r)),
         )
     commit = git.get("commit") if isinstance(git, dict) else None
     at = f"git {commit[:12]}" if isinstance(commit, str) else "git"
@@ -272,7 +270,7 @@ def worktree_clean(r: Facts) -> Check:
             "work tree did not hold that revision"
         )
     if problems:
-        fix = rerecord(r.meta)
+        fix = rerecord(r.meta, _signed(r))
         if dirty:
             fix = "git commit -am 'code' && " + fix
         for item in _inputs(r.meta):
@@ -300,14 +298,14 @@ def environment_captured(r: Facts) -> Check:
             "environment_captured",
             FAIL,
             f"the recorded environment is refused: {rec.problem}",
-            rerecord(meta) if _run(meta) else "dvault commit --env -m 'environment'",
+            rerecord(meta, _signed(r)) if _run(meta) else "dvault commit --env -m MESSAGE",
         )
     if rec.env is None:
         return Check(
             "environment_captured",
             NOT_RECORDED,
             "the pinned commit records no environment",
-            rerecord(meta) if _run(meta) else "dvault commit --env -m 'environment'",
+            rerecord(meta, _signed(r)) if _run(meta) else "dvault commit --env -m MESSAGE",
         )
     env = rec.env
     if env.interpreter == "dvault":
@@ -317,7 +315,8 @@ def environment_captured(r: Facts) -> Check:
             FAIL,
             "the environment recorded is dvault's own Python, not the command's "
             f"interpreter ({why})",
-            rerecord(meta) + "  (with the command's own Python as its first word, such as "
+            rerecord(meta, _signed(r))
+            + "  (with the command's own Python as its first word, such as "
             ".venv/bin/python train.py, not a shell or a wrapper)",
         )
     facts = f"Python {env.python} ({env.implementation}), {len(env.distributions)} package(s)"
@@ -343,7 +342,7 @@ def rerun_verified(r: Facts) -> Check:
                 "rerun_verified",
                 NOT_RECORDED,
                 "the pinned commit was not made by dvault run: there is no command to repeat",
-                rerecord(r.meta),
+                rerecord(r.meta, _signed(r)),
             )
         return Check(
             "rerun_verified",
@@ -431,6 +430,11 @@ def datasheet_complete(r: Facts) -> Check:
 
 
 # -- the command that records it again --------------------------------------------------
+
+
+def _signed(r: Facts) -> bool:
+    """Whether the pinned commit carries a signature (so recording it again signs too)."""
+    return r.signature.get("status") in ("good", "bad", "unknown")
 
 
 def _run(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
