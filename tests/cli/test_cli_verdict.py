@@ -244,7 +244,7 @@ def test_require_decides_the_exit_code(tmp_path: Path, env: dict[str, str]) -> N
     assert result.err == "dvault: required check(s) did not pass: datasheet_complete\n"
     result = proj.run("review", "--json", "--require", "all")
     assert result.code == 1
-    assert result.json()["required_failed"] == ["datasheet_complete"]
+    assert result.json()["required_failed"] == ["datasheet_complete"] and result.err == ""
     for bad in ("sigend", "all,nope", ","):
         result = proj.fails(2, "review", "--require", bad)
         line = one_error_line(result)
