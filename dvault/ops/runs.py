@@ -308,11 +308,7 @@ def _store(
     outputs = tuple(
         Output(path, a.hex() if a else None, b.hex() if b else None) for path, a, b in ids
     )
-    matches = (
-        code == 0
-        and not differences
-        and all(o.recorded and o.recorded == o.reproduced for o in outputs)
-    )
+    matches = code == 0 and not differences and all(o.recorded == o.reproduced for o in outputs)
     record = Record(
         plan.commit.hex(),
         reruns.now(),
