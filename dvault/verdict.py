@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dvault.environment import Recorded
+from dvault.errors import UsageError
 from dvault.gitlink import Pushed
 from dvault.reruns import Record
 
@@ -148,12 +149,15 @@ def failing(results: list[Check], required: Sequence[str]) -> list[Check]:
 
 
 def parse_required(text: str) -> list[str]:
-    """``--require`` as check names (``all``: every check); ValueError naming the
-    unknown ones."""
+    """``--require`` as check names (``all``: every check); a :class:`UsageError` naming
+    the unknown ones and the valid ones."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in CHECKS and n != "all"]
     if unknown or not names:
-        raise ValueError(", ".join(unknown) or "(none)")
+        raise UsageError(
+            f"unknown check {', '.join(unknown) or '(none)'} for --require; use all or any "
+            f"of: {', '.join(CHECKS)}"
+        )
     return list(CHECKS) if "all" in names else list(dict.fromkeys(names))
 
 
