@@ -46,6 +46,7 @@ def _build(
     push_data: bool = True,
     push_code: bool = True,
     dirty: bool = False,
+    dirty_input: bool = False,
     command: list[str] = PYTHON,
     rerun: bool = True,
     sign: bool = True,
@@ -69,7 +70,11 @@ def _build(
     git(proj, "commit", "-qm", "code")
     if dirty:
         proj.write("README.md", "an edit not committed\n")
+    if dirty_input:
+        proj.write("data/a.txt", "an edit not committed to dvault\n")
     run = ["run", "--input", "data@HEAD", "-o", "models", *(["--sign"] if sign else [])]
+    if dirty_input:
+        run.append("--allow-dirty")
     proj.ok(*run, *command)
     git(proj, "add", "-A")
     git(proj, "commit", "-qm", "train: pin the model")
@@ -170,6 +175,48 @@ def test_a_dirty_git_work_tree_fails_worktree_clean(tmp_path: Path, env: dict[st
     assert "changes not committed to git" in check["reason"]
     assert check["fix"].startswith("git commit -am ")
     assert "dvault run --input data@HEAD -o models --sign -- " in check["fix"]
+
+
+def test_an_input_recorded_with_allow_dirty_fails_worktree_clean(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """What the command read was not the input's revision: worktree_clean fails naming
+    it, and no rerun can be recorded (rerun refuses such a run), so that stays not
+    recorded; everything else passes."""
+    proj = _build(tmp_path, env, dirty_input=True, rerun=False)
+    assert proj.run("rerun", "HEAD").code == 1
+    _, _, checks = _review(proj)
+    check = checks["worktree_clean"]
+    assert check["status"] == FAIL
+    assert "data@HEAD were recorded with --allow-dirty" in check["reason"]
+    assert check["fix"].startswith("dvault checkout HEAD -- data && dvault run ")
+    assert "--allow-dirty" not in check["fix"]
+    assert checks["rerun_verified"]["status"] == NOT_RECORDED
+    rest = {
+        n: c["status"] for n, c in checks.items() if n not in ("worktree_clean", "rerun_verified")
+    }
+    assert set(rest.values()) == {PASS}, rest
+
+
+def test_a_commit_not_made_by_run(tmp_path: Path, env: dict[str, str]) -> None:
+    """A pin made by `dvault commit`: no command to rerun and no environment, so both
+    are not recorded, each with the command that records them."""
+    proj = git_project(tmp_path / "proj", env)
+    proj.write("data/a.txt", "alpha\n")
+    proj.write("data/datasheet.toml", COMPLETE)
+    proj.ok("add", "data")
+    proj.ok("commit", "-m", "data v1")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "pin")
+    _, doc, checks = _review(proj)
+    assert doc["verdict"] == "not reproducible"
+    assert checks["worktree_clean"]["status"] == PASS  # commit records git's state too
+    assert checks["rerun_verified"]["status"] == NOT_RECORDED
+    assert "not made by dvault run" in checks["rerun_verified"]["reason"]
+    assert checks["environment_captured"]["status"] == NOT_RECORDED
+    assert checks["environment_captured"]["fix"] == "dvault commit --env -m MESSAGE"
+    assert checks["signed"]["fix"] == "dvault commit --env --sign -m MESSAGE"
+    assert checks["datasheet_complete"]["status"] == PASS
 
 
 def test_no_interpreter_fails_environment_captured(tmp_path: Path, env: dict[str, str]) -> None:
