@@ -38,7 +38,18 @@ MAX_DIFFERENCES = 20
 """Differences kept as examples (their number is kept whole)."""
 MAX_TEXT = 4096
 _ID = re.compile(r"[0-9a-f]{64}")
-_KEYS = {"format", "commit", "at", "dvault", "exit", "matches", "outputs", "differences", "count"}
+_KEYS = {
+    "format",
+    "commit",
+    "at",
+    "dvault",
+    "exit",
+    "matches",
+    "outputs",
+    "differences",
+    "count",
+    "code",
+}
 
 
 class RecordInvalid(DvaultError):
@@ -68,6 +79,9 @@ class Record:
     """The first :data:`MAX_DIFFERENCES` differences (``differs: PATH`` ...)."""
     count: int = 0
     """How many differences there were."""
+    code: str = ""
+    """Which code the rerun used, in words (``RerunPlan.code``: the work tree's, at which
+    git commit, against the one the run recorded; "" outside git)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +94,7 @@ class Record:
             "outputs": [vars(o) for o in self.outputs],
             "differences": list(self.differences),
             "count": self.count,
+            "code": self.code,
         }
 
 
@@ -181,4 +196,5 @@ def check(doc: object, commit: str) -> Record:
     honest = code == 0 and count == 0 and all(o.recorded == o.reproduced for o in outputs)
     if matches != honest:
         raise RecordInvalid("it says the outputs match where its own ids or exit say otherwise")
-    return Record(commit, at, version, code, matches, tuple(outputs), differences, count)
+    used = _text(doc["code"], "code")
+    return Record(commit, at, version, code, matches, tuple(outputs), differences, count, used)

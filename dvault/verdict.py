@@ -355,7 +355,8 @@ def rerun_verified(r: Facts) -> Check:
             f"dvault rerun {commit}",
         )
     rec = r.rerun
-    when = f"the rerun of {rec.at} (dvault {rec.dvault})"
+    code = f", code: {rec.code}" if rec.code else ""
+    when = f"the rerun of {rec.at} (dvault {rec.dvault}{code})"
     if rec.matches:
         ids = ", ".join(f"{o.path} {str(o.reproduced)[:12]}" for o in rec.outputs[:5])
         return Check(

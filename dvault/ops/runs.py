@@ -318,6 +318,7 @@ def _store(
         outputs,
         tuple(d[: reruns.MAX_TEXT] for d in differences[: reruns.MAX_DIFFERENCES]),
         len(differences),
+        plan.code[: reruns.MAX_TEXT],
     )
     reruns.write(repo.dir, record)
     return record

@@ -129,6 +129,7 @@ def test_a_fully_recorded_commit_is_reproducible(tmp_path: Path, env: dict[str, 
     assert "origin/main" in checks["code_pushed"]["reason"]
     assert "good signature by default" in checks["signed"]["reason"]
     assert "byte for byte" in checks["rerun_verified"]["reason"]
+    assert "code: the work tree's, at git " in checks["rerun_verified"]["reason"]
     record = doc["rerun"]["record"]
     assert record["matches"] is True and record["commit"] == doc["data"]["commit"]
     (output,) = record["outputs"]
