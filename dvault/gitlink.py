@@ -251,3 +251,75 @@ def stage_file(root: Path, path: Path) -> None:
     from dulwich import porcelain  # deferred: dulwich, ~60 ms to import
 
     porcelain.add(str(git_root), [str(path)])
+
+
+MAX_REMOTE_REFS = 1000
+"""Most remote-tracking refs looked at (the first, in name order): a clone with more is
+unusual, and each may mean a walk of its history."""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """Whether a git commit is on a git remote, as this clone last saw it."""
+
+    remotes: tuple[str, ...]
+    """The git remotes configured (``[remote "NAME"]`` in the git config)."""
+    refs: tuple[str, ...]
+    """The remote-tracking refs (``refs/remotes/...``) the commit is reachable from."""
+    branch: str | None
+    """The branch checked out (for the ``git push`` that fixes it)."""
+
+
+def pushed(root: Path, commit: str) -> Pushed:
+    """Which remote-tracking refs of the git repository holding ``root`` reach ``commit``
+    (a full sha). Read from the local refs (what the last fetch or push saw): the remote
+    is not asked. A ref naming no commit is skipped, never an error."""
+    git_root = find_git_root(root)
+    if git_root is None:
+        raise UsageError(f"{root} is not inside a git work tree")
+    repo = _open(git_root)
+    try:
+        config = repo.get_config()
+        remotes = tuple(
+            sorted(
+                section[1].decode("utf-8", "replace")
+                for section in config.sections()
+                if len(section) == 2 and section[0] == b"remote"
+            )
+        )
+        head = checked_out(root)
+        target = commit.encode()
+        found: list[str] = []
+        refs = sorted(r for r in repo.refs.keys(base=b"refs/remotes/"))[:MAX_REMOTE_REFS]
+        seen: set[bytes] = set()
+        for name in refs:
+            try:
+                tip = repo.refs[b"refs/remotes/" + name]
+                if tip == target or _reaches(repo, tip, target, seen):
+                    found.append("refs/remotes/" + name.decode("utf-8", "replace"))
+            except (KeyError, ValueError, AttributeError):
+                continue  # a symbolic ref to nothing, a ref naming a missing or non-commit
+    except UsageError:
+        raise
+    except Exception as exc:  # dulwich raises many kinds; a broken git repo is not ours
+        raise UsageError(f"cannot read the git repository at {git_root}: {exc}") from None
+    finally:
+        repo.close()
+    return Pushed(remotes, tuple(found), head.branch if head else None)
+
+
+def _reaches(repo: Any, tip: bytes, target: bytes, seen: set[bytes]) -> bool:
+    """Whether ``target`` is an ancestor of ``tip``. ``seen`` holds commits already known
+    not to reach it (walked from an earlier ref that did not), so each is walked once."""
+    stack = [tip]
+    walked: set[bytes] = set()
+    while stack:
+        oid = stack.pop()
+        if oid in walked or oid in seen:
+            continue
+        if oid == target:
+            return True
+        walked.add(oid)
+        stack.extend(repo[oid].parents)
+    seen.update(walked)
+    return False

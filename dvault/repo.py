@@ -465,12 +465,19 @@ class Repo(Repository):
 
         return repair.repair(self)
 
-    def review(self, git_rev: str = "HEAD", read_data: bool = False) -> Review:
+    def review(
+        self, git_rev: str = "HEAD", read_data: bool = False, require: str | None = None
+    ) -> Review:
         """Reproducibility review of a git revision (pinned data, lineage, signatures,
-        whether each remote can restore it); ``passed`` is the verdict."""
-        from dvault import review  # deferred: start-up
+        whether each remote can restore it) with the verdict's named checks (``checks``,
+        dvault/verdict.py). ``require`` is ``--require``'s ``CHECK,...`` or ``all``
+        (a :class:`UsageError` for an unknown name); ``exit_ok`` is the command's exit."""
+        from dvault import review, verdict  # deferred: start-up
 
-        return review.review(self, git_rev, read_data)
+        required = verdict.parse_required(require) if require is not None else []
+        result = review.review(self, git_rev, read_data)
+        result.required = required
+        return result
 
     def datasheets(self, root: str | Path | None = None, rev: str | None = None) -> list[Datasheet]:
         """The datasheet of tracked root ``root`` (every root when None), as committed in

@@ -14,20 +14,24 @@ format it lands in (dvault/textsafe.py) as the report is rendered.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault import datasheet, gitlink, lineage, signing, stats, verdict
+from dvault import datasheet, gitlink, lineage, reruns, signing, stats, verdict
 from dvault.environment import Recorded
 from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
+from dvault.names import root_problem
 from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
 from dvault.remote.backend import RemoteSpec
+from dvault.remote.catalog import pack_key
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
 from dvault.textsafe import first_line, html_text, line, markdown, markdown_code, script_json
+from dvault.trees import lookup
 from dvault.verify import verify_remote_objects
 
 
@@ -40,6 +44,16 @@ class RemoteCheck:
     missing: int = 0
     damaged: int = 0
     detail: str = ""
+    lock: str = ""
+    """How the storage protects what dvault wrote, in words (``Backend.lock``)."""
+    packs: int = 0
+    """Packs holding what the pinned commit needs (counted on a complete remote)."""
+    locked_packs: int = 0
+    """Of those, how many the storage reports under a retention lock."""
+    lock_mode: str | None = None
+    """The lock mode those packs carry (``COMPLIANCE``; ``mixed`` when they differ)."""
+    retain_until: str | None = None
+    """The earliest retain-until date among the locked packs (ISO 8601, UTC)."""
 
 
 @dataclass
@@ -62,6 +76,33 @@ class Review:
     stats: dict[str, Any] | None = None
     """``Stats.to_json`` of the pinned commit against its first parent; None when the
     pinned commit is not local."""
+    meta: dict[str, Any] | None = None
+    """The pinned commit's meta as committed (attacker input: the checks read it with
+    care); None when the pinned commit is not local."""
+    pushed: dict[str, gitlink.Pushed] = field(default_factory=dict)
+    """For the reviewed git commit, and the one the run recorded when it differs: the
+    git remotes and the remote-tracking refs that reach it."""
+    code_problem: str = ""
+    """Why the git remotes could not be read ("" when they could)."""
+    rerun: reruns.Record | None = None
+    """The last rerun of the pinned commit on this machine (dvault/reruns.py)."""
+    rerun_problem: str = ""
+    """Why the rerun record was refused ("" when there is none or it is valid)."""
+    required: list[str] = field(default_factory=list)
+    """The checks ``--require`` names (empty: none asked for)."""
+
+    @property
+    def required_failed(self) -> list[str]:
+        """The required checks that did not pass."""
+        return [c.name for c in verdict.failing(self.checks, self.required)]
+
+    @property
+    def exit_ok(self) -> bool:
+        """The command's exit status: with ``--require``, every required check passed;
+        without, :attr:`passed`. A bad signature fails either way."""
+        if not self.required:
+            return self.passed
+        return not self.required_failed and self.signature["status"] != "bad"
 
     @property
     def datasheets_complete(self) -> bool:
@@ -86,6 +127,8 @@ class Review:
         return {
             "checks": [c.to_json() for c in checks],
             "verdict": verdict.verdict(checks),
+            "required": self.required,
+            "required_failed": [c.name for c in verdict.failing(checks, self.required)],
             "git_rev": self.git_rev,
             "git_commit": self.git_commit,
             "data": as_json(self.pin),
@@ -97,6 +140,17 @@ class Review:
             "datasheets": self.datasheets,
             "datasheets_complete": self.datasheets_complete,
             "stats": self.stats,
+            "code": {
+                "commits": [
+                    {"commit": sha, "remotes": list(p.remotes), "refs": list(p.refs)}
+                    for sha, p in self.pushed.items()
+                ],
+                "problem": self.code_problem or None,
+            },
+            "rerun": {
+                "record": self.rerun.to_json() if self.rerun else None,
+                "problem": self.rerun_problem or None,
+            },
         }
 
 
@@ -125,7 +179,37 @@ def _check_remote(
             check.status, check.damaged, check.detail = "damaged", len(problems), problems[0]
             return check
     check.status = "complete"
+    _lock_facts(check, remote, found.objects)
     return check
+
+
+MAX_RETENTION_CHECKS = 256
+"""Most packs whose retention a review asks the storage about (one request each)."""
+
+
+def _lock_facts(check: RemoteCheck, remote: Remote, objects: Iterable[bytes]) -> None:
+    """What protects the packs holding ``objects`` from deletion: the storage's words,
+    then each pack's lock as the storage reports it (S3 Object Lock: mode and
+    retain-until); the earliest date is the one that counts."""
+    try:
+        check.lock = remote.backend.lock()
+        packs = {found[0] for oid in objects if (found := remote.catalog.locate(oid))}
+        check.packs = len(packs)
+        modes: set[str] = set()
+        dates: list[str] = []
+        for pack in sorted(packs)[:MAX_RETENTION_CHECKS]:
+            held = remote.backend.retention(pack_key(pack))
+            if held is None:
+                return  # this storage has no retention locks at all
+            if held.mode and held.until:
+                modes.add(held.mode)
+                dates.append(held.until)
+    except DvaultError as exc:
+        check.detail = f"retention not read: {exc}"
+        return
+    check.locked_packs = len(dates)
+    check.lock_mode = (modes.pop() if len(modes) == 1 else "mixed") if modes else None
+    check.retain_until = min(dates) if dates else None
 
 
 def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> Review:
@@ -151,7 +235,68 @@ def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> 
         result.remotes.append(_check_remote(repo, spec, commit, read_data))
     if repo.store.has(commit):
         result.datasheets, result.stats = _describe(repo, commit)
+        result.meta = dict(repo.read_commit(commit).meta)
+        _rerun_facts(repo, result)
+    _code_facts(repo, result)
     return result
+
+
+_GIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _code_facts(repo: Repository, result: Review) -> None:
+    """Whether the reviewed git commit, and the one the run recorded (when it is another),
+    are on a git remote (as this clone's remote-tracking refs last saw it)."""
+    shas = [result.git_commit]
+    git = (result.meta or {}).get("git")
+    recorded = git.get("commit") if isinstance(git, dict) else None
+    if isinstance(recorded, str) and _GIT_SHA.fullmatch(recorded) and recorded not in shas:
+        shas.append(recorded)
+    try:
+        for sha in shas:
+            result.pushed[sha] = gitlink.pushed(repo.root, sha)
+    except DvaultError as exc:
+        result.code_problem = str(exc)
+
+
+def _rerun_facts(repo: Repository, result: Review) -> None:
+    """The pinned commit's rerun record, checked against the commit itself: the outputs
+    it names must be the ones the run recorded, with the ids the commit holds (a
+    record copied from elsewhere or edited is refused, never counted)."""
+    commit = result.pin.commit
+    try:
+        record = reruns.read(repo.dir, commit)
+    except reruns.RecordInvalid as exc:
+        result.rerun_problem = str(exc)
+        return
+    if record is None:
+        return
+    run = (result.meta or {}).get("run")
+    outputs = run.get("outputs") if isinstance(run, dict) else None
+    tree = repo.read_commit(bytes.fromhex(commit)).tree
+    try:
+        actual = {o.path: _recorded_id(repo, tree, o.path) for o in record.outputs}
+    except DvaultError as exc:
+        result.rerun_problem = f"the rerun record's outputs cannot be looked up: {exc}"
+        return
+    if outputs != [o.path for o in record.outputs] or any(
+        actual[o.path] != o.recorded for o in record.outputs
+    ):
+        result.rerun_problem = (
+            f"the rerun record of {commit[:12]} names outputs or ids that commit does not "
+            "record; not counted"
+        )
+        return
+    result.rerun = record
+
+
+def _recorded_id(repo: Repository, tree: bytes, path: str) -> str | None:
+    if path == ".":
+        return tree.hex()
+    if root_problem(path, "dataset") is not None:
+        raise UsageError(f"output {path[:80]!r} is not a project path")
+    entry = lookup(repo.store, tree, path.encode())
+    return entry.id.hex() if entry is not None else None
 
 
 def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("format", ("objects", "trees", "content", "rechunk", "environment", "envcapture")),
-    ("storage", ("store", "refs", "revisions", "pins")),
+    ("storage", ("store", "refs", "revisions", "pins", "reruns")),
     ("handle", ("repository",)),
     (
         "subsystems",

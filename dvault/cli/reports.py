@@ -36,8 +36,18 @@ def _lineage_format(fmt: str, as_json: bool, **_: object) -> None:
     _check_format(fmt, as_json, _LINEAGE_FORMATS)
 
 
-def _review_format(fmt: str, as_json: bool, **_: object) -> None:
+def _review_format(fmt: str, as_json: bool, require: str | None = None, **_: object) -> None:
     _check_format(fmt, as_json, _REVIEW_FORMATS)
+    if require is not None:
+        _required(require)
+
+
+def _required(text: str) -> None:
+    """``--require`` checked before the repository is opened (the usage error
+    ``Repo.review`` would raise, naming the valid checks)."""
+    from dvault import verdict  # deferred: pulls in the environment and rerun records
+
+    verdict.parse_required(text)
 
 
 @with_repository(check=_lineage_format)
@@ -80,21 +90,36 @@ def review(
     read_data: Annotated[
         bool, typer.Option(help="Also re-hash every object on each remote.")
     ] = False,
+    require: Annotated[
+        str | None,
+        typer.Option(
+            "--require",
+            metavar="CHECK[,CHECK...]",
+            help="Exit 1 unless these checks pass (all: every check).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Reproducibility review of a git revision: pinned data, lineage, signatures, and
-    whether each remote can restore it. Exit 0 only when at least one remote can and the
-    pinned commit's signature (if any) is not bad.
+    """Reproducibility review of a git revision: pinned data, lineage, signatures,
+    whether each remote can restore it, and the verdict as named checks (data_recoverable,
+    code_pushed, worktree_clean, environment_captured, rerun_verified, signed,
+    datasheet_complete), each pass, fail or not recorded with the command that fixes it.
+
+    Without --require: exit 0 only when at least one remote can restore the data and the
+    pinned commit's signature (if any) is not bad. With --require CHECK,...: exit 1 when
+    any of those checks did not pass (or the signature is bad), after the report.
 
     \b
     Examples:
       dvault review                        # the git HEAD, as Markdown
       dvault review v1.0 --format html --read-data > review.html
       dvault review main --json
+      dvault review --require code_pushed,signed,rerun_verified
+      dvault review --require all --format html > review.html
     """
     from dvault import review as rv  # deferred: ~7 ms of imports --help would pay
 
-    result = rv.review(repo, git_rev, read_data)
+    result = repo.review(git_rev, read_data, require)
     fmt = "json" if as_json else fmt  # checked before the repository was opened
     if fmt == "md":
         inv.out.report(rv.to_markdown(result), nl=False)
@@ -102,5 +127,8 @@ def review(
         inv.out.json(result.to_json())
     else:
         inv.out.report(rv.to_html(result), nl=False)
-    if not result.passed:
+    failed = result.required_failed
+    if failed and fmt != "json":  # the document says it: required_failed
+        inv.out.problem(f"required check(s) did not pass: {', '.join(failed)}")
+    if not result.exit_ok:
         raise typer.Exit(1)

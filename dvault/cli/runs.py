@@ -40,6 +40,10 @@ def run(
             help="Run even when an --input is not what the work tree holds, and record that.",
         ),
     ] = False,
+    sign: Annotated[bool, typer.Option("--sign", help="Sign the commit with your key.")] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Which key --sign uses (dvault key list).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a command after `--` and commit its outputs with the command and inputs recorded.
@@ -48,6 +52,9 @@ def run(
     changes not committed); otherwise nothing runs (exit 1), unless --allow-dirty, which
     records what was there. The content id present is recorded either way.
 
+    With --sign the commit is signed (the key is loaded before the command runs), so a
+    review can say who recorded it.
+
     With --json, what the command prints goes to stderr, so stdout stays one document.
 
     \b
@@ -55,6 +62,7 @@ def run(
       dvault run --input data/raw@v1 --output data/features -- python featurize.py
       dvault run -o data/synth --source gen.py -m "synthetic v2" -- python gen.py --n 1000
       dvault run --input data/labels@v1 --allow-dirty -o models -- python train.py
+      dvault run --input data/labels@v2 -o models --sign -- python train.py
     """
     from dvault.ops.runs import run as do_run  # deferred: runs pulls in blake3
 
@@ -71,6 +79,8 @@ def run(
             [str(inv.cwd() / p) for p in sources or []],
             kind,
             allow_dirty,
+            sign,
+            key,
         )
     if as_json:
         out.json(
@@ -124,6 +134,9 @@ def rerun(
     outside the project, or a command whose secrets were redacted, is refused (exit 2).
     Exit 1 when the outputs differ.
 
+    The result (when, dvault version, each output's recorded and reproduced id, match or
+    not) is stored in .dvault/reruns/ for `dvault review`'s "rerun verified" check.
+
     \b
     Examples:
       dvault rerun HEAD
@@ -157,13 +170,14 @@ def rerun(
                 "matches": result.matches,
                 "differences": result.differences,
                 "code": plan.code,
+                "record": result.record.to_json() if result.record else None,
             }
         )
         if not result.matches:
             raise typer.Exit(1)
         return
     if result.matches:
-        out.message(f"reproduced: the outputs match {rev} byte for byte")
+        out.message(f"reproduced: the outputs match {rev} byte for byte (recorded for review)")
         return
     for line in result.differences[:50]:
         out.data(f"  {line}")

@@ -26,24 +26,28 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dvault import gitlink
+from dvault import gitlink, reruns
 from dvault.envcapture import capture
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId, from_hex
 from dvault.names import root_problem
 from dvault.objects import MODE_DIR, Commit, TreeEntry
-from dvault.ops.commits import commit, signature
+from dvault.ops.commits import commit, signature, signer_for
 from dvault.ops.runinputs import check_inputs, recheck_inputs
 from dvault.ops.tracking import add
 from dvault.repository import Repository
+from dvault.reruns import Output, Record
 from dvault.secretargs import redact_argv, redacted_positions
 from dvault.signing import GOOD, SignatureCheck
 from dvault.trees import lookup, walk
+from dvault.workspace.present import entries_id
 from dvault.workspace.scan import load_ignore
 from dvault.workspace.scan import walk as scan
 from dvault.workspace.scratch import Scratch
@@ -74,14 +78,19 @@ def run(
     sources: list[str | Path] | None = None,
     kind: str | None = None,
     allow_dirty: bool = False,
+    sign: bool = False,
+    key: str | None = None,
 ) -> RunResult:
     """Run ``command`` and commit its ``outputs``. Each declared input must be what the
     work tree holds (:func:`dvault.ops.runinputs.check_inputs`), checked before anything
-    runs: a mismatch is refused, or with ``allow_dirty`` recorded as one."""
+    runs: a mismatch is refused, or with ``allow_dirty`` recorded as one. With ``sign``
+    the commit is signed with ``key`` (loaded before anything runs: a missing key fails
+    fast)."""
     if not command:
         raise UsageError("dvault run needs a command after --")
     if not outputs:
         raise UsageError("dvault run needs at least one --output PATH")
+    signer_for(sign, key)
     rel_outputs = [os.fsdecode(repo.relpath(cwd / o)) for o in outputs]
     records = check_inputs(repo, inputs or [], rel_outputs, allow_dirty)
     # the environment is captured while the command runs: it costs the run no time
@@ -114,6 +123,8 @@ def run(
         allow_empty=True,
         input_records=records,
         environment=environment,
+        sign=sign,
+        key=key,
     )
     return RunResult(0, seconds, oid, records)
 
@@ -245,6 +256,8 @@ class RerunResult:
     exit_code: int
     matches: bool
     differences: list[str] = field(default_factory=list)
+    record: Record | None = None
+    """What was stored for a review to read (dvault/reruns.py)."""
 
 
 def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
@@ -255,7 +268,10 @@ def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
     its outputs, each recorded input (``PATH@REV``: REV's PATH; ``REV``: REV's roots)
     in their place, and a copy of the project's other files; the user's work tree is not
     touched. An input recorded with ``--allow-dirty`` was never stored, so such a run
-    cannot be re-created: refused before anything runs."""
+    cannot be re-created: refused before anything runs.
+
+    Whatever the command did (matched, differed, failed), the result is stored as the
+    commit's rerun record (dvault/reruns.py), which ``review`` reads."""
     recorded = repo.read_commit(plan.commit)
     scratch = Scratch(repo.dir)
     try:
@@ -268,14 +284,58 @@ def rerun(repo: Repository, plan: RerunPlan) -> RerunResult:
         except OSError as exc:
             raise UsageError(f"cannot run {plan.command[0]!r}: {exc.strerror}") from None
         if done.returncode != 0:
+            failed = [(o, _recorded_id(repo, recorded.tree, o), None) for o in plan.outputs]
+            _store(repo, plan, done.returncode, failed, [])
             raise CheckFailed(
                 f"NOT reproduced: the recorded command exited {done.returncode} in a scratch "
                 f"work tree holding the data {plan.rev} recorded"
             )
-        differences = _compare(repo, recorded.tree, plan.outputs, scratch.root)
+        differences, ids = _compare(repo, recorded.tree, plan.outputs, scratch.root)
     finally:
         scratch.remove()
-    return RerunResult(0, not differences, differences)
+    record = _store(repo, plan, 0, ids, differences)
+    return RerunResult(0, record.matches, differences, record)
+
+
+def _store(
+    repo: Repository,
+    plan: RerunPlan,
+    code: int,
+    ids: Sequence[tuple[str, ObjectId | None, ObjectId | None]],
+    differences: list[str],
+) -> Record:
+    """Write the rerun record of ``plan.commit`` (dvault/reruns.py) and return it."""
+    outputs = tuple(
+        Output(path, a.hex() if a else None, b.hex() if b else None) for path, a, b in ids
+    )
+    matches = code == 0 and not differences and all(o.recorded == o.reproduced for o in outputs)
+    record = Record(
+        plan.commit.hex(),
+        reruns.now(),
+        _version(),
+        code,
+        matches,
+        outputs,
+        tuple(d[: reruns.MAX_TEXT] for d in differences[: reruns.MAX_DIFFERENCES]),
+        len(differences),
+        plan.code[: reruns.MAX_TEXT],
+    )
+    reruns.write(repo.dir, record)
+    return record
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dvault")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _recorded_id(repo: Repository, tree: ObjectId, output: str) -> ObjectId | None:
+    if output == ".":
+        return tree
+    entry = lookup(repo.store, tree, output.encode())
+    return entry.id if entry is not None else None
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -330,13 +390,17 @@ def _recorded_data(
     return data
 
 
-def _compare(repo: Repository, tree: ObjectId, outputs: tuple[str, ...], top: Path) -> list[str]:
-    """Each output under ``top`` compared with ``tree``, file by file."""
+def _compare(
+    repo: Repository, tree: ObjectId, outputs: tuple[str, ...], top: Path
+) -> tuple[list[str], list[tuple[str, ObjectId | None, ObjectId | None]]]:
+    """Each output under ``top`` compared with ``tree``, file by file; and for each, the
+    id recorded against the id reproduced (a tree's id for a folder)."""
     differences: list[str] = []
+    ids: list[tuple[str, ObjectId | None, ObjectId | None]] = []
     ignore = load_ignore(repo.root)
     for output in outputs:
         rel = b"" if output == "." else output.encode()
-        entry = lookup(repo.store, tree, rel)
+        entry = lookup(repo.store, tree, rel) if rel else None
         expected: dict[bytes, tuple[int, bytes]] = {}
         if entry is not None:
             leaves = (
@@ -345,11 +409,8 @@ def _compare(repo: Repository, tree: ObjectId, outputs: tuple[str, ...], top: Pa
                 else [(rel + b"/" + p, e) for p, e in walk(repo.store, entry.id)]
             )
             expected = {p: (e.mode, e.id) for p, e in leaves if not e.is_dir}
-        current = {
-            p: (e.mode, e.id)
-            for p, e in hash_many(top, list(scan(top, rel, ignore).items())).items()
-            if e.mode != MODE_DIR
-        }
+        found = hash_many(top, list(scan(top, rel, ignore).items()))
+        current = {p: (e.mode, e.id) for p, e in found.items() if e.mode != MODE_DIR}
         for path in sorted(expected.keys() | current.keys()):
             if path not in current:
                 differences.append(f"missing: {os.fsdecode(path)}")
@@ -357,4 +418,8 @@ def _compare(repo: Repository, tree: ObjectId, outputs: tuple[str, ...], top: Pa
                 differences.append(f"new: {os.fsdecode(path)}")
             elif expected[path] != current[path]:
                 differences.append(f"differs: {os.fsdecode(path)}")
-    return differences
+        if rel:
+            ids.append((output, entry.id if entry else None, entries_id(found, rel)))
+        else:  # the whole project: compared file by file above; no one id to compare
+            ids.append((output, tree, tree if not differences else None))
+    return differences, ids

@@ -98,6 +98,16 @@ class RemoteSpec:
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Retention:
+    """What the storage says protects one file from deletion (S3 Object Lock)."""
+
+    mode: str | None
+    """``COMPLIANCE`` or ``GOVERNANCE`` (as the storage reports it); None: no lock."""
+    until: str | None
+    """The retain-until date, ISO 8601 UTC; None: no lock."""
+
+
 class Backend(abc.ABC):
     """Named immutable files. Keys are ``/``-separated relative names."""
 
@@ -129,6 +139,15 @@ class Backend(abc.ABC):
         version that :meth:`read` makes where keys can be written again (S3). Only for a
         comparison with bytes :meth:`read` returned before: never trust what it returns."""
         return self.read(key, limit)
+
+    def lock(self) -> str:
+        """How this kind of storage protects what dvault wrote, in words (for a review)."""
+        return "no retention lock: whoever can write to the storage can delete"
+
+    def retention(self, key: str) -> Retention | None:
+        """The lock the storage reports on ``key`` (None: this storage has no such
+        thing; a :class:`Retention` of Nones: it has, and ``key`` carries none)."""
+        return None
 
     @abc.abstractmethod
     def read_range(self, key: str, offset: int, length: int) -> bytes:

@@ -54,6 +54,12 @@ class DirectoryBackend(Backend):
         self.root = root
         self.url = str(root)
 
+    def lock(self) -> str:
+        return (
+            "a directory: dvault writes its files read-only and never deletes, but there "
+            "is no retention lock (whoever can write to the directory can delete)"
+        )
+
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
             raise RemoteError(f"remote {self.where}: invalid key {key!r}")

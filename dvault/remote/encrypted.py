@@ -35,6 +35,7 @@ from dvault.remote.backend import (
     DecryptionFailed,
     Progress,
     RemoteNotFound,
+    Retention,
 )
 from dvault.remote.keys import SEGMENT, SLOT_PREFIX, RepoKeys, _hkdf
 from dvault.remote.marker import MARKER
@@ -99,6 +100,12 @@ class EncryptedBackend(Backend):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+    def lock(self) -> str:
+        return self.inner.lock() + " (client-side encrypted)"
+
+    def retention(self, key: str) -> Retention | None:
+        return self.inner.retention(self.stored_name(key))
 
     # -- names ----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from dvault.remote.backend import (
     RemoteError,
     RemoteNotFound,
     RemoteSpec,
+    Retention,
 )
 
 _OUR_KEY = re.compile(r"[A-Za-z0-9._/-]{1,512}")
@@ -461,6 +462,35 @@ class S3Backend(Backend):
                 digest.update(block)
         same = head.get("ContentLength") == local.stat().st_size
         return same and stored == base64.b64encode(digest.digest()).decode()
+
+    def lock(self) -> str:
+        days = self.spec.retention_days
+        default = self.default_retention()
+        parts = [f"S3 bucket {self.bucket}"]
+        if default:
+            parts.append(f"default Object Lock COMPLIANCE retention {default} days")
+        if days:
+            parts.append(f"every write locked COMPLIANCE for {days} days (--retention)")
+        if not default and not days:
+            parts.append("no Object Lock retention configured (dvault remote add --retention)")
+        return ", ".join(parts)
+
+    def retention(self, key: str) -> Retention | None:
+        # deferred: botocore, paid only by commands that talk to S3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head = self.client.head_object(
+                Bucket=self.bucket, Key=self._key(key), **self._version_of(key)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "check the retention of", key) from None
+        mode = head.get("ObjectLockMode")
+        until = head.get("ObjectLockRetainUntilDate")
+        if not isinstance(mode, str) or not isinstance(until, datetime.datetime):
+            return Retention(None, None)
+        stamp = until.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Retention(mode[:32], stamp)
 
     def size(self, key: str) -> int | None:
         # deferred: botocore, paid only by commands that talk to S3

@@ -8,6 +8,8 @@ as in ``status``; the rest are hashed on all cores. Nothing is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR
 from dvault.repository import Repository
@@ -44,7 +46,12 @@ def present_entries(repo: Repository, rel: bytes) -> dict[bytes, StageEntry]:
 def present_id(repo: Repository, rel: bytes) -> ObjectId | None:
     """The id the work tree's content at ``rel`` would have in a commit's tree (a blob's
     id for a file, a tree's for a directory); None when nothing is there."""
-    entries = present_entries(repo, rel)
+    return entries_id(present_entries(repo, rel), rel)
+
+
+def entries_id(entries: Mapping[bytes, StageEntry], rel: bytes) -> ObjectId | None:
+    """The id a commit's tree would give ``rel``, from the entries found at or under it
+    (as :func:`present_entries` or ``status.hash_many`` return them); None when none."""
     if not entries:
         return None
     single = entries.get(rel)

@@ -159,7 +159,12 @@ def test_run_json_keeps_the_child_output_off_stdout(project: Project) -> None:
     assert doc["exit_code"] == 0 and doc["commit"] == project.head()
     assert "hello from the job" in result.err
     again = project.ok("rerun", "HEAD", "--yes", "--json")
-    assert again.json() == {"rev": "HEAD", "matches": True, "differences": [], "code": ""}
+    rerun = again.json()
+    record = rerun.pop("record")
+    assert rerun == {"rev": "HEAD", "matches": True, "differences": [], "code": ""}
+    assert record["commit"] == doc["commit"] and record["matches"] is True
+    (output,) = record["outputs"]
+    assert output["path"] == "out" and output["recorded"] == output["reproduced"]
     failed = project.run("run", "--json", "-o", "out", "--", "python3", "-c", "exit(4)")
     assert failed.code == 1 and failed.json()["commit"] is None
 

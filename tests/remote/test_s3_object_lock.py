@@ -107,3 +107,36 @@ def test_remote_list_shows_endpoint(s3_remote: RemoteTarget, tmp_path: Path) -> 
     ]
     config = (proj.root / ".dvault" / "config").read_text()
     assert "testing" not in config
+
+
+def test_review_names_the_lock_mode_and_retain_until(
+    s3_remote: RemoteTarget, tmp_path: Path
+) -> None:
+    """The review's data_recoverable check says how the remote protects the data: the
+    bucket's lock, and each pack's Object Lock as S3 reports it, with the earliest
+    retain-until date (here: about 7 days after the push)."""
+    from tests.cli.helpers import git, git_project
+
+    proj = git_project(tmp_path / "work", s3_remote.env)
+    proj.write("data/a.bin", b"x" * 1000)
+    proj.ok("add", "data")
+    proj.ok("commit", "-m", "v1")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "pin")
+    proj.ok(*s3_remote.add_args("origin", "--retention", "7"))
+    start = datetime.datetime.now(datetime.UTC)
+    proj.ok("push")
+    doc = proj.ok("review", "--json").json()
+    (remote,) = doc["remotes"]
+    assert remote["status"] == "complete"
+    assert remote["packs"] >= 1 and remote["locked_packs"] == remote["packs"]
+    assert remote["lock_mode"] == "COMPLIANCE"
+    assert "every write locked COMPLIANCE for 7 days" in remote["lock"]
+    until = datetime.datetime.strptime(remote["retain_until"], "%Y-%m-%dT%H:%M:%SZ")
+    until = until.replace(tzinfo=datetime.UTC)
+    assert start + datetime.timedelta(days=7, seconds=-5) <= until
+    assert until <= start + datetime.timedelta(days=7, minutes=5)
+    (check,) = [c for c in doc["checks"] if c["name"] == "data_recoverable"]
+    assert check["status"] == "pass"
+    assert f"Object Lock COMPLIANCE on all {remote['packs']} pack(s)" in check["reason"]
+    assert f"retain-until {remote['retain_until']} at the earliest" in check["reason"]
