@@ -141,9 +141,9 @@ def event(repo: Repository, node: Node, ns: str) -> dict[str, Any] | None:
     git = node.meta.get("git")
     facts: dict[str, object] = {"commit": node.id, "message": node.message}
     if isinstance(git, dict):
-        for key, name in (("commit", "gitCommit"), ("dirty", "gitDirty")):
+        for key, fact in (("commit", "gitCommit"), ("dirty", "gitDirty")):
             if git.get(key) is not None:
-                facts[name] = text(git[key])
+                facts[fact] = text(git[key])
     for key in ("cwd", "seconds", "exit"):
         if run.get(key) is not None:
             facts[key] = text(run[key])
