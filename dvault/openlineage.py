@@ -23,6 +23,7 @@ as a JSON string; a value of the wrong shape is left out, never a crash.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import uuid
 from typing import Any
@@ -90,12 +91,13 @@ def iso_time(time_ns: int) -> str | None:
 
 
 def text(value: object) -> str:
-    """A recorded value as a string (hostile meta: whatever shape it has)."""
+    """A recorded value as a string (hostile meta: whatever shape it has): text as it
+    is, a list (a command line) as its words joined by spaces, anything else as JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return " ".join(map(str, value))
-    return str(value)
+        return " ".join(text(v) for v in value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _facet(facet: str, /, **fields: object) -> dict[str, object]:

@@ -190,6 +190,18 @@ def _activity(doc: _Doc, node: Node, author: str | None) -> str | None:
     return key
 
 
+def _outputs(node: Node, roots: dict[str, str]) -> list[str]:
+    """The root entities a run wrote (its ``--output`` is the root or inside it)."""
+    run = node.meta.get("run")
+    made = run.get("outputs") if isinstance(run, dict) else None
+    paths = [o for o in made if isinstance(o, str)] if isinstance(made, list) else []
+    return [
+        key
+        for path, key in roots.items()
+        if any(o == path or o.startswith(path + "/") for o in paths)
+    ]
+
+
 def document(repo: Repository, graph: Graph) -> dict[str, Any]:
     """The PROV-JSON document of ``graph`` (``lineage.build``)."""
     doc = _Doc()
@@ -224,6 +236,8 @@ def document(repo: Repository, graph: Graph) -> dict[str, Any]:
             )
         doc.sections["entity"][commit]["dvault:signature"] = _signature(repo, doc, node, signers)
         activity = _activity(doc, node, author)
+        for root in _outputs(node, roots[node.id]) if activity else ():
+            doc.relate("wasGeneratedBy", {"prov:entity": root, "prov:activity": activity})
         for item in _items(node.meta, "inputs"):
             target = _hex(item.get("commit"))
             if target is None:

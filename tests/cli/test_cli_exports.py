@@ -233,6 +233,9 @@ def test_prov_json_of_an_audited_project_validates(tmp_path: Path, env: dict[str
     assert all(len(r["dvault:tree"]) == 64 for r in roots)
     run = doc["activity"][f"dvault:run-{head}"]
     assert run["prov:type"] == "dvault:Run" and "train.py" in run["dvault:command"]
+    made = {g["prov:entity"] for g in doc["wasGeneratedBy"].values()}
+    # the run made its commit and the models root; v1 was made with a --source script
+    assert made == {f"dvault:commit-{head}", f"dvault:root-{head}-1", f"dvault:commit-{v1}"}
     used = {u["prov:entity"] for u in doc["used"].values()}
     assert f"dvault:root-{v1}-0" in used  # the input root data@v1
     assert any(k.startswith("dvault:source-") for k in doc["entity"])
@@ -307,7 +310,7 @@ def test_a_hostile_commit_still_exports_valid_documents(tmp_path: Path) -> None:
     assert_clean(ol)
     (event,) = _events(ol.out)
     validate_openlineage(event)
-    assert [d["name"] for d in event["outputs"]] == ["data", "7", "None"]
+    assert [d["name"] for d in event["outputs"]] == ["data", "7", "null"]
     assert event["inputs"][0]["name"] == f"data{HOSTILE}"
 
 
