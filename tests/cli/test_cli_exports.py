@@ -335,3 +335,21 @@ def test_a_broken_export_fails_validation(tmp_path: Path, env: dict[str, str]) -
     for broken_doc in broken_docs:
         with pytest.raises(jsonschema.ValidationError):
             validate_prov(broken_doc)
+
+
+def test_repo_manifest_lists_any_revision(tmp_path: Path, env: dict[str, str]) -> None:
+    """Repo.manifest writes the manifest of a dvault revision without a review: the same
+    rows as review --manifest for the pinned commit; a destination in a root is refused."""
+    from dvault.errors import UsageError
+
+    proj = _audited(tmp_path, env)
+    proj.run("review", "--manifest", str(tmp_path / "review.csv"))
+    with Repo.open(proj.root) as repo:
+        assert repo.manifest(tmp_path / "api.csv") == 3
+        assert repo.manifest(tmp_path / "v1.json", "v1") == 2
+        with pytest.raises(UsageError, match="inside data"):
+            repo.manifest(proj.root / "data" / "m.csv")
+    assert (tmp_path / "api.csv").read_text() == (tmp_path / "review.csv").read_text().replace(
+        _git_head(proj), ""
+    )
+    assert not (proj.root / "data" / "m.csv").exists()
