@@ -77,6 +77,10 @@ def namespace(repo: Repository, name: str | None = None) -> str:
     """``dvault://NAME``: ``name`` if given, else the project folder's name."""
     given = repo.root.name if name is None else name
     if not given or not given.isprintable() or any(c.isspace() for c in given):
+        if name is None:
+            raise UsageError(
+                f"the project folder's name {given!r} is no namespace: give --namespace NAME"
+            )
         raise UsageError(f"--namespace {given!r}: give a name without spaces or controls")
     return "dvault://" + given
 

@@ -353,3 +353,38 @@ def test_repo_manifest_lists_any_revision(tmp_path: Path, env: dict[str, str]) -
         _git_head(proj), ""
     )
     assert not (proj.root / "data" / "m.csv").exists()
+
+
+def test_manifest_of_a_pin_not_in_the_store_is_one_line(tmp_path: Path) -> None:
+    """A pinned commit the local store lacks cannot be listed: exit 2, one line, no
+    file, no report."""
+    proj = victim(tmp_path, git=True)
+    (proj.root / "dvault.lock").write_text(
+        f'version = 1\ncommit = "{"cd" * 32}"\n\n[roots."data"]\n'
+        f'kind = "dataset"\ntree = "{"ab" * 32}"\nsize = 1\nfiles = 1\n'
+    )
+    git(proj, "add", "dvault.lock")
+    git(proj, "commit", "-qm", "pin")
+    result = proj.fails(2, "review", "--manifest", str(tmp_path / "m.csv"))
+    assert "not in the local store" in one_error_line(result) and result.out == ""
+    assert not list(tmp_path.glob("*m.csv*"))
+
+
+def test_prov_json_outside_git_and_a_folder_name_with_a_space(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Outside git (no trusted signers from git, no git commit recorded) prov-json is
+    still valid; a default namespace from a folder name with a space asks for one."""
+    root = tmp_path / "my proj"
+    root.mkdir()
+    proj = Project(root, env)
+    proj.ok("init")
+    proj.write("data/a.txt", "a\n")
+    proj.ok("add", "data")
+    proj.ok("commit", "-m", "v1")
+    proj.ok("run", "--input", "data@HEAD", "-o", "out", "--", "sh", "-c", "mkdir out; date > out/x")
+    validate_prov(proj.ok("lineage", "--format", "prov-json").json())
+    refused = proj.fails(2, "lineage", "--format", "openlineage")
+    assert "give --namespace NAME" in one_error_line(refused)
+    (event,) = _events(proj.ok("lineage", "--format", "openlineage", "--namespace", "p").out)
+    validate_openlineage(event)
