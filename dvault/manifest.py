@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dvault.errors import DvaultError, UsageError
+from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, temp_name
 from dvault.hashing import ObjectType
 from dvault.objects import MODE_EXEC, MODE_LINK
+from dvault.openlineage import dvault_version
 from dvault.repository import Repository
 from dvault.trees.nodes import expand, lookup
 
@@ -93,13 +94,18 @@ def _text(name: bytes) -> str:
     return name.decode("utf-8", errors="backslashreplace")
 
 
+def _clean(text: str) -> str:
+    """A string from a commit that UTF-8 can always encode (a lone surrogate escaped)."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 def rows(repo: Repository, commit_id: bytes) -> Iterator[Row]:
     """Every leaf of every root of the commit, roots and paths in byte order, from the
     trees only (``trees.nodes.expand``: the same walk ``ls``, ``checkout`` and ``stats``
     use). A damaged or missing tree raises its one-line error."""
     commit = repo.read_commit(commit_id)
     for root in sorted(commit.roots, key=os.fsencode):
-        kind = str(commit.roots[root])
+        kind, shown = _clean(str(commit.roots[root])), _clean(root)
         top = lookup(repo.store, commit.tree, os.fsencode(root))
         if top is None:
             continue
@@ -110,7 +116,7 @@ def rows(repo: Repository, commit_id: bytes) -> Iterator[Row]:
                 kind_of = {MODE_LINK: "symlink", MODE_EXEC: "executable"}.get(entry.mode, "file")
                 found = repo.store.type_of(entry.id)
                 obj = "chunks" if found == ObjectType.CHUNKS else "blob" if found else "missing"
-            yield Row(root, kind, _text(path), kind_of, entry.size, entry.id.hex(), obj)
+            yield Row(shown, kind, _text(path), kind_of, entry.size, entry.id.hex(), obj)
 
 
 def _cell(value: str) -> str:
@@ -195,7 +201,6 @@ def write(
     dest: Path,
     fmt: str,
     git_commit: str | None = None,
-    tool: str = "dvault",
 ) -> int:
     """Write the manifest of ``commit_id`` to ``dest`` (checked by
     :func:`check_destination`) atomically; returns the number of files listed. Nothing
@@ -213,7 +218,7 @@ def write(
                     "dvault_commit": dvault_commit,
                     "git_commit": git_commit,
                     "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "tool": tool,
+                    "tool": f"dvault {dvault_version()}",
                     "content_id": "dvault object id: blake3 of 'blob <size>\\0' + content "
                     "(object blob), or of the chunk list (object chunks)",
                 }
@@ -222,12 +227,26 @@ def write(
             os.fsync(f.fileno())
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
-    except OSError as exc:
+    except BaseException as exc:  # a damaged tree, a full disk, ^C: leave nothing behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise os_error(exc, "write", dest) from None
-    except (DvaultError, UnicodeError):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise os_error(exc, "write", dest) from None
         raise
     return count
+
+
+def write_pinned(
+    repo: Repository, commit_hex: str, roots: set[str], git_commit: str, dest: Path
+) -> int:
+    """``review --manifest``: the manifest of the commit a git revision pins (``roots``:
+    the pinned roots, where it may not be written either). A pinned commit not in the
+    local store cannot be listed (one line: fetch it)."""
+    commit = bytes.fromhex(commit_hex)
+    if not repo.store.has(commit):
+        raise UsageError(
+            f"--manifest: the pinned commit {commit_hex[:12]} is not in the local store "
+            "(dvault fetch)"
+        )
+    full, fmt = check_destination(repo, dest, roots)
+    return write(repo, commit, full, fmt, git_commit)

@@ -3,6 +3,7 @@ whether a git revision's data can be restored."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from dvault.cli.common import Invocation, with_repository
 from dvault.errors import UsageError
+from dvault.textsafe import json_text
 
 if TYPE_CHECKING:
     from dvault.pins import Pin
@@ -100,10 +102,6 @@ def lineage(
 
 def _json_lines(inv: Invocation, values: list[dict[str, object]]) -> None:
     """One JSON document per line (an empty output when there is none)."""
-    import json
-
-    from dvault.textsafe import json_text
-
     if not values:
         inv.out.tell("no recorded dvault run in this lineage: no OpenLineage event")
         return
@@ -161,16 +159,10 @@ def review(
 
 
 def _write_manifest(inv: Invocation, repo: Repo, pin: Pin, git_commit: str, dest: Path) -> None:
-    """The pinned commit's manifest, or one error line (nothing written)."""
+    """The pinned commit's manifest, or one error line (nothing written); the count goes
+    to stderr, so stdout stays the report."""
     from dvault import manifest as mf  # deferred: only --manifest needs it
-    from dvault.openlineage import dvault_version
 
-    commit = bytes.fromhex(pin.commit)
-    if not repo.store.has(commit):
-        raise UsageError(
-            f"--manifest: the pinned commit {pin.commit[:12]} is not in the local store "
-            "(dvault fetch)"
-        )
-    full, fmt = mf.check_destination(repo, dest, set(pin.roots))
-    count = mf.write(repo, commit, full, fmt, git_commit, f"dvault {dvault_version()}")
-    inv.out.message(f"manifest: {count} file(s) written to {dest}")
+    count = mf.write_pinned(repo, pin.commit, set(pin.roots), git_commit, dest)
+    if not inv.out.quiet:
+        inv.out.tell(f"manifest: {count} file(s) written to {dest}")

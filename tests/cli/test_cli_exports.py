@@ -77,7 +77,8 @@ def test_manifest_csv_lists_every_pinned_file(tmp_path: Path, env: dict[str, str
     proj = _audited(tmp_path, env)
     result = proj.run("review", "--manifest", "../manifest.csv")
     assert result.code == 1, result.describe()  # no remote: not reproducible, still written
-    assert "# Reproducibility review" in result.out
+    assert result.out.startswith("# Reproducibility review")  # stdout is the report alone
+    assert "manifest: 3 file(s) written" in result.err
     text = (tmp_path / "manifest.csv").read_bytes().decode()
     assert text.endswith("\r\n")
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
