@@ -17,7 +17,9 @@ The mapping (docs/lineage.md, "Exports"):
 * ``wasDerivedFrom`` links a commit to each input (with its activity) and to each parent
   (``prov:type`` ``prov:Revision``);
 * agents are the author (``prov:Person``) and the signer's key (``dvault:SigningKey``,
-  named when trusted), both ``wasAttributedTo`` with a ``prov:role``.
+  named when trusted), both ``wasAttributedTo`` with a ``prov:role``;
+* the environment a run captured is an entity ``dvault:env-<id>`` (its status and
+  one-line summary) the activity ``used``.
 
 Identifiers are built only from ids dvault checked (hex) and counters, never from
 recorded text, so every identifier is a valid qualified name; recorded values
@@ -179,6 +181,16 @@ def _activity(doc: _Doc, node: Node, author: str | None) -> str | None:
         doc.add("entity", plan, {"prov:type": "dvault:GitCommit", "dvault:dirty": _s(dirty)})
         association["prov:plan"] = plan
     doc.relate("wasAssociatedWith", association)
+    env = node.environment
+    eid = _hex(env.id) if env is not None else None
+    if env is not None and eid is not None:  # the captured environment (dvault/environment.py)
+        erec: Record = {"prov:type": "dvault:Environment", "dvault:status": env.status}
+        if env.env is not None:
+            erec["dvault:summary"] = env.env.summary()
+        if env.problem:
+            erec["dvault:problem"] = env.problem
+        doc.add("entity", f"dvault:env-{eid}", erec)
+        doc.relate("used", {"prov:activity": key, "prov:entity": f"dvault:env-{eid}"})
     for n, source in enumerate(_items(meta, "sources")):
         sid = _hex(source.get("id"))
         skey = f"dvault:source-{sid}" if sid else f"dvault:source-{node.id}-{n}"

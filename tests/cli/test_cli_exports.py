@@ -240,6 +240,9 @@ def test_prov_json_of_an_audited_project_validates(tmp_path: Path, env: dict[str
     used = {u["prov:entity"] for u in doc["used"].values()}
     assert f"dvault:root-{v1}-0" in used  # the input root data@v1
     assert any(k.startswith("dvault:source-") for k in doc["entity"])
+    (env,) = [e for e in doc["entity"].values() if e["prov:type"] == "dvault:Environment"]
+    assert env["dvault:status"] == "captured" and "packages" in env["dvault:summary"]
+    assert any(u["prov:entity"].startswith("dvault:env-") for u in doc["used"].values())
     signer = [a for a in doc["agent"].values() if a["prov:type"] == "dvault:SigningKey"]
     assert signer and signer[0]["dvault:trusted"] is True
     roles = {r["prov:role"] for r in doc["wasAttributedTo"].values()}
