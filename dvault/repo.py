@@ -505,6 +505,15 @@ class Repo(Repository):
 
         return lineage.build(self, rev)
 
+    def manifest(self, dest: str | Path, rev: str = "HEAD") -> int:
+        """Write every file of version ``rev`` (root, path, size, content id) to ``dest``
+        (``.csv`` or ``.json``, outside the data roots), as ``review --manifest`` does;
+        returns the number of files listed."""
+        from dvault import manifest  # deferred: start-up
+
+        full, fmt = manifest.check_destination(self, Path(dest))
+        return manifest.write(self, self.resolve(rev), full, fmt)
+
     # -- reading versions without a checkout ----------------------------------------------
 
     def snapshot(self, rev: str = "HEAD", remote: str | None = None) -> Snapshot:

@@ -3,17 +3,21 @@ whether a git revision's data can be restored."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvault.cli.common import Invocation, with_repository
 from dvault.errors import UsageError
+from dvault.textsafe import json_text
 
 if TYPE_CHECKING:
+    from dvault.pins import Pin
     from dvault.repo import Repo
 
-_LINEAGE_FORMATS = ("text", "json", "dot", "html")
+_LINEAGE_FORMATS = ("text", "json", "dot", "html", "prov-json", "openlineage")
 _REVIEW_FORMATS = ("md", "json", "html")
 
 
@@ -32,8 +36,10 @@ def _check_format(fmt: str, as_json: bool, choices: tuple[str, ...]) -> None:
         raise UsageError(f"unknown format {fmt!r}; use {', '.join(choices[:-1])} or {choices[-1]}")
 
 
-def _lineage_format(fmt: str, as_json: bool, **_: object) -> None:
+def _lineage_format(fmt: str, as_json: bool, namespace: str | None = None, **_: object) -> None:
     _check_format(fmt, as_json, _LINEAGE_FORMATS)
+    if namespace is not None and fmt != "openlineage":
+        raise UsageError("--namespace is for --format openlineage")
 
 
 def _review_format(fmt: str, as_json: bool, require: str | None = None, **_: object) -> None:
@@ -55,10 +61,23 @@ def lineage(
     inv: Invocation,
     repo: Repo,
     rev: Annotated[str, typer.Argument(help="Start from this revision.")] = "HEAD",
-    fmt: Annotated[str, typer.Option("--format", help="text, json, dot or html.")] = "text",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text, json, dot, html, prov-json (W3C PROV) or openlineage."
+        ),
+    ] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenLineage namespace: dvault://NAME (default: the project folder's name)."
+        ),
+    ] = None,
 ) -> None:
     """Show where a data version came from: parents, inputs, sources, commands.
+    --format prov-json writes a W3C PROV-JSON document; --format openlineage writes one
+    OpenLineage COMPLETE run event per recorded run, one per line (JSON Lines).
 
     \b
     Examples:
@@ -66,6 +85,8 @@ def lineage(
       dvault lineage v2 --format html > lineage.html
       dvault lineage v2 --format dot | dot -Tsvg > lineage.svg
       dvault lineage v2 --json
+      dvault lineage v2 --format prov-json > lineage.prov.json
+      dvault lineage v2 --format openlineage --namespace team-vision > events.jsonl
     """
     from dvault import lineage as lin  # deferred: ~3 ms of imports --help would pay
 
@@ -77,8 +98,24 @@ def lineage(
         inv.out.json(lin.to_json(graph))
     elif fmt == "dot":
         inv.out.report(lin.to_dot(graph))
+    elif fmt == "prov-json":
+        from dvault import provexport  # deferred: only this format needs it
+
+        inv.out.json(provexport.document(repo, graph))
+    elif fmt == "openlineage":
+        from dvault import openlineage  # deferred: only this format needs it
+
+        _json_lines(inv, openlineage.events(repo, graph, openlineage.namespace(repo, namespace)))
     else:
         inv.out.report(lin.to_html(graph, f"dvault lineage of {rev}"))
+
+
+def _json_lines(inv: Invocation, values: list[dict[str, object]]) -> None:
+    """One JSON document per line (an empty output when there is none)."""
+    if not values:
+        inv.out.tell("no recorded dvault run in this lineage: no OpenLineage event")
+        return
+    inv.out.report("\n".join(json_text(json.dumps(v, sort_keys=True)) for v in values))
 
 
 @with_repository(check=_review_format)
@@ -99,6 +136,14 @@ def review(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write every pinned file (root, path, size, blake3 content id) to "
+            "FILE.csv or FILE.json.",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """Reproducibility review of a git revision: pinned data, lineage, signatures,
     whether each remote can restore it, and the verdict as named checks (data_recoverable,
@@ -116,10 +161,17 @@ def review(
       dvault review main --json
       dvault review --require code_pushed,signed,rerun_verified
       dvault review --require all --format html > review.html
+      dvault review v1.0 --manifest manifest.csv > review.md
     """
     from dvault import review as rv  # deferred: ~7 ms of imports --help would pay
 
+    if manifest is not None:
+        from dvault import manifest as mf  # deferred: only --manifest needs it
+
+        mf.check_destination(repo, inv.cwd() / manifest)  # before the (slow) review
     result = repo.review(git_rev, read_data, require)
+    if manifest is not None:
+        _write_manifest(inv, repo, result.pin, result.git_commit, inv.cwd() / manifest)
     fmt = "json" if as_json else fmt  # checked before the repository was opened
     if fmt == "md":
         inv.out.report(rv.to_markdown(result), nl=False)
@@ -132,3 +184,13 @@ def review(
         inv.out.problem(f"required check(s) did not pass: {', '.join(failed)}")
     if not result.exit_ok:
         raise typer.Exit(1)
+
+
+def _write_manifest(inv: Invocation, repo: Repo, pin: Pin, git_commit: str, dest: Path) -> None:
+    """The pinned commit's manifest, or one error line (nothing written); the count goes
+    to stderr, so stdout stays the report."""
+    from dvault import manifest as mf  # deferred: only --manifest needs it
+
+    count = mf.write_pinned(repo, pin.commit, set(pin.roots), git_commit, dest)
+    if not inv.out.quiet:
+        inv.out.tell(f"manifest: {count} file(s) written to {dest}")
