@@ -92,15 +92,15 @@ def review(
       dvault review v1.0 --format html --read-data > review.html
       dvault review main --json
     """
+    from dvault import __version__, reviewrender
     from dvault import review as rv  # deferred: ~7 ms of imports --help would pay
 
     result = rv.review(repo, git_rev, read_data)
     fmt = "json" if as_json else fmt  # checked before the repository was opened
-    if fmt == "md":
-        inv.out.report(rv.to_markdown(result), nl=False)
-    elif fmt == "json":
+    if fmt == "json":
         inv.out.json(result.to_json())
     else:
-        inv.out.report(rv.to_html(result), nl=False)
+        made = reviewrender.produced_now(__version__)
+        inv.out.report(reviewrender.RENDERERS[fmt](result, made), nl=False)
     if not result.passed:
         raise typer.Exit(1)
