@@ -10,6 +10,7 @@ can never pass by not looking (``.ci/run`` installs it).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,19 +65,45 @@ def render(page: Path, work: Path, width: int = 1280, height: int = 2400) -> Ren
 TIMEOUT = 60
 
 
+def print_pdf(page: Path, work: Path) -> bytes:
+    """``page`` printed to PDF by the browser (as "Print to PDF" does, without the
+    browser's own header and footer)."""
+    browser = chromium()
+    pdf = work / f"{page.stem}.pdf"
+    args = [browser, *FLAGS, f"--user-data-dir={work / 'chromium-profile'}"]
+    args += ["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.resolve().as_uri()]
+    try:
+        done = _session(args)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{page.name} did not print in Chromium within {TIMEOUT} s")
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return pdf.read_bytes()
+
+
+def pdf_pages(pdf: bytes) -> int:
+    """How many pages a PDF from Chromium has (its page objects are not compressed)."""
+    assert pdf.startswith(b"%PDF-"), pdf[:16]
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
 def _run(
     browser: str, profile: Path, shot: Path, width: int, height: int, page: Path
 ) -> subprocess.CompletedProcess[bytes]:
+    return _session(
+        [
+            browser,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            f"--screenshot={shot}",
+            f"--window-size={width},{height}",
+            page.resolve().as_uri(),
+        ]
+    )
+
+
+def _session(args: list[str]) -> subprocess.CompletedProcess[bytes]:
     """Chromium in a session of its own, so a timeout ends it and all its helpers."""
-    args = [
-        browser,
-        *FLAGS,
-        f"--user-data-dir={profile}",
-        "--dump-dom",
-        f"--screenshot={shot}",
-        f"--window-size={width},{height}",
-        page.resolve().as_uri(),
-    ]
     with subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     ) as proc:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from dvault import __version__, verdict
 
-from .chromium import Element, assert_self_contained, parse, png_size, render
+from .chromium import (
+    Element,
+    assert_self_contained,
+    parse,
+    pdf_pages,
+    png_size,
+    print_pdf,
+    render,
+)
 from .helpers import Project
 from .reviewed import reviewed_project
 
@@ -129,6 +137,8 @@ def test_the_review_renders_as_a_report_in_a_browser(tmp_path: Path, env: dict[s
     assert embedded["checks"] == data["checks"]
     width, height = png_size(png)
     assert (width, height) == (1280, 2400) and len(png) > 30_000
+    # printed: each section starts a page (the print CSS), so at least one page each
+    assert pdf_pages(print_pdf(tmp_path / "review.html", tmp_path)) >= len(SECTIONS)
 
 
 def verdict_word(status: str) -> str:
