@@ -66,6 +66,7 @@ class Node:
             "environment": _env_json(self.environment),
             "available": self.available,
             "names": self.names,
+            "depth": self.depth,
         }
 
 

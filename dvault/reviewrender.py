@@ -269,26 +269,36 @@ def _signatures(r: Review, checks: list[verdict.Check]) -> Section:
     section.blocks.append(Table(("commit", "status", "signer", "key"), [row], "signatures"))
     if status == "good":
         return section
-    steps: list[tuple[Inline, list[Inline]]] = []
-    if status in ("unsigned", "bad"):
-        steps += [
-            (_c("dvault key generate"), [_t("once: your ed25519 signing key")]),
-            (_c('dvault commit --sign --allow-empty -m "sign for review"'), [_t("then pin it")]),
-        ]
-    if status in ("unsigned", "unknown", "bad"):
-        steps.append(
-            (
-                _c("dvault key export >> .dvaultsigners && git add .dvaultsigners"),
-                [_t("and commit it to git: trusted signers are read from git's HEAD commit")],
-            )
-        )
-    if status == "not-local":
-        steps.append((_c("dvault fetch"), [_t("to check the signature here")]))
+    steps = _how_to_sign(status)
     fix = _fix_of(checks, "signed")
     if fix:
         steps.insert(0, ((Span("The check's fix: "), Span(fix, "code")), []))
     section.blocks += [Para(_t("How to sign:")), Bullets(steps)]
     return section
+
+
+def _how_to_sign(status: str) -> list[tuple[Inline, list[Inline]]]:
+    """The steps that get a good signature from a trusted signer, for each status."""
+    trust = (
+        _c("dvault key export >> .dvaultsigners && git add .dvaultsigners"),
+        [_t("then commit it to git: signers are trusted from git's HEAD commit, reviewed")],
+    )
+    if status == "unknown":
+        return [(_t("The key is valid but not trusted; its owner runs:"), []), trust]
+    if status == "not-local":
+        return [(_c("dvault fetch"), [_t("the pinned commit, to check its signature here")])]
+    steps: list[tuple[Inline, list[Inline]]] = []
+    if status == "bad":
+        steps.append((_t("Do not use this commit: it was forged or damaged after signing."), []))
+    return [
+        *steps,
+        (_c("dvault key generate"), [_t("once: your ed25519 signing key")]),
+        (
+            _c('dvault commit --sign --allow-empty -m "signed for review"'),
+            [_t("a signed version of the same data; commit dvault.lock to git to pin it")],
+        ),
+        trust,
+    ]
 
 
 def _remotes(r: Review, checks: list[verdict.Check]) -> Section:
@@ -504,33 +514,16 @@ def _lineage_svg(graph: dict[str, Any]) -> str:
             str(n["id"]),
             first_line(str(n.get("message", ""))),
             tuple(map(str, n.get("names") or ())),
-            int(i),
+            n["depth"] if isinstance(n.get("depth"), int) else 0,
             bool(n.get("available", True)),
         )
-        for i, n in _depths(graph)
+        for n in graph["nodes"]
     ]
     links = [
         lineagesvg.Link(str(e["source"]), str(e["target"]), str(e["kind"]), str(e["label"]))
         for e in graph["edges"]
     ]
     return lineagesvg.svg(boxes, links)
-
-
-def _depths(graph: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """Each node with its depth: the lineage JSON keeps nodes in depth order but not the
-    depth itself, so it is recomputed from the edges (breadth first from the root)."""
-    nodes = {str(n["id"]): n for n in graph["nodes"]}
-    out: dict[str, int] = {str(graph["root"]): 0}
-    frontier = [str(graph["root"])]
-    while frontier:
-        nxt = []
-        for source in frontier:
-            for e in graph["edges"]:
-                if e["source"] == source and e["target"] not in out:
-                    out[str(e["target"])] = out[source] + 1
-                    nxt.append(str(e["target"]))
-        frontier = nxt
-    return [(out.get(i, 0), n) for i, n in nodes.items()]
 
 
 CSS = """\
