@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signing",
             "lineage",
             "review",
+            "reviewdoc",
             "reviewrender",
             "verdict",
             "datasheet",

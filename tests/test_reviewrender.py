@@ -13,7 +13,8 @@ from markdown_it import MarkdownIt
 from dvault import verdict
 from dvault.pins import Pin, RootPin
 from dvault.review import RemoteCheck, Review
-from dvault.reviewrender import Produced, to_html, to_markdown
+from dvault.reviewdoc import Produced
+from dvault.reviewrender import to_html, to_markdown
 
 MADE = Produced("9.9.9", datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
 
