@@ -65,6 +65,8 @@ class Section:
     anchor: str
     title: str
     blocks: list[Para | Table | Bullets | Graph] = field(default_factory=list)
+    verdict: str = ""
+    """The summary's verdict as shown (``reproducible`` / ``NOT reproducible``)."""
 
 
 Block = Para | Table | Bullets | Graph
@@ -95,9 +97,9 @@ def produced_now(tool_version: str) -> Produced:
     return Produced(tool_version, datetime.datetime.now(datetime.UTC))
 
 
-def word(r: Review) -> str:
+def word(checks: list[verdict.Check]) -> str:
     """The verdict as the page says it (verdict.verdict over the checks)."""
-    return "reproducible" if verdict.verdict(r.checks) == "reproducible" else "NOT reproducible"
+    return "reproducible" if verdict.verdict(checks) == "reproducible" else "NOT reproducible"
 
 
 def title(r: Review) -> str:
@@ -105,9 +107,10 @@ def title(r: Review) -> str:
 
 
 def document(r: Review, made: Produced) -> list[Section]:
-    """The review as sections of blocks, in report order."""
+    """The review as sections of blocks, in report order. The checks are computed once
+    here (part of them may ask git)."""
     checks = r.checks
-    head = Section("summary", "Summary")
+    head = Section("summary", "Summary", verdict=word(checks))
     head.blocks += [
         Table(
             ("fact", "value"),
@@ -120,7 +123,7 @@ def document(r: Review, made: Produced) -> list[Section]:
             ],
             "facts",
         ),
-        _verdict_para(r, checks),
+        _verdict_para(checks),
     ]
     if r.signature.get("status") == "bad":
         head.blocks.append(
@@ -139,8 +142,8 @@ def document(r: Review, made: Produced) -> list[Section]:
     ]
 
 
-def _verdict_para(r: Review, checks: list[verdict.Check]) -> Para:
-    said_word = word(r)
+def _verdict_para(checks: list[verdict.Check]) -> Para:
+    said_word = word(checks)
     spans = [Span(f"Verdict: {said_word}", "strong")]
     if said_word == "reproducible":
         spans.append(Span(" — every check below passed."))

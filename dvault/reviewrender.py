@@ -34,7 +34,6 @@ from dvault.reviewdoc import (
     document,
     produced_now,
     title,
-    word,
 )
 from dvault.textsafe import first_line, html_text, markdown, markdown_code, script_json
 
@@ -167,14 +166,13 @@ th{background:#f6f8fa}code{font-family:ui-monospace,monospace;background:#f0f2f4
 
 def to_html(r: Review, made: Produced) -> str:
     """One self-contained page (no script to run, nothing fetched), printable to PDF."""
-    verdict_word = word(r)
     sections = []
     for section in document(r, made):
         blocks = section.blocks
         inner = "".join(_html_block(b) for b in blocks)
         if section.anchor == "summary":
             verdict_p, rest = blocks[1], blocks[:1] + blocks[2:]
-            ok = "ok" if verdict_word == "reproducible" else "bad"
+            ok = "ok" if section.verdict == "reproducible" else "bad"
             inner = f'<div class="verdict {ok}">{_html_block(verdict_p)}</div>'
             inner += "".join(_html_block(b) for b in rest)
             sections.append(f'<section id="summary">{inner}</section>')
