@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import html
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,21 +158,25 @@ def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
                 label = f"{item.get('path') or ''}@{item.get('rev', '')}".lstrip("@")
                 graph.edges.append(Edge(key, target.hex(), "input", label))
                 queue.append((target, depth + 1))
-    for name, named in _names(repo):
-        if named in graph.nodes:
-            graph.nodes[named].names.append(name)
+    for name, named in _names(repo, graph.nodes.keys()):
+        graph.nodes[named].names.append(name)
     return graph
 
 
-def _names(repo: Repository) -> list[tuple[str, str]]:
-    """(name, commit id) of every branch, then every tag (``tag: v1``; a tag object is
-    followed to its commit; one that names no commit is left out)."""
-    out = [(name, oid.hex()) for name, oid in repo.refs.branches().items()]
+def _names(repo: Repository, nodes: Collection[str]) -> list[tuple[str, str]]:
+    """(name, commit id) of every branch, then every tag (``tag: v1``), that names one of
+    ``nodes``. A tag naming a node directly is taken as it is; any other is read and
+    followed to its commit (an annotated tag); one that names no commit is left out."""
+    out = [(name, oid.hex()) for name, oid in repo.refs.branches().items() if oid.hex() in nodes]
     for name, oid in repo.refs.tags().items():
-        try:
-            out.append((f"tag: {name}", peel(repo, oid, name).hex()))
-        except DvaultError:
-            continue
+        target = oid.hex()
+        if target not in nodes:
+            try:
+                target = peel(repo, oid, name).hex()
+            except DvaultError:
+                continue
+        if target in nodes:
+            out.append((f"tag: {name}", target))
     return out
 
 
