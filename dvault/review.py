@@ -8,8 +8,8 @@ remote holds everything.
 
 The report quotes what others wrote (messages, meta, signer names, remote names and URLs
 from the committed config, errors a remote caused): every such string is escaped for the
-format it lands in (dvault/textsafe.py) as the report is rendered (dvault/reviewrender.py:
-Markdown and HTML; this module is the model and its JSON).
+format it lands in (dvault/textsafe.py) as the report is rendered (dvault/reviewdoc.py and
+dvault/reviewrender.py: Markdown and HTML; this module is the model and its JSON).
 """
 
 from __future__ import annotations

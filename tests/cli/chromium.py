@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's package, /usr/bin/chromium) for the rendered-page tests: one
-browser start per page gives the rendered DOM and a screenshot. (Scripts stay on: with them
-off, headless Chromium writes no screenshot. A page must have none to run:
-:func:`assert_self_contained`.)
+browser start per page gives the rendered DOM, a screenshot and the page printed to PDF.
+(Scripts stay on: with them off, headless Chromium writes no screenshot. A page must have
+none to run: :func:`assert_self_contained`.)
 
 Without Chromium the tests skip, unless ``CI`` is set: then a missing browser fails, so CI
 can never pass by not looking (``.ci/run`` installs it).
@@ -47,59 +47,33 @@ class Rendered:
     """The document as the browser built it (``--dump-dom``)."""
     png: bytes
     """The screenshot."""
+    pdf: bytes
+    """The page printed to PDF, as "Print to PDF" does (without the browser's own header
+    and footer)."""
 
 
 def render(page: Path, work: Path, width: int = 1280, height: int = 2400) -> Rendered:
-    """Load ``page`` (a file) in headless Chromium: its DOM and a screenshot."""
+    """Load ``page`` (a file) in headless Chromium, once: its DOM, a screenshot, a PDF."""
     browser = chromium()
-    shot = work / f"{page.stem}.png"
-    profile = work / "chromium-profile"
-    try:
-        done = _run(browser, profile, shot, width, height, page)
-    except subprocess.TimeoutExpired:  # e.g. an injected alert() holding the page
-        pytest.fail(f"{page.name} did not finish loading in Chromium within {TIMEOUT} s")
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    return Rendered(done.stdout.decode(), shot.read_bytes())
-
-
-TIMEOUT = 60
-
-
-def print_pdf(page: Path, work: Path) -> bytes:
-    """``page`` printed to PDF by the browser (as "Print to PDF" does, without the
-    browser's own header and footer)."""
-    browser = chromium()
-    pdf = work / f"{page.stem}.pdf"
-    args = [browser, *FLAGS, f"--user-data-dir={work / 'chromium-profile'}"]
+    shot, pdf = work / f"{page.stem}.png", work / f"{page.stem}.pdf"
+    args = [browser, *FLAGS, f"--user-data-dir={work / 'chromium-profile'}", "--dump-dom"]
+    args += [f"--screenshot={shot}", f"--window-size={width},{height}"]
     args += ["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.resolve().as_uri()]
     try:
         done = _session(args)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{page.name} did not print in Chromium within {TIMEOUT} s")
+    except subprocess.TimeoutExpired:  # e.g. an injected alert() holding the page
+        pytest.fail(f"{page.name} did not finish loading in Chromium within {TIMEOUT} s")
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    return pdf.read_bytes()
+    return Rendered(done.stdout.decode(), shot.read_bytes(), pdf.read_bytes())
+
+
+TIMEOUT = 60
 
 
 def pdf_pages(pdf: bytes) -> int:
     """How many pages a PDF from Chromium has (its page objects are not compressed)."""
     assert pdf.startswith(b"%PDF-"), pdf[:16]
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
-
-
-def _run(
-    browser: str, profile: Path, shot: Path, width: int, height: int, page: Path
-) -> subprocess.CompletedProcess[bytes]:
-    return _session(
-        [
-            browser,
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            f"--screenshot={shot}",
-            f"--window-size={width},{height}",
-            page.resolve().as_uri(),
-        ]
-    )
 
 
 def _session(args: list[str]) -> subprocess.CompletedProcess[bytes]:

@@ -13,11 +13,11 @@ from dvault import __version__, verdict
 
 from .chromium import (
     Element,
+    Rendered,
     assert_self_contained,
     parse,
     pdf_pages,
     png_size,
-    print_pdf,
     render,
 )
 from .helpers import Project
@@ -36,14 +36,14 @@ SECTIONS = (
 )
 
 
-def _page(proj: Project, tmp_path: Path, *args: str) -> tuple[Element, bytes]:
+def _page(proj: Project, tmp_path: Path, *args: str) -> tuple[Element, Rendered]:
     """Run ``dvault ARGS`` (an HTML page on stdout), save it, render it in the browser."""
     result = proj.run(*args)
     assert result.code in (0, 1) and "Traceback" not in result.err, result.describe()
     page = tmp_path / f"{args[0]}.html"
     page.write_bytes(result.raw)
     shown = render(page, tmp_path)
-    return parse(shown.dom), shown.png
+    return parse(shown.dom), shown
 
 
 def _table_rows(table: Element) -> tuple[list[str], list[list[str]]]:
@@ -86,7 +86,7 @@ def test_the_review_renders_as_a_report_in_a_browser(tmp_path: Path, env: dict[s
     its status and fix, the lineage drawn with tag names, and fetches nothing."""
     proj = reviewed_project(tmp_path / "proj", env, remote=tmp_path / "backup")
     data = proj.run("review", "--json").json()
-    dom, png = _page(proj, tmp_path, "review", "--format", "html")
+    dom, shown = _page(proj, tmp_path, "review", "--format", "html")
     assert_self_contained(dom)
     assert [s.attrs.get("id") for s in dom.all("section")] == list(SECTIONS)
     text = _visible_text(dom)
@@ -135,10 +135,10 @@ def test_the_review_renders_as_a_report_in_a_browser(tmp_path: Path, env: dict[s
     (script,) = dom.all("script")
     embedded = json.loads("".join(c for c in script.children if isinstance(c, str)))
     assert embedded["checks"] == data["checks"]
-    width, height = png_size(png)
-    assert (width, height) == (1280, 2400) and len(png) > 30_000
+    width, height = png_size(shown.png)
+    assert (width, height) == (1280, 2400) and len(shown.png) > 30_000
     # printed: each section starts a page (the print CSS), so at least one page each
-    assert pdf_pages(print_pdf(tmp_path / "review.html", tmp_path)) >= len(SECTIONS)
+    assert pdf_pages(shown.pdf) >= len(SECTIONS)
 
 
 def verdict_word(status: str) -> str:
@@ -150,15 +150,15 @@ def test_the_lineage_page_renders_in_a_browser(tmp_path: Path, env: dict[str, st
     kinds drawn apart with a legend, a card per version; nothing fetched."""
     proj = reviewed_project(tmp_path / "proj", env)
     graph = proj.ok("lineage", "trained", "--json").json()
-    dom, png = _page(proj, tmp_path, "lineage", "trained", "--format", "html")
+    dom, shown = _page(proj, tmp_path, "lineage", "trained", "--format", "html")
     assert_self_contained(dom)
     (svg,) = dom.all("svg")
     nodes = [g for g in svg.all("g") if "node" in g.classes()]
     assert {g.attrs["data-id"] for g in nodes} == {n["id"] for n in graph["nodes"]}
     by_id = {g.attrs["data-id"]: g for g in nodes}
     for node in graph["nodes"]:
-        shown = [t.text() for t in by_id[node["id"]].all("text") if "names" in t.classes()]
-        assert shown == ([", ".join(node["names"])] if node["names"] else []), node
+        names = [t.text() for t in by_id[node["id"]].all("text") if "names" in t.classes()]
+        assert names == ([", ".join(node["names"])] if node["names"] else []), node
     assert any("tag: v1" in n["names"] for n in graph["nodes"])
     _assert_edges_apart(svg)
     labels = [t.text() for t in svg.all("text") if "edge-label" in t.classes()]
@@ -166,8 +166,8 @@ def test_the_lineage_page_renders_in_a_browser(tmp_path: Path, env: dict[str, st
     cards = [s for s in dom.all("section") if "card" in s.classes()]
     assert len(cards) == len(graph["nodes"])
     assert "`" not in _visible_text(dom)
-    width, _ = png_size(png)
-    assert width == 1280 and len(png) > 10_000
+    width, _ = png_size(shown.png)
+    assert width == 1280 and len(shown.png) > 10_000 and pdf_pages(shown.pdf) >= 1
 
 
 HOSTILE = "<script>alert(1)</script></table>|a|**b** `c` &amp; <b>x</b>"
