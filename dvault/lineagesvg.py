@@ -28,8 +28,8 @@ from dvault.textsafe import html_text
 
 PARENT, INPUT = "parent", "input"
 
-WIDTH, HEIGHT, GAP_X, GAP_Y, MARGIN, LEGEND = 210, 62, 40, 64, 16, 34
-TITLE_CHARS, NAMES_CHARS, LABEL_CHARS = 30, 32, 28
+WIDTH, HEIGHT, GAP_X, GAP_Y, MARGIN, LEGEND = 220, 62, 40, 64, 16, 34
+TITLE_CHARS, NAMES_CHARS, LABEL_CHARS = 32, 30, 28
 MAX_BOXES = 200
 """Most versions drawn (nearest first); the cards and the JSON still list every one."""
 
@@ -106,14 +106,18 @@ def _edge(link: Link, a: tuple[int, int], b: tuple[int, int]) -> str:
     return out
 
 
-def _box(box: Box, x: int, y: int) -> str:
+def _box(box: Box, x: int, y: int, n: int) -> str:
+    """Box number ``n``: its texts are clipped to the box (wide letters cannot spill)."""
     fill = "#f6f8fa" if box.available else "#ffffff"
     dash = "" if box.available else ' stroke-dasharray="3 3"'
     names = ", ".join(box.names)
     parts = [
         f'<g class="node" data-id="{html_text(box.id)}"><title>{html_text(box.title)}</title>',
+        f'<clipPath id="lin-clip-{n}"><rect x="{x + 4}" y="{y}" width="{WIDTH - 8}" '
+        f'height="{HEIGHT}"/></clipPath>',
         f'<rect x="{x}" y="{y}" width="{WIDTH}" height="{HEIGHT}" rx="6" fill="{fill}" '
         f'stroke="#333"{dash}/>',
+        f'<g clip-path="url(#lin-clip-{n})">',
         f'<text x="{x + 8}" y="{y + 17}" font-family="monospace" font-size="12">'
         f"{html_text(box.id[:12])}</text>",
         f'<text x="{x + 8}" y="{y + 34}" font-size="11">'
@@ -124,7 +128,7 @@ def _box(box: Box, x: int, y: int) -> str:
             f'<text class="names" x="{x + 8}" y="{y + 51}" font-size="11" font-weight="bold" '
             f'fill="#8250df">{html_text(_clip(names, NAMES_CHARS))}</text>'
         )
-    parts.append("</g>")
+    parts.append("</g></g>")
     return "".join(parts)
 
 
@@ -174,7 +178,7 @@ def svg(boxes: Sequence[Box], links: Sequence[Link]) -> str:
     width = max(2 * MARGIN + cols * WIDTH + (cols - 1) * GAP_X + 60, 440)
     height = LEGEND + 2 * MARGIN + rows * HEIGHT + (rows - 1) * GAP_Y
     body = [_edge(link, at[link.source], at[link.target]) for link in drawn]
-    body += [_box(b, *at[b.id]) for b in shown]
+    body += [_box(b, *at[b.id], n) for n, b in enumerate(shown)]
     more = len(boxes) - len(shown)
     note = (
         f'<text x="{MARGIN}" y="{height - 4}" font-size="11">{more} more version(s) not '
