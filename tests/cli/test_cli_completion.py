@@ -47,7 +47,7 @@ def test_completion_script_for_each_shell(run: Run) -> None:
 
 def test_protocol_completes_commands_subcommands_and_options(run: Run) -> None:
     """Subcommand names, nested subcommands, options and option values complete."""
-    assert sorted(_complete_bash(run, ["st"])) == ["stash", "status"]
+    assert sorted(_complete_bash(run, ["st"])) == ["stash", "stats", "status"]
     assert set(_complete_bash(run, ["re"])) == {
         "repair",
         "rerun",
