@@ -6,6 +6,7 @@ browser: tests/cli/test_review_markdown.py, tests/cli/test_review_browser.py."""
 from __future__ import annotations
 
 import datetime
+import re
 from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
@@ -72,3 +73,19 @@ def test_a_statistics_error_is_one_sentence() -> None:
     text = to_markdown(review, MADE)
     assert "Not counted: tree 1234 is damaged \\| \\<b\\>" in text
     assert "Not counted: tree 1234 is damaged | &lt;b&gt;" in to_html(review, MADE)
+
+
+def test_no_dark_background_on_screen_or_paper() -> None:
+    """Every background colour the review and lineage pages set is light (a printed page
+    stays readable and cheap in ink), and the pages ask for the light colour scheme."""
+    from dvault.lineage import PAGE_CSS
+    from dvault.reviewrender import CSS
+
+    for css in (CSS, PAGE_CSS):
+        colours = re.findall(r"background(?:-color)?:\s*#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b", css)
+        assert colours, css
+        for colour in colours:
+            full = "".join(c * 2 for c in colour) if len(colour) == 3 else colour
+            r, g, b = (int(full[i : i + 2], 16) / 255 for i in (0, 2, 4))
+            assert 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.85, colour
+        assert "background:#fff" in css and "@media print" in css
