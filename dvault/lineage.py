@@ -19,12 +19,15 @@ from __future__ import annotations
 import datetime
 import html
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault import lineagesvg
 from dvault.environment import Recorded, load
 from dvault.errors import DvaultError
 from dvault.repository import Repository
+from dvault.revisions import peel
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
 
 
@@ -39,6 +42,8 @@ class Node:
     depth: int
     available: bool = True
     environment: Recorded | None = None  # read and checked (dvault/environment.py)
+    names: list[str] = field(default_factory=list)
+    """Branches and tags pointing at it, as ``log`` shows them: ``main``, ``tag: v1``."""
 
     @property
     def title(self) -> str:
@@ -61,6 +66,8 @@ class Node:
             "run": self.meta.get("run"),
             "environment": _env_json(self.environment),
             "available": self.available,
+            "names": self.names,
+            "depth": self.depth,
         }
 
 
@@ -151,7 +158,26 @@ def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
                 label = f"{item.get('path') or ''}@{item.get('rev', '')}".lstrip("@")
                 graph.edges.append(Edge(key, target.hex(), "input", label))
                 queue.append((target, depth + 1))
+    for name, named in _names(repo, graph.nodes.keys()):
+        graph.nodes[named].names.append(name)
     return graph
+
+
+def _names(repo: Repository, nodes: Collection[str]) -> list[tuple[str, str]]:
+    """(name, commit id) of every branch, then every tag (``tag: v1``), that names one of
+    ``nodes``. A tag naming a node directly is taken as it is; any other is read and
+    followed to its commit (an annotated tag); one that names no commit is left out."""
+    out = [(name, oid.hex()) for name, oid in repo.refs.branches().items() if oid.hex() in nodes]
+    for name, oid in repo.refs.tags().items():
+        target = oid.hex()
+        if target not in nodes:
+            try:
+                target = peel(repo, oid, name).hex()
+            except DvaultError:
+                continue
+        if target in nodes:
+            out.append((f"tag: {name}", target))
+    return out
 
 
 def to_json(graph: Graph) -> dict[str, Any]:
@@ -195,85 +221,87 @@ def _describe(node: Node) -> list[str]:
     return [line(text) for text in lines]
 
 
+def _names_text(node: Node) -> str:
+    """`` (main, tag: v1)`` for a node with names, else empty; escaped."""
+    return f" ({line(', '.join(node.names))})" if node.names else ""
+
+
 def to_text(graph: Graph) -> str:
     out = []
     for node in sorted(graph.nodes.values(), key=lambda n: (n.depth, -n.time_ns)):
         when = f"  ({line(node.author)}, {_when(node.time_ns)})" if node.time_ns else ""
-        out.append(f"{'  ' * min(node.depth, 8)}{node.id[:12]}  {node.title}{when}")
+        pad = "  " * min(node.depth, 8)
+        out.append(f"{pad}{node.id[:12]}{_names_text(node)}  {node.title}{when}")
         for fact in _describe(node):
-            out.append(f"{'  ' * min(node.depth, 8)}    {fact}")
+            out.append(f"{pad}    {fact}")
     return "\n".join(out)
 
 
 def to_dot(graph: Graph) -> str:
+    """Graphviz: a box per version (id, title, names), parent edges grey and dashed, input
+    edges blue and solid, so ``dot -Tsvg`` draws them apart as the HTML page does."""
     lines = ["digraph lineage {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
     for node in graph.nodes.values():
-        # two label lines: the dot escape \n joins two strings each escaped on its own
-        label = dot_string(node.id[:12])[:-1] + "\\n" + dot_string(node.title)[1:]
+        # label lines: the dot escape \n joins strings each escaped on its own
+        parts = [node.id[:12], node.title, *([", ".join(node.names)] if node.names else [])]
+        label = '"' + "\\n".join(dot_string(p)[1:-1] for p in parts) + '"'
         style = "" if node.available else ", style=dashed"
         lines.append(f"  {dot_string(node.id)} [label={label}{style}];")
     for edge in graph.edges:
         attrs = (
-            'style=dashed, label="parent"'
+            'style=dashed, color=gray45, label="parent"'
             if edge.kind == "parent"
-            else f"color=blue, label={dot_string(edge.label)}"
+            else f"color=blue, penwidth=2, label={dot_string(edge.label)}"
         )
         lines.append(f"  {dot_string(edge.source)} -> {dot_string(edge.target)} [{attrs}];")
     lines.append("}")
     return "\n".join(lines)
 
 
+def drawing(graph: Graph) -> str:
+    """The graph as inline SVG (dvault/lineagesvg.py)."""
+    boxes = [
+        lineagesvg.Box(n.id, n.title, tuple(n.names), n.depth, n.available)
+        for n in graph.nodes.values()
+    ]
+    links = [lineagesvg.Link(e.source, e.target, e.kind, e.label) for e in graph.edges]
+    return lineagesvg.svg(boxes, links)
+
+
+PAGE_CSS = """\
+body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328;background:#fff;max-width:75em}
+h1{font-size:1.5em}h2{font-size:1.05em;margin:.2em 0}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.5em 1em;margin:.8em 0}
+code{background:#f0f0f0;padding:0 .3em;border-radius:3px}
+.names{color:#8250df;font-weight:bold}.graph{overflow-x:auto}
+@media print{body{margin:0;max-width:none}.card{break-inside:avoid}.graph{overflow:visible}}
+"""
+"""The lineage page's style: light on any screen and on paper (no dark backgrounds)."""
+
+
 def to_html(graph: Graph, title: str = "dvault lineage") -> str:
-    """One self-contained page: an inline SVG of the graph and a card per version."""
-    by_depth: dict[int, list[Node]] = {}
-    for node in graph.nodes.values():
-        by_depth.setdefault(node.depth, []).append(node)
-    width, height, gap_x, gap_y = 190, 44, 30, 70
-    position: dict[str, tuple[int, int]] = {}
-    for depth, nodes in sorted(by_depth.items()):
-        for i, node in enumerate(sorted(nodes, key=lambda n: n.id)):
-            position[node.id] = (20 + i * (width + gap_x), 20 + depth * (height + gap_y))
-    svg_w = max((x for x, _ in position.values()), default=0) + width + 40
-    svg_h = max((y for _, y in position.values()), default=0) + height + 40
-    shapes = []
-    for edge in graph.edges:
-        if edge.source in position and edge.target in position:
-            (x1, y1), (x2, y2) = position[edge.source], position[edge.target]
-            color = "#888" if edge.kind == "parent" else "#1f6feb"
-            shapes.append(
-                f'<line x1="{x1 + width // 2}" y1="{y1 + height}" x2="{x2 + width // 2}" '
-                f'y2="{y2}" stroke="{color}" stroke-width="2" marker-end="url(#arrow)"/>'
-            )
-    for node in graph.nodes.values():
-        x, y = position[node.id]
-        fill = "#f6f8fa" if node.available else "#fff"
-        shapes.append(
-            f'<g><rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{fill}" '
-            f'stroke="#333"/><text x="{x + 8}" y="{y + 18}" font-family="monospace" '
-            f'font-size="12">{html_text(node.id[:12])}</text><text x="{x + 8}" y="{y + 34}" '
-            f'font-size="11">{html.escape(node.title[:28])}</text></g>'
-        )
+    """One self-contained page: an inline SVG of the graph (no script, nothing fetched)
+    and a card per version."""
     cards = []
     for node in sorted(graph.nodes.values(), key=lambda n: n.depth):
         items = "".join(f"<li>{html.escape(fact)}</li>" for fact in _describe(node))
         when = html.escape(_when(node.time_ns)) if node.time_ns else ""
+        names = (
+            f' <span class="names">{html_text(", ".join(node.names))}</span>' if node.names else ""
+        )
         cards.append(
-            f'<section class="card"><h2><code>{html_text(node.id[:12])}</code> '
+            f'<section class="card"><h2><code>{html_text(node.id[:12])}</code>{names} '
             f"{html.escape(node.title)}</h2><p>{html_text(node.author)} {when}</p>"
             f"<ul>{items}</ul></section>"
         )
     data = script_json(to_json(graph))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
-.card{{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.8em 0}}
-h2{{font-size:1.05em}}code{{background:#f0f0f0;padding:0 .3em}}</style></head>
+<style>{PAGE_CSS}</style></head>
 <body><h1>{html_text(title)}</h1>
-<svg xmlns="http://www.w3.org/2000/svg" width="{svg_w}" height="{svg_h}" role="img">
-<defs><marker id="arrow" markerWidth="10" markerHeight="7" refX="9" refY="3.5" orient="auto">
-<polygon points="0 0, 10 3.5, 0 7" fill="#555"/></marker></defs>
-{"".join(shapes)}</svg>
-<p>Blue arrows: derived from (inputs). Grey arrows: previous version (parent).</p>
+<div class="graph">{drawing(graph)}</div>
+<p>Blue solid arrows: derived from (inputs). Grey dashed arrows: previous version (parent).
+Purple: branch and tag names.</p>
 {"".join(cards)}
 <script type="application/json" id="lineage-data">{data}</script>
 </body></html>

@@ -8,14 +8,14 @@ remote holds everything.
 
 The report quotes what others wrote (messages, meta, signer names, remote names and URLs
 from the committed config, errors a remote caused): every such string is escaped for the
-format it lands in (dvault/textsafe.py) as the report is rendered.
+format it lands in (dvault/textsafe.py) as the report is rendered (dvault/reviewdoc.py and
+dvault/reviewrender.py: Markdown and HTML; this module is the model and its JSON).
 """
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,6 @@ from dvault.remote.backend import RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
-from dvault.textsafe import first_line, html_text, line, markdown, markdown_code, script_json
 from dvault.trees import lookup
 from dvault.verify import verify_remote_objects
 
@@ -317,185 +316,3 @@ def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], di
         return sheets, stats.compute(repo, commit.hex(), since, depth=2).to_json()
     except DvaultError as exc:  # the first parent or a tree is missing or damaged
         return sheets, {"error": str(exc), "roots": [], "since_commit": since}
-
-
-def to_markdown(r: Review) -> str:
-    """The report as Markdown: every quoted string escaped as Markdown text or code."""
-    return _render(r, markdown, markdown_code)
-
-
-def _plain_code(text: str) -> str:
-    return f"`{line(text)}`"
-
-
-Escape = Callable[[str], str]
-
-
-def _render(r: Review, text: Escape, code: Escape) -> str:
-    """The report, with ``text`` escaping a quoted string as prose or a table cell and
-    ``code`` as an inline code span."""
-    lines = [
-        f"# Reproducibility review of git {text(r.git_rev)} ({text(r.git_commit[:12])})",
-        "",
-        f"**Verdict: {'reproducible' if r.reproducible else 'NOT reproducible'}** — "
-        + (
-            "at least one remote holds every object the pinned data needs."
-            if r.reproducible
-            else "no remote holds every object the pinned data needs."
-        ),
-        "",
-        *(
-            [
-                "**The pinned commit's signature is BAD: it does not verify (forged or damaged).**",
-                "",
-            ]
-            if r.signature["status"] == "bad"
-            else []
-        ),
-        f"## Pinned data: dvault commit {code(r.pin.commit[:12])}",
-        "",
-        "| root | kind | files | bytes | tree |",
-        "|---|---|---|---|---|",
-    ]
-    for path, root in sorted(r.pin.roots.items()):
-        lines.append(
-            f"| {text(path)} | {text(root.kind)} | {root.files} | {root.size} | "
-            f"{code(root.tree[:12])} |"
-        )
-    lines += ["", "## Lineage", ""]
-    if r.lineage is None:
-        lines.append("The pinned commit is not in the local store (fetch it to see lineage).")
-    else:
-        for node in r.lineage["nodes"]:
-            lines.append(f"- {code(node['id'][:12])} {text(first_line(node['message']))}")
-            git = node.get("git")
-            if isinstance(git, dict) and git.get("commit"):
-                state = "dirty" if git.get("dirty") else "clean"
-                lines.append(f"  - git {text(str(git['commit'])[:12])} ({state})")
-            for item in node.get("inputs", []):
-                where = f"{item.get('path')}@" if item.get("path") else ""
-                lines.append("  - derived from " + text(where + str(item.get("rev"))))
-            for item in node.get("sources", []):
-                source = f"{text(str(item.get('path')))} {code(str(item.get('id'))[:12])}"
-                lines.append(f"  - source {source}")
-            run = node.get("run")
-            if isinstance(run, dict) and isinstance(run.get("command"), list):
-                lines.append("  - ran " + code(" ".join(map(str, run["command"]))))
-    lines += ["", "## Environment", "", *_environment(r.environment, text, code)]
-    lines += ["", "## Signatures", ""]
-    signed = f"dvault commit {code(r.pin.commit[:12])}: " if r.lineage is not None else ""
-    lines += [signed + text(r.signature_text), "", "## Remotes", ""]
-    if not r.remotes:
-        lines.append("No remote is configured: the data exists only on this machine.")
-    lines += ["| remote | status | objects | detail |", "|---|---|---|---|"]
-    for remote in r.remotes:
-        lines.append(
-            f"| {text(remote.name)} ({text(remote.url)}) | {remote.status} | {remote.objects} | "
-            f"{text(remote.detail)} |"
-        )
-    lines += _render_datasheets(r, text) + _render_stats(r, text)
-    return "\n".join(lines) + "\n"
-
-
-def _environment(rec: Recorded | None, text: Escape, code: Escape) -> list[str]:
-    """The pinned commit's environment: facts as a list, packages as a table."""
-    if rec is None:
-        return ["The pinned commit is not in the local store (fetch it to see its environment)."]
-    if rec.env is None:
-        if rec.problem:
-            return [f"Refused: {text(rec.problem)}."]
-        return [
-            "Not recorded: the pinned commit was not made by `dvault run` or `dvault commit --env`."
-        ]
-    lines = [f"- {text(fact)}" for fact in rec.env.details()]
-    lines += ["", f"Environment object {code(rec.id[:12])}.", ""]
-    if rec.env.distributions:
-        lines += ["| package | version |", "|---|---|"]
-        lines += [f"| {text(n)} | {text(v)} |" for n, v in rec.env.distributions]
-    return lines
-
-
-def _render_datasheets(r: Review, text: Escape) -> list[str]:
-    lines = ["", "## Datasheets", ""]
-    if r.datasheets is None:
-        return [*lines, "The pinned commit is not in the local store (fetch it to read them)."]
-    lines += ["| root | datasheet | missing required fields | unknown keys |", "|---|---|---|---|"]
-    for d in r.datasheets:
-        if "error" in d:
-            state, missing, unknown = "NOT VALID: " + str(d["error"]), "", ""
-        else:
-            state = "complete" if d["complete"] else "incomplete" if d["found"] else "none"
-            missing = ", ".join(map(str, d["missing"]))
-            unknown = ", ".join(map(str, d["unknown"]))
-        lines.append(
-            f"| {text(str(d['root']))} | {text(state)} | {text(missing)} | {text(unknown)} |"
-        )
-    if not r.datasheets_complete:
-        lines += [
-            "",
-            "To fix: `dvault datasheet init ROOT`, fill in the fields, commit; "
-            "`dvault datasheet check` lists what is missing.",
-        ]
-    return lines
-
-
-FOLDER_ROWS = 100
-"""Most folder rows per root in the report (the JSON has them all)."""
-
-
-def _render_stats(r: Review, text: Escape) -> list[str]:
-    lines = ["", "## Statistics", ""]
-    if r.stats is None:
-        return [*lines, "The pinned commit is not in the local store (fetch it to count)."]
-    since = r.stats.get("since_commit")
-    if r.stats.get("error"):
-        return [*lines, "Not counted: " + text(str(r.stats["error"]))]
-    lines += [
-        "Files and bytes from the trees; changes since the previous commit "
-        + (f"({text(str(since)[:12])})." if since else "(none: the first commit)."),
-        "",
-        "| root | folder | files | bytes | added | deleted | modified |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for root in r.stats["roots"]:
-        c = root["changes"] or {}
-        lines.append(
-            f"| {text(root['root'])} | (all) | {root['files']} | {root['bytes']} | "
-            f"{c.get('added', '')} | {c.get('deleted', '')} | {c.get('modified', '')} |"
-        )
-        folders = list(root["folders"].items())
-        for name, counts in folders[:FOLDER_ROWS]:
-            lines.append(
-                f"| {text(root['root'])} | {text(name)} | {counts['files']} | "
-                f"{counts['bytes']} | | | |"
-            )
-        if len(folders) > FOLDER_ROWS:
-            more = len(folders) - FOLDER_ROWS
-            lines.append(f"| {text(root['root'])} | ({more} more: dvault stats --json) | | | | | |")
-    for root in r.stats["roots"]:
-        for lab in root["labels"]:
-            if lab["skipped"] is not None:
-                continue
-            values = ", ".join(f"{k} {n}" for k, n in lab["histogram"].items())
-            lines += ["", f"Labels in {text(lab['path'])}: {text(values)}"]
-            if lab["changed"]:
-                moves = ", ".join(
-                    f"{t['count']} {t['from']} → {t['to']}" for t in lab["transitions"]
-                )
-                lines.append(f"({lab['changed']} changed: {text(moves)})")
-    return lines
-
-
-def to_html(r: Review) -> str:
-    body = html.escape(_render(r, line, _plain_code))  # a <pre>: no Markdown escapes
-    data = script_json(r.to_json())
-    verdict = "reproducible" if r.reproducible else "NOT reproducible"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>dvault review {html_text(r.git_rev)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em}}pre{{white-space:pre-wrap}}
-.ok{{color:#1a7f37}}.bad{{color:#cf222e}}</style></head><body>
-<h1 class="{"ok" if r.reproducible else "bad"}">{verdict}</h1>
-<pre>{body}</pre>
-<script type="application/json" id="review-data">{data}</script>
-</body></html>
-"""

@@ -202,7 +202,7 @@ def test_review_shows_the_environment(tmp_path: Path, env: dict[str, str]) -> No
     assert data["environment"]["status"] == "captured"
     assert data["environment"]["environment"]["interpreter"] == "path"
     page = proj.run("review", "--format", "html").out
-    assert "## Environment" in page
+    assert "<h2>Environment</h2>" in page and "<td>blake3</td>" in page
 
 
 def test_a_missing_environment_object_is_named_by_verify_and_stops_a_push(

@@ -180,7 +180,7 @@ def test_review_of_a_git_revision_pinning_a_merge(tmp_path: Path, env: dict[str,
     p.ok("remote", "add", "--init", "origin", str(tmp_path / "remote"))
     p.ok("push")
     report = p.ok("review", "--read-data")
-    assert "**Verdict: reproducible**" in report.out, report.out
+    assert "| **PASS** | Data recoverable from a remote |" in report.out, report.out
     data = p.ok("review", "--format", "json").json()
     assert data["reproducible"] is True
     assert data["data"]["commit"] == ids["merge"]

@@ -77,7 +77,10 @@ def test_log_show_and_lineage_print_no_control_characters(tmp_path: Path) -> Non
     dot = out["dot"].splitlines()
     string = r'"(?:[^"\\]|\\.)*"'  # a Graphviz quoted string: no bare quote inside
     node = re.compile(rf"  {string} \[label={string}(, style=dashed)?\];")
-    edge = re.compile(rf"  {string} -> {string} \[(style=dashed, |color=blue, )label={string}\];")
+    edge = re.compile(
+        rf"  {string} -> {string} \[(style=dashed, color=gray45, |color=blue, penwidth=2, )"
+        rf"label={string}\];"
+    )
     body = dot[3:-1]
     assert dot[0] == "digraph lineage {" and dot[-1] == "}"
     assert body and all(node.fullmatch(x) or edge.fullmatch(x) for x in body), dot
