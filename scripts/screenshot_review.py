@@ -4,8 +4,9 @@ and docs/img/lineage-example.png.
 
 Builds a small git project in a temporary directory with the real ``dvault`` command line
 (images in class folders, a CSV of labels, a datasheet, tagged v1; a relabel, tagged v2; a
-model trained with ``dvault run --input data@v2``, tagged trained; pushed to a directory
-remote; pinned in git), renders ``dvault review --format html`` and ``dvault lineage
+model trained with ``dvault run --sign --input data@v2`` by a signer the project trusts,
+tagged trained; pushed to a directory remote; pinned in git and pushed to a bare git
+remote; rerun byte for byte: every check of the verdict passes), renders ``dvault review --format html`` and ``dvault lineage
 --format html`` and photographs the top of each page with headless Chromium (Debian's
 ``chromium``). Standard library only; nothing leaves the machine.
 
@@ -41,11 +42,12 @@ train = "data/images/"
 """
 
 TRAIN = """\
-import pathlib, random
+import pathlib, random, shutil
 random.seed(7)
 rows = pathlib.Path("data/labels.csv").read_text().splitlines()[1:]
 pathlib.Path("models").mkdir(exist_ok=True)
 pathlib.Path("models/model.bin").write_bytes(random.randbytes(4096 + len(rows)))
+shutil.copy("model_datasheet.toml", "models/datasheet.toml")
 """
 
 CHROMIUM_FLAGS = (
@@ -105,6 +107,8 @@ def build(work: Path) -> Project:
     (work / "home").mkdir()
     proj.run("git", "init", "-q", "-b", "main")
     proj.dvault("init")
+    proj.dvault("key", "generate")
+    proj.write(".dvaultsigners", proj.dvault("key", "export").decode())
     for i in range(12):
         proj.write(f"data/images/cat/{i:03}.jpg", "c" * (900 + 37 * i))
         proj.write(f"data/images/dog/{i:03}.jpg", "d" * (800 + 41 * i))
@@ -119,10 +123,11 @@ def build(work: Path) -> Project:
     proj.dvault("commit", "-a", "-m", "v2: relabel c01 as c01b (guideline v3)")
     proj.dvault("tag", "v2")
     proj.write("train.py", TRAIN)
+    proj.write("model_datasheet.toml", SHEET.replace('"Pets"', '"Pet classifier"'))
     proj.run("git", "add", "-A")
     proj.run("git", "commit", "-qm", "training code")
     proj.dvault(
-        "run", "--input", "data@v2", "-o", "models", "-m", "train resnet on v2", "--",
+        "run", "--sign", "--input", "data@v2", "-o", "models", "-m", "train resnet on v2", "--",
         "python", "train.py",
     )  # fmt: skip
     proj.dvault("tag", "trained")
@@ -130,6 +135,10 @@ def build(work: Path) -> Project:
     proj.dvault("push")
     proj.run("git", "add", "-A")
     proj.run("git", "commit", "-qm", "pin the trained model")
+    proj.run("git", "init", "-q", "--bare", str(work / "code.git"))
+    proj.run("git", "remote", "add", "origin", str(work / "code.git"))
+    proj.run("git", "push", "-q", "origin", "main")
+    proj.dvault("rerun", "--yes", "trained")
     return proj
 
 
@@ -162,7 +171,7 @@ def main() -> None:
     try:
         proj = build(work)
         review = work / "review.html"
-        review.write_bytes(proj.dvault("review", "--format", "html", ok=(0, 1)))
+        review.write_bytes(proj.dvault("review", "--format", "html", "--require", "all"))
         lineage = work / "lineage.html"
         lineage.write_bytes(proj.dvault("lineage", "trained", "--format", "html"))
         args.out.mkdir(parents=True, exist_ok=True)
