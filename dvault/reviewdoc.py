@@ -92,6 +92,22 @@ class Produced:
     def date(self) -> str:
         return self.when.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
+    def to_json(self) -> dict[str, str]:
+        return {
+            "tool": f"dvault {self.tool_version}",
+            "generated": self.when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+REVIEW_FORMAT = "dvault-review/1"
+"""The JSON document's ``format`` (docs/review.schema.json describes it)."""
+
+
+def json_document(r: Review, made: Produced) -> dict[str, object]:
+    """The review as the JSON document ``--json`` prints and the HTML embeds: the format,
+    who produced it and when, then ``Review.to_json``."""
+    return {"format": REVIEW_FORMAT, **made.to_json(), **r.to_json()}
+
 
 def produced_now(tool_version: str) -> Produced:
     return Produced(tool_version, datetime.datetime.now(datetime.UTC))

@@ -32,12 +32,13 @@ from dvault.reviewdoc import (
     Produced,
     Table,
     document,
+    json_document,
     produced_now,
     title,
 )
 from dvault.textsafe import first_line, html_text, markdown, markdown_code, script_json
 
-__all__ = ["RENDERERS", "Produced", "produced_now", "to_html", "to_markdown"]
+__all__ = ["RENDERERS", "Produced", "json_document", "produced_now", "to_html", "to_markdown"]
 
 # --- Markdown -------------------------------------------------------------------------------
 
@@ -180,7 +181,7 @@ def to_html(r: Review, made: Produced) -> str:
         sections.append(
             f'<section id="{section.anchor}"><h2>{html_text(section.title)}</h2>{inner}</section>'
         )
-    data = script_json(r.to_json())
+    data = script_json(json_document(r, made))
     heading = html_text(title(r))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

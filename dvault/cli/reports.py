@@ -173,10 +173,10 @@ def review(
     if manifest is not None:
         _write_manifest(inv, repo, result.pin, result.git_commit, inv.cwd() / manifest)
     fmt = "json" if as_json else fmt  # checked before the repository was opened
+    made = reviewrender.produced_now(__version__)
     if fmt == "json":
-        inv.out.json(result.to_json())
+        inv.out.json(reviewrender.json_document(result, made))
     else:
-        made = reviewrender.produced_now(__version__)
         inv.out.report(reviewrender.RENDERERS[fmt](result, made), nl=False)
     failed = result.required_failed
     if failed and fmt != "json":  # the document says it: required_failed
