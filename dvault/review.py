@@ -14,6 +14,7 @@ dvault/reviewrender.py: Markdown and HTML; this module is the model and its JSON
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -298,6 +299,21 @@ def _recorded_id(repo: Repository, tree: bytes, path: str) -> str | None:
     return entry.id.hex() if entry is not None else None
 
 
+def _no_datasheet_needed(root: str) -> dict[str, Any]:
+    """A root that is one file cannot hold ``datasheet.toml``: it is described by the
+    datasheet of the data it was made from, so none is asked of it (``exempt`` says why)."""
+    return {
+        "root": root,
+        "file": None,
+        "found": False,
+        "fields": {},
+        "missing": [],
+        "unknown": [],
+        "complete": True,
+        "exempt": "a single file: it cannot hold a datasheet, none is required",
+    }
+
+
 def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The pinned roots' datasheets and statistics (changes: since the first parent). A
     datasheet that is not valid is reported, not raised: the review goes on."""
@@ -305,6 +321,10 @@ def _describe(repo: Repository, commit: bytes) -> tuple[list[dict[str, Any]], di
     sheets: list[dict[str, Any]] = []
     for root in sorted(pinned.roots):
         try:
+            entry = lookup(repo.store, pinned.tree, os.fsencode(root))
+            if entry is not None and not entry.is_dir:  # a single-file root (a checkpoint)
+                sheets.append(_no_datasheet_needed(root))
+                continue
             sheet = datasheet.read_committed(repo, commit, root, commit.hex()[:12])
             sheets.append(sheet.to_json())
         except DvaultError as exc:  # not valid, or a tree object missing or damaged

@@ -279,16 +279,15 @@ def _signatures(r: Review, checks: list[verdict.Check]) -> Section:
     section.blocks.append(Table(("commit", "status", "signer", "key"), [row], "signatures"))
     if status == "good":
         return section
-    steps = _how_to_sign(status)
-    fix = _fix_of(checks, "signed")
-    if fix:
-        steps.insert(0, ((Span("The check's fix: "), Span(fix, "code")), []))
+    steps = _how_to_sign(status, _fix_of(checks, "signed"))
     section.blocks += [Para(_t("How to sign:")), Bullets(steps)]
     return section
 
 
-def _how_to_sign(status: str) -> list[tuple[Inline, list[Inline]]]:
-    """The steps that get a good signature from a trusted signer, for each status."""
+def _how_to_sign(status: str, fix: str | None) -> list[tuple[Inline, list[Inline]]]:
+    """The steps that get a good signature from a trusted signer, for each status; ``fix``
+    is the signed check's own command (a run is recorded again signed: signing a new
+    commit afterwards would pin a commit that is not the run's)."""
     trust = (
         _c("dvault key export >> .dvaultsigners && git add .dvaultsigners"),
         [_t("then commit it to git: signers are trusted from git's HEAD commit, reviewed")],
@@ -304,8 +303,8 @@ def _how_to_sign(status: str) -> list[tuple[Inline, list[Inline]]]:
         *steps,
         (_c("dvault key generate"), [_t("once: your ed25519 signing key")]),
         (
-            _c('dvault commit --sign --allow-empty -m "signed for review"'),
-            [_t("a signed version of the same data; commit dvault.lock to git to pin it")],
+            _c(fix or 'dvault commit --sign -m "MESSAGE"'),
+            [_t("records it signed; then commit dvault.lock to git to pin it")],
         ),
         trust,
     ]
@@ -351,6 +350,8 @@ def _datasheets(r: Review) -> Section:
             state, missing, unknown = "NOT VALID: " + str(d["error"]), "", ""
         else:
             state = "complete" if d["complete"] else "incomplete" if d["found"] else "none"
+            if "exempt" in d:
+                state = "not required: " + str(d["exempt"])
             missing = ", ".join(map(str, d["missing"]))
             unknown = ", ".join(map(str, d["unknown"]))
         rows.append((_t(str(d["root"])), _t(state), _t(missing), _t(unknown)))

@@ -408,8 +408,12 @@ def datasheet_complete(r: Facts) -> Check:
     if r.datasheets is None:
         return Check("datasheet_complete", NOT_RECORDED, NOT_LOCAL, FETCH)
     if all(d.get("complete") is True for d in r.datasheets):
-        roots = ", ".join(str(d.get("root")) for d in r.datasheets) or "(none)"
-        return Check("datasheet_complete", PASS, f"every pinned root has a complete one: {roots}")
+        roots = ", ".join(str(d.get("root")) for d in r.datasheets if "exempt" not in d)
+        files = ", ".join(str(d.get("root")) for d in r.datasheets if "exempt" in d)
+        why = f"every pinned root has a complete one: {roots or '(none)'}"
+        if files:
+            why += f" (none asked of {files}: a single-file root cannot hold one)"
+        return Check("datasheet_complete", PASS, why)
     problems: list[str] = []
     fixes: list[str] = []
     for d in r.datasheets:

@@ -350,3 +350,24 @@ def test_a_hostile_rerun_record_is_refused(rerun_done: tuple[Project, Path, str]
     path.unlink()
     proj.ok("rerun", "HEAD")
     assert _review(proj)[1]["verdict"] == "reproducible"
+
+
+def test_a_single_file_root_needs_no_datasheet(tmp_path: Path, env: dict[str, str]) -> None:
+    """A checkpoint tracked as one file cannot hold datasheet.toml (datasheet init refuses
+    it): the check asks none of it and says so, instead of failing forever."""
+    proj = git_project(tmp_path / "proj", env)
+    proj.write("data/a.txt", "alpha\n")
+    proj.write("data/datasheet.toml", COMPLETE)
+    proj.write("checkpoints/model.bin", "weights")
+    proj.ok("add", "data", "checkpoints/model.bin")
+    proj.ok("commit", "-m", "data and a checkpoint")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "pin")
+    _, doc, checks = _review(proj)
+    sheet = checks["datasheet_complete"]
+    assert sheet["status"] == PASS, sheet
+    assert "checkpoints/model.bin" in sheet["reason"] and "single-file" in sheet["reason"]
+    exempt = {d["root"]: d.get("exempt") for d in doc["datasheets"]}
+    assert exempt["data"] is None and "single file" in exempt["checkpoints/model.bin"]
+    page = proj.run("review").out
+    assert "not required: a single file" in page
