@@ -310,7 +310,7 @@ def _no_datasheet_needed(root: str) -> dict[str, Any]:
         "missing": [],
         "unknown": [],
         "complete": True,
-        "exempt": "a single file: it cannot hold a datasheet, none is required",
+        "exempt": "a single file cannot hold one",
     }
 
 

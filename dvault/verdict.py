@@ -345,8 +345,11 @@ def rerun_verified(r: Facts) -> Check:
             return Check(
                 "rerun_verified",
                 NOT_RECORDED,
-                "the pinned commit was not made by dvault run: there is no command to repeat",
-                rerecord(r.meta, _signed(r)),
+                "the pinned commit was not made by dvault run: there is no command to repeat "
+                "(record the step that made this data with dvault run, then rerun it)",
+                "dvault run --input INPUT@REV -o OUTPUT "
+                + ("--sign " if _signed(r) else "")
+                + "-- COMMAND && dvault rerun HEAD",
             )
         return Check(
             "rerun_verified",

@@ -214,6 +214,7 @@ def test_a_commit_not_made_by_run(tmp_path: Path, env: dict[str, str]) -> None:
     assert checks["worktree_clean"]["status"] == PASS  # commit records git's state too
     assert checks["rerun_verified"]["status"] == NOT_RECORDED
     assert "not made by dvault run" in checks["rerun_verified"]["reason"]
+    assert checks["rerun_verified"]["fix"].startswith("dvault run --input INPUT@REV -o OUTPUT")
     assert checks["environment_captured"]["status"] == NOT_RECORDED
     assert checks["environment_captured"]["fix"] == "dvault commit --env -m MESSAGE"
     assert checks["signed"]["fix"] == "dvault commit --env --sign -m MESSAGE"
