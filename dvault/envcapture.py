@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from dvault.content import hash_stream
@@ -31,6 +32,7 @@ from dvault.environment import (
     MAX_GPUS,
     MAX_LOCKFILES,
     MAX_PROBLEMS,
+    MAX_SEEDS,
     MAX_TEXT,
     Environment,
     LockFile,
@@ -189,6 +191,7 @@ def capture(command: list[str] | None, cwd: Path, root: Path) -> Environment:
         lockfiles=_lockfiles(root, cwd, problems),
         container=_container(),
         problems=tuple(_clip(p) for p in problems[:MAX_PROBLEMS]),
+        seeds=seeds(command or [], os.environ),
     )
     try:
         env.encode()
@@ -204,6 +207,36 @@ def capture(command: list[str] | None, cwd: Path, root: Path) -> Environment:
             problems=(_clip(f"capture refused: {exc}"),),
         )
     return env
+
+
+SEED_VALUE = 64
+"""The longest seed value kept (a seed is a number or a short word; anything longer is
+not one, and is not recorded)."""
+
+
+def seeds(command: list[str], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The random seeds the command was given, where it says so: an option whose name holds
+    "seed" (``--seed 7``, ``--seed=7``, ``--data-seed 3``), a ``seed=7`` override (Hydra and
+    friends), and environment variables whose name holds SEED (``PYTHONHASHSEED``). Only
+    names say what is a seed; values longer than :data:`SEED_VALUE` are not kept."""
+    found: list[tuple[str, str]] = []
+    for i, word in enumerate(command[1:], start=1):
+        name, eq, value = word.partition("=")
+        key = name.lstrip("-+")
+        if "seed" not in key.lower() or not key or len(name) > SEED_VALUE:
+            continue
+        if not eq:
+            if not name.startswith("-") or i + 1 >= len(command):
+                continue
+            value = command[i + 1]
+        if value and len(value) <= SEED_VALUE and not value.startswith("-"):
+            found.append((name, value))
+    for name in sorted(environ):
+        if "SEED" in name.upper() and len(name) <= SEED_VALUE:
+            value = environ[name]
+            if value and len(value) <= SEED_VALUE:
+                found.append((f"${name}", value))
+    return tuple((_clip(w), _clip(v)) for w, v in found[:MAX_SEEDS])
 
 
 def _read(path: str, limit: int = 1 << 20) -> str:

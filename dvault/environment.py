@@ -37,6 +37,7 @@ MAX_LOCKFILES = 64
 MAX_PROBLEMS = 32
 MAX_GPUS = 64
 MAX_TEXT = 1024
+MAX_SEEDS = 32
 INTERPRETERS = {
     "command": "the command's interpreter",
     "path": "the Python on PATH",
@@ -67,6 +68,7 @@ class Environment:
     lockfiles: tuple[LockFile, ...] = ()
     container: dict[str, str] = field(default_factory=dict)  # runtime, id, image, image_id
     problems: tuple[str, ...] = ()  # what could not be captured, in words
+    seeds: tuple[tuple[str, str], ...] = ()  # (where, value): "--seed", "PYTHONHASHSEED"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,7 @@ class Environment:
             "machine": self.machine,
             "platform": self.platform,
             "problems": list(self.problems),
+            "seeds": [list(x) for x in self.seeds],
             "python": {
                 "executable": self.executable,
                 "implementation": self.implementation,
@@ -126,6 +129,7 @@ class Environment:
             lines.append(
                 "container: " + ", ".join(f"{k} {v}" for k, v in sorted(self.container.items()))
             )
+        lines += [f"seed: {where} = {value}" for where, value in self.seeds]
         lines += [f"not captured: {p}" for p in self.problems]
         return lines
 
@@ -151,6 +155,12 @@ def _keys(value: object, keys: set[str], what: str) -> dict[str, Any]:
     return value
 
 
+def _seed(item: object) -> tuple[str, str]:
+    if not isinstance(item, list) or len(item) != 2:
+        raise CorruptObject("environment seeds must be [where, value] pairs")
+    return _text(item[0], "seed source"), _text(item[1], "seed value")
+
+
 def decode(body: bytes) -> Environment:
     """Parse an environment object, refusing anything but what :meth:`Environment.encode`
     writes (CorruptObject, one line)."""
@@ -161,7 +171,7 @@ def decode(body: bytes) -> Environment:
     except (ValueError, RecursionError):
         raise CorruptObject("environment object is not JSON") from None
     top = {"container", "cpu", "distributions", "gpus", "interpreter", "lockfiles"}
-    top |= {"machine", "platform", "problems", "python", "version"}
+    top |= {"machine", "platform", "problems", "python", "seeds", "version"}
     v = _keys(value, top, "object")
     if v["version"] != VERSION or isinstance(v["version"], bool):
         raise CorruptObject(f"environment object has an unknown version {v['version']!r}")
@@ -206,6 +216,7 @@ def decode(body: bytes) -> Environment:
             _text(k, "container key"): _text(x, "container value") for k, x in container.items()
         },
         problems=tuple(_text(p, "problem") for p in _list(v["problems"], "problems", MAX_PROBLEMS)),
+        seeds=tuple(_seed(x) for x in _list(v["seeds"], "seeds", MAX_SEEDS)),
     )
     # one environment, one spelling (so one id): sorted keys, no spaces, packages sorted
     # by name without repeats, lock files by path

@@ -135,3 +135,17 @@ def test_capture_of_this_interpreter_is_fast_and_well_formed(tmp_path: Path) -> 
     assert decode(env.encode()) == env
     assert [lf.path for lf in env.lockfiles] == ["uv.lock"]
     assert env.interpreter == "command" and env.problems == ()
+
+
+def test_seeds_are_found_by_name_only() -> None:
+    from dvault.envcapture import seeds
+
+    assert seeds(["python", "t.py", "--seed", "--epochs", "3"], {}) == ()  # no value
+    assert seeds(["python", "--seed"], {}) == ()  # at the end
+    assert seeds(["python", "t.py", "--lr=0.1", "epochs=3"], {"HOME": "/root"}) == ()
+    assert seeds(["--seed", "1"], {}) == ()  # the program itself is not an option
+    assert seeds(["py", "+trainer.seed=5", "--SEED", "9"], {"Seed_x": "2"}) == (
+        ("+trainer.seed", "5"),
+        ("--SEED", "9"),
+        ("$Seed_x", "2"),
+    )

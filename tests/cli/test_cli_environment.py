@@ -218,3 +218,21 @@ def test_a_missing_environment_object_is_named_by_verify_and_stops_a_push(
     pushed = tracked.run("push")
     assert pushed.code != 0 and "Traceback" not in pushed.err
     assert absent in pushed.err and "(the environment of commit" in pushed.err
+
+
+def test_run_records_the_seeds_it_was_given(tracked: Project) -> None:
+    """Seeds where given: options and overrides named *seed*, and SEED environment
+    variables, in the environment record, shown by show and the review; a value too long
+    to be a seed, or an option without a value, is not recorded."""
+    env = {**tracked.env, "PYTHONHASHSEED": "0", "MY_SEED": "x" * 65}
+    command = [sys.executable, "-c", WRITE_OUT, "--seed", "7", "--data-seed=3", "seed=11"]
+    tracked.ok("run", "-o", "out", "--", *command, "--lr", "0.1", "--last-seed", env=env)
+    recorded = _env(tracked)["environment"]
+    assert isinstance(recorded, dict)
+    assert recorded["seeds"] == [
+        ["--seed", "7"],
+        ["--data-seed", "3"],
+        ["seed", "11"],
+        ["$PYTHONHASHSEED", "0"],
+    ]
+    assert "Env:    seed: --seed = 7" in tracked.ok("show").out
