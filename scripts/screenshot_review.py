@@ -8,7 +8,8 @@ model trained with ``dvault run --sign --input data@v2`` by a signer the project
 tagged trained; pushed to a directory remote; pinned in git and pushed to a bare git
 remote; rerun byte for byte: every check of the verdict passes), renders ``dvault review
 --format html`` and ``dvault lineage --format html`` and photographs the top of each
-page with headless Chromium (Debian's ``chromium``). Standard library only; nothing leaves the machine.
+page with headless Chromium (Debian's ``chromium``). Standard library only; nothing
+leaves the machine.
 
     python scripts/screenshot_review.py                 # writes docs/img/*.png
     python scripts/screenshot_review.py --out /tmp/shots --keep
