@@ -76,7 +76,7 @@ FIELDS: tuple[Field, ...] = (
         TEXT,
         True,
         "Does it hold personal data? Which categories? ('none' if none).",
-        "AI Act Art. 10(5); GDPR",
+        "AI Act Art. 10(2)(b), 10(5); GDPR",
     ),
     Field(
         "consent",
@@ -99,7 +99,13 @@ FIELDS: tuple[Field, ...] = (
         "The labelling guideline and its version.",
         "AI Act Art. 10(2)(c); Annex IV(2)(d)",
     ),
-    Field("intended_use", TEXT, True, "Tasks the dataset is meant for.", "Gebru: uses"),
+    Field(
+        "intended_use",
+        TEXT,
+        True,
+        "Tasks the dataset is meant for.",
+        "Gebru: uses; Art. 10(2)(a), (d)",
+    ),
     Field("out_of_scope_use", TEXT, False, "Uses it must not serve.", "Gebru: uses"),
     Field(
         "known_limitations",
@@ -113,7 +119,7 @@ FIELDS: tuple[Field, ...] = (
         TEXT_TABLE,
         True,
         'Each split and how it is defined, e.g. train = "data/train/, 80% by hash of id".',
-        "AI Act Annex IV(2)(d)",
+        "AI Act Art. 10(1); Annex IV(2)(d), (g)",
     ),
     Field("maintainer", TEXT, False, "Who maintains it; how to reach them.", "Gebru: maintenance"),
     Field("updates", TEXT, False, "How and when it is updated.", "Gebru: maintenance"),
