@@ -45,7 +45,9 @@ class Action:
     :data:`ACTION_KINDS`) and its other fields, exactly as stored (a JSON object checked
     by :func:`check_action`). Fields of kind ``forget``:
 
-    * ``branch``: the ref (``refs/heads/...``) whose history the policy was applied to;
+    * ``branches``: the sorted, distinct branch refs (``refs/heads/...``) whose histories
+      the policy was applied to (a commit is released only when the policy drops it on
+      every one of them that holds it, and no other branch holds it);
     * ``policy``: ``{"keep_last": N, "keep_daily": N, ..., "keep_within": "90d",
       "keep_tags": true}`` (any subset; counts are non-negative integers);
     * ``released``: sorted, distinct commit ids (64 hex) whose contents are no longer kept;
@@ -78,21 +80,23 @@ def check_action(action: Action) -> None:
     ``forget`` are checked here by the parts that write them (only the shape for now)."""
     f = action.fields
     if action.kind == "forget":
-        if set(f) != {"branch", "policy", "released", "released_refs"}:
+        if set(f) != {"branches", "policy", "released", "released_refs"}:
             raise ValueError("forget fields")
-        branch = f["branch"]
-        if not isinstance(branch, str) or not branch.startswith("refs/heads/"):
-            raise ValueError("forget branch")
-        _check_name(branch)
+        _check_refs(f["branches"], ("refs/heads/",))
         _check_policy(f["policy"])
         _check_ids(f["released"])
-        refs = f["released_refs"]
-        if not isinstance(refs, list) or refs != sorted(set(refs)) or len(refs) > MAX_ACTION_IDS:
-            raise ValueError("forget refs")
-        for ref in refs:
-            if not isinstance(ref, str) or not ref.startswith(("refs/tags/", "refs/pins/")):
-                raise ValueError("forget refs")
-            _check_name(ref)
+        _check_refs(f["released_refs"], ("refs/tags/", "refs/pins/"))
+
+
+def _check_refs(refs: Any, prefixes: tuple[str, ...]) -> None:
+    if not isinstance(refs, list) or len(refs) > MAX_ACTION_IDS:
+        raise ValueError("refs not a list")
+    if not all(isinstance(r, str) and r.startswith(prefixes) for r in refs):
+        raise ValueError("ref of another kind")
+    if refs != sorted(set(refs)):
+        raise ValueError("refs repeated or unsorted")
+    for ref in refs:
+        _check_name(ref)
 
 
 def _check_policy(policy: Any) -> None:

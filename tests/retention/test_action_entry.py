@@ -25,7 +25,7 @@ PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 def forget(**changes: Any) -> Action:
     fields: dict[str, Any] = {
-        "branch": "refs/heads/main",
+        "branches": ["refs/heads/main"],
         "policy": {"keep_daily": 7, "keep_within": "90d", "keep_tags": True},
         "released": [C1, C2],
         "released_refs": [],
@@ -93,14 +93,16 @@ HOSTILE: list[tuple[str, Any]] = [
     ("action not an object", [1]),
     ("unknown kind", {"kind": "delete-everything"}),
     ("kind not a string", {"kind": 3}),
-    ("missing released", {"kind": "forget", "branch": "refs/heads/main", "policy": {}}),
+    ("missing released", {"kind": "forget", "branches": ["refs/heads/main"], "policy": {}}),
     ("unsorted ids", forget(released=[C2, C1]).to_json()),
     ("repeated ids", forget(released=[C1, C1]).to_json()),
     ("short id", forget(released=["ab"]).to_json()),
     ("upper-case id", forget(released=[C1.upper()]).to_json()),
     ("ids not a list", forget(released=C1).to_json()),
-    ("branch is a tag", forget(branch="refs/tags/v1").to_json()),
-    ("branch escapes", forget(branch="refs/heads/../../etc").to_json()),
+    ("branch is a tag", forget(branches=["refs/tags/v1"]).to_json()),
+    ("branch escapes", forget(branches=["refs/heads/../../etc"]).to_json()),
+    ("branches unsorted", forget(branches=["refs/heads/b", "refs/heads/a"]).to_json()),
+    ("branches a string", forget(branches="refs/heads/main").to_json()),
     ("unknown rule", forget(policy={"keep_forever": 1}).to_json()),
     ("negative count", forget(policy={"keep_last": -1}).to_json()),
     ("bool count", forget(policy={"keep_last": True}).to_json()),
