@@ -69,7 +69,7 @@ class ForgetReport:
 
     @property
     def released(self) -> list[str]:
-        return [r.id for r in self.rows if r.action == "release"]
+        return sorted(r.id for r in self.rows if r.action == "release")
 
     def to_json(self) -> dict[str, Any]:
         return {
