@@ -115,9 +115,10 @@ def forget(
     held_elsewhere = {c for b, h in histories.items() if b not in chosen for c in h}
     pinned: dict[str, list[str]] = {}
     tagged = _tagged(remote, found)
+    unpinned = set(named) | _already_named(found)
     for commit, refs in [*found.pinned.items(), *tagged.items()]:
         for ref in refs:
-            if ref not in named and ref not in pinned.get(commit, []):
+            if ref not in unpinned and ref not in pinned.get(commit, []):
                 pinned.setdefault(commit, []).append(ref)
     now = time.time_ns()
     dropped: dict[str, bool] = {}  # commit -> dropped on every chosen branch so far

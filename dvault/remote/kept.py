@@ -75,8 +75,9 @@ class Ignored:
 class KeptSet:
     """The kept set of one remote (see the module text). ``released`` maps a commit id
     (hex) to the first trusted forget entry that released it; ``pinned`` are the commits
-    kept whatever was released (tips, tags, pins); ``ignored`` the action entries that
-    released nothing because no trusted key signed them."""
+    kept whatever was released (tips, tags, pins: the ids the refs name, so an annotated
+    tag's is its tag object, which a walk peels to its commit); ``ignored`` the action
+    entries that released nothing because no trusted key signed them."""
 
     refs: dict[str, str] = field(default_factory=dict)
     pinned: dict[str, list[str]] = field(default_factory=dict)

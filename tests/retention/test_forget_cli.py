@@ -205,3 +205,52 @@ def test_forget_without_a_trusted_key_refuses(
     result = history.proj.run("forget", "origin", "--keep-last", "1")
     assert result.code != 0 and "not a trusted signer here" in one_error_line(result)
     assert len(entries(target)) == before
+
+
+def test_branches_tags_and_protected_branches(tmp_path: Path, env: dict[str, str]) -> None:
+    """A commit shared with a branch not chosen is kept; a tagged commit is kept until the
+    tag is named; a protected branch is only forgotten when named."""
+    key = generate()
+    (Path(env["DVAULT_CONFIG_DIR"]) / "allowed_signers").write_text(key.signer_line + "\n")
+    root = tmp_path / "owner"
+    root.mkdir()
+    start = time.time_ns() - 12 * DAY
+    commits = []
+    with Repo.init(root, at_git_root=False) as repo:
+        (root / "data").mkdir()
+        for day in range(12):
+            (root / "data" / "a.txt").write_text(f"day {day}\n")
+            repo.add([root / "data"])
+            with mock.patch("time.time_ns", return_value=start + day * DAY):
+                repo.commit(f"day {day}")
+            head = repo.head()[1]
+            assert head is not None
+            commits.append(head.hex())
+        repo.branch("dev", commits[5])
+        repo.tag("v-old", commits[2], "an old baseline")
+    proj = Project(root, env)
+    proj.ok("remote", "add", "--init", "origin", str(tmp_path / "r1"))
+    proj.ok("remote", "add", "--init", "guarded", str(tmp_path / "r2"), "--protect", "main")
+    for name in ("origin", "guarded"):
+        proj.ok("push", name, "--all")
+
+    def released(*args: str) -> set[str]:
+        report = proj.ok("forget", *args, "--keep-last", "1", "--dry-run", "--json").json()
+        return set(report["released"])
+
+    index = {c: i for i, c in enumerate(commits)}
+    assert {index[c] for c in released("origin", "--branch", "main")} == {6, 7, 8, 9, 10}
+    assert {index[c] for c in released("origin")} == {0, 1, 3, 4, 6, 7, 8, 9, 10}
+    with_tag = released("origin", "--release-tag", "v-old")
+    assert {index[c] for c in with_tag} == {0, 1, 2, 3, 4, 6, 7, 8, 9, 10}
+    # main is protected on "guarded": by default only dev's history is forgotten, and what
+    # dev holds is main's too, so nothing is released until main is named
+    report = proj.ok("forget", "guarded", "--keep-last", "1", "--dry-run", "--json").json()
+    assert report["branches"] == ["refs/heads/dev"] and report["released"] == []
+    assert {index[c] for c in released("guarded", "--branch", "main")} == {6, 7, 8, 9, 10}
+    # the tag stays kept after a real forget that did not name it, and is then released
+    proj.ok("forget", "origin", "--keep-last", "1")
+    proj.ok("forget", "origin", "--keep-last", "1", "--release-tag", "v-old")
+    report = proj.ok("forget", "origin", "--keep-last", "1", "--dry-run", "--json").json()
+    actions = {index[row["id"]]: row["action"] for row in report["commits"]}
+    assert actions[2] == "released" and actions[5] == "keep" and actions[11] == "keep"
