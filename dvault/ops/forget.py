@@ -23,7 +23,7 @@ from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.identity import author
 from dvault.objects import Commit, Tag, decode
 from dvault.remote.backend import RemoteTampered
-from dvault.remote.kept import HistoryCommit, Ignored, KeptSet, history, kept
+from dvault.remote.kept import HistoryCommit, Ignored, KeptSet, history, remote_kept
 from dvault.remote.logentry import Action
 from dvault.remote.logsign import push_signer, trusted_signers
 from dvault.remote.reflog import is_protected
@@ -99,10 +99,7 @@ def forget(
         raise UsageError("give at least one --keep-* rule (forget with no policy keeps everything)")
     spec = pick_remote(repo, remote_name)
     remote = Remote(repo, spec)
-    view = remote.log.load(full=True)
-    remote.log.check(view)
-    trusted = set(trusted_signers(repo).names)
-    found = kept(view, trusted)
+    view, found = remote_kept(remote)
     where = remote.describe()
     chosen = _chosen_branches(found, branches, view.state.protected, where)
     named = [_ref_of(found, r, where) for r in release_refs or []]
@@ -148,7 +145,7 @@ def forget(
         report.rows.append(ForgetRow(commit, times[commit], sorted(on[commit]), action, why))
     if dry_run or not (report.released or set(named) - _already_named(found)):
         return report
-    _append(repo, remote, report, trusted)
+    _append(repo, remote, report, set(trusted_signers(repo).names))
     return report
 
 

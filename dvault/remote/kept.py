@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dvault.remote.logentry import Action, LogEntry
+from dvault.remote.logsign import trusted_signers
 from dvault.remote.reflog import GENESIS, LogView
+from dvault.remote.session import Remote
 from dvault.retention import Policy
 from dvault.signing import fingerprint
 
@@ -139,6 +141,15 @@ def kept(view: LogView, trusted: Collection[bytes]) -> KeptSet:
         if ref.startswith(KEPT_PREFIXES) and ref not in named:
             found.pinned.setdefault(commit, []).append(ref)
     return found
+
+
+def remote_kept(remote: Remote) -> tuple[LogView, KeptSet]:
+    """The full replay of ``remote``'s ref log (graph-checked, not saved: nothing moves
+    this clone's verified position) and its kept set, with the signers the project
+    trusts. What prune, du and redact start from."""
+    view = remote.log.load(full=True)
+    remote.log.check(view)
+    return view, kept(view, set(trusted_signers(remote.repo).names))
 
 
 @dataclass(frozen=True)
