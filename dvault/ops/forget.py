@@ -106,9 +106,11 @@ def forget(
     report = ForgetReport(where, policy, chosen, dry_run, released_refs=sorted(set(named)))
     report.ignored = [i.describe(where) for i in found.ignored]
     read = _reader(remote)
-    histories = {
-        b: history(read, [found.refs[b]]) for b in found.refs if b.startswith("refs/heads/")
-    }
+    heads = [b for b in found.refs if b.startswith("refs/heads/")]
+    try:
+        histories = {b: history(read, [found.refs[b]]) for b in heads}
+    except ValueError as exc:  # a history beyond the walk's limit
+        raise CheckFailed(f"remote {where}: {exc}") from None
     held_elsewhere = {c for b, h in histories.items() if b not in chosen for c in h}
     pinned: dict[str, list[str]] = {}
     tagged = _tagged(remote, found)

@@ -16,6 +16,7 @@ from dvault.errors import CorruptObject, DvaultError
 from dvault.objects import Signature, canonical_json
 from dvault.refs import check_ref_name
 from dvault.remote.backend import RemoteTampered
+from dvault.retention import Duration
 
 LOG_PREFIX = "refs/log/"
 MAX_ENTRY = 4 << 20
@@ -107,8 +108,8 @@ def _check_policy(policy: Any) -> None:
         if rule in POLICY_COUNTS:
             ok = _is_int(value) and 0 <= value < 1 << 31
         elif rule == "within":
-            ok = isinstance(value, str) and 0 < len(value) <= 32 and value.isascii()
-            ok = ok and value.isalnum()
+            ok = isinstance(value, str) and 0 < len(value) <= 32
+            Duration.parse(value if ok else "")  # PolicyError, a ValueError: refused
         elif rule == "tags":
             ok = isinstance(value, bool)
         else:

@@ -107,6 +107,8 @@ HOSTILE: list[tuple[str, Any]] = [
     ("negative count", forget(policy={"keep_last": -1}).to_json()),
     ("bool count", forget(policy={"keep_last": True}).to_json()),
     ("odd duration", forget(policy={"keep_within": "9 d; rm"}).to_json()),
+    ("not a duration", forget(policy={"keep_within": "abc"}).to_json()),
+    ("duration not text", forget(policy={"keep_within": 90}).to_json()),
     ("policy a list", forget(policy=[]).to_json()),
     ("released ref a branch", forget(released_refs=["refs/heads/x"]).to_json()),
     ("extra field", {**forget().to_json(), "note": "x"}),
