@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitlink",
             "graphlanes",
             "lineagesvg",
+            "retention",
         ),
     ),
     ("format", ("objects", "trees", "content", "rechunk", "environment", "envcapture")),

@@ -60,6 +60,7 @@ from dvault.remote.logentry import (
     LOG_PREFIX,
     MAX_ENTRY,
     SIGNATURE_CONTEXT,
+    Action,
     LogEntry,
     RefUpdate,
     entry_key,
@@ -443,6 +444,44 @@ class RemoteRefLog:
             return view, digest
         raise CheckFailed("remote ref log is busy (another push kept winning); try again")
 
+    def append_action(
+        self, action: Action, sign: Callable[[LogEntry], LogEntry], user: str | None = None
+    ) -> tuple[LogView, LogEntry]:
+        """Append one version 3 entry carrying ``action`` and no ref updates, signed by
+        ``sign`` (an action entry must be signed), retrying on a race as :meth:`append`.
+        Returns the accepted view and the entry as written."""
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            view = self.load()
+            self.check(view)  # never append on top of a forgery
+            state = view.state
+            entry = sign(
+                LogEntry(
+                    seq=state.seq + 1,
+                    prev=state.head,
+                    updates=(),
+                    time_ns=time.time_ns(),
+                    user=user or _user(),
+                    host=socket.gethostname(),
+                    action=action,
+                )
+            )
+            raw = entry.encode()
+            if len(raw) > MAX_ENTRY:
+                raise CheckFailed(
+                    f"this {action.kind} would make a ref-log entry larger than "
+                    f"{MAX_ENTRY >> 20} MiB; narrow it (fewer branches or commits at a time)"
+                )
+            try:
+                self.backend.create(entry_key(entry.seq), raw)
+            except AlreadyExists:
+                continue  # another writer won this sequence number: reload and retry
+            digest = blake3(raw).hexdigest()
+            state.apply(entry, digest, "append")
+            view.entries.append((entry, digest))
+            self.accept(view)
+            return view, entry
+        raise CheckFailed("remote ref log is busy (another push kept winning); try again")
+
 
 def _is_corrupt(exc: RemoteError) -> bool:
     return isinstance(exc, DecryptionFailed)
@@ -454,6 +493,8 @@ def _why(message: str) -> str:
         return "carries a signature that does not verify"
     if "malformed signature" in message:
         return "holds a malformed signature"
+    if "action entry must be signed" in message:
+        return "is an unsigned action entry (forget, prune or redact)"
     return "is not a valid ref-log entry"
 
 
