@@ -223,7 +223,9 @@ def _policy(
 ) -> PolicyUsage:
     """What forgetting by ``policy`` would release and free (stand-in engine, see
     policy_standin.py): per branch, the commits the policy does not keep are released,
-    unless they are a ref's tip, a tag's commit, or only reached from tags."""
+    unless they are a ref's tip, a tag's commit, or only reached from tags. A released
+    commit's own object is kept (issue 22, decision 2: history stays a verifiable chain);
+    what its trees and files hold is freed unless a kept commit needs it too."""
     kept: set[bytes] = set()
     released: set[bytes] = set()
     for ref, found in walks.items():
@@ -241,7 +243,7 @@ def _policy(
     tips = [bytes.fromhex(hex_id) for ref, hex_id in sorted(refs.items()) if ref in walks]
     for oid in [*tips, *sorted(kept)]:  # the tips bring annotated tag objects along
         walk(read, remote.catalog.type_of, [oid], history=False, paths=False, found=need)
-    needed = set(need.objects)
+    needed = set(need.objects) | set(times)  # commit objects stay: chains stay verifiable
     frees = sum(sizes.of(o) for o in owners if o not in needed)
     live_in: dict[str, int] = {}
     dead_in: set[str] = set()

@@ -1,0 +1,215 @@
+"""``dvault remote du``: bytes by branch, tag and age, shared bytes counted once, what a
+forget policy would free, Object Lock grouped by retain-until day; read-only, and
+hostile packs bounded (one bad pack never stops the rest)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from dvault.errors import UsageError
+from dvault.remote.policy_standin import parse_policy, policy_keeps
+from dvault.remote.usage import _Sizes
+from dvault.store.pack import PackEntry
+from tests.cli.helpers import Project, one_error_line
+
+from .conftest import RemoteTarget, build_ml, commit_file
+from .test_least_privilege import deny_writes, remote_state
+
+
+def _du(proj: Project, *extra: str) -> dict[str, Any]:
+    report: dict[str, Any] = proj.ok("remote", "du", "origin", "--json", *extra).json()
+    return report
+
+
+def _two_branches(proj: Project) -> None:
+    """main and v1 pushed; then ``exp`` with a big file of its own, and main with another."""
+    proj.ok("push", "origin", "main", "v1")
+    proj.ok("branch", "exp")
+    proj.ok("checkout", "exp")
+    commit_file(proj, "data/exp.bin", os.urandom(300_000), "exp data")
+    proj.ok("push", "origin", "exp")
+    proj.ok("checkout", "main")
+    commit_file(proj, "data/more.bin", os.urandom(100_000), "more data")
+    proj.ok("push", "origin", "main")
+
+
+def test_du_attributes_bytes_to_refs_and_counts_shared_once(
+    remote: RemoteTarget, tmp_path: Path
+) -> None:
+    proj = build_ml(tmp_path / "work", remote)
+    _two_branches(proj)
+    report = _du(proj)
+    refs = {r["ref"]: r for r in report["refs"]}
+    assert set(refs) == {"refs/heads/main", "refs/heads/exp", "refs/tags/v1"}
+    # every live byte is either one ref's own or shared, never counted twice
+    assert sum(r["own"] for r in refs.values()) + report["shared"] == report["live"]
+    assert report["live"] + report["unreferenced"] == report["bytes"]
+    assert report["bytes"] == sum(remote.packs().values())
+    # the v1 dataset (~3 MB incompressible) is shared by all three refs
+    assert report["shared"] > 2_000_000
+    assert 300_000 <= refs["refs/heads/exp"]["own"] < 400_000
+    assert 100_000 <= refs["refs/heads/main"]["own"] < 200_000
+    assert refs["refs/heads/main"]["commits"] == 2
+    assert report["missing_objects"] == 0 and report["problems"] == []
+    if remote.kind == "dir":
+        assert report["locks"] is None
+        assert "this storage has no retention lock" in proj.ok("remote", "du", "origin").out
+
+    text = proj.ok("remote", "du", "origin", "--by", "tag").out
+    assert "v1  reach" in text and "exp  reach" not in text
+    ages = proj.ok("remote", "du", "origin", "--by", "age", "--json").json()["ages"]
+    assert ages[0]["age"] == "last 7 days"
+    assert ages[0]["bytes"] == report["live"] - _tag_objects(report)
+
+
+def _tag_objects(report: dict[str, Any]) -> int:
+    """Bytes of annotated tag objects (no commit needs them: not in the age rows)."""
+    refs = {r["ref"]: r for r in report["refs"]}
+    return int(refs["refs/tags/v1"]["own"])
+
+
+def test_du_policy_says_what_forget_would_release_and_free(
+    remote: RemoteTarget, tmp_path: Path
+) -> None:
+    proj = build_ml(tmp_path / "work", remote)
+    proj.ok("push", "origin", "main", "v1")
+    for n in range(3):  # each commit replaces a big file: old versions only old commits need
+        commit_file(proj, "models/checkpoint.bin", os.urandom(400_000 + n), f"ckpt {n}")
+    proj.ok("push", "origin", "main")
+    policy = _du(proj, "--policy", "--keep-last 1")["policy"]
+    # main has 4 commits: the newest is kept, v1's commit is a tag's, two are released
+    assert policy["kept"] == 2 and policy["released"] == 2
+    assert 800_000 <= policy["frees"] < 900_000  # the two released checkpoints
+    # the released checkpoints' packs go whole; released commit objects stay (decision 2)
+    assert policy["whole_packs"] >= 1 and policy["whole_bytes"] >= 800_000
+    assert policy["whole_bytes"] < 900_000
+    assert _du(proj, "--policy", "--keep-last 10")["policy"]["frees"] == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        ("--keep-often 3", "unknown option '--keep-often'"),
+        ("--keep-daily seven", "takes a count"),
+        ("--keep-within 3 weeks", "pairs"),
+        ("--keep-within 3w", "takes a duration"),
+        ("", "names no rule"),
+        ("--keep-daily '7", "--policy:"),
+    ],
+)
+def test_du_refuses_a_bad_policy_in_one_line(
+    policy: str, says: str, tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    store = tmp_path / "nas"
+    proj = Project(tmp_path / "work", remote_env)
+    proj.root.mkdir()
+    proj.ok("init")
+    proj.ok("remote", "add", "--init", "origin", str(store))
+    result = proj.run("remote", "du", "origin", "--policy", policy)
+    assert result.code == 2, result.describe()
+    assert says in one_error_line(result)
+    result = proj.run("remote", "du", "origin", "--by", "size")
+    assert result.code == 2 and "--by takes branch, tag or age" in one_error_line(result)
+
+
+def test_policy_standin_keeps_newest_of_each_period() -> None:
+    """The stand-in engine (part A's dvault/retention.py replaces it): restic's buckets."""
+    day = 86_400 * 10**9
+    start = int(datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC).timestamp()) * 10**9
+    commits = [(bytes([n]), start + n * day // 2) for n in range(40)]  # two a day
+    daily = policy_keeps(commits, parse_policy("--keep-daily 3"))
+    assert daily == {bytes([39]), bytes([38]), bytes([36])}  # 39 alone on the last day
+    assert policy_keeps(commits, parse_policy("--keep-last 2")) == {bytes([39]), bytes([38])}
+    within = policy_keeps(commits, parse_policy("--keep-within 2d"))
+    assert within == {bytes([n]) for n in (36, 37, 38, 39)}
+    with pytest.raises(UsageError):
+        parse_policy("--keep-daily 7 " * 200)
+
+
+def test_du_groups_object_lock_by_retain_until_day(s3_remote: RemoteTarget, tmp_path: Path) -> None:
+    proj = build_ml(tmp_path / "work", s3_remote, "--retention", "7")
+    proj.ok("push", "origin", "main", "v1")
+    commit_file(proj, "data/more.bin", os.urandom(100_000), "more")
+    proj.ok("push", "origin", "main")
+    packs = s3_remote.packs()
+    assert len(packs) >= 2
+    # one pack's lock is extended (COMPLIANCE may be lengthened, never shortened)
+    longer = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=40)
+    key = sorted(packs)[0]
+    s3_remote.client.put_object_retention(
+        Bucket=s3_remote.bucket,
+        Key=s3_remote.prefix + key,
+        VersionId=s3_remote.head(key)["VersionId"],
+        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": longer},
+    )
+    locks = _du(proj)["locks"]
+    week = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=7)).date()
+    days = {datetime.date.fromisoformat(g["until"]) for g in locks}
+    assert longer.date() in days
+    assert any(abs((d - week).days) <= 1 for d in days)
+    assert sum(g["packs"] for g in locks) == len(packs)
+    assert sum(g["bytes"] for g in locks) == sum(packs.values())
+    assert {g["mode"] for g in locks} == {"COMPLIANCE"}
+    text = proj.ok("remote", "du", "origin").out
+    assert f"until {longer.date().isoformat()} COMPLIANCE" in text
+
+
+def test_du_needs_only_read_access_and_changes_nothing(
+    s3_remote: RemoteTarget, tmp_path: Path
+) -> None:
+    proj = build_ml(tmp_path / "work", s3_remote)
+    proj.ok("push", "origin", "main", "v1")
+    deny_writes(s3_remote)
+    before = remote_state(s3_remote)
+    report = _du(proj, "--policy", "--keep-last 1")
+    assert report["live"] > 0 and report["problems"] == []
+    assert remote_state(s3_remote) == before
+
+
+def test_du_reports_a_junk_pack_and_measures_the_rest(
+    tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    store = tmp_path / "nas"
+    target = RemoteTarget("dir", str(store), remote_env, root=store)
+    proj = build_ml(tmp_path / "work", target)
+    proj.ok("push", "origin", "main", "v1")
+    good = _du(proj)
+    junk = store / "packs" / f"{'ab' * 32}.pack"
+    junk.write_bytes(os.urandom(5_000))
+    (store / "packs" / "notes.txt").write_bytes(b"not a pack")
+    result = proj.ok("remote", "du", "origin", "--json")
+    report = result.json()
+    assert report["live"] == good["live"]
+    assert report["packs"] == good["packs"]  # the junk is a hole, not a pack
+    assert any("ab" * 8 in p for p in report["problems"])
+    assert "ab" * 8 in result.err
+
+
+class _Catalog:
+    def __init__(self, packs: dict[str, int], entry: PackEntry) -> None:
+        self.packs = packs
+        self.entry = entry
+
+    def locate(self, oid: bytes) -> tuple[str, PackEntry] | None:
+        return ("p", self.entry) if oid == self.entry.id else None
+
+
+class _Remote:
+    def __init__(self, catalog: _Catalog) -> None:
+        self.catalog = catalog
+
+
+def test_an_entry_never_counts_more_than_its_pack_holds() -> None:
+    """A footer is a claim: an entry saying 4 GiB in a 1 KB pack counts 1 KB."""
+    from dvault.hashing import ObjectId, ObjectType
+
+    oid = ObjectId(b"\x01" * 32)
+    entry = PackEntry(oid, ObjectType.BLOB, 0, 0, 4 << 30, 4 << 30)
+    sizes = _Sizes(cast(Any, _Remote(_Catalog({"p": 1_000}, entry))))
+    assert sizes.of(oid) == 1_000
+    assert sizes.of(b"\x02" * 32) == 0
