@@ -314,7 +314,11 @@ def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
         return
     inv.out.data("locked (Object Lock, by retain-until day):")
     for group in report.locks:
-        until = f"until {group.until} {group.mode or ''}" if group.until else "not locked"
+        until = (
+            f"until {group.until} {group.mode or ''}"
+            if group.until
+            else "no lock reported (s3:GetObjectRetention shows it)"
+        )
         inv.out.data(f"  {until:30} {group.packs} packs  {_size(group.bytes)}")
 
 
