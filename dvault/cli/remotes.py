@@ -283,6 +283,8 @@ def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
     inv.out.data("remote ", report.remote, f": {report.packs} packs, {_size(report.pack_bytes)}")
     inv.out.data(f"  live (a ref needs it)   {_size(report.live):>10}")
     inv.out.data(f"  shared by several refs  {_size(report.shared):>10}")
+    if report.former:
+        inv.out.data(f"  earlier ref values      {_size(report.former):>10}")
     inv.out.data(f"  unreferenced            {_size(report.unreferenced):>10}")
     if report.missing:
         inv.out.data(f"  missing objects         {report.missing:>10}")
@@ -301,11 +303,12 @@ def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
                     shown,
                     f"  reach {_size(ref.reach)}, own {_size(ref.own)}, {ref.commits} commits",
                 )
-    if report.policy is not None:
-        p = report.policy
-        inv.out.data("policy ", p.policy)
+    for title, p in (("released by forget", report.released), ("policy ", report.policy)):
+        if p is None:
+            continue
+        inv.out.data(title, p.policy if p is report.policy else ", awaiting prune:")
         inv.out.data(
-            f"  keeps {p.kept} commits, releases {p.released}; would free {_size(p.frees)}: "
+            f"  keeps {p.kept} commits, releases {p.released}; frees {_size(p.frees)}: "
             f"{p.whole_packs} whole packs ({_size(p.whole_bytes)}), {p.partial_packs} packs "
             f"repacked ({_size(p.partial_live)} live)"
         )

@@ -9,9 +9,11 @@ no ref reaches are *unreferenced* (an interrupted push, duplicates, pack framing
 
 By age, each object counts once, at the newest commit that needs it: the bytes in the
 "older than 90 days" row are what forgetting every commit older than that would free.
-A ``--policy`` is evaluated per branch (tips and tags are always kept, as ``forget``
-keeps them) to say which commits it would release and which bytes, whole packs and
-partly live packs that frees. Object Lock is asked of the storage, pack by pack
+The trusted ``forget`` entries already in the log (version 3, signed by a key this
+clone trusts; any other releases nothing and is reported) say what awaits a prune; a
+``--policy`` is evaluated per branch on top of them (ref tips and tags' commits are always
+kept, as ``forget`` keeps them) to say which commits it would release and which bytes,
+whole packs and partly live packs that frees. Object Lock is asked of the storage, pack by pack
 (HeadObject), and grouped by retain-until date.
 
 Every number comes from the remote, so every number is bounded: an entry's bytes by its
@@ -33,7 +35,9 @@ from dvault.objects import Commit, decode
 from dvault.reachability import Reachable, walk
 from dvault.remote.backend import RemoteError
 from dvault.remote.catalog import pack_key
+from dvault.remote.logsign import trusted_signers
 from dvault.remote.policy_standin import Policy, policy_keeps
+from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote
 
 AGES = ((7, "last 7 days"), (30, "7-30 days"), (90, "30-90 days"), (365, "90-365 days"))
@@ -87,12 +91,17 @@ class UsageReport:
     ages: list[tuple[str, int]] = field(default_factory=list)
     locks: list[LockGroup] | None = None
     """None: the storage has no retention locks (a directory)."""
+    former: int = 0
+    """Bytes only commits a ref pointed at before need (a branch deleted or force-moved):
+    no ref reaches them, yet prune keeps them until a forget releases those commits."""
+    released: PolicyUsage | None = None
+    """What the trusted forget entries already in the log release, awaiting prune."""
     policy: PolicyUsage | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
     def unreferenced(self) -> int:
-        return max(self.pack_bytes - self.live, 0)
+        return max(self.pack_bytes - self.live - self.former, 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,11 +110,13 @@ class UsageReport:
             "bytes": self.pack_bytes,
             "live": self.live,
             "shared": self.shared,
+            "former": self.former,
             "unreferenced": self.unreferenced,
             "missing_objects": self.missing,
             "refs": [vars(r) for r in self.refs],
             "ages": [{"age": a, "bytes": b} for a, b in self.ages],
             "locks": None if self.locks is None else [vars(g) for g in self.locks],
+            "released": None if self.released is None else vars(self.released),
             "policy": None if self.policy is None else vars(self.policy),
             "problems": self.problems,
         }
@@ -128,9 +139,10 @@ class _Sizes:
 def usage(
     remote: Remote, policy: Policy | None, now: datetime.datetime | None = None
 ) -> UsageReport:
-    """Measure ``remote`` (its ref log loaded and accepted, its catalog refreshed here)."""
+    """Measure ``remote``: its whole ref log replayed (the forget entries and every value a
+    ref ever had count) and accepted, its catalog refreshed."""
     report = UsageReport(remote.describe())
-    view = remote.log.load()
+    view = remote.log.load(full=True)
     remote.log.accept(view)
     remote.refresh_catalog()
     catalog = remote.catalog
@@ -169,19 +181,71 @@ def usage(
         report.refs.append(RefUsage(ref, reach, own, len(found.commits)))
     report.live = sum(sizes.of(o) for o in owners)
     report.shared = sum(sizes.of(o) for o, mask in owners.items() if mask & (mask - 1))
-    times = _commit_times(read, walks)
+    former = _former(read, catalog.type_of, view, owners, report.problems)
+    report.former = sum(sizes.of(o) for o in former.objects)
+    times = _commit_times(read, [*walks.values(), former])
     report.ages = _by_age(read, catalog.type_of, sizes, times, now)
+    plan = _Plan(remote, read, sizes, walks, times, set(owners) | set(former.objects))
+    released = _released(remote, view, report.problems)
+    if released:
+        report.released = plan.estimate("forget entries in the log", released)
     if policy is not None:
-        report.policy = _policy(remote, read, sizes, policy, view.refs, walks, times, owners)
+        report.policy = plan.estimate(
+            policy.text, released | _policy_releases(policy, walks, times)
+        )
     report.locks = _locks(remote, report.problems)
     return report
 
 
+def _former(
+    read: Callable[[bytes], tuple[ObjectType, bytes]],
+    type_of: Callable[[bytes], ObjectType | None],
+    view: LogView,
+    owners: dict[ObjectId, int],
+    problems: list[str],
+) -> Reachable:
+    """The objects only earlier values of refs need (every value the log ever set)."""
+    tips = set(view.refs.values())
+    named = sorted({u.new for entry, _ in view.entries for u in entry.updates} - tips)
+    found = Reachable(keep_paths=False)
+    for hex_id in named:
+        try:
+            walk(
+                read,
+                type_of,
+                [bytes.fromhex(hex_id)],
+                lambda o: o in owners,
+                paths=False,
+                found=found,
+            )
+        except (DvaultError, ValueError) as exc:
+            problems.append(f"an earlier ref value {hex_id[:12]}: {exc}")
+    return found
+
+
+def _released(remote: Remote, view: LogView, problems: list[str]) -> set[bytes]:
+    """The commits trusted forget entries release; an entry by a key this clone does not
+    trust releases nothing and is reported (issue 22, decision 1)."""
+    trusted = set(trusted_signers(remote.repo).names)
+    released: set[bytes] = set()
+    for entry, _ in view.entries:
+        if entry.action is None or entry.action.kind != "forget":
+            continue
+        if entry.signature is None or entry.signature.key not in trusted:
+            problems.append(
+                f"ref-log entry {entry.seq}: a forget by a key this clone does not trust; "
+                "it releases nothing (dvault key trust)"
+            )
+            continue
+        released.update(bytes.fromhex(h) for h in entry.action.ids("released"))
+    return released
+
+
 def _commit_times(
-    read: Callable[[bytes], tuple[ObjectType, bytes]], walks: dict[str, Reachable]
+    read: Callable[[bytes], tuple[ObjectType, bytes]], walks: list[Reachable]
 ) -> dict[ObjectId, int]:
     times: dict[ObjectId, int] = {}
-    for found in walks.values():
+    for found in walks:
         for oid in found.commits:
             if oid not in times:
                 commit = decode(*read(oid))
@@ -211,60 +275,75 @@ def _by_age(
     return list(rows.items())
 
 
-def _policy(
-    remote: Remote,
-    read: Callable[[bytes], tuple[ObjectType, bytes]],
-    sizes: _Sizes,
-    policy: Policy,
-    refs: dict[str, str],
-    walks: dict[str, Reachable],
-    times: dict[ObjectId, int],
-    owners: dict[ObjectId, int],
-) -> PolicyUsage:
-    """What forgetting by ``policy`` would release and free (stand-in engine, see
-    policy_standin.py): per branch, the commits the policy does not keep are released,
-    unless they are a ref's tip, a tag's commit, or only reached from tags. A released
-    commit's own object is kept (issue 22, decision 2: history stays a verifiable chain);
-    what its trees and files hold is freed unless a kept commit needs it too."""
+def _policy_releases(
+    policy: Policy, walks: dict[str, Reachable], times: dict[ObjectId, int]
+) -> set[bytes]:
+    """The commits ``policy`` (stand-in engine, policy_standin.py) drops from every branch
+    holding them; commits only tags reach are never a branch policy's to release."""
+    dropped: set[bytes] = set()
     kept: set[bytes] = set()
-    released: set[bytes] = set()
     for ref, found in walks.items():
         if ref.startswith("refs/heads/"):
             history = [(oid, times[oid]) for oid in found.commits if oid in times]
             keep = policy_keeps(history, policy)
             kept |= keep
-            released |= {oid for oid, _ in history} - keep
-        else:
-            kept.update(found.commits)  # a tag's whole history is not a branch's to forget
-        if found.commits:
-            kept.add(found.commits[0])  # the tip (a tag's commit)
-    released -= kept
-    need = Reachable(keep_paths=False)
-    tips = [bytes.fromhex(hex_id) for ref, hex_id in sorted(refs.items()) if ref in walks]
-    for oid in [*tips, *sorted(kept)]:  # the tips bring annotated tag objects along
-        walk(read, remote.catalog.type_of, [oid], history=False, paths=False, found=need)
-    needed = set(need.objects) | set(times)  # commit objects stay: chains stay verifiable
-    frees = sum(sizes.of(o) for o in owners if o not in needed)
-    live_in: dict[str, int] = {}
-    dead_in: set[str] = set()
-    for oid in remote.catalog:
-        for number, (pack, _) in enumerate(remote.catalog.locations(oid)):
-            if oid in needed and number == 0:
-                live_in[pack] = live_in.get(pack, 0) + sizes.of(oid)
-            else:  # unneeded, or a further copy: prune drops it
-                dead_in.add(pack)
-    whole = [name for name in remote.catalog.packs if name not in live_in]
-    partial = [name for name in live_in if name in dead_in]
-    return PolicyUsage(
-        policy.text,
-        len(kept),
-        len(released),
-        frees,
-        len(whole),
-        sum(remote.catalog.packs[n] for n in whole),
-        len(partial),
-        sum(live_in[n] for n in partial),
-    )
+            dropped |= {oid for oid, _ in history} - keep
+    return dropped - kept
+
+
+class _Plan:
+    """What releasing a set of commits frees: their trees and files unless a kept commit
+    needs them too; commit objects always stay (issue 22, decision 2: history stays a
+    verifiable chain), and so do ref tips and tags' commits."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        read: Callable[[bytes], tuple[ObjectType, bytes]],
+        sizes: _Sizes,
+        walks: dict[str, Reachable],
+        times: dict[ObjectId, int],
+        present: set[ObjectId],
+    ) -> None:
+        self.remote, self.read, self.sizes = remote, read, sizes
+        self.times, self.present = times, present
+        self.tips = [bytes(f.commits[0]) for f in walks.values() if f.commits]
+        self.tags = [
+            bytes(oid)
+            for found in walks.values()
+            for oid, kind in found.objects.items()
+            if kind == ObjectType.TAG
+        ]
+
+    def estimate(self, label: str, released: set[bytes]) -> PolicyUsage:
+        catalog = self.remote.catalog
+        released = released - set(self.tips)
+        kept = [oid for oid in sorted(self.times) if oid not in released]
+        need = Reachable(keep_paths=False)
+        for oid in [*self.tags, *self.tips, *kept]:  # tags: their objects stay too
+            walk(self.read, catalog.type_of, [oid], history=False, paths=False, found=need)
+        needed = set(need.objects) | set(self.times)  # commit objects stay
+        frees = sum(self.sizes.of(o) for o in self.present if o not in needed)
+        live_in: dict[str, int] = {}
+        dead_in: set[str] = set()
+        for oid in catalog:
+            for number, (pack, _) in enumerate(catalog.locations(oid)):
+                if oid in needed and number == 0:
+                    live_in[pack] = live_in.get(pack, 0) + self.sizes.of(oid)
+                else:  # unneeded, or a further copy: prune drops it
+                    dead_in.add(pack)
+        whole = [name for name in catalog.packs if name not in live_in]
+        partial = [name for name in live_in if name in dead_in]
+        return PolicyUsage(
+            label,
+            len(self.times) - len(released & set(self.times)),
+            len(released & set(self.times)),
+            frees,
+            len(whole),
+            sum(catalog.packs[n] for n in whole),
+            len(partial),
+            sum(live_in[n] for n in partial),
+        )
 
 
 def _locks(remote: Remote, problems: list[str]) -> list[LockGroup] | None:

@@ -213,3 +213,114 @@ def test_an_entry_never_counts_more_than_its_pack_holds() -> None:
     sizes = _Sizes(cast(Any, _Remote(_Catalog({"p": 1_000}, entry))))
     assert sizes.of(oid) == 1_000
     assert sizes.of(b"\x02" * 32) == 0
+
+
+def _append_forget(proj: Project, released: list[str], sign: bool = True) -> None:
+    """A version 3 forget entry (issue 22 part A's format) appended to origin's ref log,
+    signed by this user's key (trusted by :func:`_trust_own_key`) unless ``sign`` is False
+    (then signed by a fresh key nobody trusts)."""
+    import socket
+    import time
+
+    from dvault.remote.logentry import Action, LogEntry, entry_key
+    from dvault.remote.logsign import push_signer
+    from dvault.remote.session import Remote, pick_remote
+    from dvault.repo import Repo
+
+    with _in_env(proj.env):
+        repo = Repo.open(proj.root)
+        remote = Remote(repo, pick_remote(repo, "origin"))
+        state = remote.log.load().state
+        action = Action(
+            "forget",
+            {
+                "branches": ["refs/heads/main"],
+                "policy": {"keep_last": 1},
+                "released": sorted(released),
+                "released_refs": [],
+            },
+        )
+        entry = LogEntry(
+            state.seq + 1, state.head, (), time.time_ns(), "t", socket.gethostname(), action=action
+        )
+        signer = push_signer(repo, True)
+        assert signer is not None
+        remote.backend.create(entry_key(entry.seq), signer(entry).encode())
+
+
+def _in_env(env: dict[str, str]) -> Any:
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope() -> Any:
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    return scope()
+
+
+def _trust_own_key(proj: Project) -> None:
+    from dvault.signing import allowed_signers_path
+
+    proj.ok("key", "generate")
+    line = proj.ok("key", "export").out.strip()
+    with _in_env(proj.env):
+        signers = allowed_signers_path()
+    signers.parent.mkdir(parents=True, exist_ok=True)
+    with open(signers, "a") as f:
+        f.write(line + "\n")
+
+
+def test_du_shows_what_trusted_forget_entries_release(
+    tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    store = tmp_path / "nas"
+    target = RemoteTarget("dir", str(store), remote_env, root=store)
+    proj = build_ml(tmp_path / "work", target)
+    proj.ok("push", "origin", "main", "v1")
+    old = [
+        commit_file(proj, "models/checkpoint.bin", os.urandom(400_000 + n), f"c{n}")
+        for n in range(2)
+    ]
+    commit_file(proj, "models/checkpoint.bin", os.urandom(400_100), "newest")
+    proj.ok("push", "origin", "main")
+    assert _du(proj)["released"] is None
+
+    _trust_own_key(proj)
+    _append_forget(proj, old)
+    report = _du(proj)
+    released = report["released"]
+    assert released["released"] == 2
+    assert 800_000 <= released["frees"] < 900_000
+    assert report["problems"] == []
+    assert "released by forget, awaiting prune:" in proj.ok("remote", "du", "origin").out
+
+    # an entry by a key nobody trusts releases nothing and is reported
+    home = tmp_path / "other-home"
+    home.mkdir()
+    other = {"HOME": str(home), "DVAULT_CONFIG_DIR": str(home / ".config" / "dvault")}
+    stranger = Project(proj.root, {**proj.env, **other})
+    stranger.ok("key", "generate")
+    _append_forget(stranger, [proj.head()])
+    result = proj.ok("remote", "du", "origin", "--json")
+    again = result.json()
+    assert again["released"] == released  # the newest commit was not released
+    assert any("does not trust" in p for p in again["problems"])
+    assert "does not trust" in result.err
+
+
+def test_du_counts_bytes_only_earlier_ref_values_need(remote: RemoteTarget, tmp_path: Path) -> None:
+    proj = build_ml(tmp_path / "work", remote)
+    proj.ok("push", "origin", "main", "v1")
+    commit_file(proj, "data/wrong.bin", os.urandom(250_000), "a mistake")
+    proj.ok("push", "origin", "main")
+    proj.ok("reset", "--hard", "HEAD~1")
+    proj.ok("push", "--force", "origin", "main")
+    report = _du(proj)
+    assert 250_000 <= report["former"] < 300_000  # kept until a forget releases it
+    assert report["live"] + report["former"] + report["unreferenced"] == report["bytes"]
