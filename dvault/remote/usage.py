@@ -265,14 +265,29 @@ def _by_age(
     an object is counted at the first commit that reaches it)."""
     moment = (now or datetime.datetime.now(datetime.UTC)).timestamp()
     rows = {label: 0 for _, label in AGES} | {OLDEST: 0}
-    found = Reachable(keep_paths=False)
+    found = _Counting(sizes)
     for oid, time_ns in sorted(times.items(), key=lambda c: -c[1]):
-        before = set(found.objects)
+        found.added = 0
         walk(read, type_of, [oid], history=False, paths=False, found=found)
         days = (moment - time_ns / 1e9) / 86400
-        label = next((name for limit, name in AGES if days < limit), OLDEST)
-        rows[label] += sum(sizes.of(o) for o in found.objects if o not in before)
+        rows[next((name for limit, name in AGES if days < limit), OLDEST)] += found.added
     return list(rows.items())
+
+
+class _Counting(Reachable):
+    """A walk's found set that also adds up the bytes of what it adds (no copy of the set
+    per commit)."""
+
+    def __init__(self, sizes: _Sizes) -> None:
+        super().__init__(keep_paths=False)
+        self.sizes = sizes
+        self.added = 0
+
+    def add(self, oid: ObjectId, kind: ObjectType, path: str | None = None) -> bool:
+        new = super().add(oid, kind, path)
+        if new:
+            self.added += self.sizes.of(oid)
+        return new
 
 
 def _policy_releases(
