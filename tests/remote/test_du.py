@@ -324,3 +324,21 @@ def test_du_counts_bytes_only_earlier_ref_values_need(remote: RemoteTarget, tmp_
     report = _du(proj)
     assert 250_000 <= report["former"] < 300_000  # kept until a forget releases it
     assert report["live"] + report["former"] + report["unreferenced"] == report["bytes"]
+
+
+def test_du_reads_an_encrypted_remote_with_its_passphrase(
+    tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    env = {**remote_env, "DVAULT_PASSPHRASE": "correct horse"}
+    proj = Project(tmp_path / "work", env)
+    proj.root.mkdir()
+    proj.ok("init")
+    commit_file(proj, "data/a.bin", os.urandom(200_000), "one")
+    store = tmp_path / "enc"
+    proj.ok("remote", "add", "--init", "--encrypt", "--kdf-cost", "16", "origin", str(store))
+    proj.ok("push", "origin", "main")
+    report = _du(proj)
+    assert 200_000 <= report["live"] < 220_000  # plaintext sizes
+    assert report["problems"] == [] and report["locks"] is None
+    result = proj.run("remote", "du", "origin", env={**env, "DVAULT_PASSPHRASE": "wrong"})
+    assert result.code == 2 and "wrong passphrase" in one_error_line(result)
