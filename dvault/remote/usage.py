@@ -365,8 +365,13 @@ def _locks(remote: Remote, problems: list[str]) -> list[LockGroup] | None:
     """Object Lock per pack, asked of the storage (never assumed), grouped by the day its
     retention ends; None when the storage has no such thing."""
     packs = sorted(remote.catalog.packs.items())
-    if not packs or remote.backend.retention(pack_key(packs[0][0])) is None:
+    if not packs:
         return None
+    try:
+        if remote.backend.retention(pack_key(packs[0][0])) is None:
+            return None  # the storage has no such thing (asked once: it answers per kind)
+    except RemoteError:
+        pass  # it has; this pack's answer is reported below, with every other one
 
     def ask(name: str) -> tuple[str | None, str | None] | str:
         try:

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from dvault.errors import UsageError
+from dvault.hashing import ObjectId, ObjectType
 from dvault.remote.policy_standin import parse_policy, policy_keeps
 from dvault.remote.usage import _Sizes
 from dvault.store.pack import PackEntry
@@ -206,8 +207,6 @@ class _Remote:
 
 def test_an_entry_never_counts_more_than_its_pack_holds() -> None:
     """A footer is a claim: an entry saying 4 GiB in a 1 KB pack counts 1 KB."""
-    from dvault.hashing import ObjectId, ObjectType
-
     oid = ObjectId(b"\x01" * 32)
     entry = PackEntry(oid, ObjectType.BLOB, 0, 0, 4 << 30, 4 << 30)
     sizes = _Sizes(cast(Any, _Remote(_Catalog({"p": 1_000}, entry))))
@@ -342,3 +341,35 @@ def test_du_reads_an_encrypted_remote_with_its_passphrase(
     assert report["problems"] == [] and report["locks"] is None
     result = proj.run("remote", "du", "origin", env={**env, "DVAULT_PASSPHRASE": "wrong"})
     assert result.code == 2 and "wrong passphrase" in one_error_line(result)
+
+
+class _LockedBackend:
+    """Retention answers per pack: a date, a junk date, a refusal."""
+
+    def retention(self, key: str) -> Any:
+        from dvault.remote.backend import RemoteError, Retention
+
+        if "/" + "aa" in key:
+            return Retention("COMPLIANCE", "2027-01-05T10:00:00Z")
+        if "/" + "bb" in key:
+            return Retention("COMPLIANCE", "\x1b[31m2099")  # not a date: no lock shown
+        raise RemoteError(f"remote x: cannot check the retention of {key}: 403 Forbidden")
+
+
+def test_du_locks_one_refused_answer_never_stops_the_rest() -> None:
+    from dvault.remote.usage import _locks
+
+    class Remote:
+        backend = _LockedBackend()
+        catalog = _Catalog(
+            {"a0" * 32: 3, "aa" * 32: 100, "bb" * 32: 10, "cc" * 32: 7},
+            PackEntry(ObjectId(b"\0" * 32), ObjectType.BLOB, 0, 0, 0, 0),
+        )
+
+    problems: list[str] = []
+    groups = _locks(cast(Any, Remote()), problems)
+    assert groups is not None
+    by_day = {(g.until, g.mode): (g.packs, g.bytes) for g in groups}
+    # a0 (asked first) and cc are refused: two lines, the others still grouped
+    assert by_day == {("2027-01-05", "COMPLIANCE"): (1, 100), (None, None): (1, 10)}
+    assert len(problems) == 2 and all("403 Forbidden" in p for p in problems)
