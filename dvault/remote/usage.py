@@ -336,7 +336,10 @@ class _Plan:
         kept = [oid for oid in sorted(self.times) if oid not in released]
         need = Reachable(keep_paths=False)
         for oid in [*self.tags, *self.tips, *kept]:  # tags: their objects stay too
-            walk(self.read, catalog.type_of, [oid], history=False, paths=False, found=need)
+            try:
+                walk(self.read, catalog.type_of, [oid], history=False, paths=False, found=need)
+            except (DvaultError, ValueError):  # reported by the walk that found it
+                continue
         needed = set(need.objects) | set(self.times)  # commit objects stay
         frees = sum(self.sizes.of(o) for o in self.present if o not in needed)
         live_in: dict[str, int] = {}
