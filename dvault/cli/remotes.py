@@ -12,6 +12,7 @@ from dvault.errors import UsageError
 
 if TYPE_CHECKING:
     from dvault.remote.backend import RemoteSpec
+    from dvault.remote.usage import UsageReport
     from dvault.repo import Repo
 
 
@@ -31,6 +32,7 @@ def register(app: typer.Typer) -> None:
     remote_app.command("remove")(remote_remove)
     remote_app.command("list")(remote_list)
     remote_app.command("default")(remote_default)
+    remote_app.command("du")(remote_du)
 
     passphrase_app = typer.Typer(
         help="Passphrases of an encrypted remote: each opens a key slot that wraps the same "
@@ -223,6 +225,104 @@ def remote_default(
         inv.out.message(f"default remote: {chosen}")
         return
     inv.out.data(f"{chosen}  ({why})")
+
+
+_BY = ("branch", "tag", "age")
+
+
+def _valid_by(by: str = "branch", **_: object) -> None:
+    if by not in _BY:
+        raise UsageError(f"--by takes branch, tag or age, not {by!r}")
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} TB"
+
+
+@with_repository(check=_valid_by)
+def remote_du(
+    inv: Invocation,
+    repo: Repo,
+    name: Annotated[str, typer.Argument(help="Remote name.")],
+    by: Annotated[str, typer.Option(help="Group bytes by branch, tag or age.")] = "branch",
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Forget options whose effect to estimate, e.g. '--keep-daily 7'."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what a remote's bytes are for: by branch, tag or age (bytes several refs need
+    are counted once, as shared), what a forget policy would free, and what Object Lock
+    keeps until when. Read-only: the reader credential suffices.
+
+    \b
+    Examples:
+      dvault remote du origin
+      dvault remote du origin --by age
+      dvault remote du origin --policy '--keep-daily 7 --keep-weekly 5' --json
+    """
+    from dvault.ops.remotes import remote_usage  # deferred: session pulls in blake3
+
+    report = remote_usage(repo, name, policy)
+    for problem in report.problems:
+        inv.out.problem(problem)
+    if as_json:
+        inv.out.json({"by": by, **report.to_json()})
+        return
+    _show_usage(inv, report, by)
+
+
+def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
+    inv.out.data("remote ", report.remote, f": {report.packs} packs, {_size(report.pack_bytes)}")
+    inv.out.data(f"  live (a ref needs it)   {_size(report.live):>10}")
+    inv.out.data(f"  shared by several refs  {_size(report.shared):>10}")
+    if report.former:
+        inv.out.data(f"  earlier ref values      {_size(report.former):>10}")
+    inv.out.data(f"  unreferenced            {_size(report.unreferenced):>10}")
+    if report.missing:
+        inv.out.data(f"  missing objects         {report.missing:>10}")
+    if by == "age":
+        inv.out.data("by age of the newest commit that needs them:")
+        for label, size in report.ages:
+            inv.out.data(f"  {label:22} {_size(size):>10}")
+    else:
+        prefix = "refs/heads/" if by == "branch" else "refs/tags/"
+        inv.out.data(f"by {by} (reach: with its history; own: no other ref needs it):")
+        for ref in report.refs:
+            if ref.ref.startswith(prefix):
+                shown = ref.ref[len(prefix) :]
+                inv.out.data(
+                    "  ",
+                    shown,
+                    f"  reach {_size(ref.reach)}, own {_size(ref.own)}, {ref.commits} commits",
+                )
+    for title, p in (("released by forget", report.released), ("policy ", report.policy)):
+        if p is None:
+            continue
+        inv.out.data(title, p.policy if p is report.policy else ", awaiting prune:")
+        inv.out.data(
+            f"  keeps {p.kept} commits, releases {p.released}; frees {_size(p.frees)}: "
+            f"{p.whole_packs} whole packs ({_size(p.whole_bytes)}), {p.partial_packs} packs "
+            f"repacked ({_size(p.partial_live)} live)"
+        )
+    if report.locks is None:
+        inv.out.data("locked: this storage has no retention lock")
+        return
+    inv.out.data("locked (Object Lock, by retain-until day):")
+    for group in report.locks:
+        until = (
+            f"until {group.until} {group.mode or ''}"
+            if group.until
+            else "no lock reported (s3:GetObjectRetention shows it)"
+        )
+        inv.out.data(f"  {until:30} {group.packs} packs  {_size(group.bytes)}")
 
 
 def _valid_label(label: str | None = None, **_: object) -> None:

@@ -16,6 +16,7 @@ from dvault.errors import UsageError
 from dvault.remote import keys
 from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
 from dvault.remote.marker import MARKER, marker_bytes, read_marker
+from dvault.remote.policy_standin import parse_policy
 from dvault.remote.registry import (
     DEFAULT_KEY,
     check_url,
@@ -24,7 +25,8 @@ from dvault.remote.registry import (
     open_backend,
 )
 from dvault.remote.s3 import check_retention
-from dvault.remote.session import protect_remote, remote_specs
+from dvault.remote.session import Remote, pick_remote, protect_remote, remote_specs
+from dvault.remote.usage import UsageReport, usage
 from dvault.repository import Repository
 
 
@@ -221,3 +223,10 @@ def set_default(repo: Repository, name: str) -> None:
         local[section] = {**(table if isinstance(table, dict) else {}), key: name}
         cfg.save(path, local)
         repo.reload_config()
+
+
+def remote_usage(repo: Repository, name: str, policy: str | None = None) -> UsageReport:
+    """``dvault remote du``: what the remote's bytes are for (remote/usage.py); read-only
+    on the remote. ``policy``: forget options whose effect to estimate."""
+    parsed = parse_policy(policy) if policy is not None else None
+    return usage(Remote(repo, pick_remote(repo, name)), parsed)
