@@ -24,6 +24,9 @@ is a hole, never read. Honest pushes never write one (reflog.RemoteRefLog.append
 SIGNATURE_CONTEXT = b"dvault ref-log entry v1\0"
 """Prefix of the message a ref-log entry signature covers, so it can never be replayed as
 a commit or tag signature (objects.SIGNATURE_CONTEXT) or the reverse."""
+ACTION_KINDS = ("forget", "prune-plan", "prune-done", "redact")
+"""What a version 3 entry may record (retention and erasure; docs/retention.md). Each is
+signed; whether its signer is trusted is the reader's decision, as for ref updates."""
 
 
 def entry_key(seq: int) -> str:
@@ -74,9 +77,12 @@ class LogEntry:
     user: str
     host: str
     signature: Signature | None = None
+    action: dict[str, Any] | None = None
+    """A version 3 entry's action (``{"kind": "forget" | "prune-plan" | "prune-done" |
+    "redact", ...}``): retention and erasure records; None for a version 2 entry."""
 
     def _value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "host": self.host,
             "prev": self.prev,
             "seq": self.seq,
@@ -85,6 +91,10 @@ class LogEntry:
             "user": self.user,
             "version": 2,
         }
+        if self.action is not None:
+            value["action"] = self.action
+            value["version"] = 3
+        return value
 
     def encode(self) -> bytes:
         value = self._value()
@@ -107,16 +117,25 @@ class LogEntry:
                 raise ValueError("unknown version")
             if value.get("version") == 1:
                 updates: tuple[RefUpdate, ...] = (RefUpdate.from_json(value),)
-            elif value.get("version") == 2 and isinstance(value["updates"], list):
+            elif value.get("version") in (2, 3) and isinstance(value["updates"], list):
                 updates = tuple(RefUpdate.from_json(u) for u in value["updates"])
                 refs = [u.ref for u in updates]
-                if not refs or refs != sorted(set(refs)):
+                if refs != sorted(set(refs)) or (not refs and value["version"] == 2):
                     raise ValueError("updates empty, repeated or unsorted")
             else:
                 raise ValueError("unknown version")
+            action = None
+            if value["version"] == 3:
+                action = value["action"]
+                if not isinstance(action, dict) or action.get("kind") not in ACTION_KINDS:
+                    raise ValueError("unknown action")
+                if "signature" not in value:
+                    raise ValueError("an action entry must be signed")
+            elif "action" in value:
+                raise ValueError("an action in a version 1 or 2 entry")
             signature = None
             if "signature" in value:
-                if value["version"] != 2:
+                if value["version"] == 1:
                     raise ValueError("a version 1 entry carries no signature")
                 signature = Signature.from_json(value["signature"], "ref-log entry")
             entry = cls(
@@ -127,6 +146,7 @@ class LogEntry:
                 user=value["user"],
                 host=value["host"],
                 signature=signature,
+                action=action,
             )
             ok = (
                 _is_int(entry.seq)

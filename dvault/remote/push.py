@@ -338,6 +338,7 @@ def push_refs(
     remote.refresh_catalog()
     confirmed = Confirmed.load(remote.dir)
     confirmed.validate(remote.catalog.packs)
+    confirmed.drop_planned(set(state.planned))  # packs a prune plan will delete: absent
     # What is new on each ref (for require-signed) is what its remote value does not
     # reach: a policy question. Whether data is *there* is not answered by the ref log
     # (anyone who can append to it can name any commit id) but by what this clone

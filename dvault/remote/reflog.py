@@ -93,6 +93,7 @@ by the pre-push hook), are created once and never move."""
 GENESIS = "0" * 64
 MAX_APPEND_ATTEMPTS = 8
 _ENTRY_NAME = re.compile(r"refs/log/(\d{16})\.json")
+_PACK_NAME = re.compile(r"[0-9a-f]{64}")
 
 ReadObject = Callable[[bytes], tuple[ObjectType, bytes]]
 
@@ -122,9 +123,15 @@ class LogState:
     signers: dict[str, str] = field(default_factory=dict)
     """ref -> public key (hex) whose verified signature is on the entry that last set the
     ref; a ref set by an unsigned entry is absent."""
+    planned: dict[str, int] = field(default_factory=dict)
+    """pack name -> the ``prune-plan`` entry naming it for deletion, until a ``prune-done``
+    entry closes that plan: pushers treat what those packs hold as absent (any signed plan
+    counts here; only ``prune`` asks whether its signer is trusted)."""
 
     def to_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {"seq": self.seq, "head": self.head, "refs": self.refs}
+        if self.planned:
+            value["planned"] = self.planned
         if self.protected is not None:
             value["protected"] = list(self.protected)
         if self.head_seq != self.seq:
@@ -144,6 +151,7 @@ class LogState:
             None if protected is None else tuple(str(p) for p in protected),
             int(value.get("head_seq", seq)),
             {str(k): str(v) for k, v in dict(value.get("signers", {})).items()},
+            {str(k): int(v) for k, v in dict(value.get("planned", {})).items()},
         )
 
     def apply(self, entry: LogEntry, digest: str, where: str) -> None:
@@ -171,8 +179,20 @@ class LogState:
                 self.signers[update.ref] = entry.signature.key.hex()
             else:
                 self.signers.pop(update.ref, None)
+        self._apply_action(entry)
         self.seq = self.head_seq = entry.seq
         self.head = digest
+
+    def _apply_action(self, entry: LogEntry) -> None:
+        """Track open prune plans (hostile fields: only 64-hex pack names are taken)."""
+        action = entry.action or {}
+        if action.get("kind") == "prune-plan" and isinstance(action.get("delete"), list):
+            for name in action["delete"]:
+                if isinstance(name, str) and _PACK_NAME.fullmatch(name):
+                    self.planned[name] = entry.seq
+        elif action.get("kind") == "prune-done":
+            plan = action.get("plan")
+            self.planned = {n: s for n, s in self.planned.items() if s != plan}
 
 
 @dataclass(frozen=True)
@@ -394,6 +414,7 @@ class RemoteRefLog:
         check: Callable[[LogState], None],
         sign: Callable[[LogEntry], LogEntry] | None = None,
         user: str | None = None,
+        action: dict[str, Any] | None = None,
     ) -> tuple[LogView, str]:
         """Append one entry holding every (ref, new id, force) not yet in effect, retrying
         on a race: the refs of one push become visible together or not at all. Returns
@@ -402,6 +423,8 @@ class RemoteRefLog:
         ``check`` re-validates the updates against the freshly loaded state each attempt
         (fast-forward, tag immutability); it raises to refuse. ``sign`` signs the entry.
         ``user`` says who pushes (git's author identity); the login name without it.
+        ``action``: a version 3 entry's action (prune, forget, redact), appended even with
+        no ref update; it must be signed (``sign``).
         """
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             view = self.load()
@@ -413,7 +436,7 @@ class RemoteRefLog:
                 for ref, new, force in sorted(updates)
                 if state.refs.get(ref) != new  # already there (an earlier attempt wrote it)
             )
-            if not changes:
+            if not changes and action is None:
                 self.accept(view)
                 return view, state.head
             entry = LogEntry(
@@ -423,6 +446,7 @@ class RemoteRefLog:
                 time_ns=time.time_ns(),
                 user=user or _user(),
                 host=socket.gethostname(),
+                action=action,
             )
             if sign is not None:
                 entry = sign(entry)
