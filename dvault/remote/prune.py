@@ -109,7 +109,10 @@ def live_objects(remote: Remote, repo: RemoteHome, view: LogView, released: set[
     tips = set(view.refs.values())
     commits: set[bytes] = set()
     live: set[bytes] = set()
-    pending = [bytes.fromhex(h) for h in sorted(named)]
+    # ref values first (popped last), so a tag is peeled before its commit is reached
+    pending = [bytes.fromhex(h) for h in sorted(named - tips)] + sorted(
+        bytes.fromhex(h) for h in tips
+    )
     while pending:
         oid = pending.pop()
         if oid in live:
@@ -119,6 +122,8 @@ def live_objects(remote: Remote, repo: RemoteHome, view: LogView, released: set[
         live.add(oid)
         if isinstance(obj, Tag):
             pending.append(obj.object)
+            if oid.hex() in tips:  # a tag's commit is as kept as the tag
+                tips.add(obj.object.hex())
         elif isinstance(obj, Commit):
             commits.add(oid)
             pending.extend(obj.parents)

@@ -1,0 +1,65 @@
+"""Shared by the prune tests: a signing key the project trusts, forget entries in the
+version 3 format (part A's ``forget`` writes them; until then, appended here), and an
+in-process handle on the remote."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dvault.remote.logsign import push_signer
+from dvault.remote.session import Remote, pick_remote
+from dvault.repo import Repo
+from tests.cli.helpers import Project
+
+
+def trust_own_key(proj: Project) -> None:
+    """``dvault key generate`` and the key in this user's allowed_signers file."""
+    proj.ok("key", "generate")
+    line = proj.ok("key", "export").out.strip()
+    signers = Path(proj.env["DVAULT_CONFIG_DIR"]) / "allowed_signers"
+    with open(signers, "a") as f:
+        f.write(line + "\n")
+
+
+@contextmanager
+def in_env(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def append_action(proj: Project, action: dict[str, object], name: str = "origin") -> int:
+    """Append one signed version 3 entry to the remote's ref log; returns its position."""
+    with in_env(proj.env):
+        repo = Repo.open(proj.root)
+        remote = Remote(repo, pick_remote(repo, name))
+        signer = push_signer(repo, True)
+        view, _ = remote.log.append([], lambda _s: None, signer, None, action)
+        return view.state.head_seq
+
+
+def forget(proj: Project, released: list[str], name: str = "origin") -> int:
+    """A forget entry releasing ``released`` (commit ids)."""
+    return append_action(proj, {"kind": "forget", "released": sorted(released)}, name)
+
+
+def read_back(proj: Project, commit: str, name: str = "origin") -> int:
+    """Read every object ``commit`` needs (its tree and data, not its history) from the
+    remote, each verified against its id (byte for byte); returns how many."""
+    from dvault.reachability import walk
+
+    with in_env(proj.env):
+        repo = Repo.open(proj.root)
+        remote = Remote(repo, pick_remote(repo, name))
+        remote.refresh_catalog()
+        found = walk(repo.store.get_raw, repo.store.type_of, [bytes.fromhex(commit)], history=False)
+        for oid in found.objects:
+            remote.read_object(oid)  # raises unless a copy there hashes to its id
+        return len(found.objects)
