@@ -8,18 +8,30 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from dvault.remote.logsign import push_signer
 from dvault.remote.session import Remote, pick_remote
 from dvault.repo import Repo
-from tests.cli.helpers import Project
+from dvault.signing import allowed_signers_path
+
+
+class Project(Protocol):
+    """A test project (tests/cli/helpers.py's or tests/reliability/harness.py's)."""
+
+    root: Path
+    env: dict[str, str]
+
+    def ok(self, *args: str) -> Any: ...
 
 
 def trust_own_key(proj: Project) -> None:
     """``dvault key generate`` and the key in this user's allowed_signers file."""
     proj.ok("key", "generate")
     line = proj.ok("key", "export").out.strip()
-    signers = Path(proj.env["DVAULT_CONFIG_DIR"]) / "allowed_signers"
+    with in_env(proj.env):
+        signers = allowed_signers_path()
+    signers.parent.mkdir(parents=True, exist_ok=True)
     with open(signers, "a") as f:
         f.write(line + "\n")
 
