@@ -21,10 +21,12 @@ def _admin_args(target: RemoteTarget) -> list[str]:
     return ["--admin"] if target.kind == "dir" else []
 
 
-def _history(tmp_path: Path, target: RemoteTarget) -> tuple[Project, str, str, bytes]:
+def _history(
+    tmp_path: Path, target: RemoteTarget, *remote_options: str
+) -> tuple[Project, str, str, bytes]:
     """v1 (the ML project) and v2 (one big file dropped, one added), both pushed; returns
     (project, v1, v2, the dropped file's bytes)."""
-    proj = build_ml(tmp_path / "work", target)
+    proj = build_ml(tmp_path / "work", target, *remote_options)
     trust_own_key(proj)
     proj.ok("push", "origin", "main", "--no-tags")  # the tag v1 stays local
     v1 = proj.head()
@@ -90,3 +92,36 @@ def test_plan_waits_for_its_grace_and_pushers_reupload(
     done = proj.ok("prune", "origin", "--grace", "0", *_admin_args(remote), "--json").json()
     assert first["planned_seq"] in done["plans_executed"]
     assert read_back(proj, proj.head()) > 5
+
+
+def test_prune_refuses_a_locked_pack_and_says_until_when(
+    tmp_path: Path, s3_remote: RemoteTarget
+) -> None:
+    """Object Lock retention is asked of S3 (HeadObject) before each delete: a pack still
+    locked is kept, its retain-until date said, and the next prune plans it again."""
+    proj, v1, _v2, _ = _history(tmp_path, s3_remote, "--retention", "1")
+    proj.env.update(ADMIN)
+    forget(proj, [v1])
+    packs = s3_remote.packs()
+    done = proj.ok("prune", "origin", "--grace", "0", "--json").json()
+    assert not done["deleted"] and done["bytes_freed"] == 0
+    locked = [line for line in done["kept"] if "Object Lock COMPLIANCE retention until" in line]
+    assert locked and len(locked) == len(done["packs_dead"]) + len(done["packs_repacked"])
+    until = s3_remote.head(next(iter(packs)))["ObjectLockRetainUntilDate"]
+    assert until.strftime("%Y-%m-%dT%H:%M") in locked[0]
+    assert set(packs) <= set(s3_remote.packs())
+    text = proj.ok("prune", "origin", "--grace", "0").out
+    assert "retention until" in text and "deleted 0 pack(s)" in text
+
+
+def test_only_the_admin_module_can_delete() -> None:
+    """The pusher credential cannot prune because dvault never issues a delete except
+    through remote/admin.py, which opens only the admin credential (moto enforces no IAM
+    deny, so this is what a test can prove; docs/retention.md has the IAM policies)."""
+    root = Path(__file__).resolve().parents[2] / "dvault"
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "delete_object" in path.read_text() or "DeleteObject" in path.read_text()
+    )
+    assert callers == ["remote/admin.py"]
