@@ -80,18 +80,19 @@ def test_plan_waits_for_its_grace_and_pushers_reupload(
     tmp_path: Path, remote: RemoteTarget
 ) -> None:
     """Phase 1 alone deletes nothing; a push after the plan does not count on planned packs."""
-    proj, v1, _v2, _ = _history(tmp_path, remote)
+    proj, v1, _v2, dropped = _history(tmp_path, remote)
     proj.env.update(ADMIN)
     forget(proj, [v1])
     packs = remote.packs()
     first = proj.ok("prune", "origin", *_admin_args(remote), "--json").json()
     assert first["planned_seq"] is not None and not first["deleted"] and first["plans_waiting"]
     assert set(packs) <= set(remote.packs())
-    commit_file(proj, "notes.txt", "after the plan\n", "v3")
-    proj.ok("push", "origin", "main")
+    # v3 brings back the very bytes the plan's packs hold: the push must not lose them
+    v3 = commit_file(proj, "models/checkpoint.bin", dropped, "v3: the old model is back")
+    proj.ok("push", "origin", "main", "--no-tags")
     done = proj.ok("prune", "origin", "--grace", "0", *_admin_args(remote), "--json").json()
     assert first["planned_seq"] in done["plans_executed"]
-    assert read_back(proj, proj.head()) > 5
+    assert read_back(proj, v3) > 5
 
 
 def test_prune_refuses_a_locked_pack_and_says_until_when(
