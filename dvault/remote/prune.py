@@ -46,7 +46,7 @@ from dvault.reachability import walk
 from dvault.remote.admin import Deleter, open_deleter
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
-from dvault.remote.logentry import LogEntry
+from dvault.remote.logentry import Action, LogEntry
 from dvault.remote.logsign import push_signer, trusted_signers
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, RemoteHome
@@ -75,17 +75,15 @@ class PruneReport:
 
 
 def released_commits(view: LogView, trusted: set[bytes]) -> set[str]:
-    """Commits whose contents a trusted ``forget`` entry released (part A's format:
-    ``{"kind": "forget", "released": [commit id...]}``); an untrusted one releases
-    nothing."""
+    """Commits whose contents a trusted ``forget`` entry released (``released``, checked
+    by the decoder); an untrusted one releases nothing. A stand-in for part A's kept set
+    (dvault/remote/kept.py on branch i22-a), which the merge should use instead."""
     found: set[str] = set()
     for entry, _ in view.entries:
-        action = entry.action or {}
-        if action.get("kind") != "forget" or not _trusted(entry, trusted):
+        action = entry.action
+        if action is None or action.kind != "forget" or not _trusted(entry, trusted):
             continue
-        released = action.get("released")
-        if isinstance(released, list):
-            found.update(r for r in released if isinstance(r, str) and _is_hex(r))
+        found.update(r for r in action.ids("released") if isinstance(r, str) and _is_hex(r))
     return found
 
 
@@ -170,13 +168,12 @@ def prune(
     assert deleter is not None and signer is not None
     if dead or partial:
         report.packs_added = _repack(repo, remote, partial)
-        action = {
-            "kind": "prune-plan",
-            "delete": sorted([*dead, *partial])[:MAX_PLANNED],
-            "added": report.packs_added,
-        }
-        final, _ = remote.log.append([], lambda _s: None, signer, None, action)
-        report.planned_seq = final.state.head_seq
+        action = Action(
+            "prune-plan",
+            {"delete": sorted([*dead, *partial])[:MAX_PLANNED], "added": report.packs_added},
+        )
+        _, entry = remote.log.append_action(action, signer)
+        report.planned_seq = entry.seq
     _execute_due(repo, remote, deleter, trusted, grace_s, report)
     return report
 
@@ -258,7 +255,7 @@ def _execute_due(
     """Phase 2 for every open, trusted plan at least ``grace_s`` old."""
     view = remote.log.load(full=True)
     remote.log.accept(view)
-    plans = {e.seq: e for e, _ in view.entries if (e.action or {}).get("kind") == "prune-plan"}
+    plans = {e.seq: e for e, _ in view.entries if e.action and e.action.kind == "prune-plan"}
     due: list[LogEntry] = []
     now = time.time_ns()
     for seq in sorted(set(view.state.planned.values())):
@@ -275,11 +272,12 @@ def _execute_due(
     remote.catalog.refresh()
     live = live_objects(remote, repo, view, released_commits(view, trusted))
     signer = push_signer(repo, True)
+    assert signer is not None  # sign=True: a key or SignatureError
     for entry in due:
         planned = [n for n in view.state.planned if view.state.planned[n] == entry.seq]
         deleted = _delete(remote, deleter, set(planned), live, report)
-        action = {"kind": "prune-done", "plan": entry.seq, "deleted": deleted}
-        remote.log.append([], lambda _s: None, signer, None, action)
+        done = Action("prune-done", {"plan": entry.seq, "deleted": deleted})
+        remote.log.append_action(done, signer)
         report.plans_executed.append(entry.seq)
 
 

@@ -60,6 +60,7 @@ from dvault.remote.logentry import (
     LOG_PREFIX,
     MAX_ENTRY,
     SIGNATURE_CONTEXT,
+    Action,
     LogEntry,
     RefUpdate,
     entry_key,
@@ -185,13 +186,15 @@ class LogState:
 
     def _apply_action(self, entry: LogEntry) -> None:
         """Track open prune plans (hostile fields: only 64-hex pack names are taken)."""
-        action = entry.action or {}
-        if action.get("kind") == "prune-plan" and isinstance(action.get("delete"), list):
-            for name in action["delete"]:
+        action = entry.action
+        if action is None:
+            return
+        if action.kind == "prune-plan":
+            for name in action.ids("delete"):
                 if isinstance(name, str) and _PACK_NAME.fullmatch(name):
                     self.planned[name] = entry.seq
-        elif action.get("kind") == "prune-done":
-            plan = action.get("plan")
+        elif action.kind == "prune-done":
+            plan = action.fields.get("plan")
             self.planned = {n: s for n, s in self.planned.items() if s != plan}
 
 
@@ -414,7 +417,6 @@ class RemoteRefLog:
         check: Callable[[LogState], None],
         sign: Callable[[LogEntry], LogEntry] | None = None,
         user: str | None = None,
-        action: dict[str, Any] | None = None,
     ) -> tuple[LogView, str]:
         """Append one entry holding every (ref, new id, force) not yet in effect, retrying
         on a race: the refs of one push become visible together or not at all. Returns
@@ -423,8 +425,6 @@ class RemoteRefLog:
         ``check`` re-validates the updates against the freshly loaded state each attempt
         (fast-forward, tag immutability); it raises to refuse. ``sign`` signs the entry.
         ``user`` says who pushes (git's author identity); the login name without it.
-        ``action``: a version 3 entry's action (prune, forget, redact), appended even with
-        no ref update; it must be signed (``sign``).
         """
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             view = self.load()
@@ -436,7 +436,7 @@ class RemoteRefLog:
                 for ref, new, force in sorted(updates)
                 if state.refs.get(ref) != new  # already there (an earlier attempt wrote it)
             )
-            if not changes and action is None:
+            if not changes:
                 self.accept(view)
                 return view, state.head
             entry = LogEntry(
@@ -446,7 +446,6 @@ class RemoteRefLog:
                 time_ns=time.time_ns(),
                 user=user or _user(),
                 host=socket.gethostname(),
-                action=action,
             )
             if sign is not None:
                 entry = sign(entry)
@@ -467,6 +466,44 @@ class RemoteRefLog:
             return view, digest
         raise CheckFailed("remote ref log is busy (another push kept winning); try again")
 
+    def append_action(
+        self, action: Action, sign: Callable[[LogEntry], LogEntry], user: str | None = None
+    ) -> tuple[LogView, LogEntry]:
+        """Append one version 3 entry carrying ``action`` and no ref updates, signed by
+        ``sign`` (an action entry must be signed), retrying on a race as :meth:`append`.
+        Returns the accepted view and the entry as written."""
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            view = self.load()
+            self.check(view)  # never append on top of a forgery
+            state = view.state
+            entry = sign(
+                LogEntry(
+                    seq=state.seq + 1,
+                    prev=state.head,
+                    updates=(),
+                    time_ns=time.time_ns(),
+                    user=user or _user(),
+                    host=socket.gethostname(),
+                    action=action,
+                )
+            )
+            raw = entry.encode()
+            if len(raw) > MAX_ENTRY:
+                raise CheckFailed(
+                    f"this {action.kind} would make a ref-log entry larger than "
+                    f"{MAX_ENTRY >> 20} MiB; narrow it (fewer branches or commits at a time)"
+                )
+            try:
+                self.backend.create(entry_key(entry.seq), raw)
+            except AlreadyExists:
+                continue  # another writer won this sequence number: reload and retry
+            digest = blake3(raw).hexdigest()
+            state.apply(entry, digest, "append")
+            view.entries.append((entry, digest))
+            self.accept(view)
+            return view, entry
+        raise CheckFailed("remote ref log is busy (another push kept winning); try again")
+
 
 def _is_corrupt(exc: RemoteError) -> bool:
     return isinstance(exc, DecryptionFailed)
@@ -478,6 +515,8 @@ def _why(message: str) -> str:
         return "carries a signature that does not verify"
     if "malformed signature" in message:
         return "holds a malformed signature"
+    if "action entry must be signed" in message:
+        return "is an unsigned action entry (forget, prune or redact)"
     return "is not a valid ref-log entry"
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from dvault.remote.logentry import Action
 from dvault.remote.logsign import push_signer
 from dvault.remote.session import Remote, pick_remote
 from dvault.repo import Repo
@@ -47,19 +48,22 @@ def in_env(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def append_action(proj: Project, action: dict[str, object], name: str = "origin") -> int:
+def append_action(proj: Project, action: Action, name: str = "origin") -> int:
     """Append one signed version 3 entry to the remote's ref log; returns its position."""
     with in_env(proj.env):
         repo = Repo.open(proj.root)
         remote = Remote(repo, pick_remote(repo, name))
         signer = push_signer(repo, True)
-        view, _ = remote.log.append([], lambda _s: None, signer, None, action)
-        return view.state.head_seq
+        assert signer is not None
+        _, entry = remote.log.append_action(action, signer)
+        return entry.seq
 
 
 def forget(proj: Project, released: list[str], name: str = "origin") -> int:
-    """A forget entry releasing ``released`` (commit ids)."""
-    return append_action(proj, {"kind": "forget", "released": sorted(released)}, name)
+    """A forget entry releasing ``released`` (commit ids), in part A's format (what
+    ``dvault forget`` writes; its policy here is empty: the test names the commits)."""
+    fields = {"branches": [], "policy": {}, "released": sorted(released), "released_refs": []}
+    return append_action(proj, Action("forget", fields), name)
 
 
 def read_back(proj: Project, commit: str, name: str = "origin") -> int:
