@@ -126,3 +126,19 @@ def test_only_the_admin_module_can_delete() -> None:
         if "delete_object" in path.read_text() or "DeleteObject" in path.read_text()
     )
     assert callers == ["remote/admin.py"]
+
+
+def test_prune_on_an_encrypted_remote(tmp_path: Path, remote: RemoteTarget) -> None:
+    """Names are encrypted on the remote: the admin deletes the stored name of each pack,
+    and what a kept commit needs still decrypts and verifies."""
+    remote.env["DVAULT_PASSPHRASE"] = "correct horse battery staple"
+    proj, v1, v2, dropped = _history(tmp_path, remote, "--encrypt", "--kdf-cost", "16")
+    proj.env.update(ADMIN)
+    stored = remote.keys("packs/")
+    assert stored and not remote.packs()  # no plaintext pack name on the remote
+    forget(proj, [v1])
+    done = proj.ok("prune", "origin", "--grace", "0", "--json", *_admin_args(remote)).json()
+    gone = set(stored) - set(remote.keys("packs/"))
+    assert done["deleted"] and len(gone) == len(done["deleted"])
+    assert read_back(proj, v2) > 5
+    assert proj.ok("prune", "origin", "--dry-run", "--json").json()["bytes_to_free"] == 0
