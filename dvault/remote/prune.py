@@ -140,16 +140,19 @@ def prune(
     grace_s: float = 3600.0,
     admin: bool = False,
     backend: Backend | None = None,
+    deleter: Deleter | None = None,
 ) -> PruneReport:
     """Plan, then execute every trusted plan older than ``grace_s`` seconds (this run's
     own too when ``grace_s`` is 0). ``local``: the local config's section of this remote
-    (``admin_profile``); read from ``.dvault/config.local`` when None."""
+    (``admin_profile``); read from ``.dvault/config.local`` when None. ``backend`` and
+    ``deleter`` replace the configured ones (tests inject faults through them)."""
     remote = Remote(repo, spec, backend)
     if local is None:
         local = cfg.load(repo.dir / cfg.LOCAL_FILE).get("remote", {}).get(spec.name, {})
     report = PruneReport(dry_run=dry_run)
     # the admin credential and a signing key are checked before anything is written
-    deleter = None if dry_run else open_deleter(remote.backend, spec, local or {}, admin)
+    if deleter is None and not dry_run:
+        deleter = open_deleter(remote.backend, spec, local or {}, admin)
     signer = None if dry_run else push_signer(repo, True)
     trusted = set(trusted_signers(repo).names)
     view = remote.log.load(full=True)
