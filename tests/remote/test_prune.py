@@ -132,7 +132,7 @@ def test_prune_on_an_encrypted_remote(tmp_path: Path, remote: RemoteTarget) -> N
     """Names are encrypted on the remote: the admin deletes the stored name of each pack,
     and what a kept commit needs still decrypts and verifies."""
     remote.env["DVAULT_PASSPHRASE"] = "correct horse battery staple"
-    proj, v1, v2, dropped = _history(tmp_path, remote, "--encrypt", "--kdf-cost", "16")
+    proj, v1, v2, _dropped = _history(tmp_path, remote, "--encrypt", "--kdf-cost", "16")
     proj.env.update(ADMIN)
     stored = remote.keys("packs/")
     assert stored and not remote.packs()  # no plaintext pack name on the remote
