@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dvault import config as cfg
 from tests.cli.helpers import Project, one_error_line
 from tests.remote.conftest import RemoteTarget, build_ml, commit_file
 from tests.remote.prune_helpers import forget, read_back, trust_own_key
@@ -142,3 +143,35 @@ def test_prune_on_an_encrypted_remote(tmp_path: Path, remote: RemoteTarget) -> N
     assert done["deleted"] and len(gone) == len(done["deleted"])
     assert read_back(proj, v2) > 5
     assert proj.ok("prune", "origin", "--dry-run", "--json").json()["bytes_to_free"] == 0
+
+
+def _local_config(proj: Project, section: dict[str, str]) -> None:
+    """``[remote.origin]`` of .dvault/config.local (a remote there repeats its url)."""
+    url = cfg.load(proj.root / ".dvault" / "config")["remote"]["origin"]["url"]
+    path = proj.root / ".dvault" / cfg.LOCAL_FILE
+    config = cfg.load(path)
+    config.setdefault("remote", {})["origin"] = {"url": url, **section}
+    cfg.save(path, config)
+
+
+def test_the_admin_profile_comes_from_the_local_config(
+    tmp_path: Path, s3_remote: RemoteTarget
+) -> None:
+    """``admin_profile`` in .dvault/config.local names the admin's AWS profile; one naming
+    the pusher's own profile is refused (one line, exit 2, nothing written)."""
+    aws = tmp_path / "aws-credentials"
+    aws.write_text(
+        "[pusher]\naws_access_key_id = p\naws_secret_access_key = p\n"
+        "[admin]\naws_access_key_id = a\naws_secret_access_key = a\n"
+    )
+    s3_remote.env["AWS_SHARED_CREDENTIALS_FILE"] = str(aws)
+    proj, v1, v2, _ = _history(tmp_path, s3_remote, "--profile", "pusher")
+    forget(proj, [v1])
+    log = s3_remote.log_keys()
+    _local_config(proj, {"admin_profile": "pusher"})
+    same = proj.run("prune", "origin", "--grace", "0")
+    assert same.code == 2 and "separate identity" in one_error_line(same)
+    assert s3_remote.log_keys() == log
+    _local_config(proj, {"admin_profile": "admin"})
+    done = proj.ok("prune", "origin", "--grace", "0", "--json").json()
+    assert done["deleted"] and read_back(proj, v2) > 5
