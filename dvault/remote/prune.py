@@ -164,6 +164,9 @@ def prune(
     report.live_objects = len(live)
     open_plans = set(view.state.planned)
     dead, partial = _classify(remote, live, exclude=open_plans)
+    locked = _locked(remote, [*dead, *partial], report)  # never planned, never repacked
+    dead = [name for name in dead if name not in locked]
+    partial = {name: es for name, es in partial.items() if name not in locked}
     report.packs_dead, report.packs_repacked = dead, sorted(partial)
     report.bytes_to_free = sum(remote.catalog.packs[p] for p in [*dead, *partial])
     if dry_run:
@@ -179,6 +182,22 @@ def prune(
         report.planned_seq = entry.seq
     _execute_due(repo, remote, deleter, trusted, grace_s, report)
     return report
+
+
+def _locked(remote: Remote, names: list[str], report: PruneReport) -> set[str]:
+    """The packs among ``names`` whose Object Lock retention has not ended (asked of the
+    storage, one request each), each said in ``report.kept`` with its date."""
+    now = _stamp(time.time_ns())
+    found = set()
+    for name in names:
+        lock = remote.backend.retention(pack_key(name))
+        if lock is not None and lock.until is not None and lock.until > now:
+            found.add(name)
+            report.kept.append(
+                f"packs/{name}.pack kept: Object Lock {lock.mode} retention until "
+                f"{lock.until}; prune again after that date"
+            )
+    return found
 
 
 def _classify(
@@ -291,7 +310,6 @@ def _delete(
     survivors = {n: catalog.entries_of(n) or [] for n in catalog.packs if n not in planned}
     held = {e.id for es in survivors.values() for e in es}
     deleted = []
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for name in sorted(planned):
         if name not in catalog.packs:
             if name not in catalog.holes:
@@ -306,12 +324,7 @@ def _delete(
             )
             held.update(e.id for e in entries)
             continue
-        lock = remote.backend.retention(pack_key(name))
-        if lock is not None and lock.until is not None and lock.until > now:
-            report.kept.append(
-                f"packs/{name}.pack kept: Object Lock {lock.mode} retention until "
-                f"{lock.until}; prune again after that date"
-            )
+        if _locked(remote, [name], report):  # asked again: never assumed from the plan
             continue
         size = catalog.packs[name]
         deleter.delete(pack_key(name))

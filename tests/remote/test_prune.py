@@ -99,16 +99,18 @@ def test_plan_waits_for_its_grace_and_pushers_reupload(
 def test_prune_refuses_a_locked_pack_and_says_until_when(
     tmp_path: Path, s3_remote: RemoteTarget
 ) -> None:
-    """Object Lock retention is asked of S3 (HeadObject) before each delete: a pack still
-    locked is kept, its retain-until date said, and the next prune plans it again."""
+    """Object Lock retention is asked of S3 (HeadObject) when planning and again before
+    each delete: a pack still locked is neither planned nor repacked, its retain-until
+    date is said, and every run asks again."""
     proj, v1, _v2, _ = _history(tmp_path, s3_remote, "--retention", "1")
     proj.env.update(ADMIN)
     forget(proj, [v1])
     packs = s3_remote.packs()
+    dry = proj.ok("prune", "origin", "--dry-run", "--json").json()
     done = proj.ok("prune", "origin", "--grace", "0", "--json").json()
-    assert not done["deleted"] and done["bytes_freed"] == 0
+    assert not done["deleted"] and done["bytes_freed"] == 0 and done["planned_seq"] is None
     locked = [line for line in done["kept"] if "Object Lock COMPLIANCE retention until" in line]
-    assert locked and len(locked) == len(done["packs_dead"]) + len(done["packs_repacked"])
+    assert locked and dry["kept"] == locked  # asked of S3, even by a dry run
     until = s3_remote.head(next(iter(packs)))["ObjectLockRetainUntilDate"]
     assert until.strftime("%Y-%m-%dT%H:%M") in locked[0]
     assert set(packs) <= set(s3_remote.packs())
