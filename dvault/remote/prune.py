@@ -32,6 +32,7 @@ import contextlib
 import datetime
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,27 @@ def released_commits(view: LogView, trusted: set[bytes]) -> set[str]:
     return found
 
 
-def live_objects(remote: Remote, repo: RemoteHome, view: LogView, released: set[str]) -> set[bytes]:
+def erased_objects(view: LogView, trusted: set[bytes]) -> set[bytes]:
+    """Objects a trusted ``redact`` entry erased (part C's ``objects`` field): never live,
+    so prune deletes them (repacking shared packs). A stand-in for part C's
+    ``dvault.remote.redaction.erased_objects`` (branch i22-c)."""
+    found: set[bytes] = set()
+    for entry, _ in view.entries:
+        action = entry.action
+        if action is None or action.kind != "redact" or not _trusted(entry, trusted):
+            continue
+        ids = action.ids("objects")
+        found.update(bytes.fromhex(i) for i in ids if isinstance(i, str) and _is_hex(i))
+    return found
+
+
+def live_objects(
+    remote: Remote,
+    repo: RemoteHome,
+    view: LogView,
+    released: set[str],
+    erased: Collection[bytes] = frozenset(),
+) -> set[bytes]:
     """Every object a kept commit needs: every commit and tag object ever named by the log
     and their history (commits are tiny and always kept, so every chain stays
     verifiable), and the trees and data of each commit not released (a ref's current
@@ -126,8 +147,12 @@ def live_objects(remote: Remote, repo: RemoteHome, view: LogView, released: set[
             commits.add(oid)
             pending.extend(obj.parents)
     keep = [c for c in commits if c.hex() not in released or c.hex() in tips]
-    found = walk(read, type_of, keep, history=False, paths=False)
-    live.update(found.objects)
+
+    def skipped(oid: bytes) -> bool:  # erased data is not walked; a commit always is
+        return oid in erased and oid not in commits
+
+    found = walk(read, type_of, keep, history=False, paths=False, known=skipped)
+    live.update(oid for oid in found.objects if oid not in erased or oid in commits)
     return live
 
 
@@ -160,7 +185,9 @@ def prune(
         remote.log.accept(view)
     remote.refresh_catalog()
     report.holes = sorted(remote.catalog.holes)
-    live = live_objects(remote, repo, view, released_commits(view, trusted))
+    live = live_objects(
+        remote, repo, view, released_commits(view, trusted), erased_objects(view, trusted)
+    )
     report.live_objects = len(live)
     open_plans = set(view.state.planned)
     dead, partial = _classify(remote, live, exclude=open_plans)
@@ -292,7 +319,8 @@ def _execute_due(
     if not due:
         return
     remote.catalog.refresh()
-    live = live_objects(remote, repo, view, released_commits(view, trusted))
+    erased = erased_objects(view, trusted)
+    live = live_objects(remote, repo, view, released_commits(view, trusted), erased)
     signer = push_signer(repo, True)
     assert signer is not None  # sign=True: a key or SignatureError
     for entry in due:

@@ -66,9 +66,23 @@ def forget(proj: Project, released: list[str], name: str = "origin") -> int:
     return append_action(proj, Action("forget", fields), name)
 
 
-def read_back(proj: Project, commit: str, name: str = "origin") -> int:
+def redact(proj: Project, commit: str, objects: list[str], name: str = "origin") -> int:
+    """A redact entry erasing ``objects`` of ``commit``, in part C's format (what
+    ``dvault redact`` writes; path hashes left out: prune reads only the objects)."""
+    fields = {
+        "commits": [commit],
+        "objects": sorted(objects),
+        "path_hashes": [],
+        "reason": "data subject request",
+    }
+    return append_action(proj, Action("redact", fields), name)
+
+
+def read_back(
+    proj: Project, commit: str, name: str = "origin", skip: frozenset[bytes] = frozenset()
+) -> int:
     """Read every object ``commit`` needs (its tree and data, not its history) from the
-    remote, each verified against its id (byte for byte); returns how many."""
+    remote, each verified against its id (byte for byte), but ``skip``; returns how many."""
     from dvault.reachability import walk
 
     with in_env(proj.env):
@@ -77,5 +91,7 @@ def read_back(proj: Project, commit: str, name: str = "origin") -> int:
         remote.refresh_catalog()
         found = walk(repo.store.get_raw, repo.store.type_of, [bytes.fromhex(commit)], history=False)
         for oid in found.objects:
+            if oid in skip:
+                continue
             remote.read_object(oid)  # raises unless a copy there hashes to its id
         return len(found.objects)

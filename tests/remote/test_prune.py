@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 from dvault import config as cfg
+from dvault.hashing import ObjectType, object_id
 from tests.cli.helpers import Project, one_error_line
 from tests.remote.conftest import RemoteTarget, build_ml, commit_file
-from tests.remote.prune_helpers import forget, read_back, trust_own_key
+from tests.remote.prune_helpers import forget, read_back, redact, trust_own_key
 
 ADMIN = {
     "DVAULT_ADMIN_AWS_ACCESS_KEY_ID": "admin",
@@ -177,3 +178,19 @@ def test_the_admin_profile_comes_from_the_local_config(
     _local_config(proj, {"admin_profile": "admin"})
     done = proj.ok("prune", "origin", "--grace", "0", "--json").json()
     assert done["deleted"] and read_back(proj, v2) > 5
+
+
+def test_prune_deletes_what_a_redaction_erased(tmp_path: Path, remote: RemoteTarget) -> None:
+    """A trusted redact entry (part C's format) naming a file's blob in the kept commit:
+    prune repacks its pack without it; the bytes are in no remote object afterwards, and
+    every other object of the commit reads back and verifies."""
+    proj, _v1, v2, _ = _history(tmp_path, remote)
+    proj.env.update(ADMIN)
+    secret = (proj.root / "models" / "small.bin").read_bytes()
+    blob = object_id(ObjectType.BLOB, secret)
+    redact(proj, v2, [blob.hex()])
+    done = proj.ok("prune", "origin", "--grace", "0", "--json", *_admin_args(remote)).json()
+    assert done["deleted"]
+    for key in remote.packs():
+        assert secret[:4096] not in remote.read(key)
+    assert read_back(proj, v2, skip=frozenset({blob})) > 5
