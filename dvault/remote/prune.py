@@ -233,7 +233,10 @@ def _classify(
     """(dead packs, partly live packs -> their live entries no fully live pack holds)."""
     catalog = remote.catalog
     entries = {name: catalog.entries_of(name) or [] for name in catalog.packs}
-    full = {n for n, es in entries.items() if es and all(e.id in live for e in es)}
+    # a pack an open plan names is about to go: its copies never make another pack dead
+    full = {
+        n for n, es in entries.items() if n not in exclude and es and all(e.id in live for e in es)
+    }
     held = {e.id for n in full for e in entries[n]}
     dead: list[str] = []
     partial: dict[str, list[PackEntry]] = {}
@@ -323,20 +326,33 @@ def _execute_due(
     live = live_objects(remote, repo, view, released_commits(view, trusted), erased)
     signer = push_signer(repo, True)
     assert signer is not None  # sign=True: a key or SignatureError
+    # what survives every open plan, due or not: a copy in another planned pack (which a
+    # later run may delete) never counts as the copy that makes a pack deletable
+    catalog = remote.catalog
+    open_packs = set(view.state.planned)
+    held: set[bytes] = set()
+    for name in catalog.packs:
+        if name not in open_packs:
+            held.update(e.id for e in catalog.entries_of(name) or [])
     for entry in due:
         planned = [n for n in view.state.planned if view.state.planned[n] == entry.seq]
-        deleted = _delete(remote, deleter, set(planned), live, report)
+        deleted = _delete(remote, deleter, set(planned), live, held, report)
         done = Action("prune-done", {"plan": entry.seq, "deleted": deleted})
         remote.log.append_action(done, signer)
         report.plans_executed.append(entry.seq)
 
 
 def _delete(
-    remote: Remote, deleter: Deleter, planned: set[str], live: set[bytes], report: PruneReport
+    remote: Remote,
+    deleter: Deleter,
+    planned: set[str],
+    live: set[bytes],
+    held: set[bytes],
+    report: PruneReport,
 ) -> list[str]:
+    """Delete the packs of one plan that hold no live object missing from ``held`` (the
+    objects of surviving packs; a pack kept here joins them)."""
     catalog = remote.catalog
-    survivors = {n: catalog.entries_of(n) or [] for n in catalog.packs if n not in planned}
-    held = {e.id for es in survivors.values() for e in es}
     deleted = []
     for name in sorted(planned):
         if name not in catalog.packs:
@@ -353,6 +369,7 @@ def _delete(
             held.update(e.id for e in entries)
             continue
         if _locked(remote, [name], report):  # asked again: never assumed from the plan
+            held.update(e.id for e in entries)
             continue
         size = catalog.packs[name]
         deleter.delete(pack_key(name))

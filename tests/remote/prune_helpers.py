@@ -95,3 +95,29 @@ def read_back(
                 continue
             remote.read_object(oid)  # raises unless a copy there hashes to its id
         return len(found.objects)
+
+
+def stray_copy(proj: Project, name: str = "origin") -> tuple[str, str]:
+    """Upload a second pack holding the objects of the remote's largest pack in reverse
+    order (other bytes, another name: the copy a repack or a re-push leaves); returns
+    (the original pack, the copy)."""
+    from dvault.remote.catalog import pack_key
+    from dvault.store.pack import PackEntry, PackWriter
+
+    with in_env(proj.env):
+        repo = Repo.open(proj.root)
+        remote = Remote(repo, pick_remote(repo, name))
+        remote.refresh_catalog()
+        original = max(remote.catalog.packs, key=remote.catalog.packs.__getitem__)
+        work = proj.root / ".dvault" / "stray"
+        work.mkdir()
+        writer = PackWriter(work, repo.store.tmp_dir)
+
+        def keep(entry: PackEntry, stored: bytes) -> None:
+            writer.add(entry.id, entry.type, entry.compression, stored, entry.raw_len)
+
+        for entry in reversed(remote.catalog.entries_of(original) or []):
+            remote.read_object(entry.id, keep=keep)
+        copy = writer.seal()
+        remote.backend.upload(pack_key(copy), work / f"{copy}.pack")
+        return original, copy

@@ -9,9 +9,17 @@ from pathlib import Path
 
 from dvault import config as cfg
 from dvault.hashing import ObjectType, object_id
+from dvault.remote.logentry import Action
 from tests.cli.helpers import Project, one_error_line
 from tests.remote.conftest import RemoteTarget, build_ml, commit_file
-from tests.remote.prune_helpers import forget, read_back, redact, trust_own_key
+from tests.remote.prune_helpers import (
+    append_action,
+    forget,
+    read_back,
+    redact,
+    stray_copy,
+    trust_own_key,
+)
 
 ADMIN = {
     "DVAULT_ADMIN_AWS_ACCESS_KEY_ID": "admin",
@@ -194,3 +202,17 @@ def test_prune_deletes_what_a_redaction_erased(tmp_path: Path, remote: RemoteTar
     for key in remote.packs():
         assert secret[:4096] not in remote.read(key)
     assert read_back(proj, v2, skip=frozenset({blob})) > 5
+
+
+def test_two_open_plans_never_delete_both_copies(tmp_path: Path, remote: RemoteTarget) -> None:
+    """Two plans due in one run, each naming one of two packs holding the same live
+    objects: the copy in the other planned pack does not count, so one pack stays."""
+    proj, _v1, v2, _ = _history(tmp_path, remote)
+    proj.env.update(ADMIN)
+    original, copy = stray_copy(proj)
+    append_action(proj, Action("prune-plan", {"delete": [original], "added": []}))
+    append_action(proj, Action("prune-plan", {"delete": [copy], "added": []}))
+    done = proj.ok("prune", "origin", "--grace", "0", "--json", *_admin_args(remote)).json()
+    assert len(done["plans_executed"]) >= 2
+    assert (original in done["deleted"]) != (copy in done["deleted"])
+    assert read_back(proj, v2) > 5
