@@ -32,7 +32,7 @@ import contextlib
 import datetime
 import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from dvault.objects import Commit, Tag, decode
 from dvault.reachability import walk
 from dvault.remote.admin import Deleter, open_deleter
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
-from dvault.remote.catalog import pack_key
+from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.logentry import Action, LogEntry
 from dvault.remote.logsign import push_signer, trusted_signers
 from dvault.remote.reflog import LogView
@@ -377,6 +377,25 @@ def _delete(
         report.deleted.append(name)
         report.bytes_freed += size
     return deleted
+
+
+def restore_relied(backend: Backend, packs_dir: Path, names: Iterable[str]) -> list[str]:
+    """Push, after its ref-log entry landed while a plan was open: upload again, from the
+    local copy, any pack it counted on that is no longer listed. A pack of the very name
+    of a planned one cannot be uploaded a second time, so a push that started after the
+    plan may have confirmed the planned copy; a phase 2 running at that moment could
+    delete it before the push's entry was appended (the grace protects only pushes that
+    started before the plan). Returns the packs uploaded again."""
+    listed = backend.list(PACK_PREFIX)
+    restored = []
+    for name in sorted(set(names)):
+        key = pack_key(name)
+        if key in listed:
+            continue
+        with contextlib.suppress(AlreadyExists):  # another pusher restored it first
+            backend.upload(key, packs_dir / f"{name}.pack")
+        restored.append(name)
+    return restored
 
 
 def _trusted(entry: LogEntry, trusted: set[bytes]) -> bool:

@@ -46,6 +46,7 @@ from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import push_signer
 from dvault.remote.marker import MARKER
+from dvault.remote.prune import restore_relied
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
@@ -412,6 +413,8 @@ def push_refs(
         ]
         who = author(repo.config, repo.root)  # as git says: the person, not the login
         final, report.log_head = remote.log.append(updates, check, signer, who)
+        if state.planned or final.state.planned:  # a prune may have deleted what we used
+            restore_relied(remote.backend, store.packs_dir, packs)
         report.log_seq, report.signed = final.state.head_seq, signer is not None
         report.updated = {ref: final.refs[ref] for ref in pending}
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
