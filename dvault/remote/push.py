@@ -41,7 +41,14 @@ from dvault.identity import author
 from dvault.objects import Tag
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
+from dvault.remote.backend import (
+    AlreadyExists,
+    Backend,
+    RemoteError,
+    RemoteNotFound,
+    RemoteSpec,
+    RemoteTampered,
+)
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import push_signer
@@ -489,8 +496,9 @@ def _send(
 
     def send(name: str, tick: Callable[[int], None]) -> int:
         if name in there:  # not sent again just to be told it exists
-            confirm_existing(repo, remote, name, packs[name])
-            return 0
+            with contextlib.suppress(RemoteNotFound):  # unless deleted since (prune)
+                confirm_existing(repo, remote, name, packs[name])
+                return 0
         try:
             remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
         except AlreadyExists:
@@ -573,6 +581,8 @@ def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> 
     it; nothing is counted on it."""
     key = pack_key(name)
     there = remote.backend.size(key)
+    if there is None:
+        raise RemoteNotFound(f"remote {remote.describe()}: {key} is gone (pruned)")
     if there != size:
         raise RemoteTampered(
             f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "
