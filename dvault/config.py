@@ -181,6 +181,7 @@ _REMOTE_FIELDS: dict[str, type] = {
     "key_id": str,
     "retention_days": int,
     "encrypt": bool,
+    "admin_profile": str,  # prune's admin credential: read from config.local only
 }
 
 

@@ -140,6 +140,12 @@ class RemoteCatalog:
             self._hole(name, str(exc))
             return None
 
+    def entries_of(self, name: str) -> list[PackEntry] | None:
+        """The footer entries of one listed pack (from the cache), None for a hole."""
+        if name not in self.packs:
+            return None
+        return self._entries(name, self.packs[name])
+
     def _known_hole(self, name: str) -> str | None:
         """Why a pack is a hole, when this clone found it to be one before."""
         if name in self.holes:

@@ -71,6 +71,14 @@ class Confirmed:
         if any(listed.get(name) != size for name, size in self.seen.items()):
             self.seen, self.packs, self.mirrors, self.commits = {}, set(), set(), []
 
+    def drop_planned(self, planned: set[str]) -> None:
+        """Treat the packs an open prune plan names as absent (dvault.remote.prune): what
+        they hold is uploaded again rather than counted on, and confirmed tips whose
+        closure may rest on them are forgotten."""
+        if planned & (self.packs | set(self.seen)):
+            self.packs -= planned
+            self.commits = []
+
     def save(self, listed: dict[str, int]) -> None:
         """Replace the file atomically, without an fsync: it is a cache, and one lost or
         torn by a crash reads as empty (everything is confirmed again as needed), while

@@ -41,11 +41,19 @@ from dvault.identity import author
 from dvault.objects import Tag
 from dvault.reachability import complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec, RemoteTampered
+from dvault.remote.backend import (
+    AlreadyExists,
+    Backend,
+    RemoteError,
+    RemoteNotFound,
+    RemoteSpec,
+    RemoteTampered,
+)
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import push_signer
 from dvault.remote.marker import MARKER
+from dvault.remote.prune import restore_relied
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
@@ -338,6 +346,7 @@ def push_refs(
     remote.refresh_catalog()
     confirmed = Confirmed.load(remote.dir)
     confirmed.validate(remote.catalog.packs)
+    confirmed.drop_planned(set(state.planned))  # packs a prune plan will delete: absent
     # What is new on each ref (for require-signed) is what its remote value does not
     # reach: a policy question. Whether data is *there* is not answered by the ref log
     # (anyone who can append to it can name any commit id) but by what this clone
@@ -411,6 +420,8 @@ def push_refs(
         ]
         who = author(repo.config, repo.root)  # as git says: the person, not the login
         final, report.log_head = remote.log.append(updates, check, signer, who)
+        if state.planned or final.state.planned:  # a prune may have deleted what we used
+            restore_relied(remote.backend, store.packs_dir, packs)
         report.log_seq, report.signed = final.state.head_seq, signer is not None
         report.updated = {ref: final.refs[ref] for ref in pending}
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
@@ -485,8 +496,9 @@ def _send(
 
     def send(name: str, tick: Callable[[int], None]) -> int:
         if name in there:  # not sent again just to be told it exists
-            confirm_existing(repo, remote, name, packs[name])
-            return 0
+            with contextlib.suppress(RemoteNotFound):  # unless deleted since (prune)
+                confirm_existing(repo, remote, name, packs[name])
+                return 0
         try:
             remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
         except AlreadyExists:
@@ -569,6 +581,8 @@ def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> 
     it; nothing is counted on it."""
     key = pack_key(name)
     there = remote.backend.size(key)
+    if there is None:
+        raise RemoteNotFound(f"remote {remote.describe()}: {key} is gone (pruned)")
     if there != size:
         raise RemoteTampered(
             f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "

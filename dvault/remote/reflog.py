@@ -94,6 +94,7 @@ by the pre-push hook), are created once and never move."""
 GENESIS = "0" * 64
 MAX_APPEND_ATTEMPTS = 8
 _ENTRY_NAME = re.compile(r"refs/log/(\d{16})\.json")
+_PACK_NAME = re.compile(r"[0-9a-f]{64}")
 
 ReadObject = Callable[[bytes], tuple[ObjectType, bytes]]
 
@@ -123,9 +124,15 @@ class LogState:
     signers: dict[str, str] = field(default_factory=dict)
     """ref -> public key (hex) whose verified signature is on the entry that last set the
     ref; a ref set by an unsigned entry is absent."""
+    planned: dict[str, int] = field(default_factory=dict)
+    """pack name -> the ``prune-plan`` entry naming it for deletion, until a ``prune-done``
+    entry closes that plan: pushers treat what those packs hold as absent (any signed plan
+    counts here; only ``prune`` asks whether its signer is trusted)."""
 
     def to_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {"seq": self.seq, "head": self.head, "refs": self.refs}
+        if self.planned:
+            value["planned"] = self.planned
         if self.protected is not None:
             value["protected"] = list(self.protected)
         if self.head_seq != self.seq:
@@ -145,6 +152,7 @@ class LogState:
             None if protected is None else tuple(str(p) for p in protected),
             int(value.get("head_seq", seq)),
             {str(k): str(v) for k, v in dict(value.get("signers", {})).items()},
+            {str(k): int(v) for k, v in dict(value.get("planned", {})).items()},
         )
 
     def apply(self, entry: LogEntry, digest: str, where: str) -> None:
@@ -172,8 +180,22 @@ class LogState:
                 self.signers[update.ref] = entry.signature.key.hex()
             else:
                 self.signers.pop(update.ref, None)
+        self._apply_action(entry)
         self.seq = self.head_seq = entry.seq
         self.head = digest
+
+    def _apply_action(self, entry: LogEntry) -> None:
+        """Track open prune plans (hostile fields: only 64-hex pack names are taken)."""
+        action = entry.action
+        if action is None:
+            return
+        if action.kind == "prune-plan":
+            for name in action.ids("delete"):
+                if isinstance(name, str) and _PACK_NAME.fullmatch(name):
+                    self.planned[name] = entry.seq
+        elif action.kind == "prune-done":
+            plan = action.fields.get("plan")
+            self.planned = {n: s for n, s in self.planned.items() if s != plan}
 
 
 @dataclass(frozen=True)
