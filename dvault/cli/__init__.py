@@ -15,7 +15,8 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
   ``changes`` (diff, show), ``switch`` (checkout), ``stash`` (stash ...), ``merge``,
   ``undo`` (revert, reset),
   ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
-  ``sync`` (push, fetch, pull, clone), ``prune``, ``verify``, ``forget``, ``runs`` (run, rerun), ``reports``
+  ``sync`` (push, fetch, pull, clone), ``prune``, ``verify``, ``forget``, ``runs`` (run,
+  rerun), ``reports``
   (lineage, review), ``datasheets`` (datasheet ..., stats), ``keys`` (key ...), ``hooks``
   (hooks ..., hook), ``demo``, ``completion``.
 
