@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dvault.environment import Recorded
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
+    from dvault.maintenance.redact import RedactPlan
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
     from dvault.ops.conflicts import ContinueReport
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from dvault.review import Review
     from dvault.signing import SignatureCheck, Signers
     from dvault.stats import Stats
+    from dvault.store.erased import Redaction
     from dvault.trees import Change
     from dvault.verify import VerifyReport
     from dvault.workspace.checkout import CheckoutReport
@@ -458,6 +460,19 @@ class Repo(Repository):
         from dvault.maintenance import gc  # deferred: start-up
 
         return gc.collect(self, dry_run, gc.parse_duration(keep_within))
+
+    def redact(
+        self,
+        paths: list[str],
+        reason: str,
+        revs: list[str] | None = None,
+        dry_run: bool = False,
+    ) -> tuple[RedactPlan, Redaction | None]:
+        """Erase the contents of ``paths`` (project-relative) from every kept commit here,
+        keeping commit ids; see ``dvault redact``."""
+        from dvault.ops import redact  # deferred: start-up
+
+        return redact.redact(self, paths, reason, revs, dry_run)
 
     def repair(self) -> RepairReport:
         """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""

@@ -14,7 +14,7 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
   command to its module): ``tracking`` (init, add, rm, status), ``commits`` (commit, log),
   ``changes`` (diff, show), ``switch`` (checkout), ``stash`` (stash ...), ``merge``,
   ``undo`` (revert, reset),
-  ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
+  ``branches`` (branch, tag), ``maintenance`` (repair, gc, redact), ``remotes`` (remote ...),
   ``sync`` (push, fetch, pull, clone), ``verify``, ``runs`` (run, rerun), ``reports``
   (lineage, review), ``datasheets`` (datasheet ..., stats), ``keys`` (key ...), ``hooks``
   (hooks ..., hook), ``demo``, ``completion``.
@@ -62,6 +62,7 @@ COMMANDS: dict[str, str] = {
     "tag": "branches",
     "repair": "maintenance",
     "gc": "maintenance",
+    "redact": "maintenance",
     "remote": "remotes",
     "push": "sync",
     "fetch": "sync",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (repair, gc):
+    for command in (repair, gc, redact):
         app.command()(command)
 
 
@@ -89,3 +89,55 @@ def gc(
     )
     for name in report.lost_found_removed:
         out.message(f"{verb} {name}")
+
+
+@with_repository()
+def redact(
+    inv: Invocation,
+    repo: Repo,
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the redaction).")] = "",
+    rev: Annotated[
+        list[str] | None, typer.Option(help="Only these revisions and their history.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only report what would be erased.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase the contents of PATHS from every kept commit, keeping commit ids.
+
+    The objects only those files use are recorded in .dvault/erased.json and removed
+    from the local packs; commits, trees and every other file stay, so pins, signatures
+    and lineage still verify. Reading an erased path then fails for that path alone
+    ("PATH: erased on DATE by USER: REASON"). Bytes another file shares are kept and
+    counted as shared.
+
+    \b
+    Examples:
+      dvault redact data/people.csv --reason "GDPR request 42" --dry-run
+      dvault redact data/people.csv --reason "GDPR request 42"
+      dvault redact raw/faces/ --rev v1.0 --reason "licence withdrawn"
+    """
+    out = inv.out
+    rel = [repo.relpath(p, inv.cwd()).decode("utf-8", "surrogateescape") for p in paths]
+    plan, record = repo.redact(rel, reason, rev or None, dry_run)
+    if as_json:
+        out.json(
+            {
+                "dry_run": dry_run,
+                "commits": [c.hex() for c in plan.commits],
+                "files": sorted(plan.files),
+                "objects": sorted(o.hex() for o in plan.objects),
+                "shared": sorted(o.hex() for o in plan.shared),
+                "removed_bytes": plan.removed_bytes,
+                "redaction": None if record is None else record.to_json(),
+            }
+        )
+        return
+    verb = "would erase" if dry_run else "erased"
+    out.message(
+        f"{verb} {len(plan.objects)} object(s) of {len(plan.files)} file(s) "
+        f"in {len(plan.commits)} commit(s)"
+        + ("" if dry_run else f", {size(plan.removed_bytes)} removed from the local packs")
+    )
+    if plan.shared:
+        out.note(f"{len(plan.shared)} object(s) kept: other files share them")

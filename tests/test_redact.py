@@ -1,0 +1,96 @@
+"""dvault redact, local side (dvault/maintenance/redact.py, dvault/store/erased.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import dvault
+from dvault.errors import ObjectErased, UsageError
+from dvault.repo import Repo
+from dvault.store import erased
+
+SECRET = b"name,email\nAda Lovelace,ada@example.org\n" + os.urandom(3000)
+
+
+def _history(tmp_path: Path) -> Repo:
+    """Three commits: people.csv added in v1, kept in v2 (another file changed), removed
+    in v3; a copy of one other file's bytes lives under another name."""
+    repo = Repo.init(tmp_path / "p")
+    data = repo.root / "data"
+    data.mkdir()
+    (data / "people.csv").write_bytes(SECRET)
+    (data / "other.bin").write_bytes(os.urandom(5000))
+    repo.add([data])
+    repo.commit("v1")
+    (data / "other.bin").write_bytes(os.urandom(5000))
+    repo.add([data])
+    repo.commit("v2")
+    repo.rm([data / "people.csv"])
+    repo.commit("v3")
+    return repo
+
+
+def _packs_hold(repo: Repo, needle: bytes) -> bool:
+    """The secret's bytes in any local pack (stored uncompressed or compressed: search
+    for a slice of the random tail, which zstd cannot shrink)."""
+    return any(needle in p.read_bytes() for p in (repo.dir / "packs").glob("*.pack"))
+
+
+def test_redact_erases_the_bytes_and_keeps_every_other_file(tmp_path: Path) -> None:
+    with _history(tmp_path) as repo:
+        needle = SECRET[-200:]
+        assert _packs_hold(repo, needle)
+        heads = {r: repo.resolve(r) for r in ("HEAD", "HEAD~1", "HEAD~2")}
+        plan, record = repo.redact(["data/people.csv"], "GDPR request 42")
+        assert record is not None and len(plan.commits) == 2 and plan.objects
+        assert not _packs_hold(repo, needle)
+        # commit ids unchanged, every other path restores
+        assert {r: repo.resolve(r) for r in heads} == heads
+        for rev in ("HEAD~1", "HEAD~2"):
+            with dvault.open("data/other.bin", rev, repo=repo.root) as f:
+                assert len(f.read()) == 5000
+            with pytest.raises(ObjectErased) as info:
+                with dvault.open("data/people.csv", rev, repo=repo.root) as f:
+                    f.read()
+            assert "erased on " in str(info.value) and "GDPR request 42" in str(info.value)
+        # the record names path hashes, never the path
+        raw = (repo.dir / erased.FILE).read_text()
+        assert "people.csv" not in raw and erased.path_hash("data/people.csv") in raw
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    with _history(tmp_path) as repo:
+        plan, record = repo.redact(["data/people.csv"], "why", dry_run=True)
+        assert record is None and plan.objects
+        assert _packs_hold(repo, SECRET[-200:])
+        assert not (repo.dir / erased.FILE).exists()
+
+
+def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with _history(tmp_path) as repo:
+        with pytest.raises(UsageError):
+            repo.redact(["data/people.csv"], "   ")
+        with pytest.raises(UsageError, match="no kept commit"):
+            repo.redact(["data/nothing.csv"], "why")
+        with pytest.raises(UsageError, match="staged"):
+            repo.redact(["data/other.bin"], "why")
+        with pytest.raises(UsageError):
+            repo.redact(["../x"], "why")
+        assert not (repo.dir / erased.FILE).exists()
+
+
+def test_shared_bytes_are_kept(tmp_path: Path) -> None:
+    """The same bytes under another kept name are not erased (that file would break)."""
+    with _history(tmp_path) as repo:
+        (repo.root / "data" / "copy.csv").write_bytes(SECRET)
+        repo.add([repo.root / "data"])
+        repo.commit("copy")
+        repo.rm([repo.root / "data" / "copy.csv"])
+        repo.commit("gone again")
+        plan, _ = repo.redact(["data/people.csv"], "why")
+        assert not plan.objects and plan.shared
+        with dvault.open("data/people.csv", "HEAD~3", repo=repo.root) as f:
+            assert f.read() == SECRET
