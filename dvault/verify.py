@@ -27,6 +27,7 @@ from dvault.remote.marker import MARKER
 from dvault.remote.session import Remote, verify_stored
 from dvault.repository import Repository
 from dvault.signing import BAD, check, trusted_signers
+from dvault.store import erased
 from dvault.store.pack import PackEntry, read_footer
 
 
@@ -42,6 +43,8 @@ class VerifyReport:
     were never fetched: not damage, brought by ``fetch --all-history``."""
     shallow: list[ObjectId] = field(default_factory=list)
     """The commits fetched without their history that the not-fetched ones are behind."""
+    redacted: set[ObjectId] = field(default_factory=set)
+    """Objects erased on purpose by ``dvault redact`` (store/erased.py): not damage."""
     signatures: dict[str, int] = field(default_factory=dict)
     """How many commits and tags were good, bad, unknown (signer) or unsigned."""
     log: dict[str, Any] | None = None
@@ -258,7 +261,10 @@ def verify_local(
     )
     report.remote_only -= not_fetched
     audit.finish(owners)
-    bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
+    erased_here = erased.erased(repo.dir)
+    report.redacted = {oid for oid in found.missing if oid in erased_here}
+    # id -> error, if read
+    bad: dict[ObjectId, str] = {oid: "" for oid in found.missing if oid not in erased_here}
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
     if read_data or window is not None:

@@ -118,7 +118,7 @@ def redact(
       dvault redact raw/faces/ --rev v1.0 --reason "licence withdrawn"
     """
     out = inv.out
-    rel = [repo.relpath(p, inv.cwd()).decode("utf-8", "surrogateescape") for p in paths]
+    rel = [repo.relpath(p).decode("utf-8", "surrogateescape") for p in inv.full(paths)]
     plan, record = repo.redact(rel, reason, rev or None, dry_run)
     if as_json:
         out.json(

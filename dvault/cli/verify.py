@@ -78,6 +78,7 @@ def verify(
                 "log": report.log,
                 "remote_only": len(report.remote_only),
                 "not_fetched": len(report.not_fetched),
+                "redacted": len(report.redacted),
                 "shallow": [c.hex() for c in report.shallow],
                 "signatures": {k: sigs.get(k, 0) for k in _SIGNATURE_WORDS},
             }
@@ -105,6 +106,8 @@ def verify(
             f"history before {before} not fetched ({len(report.not_fetched)} commits): "
             "run `dvault fetch --all-history` to bring it"
         )
+    if report.redacted:
+        checked += f"; redacted ({len(report.redacted)} objects, erased by dvault redact)"
     if report.ok:
         out.message(f"{where}: {report.objects} objects OK{checked}")
         return
