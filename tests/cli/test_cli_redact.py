@@ -26,6 +26,11 @@ def test_redact_then_verify_and_show_the_escaped_reason(project: Project) -> Non
     shown = failed.err
     assert "\x1b" not in shown and "\\x1b[31m" in shown and "\\n" in shown
     assert shown.count("\n") == 1 and "erased on " in shown
+    # a whole checkout writes every other file, names the erased one, exits non-zero
+    whole = project.run("checkout", "HEAD~1")
+    assert whole.code == 1 and whole.err.startswith("dvault: data/people.csv: erased on ")
+    assert (project.root / "data" / "keep.txt").read_text() == "keep\n"
+    assert not (project.root / "data" / "people.csv").exists()
 
 
 def test_bad_input_one_line_nothing_changed(project: Project) -> None:
