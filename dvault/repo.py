@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from dvault.environment import Recorded
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
-    from dvault.maintenance.redact import RedactPlan
     from dvault.maintenance.repair import RepairReport
     from dvault.objects import Tag
     from dvault.ops.conflicts import ContinueReport
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
+    from dvault.ops.redact import RedactReport
     from dvault.ops.stash import PopReport, StashEntry
     from dvault.ops.undo import ResetReport, RevertReport
     from dvault.pins import PinState
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from dvault.review import Review
     from dvault.signing import SignatureCheck, Signers
     from dvault.stats import Stats
-    from dvault.store.erased import Redaction
     from dvault.trees import Change
     from dvault.verify import VerifyReport
     from dvault.workspace.checkout import CheckoutReport
@@ -467,12 +466,14 @@ class Repo(Repository):
         reason: str,
         revs: list[str] | None = None,
         dry_run: bool = False,
-    ) -> tuple[RedactPlan, Redaction | None]:
+        remote: str | None = None,
+    ) -> RedactReport:
         """Erase the contents of ``paths`` (project-relative) from every kept commit here,
-        keeping commit ids; see ``dvault redact``."""
+        keeping commit ids, and with ``remote`` record a signed redact entry in its ref
+        log; see ``dvault redact``."""
         from dvault.ops import redact  # deferred: start-up
 
-        return redact.redact(self, paths, reason, revs, dry_run)
+        return redact.redact(self, paths, reason, revs, dry_run, remote)
 
     def repair(self) -> RepairReport:
         """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""

@@ -44,7 +44,8 @@ def test_redact_erases_the_bytes_and_keeps_every_other_file(tmp_path: Path) -> N
         needle = SECRET[-200:]
         assert _packs_hold(repo, needle)
         heads = {r: repo.resolve(r) for r in ("HEAD", "HEAD~1", "HEAD~2")}
-        plan, record = repo.redact(["data/people.csv"], "GDPR request 42")
+        report = repo.redact(["data/people.csv"], "GDPR request 42")
+        plan, record = report.plan, report.record
         assert record is not None and len(plan.commits) == 2 and plan.objects
         assert not _packs_hold(repo, needle)
         # commit ids unchanged, every other path restores
@@ -63,7 +64,8 @@ def test_redact_erases_the_bytes_and_keeps_every_other_file(tmp_path: Path) -> N
 
 def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     with _history(tmp_path) as repo:
-        plan, record = repo.redact(["data/people.csv"], "why", dry_run=True)
+        report = repo.redact(["data/people.csv"], "why", dry_run=True)
+        plan, record = report.plan, report.record
         assert record is None and plan.objects
         assert _packs_hold(repo, SECRET[-200:])
         assert not (repo.dir / erased.FILE).exists()
@@ -90,7 +92,7 @@ def test_shared_bytes_are_kept(tmp_path: Path) -> None:
         repo.commit("copy")
         repo.rm([repo.root / "data" / "copy.csv"])
         repo.commit("gone again")
-        plan, _ = repo.redact(["data/people.csv"], "why")
+        plan = repo.redact(["data/people.csv"], "why").plan
         assert not plan.objects and plan.shared
         with dvault.open("data/people.csv", "HEAD~3", repo=repo.root) as f:
             assert f.read() == SECRET

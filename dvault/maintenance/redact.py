@@ -69,10 +69,19 @@ def _file_objects(repo: Repository, oid: ObjectId) -> set[ObjectId]:
     return found
 
 
-def _kept_commits(repo: Repository, revs: list[str] | None) -> set[ObjectId]:
-    """Every commit here a ref, a reflog entry, the pin (or, with ``revs``, those
-    revisions) reaches through parents."""
-    starts = [repo.resolve(r) for r in revs] if revs else list(live_roots(repo, None).values())
+def _kept_commits(
+    repo: Repository, revs: list[str] | None, extra: tuple[bytes, ...] = ()
+) -> set[ObjectId]:
+    """Every commit here a ref, a reflog entry, the pin, ``extra`` (a remote's refs) —
+    or, with ``revs``, those revisions — reaches through parents."""
+    starts: list[bytes] = (
+        [repo.resolve(r) for r in revs]
+        if revs
+        else [
+            *live_roots(repo, None).values(),
+            *extra,
+        ]
+    )
 
     def parents(oid: bytes) -> list[bytes] | None:
         if repo.store.type_of(oid) != ObjectType.COMMIT:
@@ -82,7 +91,9 @@ def _kept_commits(repo: Repository, revs: list[str] | None) -> set[ObjectId]:
     return {ObjectId(c) for c in complete_commits(parents, starts)}
 
 
-def plan(repo: Repository, paths: list[str], revs: list[str] | None = None) -> RedactPlan:
+def plan(
+    repo: Repository, paths: list[str], revs: list[str] | None = None, extra: tuple[bytes, ...] = ()
+) -> RedactPlan:
     """Find the kept commits holding ``paths`` (files or directories, project-relative)
     and the objects only those files use. Raises :class:`UsageError` when no kept
     commit holds any of them."""
@@ -91,8 +102,8 @@ def plan(repo: Repository, paths: list[str], revs: list[str] | None = None) -> R
     result = RedactPlan(paths=sorted({_clean(p) for p in paths}))
     store = repo.store
     targets = [p.encode("utf-8", "surrogateescape") for p in result.paths]
-    commits = _kept_commits(repo, revs)
-    every = _kept_commits(repo, None) | commits
+    commits = _kept_commits(repo, revs, extra)
+    every = _kept_commits(repo, None, extra) | commits
     hit: set[tuple[ObjectId, bytes]] = set()  # (commit, leaf path) redacted
     for commit_id in sorted(commits):
         tree = repo.read_commit(commit_id).tree
@@ -168,10 +179,9 @@ def _other_files(
     return found
 
 
-def apply(repo: Repository, result: RedactPlan, reason: str) -> erased.Redaction:
-    """Record the redaction in ``.dvault/erased.json``, then rewrite every local pack
-    that holds an erased object without it (see the module docstring for the order)."""
-    record = erased.Redaction(
+def record_for(repo: Repository, result: RedactPlan, reason: str) -> erased.Redaction:
+    """The record of ``result``: who (git's author identity), when, why, what."""
+    return erased.Redaction(
         time_ns=time.time_ns(),
         user=identity.author(repo.config, repo.root),
         reason=reason,
@@ -179,6 +189,11 @@ def apply(repo: Repository, result: RedactPlan, reason: str) -> erased.Redaction
         objects=frozenset(result.objects),
         commits=tuple(sorted(c.hex() for c in result.commits)),
     )
+
+
+def apply(repo: Repository, result: RedactPlan, record: erased.Redaction) -> erased.Redaction:
+    """Record the redaction in ``.dvault/erased.json``, then rewrite every local pack
+    that holds an erased object without it (see the module docstring for the order)."""
     erased.add(repo.dir, record)
     _repack_without(repo, result)
     return record

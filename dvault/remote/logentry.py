@@ -26,8 +26,114 @@ SIGNATURE_CONTEXT = b"dvault ref-log entry v1\0"
 a commit or tag signature (objects.SIGNATURE_CONTEXT) or the reverse."""
 
 
+ACTION_KINDS = ("forget", "prune-plan", "prune-done", "redact")
+"""What a version 3 entry's ``action`` may be (docs/retention.md): a forget releases
+commits' contents, a prune plans or records deletions, a redact erases objects."""
+MAX_ACTION_IDS = 100_000
+"""The most ids one action list may name (the entry's size bounds it anyway)."""
+MAX_REASON = 1000
+"""The longest reason a redact action carries (characters; store/erased.MAX_REASON)."""
+POLICY_COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+"""The ``keep_<rule>`` counts a forget policy may carry (restic's vocabulary)."""
+
+
 def entry_key(seq: int) -> str:
     return f"{LOG_PREFIX}{seq:016d}.json"
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a version 3 entry does besides moving refs: ``kind`` (one of
+    :data:`ACTION_KINDS`) and its other fields, exactly as stored (a JSON object checked
+    by :func:`check_action`). Fields of kind ``forget``:
+
+    * ``branches``: the sorted, distinct branch refs (``refs/heads/...``) whose histories
+      the policy was applied to (a commit is released only when the policy drops it on
+      every one of them that holds it, and no other branch holds it);
+    * ``policy``: ``{"keep_last": N, "keep_daily": N, ..., "keep_within": "90d",
+      "keep_tags": true}`` (any subset; counts are non-negative integers);
+    * ``released``: sorted, distinct commit ids (64 hex) whose contents are no longer kept;
+    * ``released_refs``: sorted, distinct tag or pin refs named explicitly (their commits
+      may be released, otherwise every tag and pin is kept).
+    """
+
+    kind: str
+    fields: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.fields, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Action:
+        if not isinstance(value, dict) or value.get("kind") not in ACTION_KINDS:
+            raise ValueError("unknown action")
+        action = cls(value["kind"], {k: v for k, v in value.items() if k != "kind"})
+        check_action(action)
+        return action
+
+    def ids(self, name: str) -> tuple[str, ...]:
+        """A list-of-ids field (validated by the decoder), empty when absent."""
+        value = self.fields.get(name, [])
+        return tuple(value) if isinstance(value, list) else ()
+
+
+def check_action(action: Action) -> None:
+    """Raise ValueError unless ``action`` is well formed for its kind. Kinds other than
+    ``forget`` are checked here by the parts that write them (only the shape for now)."""
+    f = action.fields
+    if action.kind == "forget":
+        if set(f) != {"branches", "policy", "released", "released_refs"}:
+            raise ValueError("forget fields")
+        _check_refs(f["branches"], ("refs/heads/",))
+        _check_policy(f["policy"])
+        _check_ids(f["released"])
+        _check_refs(f["released_refs"], ("refs/tags/", "refs/pins/"))
+    elif action.kind == "redact":  # dvault/remote/redaction.py writes it
+        if set(f) != {"commits", "objects", "path_hashes", "reason"}:
+            raise ValueError("redact fields")
+        for name in ("commits", "objects", "path_hashes"):
+            _check_ids(f[name])
+        if not f["objects"] and not f["path_hashes"]:
+            raise ValueError("a redaction names nothing")
+        reason = f["reason"]
+        if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
+            raise ValueError("redact reason")
+
+
+def _check_refs(refs: Any, prefixes: tuple[str, ...]) -> None:
+    if not isinstance(refs, list) or len(refs) > MAX_ACTION_IDS:
+        raise ValueError("refs not a list")
+    if not all(isinstance(r, str) and r.startswith(prefixes) for r in refs):
+        raise ValueError("ref of another kind")
+    if refs != sorted(set(refs)):
+        raise ValueError("refs repeated or unsorted")
+    for ref in refs:
+        _check_name(ref)
+
+
+def _check_policy(policy: Any) -> None:
+    if not isinstance(policy, dict):
+        raise ValueError("forget policy")
+    for key, value in policy.items():
+        rule = key[len("keep_") :] if isinstance(key, str) and key.startswith("keep_") else ""
+        if rule in POLICY_COUNTS:
+            ok = _is_int(value) and 0 <= value < 1 << 31
+        elif rule == "within":
+            ok = isinstance(value, str) and 0 < len(value) <= 32 and value.isascii()
+            ok = ok and value.isalnum()
+        elif rule == "tags":
+            ok = isinstance(value, bool)
+        else:
+            ok = False
+        if not ok:
+            raise ValueError("forget policy")
+
+
+def _check_ids(ids: Any) -> None:
+    if not isinstance(ids, list) or len(ids) > MAX_ACTION_IDS or ids != sorted(set(ids)):
+        raise ValueError("ids not a sorted, distinct list")
+    if not all(_is_hex(i) for i in ids):
+        raise ValueError("bad id")
 
 
 @dataclass(frozen=True)
@@ -65,7 +171,13 @@ class LogEntry:
     """One append to the log. Version 2 entries carry every ref of one push, so a push
     of ``main`` and ``v1`` becomes visible all at once or not at all; version 1 entries
     (one ref each, written by earlier dvault) are still read. A version 2 entry may carry
-    the pusher's ed25519 ``signature`` over :meth:`signed_message`."""
+    the pusher's ed25519 ``signature`` over :meth:`signed_message`.
+
+    A version 3 entry is a version 2 entry with a required ``action`` (forget, prune,
+    redact; :class:`Action`) and maybe no updates; it must be signed (an unsigned one is
+    a hole). Whether its signer is *trusted* is each reader's decision: an action by an
+    untrusted key is reported and never acted on (dvault.retention.kept). dvault before
+    issue 22 reads a version 3 entry as a hole."""
 
     seq: int
     prev: str
@@ -74,17 +186,21 @@ class LogEntry:
     user: str
     host: str
     signature: Signature | None = None
+    action: Action | None = None
 
     def _value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "host": self.host,
             "prev": self.prev,
             "seq": self.seq,
             "time_ns": self.time_ns,
             "updates": [u.to_json() for u in sorted(self.updates, key=lambda u: u.ref)],
             "user": self.user,
-            "version": 2,
+            "version": 2 if self.action is None else 3,
         }
+        if self.action is not None:
+            value["action"] = self.action.to_json()
+        return value
 
     def encode(self) -> bytes:
         value = self._value()
@@ -107,16 +223,23 @@ class LogEntry:
                 raise ValueError("unknown version")
             if value.get("version") == 1:
                 updates: tuple[RefUpdate, ...] = (RefUpdate.from_json(value),)
-            elif value.get("version") == 2 and isinstance(value["updates"], list):
+            elif value.get("version") in (2, 3) and isinstance(value["updates"], list):
                 updates = tuple(RefUpdate.from_json(u) for u in value["updates"])
                 refs = [u.ref for u in updates]
-                if not refs or refs != sorted(set(refs)):
+                if (not refs and value["version"] == 2) or refs != sorted(set(refs)):
                     raise ValueError("updates empty, repeated or unsorted")
             else:
                 raise ValueError("unknown version")
+            action = None
+            if value["version"] == 3:
+                action = Action.from_json(value["action"])
+                if "signature" not in value:
+                    raise ValueError("an action entry must be signed")
+            elif "action" in value:
+                raise ValueError("an action needs version 3")
             signature = None
             if "signature" in value:
-                if value["version"] != 2:
+                if value["version"] == 1:
                     raise ValueError("a version 1 entry carries no signature")
                 signature = Signature.from_json(value["signature"], "ref-log entry")
             entry = cls(
@@ -127,6 +250,7 @@ class LogEntry:
                 user=value["user"],
                 host=value["host"],
                 signature=signature,
+                action=action,
             )
             ok = (
                 _is_int(entry.seq)

@@ -454,6 +454,8 @@ def _why(message: str) -> str:
         return "carries a signature that does not verify"
     if "malformed signature" in message:
         return "holds a malformed signature"
+    if "action entry must be signed" in message:
+        return "is an unsigned action entry (forget, prune or redact)"
     return "is not a valid ref-log entry"
 
 
