@@ -24,6 +24,7 @@ from dvault.remote.catalog import pack_key
 from dvault.remote.logsign import audit as audit_log
 from dvault.remote.logsign import refuse_untrusted
 from dvault.remote.marker import MARKER
+from dvault.remote.redaction import redactions
 from dvault.remote.session import Remote, verify_stored
 from dvault.repository import Repository
 from dvault.signing import BAD, check, trusted_signers
@@ -326,6 +327,9 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
     except RemoteError as exc:
         report.problems.append(str(exc))
     signatures = audit_log(repo, view)
+    logged, refused = redactions(view, set(trusted_signers(repo.root).names))
+    erased_here = {oid for item in logged for oid in item.record.objects}
+    erased_here |= set(erased.erased(repo.dir))
     report.log = {
         "entries": state.seq + 1,
         "head_seq": state.head_seq,
@@ -333,6 +337,8 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
         "holes": [hole.seq for hole in view.holes],
         "signatures": signatures.to_json(),
         "describe": signatures.describe(),
+        "redactions": [item.seq for item in logged],
+        "refused_redactions": refused,
     }
     if not forged:  # else not verified: every later fetch and verify must report it again
         remote.log.accept(view, report_holes=False)  # listed above already
@@ -345,6 +351,9 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
     # packs that served a bad copy of a commit, tree or chunk list (another was intact)
     report.problems += list(remote.catalog.bad.values())
     for oid in found.missing:
+        if oid in erased_here:  # erased on purpose (a trusted redaction), then pruned
+            report.redacted.add(oid)
+            continue
         report.problems.append(f"missing on {remote.describe()}: {_describe(oid, found, owners)}")
     report.objects = len(found.objects)
     if not read_data:

@@ -100,6 +100,11 @@ def verify(
             f"{where}: ref log of {log['entries']} entries, head entry {log['head_seq']}: "
             f"{log['head']}; entries {log['describe']}"
         )
+        if log["redactions"]:
+            shown = ", ".join(str(seq) for seq in log["redactions"])
+            out.message(f"{where}: redactions by trusted signers in entries {shown}")
+        for line in log["refused_redactions"]:
+            out.problem(line)
     if report.not_fetched:
         before = ", ".join(c.hex()[:12] for c in report.shallow)
         out.message(
