@@ -96,3 +96,26 @@ def test_shared_bytes_are_kept(tmp_path: Path) -> None:
         assert not plan.objects and plan.shared
         with dvault.open("data/people.csv", "HEAD~3", repo=repo.root) as f:
             assert f.read() == SECRET
+
+
+def test_lineage_says_the_revision_was_altered(tmp_path: Path) -> None:
+    from dvault import lineage
+
+    with _history(tmp_path) as repo:
+        repo.redact(["data/people.csv"], "GDPR\x1b[2J request 42")
+        graph = lineage.build(repo, "HEAD")
+        node = graph.nodes[repo.resolve("HEAD~1").hex()]
+        assert node.to_json()["redactions"][0]["reason"] == "GDPR\x1b[2J request 42"
+        text = lineage.to_text(graph)
+        assert "altered by a redaction: erased on " in text and "\x1b" not in text
+        assert not graph.nodes[repo.resolve("HEAD").hex()].redactions
+
+
+def test_a_damaged_record_is_refused(tmp_path: Path) -> None:
+    """.dvault/erased.json is read as hostile: anything but what add() writes is refused."""
+    from dvault.errors import CorruptObject
+
+    with _history(tmp_path) as repo:
+        (repo.dir / erased.FILE).write_text('{"version": 1, "redactions": [{"time_ns": true}]}')
+        with pytest.raises(CorruptObject):
+            erased.load(repo.dir)
