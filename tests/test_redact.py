@@ -119,3 +119,16 @@ def test_a_damaged_record_is_refused(tmp_path: Path) -> None:
         (repo.dir / erased.FILE).write_text('{"version": 1, "redactions": [{"time_ns": true}]}')
         with pytest.raises(CorruptObject):
             erased.load(repo.dir)
+
+
+def test_dvault_fs_fails_for_the_erased_path_alone(tmp_path: Path) -> None:
+    import fsspec
+
+    import dvault.fs  # noqa: F401  (registers dvault://)
+
+    with _history(tmp_path) as repo:
+        repo.redact(["data/people.csv"], "licence withdrawn")
+        fs = fsspec.filesystem("dvault", repo=str(repo.root), rev="HEAD~2")
+        assert len(fs.cat_file("data/other.bin")) == 5000
+        with pytest.raises(ObjectErased, match=r"^data/people.csv: erased on .*licence"):
+            fs.cat_file("data/people.csv")

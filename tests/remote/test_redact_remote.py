@@ -81,6 +81,10 @@ def test_redact_remote_appends_a_signed_entry(
     packs = (proj.root / ".dvault" / "packs").glob("*.pack")
     assert not any(SECRET[-200:] in p.read_bytes() for p in packs)
     proj.ok("checkout", "HEAD~1", "--", "data/keep.bin")
+    # repair never re-fetches an erased object from the remote that still holds it
+    proj.ok("repair")
+    packs = (proj.root / ".dvault" / "packs").glob("*.pack")
+    assert not any(SECRET[-200:] in p.read_bytes() for p in packs)
     verified = proj.ok("verify", "--remote", "origin").out
     assert "redactions by trusted signers in entries" in verified
     repo, rem = _view(proj, monkeypatch)
