@@ -102,6 +102,12 @@ def plan(
     result = RedactPlan(paths=sorted({_clean(p) for p in paths}))
     store = repo.store
     targets = [p.encode("utf-8", "surrogateescape") for p in result.paths]
+    stage_tree = repo.state.stage_tree()
+    if stage_tree is not None:
+        for target in targets:
+            if lookup(store, stage_tree, target) is not None:
+                name = target.decode("utf-8", "surrogateescape")
+                raise UsageError(f"{name} is staged: remove it (dvault rm) and commit first")
     commits = _kept_commits(repo, revs, extra)
     every = _kept_commits(repo, None, extra) | commits
     hit: set[tuple[ObjectId, bytes]] = set()  # (commit, leaf path) redacted
@@ -123,12 +129,6 @@ def plan(
         raise UsageError(f"no kept commit holds {', '.join(result.paths)}")
     wanted: set[ObjectId] = set().union(*result.files.values())
     others = _other_files(repo, every, hit)
-    stage_tree = repo.state.stage_tree()
-    if stage_tree is not None:
-        for target in targets:
-            if lookup(store, stage_tree, target) is not None:
-                name = target.decode("utf-8", "surrogateescape")
-                raise UsageError(f"{name} is staged: remove it (dvault rm) and commit first")
     result.shared = wanted & others
     result.objects = wanted - others
     return result
@@ -153,14 +153,16 @@ def _other_files(
     """Every file object (and chunk) of every kept commit, except the redacted leaves.
     A subtree holding no redacted leaf is walked once, whatever commits share it."""
     redacted_dirs: dict[ObjectId, set[bytes]] = {}
+    redacted_leaves: dict[ObjectId, set[bytes]] = {}
     for commit_id, leaf in hit:
         parts = leaf.split(b"/")
         dirs = redacted_dirs.setdefault(commit_id, set())
         dirs.update(b"/".join(parts[:i]) for i in range(len(parts)))
+        redacted_leaves.setdefault(commit_id, set()).add(leaf)
     seen: set[ObjectId] = set()
     found: set[ObjectId] = set()
     for commit_id in commits:
-        leaves = {leaf for c, leaf in hit if c == commit_id}
+        leaves = redacted_leaves.get(commit_id, set())
         prefixes = redacted_dirs.get(commit_id, set())
         stack = [(b"", repo.read_commit(commit_id).tree)]
         while stack:
