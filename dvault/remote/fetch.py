@@ -33,11 +33,13 @@ from dvault.remote import shallow
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
-from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.logsign import refuse_untrusted, trusted_signers
 from dvault.remote.marker import MARKER
+from dvault.remote.redaction import redactions
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, record_tracking, verify_stored
 from dvault.repository import Repository
+from dvault.store import erased
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
 
 if TYPE_CHECKING:
@@ -137,6 +139,7 @@ def fetch_view(
         )
     wanted = _wanted(state.refs, names)
     refuse_untrusted(repo, view, remote.describe(), list(wanted))
+    record_redactions(repo, view)  # before the objects: what a redaction erased is not fetched
     report = FetchReport(refs=wanted)
     remote.refresh_catalog()
     starts = [ObjectId(bytes.fromhex(h)) for h in wanted.values()]
@@ -148,6 +151,20 @@ def fetch_view(
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
     remote.warn_tampering()
     return report
+
+
+def record_redactions(repo: Repository, view: LogView) -> None:
+    """Record in ``.dvault/erased.json`` each redaction of ``view``'s new entries signed by
+    a trusted key (remote/redaction.py), so this clone neither fetches nor serves what it
+    erased. Local copies it already holds stay until ``dvault redact`` runs here (that
+    checks them against the commits only this clone has)."""
+    logged, refused = redactions(view, set(trusted_signers(repo).names))
+    for line in refused:
+        repo.warn(line)
+    have = {(r.time_ns, r.objects) for r in erased.load(repo.dir)}
+    for item in logged:
+        if (item.record.time_ns, item.record.objects) not in have:
+            erased.add(repo.dir, item.record)
 
 
 def bring_in(
@@ -252,8 +269,10 @@ def _bring_in_once(
         lambda oid: [] if oid in boundary else _parents_if_local(repo, oid), tips
     )
 
+    gone = erased.erased(repo.dir)  # erased on purpose (dvault redact): never fetched
+
     def known(oid: bytes) -> bool:
-        return oid in done or store.type_of(oid) == ObjectType.BLOB
+        return oid in done or store.type_of(oid) == ObjectType.BLOB or oid in gone
 
     reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
     if not history:

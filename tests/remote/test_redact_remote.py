@@ -21,7 +21,7 @@ from dvault.signing import trusted_signers
 from dvault.store.erased import path_hash
 from tests.cli.helpers import Project
 
-from .conftest import RemoteTarget, new_project
+from .conftest import RemoteTarget, clone, new_project
 
 SECRET = b"name,email\nAda,ada@example.org\n" + os.urandom(4000)
 
@@ -129,3 +129,22 @@ def test_forged_redact_entries_erase_nothing(
     assert not (proj.root / ".dvault" / "erased.json").exists()
     proj.ok("checkout", "HEAD~1", "--", "data/people.csv")
     assert (proj.root / "data" / "people.csv").read_bytes() == SECRET
+
+
+def test_a_clone_made_after_the_redaction_never_fetches_the_bytes(
+    tmp_path: Path, remote: RemoteTarget
+) -> None:
+    """Before any prune the remote still holds the bytes: a clone that trusts the
+    redaction's signer records it and does not fetch them; every other file restores."""
+    proj = _pushed(tmp_path, remote)
+    proj.ok("key", "generate")
+    signers = Path(proj.env["DVAULT_CONFIG_DIR"]) / "allowed_signers"
+    signers.write_text(proj.ok("key", "export").out)
+    proj.ok("redact", "data/people.csv", "--reason", "GDPR request 42", "--remote", "origin")
+    other = clone(remote, tmp_path / "other")
+    packs = (other.root / ".dvault" / "packs").glob("*.pack")
+    assert not any(SECRET[-200:] in p.read_bytes() for p in packs)
+    result = other.run("checkout", "HEAD~1")
+    assert result.code == 1 and "data/people.csv: erased on " in result.err
+    assert len((other.root / "data" / "keep.bin").read_bytes()) == 3000
+    assert "redacted (1 objects" in other.ok("verify").out
