@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .helpers import Project
 
 
@@ -43,3 +45,13 @@ def test_bad_input_one_line_nothing_changed(project: Project) -> None:
         result = project.run(*args)
         assert result.code != 0 and result.err.count("\n") == 1, result.err
     assert not (project.root / ".dvault" / "erased.json").exists()
+
+
+def test_push_to_a_new_remote_after_a_redaction(project: Project, tmp_path: Path) -> None:
+    """The erased object is not pushed (it is not here); the rest is, and verify of that
+    remote from this clone says redacted, not missing."""
+    _history(project)
+    project.ok("redact", "data/people.csv", "--reason", "x")
+    project.ok("remote", "add", "--init", "backup", str(tmp_path / "backup"))
+    project.ok("push", "backup", "main")
+    assert "redacted (1 objects" in project.ok("verify", "--remote", "backup").out
