@@ -132,3 +132,29 @@ def test_dvault_fs_fails_for_the_erased_path_alone(tmp_path: Path) -> None:
         assert len(fs.cat_file("data/other.bin")) == 5000
         with pytest.raises(ObjectErased, match=r"^data/people.csv: erased on .*licence"):
             fs.cat_file("data/people.csv")
+
+
+def test_interrupted_between_record_and_repack_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded, then stopped before the packs were rewritten: every file still reads,
+    verify is clean, and running redact again finishes the erasure."""
+    from dvault.maintenance import redact as local
+    from dvault.verify import verify_local
+
+    def killed(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    with _history(tmp_path) as repo:
+        with monkeypatch.context() as patch:
+            patch.setattr(local, "_repack_without", killed)
+            with pytest.raises(KeyboardInterrupt):
+                repo.redact(["data/people.csv"], "why")
+        assert _packs_hold(repo, SECRET[-200:])
+        with dvault.open("data/other.bin", "HEAD~2", repo=repo.root) as f:
+            assert len(f.read()) == 5000
+        assert verify_local(repo, None, read_data=True).ok
+        repo.redact(["data/people.csv"], "why")
+        assert not _packs_hold(repo, SECRET[-200:])
+        report = verify_local(repo, None, read_data=True)
+        assert report.ok and report.redacted
