@@ -158,3 +158,21 @@ def test_interrupted_between_record_and_repack_loses_nothing(
         assert not _packs_hold(repo, SECRET[-200:])
         report = verify_local(repo, None, read_data=True)
         assert report.ok and report.redacted
+
+
+def test_rev_limits_the_redaction_to_that_history(tmp_path: Path) -> None:
+    """--rev v1: the path's content in v1 and before is erased; a later version of the
+    file (other bytes) still restores."""
+    with _history(tmp_path) as repo:
+        newer = os.urandom(4000)
+        (repo.root / "data" / "people.csv").write_bytes(newer)
+        repo.add([repo.root / "data"])
+        repo.commit("people again")
+        repo.rm([repo.root / "data" / "people.csv"])
+        repo.commit("and gone")
+        report = repo.redact(["data/people.csv"], "why", revs=["HEAD~3"])
+        assert len(report.plan.commits) == 2
+        with dvault.open("data/people.csv", "HEAD~1", repo=repo.root) as f:
+            assert f.read() == newer
+        with pytest.raises(ObjectErased):
+            dvault.open("data/people.csv", "HEAD~3", repo=repo.root)
