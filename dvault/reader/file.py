@@ -118,6 +118,12 @@ class VersionFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file")
 
     def _chunk(self, i: int) -> bytes:
+        try:
+            return self._chunk_at(i)
+        except ObjectErased as exc:  # a chunk erased by dvault redact: name the file
+            raise exc.for_path(self.name) from None
+
+    def _chunk_at(self, i: int) -> bytes:
         current = self._current
         if current is not None and current[0] == i:
             return current[1]

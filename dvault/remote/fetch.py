@@ -33,9 +33,9 @@ from dvault.remote import shallow
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
-from dvault.remote.logsign import refuse_untrusted, trusted_signers
+from dvault.remote.logsign import refuse_untrusted
 from dvault.remote.marker import MARKER
-from dvault.remote.redaction import redactions
+from dvault.remote.redaction import record_redactions
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, record_tracking, verify_stored
 from dvault.repository import Repository
@@ -151,20 +151,6 @@ def fetch_view(
             repo.refs.create_tag(ref[len(TAGS) :], ObjectId(bytes.fromhex(hex_id)))
     remote.warn_tampering()
     return report
-
-
-def record_redactions(repo: Repository, view: LogView) -> None:
-    """Record in ``.dvault/erased.json`` each redaction of ``view``'s new entries signed by
-    a trusted key (remote/redaction.py), so this clone neither fetches nor serves what it
-    erased. Local copies it already holds stay until ``dvault redact`` runs here (that
-    checks them against the commits only this clone has)."""
-    logged, refused = redactions(view, set(trusted_signers(repo).names))
-    for line in refused:
-        repo.warn(line)
-    have = {(r.time_ns, r.objects) for r in erased.load(repo.dir)}
-    for item in logged:
-        if (item.record.time_ns, item.record.objects) not in have:
-            erased.add(repo.dir, item.record)
 
 
 def bring_in(

@@ -23,9 +23,11 @@ from dvault.errors import CheckFailed
 from dvault.hashing import ObjectId, from_hex
 from dvault.remote.backend import AlreadyExists
 from dvault.remote.logentry import MAX_ENTRY, Action, LogEntry, entry_key
-from dvault.remote.logsign import SignEntry
+from dvault.remote.logsign import SignEntry, trusted_signers
 from dvault.remote.reflog import MAX_APPEND_ATTEMPTS, LogView, RemoteRefLog
+from dvault.remote.session import RemoteHome
 from dvault.signing import fingerprint
+from dvault.store import erased
 from dvault.store.erased import Redaction
 
 KIND = "redact"
@@ -121,6 +123,21 @@ def redactions(view: LogView, trusted: set[bytes]) -> tuple[list[LoggedRedaction
     return found, refused
 
 
+def record_redactions(repo: RemoteHome, view: LogView) -> None:
+    """Record in ``repo.dir/erased.json`` each redaction among ``view``'s entries signed by
+    a trusted key, so this clone (or a reader's cache) neither fetches nor serves what it
+    erased; warn about the untrusted ones. Local copies already held stay until
+    ``dvault redact`` runs here (that checks them against the commits only this clone
+    has)."""
+    logged, refused = redactions(view, set(trusted_signers(repo).names))
+    for text in refused:
+        repo.warn(text)
+    have = {(r.time_ns, r.objects) for r in erased.load(repo.dir)}
+    for item in logged:
+        if (item.record.time_ns, item.record.objects) not in have:
+            erased.add(repo.dir, item.record)
+
+
 def erased_objects(view: LogView, trusted: set[bytes]) -> set[ObjectId]:
     """Every object a trusted redaction in ``view`` (a full replay) erased: what prune
     deletes from the remote once retention allows (part B's prune calls this)."""
@@ -133,6 +150,7 @@ __all__ = [
     "LoggedRedaction",
     "append_redaction",
     "erased_objects",
+    "record_redactions",
     "redact_action",
     "redactions",
 ]

@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+import dvault
+from dvault.errors import ObjectErased
 from dvault.objects import Signature
 from dvault.remote.logentry import Action, LogEntry, entry_key
 from dvault.remote.redaction import erased_objects, redactions
@@ -94,6 +96,12 @@ def test_redact_remote_appends_a_signed_entry(
         assert {o.hex() for o in erased_objects(view, trusted)} == set(action["objects"])
         # a clone that trusts nobody acts on nothing
         assert erased_objects(view, set()) == set()
+    # read in place by URL, before any prune: the erased file is never served
+    where = {"remote": remote.url, "endpoint": remote.endpoint, "cache_dir": tmp_path / "c"}
+    with dvault.open("data/keep.bin", "main~1", **where) as f:  # type: ignore[arg-type]
+        assert len(f.read()) == 3000
+    with pytest.raises(ObjectErased, match=r"^data/people.csv: erased on .*GDPR request 42"):
+        dvault.open("data/people.csv", "main~1", **where)  # type: ignore[arg-type]
 
 
 def test_forged_redact_entries_erase_nothing(
