@@ -41,9 +41,10 @@ class RedactPlan:
 
     paths: list[str]
     commits: list[ObjectId] = field(default_factory=list)
-    """Kept commits whose tree holds one of the paths, oldest reachable first."""
+    """Kept commits whose tree holds one of the paths (sorted by id)."""
     files: dict[str, set[ObjectId]] = field(default_factory=dict)
-    """Each redacted leaf path and the file objects (blob or chunk list) it had."""
+    """Each redacted leaf path and its objects in any commit (blob, or chunk list and
+    chunks)."""
     objects: set[ObjectId] = field(default_factory=set)
     """Objects to erase: used by the redacted files and by no other file."""
     shared: set[ObjectId] = field(default_factory=set)
@@ -53,7 +54,7 @@ class RedactPlan:
 
 
 def _clean(path: str) -> str:
-    text = path.replace("\\", "/").strip("/")
+    text = path.strip("/")
     parts = text.split("/")
     if not text or any(p in ("", ".", "..") for p in parts) or "\0" in text:
         raise UsageError(f"invalid path to redact: {path!r}")
