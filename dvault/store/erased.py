@@ -17,6 +17,7 @@ never the paths. This module is the only one that reads or writes the file.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,28 @@ def erased(repo_dir: Path) -> dict[ObjectId, Redaction]:
     return found
 
 
+class ErasedIndex:
+    """:func:`erased` of one directory, re-read only when the file changes (a store asks
+    on every absent object; a partial clone has many)."""
+
+    def __init__(self, repo_dir: Path) -> None:
+        self.path = repo_dir / FILE
+        self._key: tuple[int, int, int] | None = None
+        self._found: dict[ObjectId, Redaction] = {}
+
+    def get(self, oid: bytes) -> Redaction | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise os_error(exc, "read", self.path) from None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key != self._key:
+            self._found, self._key = erased(self.path.parent), key
+        return self._found.get(ObjectId(bytes(oid)))
+
+
 def add(repo_dir: Path, record: Redaction) -> None:
     """Append ``record`` (before its objects leave the packs: see the module docstring)."""
     records = [r.to_json() for r in [*load(repo_dir), record]]
@@ -138,4 +161,4 @@ def add(repo_dir: Path, record: Redaction) -> None:
     write_durable(repo_dir / FILE, text.encode("utf-8") + b"\n")
 
 
-__all__ = ["FILE", "MAX_REASON", "Redaction", "add", "erased", "load", "path_hash"]
+__all__ = ["FILE", "MAX_REASON", "ErasedIndex", "Redaction", "add", "erased", "load", "path_hash"]

@@ -57,6 +57,7 @@ class ObjectStore:
         self._fd_lock = threading.Lock()
         self.tree_cache: dict[bytes, Any] = {}  # see trees.read_tree
         self.unreadable_packs: dict[str, str] = {}
+        self._erased = erased.ErasedIndex(root)
         if not readonly:
             self.sync_packs()
 
@@ -122,7 +123,7 @@ class ObjectStore:
 
     def _missing(self, oid: bytes) -> MissingObject:
         """Absent: erased on purpose (``dvault redact``: store/erased.py) or missing."""
-        record = erased.erased(self.root).get(ObjectId(bytes(oid)))
+        record = self._erased.get(oid)
         if record is not None:
             return ObjectErased(oid.hex(), record.detail())
         return MissingObject(f"object {oid.hex()} is missing from the store")
