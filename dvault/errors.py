@@ -75,6 +75,22 @@ class MissingObject(DvaultError):
     """An object id that the store does not hold."""
 
 
+class ObjectErased(MissingObject):
+    """An object deliberately erased by ``dvault redact`` (store/erased.py): absent on
+    purpose, never damage. ``detail`` is "erased on DATE by USER: REASON", escaped; a
+    reader that knows the path says :meth:`for_path`."""
+
+    def __init__(self, oid_hex: str, detail: str) -> None:
+        super().__init__(f"object {oid_hex[:12]}: {detail}")
+        self.detail = detail
+
+    def for_path(self, path: str) -> ObjectErased:
+        named = ObjectErased.__new__(ObjectErased)
+        DvaultError.__init__(named, f"{textsafe.line(path)}: {self.detail}")
+        named.detail = self.detail
+        return named
+
+
 class CorruptPack(DvaultError):
     """A pack file whose header, records or footer are damaged."""
 

@@ -28,6 +28,8 @@ from dvault.environment import Recorded, load
 from dvault.errors import DvaultError
 from dvault.repository import Repository
 from dvault.revisions import peel
+from dvault.store import erased
+from dvault.store.erased import Redaction
 from dvault.textsafe import dot_string, first_line, html_text, line, script_json
 
 
@@ -44,6 +46,9 @@ class Node:
     environment: Recorded | None = None  # read and checked (dvault/environment.py)
     names: list[str] = field(default_factory=list)
     """Branches and tags pointing at it, as ``log`` shows them: ``main``, ``tag: v1``."""
+    redactions: list[Redaction] = field(default_factory=list)
+    """``dvault redact`` runs that erased contents of this commit (store/erased.py): the
+    commit id is unchanged, but some of its files no longer restore."""
 
     @property
     def title(self) -> str:
@@ -68,6 +73,16 @@ class Node:
             "available": self.available,
             "names": self.names,
             "depth": self.depth,
+            "redactions": [
+                {
+                    "time": _when(r.time_ns),
+                    "user": r.user,
+                    "reason": r.reason,
+                    "files": len(r.path_hashes),
+                    "objects": len(r.objects),
+                }
+                for r in self.redactions
+            ],
         }
 
 
@@ -129,6 +144,10 @@ def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
     start = repo.resolve(rev)
     graph = Graph(start.hex())
     queue: deque[tuple[bytes, int]] = deque([(start, 0)])
+    altered: dict[str, list[Redaction]] = {}
+    for record in erased.load(repo.dir):
+        for commit_hex in record.commits:
+            altered.setdefault(commit_hex, []).append(record)
     while queue:
         oid, depth = queue.popleft()
         key = oid.hex()
@@ -148,6 +167,7 @@ def build(repo: Repository, rev: str, max_depth: int = 1000) -> Graph:
             commit.meta,
             depth,
             environment=load(repo.store.get_raw, repo.store.type_of, commit.meta),
+            redactions=altered.get(key, []),
         )
         for parent in commit.parents:
             graph.edges.append(Edge(key, parent.hex(), "parent"))
@@ -218,6 +238,8 @@ def _describe(node: Node) -> list[str]:
     who = " on ".join(str(x) for x in (node.meta.get("user"), node.meta.get("host")) if x)
     if who:
         lines.append(f"by: {who}")
+    for record in node.redactions:  # detail() is escaped already
+        lines.append(f"altered by a redaction: {record.detail()} ({len(record.path_hashes)} files)")
     return [line(text) for text in lines]
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from dvault.ops.conflicts import ContinueReport
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
+    from dvault.ops.redact import RedactReport
     from dvault.ops.stash import PopReport, StashEntry
     from dvault.ops.undo import ResetReport, RevertReport
     from dvault.pins import PinState
@@ -458,6 +459,21 @@ class Repo(Repository):
         from dvault.maintenance import gc  # deferred: start-up
 
         return gc.collect(self, dry_run, gc.parse_duration(keep_within))
+
+    def redact(
+        self,
+        paths: list[str],
+        reason: str,
+        revs: list[str] | None = None,
+        dry_run: bool = False,
+        remote: str | None = None,
+    ) -> RedactReport:
+        """Erase the contents of ``paths`` (project-relative) from every kept commit here,
+        keeping commit ids, and with ``remote`` record a signed redact entry in its ref
+        log; see ``dvault redact``."""
+        from dvault.ops import redact  # deferred: start-up
+
+        return redact.redact(self, paths, reason, revs, dry_run, remote)
 
     def repair(self) -> RepairReport:
         """Rebuild the index, salvage damaged packs, re-fetch from remotes, restore refs."""

@@ -29,8 +29,10 @@ from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
 from dvault.remote.backend import RemoteSpec
 from dvault.remote.catalog import pack_key
+from dvault.remote.redaction import redactions
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
+from dvault.store import erased
 from dvault.trees import lookup
 from dvault.verify import verify_remote_objects
 
@@ -43,6 +45,9 @@ class RemoteCheck:
     objects: int = 0
     missing: int = 0
     damaged: int = 0
+    redacted: int = 0
+    """Objects the pinned data needs that a redaction erased on purpose (dvault redact):
+    not missing; the remote is complete without them."""
     detail: str = ""
     lock: str = ""
     """How the storage protects what dvault wrote, in words (``Backend.lock``)."""
@@ -160,12 +165,18 @@ def _check_remote(
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
         remote = Remote(repo, spec)
-        remote.log.load()  # refuses a rewritten or truncated log; follows no ref, saves nothing
+        view = remote.log.load()  # refuses a rewritten or truncated log; follows no ref
         remote.refresh_catalog()
         found = walk(remote.read_object, remote.catalog.type_of, [commit])
     except DvaultError as exc:
         check.detail = str(exc)
         return check
+    # erased on purpose, here or by a trusted redaction on this remote: not missing
+    logged, _ = redactions(view, set(signing.trusted_signers(repo.root).names))
+    gone = set(erased.erased(repo.dir)) | {o for item in logged for o in item.record.objects}
+    for oid in [o for o in found.missing if o in gone]:
+        del found.missing[oid]
+        check.redacted += 1
     check.objects = len(found.objects)
     check.missing = len(found.missing)
     if check.missing:

@@ -216,6 +216,13 @@ def _node_items(node: dict[str, Any]) -> tuple[Inline, list[Inline]]:
     run = node.get("run")
     if isinstance(run, dict) and isinstance(run.get("command"), list):
         subs.append((Span("ran "), Span(" ".join(map(str, run["command"])), "code")))
+    for item in node.get("redactions", []):  # the id is unchanged, some contents are not
+        subs.append(
+            _t(
+                f"altered by a redaction: {item.get('files')} file(s) erased on "
+                f"{item.get('time')} by {item.get('user')}: {item.get('reason')}"
+            )
+        )
     return label, subs
 
 

@@ -86,6 +86,8 @@ class RemoteFacts(Protocol):
     def lock_mode(self) -> str | None: ...
     @property
     def retain_until(self) -> str | None: ...
+    @property
+    def redacted(self) -> int: ...
 
 
 class PinFacts(Protocol):
@@ -199,6 +201,8 @@ def _holds(x: RemoteFacts) -> str:
         )
     elif x.packs and x.lock_mode is None and "S3" in x.lock:
         text += f"; none of the {x.packs} pack(s) holding it is under Object Lock"
+    if x.redacted:
+        text += f"; {x.redacted} object(s) of it were erased by a redaction (dvault redact)"
     if x.detail:
         text += f" ({x.detail})"
     return text

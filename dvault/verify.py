@@ -24,9 +24,11 @@ from dvault.remote.catalog import pack_key
 from dvault.remote.logsign import audit as audit_log
 from dvault.remote.logsign import refuse_untrusted
 from dvault.remote.marker import MARKER
+from dvault.remote.redaction import redactions
 from dvault.remote.session import Remote, verify_stored
 from dvault.repository import Repository
 from dvault.signing import BAD, check, trusted_signers
+from dvault.store import erased
 from dvault.store.pack import PackEntry, read_footer
 
 
@@ -42,6 +44,8 @@ class VerifyReport:
     were never fetched: not damage, brought by ``fetch --all-history``."""
     shallow: list[ObjectId] = field(default_factory=list)
     """The commits fetched without their history that the not-fetched ones are behind."""
+    redacted: set[ObjectId] = field(default_factory=set)
+    """Objects erased on purpose by ``dvault redact`` (store/erased.py): not damage."""
     signatures: dict[str, int] = field(default_factory=dict)
     """How many commits and tags were good, bad, unknown (signer) or unsigned."""
     log: dict[str, Any] | None = None
@@ -258,7 +262,10 @@ def verify_local(
     )
     report.remote_only -= not_fetched
     audit.finish(owners)
-    bad: dict[ObjectId, str] = {oid: "" for oid in found.missing}  # id -> error, if read
+    erased_here = erased.erased(repo.dir)
+    report.redacted = {oid for oid in found.missing if oid in erased_here}
+    # id -> error, if read
+    bad: dict[ObjectId, str] = {oid: "" for oid in found.missing if oid not in erased_here}
     report.objects = len(found.objects)
     window = _sample_window(repo, sample) if sample is not None else None
     if read_data or window is not None:
@@ -320,6 +327,9 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
     except RemoteError as exc:
         report.problems.append(str(exc))
     signatures = audit_log(repo, view)
+    logged, refused = redactions(view, set(trusted_signers(repo.root).names))
+    erased_here = {oid for item in logged for oid in item.record.objects}
+    erased_here |= set(erased.erased(repo.dir))
     report.log = {
         "entries": state.seq + 1,
         "head_seq": state.head_seq,
@@ -327,6 +337,8 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
         "holes": [hole.seq for hole in view.holes],
         "signatures": signatures.to_json(),
         "describe": signatures.describe(),
+        "redactions": [item.seq for item in logged],
+        "refused_redactions": refused,
     }
     if not forged:  # else not verified: every later fetch and verify must report it again
         remote.log.accept(view, report_holes=False)  # listed above already
@@ -339,6 +351,9 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
     # packs that served a bad copy of a commit, tree or chunk list (another was intact)
     report.problems += list(remote.catalog.bad.values())
     for oid in found.missing:
+        if oid in erased_here:  # erased on purpose (a trusted redaction), then pruned
+            report.redacted.add(oid)
+            continue
         report.problems.append(f"missing on {remote.describe()}: {_describe(oid, found, owners)}")
     report.objects = len(found.objects)
     if not read_data:

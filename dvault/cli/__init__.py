@@ -14,9 +14,9 @@ borg's ``archiver/<verb>_cmd.py``): a body parses, calls one operation, and rend
   command to its module): ``tracking`` (init, add, rm, status), ``commits`` (commit, log),
   ``changes`` (diff, show), ``switch`` (checkout), ``stash`` (stash ...), ``merge``,
   ``undo`` (revert, reset),
-  ``branches`` (branch, tag), ``maintenance`` (repair, gc), ``remotes`` (remote ...),
-  ``sync`` (push, fetch, pull, clone), ``prune``, ``verify``, ``forget``, ``runs`` (run,
-  rerun), ``reports``
+  ``branches`` (branch, tag), ``maintenance`` (repair, gc, redact), ``remotes`` (remote
+  ...), ``sync`` (push, fetch, pull, clone), ``prune``, ``verify``, ``forget``, ``runs``
+  (run, rerun), ``reports``
   (lineage, review), ``datasheets`` (datasheet ..., stats), ``keys`` (key ...), ``hooks``
   (hooks ..., hook), ``demo``, ``completion``.
 
@@ -63,6 +63,7 @@ COMMANDS: dict[str, str] = {
     "tag": "branches",
     "repair": "maintenance",
     "gc": "maintenance",
+    "redact": "maintenance",
     "remote": "remotes",
     "push": "sync",
     "fetch": "sync",

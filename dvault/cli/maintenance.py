@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (repair, gc):
+    for command in (repair, gc, redact):
         app.command()(command)
 
 
@@ -89,3 +89,69 @@ def gc(
     )
     for name in report.lost_found_removed:
         out.message(f"{verb} {name}")
+
+
+@with_repository()
+def redact(
+    inv: Invocation,
+    repo: Repo,
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the redaction).")] = "",
+    rev: Annotated[
+        list[str] | None, typer.Option(help="Only these revisions and their history.")
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(help="Also record a signed redact entry in this remote's ref log."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only report what would be erased.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase the contents of PATHS from every kept commit, keeping commit ids.
+
+    The objects only those files use are recorded in .dvault/erased.json and removed
+    from the local packs; commits, trees and every other file stay, so pins, signatures
+    and lineage still verify. Reading an erased path then fails for that path alone
+    ("PATH: erased on DATE by USER: REASON"). Bytes another file shares are kept and
+    counted as shared. With --remote, a signed redact entry (path hashes, object ids,
+    who, when, why) is appended to the remote's ref log first (needs a signing key and
+    every remote ref fetched); dvault prune deletes the remote's copies.
+
+    \b
+    Examples:
+      dvault redact data/people.csv --reason "GDPR request 42" --dry-run
+      dvault redact data/people.csv --reason "GDPR request 42" --remote origin
+      dvault redact raw/faces/ --rev v1.0 --reason "licence withdrawn"
+    """
+    out = inv.out
+    rel = [repo.relpath(p).decode("utf-8", "surrogateescape") for p in inv.full(paths)]
+    report = repo.redact(rel, reason, rev or None, dry_run, remote)
+    plan, record = report.plan, report.record
+    if as_json:
+        out.json(
+            {
+                "dry_run": dry_run,
+                "commits": [c.hex() for c in plan.commits],
+                "files": sorted(plan.files),
+                "objects": sorted(o.hex() for o in plan.objects),
+                "shared": sorted(o.hex() for o in plan.shared),
+                "removed_bytes": plan.removed_bytes,
+                "remote": remote,
+                "log_seq": report.log_seq,
+                "redaction": None if record is None else record.to_json(),
+            }
+        )
+        return
+    verb = "would erase" if dry_run else "erased"
+    out.message(
+        f"{verb} {len(plan.objects)} object(s) of {len(plan.files)} file(s) "
+        f"in {len(plan.commits)} commit(s)"
+        + ("" if dry_run else f", {size(plan.removed_bytes)} removed from the local packs")
+    )
+    if report.log_seq is not None:
+        out.message(
+            f"recorded as signed ref-log entry {report.log_seq} of remote {remote}; "
+            f"dvault prune {remote} deletes its copies"
+        )
+    if plan.shared:
+        out.note(f"{len(plan.shared)} object(s) kept: other files share them")

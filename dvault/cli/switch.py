@@ -148,8 +148,11 @@ def _done(
                 "removed": report.removed,
                 "bytes_written": report.bytes_written,
                 "kept_in": f".dvault/lost+found/{report.kept.name}" if report.kept else None,
+                "erased": report.erased,
             }
         )
+        if report.erased:
+            raise typer.Exit(1)
         return
     if report.kept is not None:
         inv.out.message(
@@ -161,6 +164,10 @@ def _done(
         f"checked out {where}: {report.written} written, {report.removed} removed "
         f"({size(report.bytes_written)})"
     )
+    for line in report.erased:  # every other file was written; these were erased
+        inv.out.problem(line)
+    if report.erased:
+        raise typer.Exit(1)
 
 
 def _checkout_pin(inv: Invocation, repo: Repo, force: bool, accept: bool, as_json: bool) -> None:

@@ -78,6 +78,7 @@ def verify(
                 "log": report.log,
                 "remote_only": len(report.remote_only),
                 "not_fetched": len(report.not_fetched),
+                "redacted": len(report.redacted),
                 "shallow": [c.hex() for c in report.shallow],
                 "signatures": {k: sigs.get(k, 0) for k in _SIGNATURE_WORDS},
             }
@@ -99,12 +100,19 @@ def verify(
             f"{where}: ref log of {log['entries']} entries, head entry {log['head_seq']}: "
             f"{log['head']}; entries {log['describe']}"
         )
+        if log["redactions"]:
+            shown = ", ".join(str(seq) for seq in log["redactions"])
+            out.message(f"{where}: redactions by trusted signers in entries {shown}")
+        for line in log["refused_redactions"]:
+            out.problem(line)
     if report.not_fetched:
         before = ", ".join(c.hex()[:12] for c in report.shallow)
         out.message(
             f"history before {before} not fetched ({len(report.not_fetched)} commits): "
             "run `dvault fetch --all-history` to bring it"
         )
+    if report.redacted:
+        checked += f"; redacted ({len(report.redacted)} objects, erased by dvault redact)"
     if report.ok:
         out.message(f"{where}: {report.objects} objects OK{checked}")
         return

@@ -26,6 +26,7 @@ from dvault.maintenance.roots import live_roots
 from dvault.reachability import walk
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
+from dvault.store import erased
 from dvault.store.pack import compress, scan_records
 from dvault.store.registry import in_use as store_in_use
 
@@ -110,7 +111,9 @@ def _damaged_objects(repo: Repository) -> dict[ObjectId, str]:
                 store.get_raw(oid)
             except (CorruptObject, MissingObject):
                 bad[oid] = f"{found.paths.get(oid, kind.name.lower())} ({name})"
-    return bad
+    # erased on purpose by dvault redact (store/erased.py): never damage, never re-fetched
+    gone = erased.erased(repo.dir)
+    return {oid: where for oid, where in bad.items() if oid not in gone}
 
 
 def _set_aside(repo: Repository, bad: dict[ObjectId, str], report: RepairReport) -> None:

@@ -225,8 +225,8 @@ def switch_core(
         repo.state.set_roots(roots_after)
         move_head()
         write_lock(repo, target_id)
-    else:
-        co.record(repo, changes, None)
+    else:  # a path whose content was erased is left as it was, in the stage too
+        co.record(repo, [c for c in changes if c.path not in report.erased_paths], None)
     return report
 
 

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from dvault.errors import CorruptObject, DvaultError, ReadOnly
+from dvault.errors import CorruptObject, DvaultError, ObjectErased, ReadOnly
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import ChunkList
 from dvault.reader.source import Objects
@@ -60,21 +60,11 @@ class VersionFile(io.BufferedIOBase):
         """The content's object id (hex)."""
         self._objects = objects
         self._on_close = on_close
-        kind = objects.type_of(oid)
-        if kind == ObjectType.CHUNKS:
-            chunk_list = ChunkList.decode(objects.get_raw(oid)[1])
-            chunks = chunk_list.chunks
-        elif kind == ObjectType.BLOB:
-            chunks = ((oid, size),)  # the length is checked when the blob is read
-        else:
-            kind, raw = objects.get_raw(oid)  # raises for a missing object
-            if kind == ObjectType.CHUNKS:
-                chunks = ChunkList.decode(raw).chunks
-            elif kind == ObjectType.BLOB:
-                chunks = ((oid, len(raw)),)
-            else:
-                raise CorruptObject(f"object {oid.hex()} of {name} is a {kind.name.lower()}")
-        self._chunks: tuple[tuple[ObjectId, int], ...] = chunks
+        try:
+            self._chunks: tuple[tuple[ObjectId, int], ...] = self._list(objects, oid, size, name)
+        except ObjectErased as exc:
+            raise exc.for_path(name) from None
+        chunks = self._chunks
         starts = [0]
         for _, length in chunks:
             starts.append(starts[-1] + length)
@@ -89,6 +79,27 @@ class VersionFile(io.BufferedIOBase):
         self._current: tuple[int, bytes] | None = None
         self._ahead: dict[int, bytes] = {}  # chunks read ahead (remote, sequential reads)
         self._many: ReadsMany | None = objects if isinstance(objects, ReadsMany) else None
+
+    @staticmethod
+    def _list(
+        objects: Objects, oid: ObjectId, size: int, name: str
+    ) -> tuple[tuple[ObjectId, int], ...]:
+        """The file's chunks and their lengths (a blob is one chunk)."""
+        kind = objects.type_of(oid)
+        if kind == ObjectType.CHUNKS:
+            chunk_list = ChunkList.decode(objects.get_raw(oid)[1])
+            chunks = chunk_list.chunks
+        elif kind == ObjectType.BLOB:
+            chunks = ((oid, size),)  # the length is checked when the blob is read
+        else:
+            kind, raw = objects.get_raw(oid)  # raises for a missing object
+            if kind == ObjectType.CHUNKS:
+                chunks = ChunkList.decode(raw).chunks
+            elif kind == ObjectType.BLOB:
+                chunks = ((oid, len(raw)),)
+            else:
+                raise CorruptObject(f"object {oid.hex()} of {name} is a {kind.name.lower()}")
+        return chunks
 
     def __repr__(self) -> str:
         return f"<dvault.VersionFile {self.name!r} size={self.size}>"
@@ -107,6 +118,12 @@ class VersionFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file")
 
     def _chunk(self, i: int) -> bytes:
+        try:
+            return self._chunk_at(i)
+        except ObjectErased as exc:  # a chunk erased by dvault redact: name the file
+            raise exc.for_path(self.name) from None
+
+    def _chunk_at(self, i: int) -> bytes:
         current = self._current
         if current is not None and current[0] == i:
             return current[1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from dvault.errors import DvaultError, MissingObject
+from dvault.errors import DvaultError, MissingObject, ObjectErased
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Object, decode_expected
 from dvault.reader.remote import RemoteObjects
@@ -51,6 +51,8 @@ class LocalObjects:
     def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]:
         try:
             return self.store.get_raw(oid)
+        except ObjectErased:
+            raise  # erased on purpose (dvault redact): a remote copy is never read instead
         except MissingObject:
             for remote in self._fallback():
                 if remote.has(oid):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dvault.errors import DvaultError, MissingObject, warn_stderr
+from dvault.errors import DvaultError, MissingObject, ObjectErased, warn_stderr
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Object, decode_expected
 from dvault.reader.source import Source
@@ -24,9 +24,12 @@ from dvault.refs import HEADS
 from dvault.remote.backend import RemoteError
 from dvault.remote.catalog import pack_key
 from dvault.remote.logsign import refuse_untrusted
+from dvault.remote.redaction import record_redactions
 from dvault.remote.reflog import MARKER
 from dvault.remote.session import Remote, verify_stored
 from dvault.revisions import resolve
+from dvault.store import erased
+from dvault.store.erased import Redaction
 from dvault.store.pack import PackEntry
 
 GAP = 256 << 10
@@ -64,8 +67,14 @@ class RemoteObjects:
         self.index = RemotePrefixes(remote)
         self._cache: OrderedDict[bytes, tuple[ObjectType, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self.erased: dict[ObjectId, Redaction] = {}
+        """Objects a trusted redaction erased (remote/redaction.py): never served, even
+        while the remote still holds them (before prune)."""
 
     def get_raw(self, oid: bytes) -> tuple[ObjectType, bytes]:
+        record = self.erased.get(ObjectId(bytes(oid)))
+        if record is not None:
+            raise ObjectErased(oid.hex(), record.detail())
         with self._lock:
             found = self._cache.get(oid)
             if found is not None:
@@ -83,17 +92,25 @@ class RemoteObjects:
         return decode_expected(oid, *self.get_raw(oid), expect)
 
     def type_of(self, oid: bytes) -> ObjectType | None:
+        if oid in self.erased:  # as if absent: reading it says who erased it (get_raw)
+            return None
         return self.remote.catalog.type_of(oid)
 
     def has(self, oid: bytes) -> bool:
-        return self.remote.catalog.has(oid)
+        return oid not in self.erased and self.remote.catalog.has(oid)
 
     def read_many(
         self, oids: list[ObjectId]
     ) -> dict[ObjectId, tuple[ObjectType, bytes] | DvaultError]:
         """Several objects with as few range reads as their places in the packs allow,
         each verified against its id: a damaged one maps to its error, so the others are
-        still usable; missing ones are left out."""
+        still usable; missing ones are left out, erased ones map to ObjectErased."""
+        result: dict[ObjectId, tuple[ObjectType, bytes] | DvaultError] = {}
+        for oid in oids:
+            record = self.erased.get(oid)
+            if record is not None:
+                result[oid] = ObjectErased(oid.hex(), record.detail())
+        oids = [o for o in oids if o not in result]
         located = [(oid, self.remote.catalog.locate(oid)) for oid in oids]
         groups: list[list[tuple[ObjectId, str, PackEntry]]] = []
         for oid, found in sorted(
@@ -106,7 +123,6 @@ class RemoteObjects:
                     groups[-1].append((oid, pack, entry))
                     continue
             groups.append([(oid, pack, entry)])
-        result: dict[ObjectId, tuple[ObjectType, bytes] | DvaultError] = {}
         for group in groups:
             pack = group[0][1]
             start = group[0][2].offset
@@ -189,6 +205,8 @@ class RemoteSource(Source):
         refuse_untrusted(self.remote.repo, view, self.remote.describe(), None)
         self.remote.refresh_catalog()
         state = self.remote.log.accept(view)  # graph-checked before the position moves
+        record_redactions(self.remote.repo, view)
+        self._objects.erased = erased.erased(self.remote.repo.dir)
         self.refs = RemoteRefs(dict(state.refs))
 
     def resolve(self, rev: str) -> ObjectId:

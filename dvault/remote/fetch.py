@@ -35,9 +35,11 @@ from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
 from dvault.remote.logsign import refuse_untrusted
 from dvault.remote.marker import MARKER
+from dvault.remote.redaction import record_redactions
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, record_tracking, verify_stored
 from dvault.repository import Repository
+from dvault.store import erased
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer
 
 if TYPE_CHECKING:
@@ -137,6 +139,7 @@ def fetch_view(
         )
     wanted = _wanted(state.refs, names)
     refuse_untrusted(repo, view, remote.describe(), list(wanted))
+    record_redactions(repo, view)  # before the objects: what a redaction erased is not fetched
     report = FetchReport(refs=wanted)
     remote.refresh_catalog()
     starts = [ObjectId(bytes.fromhex(h)) for h in wanted.values()]
@@ -252,8 +255,10 @@ def _bring_in_once(
         lambda oid: [] if oid in boundary else _parents_if_local(repo, oid), tips
     )
 
+    gone = erased.erased(repo.dir)  # erased on purpose (dvault redact): never fetched
+
     def known(oid: bytes) -> bool:
-        return oid in done or store.type_of(oid) == ObjectType.BLOB
+        return oid in done or store.type_of(oid) == ObjectType.BLOB or oid in gone
 
     reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
     if not history:

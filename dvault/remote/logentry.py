@@ -32,6 +32,8 @@ ACTION_KINDS = ("forget", "prune-plan", "prune-done", "redact")
 commits' contents, a prune plans or records deletions, a redact erases objects."""
 MAX_ACTION_IDS = 100_000
 """The most ids one action list may name (the entry's size bounds it anyway)."""
+MAX_REASON = 1000
+"""The longest reason a redact action carries (characters; store/erased.MAX_REASON)."""
 POLICY_COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 """The ``keep_<rule>`` counts a forget policy may carry (restic's vocabulary)."""
 
@@ -87,6 +89,16 @@ def check_action(action: Action) -> None:
         _check_policy(f["policy"])
         _check_ids(f["released"])
         _check_refs(f["released_refs"], ("refs/tags/", "refs/pins/"))
+    elif action.kind == "redact":  # dvault/remote/redaction.py writes it
+        if set(f) != {"commits", "objects", "path_hashes", "reason"}:
+            raise ValueError("redact fields")
+        for name in ("commits", "objects", "path_hashes"):
+            _check_ids(f[name])
+        if not f["objects"] and not f["path_hashes"]:
+            raise ValueError("a redaction names nothing")
+        reason = f["reason"]
+        if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
+            raise ValueError("redact reason")
 
 
 def _check_refs(refs: Any, prefixes: tuple[str, ...]) -> None:

@@ -59,6 +59,7 @@ from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
 from dvault.repository import Repository
 from dvault.signing import refuse_unsigned
+from dvault.store import erased
 from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
@@ -367,8 +368,9 @@ def push_refs(
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
     reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
     # a partial clone never had the data outside its paths: it can only take the remote's
-    # word for it (verify --remote --read-data checks it); everything it has is confirmed
-    lacking = {o: p for o, p in reach.missing.items() if not remote.catalog.has(o)}
+    # word for it (verify --remote --read-data checks it); what redact erased: never sent
+    gone = erased.erased(repo.dir) if reach.missing else {}
+    lacking = {o: p for o, p in reach.missing.items() if not (remote.catalog.has(o) or o in gone)}
     if lacking:
         oid, path = next(iter(lacking.items()))
         raise MissingObject(

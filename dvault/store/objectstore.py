@@ -17,11 +17,12 @@ from typing import Any, BinaryIO
 
 from dvault.chunking import CHUNK_THRESHOLD
 from dvault.content import Data, FileContent, hash_each
-from dvault.errors import CorruptObject, CorruptPack, MissingObject
+from dvault.errors import CorruptObject, CorruptPack, MissingObject, ObjectErased
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import ChunkList, Object, chunk_refs, decode_expected, encode
 from dvault.pipeline import ordered_map
+from dvault.store import erased
 from dvault.store.index import ObjectIndex
 from dvault.store.pack import (
     PACK_TARGET_SIZE,
@@ -56,6 +57,7 @@ class ObjectStore:
         self._fd_lock = threading.Lock()
         self.tree_cache: dict[bytes, Any] = {}  # see trees.read_tree
         self.unreadable_packs: dict[str, str] = {}
+        self._erased = erased.ErasedIndex(root)
         if not readonly:
             self.sync_packs()
 
@@ -119,10 +121,17 @@ class ObjectStore:
                     self._fds[pack_no] = fd
         return fd
 
+    def _missing(self, oid: bytes) -> MissingObject:
+        """Absent: erased on purpose (``dvault redact``: store/erased.py) or missing."""
+        record = self._erased.get(oid)
+        if record is not None:
+            return ObjectErased(oid.hex(), record.detail())
+        return MissingObject(f"object {oid.hex()} is missing from the store")
+
     def locate(self, oid: bytes) -> tuple[str, PackEntry]:
         found = self.index.lookup(oid)
         if found is None:
-            raise MissingObject(f"object {oid.hex()} is missing from the store")
+            raise self._missing(oid)
         pack_no, entry = found
         return self.index.pack_name(pack_no), entry
 
@@ -130,7 +139,7 @@ class ObjectStore:
         """Type and canonical bytes of ``oid``, re-hashed so corruption is never served."""
         found = self.index.lookup(oid)
         if found is None:
-            raise MissingObject(f"object {oid.hex()} is missing from the store")
+            raise self._missing(oid)
         pack_no, entry = found
         fd = self._fd(pack_no)
         try:

@@ -23,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault import textsafe
 from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.repository import ProgressFactory, Repository
+from dvault.store import erased
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.fileio import write_temp
@@ -53,6 +55,10 @@ class CheckoutReport:
     nothing there (safety.adopted_roots)."""
     kept: LostEntry | None = None
     """Where a forced checkout kept the uncommitted files it overwrote or removed."""
+    erased: list[str] = field(default_factory=list)
+    """One line per file left out because ``dvault redact`` erased its content
+    ("PATH: erased on DATE by USER: REASON"); every other file was written."""
+    erased_paths: set[bytes] = field(default_factory=set)
 
 
 def _same(a: StageEntry | TreeEntry | None, b: StageEntry | TreeEntry | None) -> bool:
@@ -290,6 +296,7 @@ def apply(repo: Repository, changes: list[Change], progress: Progress | None) ->
             raise os_error(exc, "create directory", os.fsdecode(directory)) from None
 
     files = [c for c in writes if c.new is not None and not c.new.is_dir]
+    files = _skip_erased(repo, files, report)
     created: list[bytes] = []  # every temp file written, even by writes after a failed one
 
     def write(batch: list[Change]) -> list[tuple[Change, bytes]]:
@@ -341,6 +348,22 @@ def apply(repo: Repository, changes: list[Change], progress: Progress | None) ->
         with contextlib.suppress(OSError):
             journal.unlink()
     return report
+
+
+def _skip_erased(repo: Repository, files: list[Change], report: CheckoutReport) -> list[Change]:
+    """``files`` without those whose content ``dvault redact`` erased (store/erased.py),
+    each named in ``report.erased``: one erased path never stops the others."""
+    absent = [c for c in files if c.new is not None and repo.store.type_of(c.new.id) is None]
+    if not absent:
+        return files
+    gone = erased.erased(repo.dir)
+    for change in absent:
+        assert change.new is not None
+        record = gone.get(change.new.id)
+        if record is not None:
+            report.erased_paths.add(change.path)
+            report.erased.append(f"{textsafe.path(os.fsdecode(change.path))}: {record.detail()}")
+    return [c for c in files if c.path not in report.erased_paths]
 
 
 def _prune_empty_parents(ws: _Workspace, path: bytes) -> None:

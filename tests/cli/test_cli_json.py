@@ -93,6 +93,7 @@ def test_json_documents_of_the_local_commands(project: Project, tmp_path: Path) 
         "removed",
         "bytes_written",
         "kept_in",
+        "erased",
     )
     assert (moved["commit"], moved["branch"], moved["written"]) == (first["id"], "old", 1)
     back = project.ok("checkout", "main", "--json")
