@@ -38,7 +38,8 @@ def test_a_pinned_commit_not_in_the_local_store_renders_every_section() -> None:
     for said in ("see lineage", "to see it", "to read them", "to count"):
         assert said in text, said
     assert "- `dvault fetch`" in text  # how to get the signature checked
-    assert "| origin | s3://bucket/x | unreachable | 0 | 0 | 0 | timeout |" in text
+    (row,) = [r for r in text.splitlines() if r.startswith("| origin | s3://bucket/x |")]
+    assert "| unreachable | 0 | 0 | 0 |" in row and "| timeout |" in row
 
 
 class _Tags(HTMLParser):

@@ -49,6 +49,7 @@ def test_protocol_completes_commands_subcommands_and_options(run: Run) -> None:
     """Subcommand names, nested subcommands, options and option values complete."""
     assert sorted(_complete_bash(run, ["st"])) == ["stash", "stats", "status"]
     assert set(_complete_bash(run, ["re"])) == {
+        "redact",
         "repair",
         "rerun",
         "review",
