@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
@@ -504,10 +505,12 @@ def _send(
 
     total = sum(packs[name] for name in todo)
     with repo.progress("push", total) as tick, ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        futures = {name: pool.submit(send, name, tick) for name in todo}
         failure: BaseException | None = None
-        waiting = list(futures.items())
+        waiting: list[tuple[str, Future[int]]] = []
         try:
+            with _sigint_held():  # every upload queued is in ``waiting`` when SIGINT lands
+                for name in todo:
+                    waiting.append((name, pool.submit(send, name, tick)))
             while waiting:
                 name, future = waiting[0]
                 try:
@@ -531,6 +534,19 @@ def _send(
         )
     for name in todo:  # their footers are ours: no range reads for them next time
         remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold SIGINT back (where the platform can) until the block ends, then let it land."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _interrupted(
