@@ -209,33 +209,32 @@ def capture(command: list[str] | None, cwd: Path, root: Path) -> Environment:
     return env
 
 
-SEED_VALUE = 64
-"""The longest seed value kept (a seed is a number or a short word; anything longer is
-not one, and is not recorded)."""
+SEED_VALUE = re.compile(r"-?[0-9]{1,20}|random")
+"""What a seed's value may be: an integer (``PYTHONHASHSEED=random`` too). Anything else is
+not recorded, so a secret that happens to be named like a seed (a wallet's ``SEED_PHRASE``,
+a hex key) never lands in an object that is pushed to remotes."""
 
 
 def seeds(command: list[str], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The random seeds the command was given, where it says so: an option whose name holds
     "seed" (``--seed 7``, ``--seed=7``, ``--data-seed 3``), a ``seed=7`` override (Hydra and
-    friends), and environment variables whose name holds SEED (``PYTHONHASHSEED``). Only
-    names say what is a seed; values longer than :data:`SEED_VALUE` are not kept."""
+    friends), and environment variables whose name holds SEED (``PYTHONHASHSEED``). Names
+    say what is a seed, and only integer values (:data:`SEED_VALUE`) are kept."""
     found: list[tuple[str, str]] = []
     for i, word in enumerate(command[1:], start=1):
         name, eq, value = word.partition("=")
         key = name.lstrip("-+")
-        if "seed" not in key.lower() or not key or len(name) > SEED_VALUE:
+        if "seed" not in key.lower() or not key or len(name) > 64:
             continue
         if not eq:
             if not name.startswith("-") or i + 1 >= len(command):
                 continue
             value = command[i + 1]
-        if value and len(value) <= SEED_VALUE and not value.startswith("-"):
+        if SEED_VALUE.fullmatch(value):
             found.append((name, value))
     for name in sorted(environ):
-        if "SEED" in name.upper() and len(name) <= SEED_VALUE:
-            value = environ[name]
-            if value and len(value) <= SEED_VALUE:
-                found.append((f"${name}", value))
+        if "SEED" in name.upper() and len(name) <= 64 and SEED_VALUE.fullmatch(environ[name]):
+            found.append((f"${name}", environ[name]))
     return tuple((_clip(w), _clip(v)) for w, v in found[:MAX_SEEDS])
 
 

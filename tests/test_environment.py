@@ -149,3 +149,17 @@ def test_seeds_are_found_by_name_only() -> None:
         ("--SEED", "9"),
         ("$Seed_x", "2"),
     )
+
+
+def test_a_secret_named_like_a_seed_is_not_recorded() -> None:
+    """Only integers are seeds: a wallet's seed phrase or a hex key named *SEED* stays out
+    of the environment object (which is pushed to remotes)."""
+    from dvault.envcapture import seeds
+
+    environ = {
+        "WALLET_SEED": "abandon ability able about above absent absorb abstract absurd abuse",
+        "NODE_SEED": "9f" * 32,
+        "PYTHONHASHSEED": "random",
+    }
+    command = ["py", "--seed-phrase", "correct horse battery", "--seed=-3"]
+    assert seeds(command, environ) == (("--seed", "-3"), ("$PYTHONHASHSEED", "random"))

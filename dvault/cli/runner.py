@@ -79,6 +79,8 @@ def run(
             reason += " (no space left on device)"  # LMDB's word for a write cut short
         inv.out.fail(f"repository database: {reason}", 3, "StorageError")
     code = code if isinstance(code, int) else 0
+    if code == 130:  # typer answers a KeyboardInterrupt no command caught with exit 130, silently
+        inv.out.fail("interrupted", 130, "Interrupted")
     inv.out.note(f"done in {time.perf_counter() - started:.3f} s (exit {code})")
     sys.exit(code)
 

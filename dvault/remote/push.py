@@ -19,23 +19,19 @@ stops before anything is uploaded, appended or recorded.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 
 from dvault.errors import (
     CheckFailed,
     CorruptObject,
     CorruptPack,
-    DvaultError,
     MissingObject,
     RefExists,
     UsageError,
 )
-from dvault.fsutil import write_durable
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import Tag
@@ -51,6 +47,12 @@ from dvault.remote.backend import (
 )
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
+from dvault.remote.interrupt import (
+    INTERRUPTED,
+    interrupted,
+    interrupted_packs,
+    sigint_held,
+)
 from dvault.remote.logsign import push_signer
 from dvault.remote.marker import MARKER
 from dvault.remote.prune import restore_relied
@@ -67,12 +69,6 @@ PINS = "refs/pins/"
 
 Announce = Callable[[dict[str, tuple[str | None, str]]], None]
 """Hears the ref updates a push is about to append: ref -> (old value or None, new)."""
-
-
-class PushInterrupted(DvaultError):
-    """SIGINT during the upload: what landed is confirmed, the refs are not moved."""
-
-    exit_code = 130
 
 
 @dataclass
@@ -100,27 +96,6 @@ class PushReport:
     packs_resumed: int = 0
     """Packs an interrupted push of this clone left on the remote that this push did not
     send again (counted in ``packs_skipped`` too)."""
-
-
-INTERRUPTED = "interrupted.json"
-"""``.dvault/remotes/<name>/interrupted.json``: the packs an interrupted push had landed
-(``{"packs": [names]}``), so the push that resumes it can say they were already there.
-Written crash-safe at the interrupt, removed when a push completes; read only here."""
-
-
-def _interrupted_packs(remote: Remote) -> set[str]:
-    try:
-        value = json.loads((remote.dir / INTERRUPTED).read_bytes())
-    except (OSError, ValueError):
-        return set()  # none, or unreadable: a count in a message, nothing depends on it
-    packs = value.get("packs") if isinstance(value, dict) else None
-    return {p for p in packs if isinstance(p, str)} if isinstance(packs, list) else set()
-
-
-def _record_interrupted(remote: Remote, packs: list[str]) -> None:
-    with contextlib.suppress(OSError):
-        remote.dir.mkdir(parents=True, exist_ok=True)
-        write_durable(remote.dir / INTERRUPTED, json.dumps({"packs": sorted(packs)}).encode())
 
 
 def _resolve_refs(
@@ -398,7 +373,7 @@ def push_refs(
     todo = [name for name in packs if name not in confirmed.packs]
     report.packs_skipped = len(packs) - len(todo)
     # the packs an interrupted push landed: confirmed, so not in ``packs`` any more
-    resumed = _interrupted_packs(remote) & confirmed.packs & set(store.pack_files())
+    resumed = interrupted_packs(remote) & confirmed.packs & set(store.pack_files())
     report.packs_resumed = len(resumed)
     report.packs_skipped += len(resumed)
     if dry_run:  # what _send would upload: packs the remote does not list at all
@@ -518,10 +493,12 @@ def _send(
 
     total = sum(packs[name] for name in todo)
     with repo.progress("push", total) as tick, ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        futures = {name: pool.submit(send, name, tick) for name in todo}
         failure: BaseException | None = None
-        waiting = list(futures.items())
+        waiting: list[tuple[str, Future[int]]] = []
         try:
+            with sigint_held():  # every upload queued is in ``waiting`` when SIGINT lands
+                for name in todo:
+                    waiting.append((name, pool.submit(send, name, tick)))
             while waiting:
                 name, future = waiting[0]
                 try:
@@ -530,7 +507,7 @@ def _send(
                     failure = failure or exc
                 waiting.pop(0)
         except KeyboardInterrupt:
-            _interrupted(remote, waiting, confirmed, packs, landed, resumed)
+            interrupted(remote, waiting, confirmed, packs, landed, resumed)
         if failure is not None:
             raise failure
     # confirm, don't assume: every pack is listed there now with its size (a listing
@@ -545,33 +522,6 @@ def _send(
         )
     for name in todo:  # their footers are ours: no range reads for them next time
         remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
-
-
-def _interrupted(
-    remote: Remote,
-    waiting: list[tuple[str, Future[int]]],
-    confirmed: Confirmed,
-    packs: dict[str, int],
-    landed: Callable[[str, Future[int]], None],
-    resumed: set[str],
-) -> None:
-    """SIGINT: uploads not started are dropped, those under way finish (a create-only
-    upload is never left half-published) and are confirmed like the rest, so the next
-    push does not send them again; then one line says how far it got."""
-    for _, future in waiting:
-        future.cancel()
-    wait_all([f for _, f in waiting if not f.cancelled()])
-    for name, future in waiting:
-        if not future.cancelled():  # a failed one is not confirmed: sent again next time
-            with contextlib.suppress(Exception):
-                landed(name, future)
-    there = [name for name in packs if name in confirmed.packs]
-    _record_interrupted(remote, [*there, *resumed])
-    raise PushInterrupted(
-        f"interrupted: {len(there) + len(resumed)} of {len(packs) + len(resumed)} packs on "
-        "the remote; "
-        "run the same command to resume"
-    ) from None
 
 
 def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> None:

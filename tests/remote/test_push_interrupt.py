@@ -41,7 +41,8 @@ def test_interrupted_push_says_how_far_it_got_and_resumes(
     local = len(list((proj.root / ".dvault" / "packs").glob("*.pack")))
     assert local >= 6
 
-    env = {**proj.env, "DVAULT_TEST_UPLOAD_DELAY": "1.5", "PYTHONPATH": str(Path.cwd())}
+    gate = tmp_path / "gate"  # the later uploads wait for it: the push cannot finish first
+    env = {**proj.env, "DVAULT_TEST_UPLOAD_GATE": str(gate), "PYTHONPATH": str(Path.cwd())}
     child = subprocess.Popen(
         [sys.executable, str(SLOW), "push", "origin", "main"],
         cwd=proj.root,
@@ -54,10 +55,12 @@ def test_interrupted_push_says_how_far_it_got_and_resumes(
         time.sleep(0.02)
     assert _remote_packs(remote), "no pack landed"
     child.send_signal(signal.SIGINT)
+    time.sleep(1.0)  # the signal is handled first; then the uploads under way may finish
+    gate.touch()
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130, (out, err)
     lines = [line for line in err.decode().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err.decode(), err.decode()
+    assert len(lines) == 1 and "Traceback" not in err.decode(), (out, err)
     landed = len(_remote_packs(remote))
     said = re.fullmatch(
         r"dvault: error: interrupted: (\d+) of (\d+) packs on the remote; "
