@@ -19,15 +19,14 @@ stops before anything is uploaded, appended or recorded.
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dvault.errors import (
     CheckFailed,
-    CorruptObject,
-    CorruptPack,
     MissingObject,
     RefExists,
     UsageError,
@@ -43,10 +42,10 @@ from dvault.remote.backend import (
     RemoteError,
     RemoteNotFound,
     RemoteSpec,
-    RemoteTampered,
 )
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
+from dvault.remote.intact import RENAMED, Intact, confirm_existing, renamed_copies
 from dvault.remote.interrupt import (
     INTERRUPTED,
     interrupted,
@@ -55,14 +54,12 @@ from dvault.remote.interrupt import (
 )
 from dvault.remote.logsign import push_signer
 from dvault.remote.marker import MARKER
-from dvault.remote.prune import restore_relied
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
 from dvault.repository import Repository
 from dvault.signing import refuse_unsigned
 from dvault.store import erased
-from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
 PINS = "refs/pins/"
@@ -334,7 +331,7 @@ def push_refs(
     refuse_unsigned(repo, dict(pending), on_refs.__contains__, remote.describe())
     del on_refs
     done = complete_commits(lambda oid: _local_parents(repo, oid), confirmed.commit_ids())
-    intact = _Intact(repo, remote, confirmed)
+    intact = Intact(repo, remote, confirmed, frozenset(state.planned))
     store = repo.store
 
     def known(oid: bytes) -> bool:
@@ -378,7 +375,7 @@ def push_refs(
     report.packs_skipped += len(resumed)
     if dry_run:  # what _send would upload: packs the remote does not list at all
         there = set(remote.catalog.packs) | set(remote.catalog.holes)
-        upload = [name for name in todo if name not in there]
+        upload = [name for name in todo if name not in there or name in state.planned]
         report.packs_to_send = len(upload)
         report.bytes_to_send = sum(packs[name] for name in upload)
         report.packs_skipped += len(todo) - len(upload)
@@ -388,8 +385,13 @@ def push_refs(
     if todo:
         _check_marked(repo, remote)
         remote.ensure_marker()
+    files = {name: store.packs_dir / f"{name}.pack" for name in packs}
     try:
-        _send(repo, remote, todo, packs, confirmed, report, resumed)
+        # a pack an open prune plan names is never relied on: a copy of another name goes
+        for name, copy in renamed_copies(repo, remote, todo, set(state.planned)).items():
+            files[copy.stem], packs[copy.stem] = copy, packs.pop(name)
+            todo[todo.index(name)] = copy.stem
+        _send(repo, remote, todo, packs, files, confirmed, report, resumed)
         # a protected branch only fast-forwards (checked above): never mark its entry force
         updates = [
             (ref, oid.hex(), force and not is_protected(ref, state.protected))
@@ -397,13 +399,12 @@ def push_refs(
         ]
         who = author(repo.config, repo.root)  # as git says: the person, not the login
         final, report.log_head = remote.log.append(updates, check, signer, who)
-        if state.planned or final.state.planned:  # a prune may have deleted what we used
-            restore_relied(remote.backend, store.packs_dir, packs)
         report.log_seq, report.signed = final.state.head_seq, signer is not None
         report.updated = {ref: final.refs[ref] for ref in pending}
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
     finally:  # what was confirmed stays confirmed, even when an upload or the append failed
         confirmed.save(remote.catalog.packs)
+        shutil.rmtree(remote.dir / RENAMED, ignore_errors=True)
     with contextlib.suppress(OSError):
         (remote.dir / INTERRUPTED).unlink(missing_ok=True)
     record_tracking(repo.refs, remote, final)
@@ -427,38 +428,12 @@ def _is_commit(repo: Repository, oid: bytes) -> bool:
     return repo.store.type_of(oid) == ObjectType.COMMIT
 
 
-class _Intact:
-    """Is an object on the remote in a copy this clone confirmed? In a remote pack it
-    uploaded or verified whole, or in a local pack every object of which it read from
-    that remote and verified (a fetch's)."""
-
-    def __init__(self, repo: Repository, remote: Remote, confirmed: Confirmed) -> None:
-        self.store = repo.store
-        self.catalog = remote.catalog
-        self.confirmed = confirmed
-
-    def _mirrored(self, oid: bytes, kind: ObjectType | None) -> bool:
-        if not self.confirmed.mirrors:
-            return False
-        located = self.store.index.lookup(oid)
-        if located is None or (kind is not None and located[1].type != kind):
-            return False
-        return self.store.index.pack_name(located[0]) in self.confirmed.mirrors
-
-    def blob(self, oid: bytes) -> bool:
-        """A confirmed blob (it references nothing, so it is complete where it is)."""
-        held = self.catalog.held_by(oid, self.confirmed.packs, ObjectType.BLOB)
-        return held or self._mirrored(oid, ObjectType.BLOB)
-
-    def any(self, oid: bytes) -> bool:
-        return self.catalog.held_by(oid, self.confirmed.packs) or self._mirrored(oid, None)
-
-
 def _send(
     repo: Repository,
     remote: Remote,
     todo: list[str],
     packs: dict[str, int],
+    files: dict[str, Path],
     confirmed: Confirmed,
     report: PushReport,
     resumed: set[str],
@@ -467,20 +442,18 @@ def _send(
     upload that succeeded is this clone's copy (its size, and on S3 its SHA-256, checked
     by the store); a name already taken is confirmed only by reading that copy whole and
     verifying it (:func:`confirm_existing`), never by its name or size alone."""
-    store = repo.store
-
     there = set(remote.catalog.packs) | set(remote.catalog.holes)
 
     def send(name: str, tick: Callable[[int], None]) -> int:
         if name in there:  # not sent again just to be told it exists
             with contextlib.suppress(RemoteNotFound):  # unless deleted since (prune)
-                confirm_existing(repo, remote, name, packs[name])
+                confirm_existing(repo, remote, name, packs[name], files[name])
                 return 0
         try:
-            remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
+            remote.backend.upload(pack_key(name), files[name], tick)
         except AlreadyExists:
             # left by an interrupted push, or the same bytes pushed by another clone
-            confirm_existing(repo, remote, name, packs[name])
+            confirm_existing(repo, remote, name, packs[name], files[name])
             return 0
         return packs[name]
 
@@ -521,44 +494,4 @@ def _send(
             f"(e.g. {absent[0]}); refs not updated"
         )
     for name in todo:  # their footers are ours: no range reads for them next time
-        remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
-
-
-def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> None:
-    """A pack of this name is already on the remote, not uploaded by this push: count on
-    it only when it holds exactly this clone's bytes (the storage's digest of it: S3's
-    SHA-256, a directory's file; see Backend.same_as), or else after downloading it
-    (bounded by its size) and verifying it whole against its name and every object's id.
-    A copy that fails was put there to take the name (or was damaged): refused, naming
-    it; nothing is counted on it."""
-    key = pack_key(name)
-    there = remote.backend.size(key)
-    if there is None:
-        raise RemoteNotFound(f"remote {remote.describe()}: {key} is gone (pruned)")
-    if there != size:
-        raise RemoteTampered(
-            f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "
-            f"of that name has {size}: it was put there to take the name, or damaged; "
-            "refs not updated"
-        )
-    if remote.backend.same_as(key, repo.store.packs_dir / f"{name}.pack"):
-        return
-    tmp = repo.store.tmp_dir / f"confirm-{os.getpid()}-{name[:16]}.tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        remote.backend.download(key, tmp, limit=size)
-        if tmp.stat().st_size != size:  # a cut transfer is not tampering
-            raise RemoteError(
-                f"remote {remote.describe()}: short download of {key} "
-                f"({tmp.stat().st_size} of {size} bytes); the transfer was cut"
-            )
-        try:  # the name binds the footer (v1) or every byte (v2): same objects as ours
-            verify_pack(tmp, name)
-        except (CorruptPack, CorruptObject) as exc:
-            raise RemoteTampered(
-                f"remote {remote.describe()}: {key} exists with other content "
-                f"than this clone's pack of that name ({exc}); it was put there to take "
-                "the name, or damaged: refs not updated"
-            ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        remote.catalog.remember(name, files[name], packs[name])
