@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from dvault.errors import CorruptObject, CorruptPack
-from dvault.hashing import ObjectType
+from dvault.hashing import ObjectId, ObjectType
 from dvault.remote.backend import RemoteError, RemoteNotFound, RemoteTampered
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
@@ -109,23 +109,30 @@ def confirm_existing(
 
 
 def renamed_copies(
-    repo: Repository, remote: Remote, names: list[str], planned: set[str]
-) -> dict[str, Path]:
-    """For each local pack in ``names`` whose name an open prune plan names: a copy under
-    another name (pack.renamed_copy), in this remote's ``renamed/`` folder. A pack of a
-    planned name is on the remote already and cannot be uploaded again (create-only);
-    confirming that copy would rely on a pack a phase 2 may delete before this push's
-    entry lands, so the copy is sent instead, before the append. Returns local name ->
-    the copy's file (its stem is the copy's name)."""
-    relied = [name for name in names if name in planned]
+    repo: Repository,
+    remote: Remote,
+    names: list[str],
+    planned: set[str],
+    drop: dict[str, set[ObjectId]],
+) -> dict[str, Path | None]:
+    """For each local pack in ``names`` whose name an open prune plan names, or that holds
+    objects to leave out (``drop``: pack -> the objects redact erased here): a copy under
+    another name without them (pack.renamed_copy), in this remote's ``renamed/`` folder.
+    A pack of a planned name is on the remote already and cannot be uploaded again
+    (create-only); confirming that copy would rely on a pack a phase 2 may delete before
+    this push's entry lands, so the copy is sent instead, before the append. Returns
+    local name -> the copy's file (its stem is the copy's name), or None when nothing of
+    the pack is left to send."""
+    relied = [name for name in names if name in planned or name in drop]
     if not relied:
         return {}
     work = remote.dir / RENAMED
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     store = repo.store
-    copies = {}
+    copies: dict[str, Path | None] = {}
     for name in relied:
-        copy = renamed_copy(store.packs_dir / f"{name}.pack", name, work, store.tmp_dir, planned)
-        copies[name] = work / f"{copy}.pack"
+        path = store.packs_dir / f"{name}.pack"
+        copy = renamed_copy(path, name, work, store.tmp_dir, planned, drop.get(name, set()))
+        copies[name] = None if copy is None else work / f"{copy}.pack"
     return copies

@@ -90,6 +90,8 @@ class PushReport:
     """In a dry run: the packs that would be uploaded, and their bytes (``bytes_to_send``);
     ``packs_skipped`` counts those already there."""
     bytes_to_send: int = 0
+    erased_again: list[str] = field(default_factory=list)
+    """One line per pushed file whose content a redaction here erased: not sent."""
     packs_resumed: int = 0
     """Packs an interrupted push of this clone left on the remote that this push did not
     send again (counted in ``packs_skipped`` too)."""
@@ -334,14 +336,15 @@ def push_refs(
     intact = Intact(repo, remote, confirmed, frozenset(state.planned))
     store = repo.store
 
-    def known(oid: bytes) -> bool:
-        return oid in done or intact.blob(oid)
+    gone = erased.erased(repo.dir)  # {} unless this clone has an erasure record
+
+    def known(oid: bytes) -> bool:  # an erased blob is walked: the push must name it
+        return oid in done or (intact.blob(oid) and oid not in gone)
 
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
     reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
     # a partial clone never had the data outside its paths: it can only take the remote's
     # word for it (verify --remote --read-data checks it); what redact erased: never sent
-    gone = erased.erased(repo.dir) if reach.missing else {}
     lacking = {o: p for o, p in reach.missing.items() if not (remote.catalog.has(o) or o in gone)}
     if lacking:
         oid, path = next(iter(lacking.items()))
@@ -351,7 +354,9 @@ def push_refs(
         )
     # objects not confirmed there, looked up in key order: the index's pages are then
     # read front to back, each faulted in once
-    absent_ids = sorted(oid for oid in reach.objects if not intact.any(oid))
+    again = {oid for oid in reach.objects if oid in gone} if gone else set()
+    report.erased_again = _erased_again(repo, pending, known, again, gone)
+    absent_ids = sorted(oid for oid in reach.objects if not intact.any(oid) and oid not in again)
     del reach
     numbers: set[int] = set()
     with store.index.read_txn() as txn:
@@ -368,6 +373,11 @@ def push_refs(
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in confirmed.packs]
+    drop: dict[str, set[ObjectId]] = {}  # erased bytes added again: left out of what is sent
+    for oid in again:
+        located = store.index.lookup(oid)
+        if located is not None and store.index.pack_name(located[0]) in todo:
+            drop.setdefault(store.index.pack_name(located[0]), set()).add(oid)
     report.packs_skipped = len(packs) - len(todo)
     # the packs an interrupted push landed: confirmed, so not in ``packs`` any more
     resumed = interrupted_packs(remote) & confirmed.packs & set(store.pack_files())
@@ -388,9 +398,13 @@ def push_refs(
     files = {name: store.packs_dir / f"{name}.pack" for name in packs}
     try:
         # a pack an open prune plan names is never relied on: a copy of another name goes
-        for name, copy in renamed_copies(repo, remote, todo, set(state.planned)).items():
-            files[copy.stem], packs[copy.stem] = copy, packs.pop(name)
-            todo[todo.index(name)] = copy.stem
+        # (so is one holding erased bytes added again, without them)
+        for name, copy in renamed_copies(repo, remote, todo, set(state.planned), drop).items():
+            del packs[name], files[name]
+            todo.remove(name)
+            if copy is not None:  # None: every object of the pack was erased here
+                files[copy.stem], packs[copy.stem] = copy, copy.stat().st_size
+                todo.append(copy.stem)
         _send(repo, remote, todo, packs, files, confirmed, report, resumed)
         # a protected branch only fast-forwards (checked above): never mark its entry force
         updates = [
@@ -410,6 +424,26 @@ def push_refs(
     record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
+
+
+def _erased_again(
+    repo: Repository,
+    pending: dict[str, ObjectId],
+    known: Callable[[bytes], bool],
+    again: set[ObjectId],
+    gone: dict[ObjectId, erased.Redaction],
+) -> list[str]:
+    """One line per file of the pushed commits whose content (blob, chunk list or one of
+    its chunks) a redaction recorded here erased: walked again with paths, only then."""
+    if not again:
+        return []
+    store = repo.store
+    named = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=True)
+    lines: dict[str, str] = {}
+    for oid in sorted(again):
+        path = named.paths.get(oid, f"object {oid.hex()}")
+        lines.setdefault(path, gone[oid].again(path))
+    return [lines[p] for p in sorted(lines)]
 
 
 def _check_marked(repo: Repository, remote: Remote) -> None:

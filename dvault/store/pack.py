@@ -27,7 +27,7 @@ import contextlib
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -287,29 +287,33 @@ class PackWriter:
 MAX_SALT = 0xFFFF
 
 
-def renamed_copy(path: Path, name: str, out_dir: Path, tmp_dir: Path, avoid: set[str]) -> str:
+def renamed_copy(
+    path: Path,
+    name: str,
+    out_dir: Path,
+    tmp_dir: Path,
+    avoid: set[str],
+    drop: Collection[bytes] = frozenset(),
+) -> str | None:
     """Copy the sealed pack ``path`` (named ``name``) into ``out_dir`` under another name:
-    the same objects in the same order, each verified as it is copied, with the first
-    record's salt set to the smallest value from 1 whose name is neither ``name`` nor in
-    ``avoid`` (deterministic: a rerun makes the same copy). Push sends such a copy instead
-    of a pack an open prune plan names (dvault/remote/push.py). Returns the copy's name."""
-    entries = read_footer(path)
+    its objects but ``drop`` in the same order, each verified as it is copied, with the
+    first record's salt set to the smallest value whose name is neither ``name`` nor in
+    ``avoid`` (deterministic: a rerun makes the same copy). Push sends such a copy
+    instead of a pack an open prune plan names, or of one holding erased objects
+    (dvault/remote/push.py). Returns the copy's name; None when every object is dropped."""
+    entries = [e for e in read_footer(path) if e.id not in drop]
     if not entries:
-        raise CorruptPack(f"pack {name} holds no object")
-    for salt in range(1, MAX_SALT + 1):
+        return None
+    for salt in range(MAX_SALT + 1):
         writer = PackWriter(out_dir, tmp_dir)
         try:
             with open(path, "rb") as f:
                 for i, entry in enumerate(entries):
                     stored = os.pread(f.fileno(), entry.stored_len, entry.offset)
                     unpack_object(entry.id, entry, stored, f"object {entry.id.hex()} in {name}")
+                    first = salt if i == 0 else 0
                     writer.add(
-                        entry.id,
-                        entry.type,
-                        entry.compression,
-                        stored,
-                        entry.raw_len,
-                        salt if i == 0 else 0,
+                        entry.id, entry.type, entry.compression, stored, entry.raw_len, first
                     )
         except OSError as exc:
             writer.abort()
