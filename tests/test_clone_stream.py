@@ -111,10 +111,10 @@ def test_catalog_locations_round_trip() -> None:
 def test_push_confirms_its_packs_on_the_remote(pushed: tuple[Repo, Path]) -> None:
     """A pack already on the remote under a name this clone holds is counted on only when
     it is this clone's pack: one cut short, or replaced by other bytes of the same size,
-    is refused (remote/push.py, confirm_existing)."""
+    is refused (remote/intact.py, confirm_existing)."""
     repo, remote = pushed
     from dvault.remote.backend import RemoteTampered
-    from dvault.remote.push import confirm_existing
+    from dvault.remote.intact import confirm_existing
     from dvault.remote.session import Remote
 
     session = Remote(repo, pick_remote(repo, "nas"))

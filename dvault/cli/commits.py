@@ -91,6 +91,10 @@ def commit(
     )
     if off_pin is not None:  # said once the commit is made: a refused one changed nothing
         inv.out.tell(f"warning: {off_pin}")
+    from dvault.ops.tracking import erased_again  # deferred: start-up
+
+    for line in erased_again(repo):  # the commit holds the stage: every file in it
+        inv.out.tell(f"warning: {line}")
     branch, _ = repo.head()
     if as_json:
         inv.out.json({"branch": branch, **commit_fields(oid, repo.read_commit(oid))})

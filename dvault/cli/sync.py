@@ -111,6 +111,8 @@ def push(
         dry_run=dry_run,
         announce=announce,
     )
+    for line in report.erased_again:  # stderr, with --json too
+        out.tell(f"warning: {line}")
     if not dry_run:
         out.note(f"{report.packs_sent} pack(s) sent, {report.packs_skipped} already on {spec.name}")
     if as_json:

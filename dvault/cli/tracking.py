@@ -74,7 +74,11 @@ def add(
       dvault add data --json
     """
     warn_pin(inv, repo)
+    from dvault.ops.tracking import erased_again  # deferred: start-up
+
     report = repo.add([inv.cwd() / p for p in paths], kind=kind, replace_roots=replace_roots)
+    for line in erased_again(repo, [inv.cwd() / p for p in paths]):
+        inv.out.tell(f"warning: {line}")
     inv.out.note(f"read {size(report.bytes_read)}, stored {size(report.bytes_stored)}")
     if as_json:
         inv.out.json(dataclasses.asdict(report))

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 from dvault.errors import UncommittedChanges, UsageError
 from dvault.fsutil import write_durable
 from dvault.gitlink import IGNORE_MARKER, find_git_root, ignore_pattern
+from dvault.hashing import ObjectId
 from dvault.names import KINDS, root_problem
 from dvault.repository import Repository
+from dvault.store import erased
 from dvault.store import state as stored
 from dvault.store.state import StageEntry
 from dvault.workspace.checkout import current_content
@@ -107,6 +110,23 @@ def _replacing(
         f"({kind}), losing the kind {kinds}; to replace them run "
         f"`dvault add --replace-roots {again}`"
     )
+
+
+def erased_again(repo: Repository, paths: list[str | Path] | None = None) -> list[str]:
+    """One line for each staged file (under ``paths``; every one when None) whose content
+    a redaction recorded here erased (store/erased.py): erasure is by content, so the
+    same bytes added again are not kept by any remote (prune deletes them again). Said by
+    ``add`` and ``commit``; nothing is read when this clone has no erasure record."""
+    if not (repo.dir / erased.FILE).exists():
+        return []
+    scopes = None if paths is None else [repo.relpath(p) for p in paths]
+
+    def files() -> Iterator[tuple[str, ObjectId]]:
+        for path, entry in repo.state.iter_stage():
+            if scopes is None or any(path == s or path.startswith(s + b"/") for s in scopes):
+                yield os.fsdecode(path), entry.id
+
+    return erased.again(repo.dir, files())
 
 
 def sign_directories(repo: Repository, report: StageReport) -> None:

@@ -32,7 +32,7 @@ import contextlib
 import datetime
 import shutil
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,11 @@ from dvault.objects import Commit, Tag, decode
 from dvault.reachability import walk
 from dvault.remote.admin import Deleter, open_deleter
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec
-from dvault.remote.catalog import PACK_PREFIX, pack_key
+from dvault.remote.catalog import pack_key
+from dvault.remote.kept import KeptSet, kept
 from dvault.remote.logentry import Action, LogEntry
 from dvault.remote.logsign import push_signer, trusted_signers
+from dvault.remote.redaction import erased_objects
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, RemoteHome
 from dvault.store.pack import PackEntry, PackWriter
@@ -75,44 +77,19 @@ class PruneReport:
     holes: list[str] = field(default_factory=list)
 
 
-def released_commits(view: LogView, trusted: set[bytes]) -> set[str]:
-    """Commits whose contents a trusted ``forget`` entry released (``released``, checked
-    by the decoder); an untrusted one releases nothing. A stand-in for part A's kept set
-    (dvault/remote/kept.py on branch i22-a), which the merge should use instead."""
-    found: set[str] = set()
-    for entry, _ in view.entries:
-        action = entry.action
-        if action is None or action.kind != "forget" or not _trusted(entry, trusted):
-            continue
-        found.update(r for r in action.ids("released") if isinstance(r, str) and _is_hex(r))
-    return found
-
-
-def erased_objects(view: LogView, trusted: set[bytes]) -> set[bytes]:
-    """Objects a trusted ``redact`` entry erased (part C's ``objects`` field): never live,
-    so prune deletes them (repacking shared packs). A stand-in for part C's
-    ``dvault.remote.redaction.erased_objects`` (branch i22-c)."""
-    found: set[bytes] = set()
-    for entry, _ in view.entries:
-        action = entry.action
-        if action is None or action.kind != "redact" or not _trusted(entry, trusted):
-            continue
-        ids = action.ids("objects")
-        found.update(bytes.fromhex(i) for i in ids if isinstance(i, str) and _is_hex(i))
-    return found
-
-
 def live_objects(
     remote: Remote,
     repo: RemoteHome,
     view: LogView,
-    released: set[str],
+    keeps: KeptSet,
     erased: Collection[bytes] = frozenset(),
 ) -> set[bytes]:
     """Every object a kept commit needs: every commit and tag object ever named by the log
     and their history (commits are tiny and always kept, so every chain stays
-    verifiable), and the trees and data of each commit not released (a ref's current
-    value is kept even when released)."""
+    verifiable), and the trees and data of each commit the kept set keeps
+    (:func:`dvault.remote.kept.kept`: not released by a trusted forget entry, or named by
+    a branch, tag or pin no forget released; an annotated tag keeps its commit). Objects
+    a trusted redaction erased are never live, but a commit object always is."""
     store = repo.store
 
     def read(oid: bytes) -> tuple[ObjectType, bytes]:
@@ -125,12 +102,12 @@ def live_objects(
         return remote.catalog.type_of(oid)
 
     named = {u.new for entry, _ in view.entries for u in entry.updates}
-    tips = set(view.refs.values())
+    pinned = set(keeps.pinned)
     commits: set[bytes] = set()
     live: set[bytes] = set()
-    # ref values first (popped last), so a tag is peeled before its commit is reached
-    pending = [bytes.fromhex(h) for h in sorted(named - tips)] + sorted(
-        bytes.fromhex(h) for h in tips
+    # pinned values first (popped last), so a tag is peeled before its commit is reached
+    pending = [bytes.fromhex(h) for h in sorted(named - pinned)] + sorted(
+        bytes.fromhex(h) for h in pinned
     )
     while pending:
         oid = pending.pop()
@@ -141,12 +118,12 @@ def live_objects(
         live.add(oid)
         if isinstance(obj, Tag):
             pending.append(obj.object)
-            if oid.hex() in tips:  # a tag's commit is as kept as the tag
-                tips.add(obj.object.hex())
+            if oid.hex() in pinned:  # a kept tag's commit is as kept as the tag
+                pinned.add(obj.object.hex())
         elif isinstance(obj, Commit):
             commits.add(oid)
             pending.extend(obj.parents)
-    keep = [c for c in commits if c.hex() not in released or c.hex() in tips]
+    keep = [c for c in commits if keeps.is_kept(c.hex()) or c.hex() in pinned]
 
     def skipped(oid: bytes) -> bool:  # erased data is not walked; a commit always is
         return oid in erased and oid not in commits
@@ -185,9 +162,7 @@ def prune(
         remote.log.accept(view)
     remote.refresh_catalog()
     report.holes = sorted(remote.catalog.holes)
-    live = live_objects(
-        remote, repo, view, released_commits(view, trusted), erased_objects(view, trusted)
-    )
+    live = live_objects(remote, repo, view, kept(view, trusted), erased_objects(view, trusted))
     report.live_objects = len(live)
     open_plans = set(view.state.planned)
     dead, partial = _classify(remote, live, exclude=open_plans)
@@ -323,7 +298,7 @@ def _execute_due(
         return
     remote.catalog.refresh()
     erased = erased_objects(view, trusted)
-    live = live_objects(remote, repo, view, released_commits(view, trusted), erased)
+    live = live_objects(remote, repo, view, kept(view, trusted), erased)
     signer = push_signer(repo, True)
     assert signer is not None  # sign=True: a key or SignatureError
     # what survives every open plan, due or not: a copy in another planned pack (which a
@@ -379,25 +354,6 @@ def _delete(
     return deleted
 
 
-def restore_relied(backend: Backend, packs_dir: Path, names: Iterable[str]) -> list[str]:
-    """Push, after its ref-log entry landed while a plan was open: upload again, from the
-    local copy, any pack it counted on that is no longer listed. A pack of the very name
-    of a planned one cannot be uploaded a second time, so a push that started after the
-    plan may have confirmed the planned copy; a phase 2 running at that moment could
-    delete it before the push's entry was appended (the grace protects only pushes that
-    started before the plan). Returns the packs uploaded again."""
-    listed = backend.list(PACK_PREFIX)
-    restored = []
-    for name in sorted(set(names)):
-        key = pack_key(name)
-        if key in listed:
-            continue
-        with contextlib.suppress(AlreadyExists):  # another pusher restored it first
-            backend.upload(key, packs_dir / f"{name}.pack")
-        restored.append(name)
-    return restored
-
-
 def _trusted(entry: LogEntry, trusted: set[bytes]) -> bool:
     return entry.signature is not None and entry.signature.key in trusted
 
@@ -405,10 +361,6 @@ def _trusted(entry: LogEntry, trusted: set[bytes]) -> bool:
 def _stamp(time_ns: int) -> str:
     moment = datetime.datetime.fromtimestamp(time_ns / 1e9, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _is_hex(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def parse_grace(text: str) -> float:

@@ -19,15 +19,14 @@ stops before anything is uploaded, appended or recorded.
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dvault.errors import (
     CheckFailed,
-    CorruptObject,
-    CorruptPack,
     MissingObject,
     RefExists,
     UsageError,
@@ -43,10 +42,10 @@ from dvault.remote.backend import (
     RemoteError,
     RemoteNotFound,
     RemoteSpec,
-    RemoteTampered,
 )
 from dvault.remote.catalog import PACK_PREFIX, pack_key
 from dvault.remote.confirmed import Confirmed
+from dvault.remote.intact import RENAMED, Intact, confirm_existing, renamed_copies
 from dvault.remote.interrupt import (
     INTERRUPTED,
     interrupted,
@@ -55,14 +54,12 @@ from dvault.remote.interrupt import (
 )
 from dvault.remote.logsign import push_signer
 from dvault.remote.marker import MARKER
-from dvault.remote.prune import restore_relied
 from dvault.remote.reflog import IMMUTABLE, LogState, is_protected
 from dvault.remote.registry import directory_of
 from dvault.remote.session import Remote, record_tracking
 from dvault.repository import Repository
 from dvault.signing import refuse_unsigned
 from dvault.store import erased
-from dvault.store.pack import verify_pack
 
 UPLOAD_THREADS = 4
 PINS = "refs/pins/"
@@ -93,6 +90,8 @@ class PushReport:
     """In a dry run: the packs that would be uploaded, and their bytes (``bytes_to_send``);
     ``packs_skipped`` counts those already there."""
     bytes_to_send: int = 0
+    erased_again: list[str] = field(default_factory=list)
+    """One line per pushed file whose content a redaction here erased: not sent."""
     packs_resumed: int = 0
     """Packs an interrupted push of this clone left on the remote that this push did not
     send again (counted in ``packs_skipped`` too)."""
@@ -334,17 +333,18 @@ def push_refs(
     refuse_unsigned(repo, dict(pending), on_refs.__contains__, remote.describe())
     del on_refs
     done = complete_commits(lambda oid: _local_parents(repo, oid), confirmed.commit_ids())
-    intact = _Intact(repo, remote, confirmed)
+    intact = Intact(repo, remote, confirmed, frozenset(state.planned))
     store = repo.store
 
-    def known(oid: bytes) -> bool:
-        return oid in done or intact.blob(oid)
+    gone = erased.erased(repo.dir)  # {} unless this clone has an erasure record
+
+    def known(oid: bytes) -> bool:  # an erased blob is walked: the push must name it
+        return oid in done or (intact.blob(oid) and oid not in gone)
 
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
     reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
     # a partial clone never had the data outside its paths: it can only take the remote's
     # word for it (verify --remote --read-data checks it); what redact erased: never sent
-    gone = erased.erased(repo.dir) if reach.missing else {}
     lacking = {o: p for o, p in reach.missing.items() if not (remote.catalog.has(o) or o in gone)}
     if lacking:
         oid, path = next(iter(lacking.items()))
@@ -354,7 +354,9 @@ def push_refs(
         )
     # objects not confirmed there, looked up in key order: the index's pages are then
     # read front to back, each faulted in once
-    absent_ids = sorted(oid for oid in reach.objects if not intact.any(oid))
+    again = {oid for oid in reach.objects if oid in gone} if gone else set()
+    report.erased_again = _erased_again(repo, pending, known, again, gone)
+    absent_ids = sorted(oid for oid in reach.objects if not intact.any(oid) and oid not in again)
     del reach
     numbers: set[int] = set()
     with store.index.read_txn() as txn:
@@ -371,6 +373,11 @@ def push_refs(
     for name in packs:
         packs[name] = (store.packs_dir / f"{name}.pack").stat().st_size
     todo = [name for name in packs if name not in confirmed.packs]
+    drop: dict[str, set[ObjectId]] = {}  # erased bytes added again: left out of what is sent
+    for oid in again:
+        located = store.index.lookup(oid)
+        if located is not None and store.index.pack_name(located[0]) in todo:
+            drop.setdefault(store.index.pack_name(located[0]), set()).add(oid)
     report.packs_skipped = len(packs) - len(todo)
     # the packs an interrupted push landed: confirmed, so not in ``packs`` any more
     resumed = interrupted_packs(remote) & confirmed.packs & set(store.pack_files())
@@ -378,7 +385,7 @@ def push_refs(
     report.packs_skipped += len(resumed)
     if dry_run:  # what _send would upload: packs the remote does not list at all
         there = set(remote.catalog.packs) | set(remote.catalog.holes)
-        upload = [name for name in todo if name not in there]
+        upload = [name for name in todo if name not in there or name in state.planned]
         report.packs_to_send = len(upload)
         report.bytes_to_send = sum(packs[name] for name in upload)
         report.packs_skipped += len(todo) - len(upload)
@@ -388,8 +395,17 @@ def push_refs(
     if todo:
         _check_marked(repo, remote)
         remote.ensure_marker()
+    files = {name: store.packs_dir / f"{name}.pack" for name in packs}
     try:
-        _send(repo, remote, todo, packs, confirmed, report, resumed)
+        # a pack an open prune plan names is never relied on: a copy of another name goes
+        # (so is one holding erased bytes added again, without them)
+        for name, copy in renamed_copies(repo, remote, todo, set(state.planned), drop).items():
+            del packs[name], files[name]
+            todo.remove(name)
+            if copy is not None:  # None: every object of the pack was erased here
+                files[copy.stem], packs[copy.stem] = copy, copy.stat().st_size
+                todo.append(copy.stem)
+        _send(repo, remote, todo, packs, files, confirmed, report, resumed)
         # a protected branch only fast-forwards (checked above): never mark its entry force
         updates = [
             (ref, oid.hex(), force and not is_protected(ref, state.protected))
@@ -397,18 +413,37 @@ def push_refs(
         ]
         who = author(repo.config, repo.root)  # as git says: the person, not the login
         final, report.log_head = remote.log.append(updates, check, signer, who)
-        if state.planned or final.state.planned:  # a prune may have deleted what we used
-            restore_relied(remote.backend, store.packs_dir, packs)
         report.log_seq, report.signed = final.state.head_seq, signer is not None
         report.updated = {ref: final.refs[ref] for ref in pending}
         confirmed.add_commits([oid.hex() for oid in pending.values() if _is_commit(repo, oid)])
     finally:  # what was confirmed stays confirmed, even when an upload or the append failed
         confirmed.save(remote.catalog.packs)
+        shutil.rmtree(remote.dir / RENAMED, ignore_errors=True)
     with contextlib.suppress(OSError):
         (remote.dir / INTERRUPTED).unlink(missing_ok=True)
     record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
+
+
+def _erased_again(
+    repo: Repository,
+    pending: dict[str, ObjectId],
+    known: Callable[[bytes], bool],
+    again: set[ObjectId],
+    gone: dict[ObjectId, erased.Redaction],
+) -> list[str]:
+    """One line per file of the pushed commits whose content (blob, chunk list or one of
+    its chunks) a redaction recorded here erased: walked again with paths, only then."""
+    if not again:
+        return []
+    store = repo.store
+    named = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=True)
+    lines: dict[str, str] = {}
+    for oid in sorted(again):
+        path = named.paths.get(oid, f"object {oid.hex()}")
+        lines.setdefault(path, gone[oid].again(path))
+    return [lines[p] for p in sorted(lines)]
 
 
 def _check_marked(repo: Repository, remote: Remote) -> None:
@@ -427,38 +462,12 @@ def _is_commit(repo: Repository, oid: bytes) -> bool:
     return repo.store.type_of(oid) == ObjectType.COMMIT
 
 
-class _Intact:
-    """Is an object on the remote in a copy this clone confirmed? In a remote pack it
-    uploaded or verified whole, or in a local pack every object of which it read from
-    that remote and verified (a fetch's)."""
-
-    def __init__(self, repo: Repository, remote: Remote, confirmed: Confirmed) -> None:
-        self.store = repo.store
-        self.catalog = remote.catalog
-        self.confirmed = confirmed
-
-    def _mirrored(self, oid: bytes, kind: ObjectType | None) -> bool:
-        if not self.confirmed.mirrors:
-            return False
-        located = self.store.index.lookup(oid)
-        if located is None or (kind is not None and located[1].type != kind):
-            return False
-        return self.store.index.pack_name(located[0]) in self.confirmed.mirrors
-
-    def blob(self, oid: bytes) -> bool:
-        """A confirmed blob (it references nothing, so it is complete where it is)."""
-        held = self.catalog.held_by(oid, self.confirmed.packs, ObjectType.BLOB)
-        return held or self._mirrored(oid, ObjectType.BLOB)
-
-    def any(self, oid: bytes) -> bool:
-        return self.catalog.held_by(oid, self.confirmed.packs) or self._mirrored(oid, None)
-
-
 def _send(
     repo: Repository,
     remote: Remote,
     todo: list[str],
     packs: dict[str, int],
+    files: dict[str, Path],
     confirmed: Confirmed,
     report: PushReport,
     resumed: set[str],
@@ -467,20 +476,18 @@ def _send(
     upload that succeeded is this clone's copy (its size, and on S3 its SHA-256, checked
     by the store); a name already taken is confirmed only by reading that copy whole and
     verifying it (:func:`confirm_existing`), never by its name or size alone."""
-    store = repo.store
-
     there = set(remote.catalog.packs) | set(remote.catalog.holes)
 
     def send(name: str, tick: Callable[[int], None]) -> int:
         if name in there:  # not sent again just to be told it exists
             with contextlib.suppress(RemoteNotFound):  # unless deleted since (prune)
-                confirm_existing(repo, remote, name, packs[name])
+                confirm_existing(repo, remote, name, packs[name], files[name])
                 return 0
         try:
-            remote.backend.upload(pack_key(name), store.packs_dir / f"{name}.pack", tick)
+            remote.backend.upload(pack_key(name), files[name], tick)
         except AlreadyExists:
             # left by an interrupted push, or the same bytes pushed by another clone
-            confirm_existing(repo, remote, name, packs[name])
+            confirm_existing(repo, remote, name, packs[name], files[name])
             return 0
         return packs[name]
 
@@ -521,44 +528,4 @@ def _send(
             f"(e.g. {absent[0]}); refs not updated"
         )
     for name in todo:  # their footers are ours: no range reads for them next time
-        remote.catalog.remember(name, store.packs_dir / f"{name}.pack", packs[name])
-
-
-def confirm_existing(repo: Repository, remote: Remote, name: str, size: int) -> None:
-    """A pack of this name is already on the remote, not uploaded by this push: count on
-    it only when it holds exactly this clone's bytes (the storage's digest of it: S3's
-    SHA-256, a directory's file; see Backend.same_as), or else after downloading it
-    (bounded by its size) and verifying it whole against its name and every object's id.
-    A copy that fails was put there to take the name (or was damaged): refused, naming
-    it; nothing is counted on it."""
-    key = pack_key(name)
-    there = remote.backend.size(key)
-    if there is None:
-        raise RemoteNotFound(f"remote {remote.describe()}: {key} is gone (pruned)")
-    if there != size:
-        raise RemoteTampered(
-            f"remote {remote.describe()}: {key} exists with {there} bytes, this clone's pack "
-            f"of that name has {size}: it was put there to take the name, or damaged; "
-            "refs not updated"
-        )
-    if remote.backend.same_as(key, repo.store.packs_dir / f"{name}.pack"):
-        return
-    tmp = repo.store.tmp_dir / f"confirm-{os.getpid()}-{name[:16]}.tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        remote.backend.download(key, tmp, limit=size)
-        if tmp.stat().st_size != size:  # a cut transfer is not tampering
-            raise RemoteError(
-                f"remote {remote.describe()}: short download of {key} "
-                f"({tmp.stat().st_size} of {size} bytes); the transfer was cut"
-            )
-        try:  # the name binds the footer (v1) or every byte (v2): same objects as ours
-            verify_pack(tmp, name)
-        except (CorruptPack, CorruptObject) as exc:
-            raise RemoteTampered(
-                f"remote {remote.describe()}: {key} exists with other content "
-                f"than this clone's pack of that name ({exc}); it was put there to take "
-                "the name, or damaged: refs not updated"
-            ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        remote.catalog.remember(name, files[name], packs[name])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,23 @@ class Redaction:
         day = time.strftime("%Y-%m-%d", time.gmtime(self.time_ns / 1e9))
         return f"erased on {day} by {textsafe.line(self.user)}: {textsafe.line(self.reason)}"
 
+    def again(self, path: str) -> str:
+        """The line said when a file whose content this redaction erased is added,
+        committed or pushed again: erasure is by content, so no remote keeps it."""
+        return (
+            f"{textsafe.line(path)}: its content was {self.detail()}; it will not be "
+            "pushed to any remote or kept there (erasure is by content: prune deletes it)"
+        )
+
+
+def again(repo_dir: Path, files: Iterable[tuple[str, ObjectId]]) -> list[str]:
+    """One line (:meth:`Redaction.again`) for each (path, content id) in ``files`` whose
+    content a redaction recorded here erased; nothing read when there is no record."""
+    if not (repo_dir / FILE).exists():
+        return []
+    gone = erased(repo_dir)
+    return [gone[oid].again(path) for path, oid in files if oid in gone]
+
 
 def _bad() -> ObjectId:
     raise ValueError("an id is not a string")
@@ -161,4 +179,14 @@ def add(repo_dir: Path, record: Redaction) -> None:
     write_durable(repo_dir / FILE, text.encode("utf-8") + b"\n")
 
 
-__all__ = ["FILE", "MAX_REASON", "ErasedIndex", "Redaction", "add", "erased", "load", "path_hash"]
+__all__ = [
+    "FILE",
+    "MAX_REASON",
+    "ErasedIndex",
+    "Redaction",
+    "add",
+    "again",
+    "erased",
+    "load",
+    "path_hash",
+]

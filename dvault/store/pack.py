@@ -27,7 +27,7 @@ import contextlib
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -234,9 +234,13 @@ class PackWriter:
         compression: int,
         stored: bytes | memoryview,
         raw_len: int,
+        salt: int = 0,
     ) -> PackEntry:
+        """Append one stored object. ``salt`` fills the record header's 16-bit field that
+        no reader interprets (0 but in :func:`renamed_copy`): it changes the pack's bytes,
+        hence its name, and nothing else."""
         check_size(kind, compression, len(stored), raw_len)  # never write what readers refuse
-        head = RECORD.pack(kind, compression, 0, len(stored), raw_len, oid)
+        head = RECORD.pack(kind, compression, salt, len(stored), raw_len, oid)
         try:
             self._write(head)
             self._write(stored)
@@ -278,6 +282,51 @@ class PackWriter:
             self._file.close()
         with contextlib.suppress(OSError):
             os.unlink(self.tmp_path)
+
+
+MAX_SALT = 0xFFFF
+
+
+def renamed_copy(
+    path: Path,
+    name: str,
+    out_dir: Path,
+    tmp_dir: Path,
+    avoid: set[str],
+    drop: Collection[bytes] = frozenset(),
+) -> str | None:
+    """Copy the sealed pack ``path`` (named ``name``) into ``out_dir`` under another name:
+    its objects but ``drop`` in the same order, each verified as it is copied, with the
+    first record's salt set to the smallest value whose name is neither ``name`` nor in
+    ``avoid`` (deterministic: a rerun makes the same copy). Push sends such a copy
+    instead of a pack an open prune plan names, or of one holding erased objects
+    (dvault/remote/push.py). Returns the copy's name; None when every object is dropped."""
+    entries = [e for e in read_footer(path) if e.id not in drop]
+    if not entries:
+        return None
+    for salt in range(MAX_SALT + 1):
+        writer = PackWriter(out_dir, tmp_dir)
+        try:
+            with open(path, "rb") as f:
+                for i, entry in enumerate(entries):
+                    stored = os.pread(f.fileno(), entry.stored_len, entry.offset)
+                    unpack_object(entry.id, entry, stored, f"object {entry.id.hex()} in {name}")
+                    first = salt if i == 0 else 0
+                    writer.add(
+                        entry.id, entry.type, entry.compression, stored, entry.raw_len, first
+                    )
+        except OSError as exc:
+            writer.abort()
+            raise os_error(exc, "read pack", path) from None
+        except BaseException:
+            writer.abort()
+            raise
+        copy = writer.seal()
+        if copy != name and copy not in avoid:
+            return copy
+        with contextlib.suppress(OSError):
+            os.unlink(out_dir / f"{copy}.pack")
+    raise CorruptPack(f"pack {name}: no salt gives a name outside the {len(avoid)} avoided")
 
 
 def parse_trailer(trailer: bytes, pack_size: int, name: str) -> tuple[int, int, bytes]:

@@ -7,23 +7,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from dvault import config as cfg
-from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.remote.admin import DirectoryDeleter
-from dvault.remote.directory import DirectoryBackend
+from dvault.hashing import ObjectType, object_id
 from dvault.remote.logentry import Action
-from dvault.remote.push import push_refs
-from dvault.remote.session import pick_remote
-from dvault.repo import Repo
 from tests.cli.helpers import Project, one_error_line
-from tests.reliability.faults import FaultyBackend
 from tests.remote.conftest import RemoteTarget, build_ml, commit_file
 from tests.remote.prune_helpers import (
     append_action,
     forget,
-    in_env,
     read_back,
     redact,
     stray_copy,
@@ -225,34 +216,3 @@ def test_two_open_plans_never_delete_both_copies(tmp_path: Path, remote: RemoteT
     assert len(done["plans_executed"]) >= 2
     assert (original in done["deleted"]) != (copy in done["deleted"])
     assert read_back(proj, v2) > 5
-
-
-def test_a_push_that_used_a_planned_pack_restores_it(tmp_path: Path, remote: RemoteTarget) -> None:
-    """A push that started after a plan, re-adding bytes only a planned pack holds, finds
-    that pack's name taken and confirms it; phase 2 deletes it just before the push's
-    entry lands (forced here: the delete runs when the push appends). The push checks
-    after its append and uploads the pack again: nothing the new commit needs is lost."""
-    if remote.kind != "dir":
-        pytest.skip("the forced interleaving uses the directory deleter")
-    proj, v1, _v2, dropped = _history(tmp_path, remote)
-    proj.env.update(ADMIN)
-    forget(proj, [v1])
-    planned = proj.ok("prune", "origin", "--admin", "--json").json()
-    names = [*planned["packs_dead"], *planned["packs_repacked"]]
-    assert names and not planned["deleted"]
-    v3 = commit_file(proj, "models/checkpoint.bin", dropped, "v3: the old model is back")
-    assert remote.root is not None
-    deleter = DirectoryDeleter(remote.root)
-
-    class PruneRacesAppend(FaultyBackend):
-        def create(self, key: str, data: bytes) -> None:
-            if key.startswith("refs/log/"):
-                for name in names:  # phase 2 wins the race: the planned packs go
-                    deleter.delete(f"packs/{name}.pack")
-            super().create(key, data)
-
-    with in_env(proj.env), Repo.open(proj.root) as repo:
-        spec = pick_remote(repo, "origin")
-        backend = PruneRacesAppend(DirectoryBackend(remote.root))
-        push_refs(repo, spec, {"refs/heads/main": ObjectId(bytes.fromhex(v3))}, backend=backend)
-    assert read_back(proj, v3) > 5
