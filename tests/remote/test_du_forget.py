@@ -1,6 +1,6 @@
 """``dvault remote du --policy`` and ``dvault forget --dry-run`` decide with one function
 (remote/forgetplan.py): on a real remote (a directory and moto's S3) with several
-branches, annotated and lightweight tags and a protected branch, du's "would release" list
+branches, several tags and a protected branch, du's "would release" list
 is forget's released list for several policies; after forgetting for real and pruning with
 no grace, the bytes the storage lost are exactly du's earlier ``storage_frees``. du also
 shows what awaits prune: released commits, erased objects, open plans."""
@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 
 from dvault.hashing import ObjectType, object_id
+from dvault.reachability import walk
+from dvault.remote.session import Remote, pick_remote
+from dvault.remote.usageplan import Sizes
+from dvault.repo import Repo
 from tests.cli.helpers import Project
 
 from .conftest import RemoteTarget, build_ml, commit_file
-from .prune_helpers import redact, trust_own_key
+from .prune_helpers import in_env, redact, trust_own_key
 
 ADMIN = {
     "DVAULT_ADMIN_AWS_ACCESS_KEY_ID": "admin",
@@ -37,7 +41,7 @@ def _admin_args(target: RemoteTarget) -> list[str]:
 
 
 def _branches(tmp_path: Path, remote: RemoteTarget) -> Project:
-    """main (v1, then four checkpoints; an annotated tag and a lightweight one on the
+    """main (v1, then four checkpoints; two tags on the
     way), exp (two commits of its own on main's second), release (protected, one commit
     of its own on main's third), all pushed with their tags."""
     proj = build_ml(tmp_path / "work", remote, "--protect", "release")
@@ -147,3 +151,49 @@ def test_du_policy_with_only_protected_branches_is_one_problem_line(
     report = result.json()
     assert report["policy"] is None
     assert any("no branch that is not protected" in p for p in report["problems"])
+
+
+def test_the_shared_walk_attributes_as_one_walk_per_ref_would(
+    tmp_path: Path, remote_env: dict[str, str]
+) -> None:
+    """du walks once for every ref; each ref walked on its own (reachability.walk, the
+    whole history) must give the same reach, own bytes and commit count."""
+    store = tmp_path / "nas"
+    remote = RemoteTarget("dir", str(store), remote_env, root=store)
+    proj = _branches(tmp_path, remote)
+    # the same bytes on two branches that share no commit holding them: one blob, reached
+    # by refs whose masks do not nest (a walk must not stop at an object marked otherwise)
+    newest = (proj.root / "models" / "checkpoint.bin").read_bytes()  # main's tip only
+    proj.ok("checkout", "release")
+    commit_file(proj, "data/copy.bin", newest, "the same bytes as main's newest checkpoint")
+    proj.ok("push", "origin", "release")
+    proj.ok("checkout", "main")
+    report = _du(proj)
+    with in_env(proj.env):
+        repo = Repo.open(proj.root)
+        handle = Remote(repo, pick_remote(repo, "origin"))
+        handle.refresh_catalog()
+        view = handle.log.load(full=True)
+        sizes = Sizes(handle)
+        walks = {
+            ref: walk(handle.read_object, handle.catalog.type_of, [bytes.fromhex(h)], paths=False)
+            for ref, h in view.refs.items()
+        }
+    owners: dict[bytes, set[str]] = {}
+    for ref, found in walks.items():
+        for oid in found.objects:
+            owners.setdefault(oid, set()).add(ref)
+    expected = {
+        ref: {
+            "ref": ref,
+            "reach": sum(sizes.of(o) for o in found.objects),
+            "own": sum(sizes.of(o) for o in found.objects if owners[o] == {ref}),
+            "commits": len(found.commits),
+        }
+        for ref, found in walks.items()
+    }
+    assert len(expected) == 6  # three branches, three tags
+    assert expected["refs/heads/main"]["own"] < 1000  # its checkpoint is shared now
+    assert {r["ref"]: r for r in report["refs"]} == expected
+    assert report["live"] == sum(sizes.of(o) for o in owners)
+    assert report["shared"] == sum(sizes.of(o) for o, refs in owners.items() if len(refs) > 1)
