@@ -22,10 +22,13 @@ records an instant only, so periods are calendar periods in UTC.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from dvault.errors import UsageError
 
 RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 _DURATION = re.compile(r"(?:(\d{1,4})y)?(?:(\d{1,4})m)?(?:(\d{1,5})d)?(?:(\d{1,6})h)?")
@@ -118,6 +121,53 @@ class Policy:
         if self.tags:
             parts.append("keep-tags")
         return ", ".join(parts) or "empty"
+
+
+MAX_POLICY_TEXT = 1024
+"""The longest policy text :func:`parse_policy` reads (a policy is a handful of options)."""
+
+
+def parse_policy(text: str) -> Policy:
+    """Forget's options as one text (``dvault remote du --policy``), e.g. ``"--keep-daily
+    7 --keep-weekly 5 --keep-within 90d --keep-tags"``, as a :class:`Policy`; each bad
+    option is one :class:`UsageError` line."""
+    if len(text) > MAX_POLICY_TEXT:
+        raise UsageError(f"--policy is longer than {MAX_POLICY_TEXT} characters")
+    try:
+        words = [part for word in shlex.split(text) for part in word.split("=", 1)]
+    except ValueError as exc:
+        raise UsageError(f"--policy: {exc}") from None
+    counts: dict[str, int] = {}
+    within: Duration | None = None
+    tags = False
+    while words:
+        option = words.pop(0)
+        rule = option.removeprefix("--keep-")
+        if option == "--keep-tags":
+            tags = True
+            continue
+        if not option.startswith("--keep-") or rule not in (*RULES, "within"):
+            raise UsageError(
+                f"--policy: unknown option {option!r} (--keep-last, --keep-hourly, "
+                "--keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within, "
+                "--keep-tags)"
+            )
+        if not words:
+            raise UsageError(f"--policy: {option} needs a value (e.g. '--keep-daily 7')")
+        value = words.pop(0)
+        if rule == "within":
+            try:
+                within = Duration.parse(value)
+            except PolicyError as exc:
+                raise UsageError(f"--policy: --keep-within: {exc}") from None
+            continue
+        if not value.isdigit() or len(value) > 7:
+            raise UsageError(f"--policy: {option} takes a count, not {value!r}")
+        counts[rule] = int(value)
+    policy = Policy(**counts, within=within, tags=tags)
+    if policy.empty():
+        raise UsageError("--policy names no --keep-* rule (e.g. '--keep-daily 7 --keep-weekly 5')")
+    return policy
 
 
 @dataclass(frozen=True)

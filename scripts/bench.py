@@ -13,6 +13,7 @@ Standard library only, so it runs in any environment that can run dvault itself.
     python scripts/bench.py --files 100000            # tiny files, with DVC and restic
     python scripts/bench.py --large --large-gb 20     # large files, streamed
     python scripts/bench.py --merge                   # dvault merge at 20k and 100k files
+    python scripts/bench.py --retention --s3          # remote du, forget on 2,000 commits
 """
 
 from __future__ import annotations
@@ -1340,6 +1341,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="time dvault merge (one directory per side) at --scale and 100k tiny files",
     )
+    parser.add_argument(
+        "--retention",
+        action="store_true",
+        help="time remote du and forget --dry-run on a 2,000-commit history (with --s3: S3 too)",
+    )
     scale = parser.add_argument_group("scale modes (issue 7), instead of the ML project")
     mode = scale.add_mutually_exclusive_group()
     mode.add_argument("--files", type=int, metavar="N", help="N tiny files (up to 1,000,000)")
@@ -1433,6 +1439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return merge_benchmark(
                     workdir, launcher, args.dvault, args.scale, args.files or 100_000, args.seed
                 )
+            if args.retention:
+                from bench_retention import retention_benchmark  # its own script
+
+                return retention_benchmark(workdir, launcher, args.dvault, 2000, 10, args.s3)
             if args.files is not None or args.large:
                 return scale_benchmark(args, workdir, launcher)
             return benchmark(args, workdir, launcher)

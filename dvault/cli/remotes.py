@@ -3,6 +3,7 @@ project knows, and the passphrases of an encrypted one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +14,7 @@ from dvault.errors import UsageError
 if TYPE_CHECKING:
     from dvault.remote.backend import RemoteSpec
     from dvault.remote.usage import UsageReport
+    from dvault.remote.usageplan import PolicyUsage
     from dvault.repo import Repo
 
 
@@ -303,15 +305,28 @@ def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
                     shown,
                     f"  reach {_size(ref.reach)}, own {_size(ref.own)}, {ref.commits} commits",
                 )
-    for title, p in (("released by forget", report.released), ("policy ", report.policy)):
-        if p is None:
-            continue
-        inv.out.data(title, p.policy if p is report.policy else ", awaiting prune:")
+    if report.released is not None:
+        _show_release(inv, "released by forget, awaiting prune:", report.released)
+    if report.erased is not None:
+        e = report.erased
         inv.out.data(
-            f"  keeps {p.kept} commits, releases {p.released}; frees {_size(p.frees)}: "
-            f"{p.whole_packs} whole packs ({_size(p.whole_bytes)}), {p.partial_packs} packs "
-            f"repacked ({_size(p.partial_live)} live)"
+            f"erased by {e.redactions} redaction(s), awaiting prune: {e.stored} of "
+            f"{e.objects} objects still stored, {_size(e.bytes)}"
         )
+    for plan in report.plans:
+        planned = datetime.fromtimestamp(plan.time_ns // 10**9, UTC).strftime("%Y-%m-%d %H:%M")
+        due = datetime.fromtimestamp(plan.due_ns // 10**9, UTC).strftime("%Y-%m-%d %H:%M")
+        state = (
+            f"due {due} UTC with the default --grace 1h"
+            if plan.trusted
+            else "not signed by a trusted key: prune never executes it"
+        )
+        inv.out.data(
+            f"prune plan {plan.seq} (planned {planned} UTC): {plan.packs} packs, "
+            f"{_size(plan.bytes)} to delete; {state}"
+        )
+    if report.policy is not None:
+        _show_release(inv, f"policy {report.policy.policy}:", report.policy)
     if report.locks is None:
         inv.out.data("locked: this storage has no retention lock")
         return
@@ -323,6 +338,15 @@ def _show_usage(inv: Invocation, report: UsageReport, by: str) -> None:
             else "no lock reported (s3:GetObjectRetention shows it)"
         )
         inv.out.data(f"  {until:30} {group.packs} packs  {_size(group.bytes)}")
+
+
+def _show_release(inv: Invocation, title: str, p: PolicyUsage) -> None:
+    inv.out.data(title)
+    inv.out.data(
+        f"  keeps {p.kept} commits, releases {p.released}; frees {_size(p.frees)}: "
+        f"{p.whole_packs} whole packs ({_size(p.whole_bytes)}), {p.partial_packs} packs "
+        f"repacked ({_size(p.partial_live)} live); the storage loses {_size(p.storage_frees)}"
+    )
 
 
 def _valid_label(label: str | None = None, **_: object) -> None:

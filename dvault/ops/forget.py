@@ -15,44 +15,21 @@ tag or a pin (a tag or pin named with ``--release-tag``/``--release-pin`` except
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault.errors import CheckFailed, DvaultError, UsageError
+from dvault.errors import CheckFailed, UsageError
+from dvault.hashing import ObjectType
 from dvault.identity import author
-from dvault.objects import Commit, Tag, decode
-from dvault.remote.backend import RemoteTampered
-from dvault.remote.kept import HistoryCommit, Ignored, KeptSet, history, remote_kept
+from dvault.remote.bulkread import read_ahead
+from dvault.remote.forgetplan import ForgetRow, plan_forget
+from dvault.remote.kept import Ignored, remote_kept
 from dvault.remote.logentry import Action
 from dvault.remote.logsign import push_signer, trusted_signers
-from dvault.remote.reflog import is_protected
 from dvault.remote.session import Remote, pick_remote
 from dvault.repository import Repository
-from dvault.retention import Candidate, Policy, apply_policy
+from dvault.retention import Policy
 from dvault.signing import fingerprint, load_key
-
-
-@dataclass
-class ForgetRow:
-    """One commit of the chosen histories and what the forget does with it."""
-
-    id: str
-    time_ns: int
-    branches: list[str]
-    action: str
-    """``keep`` (policy, tip, tag, pin, another branch), ``release`` (this forget),
-    ``released`` (an earlier forget did)."""
-    reasons: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "time_ns": self.time_ns,
-            "branches": self.branches,
-            "action": self.action,
-            "reasons": self.reasons,
-        }
 
 
 @dataclass
@@ -99,53 +76,22 @@ def forget(
         raise UsageError("give at least one --keep-* rule (forget with no policy keeps everything)")
     spec = pick_remote(repo, remote_name)
     remote = Remote(repo, spec)
+    cache = read_ahead(remote, {ObjectType.COMMIT, ObjectType.TAG})  # one batch, not a trip each
     view, found = remote_kept(remote)
+    plan = plan_forget(
+        remote,
+        found,
+        view.state.protected,
+        policy,
+        time.time_ns(),
+        branches,
+        release_refs,
+        read_raw=cache.read,
+    )
     where = remote.describe()
-    chosen = _chosen_branches(found, branches, view.state.protected, where)
-    named = [_ref_of(found, r, where) for r in release_refs or []]
-    report = ForgetReport(where, policy, chosen, dry_run, released_refs=sorted(set(named)))
+    report = ForgetReport(where, policy, plan.branches, dry_run, plan.rows, plan.released_refs)
     report.ignored = [i.describe(where) for i in found.ignored]
-    read = _reader(remote)
-    heads = [b for b in found.refs if b.startswith("refs/heads/")]
-    try:
-        histories = {b: history(read, [found.refs[b]]) for b in heads}
-    except ValueError as exc:  # a history beyond the walk's limit
-        raise CheckFailed(f"remote {where}: {exc}") from None
-    held_elsewhere = {c for b, h in histories.items() if b not in chosen for c in h}
-    pinned: dict[str, list[str]] = {}
-    tagged = _tagged(remote, found)
-    unpinned = set(named) | _already_named(found)
-    for commit, refs in [*found.pinned.items(), *tagged.items()]:
-        for ref in refs:
-            if ref not in unpinned and ref not in pinned.get(commit, []):
-                pinned.setdefault(commit, []).append(ref)
-    now = time.time_ns()
-    dropped: dict[str, bool] = {}  # commit -> dropped on every chosen branch so far
-    reasons: dict[str, list[str]] = {}
-    on: dict[str, list[str]] = {}
-    for branch in chosen:
-        cands = [Candidate(c, h.time_ns, c in tagged) for c, h in histories[branch].items()]
-        for decision in apply_policy(cands, policy, now_ns=now):
-            dropped[decision.id] = dropped.get(decision.id, True) and not decision.keep
-            on.setdefault(decision.id, []).append(branch)
-            for reason in decision.reasons:
-                if reason not in reasons.setdefault(decision.id, []):
-                    reasons[decision.id].append(reason)
-    times = {c: h.time_ns for hist in histories.values() for c, h in hist.items()}
-    for commit in sorted(dropped, key=lambda c: (-times[c], c)):
-        why = list(reasons.get(commit, []))
-        if commit in pinned:
-            why += [f"is {ref}" for ref in pinned[commit]]
-        if commit in held_elsewhere:
-            why.append("on another branch")
-        if commit in found.released and commit not in pinned:
-            action = "released"
-        elif dropped[commit] and not why:
-            action = "release"
-        else:
-            action = "keep"
-        report.rows.append(ForgetRow(commit, times[commit], sorted(on[commit]), action, why))
-    if dry_run or not (report.released or set(named) - _already_named(found)):
+    if dry_run or not (report.released or plan.newly_named):
         return report
     _append(repo, remote, report, set(trusted_signers(repo).names))
     return report
@@ -173,82 +119,6 @@ def _append(repo: Repository, remote: Remote, report: ForgetReport, trusted: set
     )
     _view, entry = remote.log.append_action(action, signer, author(repo.config, repo.root))
     report.entry = entry.seq
-
-
-def _already_named(found: KeptSet) -> set[str]:
-    return {r for _e, a in found.actions if a.kind == "forget" for r in a.ids("released_refs")}
-
-
-def _chosen_branches(
-    found: KeptSet, branches: list[str] | None, protected: tuple[str, ...] | None, where: str
-) -> list[str]:
-    heads = sorted(r for r in found.refs if r.startswith("refs/heads/"))
-    if branches is None:
-        chosen = [b for b in heads if not is_protected(b, protected)]
-        if not chosen:
-            raise UsageError(
-                f"remote {where} has no branch that is not protected; name one with --branch"
-            )
-        return chosen
-    chosen = []
-    for name in branches:
-        ref = name if name.startswith("refs/heads/") else f"refs/heads/{name}"
-        if ref not in found.refs:
-            raise UsageError(f"remote {where} has no branch {name}")
-        chosen.append(ref)
-    return sorted(set(chosen))
-
-
-def _ref_of(found: KeptSet, name: str, where: str) -> str:
-    if name.startswith(("refs/tags/", "refs/pins/")):
-        ref = name
-    elif f"refs/tags/{name}" in found.refs:
-        ref = f"refs/tags/{name}"
-    else:
-        ref = f"refs/pins/{name}"
-    if ref not in found.refs:
-        raise UsageError(f"remote {where} has no tag or pin {name}")
-    return ref
-
-
-def _reader(remote: Remote) -> Callable[[str], HistoryCommit]:
-    read_object = remote.log.read_object
-    if read_object is None:  # an opened Remote always has one
-        raise CheckFailed("cannot read commits of this remote")
-
-    def read(oid: str) -> HistoryCommit:
-        try:
-            commit = decode(*read_object(bytes.fromhex(oid)))
-        except DvaultError as exc:
-            raise RemoteTampered(f"remote {remote.describe()}: commit {oid}: {exc}") from None
-        if not isinstance(commit, Commit):
-            raise RemoteTampered(f"remote {remote.describe()}: {oid} is not a commit")
-        return HistoryCommit(commit.time_ns, tuple(p.hex() for p in commit.parents))
-
-    return read
-
-
-def _tagged(remote: Remote, found: KeptSet) -> dict[str, list[str]]:
-    """commit -> the tags naming it (annotated tags peeled; a tag that does not read is
-    reported by fetch and verify, and keeps nothing more here)."""
-    read_object = remote.log.read_object
-    commits: dict[str, list[str]] = {}
-    for ref, target in found.refs.items():
-        if not ref.startswith("refs/tags/") or read_object is None:
-            continue
-        oid = target
-        for _depth in range(8):
-            try:
-                obj = decode(*read_object(bytes.fromhex(oid)))
-            except DvaultError:
-                break
-            if isinstance(obj, Tag):
-                oid = obj.object.hex()
-                continue
-            if isinstance(obj, Commit):
-                commits.setdefault(oid, []).append(ref)
-            break
-    return commits
 
 
 __all__ = ["ForgetReport", "ForgetRow", "Ignored", "forget"]

@@ -16,7 +16,6 @@ from dvault.errors import UsageError
 from dvault.remote import keys
 from dvault.remote.backend import AlreadyExists, RemoteError, RemoteSpec
 from dvault.remote.marker import MARKER, marker_bytes, read_marker
-from dvault.remote.policy_standin import parse_policy
 from dvault.remote.registry import (
     DEFAULT_KEY,
     check_url,
@@ -28,6 +27,7 @@ from dvault.remote.s3 import check_retention
 from dvault.remote.session import Remote, pick_remote, protect_remote, remote_specs
 from dvault.remote.usage import UsageReport, usage
 from dvault.repository import Repository
+from dvault.retention import parse_policy
 
 
 def add_remote(

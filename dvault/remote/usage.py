@@ -1,20 +1,27 @@
 """What a remote's bytes are for: ``dvault remote du``.
 
-Read-only (the reader credential suffices). Every ref of the verified ref log is walked
+Read-only (the reader credential suffices). Every ref of the verified ref log is followed
 down to its objects (history included); each object's stored bytes (its first location in
 the catalog, never more than its pack's listed size) are attributed to the refs that
 reach it: a ref's *reach* counts everything it needs, its *own* bytes only what no other
 ref needs, and bytes several refs need are counted once, as *shared*. Bytes in packs that
 no ref reaches are *unreferenced* (an interrupted push, duplicates, pack framing).
 
+One shared walk serves every ref: each commit carries the set of refs whose history holds
+it (a bit mask propagated from the tips down the commit graph), and each commit's tree is
+walked with that mask, skipping any object that already carries every bit of it (its
+whole subtree does too). Walking the oldest, most shared commits first, an object is
+visited about once however many tags share it. The metadata is read ahead in parallel
+(remote/bulkread.py).
+
 By age, each object counts once, at the newest commit that needs it: the bytes in the
 "older than 90 days" row are what forgetting every commit older than that would free.
-The trusted ``forget`` entries already in the log (version 3, signed by a key this
-clone trusts; any other releases nothing and is reported) say what awaits a prune; a
-``--policy`` is evaluated per branch on top of them (ref tips and tags' commits are always
-kept, as ``forget`` keeps them) to say which commits it would release and which bytes,
-whole packs and partly live packs that frees. Object Lock is asked of the storage, pack by pack
-(HeadObject), and grouped by retain-until date.
+What awaits prune (remote/usageplan.py): the commits trusted ``forget`` entries released
+(the kept set, remote/kept.py), the objects trusted redactions erased
+(remote/redaction.py), and the open prune plans. A ``--policy`` is decided exactly as
+``dvault forget`` decides it (remote/forgetplan.py) and measured on top of those.
+Object Lock is asked of the storage, pack by pack (HeadObject), and grouped by
+retain-until date.
 
 Every number comes from the remote, so every number is bounded: an entry's bytes by its
 pack's listed size, a walk that fails by one problem line while the other refs go on.
@@ -24,21 +31,35 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault.errors import DvaultError
+from dvault.errors import DvaultError, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, decode
+from dvault.objects import Commit, Tag, decode
 from dvault.reachability import Reachable, walk
 from dvault.remote.backend import RemoteError
+from dvault.remote.bulkread import METADATA, MetadataCache
 from dvault.remote.catalog import pack_key
+from dvault.remote.forgetplan import plan_forget
+from dvault.remote.kept import kept
 from dvault.remote.logsign import trusted_signers
-from dvault.remote.policy_standin import Policy, policy_keeps
+from dvault.remote.redaction import erased_objects
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote
+from dvault.remote.usageplan import (
+    Erased,
+    PendingPlan,
+    PolicyUsage,
+    Sizes,
+    erased_stored,
+    estimate,
+    pending_plans,
+)
+from dvault.retention import Policy
 
 AGES = ((7, "last 7 days"), (30, "7-30 days"), (90, "30-90 days"), (365, "90-365 days"))
 OLDEST = "older than 365 days"
@@ -64,21 +85,6 @@ class LockGroup:
     bytes: int
 
 
-@dataclass(frozen=True)
-class PolicyUsage:
-    policy: str
-    kept: int
-    released: int
-    frees: int
-    """Bytes of the objects only released commits need."""
-    whole_packs: int
-    whole_bytes: int
-    """Packs no kept commit needs at all (deleted outright by prune), and their size."""
-    partial_packs: int
-    partial_live: int
-    """Packs partly needed (prune repacks their live bytes, ``partial_live``)."""
-
-
 @dataclass
 class UsageReport:
     remote: str
@@ -96,6 +102,10 @@ class UsageReport:
     no ref reaches them, yet prune keeps them until a forget releases those commits."""
     released: PolicyUsage | None = None
     """What the trusted forget entries already in the log release, awaiting prune."""
+    erased: Erased | None = None
+    """What trusted redactions erased that the remote still stores, awaiting prune."""
+    plans: list[PendingPlan] = field(default_factory=list)
+    """Open prune plans: packs named for deletion, awaiting prune's second phase."""
     policy: PolicyUsage | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -116,24 +126,12 @@ class UsageReport:
             "refs": [vars(r) for r in self.refs],
             "ages": [{"age": a, "bytes": b} for a, b in self.ages],
             "locks": None if self.locks is None else [vars(g) for g in self.locks],
-            "released": None if self.released is None else vars(self.released),
-            "policy": None if self.policy is None else vars(self.policy),
+            "released": None if self.released is None else self.released.to_json(),
+            "erased": None if self.erased is None else self.erased.to_json(),
+            "plans": [p.to_json() for p in self.plans],
+            "policy": None if self.policy is None else self.policy.to_json(),
             "problems": self.problems,
         }
-
-
-class _Sizes:
-    """Each object's stored bytes on the remote, bounded by its pack's listed size."""
-
-    def __init__(self, remote: Remote) -> None:
-        self.remote = remote
-
-    def of(self, oid: bytes) -> int:
-        found = self.remote.catalog.locate(oid)
-        if found is None:
-            return 0
-        pack, entry = found
-        return min(entry.stored_len, self.remote.catalog.packs.get(pack, 0))
 
 
 def usage(
@@ -143,58 +141,209 @@ def usage(
     ref ever had count) and accepted, its catalog refreshed."""
     report = UsageReport(remote.describe())
     view = remote.log.load(full=True)
-    remote.log.accept(view)
     remote.refresh_catalog()
+    cache = MetadataCache(remote)
+    cache.load(METADATA)  # every walk below reads from memory
+    cache.attach()
+    remote.log.accept(view)
     catalog = remote.catalog
     report.problems += [
         f"packs/{name}.pack cannot be read ({why})" for name, why in sorted(catalog.holes.items())
     ]
     report.packs = len(catalog.packs)
     report.pack_bytes = sum(catalog.packs.values())
-    cache: dict[bytes, tuple[ObjectType, bytes]] = {}
-
-    def read(oid: bytes) -> tuple[ObjectType, bytes]:
-        if oid not in cache:  # metadata only (walks never read file content)
-            cache[oid] = remote.read_object(oid)
-        return cache[oid]
-
-    sizes = _Sizes(remote)
+    read = cache.read
+    sizes = Sizes(remote)
     refs = sorted(view.refs.items())
-    owners: dict[ObjectId, int] = {}  # object -> bit mask of the refs that reach it
-    walks: dict[str, Reachable] = {}
-    for bit, (ref, hex_id) in enumerate(refs):
-        try:
-            found = walk(read, catalog.type_of, [bytes.fromhex(hex_id)], paths=False)
-        except (DvaultError, ValueError) as exc:  # one bad ref never stops the rest
-            report.problems.append(f"{ref}: {exc}")
-            continue
-        walks[ref] = found
-        report.missing += len(found.missing)
-        for oid in found.objects:
-            owners[oid] = owners.get(oid, 0) | (1 << bit)
+    owners, commits, missing = _attribute(read, catalog.type_of, refs, report.problems)
+    report.missing = len(missing)
+    by_mask: dict[int, int] = {}
+    for oid, mask in owners.items():
+        by_mask[mask] = by_mask.get(mask, 0) + sizes.of(oid)
+    per_mask = Counter(commits.values())
+    walked = 0
+    for mask in per_mask:
+        walked |= mask
     for bit, (ref, _) in enumerate(refs):
-        if ref not in walks:
+        if not walked >> bit & 1:  # its tip did not read: a problem line already
             continue
-        found = walks[ref]
-        reach = sum(sizes.of(o) for o in found.objects)
-        own = sum(sizes.of(o) for o in found.objects if owners[o] == 1 << bit)
-        report.refs.append(RefUsage(ref, reach, own, len(found.commits)))
-    report.live = sum(sizes.of(o) for o in owners)
-    report.shared = sum(sizes.of(o) for o, mask in owners.items() if mask & (mask - 1))
+        reach = sum(size for mask, size in by_mask.items() if mask >> bit & 1)
+        count = sum(n for mask, n in per_mask.items() if mask >> bit & 1)
+        report.refs.append(RefUsage(ref, reach, by_mask.get(1 << bit, 0), count))
+    report.live = sum(by_mask.values())
+    report.shared = sum(size for mask, size in by_mask.items() if mask & (mask - 1))
     former = _former(read, catalog.type_of, view, owners, report.problems)
     report.former = sum(sizes.of(o) for o in former.objects)
-    times = _commit_times(read, [*walks.values(), former])
+    history = [*commits, *(c for c in former.commits if c not in commits)]
+    times = _commit_times(read, history)
     report.ages = _by_age(read, catalog.type_of, sizes, times, now)
-    plan = _Plan(remote, read, sizes, walks, times, set(owners) | set(former.objects))
-    released = _released(remote, view, report.problems)
-    if released:
-        report.released = plan.estimate("forget entries in the log", released)
-    if policy is not None:
-        report.policy = plan.estimate(
-            policy.text, released | _policy_releases(policy, walks, times)
+    trusted = set(trusted_signers(remote.repo).names)
+    found = kept(view, trusted)
+    where = remote.describe()
+    report.problems += [i.describe(where) for i in found.ignored]
+    erased = erased_objects(view, trusted)
+    redactions = sum(1 for _e, a in found.actions if a.kind == "redact")
+    if erased:
+        report.erased = erased_stored(remote, sizes, erased, redactions, set(times))
+    report.plans = pending_plans(remote, view, trusted)
+    tags = {o for o in [*owners, *former.objects] if catalog.type_of(o) == ObjectType.TAG}
+    released = {bytes.fromhex(c) for c in found.released if c not in found.pinned}
+
+    def measure(label: str, release: set[bytes], shown: set[bytes]) -> PolicyUsage:
+        return estimate(
+            remote,
+            read,
+            sizes,
+            label,
+            commits=list(times),
+            always=tags,
+            pinned=[bytes.fromhex(c) for c in found.pinned],
+            released=release,
+            erased=erased,
+            present=[*owners, *former.objects],
+            open_packs=view.state.planned,
+            shown=[c.hex() for c in shown],
         )
+
+    if released:
+        report.released = measure("forget entries in the log", released, released)
+    if policy is not None:
+        moment = now or datetime.datetime.now(datetime.UTC)
+        try:
+            plan = plan_forget(
+                remote,
+                found,
+                view.state.protected,
+                policy,
+                int(moment.timestamp() * 1e9),
+                read_raw=read,
+            )
+        except (UsageError, DvaultError) as exc:
+            report.problems.append(f"--policy: {exc}")
+        else:
+            more = {bytes.fromhex(c) for c in plan.released}
+            report.policy = measure(policy.describe(), released | more, more)
     report.locks = _locks(remote, report.problems)
     return report
+
+
+def _attribute(
+    read: Callable[[bytes], tuple[ObjectType, bytes]],
+    type_of: Callable[[bytes], ObjectType | None],
+    refs: list[tuple[str, str]],
+    problems: list[str],
+) -> tuple[dict[ObjectId, int], dict[ObjectId, int], set[ObjectId]]:
+    """(object -> bit mask of the refs reaching it, commit -> the same, missing file
+    objects), in one shared walk (see the module text); a ref whose tip cannot be read
+    is one problem line, and a commit that cannot be walked another."""
+    owners: dict[ObjectId, int] = {}
+    masks: dict[ObjectId, int] = {}
+    for bit, (ref, hex_id) in enumerate(refs):
+        try:
+            tip = _peel(read, ObjectId(bytes.fromhex(hex_id)), owners, 1 << bit)
+        except (DvaultError, ValueError) as exc:  # one bad ref never stops the rest
+            problems.append(f"{ref}: {exc}")
+            continue
+        masks[tip] = masks.get(tip, 0) | 1 << bit
+    parents, bad = _graph(read, list(masks), problems)
+    for oid in _children_first(parents):
+        for parent in parents[oid]:
+            masks[parent] = masks.get(parent, 0) | masks[oid]
+    missing: set[ObjectId] = set()
+    # oldest and most shared first: later commits find their common subtrees marked
+    for oid in sorted(parents, key=lambda c: -masks[c].bit_count()):
+        if oid in bad:
+            continue
+        found = _Marking(owners, masks[oid])
+        try:
+            walk(read, type_of, [oid], found.marked, history=False, paths=False, found=found)
+        except (DvaultError, ValueError) as exc:
+            problems.append(f"commit {oid.hex()[:12]}: {exc}")
+        missing.update(found.missing)
+    return owners, {c: masks[c] for c in parents if c not in bad}, missing
+
+
+def _peel(
+    read: Callable[[bytes], tuple[ObjectType, bytes]],
+    oid: ObjectId,
+    owners: dict[ObjectId, int],
+    bit: int,
+) -> ObjectId:
+    """The commit a ref names, annotated tags peeled (each tag object marked)."""
+    for _depth in range(8):
+        obj = decode(*read(oid))
+        if isinstance(obj, Commit):
+            return oid
+        if not isinstance(obj, Tag):
+            raise DvaultError(f"object {oid.hex()} is not a commit or a tag")
+        owners[oid] = owners.get(oid, 0) | bit
+        oid = ObjectId(obj.object)
+    raise DvaultError("a chain of more than 8 tags")
+
+
+def _graph(
+    read: Callable[[bytes], tuple[ObjectType, bytes]], tips: list[ObjectId], problems: list[str]
+) -> tuple[dict[ObjectId, list[ObjectId]], set[ObjectId]]:
+    """(commit -> its parents, for every commit the tips reach; the ids that did not read
+    as commits, each one problem line: history beyond them is not counted)."""
+    parents: dict[ObjectId, list[ObjectId]] = {}
+    bad: set[ObjectId] = set()
+    pending = list(tips)
+    while pending:
+        oid = pending.pop()
+        if oid in parents:
+            continue
+        try:
+            commit = decode(*read(oid))
+        except DvaultError as exc:
+            problems.append(f"commit {oid.hex()}: {exc}")
+            parents[oid] = []
+            bad.add(oid)
+            continue
+        if not isinstance(commit, Commit):
+            problems.append(f"object {oid.hex()} is named as a parent but is not a commit")
+            parents[oid] = []
+            bad.add(oid)
+            continue
+        parents[oid] = [ObjectId(p) for p in commit.parents]
+        pending.extend(p for p in parents[oid] if p not in parents)
+    return parents, bad
+
+
+def _children_first(parents: dict[ObjectId, list[ObjectId]]) -> list[ObjectId]:
+    """The commits ordered so each comes before its parents (Kahn's algorithm)."""
+    children = dict.fromkeys(parents, 0)
+    for ps in parents.values():
+        for p in ps:
+            children[p] += 1
+    ready = [c for c, n in children.items() if n == 0]
+    order = []
+    while ready:
+        oid = ready.pop()
+        order.append(oid)
+        for p in parents[oid]:
+            children[p] -= 1
+            if children[p] == 0:
+                ready.append(p)
+    return order
+
+
+class _Marking(Reachable):
+    """A walk's found set that marks each object it adds with the walk's ref mask."""
+
+    def __init__(self, owners: dict[ObjectId, int], mask: int) -> None:
+        super().__init__(keep_paths=False)
+        self.owners, self.mask = owners, mask
+
+    def add(self, oid: ObjectId, kind: ObjectType, path: str | None = None) -> bool:
+        new = super().add(oid, kind, path)
+        if new:
+            self.owners[oid] = self.owners.get(oid, 0) | self.mask
+        return new
+
+    def marked(self, oid: bytes) -> bool:
+        """Already marked with every ref of this walk (and so is all it reaches)."""
+        return self.owners.get(ObjectId(oid), 0) & self.mask == self.mask
 
 
 def _former(
@@ -223,41 +372,24 @@ def _former(
     return found
 
 
-def _released(remote: Remote, view: LogView, problems: list[str]) -> set[bytes]:
-    """The commits trusted forget entries release; an entry by a key this clone does not
-    trust releases nothing and is reported (issue 22, decision 1)."""
-    trusted = set(trusted_signers(remote.repo).names)
-    released: set[bytes] = set()
-    for entry, _ in view.entries:
-        if entry.action is None or entry.action.kind != "forget":
-            continue
-        if entry.signature is None or entry.signature.key not in trusted:
-            problems.append(
-                f"ref-log entry {entry.seq}: a forget by a key this clone does not trust; "
-                "it releases nothing (dvault key trust)"
-            )
-            continue
-        released.update(bytes.fromhex(h) for h in entry.action.ids("released"))
-    return released
-
-
 def _commit_times(
-    read: Callable[[bytes], tuple[ObjectType, bytes]], walks: list[Reachable]
+    read: Callable[[bytes], tuple[ObjectType, bytes]], commits: list[ObjectId]
 ) -> dict[ObjectId, int]:
     times: dict[ObjectId, int] = {}
-    for found in walks:
-        for oid in found.commits:
-            if oid not in times:
-                commit = decode(*read(oid))
-                assert isinstance(commit, Commit)
-                times[oid] = commit.time_ns
+    for oid in commits:
+        try:
+            commit = decode(*read(oid))
+        except DvaultError:  # reported by the walk
+            continue
+        if isinstance(commit, Commit):
+            times[oid] = commit.time_ns
     return times
 
 
 def _by_age(
     read: Callable[[bytes], tuple[ObjectType, bytes]],
     type_of: Callable[[bytes], ObjectType | None],
-    sizes: _Sizes,
+    sizes: Sizes,
     times: dict[ObjectId, int],
     now: datetime.datetime | None,
 ) -> list[tuple[str, int]]:
@@ -278,7 +410,7 @@ class _Counting(Reachable):
     """A walk's found set that also adds up the bytes of what it adds (no copy of the set
     per commit)."""
 
-    def __init__(self, sizes: _Sizes) -> None:
+    def __init__(self, sizes: Sizes) -> None:
         super().__init__(keep_paths=False)
         self.sizes = sizes
         self.added = 0
@@ -288,80 +420,6 @@ class _Counting(Reachable):
         if new:
             self.added += self.sizes.of(oid)
         return new
-
-
-def _policy_releases(
-    policy: Policy, walks: dict[str, Reachable], times: dict[ObjectId, int]
-) -> set[bytes]:
-    """The commits ``policy`` (stand-in engine, policy_standin.py) drops from every branch
-    holding them; commits only tags reach are never a branch policy's to release."""
-    dropped: set[bytes] = set()
-    kept: set[bytes] = set()
-    for ref, found in walks.items():
-        if ref.startswith("refs/heads/"):
-            history = [(oid, times[oid]) for oid in found.commits if oid in times]
-            keep = policy_keeps(history, policy)
-            kept |= keep
-            dropped |= {oid for oid, _ in history} - keep
-    return dropped - kept
-
-
-class _Plan:
-    """What releasing a set of commits frees: their trees and files unless a kept commit
-    needs them too; commit objects always stay (issue 22, decision 2: history stays a
-    verifiable chain), and so do ref tips and tags' commits."""
-
-    def __init__(
-        self,
-        remote: Remote,
-        read: Callable[[bytes], tuple[ObjectType, bytes]],
-        sizes: _Sizes,
-        walks: dict[str, Reachable],
-        times: dict[ObjectId, int],
-        present: set[ObjectId],
-    ) -> None:
-        self.remote, self.read, self.sizes = remote, read, sizes
-        self.times, self.present = times, present
-        self.tips = [bytes(f.commits[0]) for f in walks.values() if f.commits]
-        self.tags = [
-            bytes(oid)
-            for found in walks.values()
-            for oid, kind in found.objects.items()
-            if kind == ObjectType.TAG
-        ]
-
-    def estimate(self, label: str, released: set[bytes]) -> PolicyUsage:
-        catalog = self.remote.catalog
-        released = released - set(self.tips)
-        kept = [oid for oid in sorted(self.times) if oid not in released]
-        need = Reachable(keep_paths=False)
-        for oid in [*self.tags, *self.tips, *kept]:  # tags: their objects stay too
-            try:
-                walk(self.read, catalog.type_of, [oid], history=False, paths=False, found=need)
-            except (DvaultError, ValueError):  # reported by the walk that found it
-                continue
-        needed = set(need.objects) | set(self.times)  # commit objects stay
-        frees = sum(self.sizes.of(o) for o in self.present if o not in needed)
-        live_in: dict[str, int] = {}
-        dead_in: set[str] = set()
-        for oid in catalog:
-            for number, (pack, _) in enumerate(catalog.locations(oid)):
-                if oid in needed and number == 0:
-                    live_in[pack] = live_in.get(pack, 0) + self.sizes.of(oid)
-                else:  # unneeded, or a further copy: prune drops it
-                    dead_in.add(pack)
-        whole = [name for name in catalog.packs if name not in live_in]
-        partial = [name for name in live_in if name in dead_in]
-        return PolicyUsage(
-            label,
-            len(self.times) - len(released & set(self.times)),
-            len(released & set(self.times)),
-            frees,
-            len(whole),
-            sum(catalog.packs[n] for n in whole),
-            len(partial),
-            sum(live_in[n] for n in partial),
-        )
 
 
 def _locks(remote: Remote, problems: list[str]) -> list[LockGroup] | None:
