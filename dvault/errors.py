@@ -91,6 +91,15 @@ class ObjectErased(MissingObject):
         return named
 
 
+class ContentsReleased(MissingObject):
+    """A commit whose trees and data a trusted ``dvault forget`` released and ``prune``
+    deleted (remote/released.py): its history is here, its contents are gone on purpose.
+    The message is "commit ID: released by forget on DATE by USER (policy ...)", escaped.
+    Exit 1, as a checkout that left out an erased file."""
+
+    exit_code = 1
+
+
 class CorruptPack(DvaultError):
     """A pack file whose header, records or footer are damaged."""
 

@@ -59,6 +59,7 @@ def walk(
     scopes: list[str] | None = None,
     paths: bool = True,
     found: Reachable | None = None,
+    contents_gone: Known = lambda _oid: False,
 ) -> Reachable:
     """Every object reachable from ``starts`` (commits or tags) that ``known`` rejects.
 
@@ -70,6 +71,9 @@ def walk(
     all trees are still included. ``paths`` False records no path per object (memory:
     see :class:`Reachable`). Objects are added to ``found`` when given (several walks
     sharing one set: what an earlier walk found is not walked again).
+    A commit ``contents_gone`` accepts is added and its parents followed, but its tree,
+    sources and environment are not walked (contents released by a forget and pruned:
+    remote/released.py).
     """
     if found is None:
         found = Reachable(keep_paths=paths)
@@ -91,6 +95,10 @@ def walk(
         assert isinstance(commit, Commit)
         found.add(oid, kind)
         found.commits.append(oid)
+        if contents_gone(oid):
+            if history:
+                pending.extend(commit.parents)
+            continue
         try:
             _walk_tree(read, type_of, commit.tree, "", known, found, scopes)
         except TooDeep as exc:

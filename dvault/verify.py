@@ -18,7 +18,7 @@ from dvault.impact import trace
 from dvault.maintenance.ref_repair import damaged_refs
 from dvault.maintenance.roots import ref_label, remote_only
 from dvault.reachability import Reachable, ReadRaw, TypeOf, walk
-from dvault.remote import shallow
+from dvault.remote import released, shallow
 from dvault.remote.backend import RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.logsign import audit as audit_log
@@ -46,6 +46,11 @@ class VerifyReport:
     """The commits fetched without their history that the not-fetched ones are behind."""
     redacted: set[ObjectId] = field(default_factory=set)
     """Objects erased on purpose by ``dvault redact`` (store/erased.py): not damage."""
+    released: dict[ObjectId, str] = field(default_factory=dict)
+    """Commits whose contents a trusted forget released (remote/released.py), each with
+    its line "commit ID: released by forget on DATE by USER (policy ...)": their
+    history is checked, their trees and data are not needed (prune may delete them)."""
+    released_json: list[dict[str, Any]] = field(default_factory=list)
     signatures: dict[str, int] = field(default_factory=dict)
     """How many commits and tags were good, bad, unknown (signer) or unsigned."""
     log: dict[str, Any] | None = None
@@ -106,6 +111,7 @@ def _walk_refs(
     report: VerifyReport,
     elsewhere: Callable[[bytes], bool] = lambda _oid: False,
     detail: bool = True,
+    contents_gone: Callable[[bytes], bool] = lambda _oid: False,
 ) -> tuple[Reachable, dict[bytes, str]]:
     """Walk every ref into one set, attributing objects to the first ref that reaches them;
     objects ``elsewhere`` accepts (a partial clone's remote-only part) are counted, not
@@ -126,7 +132,12 @@ def _walk_refs(
         target = Reachable() if detail else found  # detail: merged below, new objects only
         try:
             walk(
-                read, type_of, [start], known=lambda o: o in found.objects or known(o), found=target
+                read,
+                type_of,
+                [start],
+                known=lambda o: o in found.objects or known(o),
+                found=target,
+                contents_gone=contents_gone,
             )
         except (CorruptObject, MissingObject, DvaultError) as exc:
             report.problems.append(f"{name}: {exc}")
@@ -149,6 +160,13 @@ def _walk_refs(
         ):
             owners.setdefault(oid, name)
     return found, owners
+
+
+def _note_released(report: VerifyReport, oid: bytes, release: released.Release) -> None:
+    commit = ObjectId(bytes(oid))
+    if commit not in report.released:
+        report.released[commit] = released.describe(commit, release)
+        report.released_json.append({"commit": commit.hex(), **release.to_json()})
 
 
 def _unfetched_history(repo: Repository, report: VerifyReport) -> dict[str, bytes]:
@@ -256,9 +274,24 @@ def verify_local(
     def elsewhere(oid: bytes) -> bool:
         return oid in not_fetched or partial(oid)
 
+    recorded = released.load(repo.dir)
+
+    def contents_gone(oid: bytes) -> bool:  # released, and fetched without its contents
+        release = recorded.get(ObjectId(bytes(oid)))
+        if release is None or store.type_of(repo.read_commit(oid).tree) is not None:
+            return False
+        _note_released(report, oid, release)
+        return True
+
     audit = _SignatureAudit(repo, report)
     found, owners = _walk_refs(
-        starts, audit.wrap(store.get_raw), store.type_of, report, elsewhere, detail=False
+        starts,
+        audit.wrap(store.get_raw),
+        store.type_of,
+        report,
+        elsewhere,
+        detail=False,
+        contents_gone=contents_gone,
     )
     report.remote_only -= not_fetched
     audit.finish(owners)
@@ -327,7 +360,9 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
     except RemoteError as exc:
         report.problems.append(str(exc))
     signatures = audit_log(repo, view)
-    logged, refused = redactions(view, set(trusted_signers(repo.root).names))
+    trusted = set(trusted_signers(repo.root).names)
+    logged, refused = redactions(view, trusted)
+    forgets = released.releases(view, trusted)  # only trusted entries release anything
     erased_here = {oid for item in logged for oid in item.record.objects}
     erased_here |= set(erased.erased(repo.dir))
     report.log = {
@@ -339,13 +374,30 @@ def verify_remote(repo: Repository, spec: RemoteSpec, read_data: bool) -> Verify
         "describe": signatures.describe(),
         "redactions": [item.seq for item in logged],
         "refused_redactions": refused,
+        "ignored_forgets": [item.describe(remote.describe()) for item in forgets.ignored],
     }
     if not forged:  # else not verified: every later fetch and verify must report it again
         remote.log.accept(view, report_holes=False)  # listed above already
     starts = {ref: bytes.fromhex(h) for ref, h in state.refs.items()}
     audit = _SignatureAudit(repo, report)
+    try:
+        pinned = forgets.pinned(state.refs, remote.read_object, remote.catalog.type_of)
+    except (RemoteError, DvaultError):
+        pinned = set(starts.values())  # the walk reports an unreadable tag
+    kept_contents = released.skipper(forgets.commits, pinned, lambda _oid: False)
+
+    def contents_gone(oid: bytes) -> bool:  # released: history checked, contents not needed
+        if not kept_contents(oid):
+            return False
+        _note_released(report, oid, forgets.commits[bytes(oid).hex()])
+        return True
+
     found, owners = _walk_refs(
-        starts, audit.wrap(remote.read_object), remote.catalog.type_of, report
+        starts,
+        audit.wrap(remote.read_object),
+        remote.catalog.type_of,
+        report,
+        contents_gone=contents_gone,
     )
     audit.finish(owners)
     # packs that served a bad copy of a commit, tree or chunk list (another was intact)

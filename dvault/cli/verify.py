@@ -79,6 +79,7 @@ def verify(
                 "remote_only": len(report.remote_only),
                 "not_fetched": len(report.not_fetched),
                 "redacted": len(report.redacted),
+                "released": report.released_json,
                 "shallow": [c.hex() for c in report.shallow],
                 "signatures": {k: sigs.get(k, 0) for k in _SIGNATURE_WORDS},
             }
@@ -105,11 +106,20 @@ def verify(
             out.message(f"{where}: redactions by trusted signers in entries {shown}")
         for line in log["refused_redactions"]:
             out.problem(line)
+        for line in log["ignored_forgets"]:
+            out.problem(line)
     if report.not_fetched:
         before = ", ".join(c.hex()[:12] for c in report.shallow)
         out.message(
             f"history before {before} not fetched ({len(report.not_fetched)} commits): "
             "run `dvault fetch --all-history` to bring it"
+        )
+    for line in report.released.values():
+        out.message(line)
+    if report.released:
+        checked += (
+            f"; {len(report.released)} commit(s) released by forget "
+            "(history checked, contents not kept)"
         )
     if report.redacted:
         checked += f"; redacted ({len(report.redacted)} objects, erased by dvault redact)"

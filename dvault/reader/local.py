@@ -11,6 +11,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Object, decode_expected
 from dvault.reader.remote import RemoteObjects
 from dvault.reader.source import Source
+from dvault.remote import released
 from dvault.remote.registry import default_remote
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
@@ -93,6 +94,14 @@ class LocalSource(Source):
 
     def describe(self) -> str:
         return str(self.repo.root)
+
+    def check_contents(self, commit_id: ObjectId, tree: ObjectId) -> None:
+        if self.repo.store.type_of(tree) is not None:
+            return
+        try:
+            self.objects.get_raw(tree)  # a remote may still hold it (not pruned yet)
+        except MissingObject:
+            released.refuse(self.repo.dir, commit_id, False)
 
     def close(self) -> None:
         release, self._release = self._release, None

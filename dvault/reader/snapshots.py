@@ -76,6 +76,7 @@ class Snapshot:
         self.commit_id: ObjectId = source.resolve(rev)
         commit = source.objects.get(self.commit_id, ObjectType.COMMIT)
         assert isinstance(commit, Commit)
+        source.check_contents(self.commit_id, commit.tree)
         self.commit: Commit = commit
         """The commit object (message, author, time, lineage in ``meta``)."""
 

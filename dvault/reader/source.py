@@ -59,5 +59,10 @@ class Source:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def check_contents(self, commit_id: ObjectId, tree: ObjectId) -> None:
+        """Raise ``ContentsReleased`` when ``commit_id``'s contents were released by a
+        trusted forget and are not readable here (a local source knows; others do not
+        check, and a pruned tree is then reported missing)."""
+
     def close(self) -> None:
         pass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, Tag, decode
 from dvault.reachability import ReadRaw, complete_commits, walk
 from dvault.refs import HEADS, TAGS
-from dvault.remote import shallow
+from dvault.remote import released, shallow
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec
 from dvault.remote.catalog import pack_key
 from dvault.remote.confirmed import Confirmed
@@ -140,10 +140,14 @@ def fetch_view(
     wanted = _wanted(state.refs, names)
     refuse_untrusted(repo, view, remote.describe(), list(wanted))
     record_redactions(repo, view)  # before the objects: what a redaction erased is not fetched
+    # likewise the contents a trusted forget released (prune may have deleted them): the
+    # released commits come without their trees, recorded first (remote/released.py)
+    gone, unpinned = released.record(repo, view, remote.describe())
     report = FetchReport(refs=wanted)
     remote.refresh_catalog()
     starts = [ObjectId(bytes.fromhex(h)) for h in wanted.values()]
-    bring_in(repo, remote, starts, scopes, history, report, deepen=all_history)
+    pins = [ObjectId(bytes.fromhex(h)) for r, h in wanted.items() if r not in unpinned]
+    bring_in(repo, remote, starts, scopes, history, report, all_history, released=(gone, pins))
     remote.log.accept(view)
     record_tracking(repo.refs, remote, view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
@@ -161,12 +165,16 @@ def bring_in(
     history: bool,
     report: FetchReport,
     deepen: bool = False,
+    released: tuple[Collection[str], list[ObjectId]] = ((), []),
 ) -> None:
     """Make every object reachable from ``starts`` (within ``scopes``) present locally.
 
     Without ``history`` only the start commits are brought whole (and the commit chain):
     they are recorded in ``.dvault/shallow`` first. ``deepen`` brings the history behind
-    every recorded commit too, and then forgets them all.
+    every recorded commit too, and then forgets them all. ``released`` is (the commits a
+    trusted forget released, hex ids recorded in ``.dvault/released.json``; the starts
+    that keep their commit whatever was released): those commits are brought without
+    their contents unless a keeping start names one.
 
     Metadata read from the remote during the walk is stored as it arrives (as the
     remote stored it: verified, not compressed again), so none of it is held in memory.
@@ -188,7 +196,9 @@ def bring_in(
     with store.writer() as writer:
         while True:
             try:
-                _bring_in_once(repo, remote, starts, scopes, history, report, writer, boundary)
+                _bring_in_once(
+                    repo, remote, starts, scopes, history, report, writer, boundary, released
+                )
                 break
             except _BadCopies as bad:
                 writer.flush()  # what arrived is kept; only the bad packs' part is planned again
@@ -227,6 +237,7 @@ def _bring_in_once(
     report: FetchReport,
     writer: ObjectWriter,
     boundary: set[ObjectId],
+    released_ids: tuple[Collection[str], list[ObjectId]] = ((), []),
 ) -> None:
     store = repo.store
 
@@ -260,7 +271,19 @@ def _bring_in_once(
     def known(oid: bytes) -> bool:
         return oid in done or store.type_of(oid) == ObjectType.BLOB or oid in gone
 
-    reach = walk(read, type_of, starts, known=known, history=history, scopes=scopes, paths=False)
+    gone_ids, pins = released_ids
+    pinned = released.peel(read, type_of, pins) if gone_ids else set()
+    gone_contents = released.skipper(gone_ids, pinned, lambda _oid: False)
+    reach = walk(
+        read,
+        type_of,
+        starts,
+        known=known,
+        history=history,
+        scopes=scopes,
+        paths=False,
+        contents_gone=gone_contents,
+    )
     if not history:
         _fetch_commit_chain(starts, read)
     if reach.missing:

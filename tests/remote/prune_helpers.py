@@ -121,3 +121,30 @@ def stray_copy(proj: Project, name: str = "origin") -> tuple[str, str]:
         copy = writer.seal()
         remote.backend.upload(pack_key(copy), work / f"{copy}.pack")
         return original, copy
+
+
+def every_stored_object(target: Any) -> Iterator[tuple[str, bytes]]:
+    """Every object a remote stores, raw (a tests/remote/conftest.py ``RemoteTarget``):
+    each file of a directory remote (``tmp/`` included); on S3 every version of every
+    key, noncurrent ones too (what a bucket still holds after a plain delete)."""
+    if target.kind == "dir":
+        for path in sorted(target.root.rglob("*")):
+            if path.is_file():
+                yield path.relative_to(target.root).as_posix(), path.read_bytes()
+        return
+    pages = target.client.get_paginator("list_object_versions").paginate(Bucket=target.bucket)
+    for page in pages:
+        for item in page.get("Versions", ()):
+            body = target.client.get_object(
+                Bucket=target.bucket, Key=item["Key"], VersionId=item["VersionId"]
+            )["Body"].read()
+            yield f"{item['Key']}@{item['VersionId']}", body
+
+
+def restores(clone_proj: Project, commit: str, expected: dict[str, str]) -> None:
+    """``checkout COMMIT`` in a clone gives exactly ``expected`` (sha256 by path: what
+    tests/remote/conftest.py's ``tree_digests`` measured where the commit was made)."""
+    from tests.remote.conftest import tree_digests
+
+    clone_proj.ok("checkout", commit)
+    assert tree_digests(clone_proj.root) == expected

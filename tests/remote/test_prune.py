@@ -11,12 +11,13 @@ from dvault import config as cfg
 from dvault.hashing import ObjectType, object_id
 from dvault.remote.logentry import Action
 from tests.cli.helpers import Project, one_error_line
-from tests.remote.conftest import RemoteTarget, build_ml, commit_file
+from tests.remote.conftest import RemoteTarget, build_ml, clone, commit_file, tree_digests
 from tests.remote.prune_helpers import (
     append_action,
     forget,
     read_back,
     redact,
+    restores,
     stray_copy,
     trust_own_key,
 )
@@ -29,6 +30,19 @@ ADMIN = {
 
 def _admin_args(target: RemoteTarget) -> list[str]:
     return ["--admin"] if target.kind == "dir" else []
+
+
+def _kept_sound(
+    proj: Project, target: RemoteTarget, dest: Path, kept: dict[str, dict[str, str]]
+) -> Project:
+    """The issue's check after a prune: ``verify --remote --read-data`` is clean, and a
+    fresh full clone restores every commit of ``kept`` (id -> sha256 by path, measured
+    where it was made) byte for byte. Returns the clone."""
+    proj.ok("verify", "--remote", "origin", "--read-data")
+    other = clone(target, dest)
+    for commit, expected in kept.items():
+        restores(other, commit, expected)
+    return other
 
 
 def _history(
@@ -51,6 +65,7 @@ def test_prune_frees_what_it_reports_and_keeps_every_kept_byte(
     tmp_path: Path, remote: RemoteTarget
 ) -> None:
     proj, v1, v2, dropped = _history(tmp_path, remote)
+    at_v2 = tree_digests(proj.root)
     proj.env.update(ADMIN)
     before = sum(remote.packs().values())
     forget(proj, [v1])
@@ -68,9 +83,11 @@ def test_prune_frees_what_it_reports_and_keeps_every_kept_byte(
     # no remote byte holds the dropped model any more; the kept commit restores whole
     for key in remote.packs():
         assert dropped[:4096] not in remote.read(key)
-    # every object of the kept commit reads back from the remote and verifies; (verify
-    # --remote of v1's released contents is part A's "released by forget" report)
+    # every object of the kept commit reads back from the remote and verifies, and v1's
+    # pruned contents are "released", not missing
     assert read_back(proj, v2) > 5
+    other = _kept_sound(proj, remote, tmp_path / "other", {v2: at_v2})
+    assert f"commit {v1[:12]}: released by forget on " in other.ok("verify", "--read-data").out
     again = proj.ok("prune", "origin", "--dry-run", "--json").json()
     assert again["bytes_to_free"] == 0
 
@@ -99,10 +116,12 @@ def test_plan_waits_for_its_grace_and_pushers_reupload(
     assert set(packs) <= set(remote.packs())
     # v3 brings back the very bytes the plan's packs hold: the push must not lose them
     v3 = commit_file(proj, "models/checkpoint.bin", dropped, "v3: the old model is back")
+    at_v3 = tree_digests(proj.root)
     proj.ok("push", "origin", "main", "--no-tags")
     done = proj.ok("prune", "origin", "--grace", "0", *_admin_args(remote), "--json").json()
     assert first["planned_seq"] in done["plans_executed"]
     assert read_back(proj, v3) > 5
+    _kept_sound(proj, remote, tmp_path / "other", {v3: at_v3})
 
 
 def test_prune_refuses_a_locked_pack_and_says_until_when(
@@ -145,6 +164,7 @@ def test_prune_on_an_encrypted_remote(tmp_path: Path, remote: RemoteTarget) -> N
     and what a kept commit needs still decrypts and verifies."""
     remote.env["DVAULT_PASSPHRASE"] = "correct horse battery staple"
     proj, v1, v2, _dropped = _history(tmp_path, remote, "--encrypt", "--kdf-cost", "16")
+    at_v2 = tree_digests(proj.root)
     proj.env.update(ADMIN)
     stored = remote.keys("packs/")
     assert stored and not remote.packs()  # no plaintext pack name on the remote
@@ -153,6 +173,7 @@ def test_prune_on_an_encrypted_remote(tmp_path: Path, remote: RemoteTarget) -> N
     gone = set(stored) - set(remote.keys("packs/"))
     assert done["deleted"] and len(gone) == len(done["deleted"])
     assert read_back(proj, v2) > 5
+    _kept_sound(proj, remote, tmp_path / "other", {v2: at_v2})
     assert proj.ok("prune", "origin", "--dry-run", "--json").json()["bytes_to_free"] == 0
 
 
@@ -193,6 +214,7 @@ def test_prune_deletes_what_a_redaction_erased(tmp_path: Path, remote: RemoteTar
     prune repacks its pack without it; the bytes are in no remote object afterwards, and
     every other object of the commit reads back and verifies."""
     proj, _v1, v2, _ = _history(tmp_path, remote)
+    at_v2 = tree_digests(proj.root)
     proj.env.update(ADMIN)
     secret = (proj.root / "models" / "small.bin").read_bytes()
     blob = object_id(ObjectType.BLOB, secret)
@@ -202,6 +224,11 @@ def test_prune_deletes_what_a_redaction_erased(tmp_path: Path, remote: RemoteTar
     for key in remote.packs():
         assert secret[:4096] not in remote.read(key)
     assert read_back(proj, v2, skip=frozenset({blob})) > 5
+    report = proj.ok("verify", "--remote", "origin", "--read-data", "--json").json()
+    assert report["ok"] and report["redacted"] == 1
+    other = clone(remote, tmp_path / "other")  # checks out v2 but the erased file
+    assert tree_digests(other.root) == {k: v for k, v in at_v2.items() if k != "models/small.bin"}
+    assert "redacted (1 objects" in other.ok("verify", "--read-data").out
 
 
 def test_two_open_plans_never_delete_both_copies(tmp_path: Path, remote: RemoteTarget) -> None:
@@ -216,3 +243,4 @@ def test_two_open_plans_never_delete_both_copies(tmp_path: Path, remote: RemoteT
     assert len(done["plans_executed"]) >= 2
     assert (original in done["deleted"]) != (copy in done["deleted"])
     assert read_back(proj, v2) > 5
+    proj.ok("verify", "--remote", "origin", "--read-data")

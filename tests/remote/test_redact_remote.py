@@ -23,7 +23,13 @@ from dvault.signing import trusted_signers
 from dvault.store.erased import path_hash
 from tests.cli.helpers import Project
 
-from .conftest import RemoteTarget, clone, new_project
+from .conftest import RemoteTarget, clone, new_project, tree_digests
+from .prune_helpers import every_stored_object, restores, trust_own_key
+
+ADMIN = {
+    "DVAULT_ADMIN_AWS_ACCESS_KEY_ID": "admin",
+    "DVAULT_ADMIN_AWS_SECRET_ACCESS_KEY": "admin",
+}
 
 SECRET = b"name,email\nAda,ada@example.org\n" + os.urandom(4000)
 
@@ -156,3 +162,52 @@ def test_a_clone_made_after_the_redaction_never_fetches_the_bytes(
     assert result.code == 1 and "data/people.csv: erased on " in result.err
     assert len((other.root / "data" / "keep.bin").read_bytes()) == 3000
     assert "redacted (1 objects" in other.ok("verify").out
+
+
+def test_redact_then_prune_removes_the_bytes_and_every_other_file_restores(
+    tmp_path: Path, remote: RemoteTarget
+) -> None:
+    """The issue's Done-when, through the CLI: ``redact --remote`` then ``prune`` (admin):
+    the file's bytes are in no object the remote stores (raw, every S3 version too);
+    ``verify --remote --read-data`` is clean and says redacted; a fresh clone restores
+    every other file of every kept commit byte for byte, says "erased on DATE by USER:
+    REASON" for the erased one, and the signed ref-log entry names who erased what."""
+    proj = _pushed(tmp_path, remote)
+    trust_own_key(proj)
+    digests = {}
+    for rev in ("main~1", "main"):
+        proj.ok("checkout", rev)
+        digests[proj.head()] = tree_digests(proj.root)
+    proj.ok("checkout", "main")
+    v1, v2 = list(digests)
+    proj.ok("redact", "data/people.csv", "--reason", "GDPR request 42", "--remote", "origin")
+    # the search can fail: before prune the remote still holds the bytes
+    assert any(SECRET[-200:] in raw for _key, raw in every_stored_object(remote))
+    proj.env.update(ADMIN)
+    admin = ["--admin"] if remote.kind == "dir" else []
+    done = proj.ok("prune", "origin", "--grace", "0", "--json", *admin).json()
+    assert done["deleted"]
+    for key, raw in every_stored_object(remote):
+        assert SECRET[-200:] not in raw, key
+    result = proj.ok("verify", "--remote", "origin", "--read-data", "--json").json()
+    assert result["ok"] and result["redacted"] >= 1 and result["log"]["redactions"]
+    other = clone(remote, tmp_path / "other")
+    restores(other, v2, digests[v2])
+    partial = other.run("checkout", v1)
+    assert partial.code == 1 and "data/people.csv: erased on " in partial.err
+    assert "GDPR request 42" in partial.err
+    expected = {k: v for k, v in digests[v1].items() if k != "data/people.csv"}
+    assert tree_digests(other.root) == expected
+    assert "redacted (1 objects" in other.ok("verify", "--read-data").out
+    lineage = other.ok("lineage", v1).out
+    assert "altered by a redaction: erased on " in lineage and "GDPR request 42" in lineage
+    # the ref log: one signed entry by a trusted key, naming who, why and the objects
+    entries = [json.loads(remote.read(key)) for key in remote.log_keys()]
+    redacts = [e for e in entries if e.get("action", {}).get("kind") == "redact"]
+    assert len(redacts) == 1 and "signature" in redacts[0]
+    entry = redacts[0]
+    assert (
+        entry["user"] == "Test <t@example.com>" and entry["action"]["reason"] == "GDPR request 42"
+    )
+    assert entry["action"]["path_hashes"] == [path_hash("data/people.csv")]
+    assert entry["action"]["commits"] == [v1]
