@@ -113,6 +113,12 @@ class Altered:
     rehashed: bool = False
     problems: list[str] = field(default_factory=list)
 
+    def rest_brief(self) -> str:
+        """What :meth:`rest_text` says, in three words or so (the check's reason)."""
+        if self.rest == "not-local":
+            return "the rest is not checked (not in the local store)"
+        return "the rest does NOT verify" if self.problems else "everything else verifies"
+
     def rest_text(self) -> str:
         if self.rest == "not-local":
             return "the rest is not checked: the commit is not in the local store (dvault fetch)"

@@ -105,7 +105,7 @@ class AlteredFacts(Protocol):
     def role(self) -> str: ...
     @property
     def erasures(self) -> Sequence[ErasureFacts]: ...
-    def rest_text(self) -> str: ...
+    def rest_brief(self) -> str: ...
 
 
 class PinFacts(Protocol):
@@ -204,7 +204,7 @@ def data_recoverable(r: Facts) -> Check:
     said = "; ".join(
         f"{'the pinned commit' if a.role == 'pinned' else 'its input'} {a.commit[:12]}: "
         + "; ".join(e.describe() for e in a.erasures)
-        + f"; {a.rest_text()}"
+        + f"; {a.rest_brief()}"
         for a in r.altered
     )
     reason = f"not recoverable in full: a redaction erased part of the data — {said}"
