@@ -24,6 +24,7 @@ from dvault import datasheet, gitlink, lineage, reruns, reviewaltered, signing, 
 from dvault.environment import Recorded
 from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
+from dvault.hashing import ObjectType
 from dvault.names import root_problem
 from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
@@ -168,8 +169,16 @@ class Review:
         }
 
 
+class _Absent(DvaultError):
+    """A commit or tree the pinned data needs is not on the remote."""
+
+
 def _check_remote(
-    repo: Repository, spec: RemoteSpec, commit: bytes, read_data: bool
+    repo: Repository,
+    spec: RemoteSpec,
+    commit: bytes,
+    read_data: bool,
+    reviewed: list[tuple[str, str]],
 ) -> tuple[RemoteCheck, reviewaltered.RemoteLog | None]:
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
@@ -178,13 +187,29 @@ def _check_remote(
         # counts too; refuses a rewritten, truncated or forged log; follows no ref
         view, kept = remote_kept(remote)
         remote.refresh_catalog()
-        found = walk(remote.read_object, remote.catalog.type_of, [commit])
     except DvaultError as exc:
         check.detail = str(exc)
         return check, None
-    # erased on purpose, here or by a trusted redaction on this remote: not missing
     logged, _ = redactions(view, set(signing.trusted_signers(repo.root).names))
     log = reviewaltered.RemoteLog(logged, kept)
+    log.released = reviewaltered.releases(
+        kept, reviewed, remote.read_object, remote.catalog.type_of
+    )
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        if not remote.catalog.locations(oid):  # a commit or tree not there (a prune)
+            raise _Absent(f"object {oid.hex()[:12]} (a commit or tree of it) is missing")
+        return remote.read_object(oid)
+
+    try:
+        found = walk(read, remote.catalog.type_of, [commit])
+    except _Absent as exc:
+        check.status, check.missing, check.detail = "incomplete", 1, str(exc)
+        return check, log
+    except DvaultError as exc:
+        check.detail = str(exc)
+        return check, log
+    # erased on purpose, here or by a trusted redaction on this remote: not missing
     gone = set(erased.erased(repo.dir)) | {o for item in logged for o in item.record.objects}
     for oid in [o for o in found.missing if o in gone]:
         del found.missing[oid]
@@ -255,19 +280,23 @@ def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> 
         meta = repo.read_commit(commit).meta
         result.environment = load_environment(repo.store.get_raw, repo.store.type_of, meta)
     logs: dict[str, reviewaltered.RemoteLog] = {}
+    reviewed = reviewaltered.reviewed(pin.commit, graph)
     for spec in remote_specs(repo).values():
-        remote_check, log = _check_remote(repo, spec, commit, read_data)
+        remote_check, log = _check_remote(repo, spec, commit, read_data, reviewed)
         result.remotes.append(remote_check)
         if log is not None:
             logs[spec.name] = log
-    reviewed = reviewaltered.reviewed(pin.commit, graph)
     result.altered = reviewaltered.altered(repo, reviewed, logs, read_data)
     result.released = [
         reviewaltered.Released(c, role, name, release)
         for c, role in reviewed
         for name, log in logs.items()
-        if (release := log.kept.release_of(c)) is not None
+        if (release := log.released.get(c)) is not None
     ]
+    for held in result.remotes:  # missing because a forget released it, not damage
+        gone = [x for x in result.released if x.remote == held.name and x.role == "pinned"]
+        if gone and held.status == "incomplete":
+            held.detail = f"its contents were {gone[0].release.describe()}; {held.detail}"
     if repo.store.has(commit):
         result.datasheets, result.stats = _describe(repo, commit)
         result.meta = dict(repo.read_commit(commit).meta)

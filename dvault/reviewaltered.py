@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId, ObjectType
+from dvault.objects import Tag, decode
 from dvault.reachability import walk
 from dvault.remote.kept import KeptSet, Release
 from dvault.remote.redaction import LoggedRedaction
@@ -183,6 +185,38 @@ class RemoteLog:
 
     redactions: list[LoggedRedaction]
     kept: KeptSet
+    released: dict[str, Release] = field(default_factory=dict)
+    """The reviewed revisions (hex) whose contents a trusted forget released there."""
+
+
+MAX_TAGS_PEELED = 1000
+"""Most annotated tags of one remote read to see whether one keeps a released revision."""
+
+
+def releases(
+    kept: KeptSet,
+    revisions: list[tuple[str, str]],
+    read: Callable[[bytes], tuple[ObjectType, bytes]],
+    type_of: Callable[[bytes], ObjectType | None],
+) -> dict[str, Release]:
+    """The release of each reviewed revision on one remote, unless a kept annotated tag
+    points at it: the kept set holds the tag object's id (prune's walk peels it, so the
+    contents stay), so the tags are peeled here, and only when something was released."""
+    found = {c: r for c, _ in revisions if (r := kept.release_of(c)) is not None}
+    for oid_hex in list(kept.pinned)[:MAX_TAGS_PEELED] if found else []:
+        oid = bytes.fromhex(oid_hex)
+        for _level in range(4):  # a tag of a tag, a few deep at most
+            if type_of(oid) != ObjectType.TAG:
+                break
+            try:
+                tag = decode(*read(oid))
+            except DvaultError:
+                break
+            if not isinstance(tag, Tag):
+                break
+            oid = tag.object
+        found.pop(oid.hex(), None)
+    return found
 
 
 def reviewed(pinned: str, graph: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -108,6 +108,17 @@ class AlteredFacts(Protocol):
     def rest_brief(self) -> str: ...
 
 
+class ReleasedFacts(Protocol):
+    """A reviewed revision a forget released on a remote (``reviewaltered.Released``)."""
+
+    @property
+    def commit(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def remote(self) -> str: ...
+
+
 class PinFacts(Protocol):
     @property
     def commit(self) -> str: ...
@@ -141,6 +152,8 @@ class Facts(Protocol):
     def rerun_problem(self) -> str: ...
     @property
     def altered(self) -> Sequence[AlteredFacts]: ...
+    @property
+    def released(self) -> Sequence[ReleasedFacts]: ...
 
 
 NOT_LOCAL = "the pinned commit is not in the local store, so it could not be read"
@@ -239,8 +252,19 @@ def _stored(r: Facts) -> Check:
         "data_recoverable",
         FAIL,
         f"no remote holds every object the pinned data needs: {states}",
-        f"dvault push {shlex.quote(r.remotes[0].name)}",
+        _push_fix(r),
     )
+
+
+def _push_fix(r: Facts) -> str:
+    """``dvault push REMOTE``; where a forget released the pinned commit there (a prune
+    may have deleted its contents), a tag keeps it and the push sends what is missing."""
+    name = r.remotes[0].name
+    released = {x.remote for x in r.released if x.role == "pinned"}
+    if name not in released:
+        return f"dvault push {shlex.quote(name)}"
+    tag = f"keep-{r.pin.commit[:12]}"
+    return f"dvault tag {tag} {r.pin.commit} && dvault push {shlex.quote(name)} {tag}"
 
 
 def _holds(x: RemoteFacts) -> str:

@@ -191,3 +191,34 @@ def test_a_forget_release_of_the_input_shows(tmp_path: Path, env: dict[str, str]
     text = proj.run("review", "--format", "md").out
     assert "contents released by forget on" in _md_section(text, "Redactions and releases")
     _validate(_both(proj))
+
+
+def test_a_pinned_commit_released_and_pruned_says_so_and_how_to_keep_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The pinned commit released by ``forget --keep-last 1`` (a newer model was pushed)
+    and its model pruned from origin: origin is incomplete *because* of the release (the
+    detail says so), and the fix — tag it, push the tag — brings origin back to complete."""
+    proj = _build(tmp_path, env, rerun=False)
+    pinned = proj.ok("log", "-n", "1", "--json").json()[0]["id"]
+    proj.write("models/net.bin", "a newer model\n")
+    proj.ok("add", "models")
+    proj.ok("commit", "-m", "model v2")
+    proj.ok("push")
+    proj.ok("forget", "origin", "--keep-last", "1")
+    proj.ok("prune", "origin", "--admin", "--grace", "0")
+    _, doc, checks = _review(proj)
+    assert {(x["commit"], x["role"]) for x in doc["released"]} >= {(pinned, "pinned")}
+    (origin,) = doc["remotes"]
+    assert origin["status"] == "incomplete"
+    assert origin["detail"].startswith("its contents were released by forget on ")
+    recoverable = checks["data_recoverable"]
+    assert recoverable["status"] == FAIL and "released by forget" in recoverable["reason"]
+    tag = f"keep-{pinned[:12]}"
+    assert recoverable["fix"] == f"dvault tag {tag} {pinned} && dvault push origin {tag}"
+    for step in recoverable["fix"].split(" && "):
+        proj.ok(*step.split()[1:])
+    _, doc, checks = _review(proj)
+    assert checks["data_recoverable"]["status"] == PASS, checks["data_recoverable"]
+    assert doc["remotes"][0]["status"] == "complete"
+    assert all(x["commit"] != pinned for x in doc["released"])  # a tag keeps it
