@@ -283,7 +283,7 @@ def to_dot(graph: Graph) -> str:
 def drawing(graph: Graph) -> str:
     """The graph as inline SVG (dvault/lineagesvg.py)."""
     boxes = [
-        lineagesvg.Box(n.id, n.title, tuple(n.names), n.depth, n.available)
+        lineagesvg.Box(n.id, n.title, tuple(n.names), n.depth, n.available, bool(n.redactions))
         for n in graph.nodes.values()
     ]
     links = [lineagesvg.Link(e.source, e.target, e.kind, e.label) for e in graph.edges]

@@ -11,9 +11,11 @@ for one another or lie on top of each other:
   labelled with what was declared (``data@v1``).
 
 So a version derived from its own parent shows two parallel curves, not one. A legend in
-the drawing says which is which. Rows are lineage depth (the version asked about on top);
-a version stays in the column of the first version pointing at it when it can, the way
-``log --graph`` keeps a line of descent in its lane (dvault/graphlanes.py).
+the drawing says which is which. A version a redaction altered (``dvault redact`` erased
+some of its contents; its id is unchanged) has a red border and the word ``REDACTED``.
+Rows are lineage depth (the version asked about on top); a version stays in the column of
+the first version pointing at it when it can, the way ``log --graph`` keeps a line of
+descent in its lane (dvault/graphlanes.py).
 
 Every string is attacker input (messages, names, labels) and passes through
 :func:`textsafe.html_text`; ids and numbers are ours.
@@ -41,6 +43,8 @@ class Box:
     names: tuple[str, ...] = ()
     depth: int = 0
     available: bool = True
+    altered: bool = False
+    """A redaction erased some of its contents (drawn red, marked REDACTED)."""
 
 
 @dataclass(frozen=True)
@@ -110,19 +114,28 @@ def _box(box: Box, x: int, y: int, n: int) -> str:
     """Box number ``n``: its texts are clipped to the box (wide letters cannot spill)."""
     fill = "#f6f8fa" if box.available else "#ffffff"
     dash = "" if box.available else ' stroke-dasharray="3 3"'
+    stroke = '#cf222e" stroke-width="2.5' if box.altered else "#333"
     names = ", ".join(box.names)
+    title = box.title + (" (altered by a redaction)" if box.altered else "")
+    marked = ' data-altered="true"' if box.altered else ""
     parts = [
-        f'<g class="node" data-id="{html_text(box.id)}"><title>{html_text(box.title)}</title>',
+        f'<g class="node{" altered" if box.altered else ""}" data-id="{html_text(box.id)}"'
+        f"{marked}><title>{html_text(title)}</title>",
         f'<clipPath id="lin-clip-{n}"><rect x="{x + 4}" y="{y}" width="{WIDTH - 8}" '
         f'height="{HEIGHT}"/></clipPath>',
         f'<rect x="{x}" y="{y}" width="{WIDTH}" height="{HEIGHT}" rx="6" fill="{fill}" '
-        f'stroke="#333"{dash}/>',
+        f'stroke="{stroke}"{dash}/>',
         f'<g clip-path="url(#lin-clip-{n})">',
         f'<text x="{x + 8}" y="{y + 17}" font-family="monospace" font-size="12">'
         f"{html_text(box.id[:12])}</text>",
         f'<text x="{x + 8}" y="{y + 34}" font-size="11">'
         f"{html_text(_clip(box.title, TITLE_CHARS))}</text>",
     ]
+    if box.altered:
+        parts.append(
+            f'<text class="redacted" x="{x + WIDTH - 8}" y="{y + 17}" font-size="10" '
+            f'font-weight="bold" text-anchor="end" fill="#cf222e">REDACTED</text>'
+        )
     if names:
         parts.append(
             f'<text class="names" x="{x + 8}" y="{y + 51}" font-size="11" font-weight="bold" '
@@ -132,7 +145,13 @@ def _box(box: Box, x: int, y: int, n: int) -> str:
     return "".join(parts)
 
 
-def _legend(y: int) -> str:
+def _legend(y: int, altered: bool) -> str:
+    redacted = (
+        f'<text x="{MARGIN + 420}" y="{y + 4}" fill="#cf222e" font-weight="bold">'
+        "REDACTED: contents erased by dvault redact</text>"
+        if altered
+        else ""
+    )
     return (
         f'<g class="legend" font-size="11">'
         f'<path d="M{MARGIN},{y} h40" stroke="#6e7781" stroke-width="1.5" '
@@ -140,7 +159,7 @@ def _legend(y: int) -> str:
         f'<text x="{MARGIN + 50}" y="{y + 4}">parent (previous version)</text>'
         f'<path d="M{MARGIN + 230},{y} h40" stroke="#1f6feb" stroke-width="2.5" '
         f'marker-end="url(#lin-arrow-input)"/>'
-        f'<text x="{MARGIN + 280}" y="{y + 4}">derived from (input)</text></g>'
+        f'<text x="{MARGIN + 280}" y="{y + 4}">derived from (input)</text>{redacted}</g>'
     )
 
 
@@ -175,7 +194,8 @@ def svg(boxes: Sequence[Box], links: Sequence[Link]) -> str:
     }
     cols = max((c for c, _ in cells.values()), default=0) + 1
     rows = max((r for _, r in cells.values()), default=0) + 1
-    width = max(2 * MARGIN + cols * WIDTH + (cols - 1) * GAP_X + 60, 440)
+    altered = any(b.altered for b in shown)
+    width = max(2 * MARGIN + cols * WIDTH + (cols - 1) * GAP_X + 60, 700 if altered else 440)
     height = LEGEND + 2 * MARGIN + rows * HEIGHT + (rows - 1) * GAP_Y
     body = [_edge(link, at[link.source], at[link.target]) for link in drawn]
     body += [_box(b, *at[b.id], n) for n, b in enumerate(shown)]
@@ -190,6 +210,6 @@ def svg(boxes: Sequence[Box], links: Sequence[Link]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" '
         f'height="{height + (14 if more > 0 else 0)}" viewBox="0 0 {width} '
         f'{height + (14 if more > 0 else 0)}" role="img" aria-label="lineage graph" '
-        f'font-family="system-ui, sans-serif">{_DEFS}{_legend(MARGIN + 4)}'
+        f'font-family="system-ui, sans-serif">{_DEFS}{_legend(MARGIN + 4, altered)}'
         f"{''.join(body)}{note}</svg>"
     )

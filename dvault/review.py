@@ -20,15 +20,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvault import datasheet, gitlink, lineage, reruns, signing, stats, verdict
+from dvault import datasheet, gitlink, lineage, reruns, reviewaltered, signing, stats, verdict
 from dvault.environment import Recorded
 from dvault.environment import load as load_environment
 from dvault.errors import DvaultError, UsageError
+from dvault.hashing import ObjectType
 from dvault.names import root_problem
 from dvault.pins import Pin, as_json, read_at_git_rev
 from dvault.reachability import walk
 from dvault.remote.backend import RemoteSpec
 from dvault.remote.catalog import pack_key
+from dvault.remote.kept import remote_kept
 from dvault.remote.redaction import redactions
 from dvault.remote.session import Remote, remote_specs
 from dvault.repository import Repository
@@ -95,6 +97,10 @@ class Review:
     """Why the rerun record was refused ("" when there is none or it is valid)."""
     required: list[str] = field(default_factory=list)
     """The checks ``--require`` names (empty: none asked for)."""
+    altered: list[reviewaltered.Altered] = field(default_factory=list)
+    """The reviewed revisions (pinned commit, its inputs) a redaction altered."""
+    released: list[reviewaltered.Released] = field(default_factory=list)
+    """The reviewed revisions whose contents a forget released, per remote."""
 
     @property
     def required_failed(self) -> list[str]:
@@ -115,7 +121,9 @@ class Review:
 
     @property
     def reproducible(self) -> bool:
-        return any(r.status == "complete" for r in self.remotes)
+        """The data_recoverable check: a remote holds every object the pinned data needs,
+        and no redaction erased part of it or of an input it was derived from."""
+        return any(r.status == "complete" for r in self.remotes) and not self.altered
 
     @property
     def passed(self) -> bool:
@@ -156,23 +164,52 @@ class Review:
                 "record": self.rerun.to_json() if self.rerun else None,
                 "problem": self.rerun_problem or None,
             },
+            "altered": [a.to_json() for a in self.altered],
+            "released": [r.to_json() for r in self.released],
         }
 
 
+class _Absent(DvaultError):
+    """A commit or tree the pinned data needs is not on the remote."""
+
+
 def _check_remote(
-    repo: Repository, spec: RemoteSpec, commit: bytes, read_data: bool
-) -> RemoteCheck:
+    repo: Repository,
+    spec: RemoteSpec,
+    commit: bytes,
+    read_data: bool,
+    reviewed: list[tuple[str, str]],
+) -> tuple[RemoteCheck, reviewaltered.RemoteLog | None]:
     check = RemoteCheck(spec.name, spec.url, "unreachable")
     try:
         remote = Remote(repo, spec)
-        view = remote.log.load()  # refuses a rewritten or truncated log; follows no ref
+        # the whole log, so a redaction or forget before this clone's last position
+        # counts too; refuses a rewritten, truncated or forged log; follows no ref
+        view, kept = remote_kept(remote)
         remote.refresh_catalog()
-        found = walk(remote.read_object, remote.catalog.type_of, [commit])
     except DvaultError as exc:
         check.detail = str(exc)
-        return check
-    # erased on purpose, here or by a trusted redaction on this remote: not missing
+        return check, None
     logged, _ = redactions(view, set(signing.trusted_signers(repo.root).names))
+    log = reviewaltered.RemoteLog(logged, kept)
+    log.released = reviewaltered.releases(
+        kept, reviewed, remote.read_object, remote.catalog.type_of
+    )
+
+    def read(oid: bytes) -> tuple[ObjectType, bytes]:
+        if not remote.catalog.locations(oid):  # a commit or tree not there (a prune)
+            raise _Absent(f"object {oid.hex()[:12]} (a commit or tree of it) is missing")
+        return remote.read_object(oid)
+
+    try:
+        found = walk(read, remote.catalog.type_of, [commit])
+    except _Absent as exc:
+        check.status, check.missing, check.detail = "incomplete", 1, str(exc)
+        return check, log
+    except DvaultError as exc:
+        check.detail = str(exc)
+        return check, log
+    # erased on purpose, here or by a trusted redaction on this remote: not missing
     gone = set(erased.erased(repo.dir)) | {o for item in logged for o in item.record.objects}
     for oid in [o for o in found.missing if o in gone]:
         del found.missing[oid]
@@ -183,15 +220,15 @@ def _check_remote(
         check.status = "incomplete"
         oid, path = next(iter(found.missing.items()))
         check.detail = f"{check.missing} object(s) missing, e.g. {oid.hex()[:12]} ({path})"
-        return check
+        return check, log
     if read_data:
         problems = verify_remote_objects(remote, found)
         if problems:
             check.status, check.damaged, check.detail = "damaged", len(problems), problems[0]
-            return check
+            return check, log
     check.status = "complete"
     _lock_facts(check, remote, found.objects)
-    return check
+    return check, log
 
 
 MAX_RETENTION_CHECKS = 256
@@ -242,8 +279,24 @@ def review(repo: Repository, git_rev: str = "HEAD", read_data: bool = False) -> 
     if repo.store.has(commit):
         meta = repo.read_commit(commit).meta
         result.environment = load_environment(repo.store.get_raw, repo.store.type_of, meta)
+    logs: dict[str, reviewaltered.RemoteLog] = {}
+    reviewed = reviewaltered.reviewed(pin.commit, graph)
     for spec in remote_specs(repo).values():
-        result.remotes.append(_check_remote(repo, spec, commit, read_data))
+        remote_check, log = _check_remote(repo, spec, commit, read_data, reviewed)
+        result.remotes.append(remote_check)
+        if log is not None:
+            logs[spec.name] = log
+    result.altered = reviewaltered.altered(repo, reviewed, logs, read_data)
+    result.released = [
+        reviewaltered.Released(c, role, name, release)
+        for c, role in reviewed
+        for name, log in logs.items()
+        if (release := log.released.get(c)) is not None
+    ]
+    for held in result.remotes:  # missing because a forget released it, not damage
+        gone = [x for x in result.released if x.remote == held.name and x.role == "pinned"]
+        if gone and held.status == "incomplete":
+            held.detail = f"its contents were {gone[0].release.describe()}; {held.detail}"
     if repo.store.has(commit):
         result.datasheets, result.stats = _describe(repo, commit)
         result.meta = dict(repo.read_commit(commit).meta)

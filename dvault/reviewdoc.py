@@ -145,11 +145,13 @@ def document(r: Review, made: Produced) -> list[Section]:
         head.blocks.append(
             Para((Span("The pinned commit's signature is BAD: it does not verify.", "strong"),))
         )
+    altered = [_altered(r)] if r.altered or r.released else []
     return [
         head,
         _checks(checks),
         _pinned(r),
         _lineage(r),
+        *altered,
         _environment(r),
         _signatures(r, checks),
         _remotes(r, checks),
@@ -235,6 +237,50 @@ def _lineage(r: Review) -> Section:
         return section
     section.blocks.append(Graph(r.lineage))
     section.blocks.append(Bullets([_node_items(n) for n in r.lineage["nodes"]]))
+    return section
+
+
+ROLE = {"pinned": "pinned commit", "input": "input"}
+
+
+def _altered(r: Review) -> Section:
+    """The reviewed revisions a redaction altered or a forget released: what, when, by
+    whom, why, who signed the record; and that everything else still verifies."""
+    section = Section("altered", "Redactions and releases")
+    add = section.blocks.append
+    if r.altered:
+        add(
+            Para(
+                _t(
+                    "A redaction erased contents of these reviewed revisions after they were "
+                    "recorded. Their commit ids are unchanged (signatures and pins still "
+                    "name them); the erased files no longer restore, everything else is "
+                    "checked below."
+                )
+            )
+        )
+        rows: list[tuple[Inline, ...]] = [
+            (
+                _c(a.commit[:12]),
+                _t(ROLE.get(a.role, a.role)),
+                _t(e.what()),
+                _t(e.when),
+                _t(e.user),
+                _t(e.reason),
+                _t(e.record()),
+            )
+            for a in r.altered
+            for e in a.erasures
+        ]
+        header = ("revision", "role", "erased", "when", "by", "reason", "record")
+        add(Table(header, rows, "redactions"))
+        add(Bullets([(_c(a.commit[:12]) + _t(": " + a.rest_text()), []) for a in r.altered]))
+    if r.released:
+        released: list[tuple[Inline, ...]] = [
+            (_c(x.commit[:12]), _t(ROLE.get(x.role, x.role)), _t(x.remote), _t(x.describe()))
+            for x in r.released
+        ]
+        add(Table(("revision", "role", "remote", "contents"), released, "releases"))
     return section
 
 

@@ -132,6 +132,7 @@ def _lineage_svg(graph: dict[str, Any]) -> str:
             tuple(map(str, n.get("names") or ())),
             n["depth"] if isinstance(n.get("depth"), int) else 0,
             bool(n.get("available", True)),
+            bool(n.get("redactions")),
         )
         for n in graph["nodes"]
     ]

@@ -90,6 +90,35 @@ class RemoteFacts(Protocol):
     def redacted(self) -> int: ...
 
 
+class ErasureFacts(Protocol):
+    """One redaction of a reviewed revision (``dvault.reviewaltered.Erasure``)."""
+
+    def describe(self) -> str: ...
+
+
+class AlteredFacts(Protocol):
+    """A reviewed revision a redaction altered (``dvault.reviewaltered.Altered``)."""
+
+    @property
+    def commit(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def erasures(self) -> Sequence[ErasureFacts]: ...
+    def rest_brief(self) -> str: ...
+
+
+class ReleasedFacts(Protocol):
+    """A reviewed revision a forget released on a remote (``reviewaltered.Released``)."""
+
+    @property
+    def commit(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def remote(self) -> str: ...
+
+
 class PinFacts(Protocol):
     @property
     def commit(self) -> str: ...
@@ -121,6 +150,10 @@ class Facts(Protocol):
     def rerun(self) -> Record | None: ...
     @property
     def rerun_problem(self) -> str: ...
+    @property
+    def altered(self) -> Sequence[AlteredFacts]: ...
+    @property
+    def released(self) -> Sequence[ReleasedFacts]: ...
 
 
 NOT_LOCAL = "the pinned commit is not in the local store, so it could not be read"
@@ -166,7 +199,41 @@ def parse_required(text: str) -> list[str]:
 # -- each check -----------------------------------------------------------------------
 
 
+NO_FIX_ERASED = (
+    "none: the erased contents were removed on purpose and nothing restores them; the "
+    "signed redaction record is the evidence (dvault verify --remote NAME lists it)"
+)
+"""The fix of a revision a redaction altered: there is none but the record."""
+
+
 def data_recoverable(r: Facts) -> Check:
+    """Every object the pinned data needs is on a remote; and no redaction erased part of
+    the pinned commit or an input it was derived from: erased on purpose is not missing
+    (the remote is complete without it), but it is not recoverable either, so the check
+    fails naming the redaction, whatever the remotes hold."""
+    found = _stored(r)
+    if not r.altered:
+        return found
+    said = "; ".join(
+        f"{'the pinned commit' if a.role == 'pinned' else 'its input'} {a.commit[:12]}: "
+        + "; ".join(e.describe() for e in a.erasures)
+        + f"; {a.rest_brief()}"
+        for a in r.altered
+    )
+    reason = f"not recoverable in full: a redaction erased part of the data — {said}"
+    if found.status == PASS:
+        return Check(
+            "data_recoverable", FAIL, f"{reason}. Otherwise: {found.reason}", NO_FIX_ERASED
+        )
+    return Check(
+        "data_recoverable",
+        FAIL,
+        f"{reason}. Also: {found.reason}",
+        f"{found.fix} (for the rest; the erased contents: {NO_FIX_ERASED})",
+    )
+
+
+def _stored(r: Facts) -> Check:
     complete = [x for x in r.remotes if x.status == "complete"]
     if complete:
         return Check("data_recoverable", PASS, "; ".join(_holds(x) for x in complete))
@@ -185,8 +252,19 @@ def data_recoverable(r: Facts) -> Check:
         "data_recoverable",
         FAIL,
         f"no remote holds every object the pinned data needs: {states}",
-        f"dvault push {shlex.quote(r.remotes[0].name)}",
+        _push_fix(r),
     )
+
+
+def _push_fix(r: Facts) -> str:
+    """``dvault push REMOTE``; where a forget released the pinned commit there (a prune
+    may have deleted its contents), a tag keeps it and the push sends what is missing."""
+    name = r.remotes[0].name
+    released = {x.remote for x in r.released if x.role == "pinned"}
+    if name not in released:
+        return f"dvault push {shlex.quote(name)}"
+    tag = f"keep-{r.pin.commit[:12]}"
+    return f"dvault tag {tag} {r.pin.commit} && dvault push {shlex.quote(name)} {tag}"
 
 
 def _holds(x: RemoteFacts) -> str:

@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "provexport",
             "openlineage",
             "review",
+            "reviewaltered",
             "reviewdoc",
             "reviewrender",
             "verdict",

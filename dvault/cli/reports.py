@@ -150,9 +150,10 @@ def review(
     code_pushed, worktree_clean, environment_captured, rerun_verified, signed,
     datasheet_complete), each pass, fail or not recorded with the command that fixes it.
 
-    Without --require: exit 0 only when at least one remote can restore the data and the
-    pinned commit's signature (if any) is not bad. With --require CHECK,...: exit 1 when
-    any of those checks did not pass (or the signature is bad), after the report.
+    Without --require: exit 0 only when at least one remote can restore the data in full
+    (no redaction erased part of it or its inputs) and the pinned commit's signature (if
+    any) is not bad. With --require CHECK,...: exit 1 when any of those checks did not
+    pass (or the signature is bad), after the report.
 
     \b
     Examples:

@@ -1,5 +1,6 @@
-"""A review of a revision altered by ``dvault redact`` says so, and its data stays
-recoverable (the erased objects are not counted as missing)."""
+"""A review of a revision altered by ``dvault redact`` says so; its data is not recoverable
+in full (data_recoverable fails naming the redaction), while the erased objects are never
+counted as missing (tests/cli/test_review_redacted.py has the rest)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ def test_review_says_the_pinned_revision_was_altered(tmp_path: Path, env: dict[s
     _, doc, checks = _review(proj)
     altered = {n["id"]: n["redactions"] for n in doc["lineage"]["nodes"] if n["redactions"]}
     assert pinned in altered and altered[pinned][0]["reason"] == "GDPR request 42"
-    assert checks["data_recoverable"]["status"] == "pass"
-    text = proj.ok("review", "--format", "md").out
+    assert checks["data_recoverable"]["status"] == "fail"
+    assert "GDPR request 42" in checks["data_recoverable"]["reason"]
+    result = proj.run("review", "--format", "md")
+    assert result.code == 1  # not recoverable in full: the exit says so too
+    text = result.out
     assert "altered by a redaction" in text and "GDPR request 42" in text

@@ -22,6 +22,7 @@ from .chromium import (
 )
 from .helpers import Project
 from .reviewed import reviewed_project
+from .test_review_redacted import REASON, USER, _redacted
 
 SECTIONS = (
     "summary",
@@ -202,3 +203,34 @@ def test_hostile_values_show_as_text_in_the_browser(tmp_path: Path, env: dict[st
     assert not lineage_page.all("b") and len(lineage_page.all("script")) == 1
     headings = [h.text() for h in lineage_page.all("h2")]
     assert any(HOSTILE in h and f"tag: {tag}" in h for h in headings), headings
+
+
+def test_the_redaction_panel_in_a_browser(tmp_path: Path, env: dict[str, str]) -> None:
+    """After a redaction recorded on origin by a user whose name and reason carry HTML and
+    Markdown: the panel lists each altered revision with the path, the user and reason
+    exactly as written, the signing key; the rest verifies; the lineage drawing marks the
+    altered versions; no element is injected."""
+    proj, pinned, source = _redacted(tmp_path, env)
+    dom, _ = _page(proj, tmp_path, "review", "--format", "html")
+    assert_self_contained(dom)
+    assert len(dom.all("script")) == 1 and not dom.all("b")
+    ids = [s.attrs.get("id") for s in dom.all("section")]
+    assert ids == [*SECTIONS[:4], "altered", *SECTIONS[4:]]
+    panel = _section(dom, "altered")
+    (table,) = [t for t in panel.all("table") if "redactions" in t.classes()]
+    header, rows = _table_rows(table)
+    assert [r[header.index("revision")] for r in rows] == [pinned[:12], source[:12]]
+    for row in rows:
+        assert row[header.index("erased")] == "data/a.txt"
+        assert row[header.index("by")] == USER and row[header.index("reason")] == REASON
+        assert row[header.index("record")].startswith("signed by key ")
+    rest = [li.text() for li in panel.all("li")]
+    assert len(rest) == 2 and all("everything else verifies" in t for t in rest), rest
+    (svg,) = _section(dom, "lineage").all("svg")
+    marked = [g for g in svg.all("g") if "altered" in g.classes()]
+    assert {g.attrs["data-id"] for g in marked} == {pinned, source}
+    assert all("REDACTED" in g.text() for g in marked)
+    checks = {r[1]: r for r in _table_rows(_section(dom, "checks").all("table")[0])[1]}
+    recoverable = checks[verdict.CHECKS["data_recoverable"]]
+    assert recoverable[0] == "FAIL" and REASON in recoverable[2]
+    assert recoverable[3] == verdict.NO_FIX_ERASED
