@@ -83,7 +83,7 @@ def _measure(
     bench.dvault_env = env or bench.dvault_env
     _quiet(bench, "init")
     _quiet(bench, "remote", "add", kind, url, *extra)
-    rows = []
+    rows: list[list[str]] = []
     for name, args in (
         ("remote du", ["remote", "du", kind]),
         ("remote du --policy", ["remote", "du", kind, "--policy", " ".join(POLICY)]),

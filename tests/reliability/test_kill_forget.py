@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from dvault.remote.logsign import trusted_signers
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
 from dvault.repo import Repo
+from tests.remote.prune_helpers import Project as HasRepo
 from tests.remote.prune_helpers import in_env, read_back, trust_own_key
 
 from .harness import Campaign, Project
@@ -39,7 +41,7 @@ pytestmark = [
 FORGET = ["forget", "r0", "--keep-last", "2"]
 
 
-def remote_state(project: Project, name: str = "r0") -> tuple[LogView, KeptSet]:
+def remote_state(project: HasRepo, name: str = "r0") -> tuple[LogView, KeptSet]:
     """The remote's ref log, replayed whole and graph-checked (raises on any damage), and
     its kept set for the signers this project trusts."""
     with in_env(project.env), Repo.open(project.root) as repo:
@@ -54,8 +56,8 @@ def forget_entries(view: LogView) -> list[LogEntry]:
 
 
 def check_forgotten(
-    check: Any,
-    project: Project,
+    check: Callable[[bool, str], bool],
+    project: HasRepo,
     commits: list[str],
     before: int,
     expected: set[str],

@@ -183,7 +183,7 @@ def test_the_shared_walk_attributes_as_one_walk_per_ref_would(
     for ref, found in walks.items():
         for oid in found.objects:
             owners.setdefault(oid, set()).add(ref)
-    expected = {
+    expected: dict[str, dict[str, Any]] = {
         ref: {
             "ref": ref,
             "reach": sum(sizes.of(o) for o in found.objects),
