@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cli.forkserver import server_for
+
 AUTHOR = "Test <t@example.com>"
 
 
@@ -71,7 +73,13 @@ class Result:
 
 
 def run_dvault(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> Result:
-    """Run ``dvault ARGS`` in ``cwd``; never raises on a non-zero exit."""
+    """Run ``dvault ARGS`` in ``cwd``; never raises on a non-zero exit. The process is
+    forked from a server that has dvault imported (tests/cli/forkserver.py), else a fresh
+    ``dvault`` process."""
+    server = server_for(env)
+    if server is not None:
+        code, out, err = server.run(list(args), cwd, env, timeout)
+        return Result(list(args), code, out, err.decode(errors="replace"))
     proc = subprocess.run(
         [*dvault_command(), *args],
         cwd=cwd,

@@ -148,3 +148,12 @@ def restores(clone_proj: Project, commit: str, expected: dict[str, str]) -> None
 
     clone_proj.ok("checkout", commit)
     assert tree_digests(clone_proj.root) == expected
+
+
+def holds(raw: bytes, content: bytes, probes: int = 16, size: int = 48) -> bool:
+    """Whether stored bytes ``raw`` hold any piece of ``content`` (random, so stored raw
+    by zstd): ``probes`` slices of ``size`` bytes spread over it. One slice could straddle
+    a chunk or zstd block boundary and be split in the pack; sixteen cannot all be, so
+    ``holds`` finds content that is there, and ``not holds`` means no piece is."""
+    step = max(1, (len(content) - size) // max(1, probes - 1))
+    return any(content[i : i + size] in raw for i in range(0, len(content) - size + 1, step))

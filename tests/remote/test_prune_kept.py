@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.cli.helpers import Project
 from tests.remote.conftest import RemoteTarget, build_ml, commit_file
-from tests.remote.prune_helpers import read_back, trust_own_key
+from tests.remote.prune_helpers import holds, read_back, trust_own_key
 
 ADMIN = {
     "DVAULT_ADMIN_AWS_ACCESS_KEY_ID": "admin",
@@ -32,7 +32,7 @@ def _tagged_history(tmp_path: Path, target: RemoteTarget) -> tuple[Project, str,
 
 
 def _remote_holds(target: RemoteTarget, content: bytes) -> bool:
-    return any(content[-4096:] in target.read(key) for key in target.packs())
+    return any(holds(target.read(key), content) for key in target.packs())
 
 
 def test_a_tag_keeps_its_commit_until_a_forget_releases_it(
