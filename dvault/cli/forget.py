@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvault.cli.common import Invocation, JsonOpt, with_repository
-from dvault.repo import Repo
+
+if TYPE_CHECKING:
+    from dvault.repo import Repo
 
 
 def register(app: typer.Typer) -> None:
