@@ -17,7 +17,6 @@ from dvault.hashing import ObjectId
 from dvault.ops.commits import write_lock
 from dvault.ops.tracking import update_gitignore
 from dvault.refs import HEADS
-from dvault.remote import released
 from dvault.repository import Repository
 from dvault.trees import lookup
 from dvault.workspace import checkout as co
@@ -193,8 +192,11 @@ def switch_core(
     partial clone), paths outside its scopes are recorded in the stage but not written.
     """
     target = repo.read_commit(target_id)
-    # contents released by a trusted forget and not here: one line, nothing written
-    released.refuse(repo.dir, target_id, repo.store.type_of(target.tree) is not None)
+    if repo.store.type_of(target.tree) is None:
+        # contents released by a trusted forget and not here: one line, nothing written
+        from dvault.remote import released  # deferred: only for a tree that is not here
+
+        released.refuse(repo.dir, target_id, False)
     _, head = repo.refs.head()
     head_tree = repo.read_commit(head).tree if head else None
     roots_after = None
