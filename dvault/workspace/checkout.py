@@ -352,7 +352,10 @@ def apply(repo: Repository, changes: list[Change], progress: Progress | None) ->
 
 def _skip_erased(repo: Repository, files: list[Change], report: CheckoutReport) -> list[Change]:
     """``files`` without those whose content ``dvault redact`` erased (store/erased.py),
-    each named in ``report.erased``: one erased path never stops the others."""
+    each named in ``report.erased``: one erased path never stops the others. Without a
+    redaction record nothing was erased (and no file's presence needs asking)."""
+    if not (repo.dir / erased.FILE).exists():
+        return files
     absent = [c for c in files if c.new is not None and repo.store.type_of(c.new.id) is None]
     if not absent:
         return files
