@@ -90,9 +90,9 @@ def test_plan_full_carries_local_changes_unless_forced(
     target = tree_of(repo, "HEAD")
     assert co.plan(repo, target, None) == []
     forced = co.plan(repo, target, None, force=True)
-    assert [(c.path, c.new.id if c.new else None) for c in forced] == [
-        (b"data/c", repo.state.stage_get(b"data/c").id)
-    ]
+    staged = repo.state.stage_get(b"data/c")
+    assert staged is not None
+    assert [(c.path, c.new.id if c.new else None) for c in forced] == [(b"data/c", staged.id)]
 
 
 def test_plan_paths_restores_from_stage(two: tuple[Repo, ObjectId, ObjectId]) -> None:

@@ -79,7 +79,7 @@ def test_clone_fills_the_workspace_in_batches(
     assert os.access(tmp_path / "copy" / "data" / "d00" / "run.sh", os.X_OK)
     with Repo.open(tmp_path / "copy") as copy:
         _, head = copy.refs.head()
-        assert head == repo.refs.head()[1]
+        assert head is not None and head == repo.refs.head()[1]
         assert copy.state.stage_tree() == copy.read_commit(head).tree
         status = copy.status()
         assert not (status.modified or status.untracked or status.deleted or status.staged)
@@ -165,6 +165,7 @@ def test_verify_names_the_files_a_damaged_object_affects(pushed: tuple[Repo, Pat
     from dvault.trees import flatten
 
     head = repo.refs.head()[1]
+    assert head is not None
     files = flatten(repo.store, repo.read_commit(head).tree)
     target = files[b"data/d05/f0005.bin"].id
     pack_no, entry = repo.store.index.lookup(target)  # type: ignore[misc]

@@ -87,5 +87,5 @@ def test_same_content_same_id_regardless_of_stream() -> None:
     """Ids depend on bytes only: reading from a real file gives the in-memory id."""
     data = data_of(CHUNK_THRESHOLD + 5000, seed=4)
     a = hash_stream(io.BytesIO(data), len(data))
-    b = hash_stream(io.BufferedReader(io.BytesIO(data), buffer_size=1000), len(data))  # type: ignore[arg-type]
+    b = hash_stream(io.BufferedReader(io.BytesIO(data), buffer_size=1000), len(data))
     assert a == b

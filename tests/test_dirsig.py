@@ -79,7 +79,8 @@ def test_listing_changes_are_seen(signed: Repo, change: str) -> None:
         write(root / "data/tmp", b"data/a")
         os.rename(root / "data/tmp", root / "data/a")
         assert signed.status().clean  # same content: re-hashed, found equal
-        assert signed.state.stage_get(b"data/a").ino == os.lstat(root / "data/a").st_ino
+        staged = signed.state.stage_get(b"data/a")
+        assert staged is not None and staged.ino == os.lstat(root / "data/a").st_ino
 
 
 def test_a_stage_change_forgets_the_signatures_above_it(signed: Repo) -> None:

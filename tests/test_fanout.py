@@ -281,7 +281,9 @@ def test_diff_of_one_change_reads_only_the_shards_on_its_path(cstore: CountingSt
     a = write(cstore, stage, threshold)
     path = b"images/0004242.jpg"
     b = write(cstore, {**stage, path: file(n + 5)}, threshold)
-    total = sum(1 for _ in shard_objects(cstore, lookup(cstore, a, b"images").id))  # type: ignore[union-attr]
+    images = lookup(cstore, a, b"images")
+    assert images is not None
+    total = sum(1 for _ in shard_objects(cstore, images.id))
     cstore.reads.clear()
     got = list(diff_trees(cstore, a, b))
     assert [(c.path, c.status) for c in got] == [(path, "modified")]
@@ -449,7 +451,8 @@ def test_a_fanout_child_must_be_the_shard_it_claims(store: ObjectStore) -> None:
     plain = Tree((TreeEntry(x, MODE_FILE, 1, fake_id(1)),))
     shard3 = TreeShard(b"3", plain.entries)
     deeper = TreeShard(shard_key(x)[:2], plain.entries)
-    for bucket, child in [(3, plain), (4, shard3), (3, deeper)]:
+    children: list[tuple[int, Tree | TreeShard]] = [(3, plain), (4, shard3), (3, deeper)]
+    for bucket, child in children:
         root = directory_with(store, fanout_of(store, child, bucket))
         routed_there = name_in(b"%x" % bucket)  # lookup reads only the shard a name hashes to
         refused_everywhere(store, root, "is not the shard|not a tree", routed_there)

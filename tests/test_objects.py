@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -415,7 +416,7 @@ def test_tag_rejects_non_canonical() -> None:
 
 # -- fuzz: random bytes either decode or raise CorruptObject ------------------------------
 
-DECODERS = {
+DECODERS: dict[str, Callable[[bytes], Tree | ChunkList | Commit | Tag]] = {
     "tree": Tree.decode,
     "chunks": ChunkList.decode,
     "commit": Commit.decode,

@@ -29,6 +29,12 @@ from dvault.store.pack import (
 Obj = tuple[ObjectId, ObjectType, bytes]
 
 
+def stored_bytes(raw: bytes) -> tuple[int, bytes]:
+    """``compress``'s result as bytes (it may keep a raw body as a memoryview)."""
+    comp, stored = compress(raw)
+    return comp, bytes(stored)
+
+
 def sample_objects() -> list[Obj]:
     """Compressible text, incompressible random bytes, a tiny and an empty blob, a tree-ish."""
     rng = random.Random(42)
@@ -70,7 +76,7 @@ def sealed(dirs: tuple[Path, Path]) -> tuple[Path, list[Obj]]:
 def test_compression_choice() -> None:
     """Compressible data is stored as zstd; random (already compressed) data stays raw."""
     text = b"epoch,loss\n1,0.5\n" * 1000
-    comp, stored = compress(text)
+    comp, stored = stored_bytes(text)
     assert comp == ZSTD and len(stored) < len(text) // 4
     assert decompress(comp, stored, len(text)) == text
     noise = random.Random(1).randbytes(100_000)
@@ -265,7 +271,7 @@ def test_scan_records_stops_at_a_torn_record(sealed: tuple[Path, list[Obj]]) -> 
 
 def test_decompress_refuses_oversized_objects() -> None:
     """A raw length over MAX_OBJECT_SIZE is refused before any allocation (zip bomb)."""
-    comp, stored = compress(b"a" * 1000)
+    comp, stored = stored_bytes(b"a" * 1000)
     with pytest.raises(CorruptObject):
         decompress(comp, stored, MAX_OBJECT_SIZE + 1)
     with pytest.raises(CorruptObject):
@@ -275,7 +281,7 @@ def test_decompress_refuses_oversized_objects() -> None:
 def test_decompress_checks_lengths_and_codec() -> None:
     """A raw length that does not match, garbage zstd or an unknown codec is corruption."""
     text = b"a" * 1000
-    comp, stored = compress(text)
+    comp, stored = stored_bytes(text)
     with pytest.raises(CorruptObject):
         decompress(comp, stored, 999)
     with pytest.raises(CorruptObject):

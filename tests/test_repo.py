@@ -364,6 +364,7 @@ def test_diff_between_revisions(two: tuple[Repo, ObjectId, ObjectId]) -> None:
     assert [(c.path, c.status) for c in changes] == [(b"data/a", "modified")]
     assert repo.diff(c1.hex(), c2.hex(), paths=[str(repo.root / "other")]) == []
     back = repo.diff(c2.hex(), c1.hex())
+    assert back[0].new is not None and changes[0].old is not None
     assert back[0].new.id == changes[0].old.id
     assert repo.diff("HEAD", "HEAD") == []
 

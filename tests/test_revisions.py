@@ -182,6 +182,8 @@ def test_tree_and_blob_ids_are_not_revisions(chain: tuple[Repo, list[ObjectId]])
     tree = repo.read_commit(ids[0]).tree
     with pytest.raises(UnknownRevision, match="tree"):
         repo.resolve(tree.hex())
-    blob = repo.state.stage_get(b"data/f").id
+    staged = repo.state.stage_get(b"data/f")
+    assert staged is not None
+    blob = staged.id
     with pytest.raises(UnknownRevision, match="not a commit"):
         repo.resolve(blob.hex()[:16])

@@ -43,7 +43,7 @@ def entry_for(path: Path, cached_after_ns: int = 2 * RACY_NS, **changes: int) ->
     oid = EMPTY_TREE if fs.mode == MODE_DIR else object_id(ObjectType.BLOB, data)
     entry = StageEntry(fs.mode, fs.size, oid, fs.mtime_ns, fs.ctime_ns, fs.ino)
     entry = entry._replace(cached_at=fs.mtime_ns + cached_after_ns)
-    return entry._replace(**changes).pack()
+    return entry._replace(**changes).pack()  # type: ignore[arg-type]  # int fields only
 
 
 # -- walk ---------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ import pytest
 
 from dvault import signing
 from dvault.errors import CorruptObject, UsageError
-from dvault.hashing import ObjectType
+from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import Commit, Signature, Tag, canonical_json, decode, encode
 
-TREE = bytes(range(32))
+TREE = ObjectId(bytes(range(32)))
 
 
 @pytest.fixture

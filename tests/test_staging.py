@@ -70,7 +70,7 @@ def test_add_records_stat_data(repo: Repo) -> None:
     f = write(repo.root / "data/a", b"abc")
     repo.add([repo.root / "data"])
     entry = repo.state.stage_get(b"data/a")
-    assert entry.matches(file_stat(f))
+    assert entry is not None and entry.matches(file_stat(f))
 
 
 def test_large_file_is_chunked_and_restorable(repo: Repo) -> None:
@@ -79,6 +79,7 @@ def test_large_file_is_chunked_and_restorable(repo: Repo) -> None:
     f = write(repo.root / "ckpt/model.bin", data)
     repo.add([repo.root / "ckpt"])
     entry = repo.state.stage_get(b"ckpt/model.bin")
+    assert entry is not None
     with open(f, "rb") as fh:
         assert (entry.id, entry.size) == hash_stream(fh, len(data))
     assert repo.store.read_file_content(entry.id) == data
@@ -102,7 +103,9 @@ def test_stage_tree_matches_the_stage(repo: Repo) -> None:
     write(repo.root / "data/a", b"a")
     write(repo.root / "data/sub/b", b"b")
     repo.add([repo.root / "data"])
-    tree = flatten(repo.store, repo.state.stage_tree())
+    root = repo.state.stage_tree()
+    assert root is not None
+    tree = flatten(repo.store, root)
     stage = repo.state.stage()
     assert {p: (e.mode, e.id) for p, e in tree.items()} == {
         p: (e.mode, e.id) for p, e in stage.items()

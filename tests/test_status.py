@@ -189,6 +189,7 @@ def test_touched_file_is_not_modified_and_stat_is_refreshed(
     assert committed.status().clean
     assert hashed == [b"data/a"]
     after = committed.state.stage_get(b"data/a")
+    assert after is not None and before is not None
     assert after.id == before.id
     assert after.mtime_ns == os.lstat(committed.root / "data/a").st_mtime_ns
     assert after.cached_at > before.cached_at
@@ -206,7 +207,8 @@ def test_modified_large_file_is_hashed_once(committed: Repo, hashed: list[bytes]
     assert first.modified == second.modified == [b"data/b"]
     assert first.workspace[b"data/b"] == second.workspace[b"data/b"]
     # the stage is untouched: it still records the committed content
-    assert committed.state.stage_get(b"data/b").id != first.workspace[b"data/b"].id
+    staged = committed.state.stage_get(b"data/b")
+    assert staged is not None and staged.id != first.workspace[b"data/b"].id
 
 
 def test_hash_cache_is_invalidated_by_a_further_edit(committed: Repo, hashed: list[bytes]) -> None:

@@ -24,7 +24,7 @@ _summaries: list[str] = []
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call":
-        _summaries.extend(value for key, value in report.user_properties if key == PROPERTY)
+        _summaries.extend(str(value) for key, value in report.user_properties if key == PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -172,7 +172,7 @@ def pristine() -> Iterator[Pristine]:
             store = repo.store
             starts = [repo.refs.head()[1], *repo.refs.branches().values()]
             starts += list(repo.refs.tags().values())
-            reach = walk(store.get_raw, store.type_of, starts)
+            reach = walk(store.get_raw, store.type_of, [s for s in starts if s is not None])
             for name, path in store.pack_files().items():
                 entries = read_footer(path)
                 size = path.stat().st_size

@@ -99,7 +99,9 @@ def template() -> Iterator[Template]:
         cli_ok(proj, "tag", "v1", "-m", "release")
         c2, c1 = commit_ids(proj)
         with Repo.open(proj) as repo:
-            tag = repo.refs.read(TAG).hex()
+            tag_id = repo.refs.read(TAG)
+            assert tag_id is not None
+            tag = tag_id.hex()
         shutil.copytree(base / "remote", base / "full", symlinks=True)
         pusher = shutil.copytree(proj, base / "pusher", symlinks=True)
         point_remote(pusher, base / "full")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from dvault.hashing import ObjectType, object_id
 from dvault.objects import canonical_json
@@ -54,7 +55,7 @@ def test_corrupt_pack_on_remote_is_detected(
     assert _gone_or_empty(dest)
 
 
-def _last_entry(remote: RemoteTarget) -> tuple[str, dict[str, object]]:
+def _last_entry(remote: RemoteTarget) -> tuple[str, dict[str, Any]]:
     key = remote.log_keys()[-1]
     return key, json.loads(remote.read(key))
 

@@ -73,7 +73,7 @@ Files = dict[bytes, Any]  # name -> bytes (a file) or Files (a folder)
 
 
 def _put_files(w: Any, files: Files) -> tuple[ObjectId, int]:
-    entries = []
+    entries: list[tuple[bytes, int, int, bytes]] = []
     for name, value in files.items():
         if isinstance(value, dict):
             oid, size = _put_files(w, value)
@@ -111,7 +111,9 @@ def craft(
             if sign_with is not None:
                 from dvault.signing import sign
 
-                commit = sign(commit, sign_with)
+                signed = sign(commit, sign_with)
+                assert isinstance(signed, Commit)
+                commit = signed
             cid = w.put(commit)
         repo.refs.update(f"refs/heads/{branch}", cid, "crafted")
     return cid.hex()
