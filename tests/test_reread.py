@@ -1,0 +1,54 @@
+"""``ObjectStore.reread`` (what ``verify --read-data`` runs): every object read back in
+pack order on every core, each damaged one named, every other one still checked."""
+
+from __future__ import annotations
+
+import os
+import random
+
+from dvault.hashing import ObjectId, ObjectType
+from dvault.store.objectstore import ObjectStore
+
+
+def _flip(path: os.PathLike[str], at: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_reread_names_each_damaged_object_and_checks_the_rest(store: ObjectStore) -> None:
+    rng = random.Random(7)
+    blobs = [rng.randbytes(90_000 + i) for i in range(60)]  # random: stored raw
+    blobs += [b"label,%d\n" % i * 3000 for i in range(20)]  # compressible: zstd
+    with store.writer() as w:
+        ids = [w.put_raw(ObjectType.BLOB, b) for b in blobs]
+    size = {oid: len(b) for oid, b in zip(ids, blobs, strict=True)}
+    seen: list[int] = []
+    done, bad = store.reread(ids, seen.append)
+    assert (done, bad) == (sum(size.values()), {})
+    assert sum(seen) == done  # progress adds up to the whole
+
+    # one raw and one compressed object, each inside a run of others: a flipped bit each
+    for victim in (ids[17], ids[70]):
+        name, entry = store.locate(victim)
+        _flip(store.packs_dir / f"{name}.pack", entry.offset + entry.stored_len // 2)
+    missing = ObjectId(bytes(32))
+    done, bad = store.reread([*ids, missing])
+    assert set(bad) == {ids[17], ids[70], missing}
+    assert "fails its hash check" in bad[ids[17]] and "missing" in bad[missing]
+    assert done == sum(size.values()) - size[ids[17]] - size[ids[70]]
+
+    # a pack cut short: each object past the cut is "truncated", every one before it checks
+    name, entry = store.locate(ids[40])
+    pack = store.packs_dir / f"{name}.pack"
+    cut = entry.offset + 10
+    os.truncate(pack, cut)
+    done, bad = store.reread(ids)
+    located = {oid: store.locate(oid) for oid in ids}
+    past = {oid for oid, (n, e) in located.items() if n == name and e.offset + e.stored_len > cut}
+    assert ids[40] in past
+    assert set(bad) == past | {ids[17], ids[70]}
+    assert all("truncated" in bad[oid] for oid in past)
+    assert done == sum(s for oid, s in size.items() if oid not in bad)
