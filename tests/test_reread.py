@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 from dvault.hashing import ObjectId, ObjectType
+from dvault.store import objectstore
 from dvault.store.objectstore import ObjectStore
 
 
@@ -18,7 +21,12 @@ def _flip(path: os.PathLike[str], at: int) -> None:
         f.write(bytes([byte[0] ^ 0x01]))
 
 
-def test_reread_names_each_damaged_object_and_checks_the_rest(store: ObjectStore) -> None:
+@pytest.mark.parametrize("window", [1 << 16, 7])
+def test_reread_names_each_damaged_object_and_checks_the_rest(
+    store: ObjectStore, window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with windows of 7 objects: what a million-object store goes through."""
+    monkeypatch.setattr(objectstore, "REREAD_WINDOW", window)
     rng = random.Random(7)
     blobs = [rng.randbytes(90_000 + i) for i in range(60)]  # random: stored raw
     blobs += [b"label,%d\n" % i * 3000 for i in range(20)]  # compressible: zstd

@@ -37,6 +37,8 @@ from dvault.store.pack import (
 CHUNK_WORKERS = min(8, os.cpu_count() or 1)
 REREAD_SPAN = 2 << 20
 """Bytes of a pack one task of :meth:`ObjectStore.reread` reads at once (its buffer)."""
+REREAD_WINDOW = 1 << 16
+"""Objects :meth:`ObjectStore.reread` sorts into pack order at a time (~4 MiB of keys)."""
 _M48 = (1 << 48) - 1
 _M64 = (1 << 64) - 1
 
@@ -193,35 +195,42 @@ class ObjectStore:
         In pack order: each task reads one run of a pack (up to :data:`REREAD_SPAN`
         bytes) with a single ``preadv`` into its thread's reused buffer, then decompresses
         and hashes the objects in it, on :data:`CHUNK_WORKERS` threads (the reads,
-        zstandard and blake3 release the GIL). Memory: one int per object to sort by
-        (pack and entry, :func:`_reread_key`), one buffer per thread and a few runs in
-        flight. ``tick(n)`` reports progress from the calling thread."""
+        zstandard and blake3 release the GIL). Memory: one int per object of a window
+        of :data:`REREAD_WINDOW` (sorted by pack and entry, :func:`_reread_key`), one
+        buffer per thread and a few runs in flight, however many objects there are.
+        ``tick(n)`` reports progress from the calling thread."""
         errors: dict[ObjectId, str] = {}
-        keys: list[int] = []
-        for i, oid in enumerate(oids):
-            found = self.index.lookup(oid)
-            if found is None:
-                errors[ObjectId(bytes(oid))] = str(self._missing(oid))
-                continue
-            keys.append(_reread_key(*found, i))
-        keys.sort()
+
+        def sorted_keys(first: int) -> list[int]:
+            """The sort keys of ``oids[first : first + REREAD_WINDOW]``, in pack order."""
+            keys: list[int] = []
+            for i in range(first, min(first + REREAD_WINDOW, len(oids))):
+                found = self.index.lookup(oids[i])
+                if found is None:
+                    errors[ObjectId(bytes(oids[i]))] = str(self._missing(oids[i]))
+                else:
+                    keys.append(_reread_key(*found, i))
+            keys.sort()
+            return keys
 
         def runs() -> Iterator[tuple[int, int, list[tuple[bytes, PackEntry]]]]:
-            """(pack, start, objects) of up to REREAD_SPAN bytes of one pack each."""
-            run: list[tuple[bytes, PackEntry]] = []
-            run_pack = start = 0
-            for key in keys:
-                oid = oids[key & _M48]
-                pack_no, entry = _reread_entry(key, oid)
-                end = entry.offset + entry.stored_len
-                if run and (pack_no != run_pack or end - start > REREAD_SPAN):
+            """(pack, start, objects) of up to REREAD_SPAN bytes of one pack each, a
+            window of objects at a time (memory bounded however many there are)."""
+            for first in range(0, len(oids), REREAD_WINDOW):
+                run: list[tuple[bytes, PackEntry]] = []
+                run_pack = start = 0
+                for key in sorted_keys(first):
+                    oid = oids[key & _M48]
+                    pack_no, entry = _reread_entry(key, oid)
+                    end = entry.offset + entry.stored_len
+                    if run and (pack_no != run_pack or end - start > REREAD_SPAN):
+                        yield run_pack, start, run
+                        run = []
+                    if not run:
+                        run_pack, start = pack_no, entry.offset
+                    run.append((oid, entry))
+                if run:
                     yield run_pack, start, run
-                    run = []
-                if not run:
-                    run_pack, start = pack_no, entry.offset
-                run.append((oid, entry))
-            if run:
-                yield run_pack, start, run
 
         buffers = threading.local()
 
