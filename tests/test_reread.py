@@ -3,6 +3,7 @@ pack order on every core, each damaged one named, every other one still checked.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 
@@ -60,3 +61,10 @@ def test_reread_names_each_damaged_object_and_checks_the_rest(
     assert set(bad) == past | {ids[17], ids[70]}
     assert all("truncated" in bad[oid] for oid in past)
     assert done == sum(s for oid, s in size.items() if oid not in bad)
+
+    # an index entry claiming more than any object may hold: named, never allocated, and
+    # never folded into the sort key (where a 2**50 length would spill into other fields)
+    name, entry = store.locate(ids[5])
+    store.index.add_pack(name, [dataclasses.replace(entry, raw_len=1 << 50)], prefer=True)
+    done, bad = store.reread(ids)
+    assert "over the" in bad[ids[5]] and set(bad) == past | {ids[5], ids[17], ids[70]}

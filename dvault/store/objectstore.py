@@ -26,6 +26,7 @@ from dvault.pipeline import ordered_map
 from dvault.store import erased
 from dvault.store.index import ObjectIndex
 from dvault.store.pack import (
+    MAX_OBJECT_SIZE,
     PACK_TARGET_SIZE,
     PackEntry,
     PackWriter,
@@ -208,6 +209,12 @@ class ObjectStore:
                 found = self.index.lookup(oids[i])
                 if found is None:
                     errors[ObjectId(bytes(oids[i]))] = str(self._missing(oids[i]))
+                elif max(found[1].stored_len, found[1].raw_len) > MAX_OBJECT_SIZE:
+                    claim = max(found[1].stored_len, found[1].raw_len)  # never allocated
+                    errors[ObjectId(bytes(oids[i]))] = (
+                        f"object {oids[i].hex()}: its index entry claims {claim} bytes, "
+                        f"over the {MAX_OBJECT_SIZE}-byte limit"
+                    )
                 else:
                     keys.append(_reread_key(*found, i))
             keys.sort()
