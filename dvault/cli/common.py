@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import typing
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Concatenate, Generic, ParamSpec
 
 import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from dvault import textsafe
-from dvault.cli.output import Output
-from dvault.errors import UsageError
+from dvault.cli.invocation import Invocation as Invocation  # its home: cli/invocation.py
+from dvault.cli.invocation import set_level as set_level
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -53,69 +50,6 @@ AcceptRootsOpt = Annotated[
         "--accept-roots", help="Start tracking the new roots the revision names (see them first)."
     ),
 ]
-
-
-class Invocation:
-    """One run of the command line: its output, the paths given after ``--`` (None when
-    there was no ``--``), and the directory it runs in (``-C``).
-
-    The entry point makes one per run and hands it to click as the context object; the
-    global options' callback completes it.
-    """
-
-    def __init__(self, out: Output | None = None, paths: list[str] | None = None) -> None:
-        self.out = out or Output()
-        self.paths = paths
-        self.chdir: Path | None = None
-
-    def cwd(self) -> Path:
-        return Path(self.chdir or ".")
-
-    def full(self, paths: list[str] | None) -> list[str]:
-        """``paths`` as the user typed them, relative to where the command runs."""
-        return [str(self.cwd() / p) for p in paths or []]
-
-    def local_url(self, url: str) -> str:
-        """A relative remote path is relative to where the command runs (``-C DIR``)."""
-        if "://" in url or os.path.isabs(url):
-            return url
-        return str((self.cwd() / url).resolve())
-
-    def rel(self, repo: Repo, path: bytes) -> str:
-        """A project path as the user should see it (relative to the current directory)."""
-        full = repo.root / os.fsdecode(path)
-        try:
-            return os.path.relpath(full, self.cwd().resolve())
-        except ValueError:
-            return str(full)
-
-    def shown(self, repo: Repo, path: bytes) -> str:
-        """A project path for a line of output: :meth:`rel`, quoted as git quotes a name
-        that holds a control character, a quote or a backslash (textsafe.path)."""
-        return textsafe.path(self.rel(repo, path))
-
-    def no_paths(self) -> None:
-        """Refuse paths after ``--`` for a command that takes none."""
-        if self.paths is not None:
-            words = click.get_current_context().command_path.split()[1:]
-            raise UsageError(f"{' '.join(words)} does not take paths after --")
-
-    def open(self) -> Repo:
-        """The repository this run works in, reporting progress through the Output."""
-        from dvault.repo import Repo  # deferred: repo pulls in blake3 and the store
-
-        repo = Repo.open(self.cwd())
-        repo.progress = self.out.progress
-        self.out.note(f"repository {repo.dir}")
-        return repo
-
-
-def set_level(inv: Invocation, *, quiet: bool, verbose: bool) -> None:
-    """Add ``-q``/``-v`` (given before or after the command word) to this run's output."""
-    quiet, verbose = inv.out.quiet or quiet, inv.out.verbose or verbose
-    if quiet and verbose:
-        raise UsageError("--quiet and --verbose contradict each other; use one")
-    inv.out.quiet, inv.out.verbose = quiet, verbose
 
 
 def current() -> Invocation:

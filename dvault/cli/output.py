@@ -10,18 +10,22 @@ keeps newlines, and its renderer escapes each field.
 
 It writes to the process's stdout and stderr as they are when it writes, so a caller's
 ``redirect_stdout`` or a test's capture sees what a terminal would.
+
+It does not import typer or click (:func:`echo` and :func:`style` write as click's do),
+so the status fast path (dvault/cli/fastpath.py) prints through it before either loads.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, NoReturn, TextIO
-
-import typer
 
 from dvault import textsafe  # small (re only)
 
@@ -29,6 +33,62 @@ if TYPE_CHECKING:
     from dvault.repository import Progress
 
 size = textsafe.human_size  # byte counts, as every command shows them
+
+_COLORS = dict(black=30, red=31, green=32, yellow=33, blue=34, magenta=35, cyan=36, white=37)
+_ANSI = re.compile(r"\033\[[0-?]*[ -/]*[@-~]")  # the codes click.echo strips
+
+
+def style(text: str, fg: str) -> str:
+    """``text`` in the foreground colour ``fg``: the bytes ``click.style(text, fg=fg)``
+    makes (the colour's code, the text, a reset)."""
+    code = _COLORS.get(fg)
+    if code is None:
+        import click  # deferred: click is slow to import; dvault's own colours need none
+
+        return click.style(text, fg=fg)
+    return f"\033[{code}m{text}\033[0m"
+
+
+def echo(text: str, nl: bool = True, err: bool = False, color: bool | None = None) -> None:
+    """Write ``text`` as ``click.echo`` does: to stdout (stderr with ``err``), a newline
+    after it, ANSI codes stripped unless ``color`` (None: when the stream is a terminal),
+    flushed. A stream click would first repair (an ASCII encoding, no error handler, not
+    a plain text file: a test's or a notebook's) goes through click itself, so the bytes
+    are the same either way."""
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:  # no stream to write to (pythonw), as click
+        return
+    if not _plain(stream):
+        import click  # deferred: click is slow to import; a plain stream needs none
+
+        click.echo(text, nl=nl, err=err, color=color)
+        return
+    out = text + "\n" if nl else text
+    if out:
+        strip = not _isatty(stream) if color is None else not color
+        stream.write(_ANSI.sub("", out) if strip else out)
+    stream.flush()
+
+
+def _plain(stream: TextIO) -> bool:
+    """A text file click writes to as it is: a ``TextIOWrapper`` with an error handler
+    and an encoding other than ASCII (as click's ``_force_correct_text_stream`` decides)."""
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors is None:
+        return False
+    encoding = stream.encoding
+    if not encoding:
+        return False
+    try:
+        return codecs.lookup(encoding).name != "ascii"
+    except LookupError:
+        return False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except Exception:
+        return False
 
 
 class Own(str):
@@ -79,25 +139,25 @@ class Output:
     def color(self, text: str, color: str) -> str:
         """``text`` (escaped) in a colour: pass it to :meth:`data` as a part of its own."""
         safe = textsafe.line(text)
-        return Own(typer.style(safe, fg=color)) if self.colored(sys.stdout) else safe
+        return Own(style(safe, fg=color)) if self.colored(sys.stdout) else safe
 
     # -- stdout ---------------------------------------------------------------------------
 
     def data(self, *parts: str, nl: bool = True) -> None:
         """Data the command was asked for, one line made of ``parts``, each escaped unless
         it is dvault's own: always printed, whatever --quiet says."""
-        typer.echo(_safe(parts), nl=nl, color=self.colored(sys.stdout))
+        echo(_safe(parts), nl=nl, color=self.colored(sys.stdout))
 
     def report(self, text: str, nl: bool = True) -> None:
         """A rendered multi-line report (lineage, review, a completion script): newlines
         are kept, every other control character escaped; its renderer escaped each
         field."""
-        typer.echo(textsafe.block(text), nl=nl, color=self.colored(sys.stdout))
+        echo(textsafe.block(text), nl=nl, color=self.colored(sys.stdout))
 
     def json(self, value: object) -> None:
         """One JSON document: faithful data, with the characters a terminal would act on
         written as \\uXXXX escapes (textsafe.json_text)."""
-        typer.echo(textsafe.json_text(json.dumps(value, indent=2, ensure_ascii=False)))
+        echo(textsafe.json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
     def content(self, pieces: Iterable[bytes]) -> None:
         """A file's bytes, asked for by name (``show REV:FILE``): written as they are, the
@@ -116,7 +176,7 @@ class Output:
 
     def tell(self, text: str) -> None:
         """One line for people on stderr, ``dvault: `` first, escaped."""
-        typer.echo(f"dvault: {textsafe.line(text)}", err=True)
+        echo(f"dvault: {textsafe.line(text)}", err=True)
 
     def note(self, text: str) -> None:
         """A detail for --verbose, on stderr so it never mixes with data."""
@@ -129,18 +189,20 @@ class Output:
 
     def confirm(self, question: str) -> bool:
         """Ask on the terminal (stderr), default no; the caller checks there is one."""
-        return typer.confirm(question, default=False, err=True)
+        import click  # deferred: click is slow to import; only a question needs it
+
+        return click.confirm(question, default=False, err=True)
 
     def fail(self, message: str, code: int, kind: str) -> NoReturn:
         """Report an error as one line on stderr (a JSON object with --json) and exit."""
         message = " ".join(message.split())
         if self.json_mode:
             error = {"error": {"message": message, "exit_code": code, "type": kind}}
-            typer.echo(textsafe.json_text(json.dumps(error, ensure_ascii=False)), err=True)
+            echo(textsafe.json_text(json.dumps(error, ensure_ascii=False)), err=True)
         else:
             color = self.colored(sys.stderr)
-            label = typer.style("error:", fg="red") if color else "error:"
-            typer.echo(f"dvault: {label} {textsafe.line(message)}", err=True, color=color)
+            label = style("error:", fg="red") if color else "error:"
+            echo(f"dvault: {label} {textsafe.line(message)}", err=True, color=color)
         sys.exit(code)
 
     # -- progress and child processes -----------------------------------------------------

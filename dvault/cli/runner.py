@@ -10,22 +10,18 @@ made to build only the command being run, which keeps ``status`` and ``--help`` 
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import typer
 from click.exceptions import Abort, ClickException, NoArgsIsHelpError
 from click.exceptions import UsageError as ClickUsageError
 
-from dvault.cli.common import Invocation
+from dvault.cli.invocation import Invocation, dvault_warnings, fail
 from dvault.cli.output import Output
-from dvault.errors import DvaultError
 
 if TYPE_CHECKING:
     from typer.models import CommandInfo
@@ -49,7 +45,7 @@ def run(
     word = _command_word(args)
     try:
         app = app_for(word)
-        with _only_command(app, word), _dvault_warnings(inv.out):
+        with _only_command(app, word), dvault_warnings(inv.out):
             code = app(args=args, prog_name="dvault", standalone_mode=False, obj=inv)
     except NoArgsIsHelpError as exc:
         exc.show()  # bare `dvault` or `dvault remote`: the help, as a usage error
@@ -58,26 +54,10 @@ def run(
         inv.out.fail(_click_message(exc), 2, "UsageError")
     except ClickException as exc:
         inv.out.fail(_click_message(exc), exc.exit_code, "UsageError")
-    except DvaultError as exc:
-        inv.out.fail(str(exc), exc.exit_code, type(exc).__name__)
-    except BrokenPipeError:
-        sys.stderr.close()
-        sys.exit(0)
-    except OSError as exc:  # a system failure no layer translated: still one line
-        where = f" ({exc.filename})" if exc.filename else ""
-        reason = (
-            "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        )
-        inv.out.fail(f"{reason}{where}", 3, "StorageError")
-    except (Abort, KeyboardInterrupt):
+    except Abort:
         inv.out.fail("interrupted", 130, "Interrupted")
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] != "lmdb":
-            raise  # a bug: keep the traceback
-        reason = str(exc)
-        if "Input/output error" in reason and _disk_full(inv.cwd()):
-            reason += " (no space left on device)"  # LMDB's word for a write cut short
-        inv.out.fail(f"repository database: {reason}", 3, "StorageError")
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc, inv)  # one line and its exit code (cli/invocation.py); a bug re-raised
     code = code if isinstance(code, int) else 0
     if code == 130:  # typer answers a KeyboardInterrupt no command caught with exit 130, silently
         inv.out.fail("interrupted", 130, "Interrupted")
@@ -143,32 +123,6 @@ def command_name(info: CommandInfo) -> str:
     return info.callback.__name__.lower().replace("_", "-")
 
 
-@contextlib.contextmanager
-def _dvault_warnings(out: Output) -> Iterator[None]:
-    """Print dvault's own warnings (config.ConfigWarning: a committed setting ignored) as
-    one escaped line each on stderr, whatever PYTHONWARNINGS says; others as Python
-    would."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("default", category=UserWarning, module=r"dvault(\.|$)")
-        shown = warnings.showwarning
-
-        def show(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: TextIO | None = None,
-            line: str | None = None,
-        ) -> None:
-            if category.__module__.split(".")[0] == "dvault":
-                out.tell(f"warning: {message}")
-            else:
-                shown(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        yield
-
-
 def _click_message(exc: click.ClickException) -> str:
     """click's usage error as one dvault line: lower-case, no trailing period, with where
     to get help."""
@@ -200,12 +154,3 @@ def _did_you_mean(possibilities: list[str] | None) -> str:
     names = [repr(p) for p in sorted(possibilities)]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     return f". Did you mean {listed}?"
-
-
-def _disk_full(path: os.PathLike[str] | str) -> bool:
-    """Less than 1 MiB free where ``path`` is (LMDB reports a short write as EIO)."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return False
-    return st.f_bavail * st.f_frsize < 1 << 20
