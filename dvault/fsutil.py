@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,9 @@ def fsync_dir(path: Path) -> None:
 
 def temp_name(target: Path) -> Path:
     """A unique sibling name for staging a write to ``target`` (same file system)."""
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # os.urandom, not uuid4: the same random bits without importing uuid (and platform),
+    # ~3 ms of every start-up (docs/performance.md, issue 23)
+    return target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
 
 
 def os_error(exc: OSError, action: str, path: Path | str) -> StorageError:

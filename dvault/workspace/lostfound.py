@@ -11,15 +11,12 @@ before the checkout writes anything. This module alone names, parses and lists e
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import errno
 import os
 import re
-import shutil
 import stat
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +67,8 @@ def _copy_one(src: bytes, dst: bytes, made: set[bytes]) -> int:
     try:
         os.link(src, dst)
     except OSError:  # another file system, or links not allowed: a real copy
+        import shutil  # deferred: ~2 ms that every status would pay for a rare copy
+
         shutil.copy2(src, dst)
         with open(dst, "rb") as f:
             os.fsync(f.fileno())
@@ -85,7 +84,7 @@ def keep(repo: Repository, paths: list[bytes]) -> LostEntry | None:
         return None
     top = _dir(repo)
     top.mkdir(exist_ok=True)
-    incoming = top / f".incoming-{uuid.uuid4().hex}"
+    incoming = top / f".incoming-{os.urandom(16).hex()}"  # as random as uuid4, no import
     made: set[bytes] = set()
     files = 0
     try:
@@ -108,6 +107,8 @@ def keep(repo: Repository, paths: list[bytes]) -> LostEntry | None:
             break
         fsync_dir(top)
     except OSError as exc:
+        import shutil  # deferred: ~2 ms that every status would pay for a rare copy
+
         with contextlib.suppress(OSError):
             shutil.rmtree(incoming)
         raise os_error(
@@ -131,6 +132,8 @@ def entries(repo: Repository, count: bool = True) -> list[LostEntry]:
         match = _NAME.fullmatch(name)
         if match is None:
             continue
+        import calendar  # deferred: ~1.5 ms that a status with no entry never needs
+
         try:
             made = float(calendar.timegm(time.strptime(match.group(1), _STAMP)))
         except (ValueError, OverflowError):
@@ -154,6 +157,8 @@ def expired(repo: Repository, days: float, now: float | None = None) -> list[Pat
 
 def remove(paths: list[Path]) -> None:
     """Delete expired entries (gc)."""
+    import shutil  # deferred: ~2 ms that every status would pay for a rare removal
+
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(path)

@@ -24,7 +24,6 @@ from dvault.fsutil import fsync_dir, write_durable
 from dvault.hashing import ObjectId
 from dvault.objects import TreeEntry
 from dvault.repository import Repository
-from dvault.trees import lookup
 
 MERGE_STATE = "MERGE_STATE"
 VERSION = 1
@@ -192,6 +191,8 @@ def refuse_if_merging(repo: Repository, what: str) -> None:
 def unresolved(repo: Repository, state: MergeState) -> list[bytes]:
     """Conflicting paths not yet resolved: not taken with ``checkout --ours|--theirs``
     and not re-added (the stage still holds what the merge left there, ours)."""
+    from dvault.trees import lookup  # deferred: start-up (every status loads this module)
+
     stage_tree = repo.state.stage_tree()
     paths = []
     for c in state.conflicts:

@@ -12,7 +12,7 @@ import os
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from stat import S_ISDIR, S_ISLNK, S_ISREG
+from stat import S_IFDIR, S_IFMT, S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from blake3 import blake3
@@ -142,6 +142,7 @@ KnownSignature = Callable[[bytes], "bytes | None"]
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _SIGNED_STAT = struct.Struct("<IQqqQ")  # st_mode, size, mtime_ns, ctime_ns, inode
+_S_IFMT, _S_IFDIR = S_IFMT(0o177777), S_IFDIR  # the file-type bits, and a directory's
 SIGNATURE_VERSION = b"dvault-dirsig-1"
 
 
@@ -237,9 +238,10 @@ class DirectoryScanner:
         """Compare one directory's own entries; return its subdirectories to walk."""
         prefix = dir_rel + b"/" if dir_rel else b""
         parts = [self.salt]
-        files: list[tuple[bytes, os.stat_result]] = []
+        names: list[bytes] = []
+        stats: list[os.stat_result] = []
         subdirs: list[bytes] = []
-        self._list(dir_full, parts, files, subdirs)
+        self._list(dir_full, parts, names, stats, subdirs)
         walked: dict[bytes, bytes] = {}  # name -> full path of each subdirectory walked
         ignore = self.ignore
         for name in subdirs:
@@ -252,7 +254,7 @@ class DirectoryScanner:
         below = [
             (full, prefix + name) for name, full in walked.items() if prefix + name not in skip
         ]
-        if files or subdirs:
+        if names or subdirs:
             signature = blake3(b"".join(parts)).digest(16)
             known = self.known(dir_rel)
             if known is not None and bytes(known[:16]) == signature:
@@ -266,7 +268,7 @@ class DirectoryScanner:
         self.compared += compared
         seen = 0  # entries that are data: a directory with none counts as empty
         pop = staged.pop
-        for name, st in files:
+        for name, st in zip(names, stats, strict=True):
             if name.endswith(CHECKOUT_TEMP_SUFFIX) or name in ALWAYS_IGNORED:
                 continue
             kind = data_kind(st.st_mode)
@@ -303,13 +305,18 @@ class DirectoryScanner:
     def _list(
         dir_full: bytes,
         parts: list[bytes],
-        files: list[tuple[bytes, os.stat_result]],
+        names: list[bytes],
+        stats: list[os.stat_result],
         subdirs: list[bytes],
     ) -> None:
-        """List a directory: its subdirectories, its other entries with their lstat, and
-        the signature's parts (names and stat data)."""
+        """List a directory: its subdirectories, its other entries (``names``) with their
+        lstat (``stats``, in the same order), and the signature's parts (names and stat
+        data). The loop runs once per file and is most of what a clean status costs:
+        two parallel lists, not a tuple per file, and the mode tested inline, not
+        through ``S_ISDIR`` (together ~6% of it, docs/performance.md)."""
         pack = _SIGNED_STAT.pack
         stat = os.stat
+        file_mark = b"\0f"
         # each lstat relative to the open directory: one name to look up, not the whole
         # path again (measured at a million files: ~11% less per file). Names come from
         # os.listdir, not scandir: every entry is lstat'ed anyway, and a DirEntry per
@@ -322,15 +329,17 @@ class DirectoryScanner:
                     st = stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 except FileNotFoundError:  # deleted while we listed: as if never seen
                     continue
-                if S_ISDIR(st.st_mode):
+                mode = st.st_mode
+                if mode & _S_IFMT == _S_IFDIR:
                     subdirs.append(name)
                     parts += (name, b"\0d")
                     continue
-                files.append((name, st))
+                names.append(name)
+                stats.append(st)
                 parts += (
                     name,
-                    b"\0f",
-                    pack(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
+                    file_mark,
+                    pack(mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
                 )
         finally:
             os.close(dir_fd)

@@ -22,15 +22,14 @@ from dvault.hashing import ObjectId, ObjectType, object_id
 from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.repository import Repository
-from dvault.revisions import peel
 from dvault.store.state import FileStat, StageEntry, now_ns
-from dvault.trees import EMPTY_TREE, Change, diff_trees
 from dvault.workspace import lostfound, mergestate
 from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace
 
 if TYPE_CHECKING:
     from dvault.objects import ChunkList
+    from dvault.trees import Change
 
 WORKERS = max(2, min(8, os.cpu_count() or 2))
 CHUNKS_AHEAD = 8
@@ -56,6 +55,8 @@ def read_entry(
     a chunked file's chunks with ``hash_chunks``, along its ``previous`` chunks."""
     full = os.path.join(os.fsencode(project), path)
     if st.mode == MODE_DIR:
+        from dvault.trees import EMPTY_TREE  # deferred: start-up, as in compute_status
+
         return StageEntry(MODE_DIR, 0, EMPTY_TREE).with_stat(st, now_ns())
     if st.mode == MODE_LINK:
         target = os.readlink(full)
@@ -169,6 +170,9 @@ def compute_status(repo: Repository) -> Status:
             _best_effort(lambda: state.set_head_tree(head, head_tree))
     stage_tree = state.stage_tree()
     if stage_tree != head_tree and (stage_tree or head_tree):
+        # deferred: start-up; the trees (~2 ms to import) only when the stage moved
+        from dvault.trees import diff_trees
+
         status.staged = list(diff_trees(repo.store, head_tree, stage_tree))
 
     roots = [os.fsencode(r) for r in state.roots()]
@@ -245,6 +249,8 @@ def new_directories(
 
 def tag_at(repo: Repository, head: ObjectId) -> str | None:
     """The first tag, by name, that names ``head`` (a damaged tag is skipped)."""
+    from dvault.revisions import peel  # deferred: start-up, only a detached HEAD needs it
+
     for name, oid in sorted(repo.refs.tags().items()):
         with contextlib.suppress(DvaultError):
             if peel(repo, oid, name) == head:
