@@ -1,23 +1,26 @@
-"""``dvault status`` answered before typer and click load.
+"""``dvault status`` and ``dvault hook`` answered before typer and click load.
 
 ``status`` runs in every git hook, and with nothing changed its work is a ~50 ms scan;
-importing typer and click and building the command cost as much again. So the console
-script's entry point (:func:`dvault.cli.main`) first asks :func:`answer`, which
-recognises the plain status command lines, exactly::
+importing typer and click and building the command cost as much again. The installed
+git hooks run ``dvault hook NAME ARGS...``. So the console script's entry point
+(:func:`dvault.cli.main`) first asks :func:`answer`, which recognises exactly these
+command lines::
 
     dvault [-C DIR] [-q|--quiet] [--color auto|always|never] status
            [--json] [--exit-code] [-u|--untracked-files] [-q|--quiet]
+    dvault [-C DIR] [-q|--quiet] [--color auto|always|never] hook NAME [ARG...]
 
 (each option at most once where it takes a value, in any order on its side of the
-command word) and runs them through the same code as the typer command: the same
+command word; a hook's name and arguments not starting with ``-``) and runs them through
+the same code as the typer commands: the same
 :class:`~dvault.cli.invocation.Invocation` and :class:`~dvault.cli.output.Output`
-(which escapes every path), the same body (:func:`~dvault.cli.statusview.show_status`),
-the same error lines and exit codes (:func:`~dvault.cli.invocation.fail`, and what
-typer itself does with an interrupt or a closed pipe). Anything else -- ``--help``,
-``-v``, a misspelt or abbreviated option, paths after ``--``, a shell completion
-request, another command -- returns, and the full command line runs as before.
-``DVAULT_NO_FAST_PATH=1`` turns this off (tests compare both paths byte for byte:
-tests/cli/test_cli_fastpath.py).
+(which escapes every path), the same bodies (:func:`~dvault.cli.statusview.show_status`,
+:func:`~dvault.cli.hookrun.run_hook`), the same error lines and exit codes
+(:func:`~dvault.cli.invocation.fail`, and what typer itself does with an interrupt or a
+closed pipe). Anything else -- ``--help``, ``-v``, a misspelt or abbreviated option,
+``--``, a shell completion request, another command -- returns, and the full command
+line runs as before. ``DVAULT_NO_FAST_PATH=1`` turns this off (tests compare both paths
+byte for byte: tests/cli/test_cli_fastpath.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import TextIO, cast
 
+from dvault.cli.hookrun import run_hook
 from dvault.cli.invocation import Invocation, dvault_warnings, fail
 from dvault.cli.output import Output, echo
 from dvault.cli.statusview import show_status
@@ -66,14 +70,26 @@ class StatusArgs:
         self.json, self.exit_code, self.every_file = json, exit_code, every_file
 
 
-def parse(args: list[str]) -> StatusArgs | None:
-    """The status command ``args`` spell, or None when they are anything else or anything
-    this strict reading is unsure of (the full command line then parses them)."""
+class HookArgs:
+    """A ``dvault hook NAME ARGS...`` command line the fast path answers."""
+
+    json = False
+
+    def __init__(
+        self, chdir: Path | None, color: str, quiet: bool, name: str, args: list[str]
+    ) -> None:
+        self.chdir, self.color, self.quiet = chdir, color, quiet
+        self.name, self.args = name, args
+
+
+def parse(args: list[str]) -> StatusArgs | HookArgs | None:
+    """The status or hook command ``args`` spell, or None when they are anything else or
+    anything this strict reading is unsure of (the full command line then parses them)."""
     chdir: str | None = None
     color: str | None = None
     quiet = False
     i = 0
-    while i < len(args) and args[i] != "status":
+    while i < len(args) and args[i] not in ("status", "hook"):
         arg, value = args[i], args[i + 1] if i + 1 < len(args) else None
         if arg in ("-q", "--quiet"):
             quiet, i = True, i + 1
@@ -93,6 +109,12 @@ def parse(args: list[str]) -> StatusArgs | None:
         return None
     if i == len(args):
         return None  # no command word: the help
+    where = Path(chdir) if chdir is not None else None
+    if args[i] == "hook":
+        rest = args[i + 1 :]
+        if not rest or any(a.startswith("-") for a in rest):
+            return None  # no name (a usage error), or what click would read as an option
+        return HookArgs(where, color or "auto", quiet, rest[0], rest[1:])
     flags = {"json": False, "exit_code": False, "every_file": False, "quiet": quiet}
     for arg in args[i + 1 :]:
         name = _AFTER.get(arg)
@@ -100,7 +122,7 @@ def parse(args: list[str]) -> StatusArgs | None:
             return None
         flags[name] = True
     return StatusArgs(
-        Path(chdir) if chdir is not None else None,
+        where,
         color or "auto",
         flags["quiet"],
         flags["json"],
@@ -110,8 +132,8 @@ def parse(args: list[str]) -> StatusArgs | None:
 
 
 def answer(argv: list[str] | None = None) -> None:
-    """Run ``argv`` (default: the process's arguments) and exit, when it is a status
-    command line this path answers; else return at once, having done nothing."""
+    """Run ``argv`` (default: the process's arguments) and exit, when it is a status or
+    hook command line this path answers; else return at once, having done nothing."""
     args = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get(OFF) or COMPLETION in os.environ:
         return
@@ -125,8 +147,11 @@ def answer(argv: list[str] | None = None) -> None:
     code = 0
     with dvault_warnings(inv.out):
         try:
-            with inv.open() as repo:
-                code = show_status(inv, repo, parsed.json, parsed.exit_code, parsed.every_file)
+            if isinstance(parsed, HookArgs):
+                code = run_hook(inv, parsed.name, parsed.args)
+            else:
+                with inv.open() as repo:
+                    code = show_status(inv, repo, parsed.json, parsed.exit_code, parsed.every_file)
         except EOFError:  # as typer: an empty line, then "interrupted"
             echo("", err=True)
             inv.out.fail("interrupted", 130, "Interrupted")

@@ -3,13 +3,12 @@ hooks run."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvault.cli.common import Invocation, JsonOpt, with_invocation, with_repository
-from dvault.errors import DvaultError
+from dvault.cli.hookrun import run_hook
 
 if TYPE_CHECKING:
     from dvault.repo import Repo
@@ -85,18 +84,6 @@ def hook(
       dvault hook post-checkout OLD NEW 1  # run by git
       dvault hook merge-driver %O %A %B %P # run by git merge for dvault.lock
     """
-    from dvault.ops import hooks  # deferred: ~20 ms of imports --help would pay
-
-    # Not @with_repository: a hook reports any failure, opening included, as its own
-    # line ("dvault: post-checkout: ...") for git to show, with the error's exit code.
-    # git runs a merge driver at the top of its work tree; %P, the file's path from there,
-    # says which project (a project may live in a subdirectory of the git work tree)
-    if name == "merge-driver" and args and len(args) == 4 and "/" in args[3]:
-        inv.chdir = inv.cwd() / Path(args[3]).parent
-    try:
-        with inv.open() as repo:
-            message = hooks.run(repo, name, args or [])
-    except DvaultError as exc:
-        inv.out.tell(f"{name}: {exc}")
-        raise typer.Exit(exc.exit_code) from None
-    inv.out.tell(f"{name}: {message}")
+    code = run_hook(inv, name, args or [])
+    if code:
+        raise typer.Exit(code)

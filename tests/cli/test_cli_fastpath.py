@@ -1,11 +1,11 @@
-"""The status fast path (dvault/cli/fastpath.py) prints what the full command line prints.
+"""The fast path (dvault/cli/fastpath.py) prints what the full command line prints.
 
-``dvault status`` is answered before typer and click load; ``DVAULT_NO_FAST_PATH=1``
-forces the full command line. Every status command line below runs both ways, as the
-real program, over real workspaces -- clean, dirty with hostile file names, detached,
-in git with a broken pin, with lost+found copies and an ignored committed setting,
-outside any repository, damaged -- and the two runs must agree byte for byte: exit code,
-stdout and stderr.
+``dvault status`` and ``dvault hook`` are answered before typer and click load;
+``DVAULT_NO_FAST_PATH=1`` forces the full command line. Every command line below runs
+both ways, as the real program, over real workspaces -- clean, dirty with hostile file
+names, detached, in git with a broken pin, with lost+found copies and an ignored
+committed setting, outside any repository, damaged -- and the two runs must agree byte
+for byte: exit code, stdout and stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dvault.cli.fastpath import StatusArgs, parse
+from dvault.cli.fastpath import HookArgs, StatusArgs, parse
 
 from .helpers import Project, Result, dvault_command, git, git_project, run_dvault
 
@@ -168,7 +168,22 @@ def test_parse_reads_what_it_answers(args: list[str]) -> None:
     assert isinstance(parse(args), StatusArgs)
 
 
-@pytest.mark.parametrize("args", [*FALLBACK_LINES, [], ["--help"], ["log"], ["-C"], ["-C", "d"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        *FALLBACK_LINES,
+        [],
+        ["--help"],
+        ["log"],
+        ["-C"],
+        ["-C", "d"],
+        ["hook"],
+        ["hook", "--help"],
+        ["hook", "pre-push", "-x"],
+        ["hook", "post-checkout", "--", "a"],
+        ["-v", "hook", "pre-commit"],
+    ],
+)
 def test_parse_leaves_everything_else(args: list[str]) -> None:
     assert parse(args) is None
 
@@ -178,7 +193,38 @@ def test_parse_reads_the_options() -> None:
     assert got is not None
     assert vars(got) == vars(StatusArgs(Path("d"), "never", True, True, False, True))
     assert parse(["-C", "a", "-C", "b", "status"]) is None  # twice: click's to read
+    hook = parse(["-q", "hook", "post-checkout", "0" * 40, "1" * 40, "1"])
+    assert isinstance(hook, HookArgs) and hook.quiet
+    assert (hook.name, hook.args) == ("post-checkout", ["0" * 40, "1" * 40, "1"])
     assert parse(["-C", "-x", "status"]) is None
+
+
+def test_git_hooks_print_the_same(tmp_path: Path, env: dict[str, str]) -> None:
+    """``dvault hook NAME ARGS...`` as the installed hooks run it: a file checkout, a
+    branch checkout, pre-commit, an unknown hook, a hook outside any project."""
+    proj = git_project(tmp_path / "g", env)
+    proj.write("data/a.txt", "a\n")
+    proj.ok("add", "data")
+    proj.commit("first")
+    proj.ok("hooks", "install")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "code")
+    zero = "0" * 40
+    lines = [
+        ["hook", "post-checkout", zero, zero, "0"],
+        ["hook", "post-checkout", zero, zero, "1"],
+        ["hook", "post-merge", "0"],
+        ["hook", "pre-commit"],
+        ["hook", "no-such-hook"],
+        ["-q", "hook", "pre-commit"],
+        ["hook", "merge-driver", "a", "b"],
+    ]
+    assert_same(proj, lines)
+    outside = Project(tmp_path / "nowhere", env)
+    outside.root.mkdir()
+    assert_same(outside, lines[:2])
+    proj.write("data/a.txt", "changed\n")
+    assert_same(proj, lines[:4])
 
 
 def _imports_click(args: list[str], cwd: Path, env: dict[str, str]) -> bool:
@@ -200,6 +246,7 @@ def test_the_console_script_answers_status_without_click(tracked: Project) -> No
     assert not _imports_click(["status"], tracked.root.parent, tracked.env)
     assert _imports_click(["status", "-v"], tracked.root, tracked.env)
     assert _imports_click(["status"], tracked.root, {**tracked.env, **SLOW})
+    assert not _imports_click(["hook", "pre-commit"], tracked.root, tracked.env)
 
 
 def test_an_ascii_stdout_prints_the_same(tracked: Project) -> None:
