@@ -262,3 +262,39 @@ def test_an_ascii_stdout_prints_the_same(tracked: Project) -> None:
         ]
         fast, slow = ((r.returncode, r.stdout, r.stderr) for r in runs)
         assert fast == slow and fast[0] == 0 and b"Traceback" not in fast[2], fast
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
+    """Exit code and what ``dvault ARGS`` wrote to a terminal (stdout and stderr on a
+    pseudo-terminal, as in an interactive shell)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*dvault_command(), *args], cwd=cwd, env=env, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=120), seen
+
+
+def test_a_terminal_sees_the_same_colours(tracked: Project) -> None:
+    """On a terminal, colour is on by default: the same escape codes both ways (and the
+    names inside them escaped)."""
+    _write(tracked, b"data/new\x1b[2Kname.txt", b"new\n")
+    tracked.write("data/a.txt", "changed\n")
+    env = {k: v for k, v in tracked.env.items() if k != "NO_COLOR"} | {"TERM": "xterm"}
+    for args in (["status"], ["status", "-u", "--exit-code"], ["-C", "/", "status"]):
+        fast = _on_a_terminal(args, tracked.root, env)
+        assert fast == _on_a_terminal(args, tracked.root, {**env, **SLOW})
+    code, seen = _on_a_terminal(["status"], tracked.root, env)
+    assert code == 0 and b"\x1b[31m" in seen and b"\\033[2K" in seen, seen
