@@ -34,7 +34,7 @@ _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
 _UNDECODABLE = "\udc80-\udcff"  # os.fsdecode's stand-ins for bytes that are not UTF-8
 _UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_UNDECODABLE}]")
 _UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}{_UNDECODABLE}]")
-_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}]")  # C0 controls json.dumps escapes itself
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}{_UNDECODABLE}]")  # json.dumps escapes C0 itself
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -143,7 +143,9 @@ def dot_string(text: str) -> str:
 def json_text(dumped: str) -> str:
     """A document from ``json.dumps(..., ensure_ascii=False)`` made safe to print: the
     characters :func:`line` escapes and JSON leaves raw (DEL, C1 controls, bidi
-    controls, U+2028/U+2029) become ``\\uXXXX``. They can only occur inside strings,
+    controls, U+2028/U+2029) become ``\\uXXXX``, and so do the stand-ins ``os.fsdecode``
+    makes of a name's bytes that are not UTF-8 (lone surrogates, which no UTF-8 stream
+    can encode: printed raw they were a traceback). They can only occur inside strings,
     where a JSON parser reads the escape back as the same character: no data changes."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 

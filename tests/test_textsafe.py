@@ -57,6 +57,16 @@ def test_json_text_is_faithful() -> None:
     assert re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2028]", safe) is None
 
 
+def test_json_text_escapes_a_name_that_is_not_utf8() -> None:
+    """A path whose bytes are not UTF-8 reaches JSON as os.fsdecode's lone surrogates:
+    escaped, the document encodes as strict UTF-8 and parses back to the same name."""
+    value = {"path": os.fsdecode(b"data/bad\xff\xfe.bin")}
+    safe = textsafe.json_text(json.dumps(value, ensure_ascii=False))
+    assert "\\udcff\\udcfe" in safe
+    safe.encode("utf-8")  # raised UnicodeEncodeError before
+    assert os.fsencode(json.loads(safe)["path"]) == b"data/bad\xff\xfe.bin"
+
+
 @pytest.mark.parametrize(
     ("name", "shown"),
     [

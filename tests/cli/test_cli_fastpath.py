@@ -10,6 +10,7 @@ for byte: exit code, stdout and stderr.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dvault.cli.fastpath import HookArgs, StatusArgs, parse
+from dvault.cli.fastpath import OFF, HookArgs, StatusArgs, parse
 
 from .helpers import Project, Result, dvault_command, git, git_project, run_dvault
 
@@ -109,12 +110,20 @@ def test_clean_and_dirty_workspaces_print_the_same(tracked: Project) -> None:
     tracked.write("data/b.txt", "bravo, staged\n")
     tracked.ok("add", "data/b.txt")
     tracked.write("data/sub/c.txt", "charlie, not staged\n")
-    plain = [args for args in STATUS_LINES + FALLBACK_LINES if "--json" not in args]
-    assert_same(tracked, plain)
-    # --json with a name that is not UTF-8 fails alike both ways (a traceback: the JSON
-    # document cannot hold the byte), so the JSON lines run without that name
-    os.unlink(tracked.root / os.fsdecode(HOSTILE[5]))
     assert_same(tracked, STATUS_LINES + FALLBACK_LINES)
+    # a name that is not UTF-8 reaches a strict UTF-8 stdout as a JSON escape, not a
+    # traceback, either way
+    strict = {**tracked.env, "PYTHONIOENCODING": "utf-8"}  # a fresh process: it applies
+    for off in ("", "1"):
+        run = subprocess.run(
+            [*dvault_command(), "status", "--json"],
+            cwd=tracked.root,
+            env={**strict, OFF: off},
+            capture_output=True,
+            timeout=120,
+        )
+        assert run.returncode == 0 and b"Traceback" not in run.stderr, run.stderr
+        assert "data/bad\udcffutf8.txt" in json.loads(run.stdout)["untracked"]
     sub = [["-C", "data/sub", *args] for args in STATUS_LINES[:6]]
     assert_same(tracked, sub)
     assert_same(tracked, STATUS_LINES[:3], cwd=tracked.root / "data" / "sub")
