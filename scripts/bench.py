@@ -2,9 +2,15 @@
 """End-to-end benchmark of the dvault command line on a synthetic ML project.
 
 Generates a deterministic project (images, labels, a CSV, two float32 checkpoints), measures
-physical baselines (cat, blake3, tar|zstd, untar), then drives the real ``dvault`` CLI through
-init / add / commit / status / checkout, measuring wall time and peak RSS of every subprocess,
-and verifies that checkouts restore the exact bytes of each version.
+physical baselines (cat, blake3, tar|zstd, untar; cat and blake3 of the pack files), then
+drives the real ``dvault`` CLI through init / add / commit / status / checkout / verify
+--read-data / push / clone, measuring wall time and peak RSS of every subprocess, and
+verifies that checkouts and clones restore the exact bytes of each version. Each target
+(benchlib/report.py's TARGETS: issue 23's among them) is a limit or a ratio to a baseline of
+the same run, marked met or NOT MET in the table and in the JSON's ``targets``.
+
+The pieces live in scripts/benchlib/ (measure, projects, scenarios, scale, report); this
+file is the entry point.
 
 Standard library only, so it runs in any environment that can run dvault itself.
 
@@ -31,13 +37,14 @@ from pathlib import Path
 
 from benchlib.measure import Bench, Launcher, MiB, rss_floor_mib, tree_size
 from benchlib.projects import TreeSpec, generate_v1
-from benchlib.report import report
+from benchlib.report import outcomes, report
 from benchlib.scale import PEER_MAX_FILES, scale_benchmark
 from benchlib.scenarios import (
     probe_dvault,
     run_baselines,
     run_checkouts,
     run_remotes,
+    run_verify,
     run_versioning,
 )
 
@@ -92,9 +99,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     scale.add_argument("--dvc", type=Path, metavar="PATH", help="DVC (default .venv-dvc, PATH)")
     scale.add_argument("--restic", type=Path, metavar="PATH", help="restic (default: PATH)")
     args = parser.parse_args(argv)
+    for name in ("dvault", "dvc", "restic"):  # every step runs in another directory
+        setattr(args, name, absolute_tool(getattr(args, name)))
     if args.files is not None and not 1 <= args.files <= 10_000_000:
         parser.error("--files must be between 1 and 10,000,000")
     return args
+
+
+def absolute_tool(path: Path | None) -> Path | None:
+    """``--dvault``/``--dvc``/``--restic`` as an absolute path: the steps run with the
+    project (or a clone) as their directory, where a relative path names nothing (the
+    step "exited 127"). A bare name is looked up on PATH, as a shell would."""
+    if path is None:
+        return None
+    if os.sep not in str(path):
+        found = shutil.which(str(path))
+        if found is not None:
+            return Path(found)
+    return Path(os.path.abspath(path))
 
 
 def prepare_workdir(requested: Path | None) -> Path:
@@ -128,6 +150,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher) -> in
     if bench.dvault_available:  # otherwise leave the tree at v1, reusable via --keep
         manifests["v2"] = run_versioning(bench, spec, args.seed)
         verification = run_checkouts(bench, manifests)
+        run_verify(bench)
         verification.update(run_remotes(bench, workdir, manifests, args.s3))
 
     floor_mib = rss_floor_mib(launcher)
@@ -144,6 +167,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, launcher: Launcher) -> in
             "rss_floor_mib": floor_mib,
             "dvault_available": bench.dvault_available,
             "steps": {name: step.to_json() for name, step in bench.steps.items()},
+            "targets": [result.to_json() for result in outcomes(bench)],
             "sizes": bench.sizes,
             "verification": verification,
             "failures": bench.failures,

@@ -49,6 +49,10 @@ def probe_dvault(bench: Bench) -> None:
     if step is not None and not step.ok:
         bench.dvault_available = False
         print("  !! dvault CLI unavailable; skipping dvault steps", file=sys.stderr)
+        return
+    # the start-up alone (interpreter, imports, the CLI): issue 23 holds it to half of a
+    # clean status; the fastest command there is, so median of 5
+    bench.dvault("dvault --version", "--version", repeat=5)
 
 
 def record_store_size(bench: Bench, version: str) -> None:
@@ -95,6 +99,20 @@ def run_checkouts(bench: Bench, manifests: dict[str, dict[str, str]]) -> dict[st
         verification[name] = "OK" if not bad else f"MISMATCH ({len(bad)} files, e.g. {bad[0]})"
         print(f"  verify after {name}: {verification[name]}", file=sys.stderr)
     return verification
+
+
+def run_verify(bench: Bench) -> None:
+    """``verify --read-data`` of both versions, against its physical floor measured on the
+    same pack files: `cat` of them (reading every byte) and blake3 of them on every core
+    (what `b3sum` does; as "baseline blake3" does for the tree)."""
+    packs = bench.project / ".dvault" / "packs"
+    if not bench.dvault_available or not packs.is_dir():
+        return
+    cat = shell("cat .dvault/packs/*.pack > /dev/null")
+    bench.launcher.measure(cat, bench.project)  # warm: the packs were last written, not read
+    bench.run("baseline cat packs", cat, repeat=3)
+    bench.run("baseline blake3 packs", hash_command([".dvault/packs"]), repeat=3)
+    bench.dvault("verify --read-data", "verify", "--read-data", repeat=3)
 
 
 def verify_tree(bench: Bench, root: Path, expected: dict[str, str], name: str) -> str:
