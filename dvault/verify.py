@@ -310,6 +310,7 @@ def verify_local(
             if kind == ObjectType.BLOB
             and (window is None or oid[0] * SAMPLE_BUCKETS // 256 in window)
         ]
+        found.objects.clear()  # counted above; what follows needs only these blobs
         with repo.progress("verify", total) as tick:
             checked, damaged = store.reread(blobs, tick)  # in pack order, on every core
         report.bytes_checked += checked
