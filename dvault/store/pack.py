@@ -413,8 +413,8 @@ def read_footer(path: Path, whole: bool = False) -> list[PackEntry]:
 
 def check_pack_footer(path: Path) -> None:
     """Raise CorruptPack unless ``path``'s footer passes every check :func:`read_footer`
-    makes, without building its entries: what verify asks of every pack (a third of the
-    cost: 21,000 entries took ~60 ms as objects)."""
+    makes, without building its entries: what verify asks of every pack (21,000 entries
+    took ~60 ms built as objects, ~8 ms checked in place)."""
     footer, footer_offset = read_footer_bytes(path)
     where = f"pack {path.stem}"
     for _oid, kind, comp, zero, offset, stored, raw in FOOTER_ENTRY.iter_unpack(footer):
