@@ -171,23 +171,30 @@ def _encode_entries(parts: list[bytes], entries: tuple[TreeEntry, ...]) -> None:
 
 def _decode_entries(body: bytes, pos: int) -> tuple[TreeEntry, ...]:
     entries = []
+    names = []
     end, previous = len(body), b""
+    unpack, header = _ENTRY.unpack_from, _ENTRY.size
     while pos < end:
-        if pos + _ENTRY.size > end:
+        if pos + header > end:
             raise CorruptObject("tree entry truncated")
-        mode, size, oid, name_len = _ENTRY.unpack_from(body, pos)
-        pos += _ENTRY.size
+        mode, size, oid, name_len = unpack(body, pos)
+        pos += header
         name = body[pos : pos + name_len]
         pos += name_len
         if len(name) != name_len:
             raise CorruptObject("tree entry name truncated")
         if mode not in VALID_MODES:
             raise CorruptObject(f"tree entry {name!r} has invalid mode {mode:o}")
-        check_name(name)
-        if name <= previous:
+        if name <= previous and name:  # an empty name is refused below, as invalid
             raise CorruptObject("tree entries are not sorted and unique")
         previous = name
+        names.append(name)
         entries.append(TreeEntry(name, mode, size, ObjectId(oid)))
+    # every name at once, in C, as _encode_entries does: a check per name was a fifth
+    # of the cost of decoding a tree (verify and push walk every tree of a snapshot)
+    joined = b"".join(names)
+    if b"/" in joined or b"\0" in joined or not all(names) or b"." in names or b".." in names:
+        check_name(next(n for n in names if is_bad_name(n)))
     return tuple(entries)
 
 

@@ -29,7 +29,7 @@ from dvault.remote.session import Remote, verify_stored
 from dvault.repository import Repository
 from dvault.signing import BAD, check, trusted_signers
 from dvault.store import erased
-from dvault.store.pack import PackEntry, read_footer
+from dvault.store.pack import PackEntry, check_pack_footer
 
 
 @dataclass
@@ -261,7 +261,7 @@ def verify_local(
     for pack, path in sorted(on_disk.items()):
         if pack not in store.unreadable_packs:  # indexed packs: is the footer still intact?
             try:
-                read_footer(path)
+                check_pack_footer(path)
             except CorruptPack as exc:
                 report.problems.append(f"pack {pack[:16]}: {exc}")
     partial = remote_only(repo)
@@ -310,6 +310,7 @@ def verify_local(
             if kind == ObjectType.BLOB
             and (window is None or oid[0] * SAMPLE_BUCKETS // 256 in window)
         ]
+        found.objects.clear()  # counted above; what follows needs only these blobs
         with repo.progress("verify", total) as tick:
             checked, damaged = store.reread(blobs, tick)  # in pack order, on every core
         report.bytes_checked += checked

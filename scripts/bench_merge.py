@@ -26,14 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import (
-    Bench,
-    Launcher,
-    TreeSpec,
-    generate_tiny_files,
-    generate_v1,
-    markdown_table,
-)
+from benchlib.measure import Bench, Launcher
+from benchlib.projects import TreeSpec, generate_tiny_files, generate_v1
+from benchlib.report import markdown_table
 
 
 def rewrite_directory(directory: Path, tag: str) -> dict[str, str]:

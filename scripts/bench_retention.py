@@ -23,7 +23,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import Bench, Launcher, markdown_table
+from benchlib.measure import Bench, Launcher
+from benchlib.report import markdown_table
 
 POLICY = ["--keep-last", "10", "--keep-daily", "7", "--keep-weekly", "4"]
 
@@ -105,9 +106,9 @@ def _with_moto(
     except ImportError:
         print("  !! --s3 needs moto[server] and boto3 (pip install -e '.[test]')", file=sys.stderr)
         return []
-    from bench import _lean_moto_version_listing
+    from benchlib.scenarios import lean_moto_version_listing
 
-    _lean_moto_version_listing()
+    lean_moto_version_listing()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

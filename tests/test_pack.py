@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from dvault.store.pack import (
     TRAILER,
     ZSTD,
     PackWriter,
+    check_pack_footer,
     compress,
     decompress,
     read_footer,
@@ -192,8 +194,12 @@ def test_truncated_pack_is_corrupt(sealed: tuple[Path, list[Obj]], keep: int) ->
         read_footer(damaged(path, data[:keep]))
 
 
-def test_every_trailer_and_footer_byte_is_checked(sealed: tuple[Path, list[Obj]]) -> None:
-    """Flipping any single byte of the footer or trailer is detected."""
+@pytest.mark.parametrize("check", [read_footer, check_pack_footer])
+def test_every_trailer_and_footer_byte_is_checked(
+    sealed: tuple[Path, list[Obj]], check: Callable[[Path], object]
+) -> None:
+    """Flipping any single byte of the footer or trailer is detected, by the reader and by
+    the check verify makes of every pack (which builds no entries)."""
     path, objects = sealed
     data = path.read_bytes()
     footer_len = len(objects) * FOOTER_ENTRY.size + TRAILER.size
@@ -201,7 +207,27 @@ def test_every_trailer_and_footer_byte_is_checked(sealed: tuple[Path, list[Obj]]
         bad = bytearray(data)
         bad[pos] ^= 0x01
         with pytest.raises(CorruptPack):
-            read_footer(damaged(path, bytes(bad)))
+            check(damaged(path, bytes(bad)))
+
+
+@pytest.mark.parametrize("field", ["kind", "zero", "offset", "raw_len"])
+def test_a_forged_footer_with_a_good_checksum_is_refused(
+    sealed: tuple[Path, list[Obj]], field: str
+) -> None:
+    """An entry no writer produces, under a checksum recomputed to match (a forgery, not a
+    bit flip): refused by the reader and by verify's check alike."""
+    path, _ = sealed
+    data = path.read_bytes()
+    footer_offset, count, _, magic = TRAILER.unpack(data[-TRAILER.size :])
+    entries = [list(e) for e in FOOTER_ENTRY.iter_unpack(data[footer_offset : -TRAILER.size])]
+    at = {"kind": 1, "zero": 3, "offset": 4, "raw_len": 6}[field]
+    entries[0][at] = {"kind": 9, "zero": 1, "offset": footer_offset, "raw_len": 1 << 40}[field]
+    footer = b"".join(FOOTER_ENTRY.pack(*e) for e in entries)
+    trailer = TRAILER.pack(footer_offset, count, blake3(footer).digest(), magic)
+    forged = damaged(path, data[:footer_offset] + footer + trailer)
+    for check in (read_footer, check_pack_footer):
+        with pytest.raises(CorruptPack, match="footer"):
+            check(forged)
 
 
 def test_bad_header_is_corrupt(sealed: tuple[Path, list[Obj]]) -> None:

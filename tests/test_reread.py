@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType
 from dvault.store import objectstore
 from dvault.store.objectstore import ObjectStore
@@ -68,3 +69,25 @@ def test_reread_names_each_damaged_object_and_checks_the_rest(
     store.index.add_pack(name, [dataclasses.replace(entry, raw_len=1 << 50)], prefer=True)
     done, bad = store.reread(ids)
     assert "over the" in bad[ids[5]] and set(bad) == past | {ids[5], ids[17], ids[70]}
+
+
+def test_a_damaged_index_entry_is_refused_not_trusted(store: ObjectStore) -> None:
+    """The fast paths a walk and the re-read take through the index (a type byte, the raw
+    fields) refuse an entry with an unknown type or a wrong length, as lookup does."""
+    with store.writer() as w:
+        oid = w.put_raw(ObjectType.BLOB, b"x" * 100)
+    assert store.type_of(oid) == ObjectType.BLOB
+    assert list(store.index.locations([oid, bytes(32)]))[1] is None
+    index = store.index
+    with index.env.begin(write=True, db=index._objects) as txn:
+        raw = txn.get(oid)
+        assert raw is not None
+        good = bytes(raw)
+        txn.put(oid, good[:4] + b"\x09" + good[5:])  # type 9: no such object type
+    for read in (store.type_of, lambda o: list(store.index.locations([o]))):
+        with pytest.raises(CorruptObject, match="object index is damaged"):
+            read(oid)
+    with index.env.begin(write=True, db=index._objects) as txn:
+        txn.put(oid, good[:-1])  # one byte short
+    with pytest.raises(CorruptObject, match="object index is damaged"):
+        store.type_of(oid)

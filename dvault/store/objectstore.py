@@ -36,25 +36,31 @@ from dvault.store.pack import (
 )
 
 CHUNK_WORKERS = min(8, os.cpu_count() or 1)
-REREAD_SPAN = 2 << 20
-"""Bytes of a pack one task of :meth:`ObjectStore.reread` reads at once (its buffer)."""
+"""Threads that hash and compress one large file's chunks (see :meth:`ObjectWriter.put_file`)."""
+REREAD_SPAN = 1 << 20
+"""Bytes of a pack one task of :meth:`ObjectStore.reread` reads at once (its buffer, one
+per thread): 1 MiB runs were as fast as 2 MiB ones on the 20k-file project, and 2 MiB less
+at the peak (docs/performance.md, issue 23)."""
 REREAD_WINDOW = 1 << 16
 """Objects :meth:`ObjectStore.reread` sorts into pack order at a time (~4 MiB of keys)."""
 _M48 = (1 << 48) - 1
 _M64 = (1 << 64) - 1
 
 
-def _reread_key(pack_no: int, entry: PackEntry, position: int) -> int:
+def _reread_key(
+    pack_no: int, kind: int, compression: int, offset: int, stored: int, raw: int, position: int
+) -> int:
     """One int that sorts an object of :meth:`ObjectStore.reread` into pack order and
-    holds its whole pack entry (but the id: ``position`` in the caller's list), so the
-    sort costs one int per object and no second index lookup."""
+    holds its whole pack entry as the index stores it (:meth:`ObjectIndex.locations`;
+    the id is ``position`` in the caller's list), so the sort costs one int per object
+    and no second index lookup. ``stored`` and ``raw`` must be within MAX_OBJECT_SIZE."""
     return (
         pack_no << 224
-        | entry.offset << 160
-        | entry.stored_len << 112
-        | entry.raw_len << 64
-        | int(entry.type) << 56
-        | entry.compression << 48
+        | offset << 160
+        | stored << 112
+        | raw << 64
+        | kind << 56
+        | compression << 48
         | position
     )
 
@@ -71,8 +77,6 @@ def _reread_entry(key: int, oid: bytes) -> tuple[int, PackEntry]:
     )
     return key >> 224, entry
 
-
-"""Threads that hash and compress one large file's chunks (see :meth:`ObjectWriter.put_file`)."""
 
 CHUNKS_AHEAD = 16
 """Chunks in flight per chunk worker: enough to keep every worker busy while the oldest
@@ -142,8 +146,7 @@ class ObjectStore:
 
     def type_of(self, oid: bytes) -> ObjectType | None:
         """An object's type from the index alone (no read), or None if absent."""
-        found = self.index.lookup(oid)
-        return None if found is None else found[1].type
+        return self.index.type_of(oid)
 
     def _fd(self, pack_no: int) -> int:
         fd = self._fds.get(pack_no)
@@ -205,18 +208,23 @@ class ObjectStore:
         def sorted_keys(first: int) -> list[int]:
             """The sort keys of ``oids[first : first + REREAD_WINDOW]``, in pack order."""
             keys: list[int] = []
-            for i in range(first, min(first + REREAD_WINDOW, len(oids))):
-                found = self.index.lookup(oids[i])
+            window = oids[first : first + REREAD_WINDOW]
+            for i, found in enumerate(self.index.locations(window), first):
                 if found is None:
                     errors[ObjectId(bytes(oids[i]))] = str(self._missing(oids[i]))
-                elif max(found[1].stored_len, found[1].raw_len) > MAX_OBJECT_SIZE:
-                    claim = max(found[1].stored_len, found[1].raw_len)  # never allocated
+                    continue
+                claim = max(found[4], found[5])  # stored, raw: never allocated if too large
+                if claim > MAX_OBJECT_SIZE:
                     errors[ObjectId(bytes(oids[i]))] = (
                         f"object {oids[i].hex()}: its index entry claims {claim} bytes, "
                         f"over the {MAX_OBJECT_SIZE}-byte limit"
                     )
-                else:
-                    keys.append(_reread_key(*found, i))
+                    continue
+                keys.append(_reread_key(*found, i))
+            # the index pages just read stay counted in this process's memory until
+            # released (fsutil.MappedFile): without this, they and the buffers below
+            # would make the peak of verify ~6 MiB higher at this size
+            self.index.release_pages()
             keys.sort()
             return keys
 

@@ -86,6 +86,9 @@ class PackEntry:
     raw_len: int
 
 
+_LIMITS: dict[int, int] = {int(kind): limit for kind, limit in MAX_SIZE.items()}
+
+
 class _Codec:
     """zstd contexts are not thread-safe; each thread gets its own (see :func:`_local_codec`)."""
 
@@ -121,9 +124,9 @@ def check_size(kind: int, compression: int, stored_len: int, raw_len: int) -> No
     allocating anything, so a hostile pack or footer cannot make a reader allocate, download
     or decompress more than the limits. The one place these facts are validated (footers,
     record headers and writers all call it)."""
-    if kind not in ObjectType._value2member_map_:
+    limit = _LIMITS.get(kind)  # by int: no enum built on a path every object takes
+    if limit is None:
         raise CorruptObject(f"unknown object type {kind}")
-    limit = MAX_SIZE[ObjectType(kind)]
     if raw_len > limit:
         name = ObjectType(kind).name.lower()
         raise CorruptObject(f"{name} of {raw_len} bytes exceeds the {limit}-byte limit")
@@ -378,13 +381,27 @@ def iter_footer(footer: bytes, footer_offset: int, where: str) -> Iterator[PackE
     """The entries of a footer already checked by :func:`parse_footer`'s rules, one at a
     time (a million-object pack's entries as objects are ~280 MB; its footer is 56 MB)."""
     for oid, kind, comp, zero, offset, stored_len, raw_len in FOOTER_ENTRY.iter_unpack(footer):
-        try:
-            check_size(kind, comp, stored_len, raw_len)
-        except CorruptObject as exc:
-            raise CorruptPack(f"{where} footer lists an invalid object: {exc}") from None
-        if zero or offset < len(HEADER) + RECORD.size or offset + stored_len > footer_offset:
-            raise CorruptPack(f"{where} footer has an invalid entry")
+        _check_entry(where, footer_offset, kind, comp, zero, offset, stored_len, raw_len)
         yield PackEntry(ObjectId(oid), ObjectType(kind), comp, offset, stored_len, raw_len)
+
+
+def _check_entry(
+    where: str,
+    footer_offset: int,
+    kind: int,
+    comp: int,
+    zero: int,
+    offset: int,
+    stored: int,
+    raw: int,
+) -> None:
+    """One footer entry's rules: sizes a writer produces, and bytes inside the records."""
+    try:
+        check_size(kind, comp, stored, raw)
+    except CorruptObject as exc:
+        raise CorruptPack(f"{where} footer lists an invalid object: {exc}") from None
+    if zero or offset < len(HEADER) + RECORD.size or offset + stored > footer_offset:
+        raise CorruptPack(f"{where} footer has an invalid entry")
 
 
 def read_footer(path: Path, whole: bool = False) -> list[PackEntry]:
@@ -392,6 +409,16 @@ def read_footer(path: Path, whole: bool = False) -> list[PackEntry]:
     version 2 pack's name only with ``whole``: that reads and hashes the whole file)."""
     footer, footer_offset = read_footer_bytes(path, whole)
     return list(iter_footer(footer, footer_offset, f"pack {path.stem}"))
+
+
+def check_pack_footer(path: Path) -> None:
+    """Raise CorruptPack unless ``path``'s footer passes every check :func:`read_footer`
+    makes, without building its entries: what verify asks of every pack (21,000 entries
+    took ~60 ms built as objects, ~8 ms checked in place)."""
+    footer, footer_offset = read_footer_bytes(path)
+    where = f"pack {path.stem}"
+    for _oid, kind, comp, zero, offset, stored, raw in FOOTER_ENTRY.iter_unpack(footer):
+        _check_entry(where, footer_offset, kind, comp, zero, offset, stored, raw)
 
 
 def read_footer_bytes(
