@@ -341,8 +341,14 @@ def push_refs(
     def known(oid: bytes) -> bool:  # an erased blob is walked: the push must name it
         return oid in done or (intact.blob(oid) and oid not in gone)
 
-    # the set of ids only: a path per object would cost ~80 bytes each at a million files
-    reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
+    # the set of ids only: a path per object would cost ~80 bytes each at a million files;
+    # each file's type read in one read transaction, not one each (~1 µs a file less)
+    with store.index.read_txn() as txn:
+
+        def type_of(oid: bytes) -> ObjectType | None:
+            return store.index.kind(oid, txn)
+
+        reach = walk(store.get_raw, type_of, pending.values(), known=known, paths=False)
     # a partial clone never had the data outside its paths: it can only take the remote's
     # word for it (verify --remote --read-data checks it); what redact erased: never sent
     lacking = {o: p for o, p in reach.missing.items() if not (remote.catalog.has(o) or o in gone)}
@@ -361,13 +367,13 @@ def push_refs(
     numbers: set[int] = set()
     with store.index.read_txn() as txn:
         for oid in absent_ids:
-            located = store.index.lookup(oid, txn)
-            if located is None:  # walked, so readable a moment ago: the index changed
+            number = store.index.pack_number(oid, txn)
+            if number is None:  # walked, so readable a moment ago: the index changed
                 raise MissingObject(
                     f"cannot push: object {oid.hex()} vanished from the local store "
                     "(run dvault verify)"
                 )
-            numbers.add(located[0])
+            numbers.add(number)
     del absent_ids  # every object not confirmed there is in one of these packs
     packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:

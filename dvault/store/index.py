@@ -21,6 +21,7 @@ _LOCATION = struct.Struct(">IBBQIQ")  # pack number, type, compression, offset, 
 _PACK_NO = struct.Struct(">I")
 
 _DAMAGED = "the object index is damaged; run dvault repair (it is rebuilt from the packs)"
+_KINDS = {int(kind): kind for kind in ObjectType}
 
 MAP_SIZE = 1 << 40
 """LMDB's address-space reservation; the file only grows as entries are added."""
@@ -117,6 +118,37 @@ class ObjectIndex:
             )
         except (struct.error, ValueError):
             raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})") from None
+
+    def kind(self, oid: bytes, txn: Any = None) -> ObjectType | None:
+        """The type of ``oid``, or None: the one field of its entry a walk needs, read
+        without building a :class:`PackEntry` (a push's walk asks it for every file:
+        3.8 -> 1.6 µs an object, measured at 200k)."""
+        self._mapped.touched()
+        if txn is None:
+            with self.env.begin(db=self._objects) as own:
+                raw = own.get(oid)
+        else:
+            raw = txn.get(oid, db=self._objects)
+        if raw is None:
+            return None
+        kind = _KINDS.get(raw[4]) if len(raw) == _LOCATION.size else None
+        if kind is None:
+            raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})")
+        return kind
+
+    def pack_number(self, oid: bytes, txn: Any = None) -> int | None:
+        """The number of the pack that holds ``oid`` (:meth:`pack_name`), or None."""
+        self._mapped.touched()
+        if txn is None:
+            with self.env.begin(db=self._objects) as own:
+                raw = own.get(oid)
+        else:
+            raw = txn.get(oid, db=self._objects)
+        if raw is None:
+            return None
+        if len(raw) != _LOCATION.size:
+            raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})")
+        return int(_PACK_NO.unpack_from(raw)[0])
 
     def contains(self, oid: bytes) -> bool:
         self._mapped.touched()

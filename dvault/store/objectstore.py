@@ -142,8 +142,7 @@ class ObjectStore:
 
     def type_of(self, oid: bytes) -> ObjectType | None:
         """An object's type from the index alone (no read), or None if absent."""
-        found = self.index.lookup(oid)
-        return None if found is None else found[1].type
+        return self.index.kind(oid)
 
     def _fd(self, pack_no: int) -> int:
         fd = self._fds.get(pack_no)
