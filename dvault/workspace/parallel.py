@@ -52,8 +52,7 @@ def _located(e: PackEntry) -> tuple[bytes, int, int, int, int, int]:
 
 def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connection) -> None:
     """Entry point of a store worker: ask for batches of files, store them, and every
-    ``report_files`` files (sooner at first: REPORT_FIRST) seal the packs and report them
-    with the files' stage entries.
+    ``report_files`` files seal the packs and report them with the files' stage entries.
 
     Reporting in batches keeps both sides' memory flat however many files there are;
     packs are sealed (fsynced) before they are reported, so the parent may index them and
@@ -65,11 +64,8 @@ def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connec
         root = os.fsencode(project)
         done: list[tuple[bytes, tuple[Any, ...]]] = []
         unreported = 0
-        due = min(REPORT_FIRST, report_files)  # grows to report_files (see REPORT_FIRST)
 
         def report() -> None:
-            nonlocal due
-            due = min(2 * due, report_files)
             writer.flush()
             # plain tuples: unpickling a million slotted dataclasses took seconds
             sealed = [(name, [_located(e) for e in es]) for name, es in writer.take_sealed()]
@@ -90,7 +86,7 @@ def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connec
                     if unreported >= PROGRESS_BYTES:
                         conn.send(("progress", unreported))
                         unreported = 0
-                if len(done) >= due:
+                if len(done) >= report_files:
                     report()
                 conn.send(("ready",))
             report()
@@ -110,13 +106,6 @@ def _store_worker(project: str, dvault_dir: str, report_files: int, conn: Connec
 REPORT_FILES = 20_000
 """A store worker seals its packs and reports every this many files (about 6 MB of its
 own bookkeeping at most; each report becomes one pack of tiny files)."""
-
-REPORT_FIRST = 2_000
-"""A store worker's first report comes after this many files, each next one after twice
-as many as the last, up to REPORT_FILES. Reporting only every REPORT_FILES left the
-parent all of a 20k-file add's indexing and staging to do after the workers were done
-(~0.2 s of one core); early reports let it do most of it while they still work, for a
-few more packs (at 1M files, ~27 reports a worker instead of 25)."""
 
 
 class StoreWorkers:
