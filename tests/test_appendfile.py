@@ -34,11 +34,16 @@ def supports_direct(directory: Path) -> bool:
     return True
 
 
-def write_pieces(path: Path, sizes: list[int], seed: int) -> tuple[bytes, bool]:
+def write_pieces(
+    path: Path, sizes: list[int], seed: int, background: bool = False
+) -> tuple[bytes, bool]:
     """Append pieces of the given sizes (bytes and memoryviews); returns what was written
-    and whether the file was being written with O_DIRECT before the tail."""
+    and whether the file was being written with O_DIRECT before the tail. With
+    ``background`` the buffers are written on the writer thread, and what it hands to
+    ``seen`` must be every byte, in order."""
     rng = random.Random(seed)
-    out = AppendFile(path, BUFFER)
+    seen = bytearray()
+    out = AppendFile(path, BUFFER, background=background, seen=seen.extend)
     expected = bytearray()
     for i, size in enumerate(sizes):
         piece = rng.randbytes(size)
@@ -46,6 +51,7 @@ def write_pieces(path: Path, sizes: list[int], seed: int) -> tuple[bytes, bool]:
         expected += piece
     direct = out.direct
     out.finish()
+    assert seen == expected
     return bytes(expected), direct
 
 
@@ -59,10 +65,11 @@ SIZES = [
 ]
 
 
+@pytest.mark.parametrize("background", [False, True])
 @pytest.mark.parametrize("sizes", SIZES)
-def test_bytes_land_in_order(tmp_path: Path, sizes: list[int]) -> None:
+def test_bytes_land_in_order(tmp_path: Path, sizes: list[int], background: bool) -> None:
     path = tmp_path / "out.pack"
-    expected, direct = write_pieces(path, sizes, sum(sizes))
+    expected, direct = write_pieces(path, sizes, sum(sizes), background)
     assert path.read_bytes() == expected
     assert direct == supports_direct(tmp_path)  # whole buffers really skipped the cache
 
@@ -76,14 +83,28 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     assert path.read_bytes() == b"keep"
 
 
-def test_close_without_finish_keeps_no_promise(tmp_path: Path) -> None:
+@pytest.mark.parametrize("background", [False, True])
+def test_close_without_finish_keeps_no_promise(tmp_path: Path, background: bool) -> None:
     """An aborted writer releases its descriptor; the caller deletes the file."""
     path = tmp_path / "out.pack"
-    out = AppendFile(path, BUFFER)
+    out = AppendFile(path, BUFFER, background=background)
     out.write(b"x" * 5)
     out.close()
     out.close()  # idempotent, as abort paths call it again
     assert path.stat().st_size == 0  # still buffered: dropped, never half-written
+
+
+def test_a_failed_background_write_is_raised_to_the_writer(tmp_path: Path) -> None:
+    """A write that fails on the writer thread (here: its descriptor closed under it) is
+    raised by the next write or by finish, never lost: a pack is not sealed over it."""
+    out = AppendFile(tmp_path / "out.pack", BUFFER, background=True)
+    os.close(out.fd)  # every later write fails with EBADF
+    with pytest.raises(OSError):
+        for _ in range(4):
+            out.write(b"y" * BUFFER)
+        out.finish()
+    out.fd = -1  # already closed above
+    out.close()
 
 
 @pytest.fixture

@@ -166,3 +166,55 @@ def test_a_large_add_signs_the_directories_it_staged(
     assert repo.status().clean
     write(repo.root / "data/x/g1", b"changed")
     assert repo.status().modified == [b"data/x/g1"]
+
+
+def test_an_add_signs_from_its_own_scan_only_what_status_would_find_clean(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large add records the signatures its own scan computed (no second walk): for a
+    directory whose files are all staged with the stat they were found with, not for one
+    holding a file written just now (racy: status must re-check it). The count recorded
+    is the number of staged files, so a scan through the signatures counts them all."""
+    import dvault.store.state as state_mod
+
+    monkeypatch.setattr(state_mod, "SIGNATURE_DROP_ALL", 3)
+    for n in range(4):
+        write(repo.root / f"data/settled/f{n}", b"s%d" % n)
+        write(repo.root / f"data/fresh/f{n}", b"f%d" % n, settled=False)
+    write(repo.root / "data/top", b"top")
+    repo.add([repo.root / "data"])
+    assert set(signatures(repo)) == {b"data/", b"data/settled/"}
+    found = scan_workspace(repo.root, [b"data"], None, repo.state, 1)
+    suspects = sorted(path for path, _ in found.suspects)  # the racy ones, compared again
+    assert (suspects, found.untracked, found.deleted) == (
+        [b"data/fresh/f%d" % n for n in range(4)],
+        [],
+        [],
+    )
+    assert found.compared == 9
+    repo.commit("first")
+    write(repo.root / "data/settled/f2", b"changed")
+    assert repo.status().modified == [b"data/settled/f2"]
+
+
+def test_a_large_add_of_one_root_signs_the_others_again(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An add that forgets every signature but walks one root only compares the other
+    roots once more, so their directories are signed again too."""
+    import dvault.store.state as state_mod
+
+    for n in range(3):
+        write(repo.root / f"data/f{n}", b"d%d" % n)
+        write(repo.root / f"models/m{n}", b"m%d" % n)
+    repo.add([repo.root / "data", repo.root / "models"])
+    repo.commit("first")
+    assert repo.status().clean
+    assert set(signatures(repo)) == {b"data/", b"models/"}
+    monkeypatch.setattr(state_mod, "SIGNATURE_DROP_ALL", 2)
+    for n in range(3):
+        write(repo.root / f"data/f{n}", b"changed %d" % n)
+    repo.add([repo.root / "data"])
+    assert set(signatures(repo)) == {b"data/", b"models/"}
+    assert repo.status().clean is False  # staged, not committed
+    assert repo.status().modified == []

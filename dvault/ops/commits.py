@@ -33,7 +33,6 @@ from dvault.errors import (
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
 from dvault.objects import Commit, Tag
-from dvault.ops.tracking import sign_directories
 from dvault.refs import HEADS, TAGS, check_ref_name
 from dvault.repository import Repository
 from dvault.revisions import merge_base
@@ -85,7 +84,7 @@ def commit(
         if all:
             if not roots:
                 raise NothingToCommit("nothing tracked yet; use dvault add PATH")
-            sign_directories(repo, stage_paths(repo, [os.fsencode(r) for r in roots], "commit"))
+            stage_paths(repo, [os.fsencode(r) for r in roots], "commit", sign=True)
         tree = repo.state.stage_tree()
         _, head = repo.refs.head()
         parent = repo.read_commit(head) if head else None

@@ -21,13 +21,12 @@ from dvault.hashing import ObjectId
 from dvault.names import KINDS, root_problem
 from dvault.repository import Repository
 from dvault.store import erased
-from dvault.store import state as stored
 from dvault.store.state import StageEntry
 from dvault.workspace.checkout import current_content
 from dvault.workspace.safety import SymlinkGuard, UnsafePath
-from dvault.workspace.scan import load_ignore, scan_workspace, under
+from dvault.workspace.scan import under
 from dvault.workspace.staging import StageReport, stage_paths, write_stage_trees
-from dvault.workspace.status import WORKERS, Status, compute_status
+from dvault.workspace.status import Status, compute_status
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".h5", ".onnx", ".pkl")
 
@@ -91,9 +90,8 @@ def add(
             for root in inner:
                 del roots[root]  # the new root subsumes roots inside it
             roots[text] = new_kind
-        report = stage_paths(repo, rels, "add", roots)
+        report = stage_paths(repo, rels, "add", roots, sign=True)
         repo.state.set_roots(roots)
-        sign_directories(repo, report)
     update_gitignore(repo, list(roots))
     return report
 
@@ -127,18 +125,6 @@ def erased_again(repo: Repository, paths: list[str | Path] | None = None) -> lis
                 yield os.fsdecode(path), entry.id
 
     return erased.again(repo.dir, files())
-
-
-def sign_directories(repo: Repository, report: StageReport) -> None:
-    """Compare the workspace with the stage once more, for its side effect: the scan
-    records the signature of every directory it finds clean. A large add forgets them
-    all (store/state.py), and paying for the full comparison here, in a command that took
-    seconds anyway, keeps the next ``status`` from paying it."""
-    # read at the call, not bound at import: the threshold is the state module's to set
-    if report.added + report.modified + report.deleted <= stored.SIGNATURE_DROP_ALL:
-        return  # the few signatures forgotten are cheap to re-record in status
-    roots = [os.fsencode(r) for r in repo.state.roots()]
-    scan_workspace(repo.root, roots, load_ignore(repo.root), repo.state, WORKERS)
 
 
 def rm(repo: Repository, paths: list[str | Path], cached: bool = False) -> list[str]:

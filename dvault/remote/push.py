@@ -33,8 +33,8 @@ from dvault.errors import (
 )
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
-from dvault.objects import Tag
-from dvault.reachability import complete_commits, walk
+from dvault.objects import Tag, chunk_refs
+from dvault.reachability import Reachable, complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import (
     AlreadyExists,
@@ -342,7 +342,7 @@ def push_refs(
         return oid in done or (intact.blob(oid) and oid not in gone)
 
     # the set of ids only: a path per object would cost ~80 bytes each at a million files
-    reach = walk(store.get_raw, store.type_of, pending.values(), known=known, paths=False)
+    reach = _reachable(repo, list(pending.values()), known)
     # a partial clone never had the data outside its paths: it can only take the remote's
     # word for it (verify --remote --read-data checks it); what redact erased: never sent
     lacking = {o: p for o, p in reach.missing.items() if not (remote.catalog.has(o) or o in gone)}
@@ -361,13 +361,13 @@ def push_refs(
     numbers: set[int] = set()
     with store.index.read_txn() as txn:
         for oid in absent_ids:
-            located = store.index.lookup(oid, txn)
-            if located is None:  # walked, so readable a moment ago: the index changed
+            number = store.index.pack_number(oid, txn)
+            if number is None:  # walked, so readable a moment ago: the index changed
                 raise MissingObject(
                     f"cannot push: object {oid.hex()} vanished from the local store "
                     "(run dvault verify)"
                 )
-            numbers.add(located[0])
+            numbers.add(number)
     del absent_ids  # every object not confirmed there is in one of these packs
     packs = {store.index.pack_name(n): 0 for n in sorted(numbers)}
     for name in packs:
@@ -424,6 +424,62 @@ def push_refs(
     record_tracking(repo.refs, remote, final)
     remote.warn_tampering()
     return report
+
+
+def _reachable(
+    repo: Repository, starts: list[ObjectId], known: Callable[[bytes], bool]
+) -> Reachable:
+    """Every object ``starts`` reach that ``known`` rejects (``reachability.walk``), with
+    the files' types looked up after the trees are walked, in key order.
+
+    The walk asks whether each file is a blob or a chunk list; asked in tree order, a
+    million random ids fault a million index pages, again and again as the map is
+    released to keep push's memory flat (~18% of a 1M push's CPU, most of it in the
+    kernel). Sorted, the index is read front to back. The walk first takes every file
+    for a blob; then the chunk lists among them are read and their chunks checked the
+    same way. Anything not in the local store sends the push to the plain walk, which
+    says exactly what is missing and names its file (and skips lineage sources that were
+    never kept here), as it always did."""
+    store = repo.store
+    files: list[bytes] = []
+
+    def assume_blob(oid: bytes) -> ObjectType:
+        files.append(oid)
+        return ObjectType.BLOB
+
+    def exact() -> Reachable:
+        with store.index.read_txn() as txn:  # one read transaction, not one a file
+
+            def type_of(oid: bytes) -> ObjectType | None:
+                return store.index.type_of(oid, txn)
+
+            return walk(store.get_raw, type_of, starts, known=known, paths=False)
+
+    reach = walk(store.get_raw, assume_blob, starts, known=known, paths=False)
+    files.sort()
+    lists: list[bytes] = []
+    with store.index.read_txn() as txn:
+        for oid in files:
+            kind = store.index.type_of(oid, txn)
+            if kind is None:
+                return exact()
+            if kind == ObjectType.CHUNKS:
+                lists.append(oid)
+    files.clear()  # before the caller's own sorted list of ids: memory
+    chunks: list[bytes] = []
+    for oid in lists:
+        reach.objects[ObjectId(oid)] = ObjectType.CHUNKS
+        _, body = store.get_raw(oid)
+        for chunk_id, _length in chunk_refs(body)[1]:  # streamed, as the walk does
+            if chunk_id in reach.objects or known(chunk_id):
+                continue
+            reach.add(chunk_id, ObjectType.BLOB)
+            chunks.append(chunk_id)
+    chunks.sort()
+    with store.index.read_txn() as txn:
+        if any(store.index.type_of(oid, txn) is None for oid in chunks):
+            return exact()
+    return reach
 
 
 def _erased_again(

@@ -119,13 +119,17 @@ class ObjectIndex:
         except (struct.error, ValueError):
             raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})") from None
 
-    def type_of(self, oid: bytes) -> ObjectType | None:
+    def type_of(self, oid: bytes, txn: Any = None) -> ObjectType | None:
         """The type of ``oid`` from its entry's type byte alone, or None if absent: what
-        a walk asks of every file it meets (no entry object built: a third of the cost
-        of :meth:`lookup`)."""
+        a walk asks of every file it meets (no :class:`PackEntry` built: 3.8 -> 1.6 µs an
+        object, measured at 200k). ``txn``: a read transaction of the caller's, for many
+        lookups in one."""
         self._mapped.touched()
-        with self.env.begin(db=self._objects) as txn:
-            raw = txn.get(oid)
+        if txn is None:
+            with self.env.begin(db=self._objects) as own:
+                raw = own.get(oid)
+        else:
+            raw = txn.get(oid, db=self._objects)
         if raw is None:
             return None
         if len(raw) != _LOCATION.size or raw[4] not in _TYPES:
@@ -154,6 +158,20 @@ class ObjectIndex:
                 if found[1] not in _TYPES:
                     raise CorruptObject(f"{_DAMAGED} (entry of object {oid.hex()})")
                 yield found
+
+    def pack_number(self, oid: bytes, txn: Any = None) -> int | None:
+        """The number of the pack that holds ``oid`` (:meth:`pack_name`), or None."""
+        self._mapped.touched()
+        if txn is None:
+            with self.env.begin(db=self._objects) as own:
+                raw = own.get(oid)
+        else:
+            raw = txn.get(oid, db=self._objects)
+        if raw is None:
+            return None
+        if len(raw) != _LOCATION.size:
+            raise CorruptObject(f"{_DAMAGED} (entry of object {bytes(oid).hex()})")
+        return int(_PACK_NO.unpack_from(raw)[0])
 
     def contains(self, oid: bytes) -> bool:
         self._mapped.touched()

@@ -194,6 +194,10 @@ class DirectoryScanner:
         self.compared = 0
         self.clean: dict[bytes, bytes] = {}
         """Signatures of directories found clean by comparison, for the caller to record."""
+        self.unsigned: dict[bytes, bytes] | None = None
+        """When a dict (an add's scan): the signature of each directory compared entry by
+        entry that had no deletion, whose stage will hold exactly its listed files once
+        its suspects and untracked files are staged (see :func:`scan_workspace`)."""
 
     def scan(self, roots: Sequence[bytes], skip: frozenset[bytes] = frozenset()) -> None:
         """Compare everything under ``roots``; directories in ``skip`` are another
@@ -299,6 +303,10 @@ class DirectoryScanner:
         after = (len(self.suspects), len(self.untracked), len(self.deleted))
         if signature and after == before:  # racy entries came back as suspects too
             self.clean[dir_rel] = signature + compared.to_bytes(4, "big")
+        elif signature and self.unsigned is not None and after[2] == before[2]:
+            # nothing staged here is deleted: after the add the stage holds one entry per
+            # listed file (``seen``), the others' stat as listed, or the entry is racy
+            self.unsigned[dir_rel] = signature + seen.to_bytes(4, "big")
         return below
 
     @staticmethod
@@ -536,6 +544,18 @@ class Scan(NamedTuple):
     """Staged paths under the scopes (unchanged = compared - suspects - deleted)."""
 
 
+class LaterSignatures:
+    """What an add's scan (:func:`scan_workspace` with ``later``) leaves to sign: the
+    signature of every directory under the scopes that is clean once each suspect and
+    untracked path found is staged with the stat it was found with, and not racy (which
+    the caller checks). ``complete`` is False when the walk was split over processes,
+    whose directories are not collected."""
+
+    def __init__(self) -> None:
+        self.found: dict[bytes, bytes] = {}
+        self.complete = True
+
+
 def scan_workspace(
     project: Path,
     scopes: list[bytes],
@@ -544,6 +564,7 @@ def scan_workspace(
     workers: int,
     parallel_min: int = PARALLEL_MIN_ENTRIES,
     sink: Sink | None = None,
+    later: LaterSignatures | None = None,
 ) -> Scan:
     """Compare everything under ``scopes`` with the stage (a :class:`DirectoryScanner`),
     then remember the signatures of the directories found clean.
@@ -551,7 +572,8 @@ def scan_workspace(
     A large stage is split into directory units walked by ``workers`` processes, the
     parent included; the parent also walks what lies above the units. With a ``sink``,
     suspects and untracked paths go to it instead of into the result (the scan workers'
-    ones when they finish).
+    ones when they finish). With ``later`` (``add``, which then stages what was found),
+    the signatures to record once that is done are collected there.
     """
     with state.env.begin(db=state.stage_db) as txn:
         generation = state.stage_generation(txn)
@@ -572,6 +594,9 @@ def scan_workspace(
             claim, pending = start_scan(project, state.path, units, workers - 1)
         salt = signature_salt(project)
         scanner = DirectoryScanner(project, txn, known, ignore, salt, sink)
+        if later is not None:
+            later.complete = not units  # the scan workers' directories are not collected
+            scanner.unsigned = later.found
         scanner.scan([s for s in scopes if s not in units], frozenset(units))
         parts = [scan_units(project, txn, known, units, claim, ignore, sink)]
         parts += pending() if pending else []
@@ -589,4 +614,6 @@ def scan_workspace(
             clean.update(part[4])
     state.record_signatures(clean, generation)
     deleted.sort()
+    if later is not None:
+        later.found.update(clean)
     return Scan(suspects, untracked, deleted, compared)

@@ -9,7 +9,7 @@ the stage that refers to them is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISDIR, S_ISLNK, S_ISREG
@@ -20,13 +20,20 @@ from dvault.errors import CorruptObject, CorruptPack, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_DIR
 from dvault.repository import Repository
+from dvault.store import state as stored
 from dvault.store.objectstore import ObjectWriter
-from dvault.store.state import FileStat, StageEntry, WorkspaceState
+from dvault.store.state import RACY_NS, FileStat, StageEntry, WorkspaceState
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
 from dvault.workspace.fileio import store_path
 from dvault.workspace.parallel import StoreWorkers
 from dvault.workspace.safety import RootCover
-from dvault.workspace.scan import load_ignore, scan_workspace, under
+from dvault.workspace.scan import (
+    Ignore,
+    LaterSignatures,
+    load_ignore,
+    scan_workspace,
+    under,
+)
 from dvault.workspace.status import WORKERS
 
 BATCH = 64
@@ -64,6 +71,7 @@ def stage_paths(
     scopes: Iterable[bytes],
     desc: str = "add",
     roots: Mapping[str, str] | None = None,
+    sign: bool = False,
 ) -> StageReport:
     """Make the stage match the workspace under each scope (files, deletions, empty dirs).
 
@@ -71,11 +79,14 @@ def stage_paths(
     batches as their packs are indexed, so memory stays flat however many files are new.
     Every scope must lie under one of the tracked ``roots`` (default: the project's, each
     validated): what is staged is what a checkout of the commit would write, never more.
+    With ``sign`` (add, commit -a) the directories found clean afterwards keep their
+    signatures, so the next ``status`` need not compare them (:func:`_sign`).
     """
     scopes = list(scopes)
     state = repo.state
     base = os.fsencode(repo.root)
-    covered = RootCover(state.roots() if roots is None else roots)
+    roots = state.roots() if roots is None else roots
+    covered = RootCover(roots)
     for scope in scopes:
         if not covered(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} is not under a tracked root")
@@ -83,14 +94,16 @@ def stage_paths(
         if not _is_data(os.path.join(base, scope)) and not state.staged_under(scope):
             raise UsageError(f"path {os.fsdecode(scope)!r} did not match any files")
     report = StageReport()
-    stage = _StageBatches(state, report, state.stage_tree())
+    stage = _StageBatches(state, report, state.stage_tree(), track=sign)
+    ignore = load_ignore(repo.root)
+    later = LaterSignatures() if sign else None
     with repo.store.writer() as writer:
         storer = _Storer(repo, writer, state.hash_cache(), stage, desc)
         try:
             # only paths whose stat no longer proves their staged content (and new ones)
             # come back, in batches, to be stored while the scan goes on
             scan = scan_workspace(
-                repo.root, scopes, load_ignore(repo.root), state, WORKERS, sink=storer.take
+                repo.root, scopes, ignore, state, WORKERS, sink=storer.take, later=later
             )
             storer.finish()
         finally:
@@ -105,7 +118,41 @@ def stage_paths(
         report.bytes_stored = writer.bytes_written + storer.bytes_stored
     # packs are sealed and indexed (writer closed) before the stage refers to them
     stage.finish(deletions, tree)
+    if later is not None:
+        _sign(repo, scopes, sorted(os.fsencode(r) for r in roots), later, stage, ignore)
     return report
+
+
+def _sign(
+    repo: Repository,
+    scopes: list[bytes],
+    roots: list[bytes],
+    later: LaterSignatures,
+    stage: _StageBatches,
+    ignore: Ignore | None,
+) -> None:
+    """Record the signature of every directory clean after an add (state.py's ``dirsig``).
+
+    The add's own scan signed each directory it walked (:func:`scan_workspace` with
+    ``sign_later``); a directory is clean once every file found there is staged with the
+    stat it was listed with and is not racy, which ``stage`` checked of each entry it
+    staged. When the scan cannot tell (a walk split over processes) and this add forgot
+    every signature (more than SIGNATURE_DROP_ALL paths) -- or when the scopes leave
+    roots unwalked -- every root is compared once more instead, for that side effect:
+    paying for it here, in a command that took seconds anyway, keeps the next ``status``
+    from paying it. The signatures are written only while the stage is still the one
+    this add left (the generation check of ``record_signatures``)."""
+    state = repo.state
+    whole = all(any(under(root, scope) for scope in scopes) for root in roots)
+    if later.complete and (whole or not stage.dropped_all):
+        with state.env.begin(db=state.stage_db) as txn:
+            generation = state.stage_generation(txn)
+        dirty = stage.dirty
+        clean = {d: s for d, s in later.found.items() if d not in dirty}
+        state.record_signatures(clean, generation)
+    elif stage.dropped_all:
+        # deferred to here: the whole-project comparison only a large add pays for
+        scan_workspace(repo.root, roots, ignore, state, WORKERS)
 
 
 STAGE_BATCH = 20_000
@@ -124,23 +171,48 @@ class _StageBatches:
     written (``flush``). An add that never reaches a batch writes everything, with the new
     tree id, in one transaction at the end as before."""
 
-    def __init__(self, state: WorkspaceState, report: StageReport, base: ObjectId | None) -> None:
+    def __init__(
+        self,
+        state: WorkspaceState,
+        report: StageReport,
+        base: ObjectId | None,
+        track: bool = False,
+    ) -> None:
+        """``track``: collect in ``dirty`` the directories of entries a status would
+        compare again (no stat data, or racy), which :func:`_sign` leaves unsigned."""
         self.state = state
         self.report = report
         self.base = base
         self.buffer: dict[bytes, StageEntry] = {}
         self.edits: dict[bytes, StageEntry | None] | None = {} if base is not None else None
         self.written = False  # a batch is in the stage, whose tree id is forgotten
+        self.track = track
+        self.dirty: set[bytes] = set()
+        self.changed = 0  # paths written to the stage (deletions too)
+
+    @property
+    def dropped_all(self) -> bool:
+        """True when a stage write of this add forgot every directory signature."""
+        # read at the call, not bound at import: the threshold is the state module's
+        return self.changed > stored.SIGNATURE_DROP_ALL
 
     def add(self, done: Iterable[tuple[bytes, StageEntry]], durable: bool) -> None:
         """Take stored entries; ``durable`` when their objects are indexed already (then a
         full buffer is written to the stage at once)."""
+        if self.track:
+            done = list(done)
+            dirty = self.dirty
+            for path, entry in done:
+                # what DirectoryScanner._compare would find suspect (StageEntry.matches)
+                if not entry.cached_at or entry.mtime_ns >= entry.cached_at - RACY_NS:
+                    dirty.add(path.rpartition(b"/")[0])
         self.buffer.update(done)
         if durable and len(self.buffer) >= STAGE_BATCH:
             self.flush()
 
-    def flush(self, deletions: Iterable[bytes] = ()) -> None:
+    def flush(self, deletions: Collection[bytes] = ()) -> None:
         self._count()
+        self.changed = max(self.changed, len(self.buffer) + len(deletions))
         self.state.update_stage(put=self.buffer.items(), delete=deletions, forget_tree=True)
         self.state.release_pages()
         self.buffer = {}
@@ -185,6 +257,7 @@ class _StageBatches:
         """Write the rest of the stage and its tree id (after the writer is closed)."""
         if self.buffer:
             self._count()
+        self.changed = max(self.changed, len(self.buffer) + len(deletions))
         self.state.update_stage(put=self.buffer.items(), delete=deletions, tree=tree)
         self.buffer = {}
 

@@ -243,3 +243,34 @@ def test_pull_fast_forwards_and_fetch_brings_tags(
     log = bob.ok("log", "origin/main", "--oneline")
     assert log.out.splitlines()[0].startswith(v2[:12])
     assert "v2 labels" in log.out
+
+
+def test_push_of_a_file_missing_locally_names_it(tmp_path: Path) -> None:
+    """A push whose commit needs a file the local store lost is refused before anything
+    is uploaded, naming the file (push looks files up in key order after the walk, and
+    falls back to the walk that names them when one is missing)."""
+    from dvault.errors import MissingObject
+    from dvault.repo import Repo
+
+    repo = Repo.init(tmp_path / "proj")
+    try:
+        data = repo.root / "data"
+        data.mkdir()
+        (data / "a.bin").write_bytes(b"lost " * 100)
+        repo.add([data])  # a.bin's blob sealed in a pack of this first add
+        entry = repo.state.stage_get(b"data/a.bin")
+        assert entry is not None
+        lost, _ = repo.store.locate(entry.id)
+        (data / "b.bin").write_bytes(os.urandom(3 << 20))  # chunked: a chunk list
+        repo.add([data])
+        repo.commit("v1")
+        held = [e.id for e in read_footer(repo.dir / "packs" / f"{lost}.pack")]
+        assert held == [entry.id]  # the files' thread's pack: the trees are elsewhere
+        repo.store.index.remove_pack(lost)
+        (repo.dir / "packs" / f"{lost}.pack").unlink()
+        repo.add_remote("nas", str(tmp_path / "nas"), init=True)
+        with pytest.raises(MissingObject, match=r"file data/a\.bin\) is missing locally"):
+            repo.push("nas")
+        assert not list((tmp_path / "nas").rglob("*.pack"))
+    finally:
+        repo.close()
