@@ -1,0 +1,302 @@
+"""A clone writes its files from the bytes the fetch verifies, not from a second read of
+the store.
+
+Fetching a clone checks every downloaded pack whole (every object decompressed and
+hashed, :func:`dvault.store.pack.check_pack`); the first checkout then used to read
+every object back from those packs and decompress and hash it again. A :class:`Prefill`
+is planned once the metadata is here (the target's tree and chunk lists; file data not
+yet): it numbers the files of the checkout in the order
+:func:`dvault.workspace.checkout.fill_empty` meets them and lists, for each blob, the
+files (for a chunked file, the offsets) it fills. Then worker processes check the
+downloaded packs in the fetch's place and, as each object passes its hash check, write
+its bytes to scratch files under ``.dvault/tmp/fill-*/``, named by file number. The
+checkout renames a finished scratch file into place instead of writing the file; what
+the prefill did not finish (a file whose object came from a partly read or damaged
+pack, a symlink, an empty folder) is written as before, from the store.
+
+Processes, not the fetch's threads: 20k small files checked and written on threads cost
+more in handing the GIL back and forth (eight handovers an object) than the second read
+saved. Spawned, as every worker is (:mod:`dvault.workspace.processes`).
+
+Nothing here writes into the work tree: scratch names are numbers, not paths from the
+(untrusted) tree, so the checkout's path checks still run before any work-tree write.
+The caps and the room on disk are checked before the first scratch byte (a hostile tree
+listing one 1 MiB blob a million times is refused as a checkout would refuse it). Only
+bytes that passed their hash check are written, and only where the tree's size for the
+file agrees with them. The scratch files are made durable by the checkout's syncfs,
+before they are renamed, as its own temporary files are (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import threading
+import uuid
+from array import array
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from dvault.errors import CorruptObject, CorruptPack, DvaultError, StorageError
+from dvault.fsutil import os_error
+from dvault.hashing import ObjectId, ObjectType
+from dvault.objects import MODE_EXEC, chunk_refs
+from dvault.repository import Repository
+from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer, read_footer_bytes
+from dvault.trees import Change, diff_trees
+from dvault.workspace.limits import check_room
+from dvault.workspace.processes import start
+from dvault.workspace.scan import in_scopes
+from dvault.workspace.status import WORKERS
+
+SCRATCH_PREFIX = "fill-"
+"""Scratch directories under ``.dvault/tmp`` are named this, then a unique token."""
+SHARD = 4096
+"""Scratch files per scratch subdirectory (a million files in one directory is slow)."""
+KEEP_CHANGES = 100_000
+"""The plan keeps the changes of a tree of at most this many leaves, so that the checkout
+does not walk the tree again (checkout.STREAM_BATCH's bound: one batch)."""
+
+_EXEC = 1
+_Piece = tuple[int, int, int]  # (file number << 1 | exec, offset, length) of a chunk
+_Target = int | _Piece  # a whole file: its number << 1 | exec
+_Targets = _Target | list[_Target]
+_CREATE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+def scratch_path(scratch: str, number: int) -> str:
+    return f"{scratch}/{number // SHARD:x}/{number:x}"
+
+
+class _Writer:
+    """A worker's side: writes the verified objects of one pack into scratch files."""
+
+    def __init__(self, scratch: str, targets: dict[bytes, _Targets], sizes: dict[int, int]):
+        self.scratch = scratch
+        self.targets = targets
+        self.sizes = sizes
+        self.whole: list[int] = []  # numbers of files written whole
+        self.pieces: list[int] = []  # numbers of chunked files, once per piece written
+        self._shards: set[int] = set()
+
+    def put(self, entry: PackEntry, body: bytes) -> None:
+        targets = self.targets.pop(entry.id, None) if entry.type == ObjectType.BLOB else None
+        if targets is None:
+            return
+        for target in targets if isinstance(targets, list) else [targets]:
+            try:
+                if isinstance(target, int):
+                    self._whole(target, body)
+                else:
+                    self._piece(target, body)
+            except OSError as exc:
+                raise os_error(exc, "write", self.scratch) from None
+
+    def _open(self, number: int, exec_bit: int, flags: int) -> int:
+        shard = number // SHARD
+        if shard not in self._shards:
+            os.makedirs(f"{self.scratch}/{shard:x}", exist_ok=True)
+            self._shards.add(shard)
+        return os.open(scratch_path(self.scratch, number), flags, 0o777 if exec_bit else 0o666)
+
+    def _whole(self, key: int, body: bytes) -> None:
+        number = key >> 1
+        if len(body) != self.sizes[number]:
+            return  # not what the tree says: the checkout refuses it, from the store
+        fd = self._open(number, key & _EXEC, _CREATE | os.O_EXCL)
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        self.whole.append(number)
+
+    def _piece(self, piece: _Piece, body: bytes) -> None:
+        key, offset, length = piece
+        number = key >> 1
+        if len(body) != length:
+            return  # the file stays unfinished: the checkout writes it from the store
+        fd = self._open(number, key & _EXEC, _CREATE)
+        try:
+            view = memoryview(body)
+            while view:
+                done = os.pwrite(fd, view, offset)
+                view, offset = view[done:], offset + done
+        finally:
+            os.close(fd)
+        self.pieces.append(number)
+
+
+def _prefill_worker(scratch: str, conn: Connection) -> None:
+    """Entry point of a prefill worker: for each task (a downloaded pack, the targets of
+    its blobs and the sizes of their files) check the pack whole, writing each verified
+    blob into its scratch files, and report the check and what was written."""
+    try:
+        while (task := conn.recv()) is not None:
+            path, name, targets, sizes = task
+            writer = _Writer(scratch, targets, sizes)
+            try:
+                found = check_pack(Path(path), name, writer.put)
+            except (CorruptPack, CorruptObject) as exc:
+                conn.send(("corrupt", str(exc), writer.whole, writer.pieces))
+            except DvaultError as exc:
+                conn.send(("error", str(exc), writer.whole, writer.pieces))
+            except Exception as exc:  # report, never hang the parent waiting for a reply
+                conn.send(("error", f"{type(exc).__name__}: {exc}", writer.whole, writer.pieces))
+            else:
+                conn.send(("checked", found, writer.whole, writer.pieces))
+    finally:
+        conn.close()
+
+
+class Prefill:
+    """The scratch files of one clone's checkout, filled by worker processes from the
+    packs the fetch downloads (:meth:`check` stands in for ``check_pack``).
+
+    Memory in the parent: one dict slot per distinct blob of the checkout (released as
+    packs go by), 8 bytes of size and one byte of state per file, one count per chunked
+    file; each task sends a worker only the targets of its pack's blobs.
+    """
+
+    def __init__(self, repo: Repository, tree: ObjectId, sparse: list[bytes] | None) -> None:
+        self.scratch = repo.dir / "tmp" / f"{SCRATCH_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._blobs: dict[bytes, _Targets] = {}
+        self._sizes = array("q")
+        self._left: dict[int, int] = {}  # chunked file number -> pieces still to write
+        self._done = bytearray()
+        self.changes: list[Change] | None = []
+        """Every change of the checkout, when there are at most KEEP_CHANGES."""
+        self._plan(repo, tree, sparse)
+        self.scratch.mkdir()
+        self._idle: queue.Queue[Connection] = queue.Queue()
+        self._running = start(_prefill_worker, [(str(self.scratch),)] * WORKERS, duplex=True)
+        for conn in self._running:
+            self._idle.put(conn)
+
+    def _plan(self, repo: Repository, tree: ObjectId, sparse: list[bytes] | None) -> None:
+        """Number every change of the checkout as fill_empty meets them; check the caps
+        and the room on disk for what it writes; list what each blob fills."""
+        store = repo.store
+        total = files = 0
+        for number, change in enumerate(diff_trees(store, None, tree)):
+            new = change.new
+            self._sizes.append(-1)
+            if self.changes is not None:
+                self.changes.append(change)
+                if len(self.changes) > KEEP_CHANGES:
+                    self.changes = None
+            if new is None or not in_scopes(change.path, sparse):
+                continue
+            files += 1
+            if new.is_dir or new.is_link:
+                continue
+            total += new.size
+            self._sizes[number] = new.size
+            key = number << 1 | (_EXEC if new.mode == MODE_EXEC else 0)
+            if store.type_of(new.id) == ObjectType.CHUNKS:
+                self._plan_chunks(repo, number, key, new.id, new.size)
+            else:  # a blob, not here yet: it comes with the file data
+                self._add(new.id, key)
+        check_room(repo.config, repo.root, total, files)
+        self._done = bytearray(len(self._sizes))
+
+    def _plan_chunks(self, repo: Repository, number: int, key: int, oid: bytes, size: int) -> None:
+        pieces: list[tuple[bytes, _Piece]] = []
+        try:
+            total, pairs = chunk_refs(repo.store.get_raw(oid)[1])
+            offset = 0
+            for chunk, length in pairs:
+                pieces.append((chunk, (key, offset, length)))
+                offset += length
+        except CorruptObject:
+            return  # the checkout refuses it, reading it from the store
+        if total != size:
+            return  # likewise
+        for chunk_id, piece in pieces:
+            self._add(chunk_id, piece)
+        self._left[number] = len(pieces)
+
+    def _add(self, oid: bytes, target: _Target) -> None:
+        have = self._blobs.get(oid)
+        if have is None:
+            self._blobs[oid] = target
+        elif isinstance(have, list):
+            have.append(target)
+        else:
+            self._blobs[oid] = [have, target]
+
+    def check(self, path: Path, name: str) -> PackCheck:
+        """:func:`check_pack` of a downloaded pack, run by a worker that also writes the
+        files its blobs fill (each blob's targets go with the first pack that lists it)."""
+        footer, footer_offset = read_footer_bytes(path, name=name)
+        targets: dict[bytes, _Targets] = {}
+        sizes: dict[int, int] = {}
+        with self._lock:
+            for entry in iter_footer(footer, footer_offset, f"pack {name[:16]}"):
+                found = self._blobs.pop(entry.id, None) if entry.type == ObjectType.BLOB else None
+                if found is not None:
+                    targets[entry.id] = found
+                    for target in found if isinstance(found, list) else [found]:
+                        number = (target if isinstance(target, int) else target[0]) >> 1
+                        sizes[number] = self._sizes[number]
+        del footer
+        conn = self._idle.get()
+        try:
+            conn.send((str(path), name, targets, sizes))
+            reply = conn.recv()
+        except (EOFError, OSError):
+            raise StorageError("a clone's prefill worker exited without reporting") from None
+        finally:
+            self._idle.put(conn)
+        with self._lock:
+            for number in reply[2]:
+                self._done[number] = 1
+            for number in reply[3]:
+                self._left[number] -= 1
+                if self._left[number] == 0:
+                    self._done[number] = 1
+        if reply[0] == "corrupt":
+            raise CorruptPack(reply[1])
+        if reply[0] == "error":
+            raise StorageError(reply[1])
+        result: PackCheck = reply[1]
+        return result
+
+    def take(self, number: int) -> bytes | None:
+        """The scratch file holding change ``number``'s content, once whole (None:
+        the checkout writes it)."""
+        if number < len(self._done) and self._done[number]:
+            self._done[number] = 0
+            return os.fsencode(scratch_path(str(self.scratch), number))
+        return None
+
+    def stop(self) -> None:
+        """Stop the workers (the fetch is over); their scratch files stay."""
+        self._blobs.clear()
+        for conn in self._running:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        for conn, process in self._running.items():
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+            conn.close()
+        self._running.clear()
+
+    def close(self) -> None:
+        """Stop the workers and remove what is left of the scratch files."""
+        self.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def remove_scratch(repo_dir: Path, keep: Path | None = None) -> None:
+    """Delete the scratch directories of clones that were killed (but ``keep``)."""
+    with contextlib.suppress(OSError):
+        for path in (repo_dir / "tmp").glob(f"{SCRATCH_PREFIX}*"):
+            if path != keep:
+                shutil.rmtree(path, ignore_errors=True)
