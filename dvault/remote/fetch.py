@@ -330,11 +330,7 @@ def _bring_in_once(
     for oid in here:
         del needed[oid]
     del here
-    check = None
-    if before_data is not None:
-        writer.flush()  # the metadata sealed and indexed: readable through the store
-        check = before_data()
-    _transfer(repo, remote, needed, writer, report, check or check_pack)
+    _transfer(repo, remote, needed, writer, report, before_data)
 
 
 def _local_tips(repo: Repository) -> list[bytes]:
@@ -386,11 +382,12 @@ def _transfer(
     needed: dict[ObjectId, ObjectType],
     writer: ObjectWriter,
     report: FetchReport,
-    check: CheckPack = check_pack,
+    before_data: BeforeData | None = None,
 ) -> None:
     """Bring in ``needed`` (emptied here once the transfer is planned: at a million
     objects it and the remote catalog are most of a clone's memory, and a clone that
-    downloads whole packs needs neither while indexing them)."""
+    downloads whole packs needs neither while indexing them). ``before_data`` is called
+    after that, so that what it plans does not share the peak with them."""
     # first the bytes needed per pack, then entries only for packs read in part: a clone
     # downloads whole packs, and a million (id, entry) pairs would cost ~300 MB
     share: dict[str, int] = defaultdict(int)
@@ -418,6 +415,10 @@ def _transfer(
                 by_pack[located[0]].append((oid, located[1]))
     needed.clear()
     remote.catalog.release()
+    check: CheckPack = check_pack
+    if before_data is not None:
+        writer.flush()  # the metadata sealed and indexed: readable through the store
+        check = before_data() or check_pack
     total = sum(remote.catalog.packs[p] for p in whole) + sum(share[p] for p in by_pack)
     bad: dict[str, str] = {}
     with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:

@@ -484,7 +484,7 @@ def fill_empty(
 
     def batches_of_tree() -> Iterator[list[Change]]:
         kept = prefill.changes if prefill is not None else None
-        if kept is None:
+        if kept is None or len(kept) > STREAM_BATCH:
             return _batches(repo, target_tree)
         return iter([kept] if kept else [])
 

@@ -39,6 +39,7 @@ from array import array
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from dvault.chunking import MIN_SIZE
 from dvault.errors import CorruptObject, CorruptPack, DvaultError, StorageError
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType
@@ -46,7 +47,7 @@ from dvault.objects import MODE_EXEC, chunk_refs
 from dvault.repository import Repository
 from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer, read_footer_bytes
 from dvault.trees import Change, diff_trees
-from dvault.workspace.limits import check_room
+from dvault.workspace.limits import check_room, limits
 from dvault.workspace.processes import start
 from dvault.workspace.scan import in_scopes
 from dvault.workspace.status import WORKERS
@@ -58,6 +59,14 @@ SHARD = 4096
 KEEP_CHANGES = 100_000
 """The plan keeps the changes of a tree of at most this many leaves, so that the checkout
 does not walk the tree again (checkout.STREAM_BATCH's bound: one batch)."""
+PLAN_FILES = 1 << 20
+"""Files planned at most (~140 bytes each); the checkout writes any further ones."""
+PLAN_PIECES = 1 << 18
+"""Chunks of chunked files planned at most (64 GiB of content at the average chunk
+size); a chunked file past the budget is written by the checkout."""
+MIN_PIECE = MIN_SIZE // 4
+"""A chunked file of more than ``size // MIN_PIECE + 16`` chunks is not planned: no
+writer cuts such small chunks (a hostile list repeating a 1-byte chunk would be)."""
 
 _EXEC = 1
 _Piece = tuple[int, int, int]  # (file number << 1 | exec, offset, length) of a chunk
@@ -178,11 +187,18 @@ class Prefill:
             self._idle.put(conn)
 
     def _plan(self, repo: Repository, tree: ObjectId, sparse: list[bytes] | None) -> None:
-        """Number every change of the checkout as fill_empty meets them; check the caps
-        and the room on disk for what it writes; list what each blob fills."""
+        """Number the changes of the checkout as fill_empty meets them (the first
+        PLAN_FILES); check the caps and the room on disk for the files planned, before
+        anything is written (the checkout checks them all again); list what each blob
+        fills. Chunked files are expanded last, once the sizes passed the checks."""
         store = repo.store
+        cap = limits(repo.config)
         total = files = 0
+        chunked: list[tuple[int, int, bytes, int]] = []
         for number, change in enumerate(diff_trees(store, None, tree)):
+            if number >= PLAN_FILES:
+                self.changes = None
+                break
             new = change.new
             self._sizes.append(-1)
             if self.changes is not None:
@@ -195,30 +211,43 @@ class Prefill:
             if new.is_dir or new.is_link:
                 continue
             total += new.size
+            if total > cap.max_bytes or files > cap.max_files:
+                check_room(repo.config, repo.root, total, files)  # refused: stop here
             self._sizes[number] = new.size
             key = number << 1 | (_EXEC if new.mode == MODE_EXEC else 0)
             if store.type_of(new.id) == ObjectType.CHUNKS:
-                self._plan_chunks(repo, number, key, new.id, new.size)
+                chunked.append((number, key, new.id, new.size))
             else:  # a blob, not here yet: it comes with the file data
                 self._add(new.id, key)
         check_room(repo.config, repo.root, total, files)
+        budget = PLAN_PIECES
+        for number, key, oid, size in chunked:
+            budget -= self._plan_chunks(repo, number, key, oid, size, budget)
         self._done = bytearray(len(self._sizes))
 
-    def _plan_chunks(self, repo: Repository, number: int, key: int, oid: bytes, size: int) -> None:
+    def _plan_chunks(
+        self, repo: Repository, number: int, key: int, oid: bytes, size: int, budget: int
+    ) -> int:
+        """Plan one chunked file within ``budget`` chunks; returns the chunks planned
+        (0: left to the checkout, which streams it and refuses what does not add up)."""
+        most = min(budget, size // MIN_PIECE + 16)
         pieces: list[tuple[bytes, _Piece]] = []
         try:
             total, pairs = chunk_refs(repo.store.get_raw(oid)[1])
+            if total != size:
+                return 0
             offset = 0
             for chunk, length in pairs:
+                if len(pieces) == most:
+                    return 0
                 pieces.append((chunk, (key, offset, length)))
                 offset += length
         except CorruptObject:
-            return  # the checkout refuses it, reading it from the store
-        if total != size:
-            return  # likewise
+            return 0
         for chunk_id, piece in pieces:
             self._add(chunk_id, piece)
         self._left[number] = len(pieces)
+        return len(pieces)
 
     def _add(self, oid: bytes, target: _Target) -> None:
         have = self._blobs.get(oid)
