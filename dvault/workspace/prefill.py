@@ -39,13 +39,13 @@ from array import array
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from dvault.chunking import MIN_SIZE
+from dvault.chunking import CHUNK_THRESHOLD, MIN_SIZE
 from dvault.errors import CorruptObject, CorruptPack, DvaultError, StorageError
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType
 from dvault.objects import MODE_EXEC, chunk_refs
 from dvault.repository import Repository
-from dvault.store.pack import PackCheck, PackEntry, check_pack, iter_footer, read_footer_bytes
+from dvault.store.pack import FOOTER_ENTRY, PackCheck, PackEntry, check_pack, read_footer_bytes
 from dvault.trees import Change, diff_trees
 from dvault.workspace.limits import check_room, limits
 from dvault.workspace.processes import start
@@ -215,7 +215,10 @@ class Prefill:
                 check_room(repo.config, repo.root, total, files)  # refused: stop here
             self._sizes[number] = new.size
             key = number << 1 | (_EXEC if new.mode == MODE_EXEC else 0)
-            if store.type_of(new.id) == ObjectType.CHUNKS:
+            # a file of at most CHUNK_THRESHOLD bytes is one blob (no index lookup); were a
+            # hostile tree to name a chunk list there, no blob would fill it, and the
+            # checkout refuses it
+            if new.size > CHUNK_THRESHOLD and store.type_of(new.id) == ObjectType.CHUNKS:
                 chunked.append((number, key, new.id, new.size))
             else:  # a blob, not here yet: it comes with the file data
                 self._add(new.id, key)
@@ -261,14 +264,16 @@ class Prefill:
     def check(self, path: Path, name: str) -> PackCheck:
         """:func:`check_pack` of a downloaded pack, run by a worker that also writes the
         files its blobs fill (each blob's targets go with the first pack that lists it)."""
-        footer, footer_offset = read_footer_bytes(path, name=name)
+        footer, _ = read_footer_bytes(path, name=name)
         targets: dict[bytes, _Targets] = {}
         sizes: dict[int, int] = {}
         with self._lock:
-            for entry in iter_footer(footer, footer_offset, f"pack {name[:16]}"):
-                found = self._blobs.pop(entry.id, None) if entry.type == ObjectType.BLOB else None
+            # ids and types only: the worker's check_pack validates every entry, and
+            # a footer listing what its pack lacks only leaves files to the checkout
+            for oid, kind, *_ in FOOTER_ENTRY.iter_unpack(footer):
+                found = self._blobs.pop(oid, None) if kind == ObjectType.BLOB else None
                 if found is not None:
-                    targets[entry.id] = found
+                    targets[oid] = found
                     for target in found if isinstance(found, list) else [found]:
                         number = (target if isinstance(target, int) else target[0]) >> 1
                         sizes[number] = self._sizes[number]
