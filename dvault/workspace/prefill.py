@@ -75,15 +75,27 @@ _Targets = _Target | list[_Target]
 _CREATE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
-def scratch_path(scratch: str, number: int) -> str:
-    return f"{scratch}/{number // SHARD:x}/{number:x}"
+_CHUNKED_DIR = 255
+"""The state byte of a finished chunked file (its pieces may come from any worker);
+a whole file's byte is its worker's number plus one."""
+
+
+def scratch_path(scratch: str, where: int, number: int) -> str:
+    """Worker ``where - 1``'s own directories (no directory is shared by two creating
+    processes), or one directory for chunked files, written piece by piece by any."""
+    if where == _CHUNKED_DIR:
+        return f"{scratch}/c/{number:x}"
+    return f"{scratch}/w{where - 1}/{number // SHARD:x}/{number:x}"
 
 
 class _Writer:
     """A worker's side: writes the verified objects of one pack into scratch files."""
 
-    def __init__(self, scratch: str, targets: dict[bytes, _Targets], sizes: dict[int, int]):
+    def __init__(
+        self, scratch: str, worker: int, targets: dict[bytes, _Targets], sizes: dict[int, int]
+    ) -> None:
         self.scratch = scratch
+        self.where = worker + 1
         self.targets = targets
         self.sizes = sizes
         self.whole: list[int] = []  # numbers of files written whole
@@ -103,18 +115,19 @@ class _Writer:
             except OSError as exc:
                 raise os_error(exc, "write", self.scratch) from None
 
-    def _open(self, number: int, exec_bit: int, flags: int) -> int:
-        shard = number // SHARD
+    def _open(self, number: int, exec_bit: int, flags: int, where: int) -> int:
+        path = scratch_path(self.scratch, where, number)
+        shard = number // SHARD if where != _CHUNKED_DIR else -1
         if shard not in self._shards:
-            os.makedirs(f"{self.scratch}/{shard:x}", exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             self._shards.add(shard)
-        return os.open(scratch_path(self.scratch, number), flags, 0o777 if exec_bit else 0o666)
+        return os.open(path, flags, 0o777 if exec_bit else 0o666)
 
     def _whole(self, key: int, body: bytes) -> None:
         number = key >> 1
         if len(body) != self.sizes[number]:
             return  # not what the tree says: the checkout refuses it, from the store
-        fd = self._open(number, key & _EXEC, _CREATE | os.O_EXCL)
+        fd = self._open(number, key & _EXEC, _CREATE | os.O_EXCL, self.where)
         try:
             view = memoryview(body)
             while view:
@@ -128,7 +141,7 @@ class _Writer:
         number = key >> 1
         if len(body) != length:
             return  # the file stays unfinished: the checkout writes it from the store
-        fd = self._open(number, key & _EXEC, _CREATE)
+        fd = self._open(number, key & _EXEC, _CREATE, _CHUNKED_DIR)
         try:
             view = memoryview(body)
             while view:
@@ -139,14 +152,14 @@ class _Writer:
         self.pieces.append(number)
 
 
-def _prefill_worker(scratch: str, conn: Connection) -> None:
+def _prefill_worker(scratch: str, worker: int, conn: Connection) -> None:
     """Entry point of a prefill worker: for each task (a downloaded pack, the targets of
     its blobs and the sizes of their files) check the pack whole, writing each verified
     blob into its scratch files, and report the check and what was written."""
     try:
         while (task := conn.recv()) is not None:
             path, name, targets, sizes = task
-            writer = _Writer(scratch, targets, sizes)
+            writer = _Writer(scratch, worker, targets, sizes)
             try:
                 found = check_pack(Path(path), name, writer.put)
             except (CorruptPack, CorruptObject) as exc:
@@ -182,7 +195,9 @@ class Prefill:
         self._plan(repo, tree, sparse)
         self.scratch.mkdir()
         self._idle: queue.Queue[Connection] = queue.Queue()
-        self._running = start(_prefill_worker, [(str(self.scratch),)] * WORKERS, duplex=True)
+        payloads = [(str(self.scratch), worker) for worker in range(WORKERS)]
+        self._running = start(_prefill_worker, payloads, duplex=True)
+        self._worker = {conn: worker for worker, conn in enumerate(self._running)}
         for conn in self._running:
             self._idle.put(conn)
 
@@ -288,11 +303,11 @@ class Prefill:
             self._idle.put(conn)
         with self._lock:
             for number in reply[2]:
-                self._done[number] = 1
+                self._done[number] = self._worker[conn] + 1
             for number in reply[3]:
                 self._left[number] -= 1
                 if self._left[number] == 0:
-                    self._done[number] = 1
+                    self._done[number] = _CHUNKED_DIR
         if reply[0] == "corrupt":
             raise CorruptPack(reply[1])
         if reply[0] == "error":
@@ -304,8 +319,8 @@ class Prefill:
         """The scratch file holding change ``number``'s content, once whole (None:
         the checkout writes it)."""
         if number < len(self._done) and self._done[number]:
-            self._done[number] = 0
-            return os.fsencode(scratch_path(str(self.scratch), number))
+            where, self._done[number] = self._done[number], 0
+            return os.fsencode(scratch_path(str(self.scratch), where, number))
         return None
 
     def stop(self) -> None:
