@@ -24,6 +24,7 @@ from dvault.workspace import lostfound
 from dvault.workspace.checkout import CheckoutReport
 from dvault.workspace.limits import check_room
 from dvault.workspace.mergestate import refuse_if_merging
+from dvault.workspace.prefill import Prefill
 from dvault.workspace.safety import adopted_roots, check_changes
 from dvault.workspace.scan import in_scopes
 
@@ -131,6 +132,7 @@ def checkout_initial(
     empty_workspace: bool = False,
     accept_roots: bool = False,
     force: bool = False,
+    prefill: Prefill | None = None,
 ) -> CheckoutReport:
     """First checkout of a fresh clone: everything is new, HEAD goes to ``branch``.
 
@@ -138,7 +140,8 @@ def checkout_initial(
     local files in the way: there are none. A project that tracks nothing yet takes
     the roots the target's tree holds (see ``workspace.safety.adopted_roots``). Files in
     the way are refused, naming them, unless ``force`` (``dvault checkout --pin
-    --force`` in a fresh git clone).
+    --force`` in a fresh git clone). ``prefill``: files of an empty workspace the fetch
+    already wrote (:func:`dvault.workspace.checkout.fill_empty`).
     """
     with repo.locked():
 
@@ -151,7 +154,7 @@ def checkout_initial(
                 repo.refs.set_head(None, target, "clone")
 
         if empty_workspace:  # a fresh clone: nothing to compare with, stream it
-            report = _fill(repo, target, move_head, accept_roots)
+            report = _fill(repo, target, move_head, accept_roots, prefill)
         else:
             report = switch_core(
                 repo, target, None, force, move_head, initial=True, accept_roots=accept_roots
@@ -161,12 +164,17 @@ def checkout_initial(
 
 
 def _fill(
-    repo: Repository, target_id: ObjectId, move_head: MoveHead, accept: bool
+    repo: Repository,
+    target_id: ObjectId,
+    move_head: MoveHead,
+    accept: bool,
+    prefill: Prefill | None = None,
 ) -> CheckoutReport:
     """:func:`checkout_initial` into an empty workspace (lock held), in batches."""
     target = repo.read_commit(target_id)
     roots = adopted_roots(repo, target, {}, accept, fresh=True)
-    report = co.fill_empty(repo, target.tree, target.roots, repo.state.sparse(), repo.progress)
+    sparse = repo.state.sparse()
+    report = co.fill_empty(repo, target.tree, target.roots, sparse, repo.progress, prefill)
     report.roots_not_tracked = sorted(target.roots.keys() - roots.keys())
     repo.state.set_roots(roots)
     move_head()

@@ -29,13 +29,14 @@ from dvault.remote import fetch as remote_fetch
 from dvault.remote import push as remote_push
 from dvault.remote.backend import Backend, RemoteError, RemoteSpec, RemoteTampered
 from dvault.remote.encrypted import EncryptedBackend
-from dvault.remote.fetch import FetchReport, bring_in, fetch_view
+from dvault.remote.fetch import CheckPack, FetchReport, bring_in, fetch_view
 from dvault.remote.push import Announce, PushReport, is_ancestor
 from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
 from dvault.repository import ProgressFactory, Repository
 from dvault.revisions import peel
 from dvault.workspace.checkout import CheckoutReport
+from dvault.workspace.prefill import Prefill
 
 
 def push(
@@ -198,6 +199,7 @@ def clone(
     trust = trust or CloneTrust()
     encrypted = trust.encrypted or trust.key_id is not None
     spec = RemoteSpec("origin", url, endpoint, region, None, profile, encrypted, trust.key_id)
+    prefill: list[Prefill] = []  # planned by the fetch once the trees are here
     try:
         repo = Repository.init(dest, at_git_root=False)
         if progress is not None:  # the fetch and the checkout report to it
@@ -221,14 +223,35 @@ def clone(
             scopes = [p.strip("/") for p in paths] if paths else None
             # a plain clone takes every branch and tag; --rev or paths take just that one
             names = [ref] if rev or scopes else None
-            fetch_view(repo, remote, view, names, scopes, history=scopes is None)
+
+            def plan_files() -> CheckPack | None:
+                """Once the trees are here: the files to write from the fetched bytes."""
+                if not created:  # files may be in the way: the checkout compares first
+                    return None
+                if prefill:  # planned already (the fetch is retrying after a bad pack)
+                    return prefill[-1].check
+                tip = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
+                sparse = [s.encode() for s in scopes] if scopes else None
+                prefill.append(Prefill(repo, repo.read_commit(tip).tree, sparse))
+                return prefill[-1].check
+
+            history = scopes is None
+            fetch_view(repo, remote, view, names, scopes, history, before_data=plan_files)
+            for planned in prefill:
+                planned.stop()  # the packs are all checked: the workers are done
             trim_heap()  # the fetch's object maps are gone: not carried into the checkout
             if scopes:
                 repo.state.set_sparse(scopes)
             target = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
             branch = ref[len(HEADS) :] if ref.startswith(HEADS) else None
-            return checkout_initial(repo, target, branch, empty_workspace=created)
+            filled = prefill[-1] if prefill else None
+            report = checkout_initial(repo, target, branch, empty_workspace=created, prefill=filled)
+            if filled is not None:
+                filled.close()  # scratch files the checkout did not use (none, normally)
+            return report
     except BaseException:  # whatever it was (a bug's RecursionError too): nothing half-made
+        for planned in prefill:
+            planned.close()
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         else:

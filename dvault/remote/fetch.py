@@ -5,7 +5,9 @@ Metadata (commits, trees, chunk lists, tags) is read first, object by object, wi
 reads; then file data is brought in pack by pack: a whole pack is downloaded when most of
 it is needed, otherwise only the needed objects are read with coalesced range reads. Every
 object is decompressed and verified against its id before it is stored, and nothing is
-written to the workspace until every object a checkout needs is in the local store.
+written to the workspace until every object a checkout needs is in the local store (a
+clone may meanwhile write file contents to scratch files under ``.dvault/tmp`` from the
+verified bytes, see ``before_data`` and workspace/prefill.py).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ if TYPE_CHECKING:
 
 Tick = Callable[[int], None]
 _T = TypeVar("_T")
+CheckPack = Callable[[Path, str], PackCheck]
+"""What checks a whole downloaded pack: :func:`check_pack`, or a stand-in that also
+uses the verified bytes (a clone writes its files from them: workspace/prefill.py)."""
+BeforeData = Callable[[], CheckPack | None]
+"""Called once every metadata object is stored and indexed, before file data is
+transferred; may return a :data:`CheckPack` to check the downloaded packs with."""
 
 WHOLE_PACK_SHARE = 0.5
 """Download a whole pack when at least this share of its bytes is needed."""
@@ -126,11 +134,13 @@ def fetch_view(
     scopes: list[str] | None,
     history: bool,
     all_history: bool = False,
+    before_data: BeforeData | None = None,
 ) -> FetchReport:
     """Fetch what ``view`` (a loaded, not yet accepted ref log) names. The view is
     accepted — the graph check run, the verified position advanced — only after every
     object arrived (so the check reads the commit graph locally), and tracking refs move
-    only then: a refused fetch moves nothing and reports the same again next time."""
+    only then: a refused fetch moves nothing and reports the same again next time.
+    ``before_data``: see :data:`BeforeData`."""
     state = view.state
     if not state.refs and state.seq < 0 and remote.backend.size(MARKER) is None:
         raise RemoteError(
@@ -147,7 +157,17 @@ def fetch_view(
     remote.refresh_catalog()
     starts = [ObjectId(bytes.fromhex(h)) for h in wanted.values()]
     pins = [ObjectId(bytes.fromhex(h)) for r, h in wanted.items() if r not in unpinned]
-    bring_in(repo, remote, starts, scopes, history, report, all_history, released=(gone, pins))
+    bring_in(
+        repo,
+        remote,
+        starts,
+        scopes,
+        history,
+        report,
+        all_history,
+        released=(gone, pins),
+        before_data=before_data,
+    )
     remote.log.accept(view)
     record_tracking(repo.refs, remote, view, [r for r in wanted if r.startswith(HEADS)])
     for ref, hex_id in wanted.items():
@@ -166,6 +186,7 @@ def bring_in(
     report: FetchReport,
     deepen: bool = False,
     released: tuple[Collection[str], list[ObjectId]] = ((), []),
+    before_data: BeforeData | None = None,
 ) -> None:
     """Make every object reachable from ``starts`` (within ``scopes``) present locally.
 
@@ -197,7 +218,16 @@ def bring_in(
         while True:
             try:
                 _bring_in_once(
-                    repo, remote, starts, scopes, history, report, writer, boundary, released
+                    repo,
+                    remote,
+                    starts,
+                    scopes,
+                    history,
+                    report,
+                    writer,
+                    boundary,
+                    released,
+                    before_data,
                 )
                 break
             except _BadCopies as bad:
@@ -238,6 +268,7 @@ def _bring_in_once(
     writer: ObjectWriter,
     boundary: set[ObjectId],
     released_ids: tuple[Collection[str], list[ObjectId]] = ((), []),
+    before_data: BeforeData | None = None,
 ) -> None:
     store = repo.store
 
@@ -299,7 +330,7 @@ def _bring_in_once(
     for oid in here:
         del needed[oid]
     del here
-    _transfer(repo, remote, needed, writer, report)
+    _transfer(repo, remote, needed, writer, report, before_data)
 
 
 def _local_tips(repo: Repository) -> list[bytes]:
@@ -351,10 +382,12 @@ def _transfer(
     needed: dict[ObjectId, ObjectType],
     writer: ObjectWriter,
     report: FetchReport,
+    before_data: BeforeData | None = None,
 ) -> None:
     """Bring in ``needed`` (emptied here once the transfer is planned: at a million
     objects it and the remote catalog are most of a clone's memory, and a clone that
-    downloads whole packs needs neither while indexing them)."""
+    downloads whole packs needs neither while indexing them). ``before_data`` is called
+    after that, so that what it plans does not share the peak with them."""
     # first the bytes needed per pack, then entries only for packs read in part: a clone
     # downloads whole packs, and a million (id, entry) pairs would cost ~300 MB
     share: dict[str, int] = defaultdict(int)
@@ -382,11 +415,15 @@ def _transfer(
                 by_pack[located[0]].append((oid, located[1]))
     needed.clear()
     remote.catalog.release()
+    check: CheckPack = check_pack
+    if before_data is not None:
+        writer.flush()  # the metadata sealed and indexed: readable through the store
+        check = before_data() or check_pack
     total = sum(remote.catalog.packs[p] for p in whole) + sum(share[p] for p in by_pack)
     bad: dict[str, str] = {}
     with repo.progress("fetch", total) as tick, ThreadPoolExecutor(THREADS) as pool:
         downloads = [
-            pool.submit(_download_pack, repo, remote, pack, tick, writer) for pack in whole
+            pool.submit(_download_pack, repo, remote, pack, tick, writer, check) for pack in whole
         ]
         reads = [
             pool.submit(_read_ranges, remote, pack, items, writer, tick, bad)
@@ -434,7 +471,12 @@ class _Counted(Generic[_T]):
 
 
 def _download_pack(
-    repo: Repository, remote: Remote, name: str, tick: Tick, writer: ObjectWriter
+    repo: Repository,
+    remote: Remote,
+    name: str,
+    tick: Tick,
+    writer: ObjectWriter,
+    check: CheckPack = check_pack,
 ) -> tuple[str, bytes, int, int] | tuple[str, int]:
     """Download a whole pack (bounded by its listed size), verify it (its name, footer and
     every object: :func:`check_pack`), then move it into place; returns its footer (56
@@ -455,7 +497,7 @@ def _download_pack(
             )
         where = f"remote {remote.describe()}"
         try:
-            found = check_pack(tmp, name)
+            found = check(tmp, name)
         except (CorruptPack, CorruptObject) as exc:
             return f"{where}: {exc}", 0
         if not found.ok:

@@ -12,7 +12,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -77,6 +77,9 @@ def _reread_entry(key: int, oid: bytes) -> tuple[int, PackEntry]:
     )
     return key >> 224, entry
 
+
+READ_AHEAD = 8
+"""Chunks a large file's read runs ahead of its writing, with a pool (iter_file_content)."""
 
 CHUNKS_AHEAD = 16
 """Chunks in flight per chunk worker: enough to keep every worker busy while the oldest
@@ -296,12 +299,17 @@ class ObjectStore:
     def get(self, oid: bytes, expect: ObjectType | None = None) -> Object:
         return decode_expected(oid, *self.get_raw(oid), expect)
 
-    def iter_file_content(self, oid: bytes, size: int | None = None) -> Iterator[bytes]:
+    def iter_file_content(
+        self, oid: bytes, size: int | None = None, pool: Executor | None = None
+    ) -> Iterator[bytes]:
         """The bytes of a file (a blob or a chunk list), one verified piece at a time.
 
         With ``size`` (what a tree entry says), content of any other size is refused
         before its first byte, so a checkout never writes more than the tree announced
-        (and checked against its limits). A chunk list is streamed, never decoded whole."""
+        (and checked against its limits). A chunk list is streamed, never decoded whole.
+        With ``pool``, a chunk list's chunks are read, decompressed and hashed on its
+        threads, a few ahead of the caller (zstd and blake3 release the GIL), so one
+        large file is read on every core while the caller writes it."""
         kind, raw = self.get_raw(oid)
         if kind == ObjectType.BLOB:
             if size is not None and len(raw) != size:
@@ -313,8 +321,16 @@ class ObjectStore:
                 raise CorruptObject(
                     f"chunk list {oid.hex()} is {total} bytes, its tree says {size}"
                 )
-            for chunk_id, length in pairs:
-                ckind, data = self.get_raw(chunk_id)
+            read = self.get_raw
+
+            def fetch(pair: tuple[ObjectId, int]) -> tuple[ObjectId, int, ObjectType, bytes]:
+                return (*pair, *read(pair[0]))
+
+            if pool is None:
+                fetched: Iterator[tuple[ObjectId, int, ObjectType, bytes]] = map(fetch, pairs)
+            else:  # the window bounds memory: READ_AHEAD chunks of at most 1 MiB
+                fetched = ordered_map(pool, fetch, pairs, READ_AHEAD)
+            for chunk_id, length, ckind, data in fetched:
                 if ckind != ObjectType.BLOB or len(data) != length:
                     raise CorruptObject(f"chunk {chunk_id.hex()} of {oid.hex()} does not match")
                 yield data

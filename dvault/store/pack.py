@@ -27,7 +27,7 @@ import contextlib
 import os
 import struct
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -481,6 +481,10 @@ def read_footer_bytes(
     return footer, footer_offset
 
 
+Verified = Callable[[PackEntry, bytes], None]
+"""Takes an object's entry and its body once the body passed its hash check."""
+
+
 @dataclass(frozen=True)
 class PackCheck:
     """What :func:`check_pack` found in a whole pack file."""
@@ -495,13 +499,18 @@ class PackCheck:
         return not self.damaged and not self.misnamed
 
 
-def check_pack(path: Path, name: str) -> PackCheck:
+def check_pack(path: Path, name: str, each: Verified | None = None) -> PackCheck:
     """Check a whole pack file that claims to be pack ``name``: header, trailer and footer
     (CorruptPack when they are unreadable), every object it lists (decompressed and
     hashed), and its name (a version 2 name is the digest of every byte). One sequential
     pass reads each object once and feeds the same bytes to the digest (a second pass
     only for a footer whose entries are out of order, which no dvault writer makes), in
-    buffers of one object: memory stays that of the largest object."""
+    buffers of one object: memory stays that of the largest object.
+
+    ``each(entry, body)`` is given every object whose body passed its hash check, as it
+    is checked: a clone writes work-tree files from those bytes instead of reading them
+    back from the store (workspace/prefill.py). An object of a pack that fails is still
+    its id's content; whether the pack is kept is the caller's decision."""
     footer, footer_offset = read_footer_bytes(path, name=name)
     where = f"pack {name[:16]}"
     damaged: dict[ObjectId, str] = {}
@@ -522,9 +531,14 @@ def check_pack(path: Path, name: str) -> PackCheck:
                     in_order = False
                     stored = os.pread(f.fileno(), entry.stored_len, entry.offset)
                 try:
-                    unpack_object(entry.id, entry, stored, f"object {entry.id.hex()} in {where}")
+                    body = unpack_object(
+                        entry.id, entry, stored, f"object {entry.id.hex()} in {where}"
+                    )
                 except CorruptObject as exc:
                     damaged.setdefault(entry.id, str(exc))
+                    continue
+                if each is not None:
+                    each(entry, body)
             if digest is not None and not in_order:
                 f.seek(0)
                 digest, position = blake3(), 0

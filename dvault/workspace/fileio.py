@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dvault.chunking import CHUNK_THRESHOLD
@@ -123,16 +124,23 @@ def write_temp(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
     return tmp
 
 
+READERS = min(8, os.cpu_count() or 1)
+"""Threads reading one chunked file's chunks ahead of its writing (store.iter_file_content)."""
+
+
 def _write_large(store: ObjectStore, full: bytes, tmp: bytes, entry: TreeEntry, mode: int) -> None:
     """A chunked file bypasses the page cache, like a pack (see store/appendfile): copying
     gigabytes into the cache costs more than decompressing them, and evicts what the
-    user was working with."""
+    user was working with. Its chunks are read, decompressed and hashed a few ahead on
+    a pool while this thread writes: a 128 MiB checkpoint, alone on the critical path of
+    a checkout, took 0.75 s read and written on one thread."""
     out = AppendFile(tmp, mode=mode)
     written = 0
     try:
-        for piece in store.iter_file_content(entry.id, entry.size):
-            out.write(piece)
-            written += len(piece)
+        with ThreadPoolExecutor(READERS, thread_name_prefix="dvault-read") as pool:
+            for piece in store.iter_file_content(entry.id, entry.size, pool):
+                out.write(piece)
+                written += len(piece)
         _check_size(full, entry, written)
         out.finish()
     except BaseException:
