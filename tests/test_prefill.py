@@ -44,6 +44,12 @@ def _tree_files(root: Path) -> dict[str, tuple[str, bool]]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _prefill_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These projects are small: prefill them anyway (one test turns this back)."""
+    monkeypatch.setattr(prefill_module, "MIN_FILES", 0)
+
+
 @pytest.fixture
 def pushed(tmp_path: Path) -> Iterator[tuple[Repo, Path]]:
     """Small files (some identical), an empty one, an executable, a symlink, an empty
@@ -86,6 +92,26 @@ def test_clone_restores_every_file_and_leaves_no_scratch(
     with Repo.open(dest) as copy:
         status = copy.status()
         assert not (status.modified or status.untracked or status.deleted or status.staged)
+
+
+def test_a_small_clone_starts_no_workers_and_restores_the_same(
+    pushed: tuple[Repo, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below MIN_FILES and MIN_BYTES the worker processes cost more than they save: the
+    plan says so, nothing is prefilled, and the checkout writes the same files."""
+    monkeypatch.setattr(prefill_module, "MIN_FILES", 1000)
+    repo, remote = pushed
+    with Repository.open(repo.root) as source:
+        _, head = source.refs.head()
+        assert head is not None
+        tree = source.read_commit(head).tree
+        planned = Prefill(source, tree, None)
+        assert not planned.worth and planned.planned_files < 1000
+        assert not planned.scratch.exists()
+        planned.close()
+    dest = tmp_path / "small"
+    clone(str(remote), dest)
+    assert _tree_files(dest) == _tree_files(repo.root)
 
 
 def _fetch_with_prefill(remote_dir: Path, dest: Path) -> tuple[Repository, Prefill, ObjectId]:

@@ -228,12 +228,11 @@ def clone(
                 """Once the trees are here: the files to write from the fetched bytes."""
                 if not created:  # files may be in the way: the checkout compares first
                     return None
-                if prefill:  # planned already (the fetch is retrying after a bad pack)
-                    return prefill[-1].check
-                tip = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
-                sparse = [s.encode() for s in scopes] if scopes else None
-                prefill.append(Prefill(repo, repo.read_commit(tip).tree, sparse))
-                return prefill[-1].check
+                if not prefill:  # else planned already (the fetch retries after a bad pack)
+                    tip = peel(repo, ObjectId(bytes.fromhex(target_hex)), ref)
+                    sparse = [s.encode() for s in scopes] if scopes else None
+                    prefill.append(Prefill(repo, repo.read_commit(tip).tree, sparse))
+                return prefill[-1].check if prefill[-1].worth else None
 
             history = scopes is None
             fetch_view(repo, remote, view, names, scopes, history, before_data=plan_files)

@@ -37,6 +37,7 @@ import threading
 import uuid
 from array import array
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from dvault.chunking import CHUNK_THRESHOLD, MIN_SIZE
@@ -64,6 +65,10 @@ PLAN_FILES = 1 << 20
 PLAN_PIECES = 1 << 18
 """Chunks of chunked files planned at most (64 GiB of content at the average chunk
 size); a chunked file past the budget is written by the checkout."""
+MIN_FILES = 1000
+MIN_BYTES = 64 << 20
+"""A clone of fewer files and bytes than these is not prefilled: starting the worker
+processes (~0.2 s each, spawned) costs more than the second read they save."""
 MIN_PIECE = MIN_SIZE // 4
 """A chunked file of more than ``size // MIN_PIECE + 16`` chunks is not planned: no
 writer cuts such small chunks (a hostile list repeating a 1-byte chunk would be)."""
@@ -192,7 +197,14 @@ class Prefill:
         self._done = bytearray()
         self.changes: list[Change] | None = []
         """Every change of the checkout, when there are at most KEEP_CHANGES."""
+        self.planned_files = self.planned_bytes = 0
+        self._running: dict[Connection, BaseProcess] = {}
         self._plan(repo, tree, sparse)
+        self.worth = self.planned_files >= MIN_FILES or self.planned_bytes >= MIN_BYTES
+        """Whether the workers run: when not, the checkout writes every file (:meth:`take`
+        has nothing) and only the plan's changes are reused."""
+        if not self.worth:
+            return
         self.scratch.mkdir()
         self._idle: queue.Queue[Connection] = queue.Queue()
         payloads = [(str(self.scratch), worker) for worker in range(WORKERS)]
@@ -238,6 +250,7 @@ class Prefill:
             else:  # a blob, not here yet: it comes with the file data
                 self._add(new.id, key)
         check_room(repo.config, repo.root, total, files)
+        self.planned_files, self.planned_bytes = files, total
         budget = PLAN_PIECES
         for number, key, oid, size in chunked:
             budget -= self._plan_chunks(repo, number, key, oid, size, budget)
