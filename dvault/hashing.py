@@ -2,7 +2,9 @@
 
 The header ``b"<type> <length>\\0"`` (as in git) domain-separates the object types, so a
 blob can never have the id of a tree with the same bytes, and lets a reader in any
-language recompute an id from the type and body alone.
+language recompute an id from the type and body alone. The object types and the object
+format version live here, below the codecs (``objects``, ``treeobjects``,
+``commitobjects``) that share them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ ObjectId = NewType("ObjectId", bytes)
 """32 raw bytes. Shown to users as 64 lowercase hex digits, abbreviable to a unique prefix."""
 
 ID_SIZE = 32
+
+FORMAT_VERSION = 1
+"""The version objects are written in: a chunk list's first byte and the ``version`` field
+of a commit or tag (docs/format.md; each tree node kind has a version byte of its own)."""
 
 
 class ObjectType(enum.IntEnum):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import CorruptObject, DvaultError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Tag, Tree, TreeFanout, TreeShard, chunk_refs, decode
+from dvault.objects import chunk_refs, decode
 from dvault.reachability import ReadRaw, TypeOf
+from dvault.treeobjects import Tree, TreeFanout, TreeShard
 from dvault.trees import MAX_DEPTH
 
 Hits = dict[ObjectId, list[str]]

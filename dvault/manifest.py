@@ -44,9 +44,9 @@ from typing import IO
 from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, temp_name
 from dvault.hashing import ObjectType
-from dvault.objects import MODE_EXEC, MODE_LINK
 from dvault.openlineage import dvault_version
 from dvault.repository import Repository
+from dvault.treeobjects import MODE_EXEC, MODE_LINK
 from dvault.trees.nodes import expand, lookup
 
 FORMATS = (".csv", ".json")

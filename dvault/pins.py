@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dvault.commitobjects import Commit
 from dvault.errors import UsageError
 from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root, read_file_at
 from dvault.hashing import from_hex
 from dvault.names import is_control, root_problem
-from dvault.objects import Commit
 from dvault.trees import EMPTY_TREE, lookup, walk
 
 if TYPE_CHECKING:

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from dvault.commitobjects import Commit, Tag
 from dvault.environment import recorded_id
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, ShardRef, Tag, Tree, TreeFanout, TreeShard, chunk_refs, decode
+from dvault.objects import chunk_refs, decode
+from dvault.treeobjects import ShardRef, Tree, TreeFanout, TreeShard
 from dvault.trees import EMPTY_TREE, MAX_DEPTH, check_child, is_directory_node
 
 ReadRaw = Callable[[bytes], tuple[ObjectType, bytes]]

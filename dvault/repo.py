@@ -7,6 +7,8 @@ two ``dvault commit`` processes are serialised, never interleaved.
 :class:`Repo` is the plumbing handle (:class:`~dvault.repository.Repository`) with one
 method per operation; each body is one call into ``dvault/ops/`` (or a subsystem), where
 the operation lives as a function over the handle. Nothing below this floor imports it.
+The methods for remotes (``add_remote`` ... ``set_default_remote``, ``push``, ``fetch``,
+``pull``, ``clone``) are in ``dvault/reporemotes.py``, which ``Repo`` inherits them from.
 
 Each operation's module is imported when its method is first called (``# deferred:
 start-up``): a process loads the handle and the one operation it runs — ``status`` the
@@ -23,17 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 from dvault.hashing import ObjectId
 from dvault.names import KINDS as KINDS  # re-exported: its home is dvault.names
+from dvault.reporemotes import RemoteMethods
 from dvault.repository import DEFAULT_BRANCH as DEFAULT_BRANCH
 from dvault.repository import DVAULT_DIR as DVAULT_DIR
-from dvault.repository import Repository
 
 if TYPE_CHECKING:
+    from dvault.commitobjects import Tag
     from dvault.datasheet import Datasheet
     from dvault.environment import Recorded
     from dvault.lineage import Graph
     from dvault.maintenance.gc import GcReport
     from dvault.maintenance.repair import RepairReport
-    from dvault.objects import Tag
     from dvault.ops.conflicts import ContinueReport
     from dvault.ops.log import LogEntry
     from dvault.ops.merge import MergeReport
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
     from dvault.ops.undo import ResetReport, RevertReport
     from dvault.pins import PinState
     from dvault.reader import Snapshot
-    from dvault.remote.backend import RemoteSpec
-    from dvault.remote.fetch import FetchReport
-    from dvault.remote.push import PushReport
     from dvault.review import Review
     from dvault.signing import SignatureCheck, Signers
     from dvault.stats import Stats
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
     from dvault.workspace.status import Status
 
 
-class Repo(Repository):
+class Repo(RemoteMethods):
     """An open dvault project: the operations of the command line as methods.
 
     Get one with :meth:`open` (an existing project, searching parent directories),
@@ -305,136 +304,7 @@ class Repo(Repository):
 
         return commits.read_tag(self, oid)
 
-    # -- remotes --------------------------------------------------------------------------
-
-    def add_remote(
-        self,
-        name: str,
-        url: str,
-        endpoint: str | None = None,
-        region: str | None = None,
-        retention_days: int | None = None,
-        profile: str | None = None,
-        protect: list[str] | None = None,
-        encrypt: bool = False,
-        kdf_cost: int | None = None,
-        init: bool = False,
-    ) -> RemoteSpec:
-        """Record a remote in ``.dvault/config`` (never credentials). ``protect`` names
-        branches (glob patterns) that only fast-forward on it, even when forced: they are
-        written into the remote's create-only marker now, so they bind every client. With
-        ``encrypt`` the remote is first set up for client-side encryption (or joined, when
-        it already is): see dvault/remote/keys.py. A directory remote must already be a
-        dvault remote unless ``init`` creates it (under an existing parent directory)."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        return remotes.add_remote(
-            self,
-            name,
-            url,
-            endpoint,
-            region,
-            retention_days,
-            profile,
-            protect,
-            encrypt,
-            kdf_cost,
-            init,
-        )
-
-    def init_remote(self, name: str) -> bool:
-        """Create a configured remote's location (``dvault remote init``); False when it
-        already was a dvault remote."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        return remotes.init_remote(self, name)
-
-    def remove_remote(self, name: str) -> None:
-        """Forget a remote (config, tracking refs, caches); the remote itself is untouched."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        remotes.remove_remote(self, name)
-
-    def remotes(self) -> dict[str, RemoteSpec]:
-        """Configured remotes by name (``RemoteSpec``: url, endpoint, encrypt, ...)."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        return remotes.remotes(self)
-
-    def default_remote(self) -> tuple[str, str]:
-        """The remote used when none is named, and why (``dvault remote default``)."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        return remotes.default(self)
-
-    def set_default_remote(self, name: str) -> None:
-        """Make ``name`` this clone's default remote (``.dvault/config.local``)."""
-        from dvault.ops import remotes  # deferred: start-up
-
-        remotes.set_default(self, name)
-
-    def push(
-        self,
-        remote: str | None = None,
-        refs: list[str] | None = None,
-        force: bool = False,
-        *,
-        tags: bool = True,
-        all_refs: bool = False,
-        dry_run: bool = False,
-    ) -> PushReport:
-        """Send ``remote`` (default: :meth:`default_remote`) the packs it lacks and
-        append the updates of ``refs`` (default: the current branch) to its ref log, with
-        the tags that point into what is pushed unless ``tags`` is false; ``all_refs``:
-        every branch and tag; ``dry_run``: report what would be sent, change nothing."""
-        from dvault.ops import sync  # deferred: start-up
-
-        return sync.push(self, remote, refs, force, tags=tags, all_refs=all_refs, dry_run=dry_run)
-
-    def fetch(
-        self, remote: str | None = None, refs: list[str] | None = None, all_history: bool = False
-    ) -> FetchReport:
-        """Bring in a remote's refs (default: all) and the objects they need, verified;
-        ``all_history`` also the history behind commits fetched without it (the git
-        hooks fetch only the pinned commit), so ``verify`` then checks all of it."""
-        from dvault.ops import sync  # deferred: start-up
-
-        return sync.fetch(self, remote, refs, all_history)
-
-    def pull(
-        self,
-        remote: str | None = None,
-        branch: str | None = None,
-        accept_roots: bool = False,
-        ff_only: bool | None = None,
-    ) -> CheckoutReport | None:
-        """Fetch ``branch`` (default: the current one) and fast-forward the workspace, or
-        merge the fetched branch when the two diverged (``ff_only``, default the config's
-        ``[pull] ff = "only"``, refuses instead); returns the checkout report, or None when
-        already up to date. New tracked roots need ``accept_roots`` (see :meth:`checkout`)."""
-        from dvault.ops import sync  # deferred: start-up
-        from dvault.remote.session import pick_remote  # deferred: start-up
-
-        return sync.pull(self, pick_remote(self, remote), branch, accept_roots, ff_only)[1]
-
-    @classmethod
-    def clone(
-        cls,
-        url: str,
-        dest: Path | str,
-        rev: str | None = None,
-        paths: list[str] | None = None,
-        endpoint: str | None = None,
-        region: str | None = None,
-        profile: str | None = None,
-    ) -> Repo:
-        """Create ``dest`` from the remote at ``url`` and check out ``rev`` (default its
-        main branch); with ``paths``, a partial clone holding only those paths' data."""
-        from dvault.ops import sync  # deferred: start-up
-
-        target = Path(dest).resolve()
-        sync.clone(url, target, rev, paths, endpoint, region, profile)
-        return cls(target)
+    # -- verification, maintenance, review, lineage ---------------------------------------
 
     def verify(
         self,
@@ -451,8 +321,6 @@ class Repo(Repository):
         if remote is None:
             return verify_local(self, revs, read_data, sample)
         return verify_remote(self, pick_remote(self, remote), read_data)
-
-    # -- maintenance, review, lineage -----------------------------------------------------
 
     def gc(self, dry_run: bool = False, keep_within: str = "14d") -> GcReport:
         """Remove objects nothing references (never on remotes); see ``dvault gc``."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from dvault import config as cfg
+from dvault.commitobjects import Commit
 from dvault.errors import (
     NotARepository,
     PathOutsideRepository,
@@ -30,7 +31,6 @@ from dvault.fsutil import write_durable
 from dvault.gitlink import find_git_root
 from dvault.hashing import ObjectId, ObjectType
 from dvault.lock import writer_lock
-from dvault.objects import Commit
 from dvault.store import registry
 
 if TYPE_CHECKING:

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault.commitobjects import Tag
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Tag, decode
+from dvault.objects import decode
 from dvault.reachability import walk
 from dvault.remote.kept import KeptSet, Release
 from dvault.remote.redaction import LoggedRedaction

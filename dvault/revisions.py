@@ -7,9 +7,10 @@ import re
 from collections import deque
 from typing import Protocol
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import CheckFailed, UnknownRevision
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Object, Tag
+from dvault.objects import Object
 from dvault.refs import HEADS, TAGS
 
 

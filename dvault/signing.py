@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 from blake3 import blake3
 
 from dvault import config as cfg
+from dvault.commitobjects import SIGNATURE_ALG, Commit, Signature, Tag, signed_message
 from dvault.config import user_dir
 from dvault.errors import CheckFailed, CorruptObject, UsageError
 from dvault.fsutil import fsync_dir, temp_name
 from dvault.gitlink import find_git_root, read_file_at
 from dvault.hashing import ObjectType
-from dvault.objects import SIGNATURE_ALG, Commit, Signature, Tag, decode, signed_message
+from dvault.objects import decode
 from dvault.repository import Repository
 
 if TYPE_CHECKING:

@@ -23,9 +23,10 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dvault.commitobjects import Commit
 from dvault.errors import DvaultError, UsageError
-from dvault.objects import Commit, TreeEntry
 from dvault.repository import Repository
+from dvault.treeobjects import TreeEntry
 from dvault.trees import diff_trees, lookup, walk
 
 LABEL_BYTES = 1024 * 1024

@@ -16,10 +16,10 @@ import dvault.workspace.checkout as co
 import dvault.workspace.status as status_mod
 from dvault.errors import CorruptObject, DvaultError, StorageError, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
-from dvault.objects import TreeEntry
 from dvault.repo import Repo
 from dvault.store.objectstore import ObjectStore
 from dvault.store.state import RACY_NS, FileStat, StageEntry
+from dvault.treeobjects import TreeEntry
 from dvault.trees import flatten
 
 

@@ -17,15 +17,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dvault import config as cfg
+from dvault.commitobjects import Commit
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import (
+from dvault.reachability import walk as reach
+from dvault.reachability import walk_tree
+from dvault.repo import Repo
+from dvault.store.objectstore import ObjectStore
+from dvault.store.state import StageEntry
+from dvault.treeobjects import (
     MAX_SHARD_DEPTH,
     MODE_DIR,
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
-    Commit,
     ShardRef,
     Tree,
     TreeEntry,
@@ -34,11 +39,6 @@ from dvault.objects import (
     decode_tree,
     shard_key,
 )
-from dvault.reachability import walk as reach
-from dvault.reachability import walk_tree
-from dvault.repo import Repo
-from dvault.store.objectstore import ObjectStore
-from dvault.store.state import StageEntry
 from dvault.trees import (
     EMPTY_TREE,
     SHARD_ENTRIES,

@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 
 from dvault import config as cfg
+from dvault.commitobjects import Commit
 from dvault.errors import CorruptObject, DvaultError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.names import root_problem
-from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK, Commit, Tree, TreeEntry
 from dvault.ops.sync import clone
 from dvault.remote.backend import RemoteSpec
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
 from dvault.remote.registry import open_backend
 from dvault.repo import Repo
 from dvault.store.objectstore import ObjectWriter
+from dvault.treeobjects import MODE_DIR, MODE_FILE, MODE_LINK, Tree, TreeEntry
 from dvault.workspace.safety import UnsafePath, link_problem, probe_case_insensitive
 
 Spec = dict[bytes, Any]  # name -> bytes (file) | ("link", target) | Spec (directory)

@@ -22,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import CorruptObject, CorruptPack, DvaultError
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import Commit, Tag, Tree, TreeEntry, decode
+from dvault.objects import decode
 from dvault.remote.backend import RemoteTampered
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate
 from dvault.store.pack import (
@@ -44,6 +45,7 @@ from dvault.store.pack import (
     scan_records,
     unpack_object,
 )
+from dvault.treeobjects import Tree, TreeEntry
 
 FUZZ = settings(
     max_examples=150,

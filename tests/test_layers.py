@@ -39,7 +39,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "retention",
         ),
     ),
-    ("format", ("objects", "trees", "content", "rechunk", "environment", "envcapture")),
+    (
+        "format",
+        (
+            "objects",
+            "treeobjects",
+            "commitobjects",
+            "trees",
+            "content",
+            "rechunk",
+            "environment",
+            "envcapture",
+        ),
+    ),
     ("storage", ("store", "refs", "revisions", "pins", "reruns")),
     ("handle", ("repository",)),
     (
@@ -67,7 +79,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("operations", ("ops",)),
-    ("api", ("repo", "reader", "fs", "demo")),
+    ("api", ("repo", "reporemotes", "reader", "fs", "demo")),
     ("cli", ("cli", "__main__", "__init__")),
 ]
 """Floors, bottom up, and the top-level modules or packages on each."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dvault.commitobjects import Commit
 from dvault.errors import CheckFailed
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import Commit, Object
+from dvault.objects import Object
 from dvault.revisions import merge_base
 from dvault.trees import EMPTY_TREE
 

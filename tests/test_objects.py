@@ -11,23 +11,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import CorruptObject
-from dvault.hashing import ObjectId, ObjectType, object_id
+from dvault.hashing import FORMAT_VERSION, ObjectId, ObjectType, object_id
 from dvault.names import PROJECT_FILES
-from dvault.objects import (
-    FORMAT_VERSION,
+from dvault.objects import ChunkList, decode, encode
+from dvault.treeobjects import (
     MODE_DIR,
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
     VALID_MODES,
-    ChunkList,
-    Commit,
-    Tag,
     Tree,
     TreeEntry,
-    decode,
-    encode,
 )
 
 # -- strategies ---------------------------------------------------------------------------

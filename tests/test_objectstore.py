@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from dvault.commitobjects import Commit
 from dvault.errors import CorruptObject, MissingObject
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_FILE, ChunkList, Commit, Tree, TreeEntry
+from dvault.objects import ChunkList
 from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import RAW, ZSTD, PackWriter, compress
+from dvault.treeobjects import MODE_FILE, Tree, TreeEntry
 
 TEXT = b"image,label\n" + b"img_0001.png,cat\n" * 4000
 NOISE = random.Random(3).randbytes(40_000)

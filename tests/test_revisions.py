@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import UnknownRevision
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import Commit, Tag
 from dvault.repo import Repo
 
 

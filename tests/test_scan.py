@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dvault.hashing import ObjectType, object_id
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.store.state import RACY_NS, FileStat, StageEntry, WorkspaceState
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.trees import EMPTY_TREE
 from dvault.workspace.scan import DirectoryScanner, Found, Ignore, load_ignore, under, walk
 

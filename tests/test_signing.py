@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from dvault import signing
+from dvault.commitobjects import Commit, Signature, Tag, canonical_json
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Signature, Tag, canonical_json, decode, encode
+from dvault.objects import decode, encode
 
 TREE = ObjectId(bytes(range(32)))
 

@@ -12,10 +12,10 @@ import dvault.workspace.staging as staging_mod
 from dvault.content import hash_stream
 from dvault.errors import PathOutsideRepository, UsageError
 from dvault.hashing import ObjectType, object_id
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.ops.tracking import guess_kind
 from dvault.repo import Repo
 from dvault.store.state import FileStat, StageEntry
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.trees import EMPTY_TREE, flatten
 from dvault.workspace.staging import store_path
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_EXEC, MODE_FILE, VALID_MODES, mode_of
 from dvault.store.state import RACY_NS, FileStat, StageEntry, WorkspaceState, now_ns
+from dvault.treeobjects import MODE_EXEC, MODE_FILE, VALID_MODES, mode_of
 
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 i64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

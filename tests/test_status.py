@@ -12,9 +12,9 @@ import pytest
 
 import dvault.workspace.status as status_mod
 from dvault.content import hash_stream
-from dvault.objects import MODE_EXEC
 from dvault.repo import Repo
 from dvault.store.state import FileStat, StageEntry
+from dvault.treeobjects import MODE_EXEC
 
 PAST_NS = 10_000_000_000
 

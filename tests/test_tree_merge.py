@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_FILE, Object, TreeEntry, decode_tree
+from dvault.objects import Object
+from dvault.treeobjects import MODE_FILE, TreeEntry, decode_tree
 from dvault.trees import build_from_stage, flatten, lookup
 from dvault.trees.build import Built
 from dvault.trees.merge import (

@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, Object
+from dvault.objects import Object
 from dvault.store.objectstore import ObjectStore
 from dvault.store.state import StageEntry
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK
 from dvault.trees import (
     EMPTY_TREE,
     Change,

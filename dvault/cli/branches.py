@@ -11,7 +11,7 @@ from dvault.cli.output import title
 from dvault.errors import UsageError
 
 if TYPE_CHECKING:
-    from dvault.objects import Tag
+    from dvault.commitobjects import Tag
     from dvault.repo import Repo
 
 

@@ -16,10 +16,11 @@ from dvault.cli.switch import warn_pin
 from dvault.errors import PathNotFound, UsageError
 
 if TYPE_CHECKING:
+    from dvault.commitobjects import Commit
     from dvault.hashing import ObjectId
-    from dvault.objects import Commit, TreeEntry
     from dvault.reader import Entry
     from dvault.repo import Repo
+    from dvault.treeobjects import TreeEntry
     from dvault.trees import Change
 
 _LETTERS = {"added": "A", "deleted": "D", "modified": "M"}

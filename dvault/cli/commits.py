@@ -15,7 +15,7 @@ from dvault.errors import UsageError
 from dvault.graphlanes import graph_lines
 
 if TYPE_CHECKING:
-    from dvault.objects import Commit
+    from dvault.commitobjects import Commit
     from dvault.repo import Repo
     from dvault.signing import SignatureCheck
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dvault import config as cfg
 from dvault import gitlink, pins, signing
+from dvault.commitobjects import Commit, Tag
 from dvault.envcapture import capture
 from dvault.environment import META_KEY as ENV_KEY
 from dvault.environment import Environment, Recorded, load
@@ -32,7 +33,6 @@ from dvault.errors import (
 )
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
-from dvault.objects import Commit, Tag
 from dvault.refs import HEADS, TAGS, check_ref_name
 from dvault.repository import Repository
 from dvault.revisions import merge_base

@@ -32,15 +32,16 @@ import os
 import time
 from dataclasses import dataclass
 
+from dvault.commitobjects import Commit
 from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.identity import author
-from dvault.objects import Commit, TreeEntry
 from dvault.ops.commits import lineage_meta, write_lock
 from dvault.ops.switch import switch_core
 from dvault.ops.undo import move_to
 from dvault.repository import Repository
 from dvault.store.objectstore import ObjectWriter
+from dvault.treeobjects import TreeEntry
 from dvault.trees import Change, flatten, lookup
 from dvault.trees.merge import ADD_ADD, BOTH_MODIFIED, Conflict, TreeMerge
 from dvault.trees.textmerge import TEXT_MERGE_LIMIT, is_line_based, with_markers

@@ -14,12 +14,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dvault.commitobjects import Commit
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId
-from dvault.objects import Commit, TreeEntry
 from dvault.refs import TAGS
 from dvault.repository import Repository
 from dvault.revisions import peel
+from dvault.treeobjects import TreeEntry
 from dvault.trees import Change, diff_entries, flatten, lookup
 from dvault.workspace.scan import under
 from dvault.workspace.status import compute_status

@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass, field
 
 from dvault import attributes
+from dvault.commitobjects import Commit
 from dvault.errors import CheckFailed, UncommittedChanges, UsageError
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
-from dvault.objects import MODE_LINK, Commit, TreeEntry
 from dvault.ops.commits import lineage_meta, signer_for
 from dvault.ops.conflicts import marker_files, stop
 from dvault.ops.switch import switch_core
@@ -37,6 +37,7 @@ from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
 from dvault.revisions import merge_base
 from dvault.store.objectstore import ObjectWriter
+from dvault.treeobjects import MODE_LINK, TreeEntry
 from dvault.trees.merge import Conflict, FileMerger, merge_trees
 from dvault.trees.textmerge import TEXT_MERGE_LIMIT, is_line_based, merge_lines
 from dvault.trees.unionmerge import union_lines

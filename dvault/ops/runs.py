@@ -34,11 +34,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dvault import gitlink, reruns
+from dvault.commitobjects import Commit
 from dvault.envcapture import capture
 from dvault.errors import CheckFailed, UsageError
 from dvault.hashing import ObjectId, from_hex
 from dvault.names import root_problem
-from dvault.objects import MODE_DIR, Commit, TreeEntry
 from dvault.ops.commits import commit, signature, signer_for
 from dvault.ops.runinputs import check_inputs, recheck_inputs
 from dvault.ops.tracking import add
@@ -46,6 +46,7 @@ from dvault.repository import Repository
 from dvault.reruns import Output, Record
 from dvault.secretargs import redact_argv, redacted_positions
 from dvault.signing import GOOD, SignatureCheck
+from dvault.treeobjects import MODE_DIR, TreeEntry
 from dvault.trees import lookup, walk
 from dvault.workspace.present import entries_id
 from dvault.workspace.scan import load_ignore

@@ -27,13 +27,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dvault.commitobjects import Commit
 from dvault.errors import UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.identity import author
-from dvault.objects import MODE_DIR, Commit, TreeEntry
 from dvault.refs import STASH
 from dvault.repository import Repository
 from dvault.store.state import StageEntry
+from dvault.treeobjects import MODE_DIR, TreeEntry
 from dvault.trees import Change, diff_trees, expand, lookup
 from dvault.workspace import checkout as co
 from dvault.workspace.mergestate import refuse_if_merging

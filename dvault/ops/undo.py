@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from dvault.commitobjects import Commit
 from dvault.errors import UncommittedChanges, UsageError
 from dvault.hashing import ObjectId
 from dvault.identity import author
-from dvault.objects import Commit, TreeEntry
 from dvault.ops.commits import lineage_meta, write_lock
 from dvault.ops.tracking import update_gitignore
 from dvault.repository import Repository
+from dvault.treeobjects import TreeEntry
 from dvault.trees import Change, diff_trees, flatten, lookup
 from dvault.workspace import checkout as co
 from dvault.workspace.checkout import CheckoutReport

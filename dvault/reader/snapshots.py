@@ -12,11 +12,12 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dvault.commitobjects import Commit
 from dvault.errors import CorruptObject, IsADirectory, NotADirectory, PathNotFound, ReadOnly
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, Commit, TreeEntry
 from dvault.reader.file import VersionFile
 from dvault.reader.source import Source
+from dvault.treeobjects import MODE_DIR, TreeEntry
 from dvault.trees import EMPTY_TREE, MAX_DEPTH, expand, lookup, read_tree
 
 MAX_SYMLINKS = 40

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import (
     CorruptObject,
     CorruptPack,
@@ -28,7 +29,7 @@ from dvault.errors import (
 )
 from dvault.fsutil import fsync_dir
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Tag, decode
+from dvault.objects import decode
 from dvault.reachability import ReadRaw, complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote import released, shallow

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.hashing import ObjectType
-from dvault.objects import Commit, Tag, decode
+from dvault.objects import decode
 from dvault.remote.backend import RemoteTampered
 from dvault.remote.kept import HistoryCommit, KeptSet, history
 from dvault.remote.reflog import is_protected

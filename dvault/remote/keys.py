@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dvault.commitobjects import canonical_json
 from dvault.errors import DvaultError, UsageError
-from dvault.objects import canonical_json
 from dvault.remote.backend import MAX_KEY_SLOT, AlreadyExists, Backend, RemoteError
 from dvault.remote.marker import MARKER, read_marker
 from dvault.remote.marker import marker_bytes as plain_marker

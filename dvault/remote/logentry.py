@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dvault.commitobjects import Signature, canonical_json
 from dvault.errors import CorruptObject, DvaultError
-from dvault.objects import Signature, canonical_json
 from dvault.refs import check_ref_name
 from dvault.remote.backend import RemoteTampered
 from dvault.retention import Duration
@@ -24,7 +24,7 @@ MAX_ENTRY = 4 << 20
 is a hole, never read. Honest pushes never write one (reflog.RemoteRefLog.append)."""
 SIGNATURE_CONTEXT = b"dvault ref-log entry v1\0"
 """Prefix of the message a ref-log entry signature covers, so it can never be replayed as
-a commit or tag signature (objects.SIGNATURE_CONTEXT) or the reverse."""
+a commit or tag signature (commitobjects.SIGNATURE_CONTEXT) or the reverse."""
 
 
 ACTION_KINDS = ("forget", "prune-plan", "prune-done", "redact")

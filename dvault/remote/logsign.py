@@ -21,8 +21,8 @@ from typing import Any
 
 from dvault import config as cfg
 from dvault import signing
+from dvault.commitobjects import Signature
 from dvault.errors import UsageError
-from dvault.objects import Signature
 from dvault.remote.backend import RemoteError
 from dvault.remote.logentry import LogEntry
 from dvault.remote.reflog import LogView

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dvault.objects import canonical_json
+from dvault.commitobjects import canonical_json
 from dvault.remote.backend import MAX_MARKER, Backend, RemoteError, RemoteNotFound, RemoteTampered
 
 MARKER = "dvault-remote.json"

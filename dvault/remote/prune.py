@@ -40,9 +40,10 @@ from typing import Any
 from blake3 import blake3
 
 from dvault import config as cfg
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import MissingObject, UsageError
 from dvault.hashing import ObjectType
-from dvault.objects import Commit, Tag, decode
+from dvault.objects import decode
 from dvault.reachability import walk
 from dvault.remote.admin import Deleter, open_deleter
 from dvault.remote.backend import AlreadyExists, Backend, RemoteError, RemoteSpec

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dvault.commitobjects import Tag
 from dvault.errors import (
     CheckFailed,
     MissingObject,
@@ -33,7 +34,7 @@ from dvault.errors import (
 )
 from dvault.hashing import ObjectId, ObjectType
 from dvault.identity import author
-from dvault.objects import Tag, chunk_refs
+from dvault.objects import chunk_refs
 from dvault.reachability import Reachable, complete_commits, walk
 from dvault.refs import HEADS, TAGS
 from dvault.remote.backend import (

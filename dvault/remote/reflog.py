@@ -44,10 +44,11 @@ from typing import Any
 
 from blake3 import blake3
 
+from dvault.commitobjects import Commit
 from dvault.errors import CheckFailed, DvaultError
 from dvault.fsutil import write_durable
 from dvault.hashing import ObjectType
-from dvault.objects import Commit, decode
+from dvault.objects import decode
 from dvault.remote.backend import (
     AlreadyExists,
     Backend,

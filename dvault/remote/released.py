@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dvault import textsafe
+from dvault.commitobjects import Tag
 from dvault.errors import ContentsReleased, CorruptObject
 from dvault.fsutil import os_error, write_durable
 from dvault.hashing import ObjectId, ObjectType, from_hex
-from dvault.objects import Tag, decode
+from dvault.objects import decode
 from dvault.reachability import ReadRaw, TypeOf
 from dvault.remote.kept import Ignored, Release
 from dvault.remote.logsign import trusted_signers

@@ -37,9 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvault.commitobjects import Commit, Tag
 from dvault.errors import DvaultError, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import Commit, Tag, decode
+from dvault.objects import decode
 from dvault.reachability import Reachable, walk
 from dvault.remote.backend import RemoteError
 from dvault.remote.bulkread import METADATA, MetadataCache

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from dvault.errors import UsageError
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import (
+from dvault.treeobjects import (
     MAX_SHARD_DEPTH,
     MODE_DIR,
     ShardRef,

@@ -8,11 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dvault.hashing import ObjectId
-from dvault.objects import (
-    TreeEntry,
-    TreeFanout,
-    TreeNode,
-)
+from dvault.treeobjects import TreeEntry, TreeFanout, TreeNode
 from dvault.trees.nodes import (
     EMPTY_TREE,
     MAX_DEPTH,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dvault.hashing import ObjectId
-from dvault.objects import TreeEntry, TreeNode
+from dvault.treeobjects import TreeEntry, TreeNode
 from dvault.trees.build import Built, update_tree
 from dvault.trees.diff import _differing
 from dvault.trees.nodes import (

@@ -10,9 +10,9 @@ from typing import Protocol
 
 from dvault.errors import CorruptObject
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import (
+from dvault.objects import Object
+from dvault.treeobjects import (
     MODE_DIR,
-    Object,
     ShardRef,
     Tree,
     TreeEntry,

@@ -27,10 +27,10 @@ from dvault import textsafe
 from dvault.errors import UsageError
 from dvault.fsutil import fsync_dir, os_error, sync_filesystem, write_durable
 from dvault.hashing import ObjectId
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.repository import ProgressFactory, Repository
 from dvault.store import erased
 from dvault.store.state import FileStat, StageEntry, now_ns
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
 from dvault.workspace.fileio import write_temp
 from dvault.workspace.limits import check_room

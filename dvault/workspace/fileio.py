@@ -19,10 +19,10 @@ from dvault.chunking import CHUNK_THRESHOLD
 from dvault.errors import CorruptObject, UsageError
 from dvault.fsutil import FdReader, os_error
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.rechunk import previous_chunks
 from dvault.store.appendfile import AppendFile
 from dvault.store.state import FileStat, StageEntry, now_ns
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.trees import EMPTY_TREE
 from dvault.workspace.safety import link_problem
 from dvault.workspace.scan import CHECKOUT_TEMP_SUFFIX

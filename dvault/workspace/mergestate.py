@@ -22,8 +22,8 @@ from typing import Any
 from dvault.errors import StorageError, UsageError
 from dvault.fsutil import fsync_dir, write_durable
 from dvault.hashing import ObjectId
-from dvault.objects import TreeEntry
 from dvault.repository import Repository
+from dvault.treeobjects import TreeEntry
 
 MERGE_STATE = "MERGE_STATE"
 VERSION = 1

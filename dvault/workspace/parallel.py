@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from dvault.errors import DvaultError, StorageError
-from dvault.objects import TreeEntry
 from dvault.repository import Repository
 from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import PackEntry
 from dvault.store.state import FileStat, StageEntry
+from dvault.treeobjects import TreeEntry
 from dvault.workspace.fileio import store_path, write_temp
 from dvault.workspace.processes import PROGRESS_BYTES, run_workers, start
 

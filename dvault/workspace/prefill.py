@@ -44,9 +44,10 @@ from dvault.chunking import CHUNK_THRESHOLD, MIN_SIZE
 from dvault.errors import CorruptObject, CorruptPack, DvaultError, StorageError
 from dvault.fsutil import os_error
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_EXEC, chunk_refs
+from dvault.objects import chunk_refs
 from dvault.repository import Repository
 from dvault.store.pack import FOOTER_ENTRY, PackCheck, PackEntry, check_pack, read_footer_bytes
+from dvault.treeobjects import MODE_EXEC
 from dvault.trees import Change, diff_trees
 from dvault.workspace.limits import check_room, limits
 from dvault.workspace.processes import start

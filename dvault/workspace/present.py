@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dvault.hashing import ObjectId
-from dvault.objects import MODE_DIR
 from dvault.repository import Repository
 from dvault.store.state import StageEntry
+from dvault.treeobjects import MODE_DIR
 from dvault.trees.build import build_from_sorted
 from dvault.workspace.scan import load_ignore, walk
 from dvault.workspace.status import hash_many

@@ -36,13 +36,14 @@ import stat
 from collections.abc import Iterable, Mapping
 
 from dvault import config as cfg
+from dvault.commitobjects import Commit
 from dvault.errors import CorruptObject, UsageError
 from dvault.hashing import ObjectId
 from dvault.names import RESERVED as RESERVED  # re-exported: its home is dvault.names
 from dvault.names import check_root, reserved_name
 from dvault.names import fold as fold  # re-exported
-from dvault.objects import Commit, TreeEntry
 from dvault.repository import Repository
+from dvault.treeobjects import TreeEntry
 from dvault.trees import Change, find_entry, lookup, read_tree
 
 MAX_LINK_TARGET = 4095

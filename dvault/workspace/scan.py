@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from blake3 import blake3
 
 from dvault.errors import StorageError
-from dvault.objects import MODE_DIR
 from dvault.store.state import MAX_DBS, RACY_NS, STAGE_LAYOUT, FileStat, WorkspaceState
+from dvault.treeobjects import MODE_DIR
 from dvault.workspace.walk import (  # re-exported: the scan's callers import them here
     ALWAYS_IGNORED as ALWAYS_IGNORED,
 )

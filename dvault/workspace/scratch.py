@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dvault.objects import TreeEntry
+from dvault.treeobjects import TreeEntry
 from dvault.trees import walk
 from dvault.workspace.fileio import write_temp
 from dvault.workspace.safety import UnsafePath, link_problem

@@ -18,11 +18,11 @@ from typing import Any
 from dvault.chunking import CHUNK_THRESHOLD
 from dvault.errors import CorruptObject, CorruptPack, MissingObject, UsageError
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR
 from dvault.repository import Repository
 from dvault.store import state as stored
 from dvault.store.objectstore import ObjectWriter
 from dvault.store.state import RACY_NS, FileStat, StageEntry, WorkspaceState
+from dvault.treeobjects import MODE_DIR
 from dvault.trees import EMPTY_TREE, EMPTY_TREE_BODY, Leaf, build_from_sorted, update_tree
 from dvault.workspace.fileio import store_path
 from dvault.workspace.parallel import StoreWorkers

@@ -19,10 +19,10 @@ from dvault.chunking import CHUNK_THRESHOLD
 from dvault.content import ChunkHasher, hash_each, hash_on, hash_stream
 from dvault.errors import DvaultError
 from dvault.hashing import ObjectId, ObjectType, object_id
-from dvault.objects import MODE_DIR, MODE_LINK
 from dvault.rechunk import previous_chunks
 from dvault.repository import Repository
 from dvault.store.state import FileStat, StageEntry, now_ns
+from dvault.treeobjects import MODE_DIR, MODE_LINK
 from dvault.workspace import lostfound, mergestate
 from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.scan import in_scopes, load_ignore, scan_workspace

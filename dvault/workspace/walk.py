@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 
-from dvault.objects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
 from dvault.store.state import FileStat
+from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_FILE, MODE_LINK, mode_of
 
 ALWAYS_IGNORED = frozenset({b".dvault", b".git"})
 CHECKOUT_TEMP_SUFFIX = b".dvault-tmp"

@@ -236,8 +236,8 @@ def test_review_reports_a_hostile_datasheet_and_goes_on(
 def test_a_tree_that_lies_about_sizes_reads_nothing_past_its_claim(pets: Project) -> None:
     """A forged commit whose tree says its label file and datasheet are 10 bytes, while
     their content is a chunk list of 4 MiB: both are refused before a byte is read."""
-    from dvault.objects import MODE_DIR, MODE_FILE
     from dvault.repo import Repo
+    from dvault.treeobjects import MODE_DIR, MODE_FILE
     from tests.security._checkout_helpers import Forger
 
     with Repo.open(pets.root) as repo, Forger(repo) as forger:

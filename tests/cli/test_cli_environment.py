@@ -9,8 +9,8 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from dvault.commitobjects import Commit
 from dvault.hashing import ObjectType
-from dvault.objects import Commit
 from dvault.repo import Repo
 
 from .helpers import Project, git, git_project
@@ -167,7 +167,7 @@ def test_an_escape_sequence_in_the_record_is_escaped(tracked: Project) -> None:
     env = _env(tracked)["environment"]
     assert isinstance(env, dict)
     env["cpu"] = "evil\x1b[2J\x1b]0;pwned\x07"
-    from dvault.objects import canonical_json
+    from dvault.commitobjects import canonical_json
 
     _forge(tracked, canonical_json(env))
     shown = tracked.ok("show").out

@@ -16,9 +16,10 @@ import jsonschema
 import pytest
 from blake3 import blake3
 
+from dvault.commitobjects import Commit
 from dvault.hashing import ObjectType
-from dvault.objects import MODE_DIR, MODE_FILE, Commit
 from dvault.repo import Repo
+from dvault.treeobjects import MODE_DIR, MODE_FILE
 from tests.export_schemas import validate_openlineage, validate_prov
 from tests.security._trust_helpers import HOSTILE, assert_clean, craft, raw_tree, victim
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from dvault.objects import Tree, TreeFanout
 from dvault.repo import Repo
+from dvault.treeobjects import Tree, TreeFanout
 from dvault.trees import SHARD_ENTRIES, build_from_stage, lookup, read_node
 
 from .helpers import Project

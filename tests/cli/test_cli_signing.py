@@ -7,7 +7,7 @@ import json
 import stat
 from pathlib import Path
 
-from dvault.objects import Commit
+from dvault.commitobjects import Commit
 from dvault.repo import Repo
 
 from .helpers import Project, git, git_project, one_error_line

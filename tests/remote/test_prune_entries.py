@@ -9,7 +9,7 @@ import dataclasses
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dvault.objects import Signature
+from dvault.commitobjects import Signature
 from dvault.remote.logentry import Action, LogEntry
 from dvault.remote.reflog import GENESIS, LogState
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import dvault
+from dvault.commitobjects import Signature
 from dvault.errors import ObjectErased
-from dvault.objects import Signature
 from dvault.remote.logentry import Action, LogEntry, entry_key
 from dvault.remote.redaction import erased_objects, redactions
 from dvault.remote.session import Remote, pick_remote

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import dvault
+from dvault.commitobjects import Signature, canonical_json
 from dvault.errors import ContentsReleased
-from dvault.objects import Signature, canonical_json
 from dvault.remote.logentry import Action, LogEntry, entry_key
 from dvault.remote.session import Remote, pick_remote
 from dvault.repo import Repo

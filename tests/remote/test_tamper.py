@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dvault.commitobjects import canonical_json
 from dvault.hashing import ObjectType, object_id
-from dvault.objects import canonical_json
 from dvault.store.pack import read_footer
 from tests.cli.helpers import Project, one_error_line
 

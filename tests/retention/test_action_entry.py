@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from dvault.objects import Signature, canonical_json
+from dvault.commitobjects import Signature, canonical_json
 from dvault.remote.backend import RemoteTampered
 from dvault.remote.logentry import Action, LogEntry, RefUpdate
 

@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from dvault.commitobjects import Signature
 from dvault.errors import CheckFailed
-from dvault.objects import Signature
 from dvault.remote.directory import DirectoryBackend
 from dvault.remote.logentry import MAX_ENTRY, Action, LogEntry, entry_key
 from dvault.remote.reflog import RemoteRefLog

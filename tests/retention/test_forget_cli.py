@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from dvault.objects import Signature
+from dvault.commitobjects import Signature
 from dvault.remote.backend import Backend, RemoteSpec
 from dvault.remote.logentry import MAX_ENTRY, Action, LogEntry, entry_key
 from dvault.remote.registry import open_backend

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from dvault.objects import Signature
+from dvault.commitobjects import Signature
 from dvault.remote.kept import HistoryCommit, history, kept
 from dvault.remote.logentry import Action, LogEntry, RefUpdate
 from dvault.remote.reflog import GENESIS, LogState, LogView

@@ -21,11 +21,11 @@ from typing import Any
 from blake3 import blake3
 
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK
 from dvault.remote.backend import AlreadyExists, RemoteSpec
 from dvault.remote.reflog import GENESIS, LogEntry, RefUpdate, entry_key
 from dvault.remote.registry import open_backend
 from dvault.repo import Repo
+from dvault.treeobjects import MODE_DIR, MODE_FILE, MODE_LINK
 from tests.cli.helpers import Project, base_env, git, git_project
 
 Entry = tuple[bytes, int, int, ObjectId]
@@ -126,7 +126,7 @@ class Forger:
         if sign is not None:
             from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-            from dvault.objects import SIGNATURE_CONTEXT
+            from dvault.commitobjects import SIGNATURE_CONTEXT
 
             message_bytes = SIGNATURE_CONTEXT + b"commit\0" + canonical(value)
             public = sign.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -160,7 +160,7 @@ class Scene:
 
     def base_tree(self) -> tuple[ObjectId, dict[bytes, Entry]]:
         """The tip commit's tree id and its top-level entries."""
-        from dvault.objects import Tree
+        from dvault.treeobjects import Tree
         from dvault.trees import read_tree
 
         with self.forger() as repo:

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dvault.commitobjects import Commit
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_FILE, Commit
 from dvault.repo import Repo
+from dvault.treeobjects import MODE_DIR, MODE_FILE
 from tests.cli.helpers import Project, Result, base_env
 
 HOSTILE = "\x1b[2K\r\x1b]0;pwned\x07\u202e\x9b31m\x7f"

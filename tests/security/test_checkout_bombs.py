@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from dvault.hashing import ObjectId
-from dvault.objects import MODE_DIR, MODE_FILE
+from dvault.treeobjects import MODE_DIR, MODE_FILE
 from tests.cli.helpers import Result, dvault_command, one_error_line
 from tests.security._checkout_helpers import Forger, Scene, tree_paths
 

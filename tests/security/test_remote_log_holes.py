@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dvault.objects import Signature, canonical_json
+from dvault.commitobjects import Signature, canonical_json
 from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from tests.cli.helpers import Project
 from tests.remote.conftest import moto_server, new_bucket, s3_client

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from dvault.objects import Signature
+from dvault.commitobjects import Signature
 from dvault.remote.reflog import LogEntry, RefUpdate, entry_key
 from dvault.signing import generate
 from tests.cli.helpers import Project, one_error_line

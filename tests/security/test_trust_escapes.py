@@ -14,9 +14,10 @@ import re
 import subprocess
 from pathlib import Path
 
+from dvault.commitobjects import Commit
 from dvault.hashing import ObjectId, ObjectType
-from dvault.objects import MODE_DIR, MODE_FILE, MODE_LINK, Commit
 from dvault.repo import Repo
+from dvault.treeobjects import MODE_DIR, MODE_FILE, MODE_LINK
 from tests.cli.helpers import Project
 from tests.security._trust_helpers import (
     FORGED,

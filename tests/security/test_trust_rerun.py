@@ -178,9 +178,10 @@ def test_hostile_input_records_run_nothing(tmp_path: Path) -> None:
 def test_a_symlink_leading_out_of_a_recorded_input_is_not_written(tmp_path: Path) -> None:
     """An input tree holding a symlink out of the work tree: refused like a checkout
     refuses it, and the scratch is removed."""
+    from dvault.commitobjects import Commit
     from dvault.hashing import ObjectType
-    from dvault.objects import MODE_LINK, Commit
     from dvault.repo import Repo
+    from dvault.treeobjects import MODE_LINK
     from tests.security._trust_helpers import raw_tree
 
     proj = victim(tmp_path)
