@@ -15,6 +15,7 @@ and ``dvault verify --remote origin --read-data`` passes.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -189,6 +190,12 @@ class Cases:
 def cases(template: Template) -> Iterator[Cases]:
     with ram_dir("dvault-fault-cases-") as scratch:
         yield Cases(template, scratch)
+
+
+RETRY_EVERY = 1 if os.environ.get("DVAULT_SLOW") == "1" else 4
+"""A failed clone must leave nothing behind, so its retry is a fresh clone: every fault
+is injected and checked, but by default only every fourth one is retried and verified
+(the suite's budget); ``DVAULT_SLOW=1`` retries after each."""
 
 
 def attempt(action: Callable[[], Any]) -> BaseException | None:
@@ -389,7 +396,7 @@ def test_clone_failing_at_any_call_leaves_nothing_behind(
     clone(str(case.dir / "full"), case.dir / "copy", backend=healthy)
     assert manifest(case.dir / "copy") == template.c2_files
     cases.done(case)
-    for fault in faults_for(healthy, writes=False):
+    for number, fault in enumerate(faults_for(healthy, writes=False)):
         case = cases.new()
         fb = case.faulty("full", fault)
         what = f"clone with {fault.describe()}"
@@ -401,6 +408,9 @@ def test_clone_failing_at_any_call_leaves_nothing_behind(
             if dest.exists():
                 tally.failures.append(f"{what}: a failed clone left {dest}")
         shutil.rmtree(dest, ignore_errors=True)
+        if number % RETRY_EVERY:
+            cases.done(case)
+            continue
         error = attempt(lambda: clone(str(case.dir / "full"), dest))  # noqa: B023
         if error is not None or manifest(dest) != template.c2_files:
             tally.failures.append(f"{what}: retry did not complete: {error!r}")
