@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -521,11 +522,13 @@ def test_failed_write_leaves_no_temp_files_and_no_torn_files(
     real = co.write_temp
     one_written = threading.Event()
 
-    def failing(store: ObjectStore, full: bytes, entry: TreeEntry) -> bytes:
+    def failing(
+        store: ObjectStore, full: bytes, entry: TreeEntry, readers: Executor | None = None
+    ) -> bytes:
         if full.endswith(b"/f5"):  # the last of its batch: the others' temps are complete
             one_written.wait(10)
             raise error
-        tmp = real(store, full, entry)
+        tmp = real(store, full, entry, readers)
         one_written.set()
         return tmp
 

@@ -32,7 +32,7 @@ from dvault.store import erased
 from dvault.store.state import FileStat, StageEntry, now_ns
 from dvault.treeobjects import MODE_DIR, MODE_EXEC, MODE_LINK, TreeEntry
 from dvault.trees import EMPTY_TREE, Change, diff_entries, diff_trees, expand, lookup
-from dvault.workspace.fileio import write_temp
+from dvault.workspace.fileio import reader_pool, write_temp
 from dvault.workspace.limits import check_room
 from dvault.workspace.lostfound import LostEntry
 from dvault.workspace.parallel import write_in_processes
@@ -326,7 +326,7 @@ def apply(
         done = []
         for change in batch:
             assert change.new is not None
-            tmp = write_temp(repo.store, ws.full(change.path), change.new)
+            tmp = write_temp(repo.store, ws.full(change.path), change.new, readers)
             created.append(tmp)
             done.append((change, tmp))
         if progress is not None:
@@ -345,7 +345,7 @@ def apply(
             temps.extend(zip(files, written, strict=True))
         else:
             batches = [files[i : i + BATCH] for i in range(0, len(files), BATCH)]
-            with ThreadPoolExecutor(WORKERS) as pool:
+            with reader_pool(c.new for c in files) as readers, ThreadPoolExecutor(WORKERS) as pool:
                 for done in pool.map(write, batches):
                     temps.extend(done)
         if temps:

@@ -31,7 +31,7 @@ from dvault.store.objectstore import ObjectStore
 from dvault.store.pack import PackEntry
 from dvault.store.state import FileStat, StageEntry
 from dvault.treeobjects import TreeEntry
-from dvault.workspace.fileio import store_path, write_temp
+from dvault.workspace.fileio import reader_pool, store_path, write_temp
 from dvault.workspace.processes import PROGRESS_BYTES, run_workers, start
 
 
@@ -234,13 +234,14 @@ def _checkout_worker(
     try:
         store = ObjectStore(Path(dvault_dir), readonly=True)
         unreported = 0
-        for index, full, fields in items:
-            entry = TreeEntry(*fields)
-            written.append((index, write_temp(store, full, entry)))
-            unreported += entry.size
-            if unreported >= PROGRESS_BYTES:
-                conn.send(("progress", unreported))
-                unreported = 0
+        entries = [TreeEntry(*fields) for _, _, fields in items]
+        with reader_pool(entries) as readers:
+            for (index, full, _), entry in zip(items, entries, strict=True):
+                written.append((index, write_temp(store, full, entry, readers)))
+                unreported += entry.size
+                if unreported >= PROGRESS_BYTES:
+                    conn.send(("progress", unreported))
+                    unreported = 0
         conn.send(("progress", unreported))
         conn.send(("done", written))
     except Exception as exc:  # report, never hang the parent waiting for "done"
