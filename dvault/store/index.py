@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ _DAMAGED = "the object index is damaged; run dvault repair (it is rebuilt from t
 
 MAP_SIZE = 1 << 40
 """LMDB's address-space reservation; the file only grows as entries are added."""
+PUT_BATCH = 4096
+"""Index entries handed to LMDB in one ``putmulti`` call (~0.5 MB of tuples at a time)."""
 
 
 class ObjectIndex:
@@ -181,6 +184,12 @@ class ObjectIndex:
 
         An object already indexed in another pack keeps its first location, unless
         ``prefer`` (repair and gc: the new copy replaces a damaged or doomed one).
+
+        Entries are written :data:`PUT_BATCH` at a time by LMDB's own loop
+        (``putmulti``), in the pack's order, so two entries for one id resolve as with one
+        ``put`` each: a million entries in 8 packs took 3.1-3.3 s instead of 3.4-3.5 s
+        (2.7-2.8 s in one call, but memory would then grow with the pack; sorting each
+        pack's entries by id first saved nothing more).
         """
         with self.env.begin(write=True) as txn:
             existing = txn.get(name.encode(), db=self._names)
@@ -190,12 +199,15 @@ class ObjectIndex:
                 number = max(self._pack_names, default=0) + 1
                 txn.put(_PACK_NO.pack(number), name.encode(), db=self._packs)
                 txn.put(name.encode(), _PACK_NO.pack(number), db=self._names)
-            for e in entries:
-                self._mapped.touched()  # a write reads its leaf page through the map
-                value = _LOCATION.pack(
-                    number, e.type, e.compression, e.offset, e.stored_len, e.raw_len
-                )
-                txn.put(e.id, value, db=self._objects, overwrite=prefer)
+            pack = _LOCATION.pack
+            cursor = txn.cursor(db=self._objects)
+            stream = iter(entries)
+            while batch := [
+                (e.id, pack(number, e.type, e.compression, e.offset, e.stored_len, e.raw_len))
+                for e in islice(stream, PUT_BATCH)
+            ]:
+                cursor.putmulti(batch, overwrite=prefer)
+                self._mapped.touched(len(batch))  # each write read its leaf page via the map
         self._pack_names[number] = name
 
     def remove_pack(self, name: str) -> None:
