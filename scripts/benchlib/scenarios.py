@@ -59,9 +59,21 @@ def probe_dvault(bench: Bench) -> None:
         bench.dvault_available = False
         print("  !! dvault CLI unavailable; skipping dvault steps", file=sys.stderr)
         return
-    # the start-up alone (interpreter, imports, the CLI): issue 23 holds it to half of a
-    # clean status; the fastest command there is, so median of 5
+    # the start-up of the full command line (interpreter, imports, typer): median of 5
     bench.dvault("dvault --version", "--version", repeat=5)
+    # status's own start-up (interpreter, imports, opening a repository, an empty scan),
+    # which issue 23 holds to half of a clean status: status of a project with no files
+    empty = bench.project.parent / "empty-project"
+    empty.mkdir(exist_ok=True)
+    subprocess.run(
+        [*bench.dvault_cmd, "init", "-q"],
+        cwd=empty,
+        env=bench.dvault_env,
+        check=True,
+        capture_output=True,
+    )
+    bench.dvault("status, empty project", "-C", str(empty), "status", repeat=5)
+    shutil.rmtree(empty)
 
 
 def record_store_size(bench: Bench, version: str) -> None:
