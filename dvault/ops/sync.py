@@ -16,14 +16,13 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dvault import config as cfg
 from dvault import pins
 from dvault.errors import CheckFailed, DvaultError, UsageError
 from dvault.hashing import ObjectId
 from dvault.memory import trim_heap
-from dvault.ops.merge import MergeReport, merge
-from dvault.ops.switch import checkout_initial, fast_forward
 from dvault.refs import HEADS, TAGS
 from dvault.remote import fetch as remote_fetch
 from dvault.remote import push as remote_push
@@ -35,8 +34,11 @@ from dvault.remote.reflog import LogView
 from dvault.remote.session import Remote, pick_remote
 from dvault.repository import ProgressFactory, Repository
 from dvault.revisions import peel
-from dvault.workspace.checkout import CheckoutReport
-from dvault.workspace.prefill import Prefill
+
+if TYPE_CHECKING:
+    from dvault.ops.merge import MergeReport
+    from dvault.workspace.checkout import CheckoutReport
+    from dvault.workspace.prefill import Prefill
 
 
 def push(
@@ -110,6 +112,11 @@ def pull(
     In a fresh git clone (no local data commits) that carries a ``dvault.lock``, pull
     materialises the pinned data instead: that is the data the checked-out code uses.
     """
+    # deferred: start-up; push and fetch (a git pre-push hook) never check out or merge,
+    # and these modules cost them ~25 ms to import
+    from dvault.ops.merge import merge
+    from dvault.ops.switch import checkout_initial, fast_forward
+
     if ff_only is None:
         ff_only = _pull_ff_only(repo)
     branch, head = repo.refs.head()
@@ -191,6 +198,9 @@ def clone(
     --expect): a remote that does not match it is refused before anything is fetched. On
     any failure the half-made clone is removed: nothing half-written is left.
     """
+    from dvault.ops.switch import checkout_initial  # deferred: start-up, as in pull
+    from dvault.workspace.prefill import Prefill  # deferred: start-up, as in pull
+
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"destination {dest} exists and is not empty")
     created = not dest.exists()
