@@ -19,7 +19,7 @@ import os
 import stat
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,6 +321,8 @@ def apply(
         created.extend(tmp for _, tmp in prefilled)
         if progress is not None:
             progress(sum(c.new.size for c, _ in prefilled if c.new is not None))
+
+    readers: Executor | None = None  # the chunked files' read-ahead, while threads write
 
     def write(batch: list[Change]) -> list[tuple[Change, bytes]]:
         done = []

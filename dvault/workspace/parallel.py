@@ -234,9 +234,9 @@ def _checkout_worker(
     try:
         store = ObjectStore(Path(dvault_dir), readonly=True)
         unreported = 0
-        entries = [TreeEntry(*fields) for _, _, fields in items]
-        with reader_pool(entries) as readers:
-            for (index, full, _), entry in zip(items, entries, strict=True):
+        with reader_pool(TreeEntry(*fields) for _, _, fields in items) as readers:
+            for index, full, fields in items:
+                entry = TreeEntry(*fields)
                 written.append((index, write_temp(store, full, entry, readers)))
                 unreported += entry.size
                 if unreported >= PROGRESS_BYTES:
