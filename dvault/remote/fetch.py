@@ -62,6 +62,8 @@ WHOLE_PACK_SHARE = 0.5
 GAP = 256 << 10
 """Range reads closer than this are merged into one request."""
 THREADS = 8
+INDEX_GROUP = 8
+"""Downloaded packs indexed in one transaction at most (``ObjectIndex.add_packs``)."""
 
 
 @dataclass
@@ -430,22 +432,40 @@ def _transfer(
             pool.submit(_read_ranges, remote, pack, items, writer, tick, bad)
             for pack, items in by_pack.items()
         ]
-        for pack, download in zip(whole, downloads, strict=True):
-            got = download.result()
-            if len(got) == 2:  # the pack failed verification: intact objects were kept
-                bad[pack] = got[0]
-                report.objects += got[1]
-                continue
-            name, footer, footer_offset, size = got
-            entries = iter_footer(footer, footer_offset, f"pack {name}")
-            counted = _Counted(entries)
-            repo.store.index.add_pack(name, counted)
+        group: list[tuple[str, bytes, int, int]] = []  # downloaded, not yet indexed
+
+        def index_group() -> None:
+            """Index the downloaded packs of ``group`` in one transaction."""
+            counted = [
+                (name, _Counted(iter_footer(footer, at, f"pack {name}")))
+                for name, footer, at, _ in group
+            ]
+            repo.store.index.add_packs(counted)
             if not by_pack:  # no thread reads the index meanwhile: unmap what it touched
                 repo.store.index.release_pages()
-            report.packs_downloaded += 1
-            report.bytes_received += size
-            report.objects += counted.count
-            report.verified_packs.append(name)
+            for (name, _, _, size), (_, count) in zip(group, counted, strict=True):
+                report.packs_downloaded += 1
+                report.bytes_received += size
+                report.objects += count.count
+                report.verified_packs.append(name)
+            group.clear()
+
+        try:
+            for i, (pack, download) in enumerate(zip(whole, downloads, strict=True)):
+                got = download.result()
+                if len(got) == 2:  # the pack failed verification: intact objects were kept
+                    bad[pack] = got[0]
+                    report.objects += got[1]
+                    continue
+                group.append(got)
+                # each download is durable (synced, renamed) before it is indexed; a group
+                # grows while the next download is already done, up to INDEX_GROUP packs
+                ready = i + 1 < len(downloads) and downloads[i + 1].done()
+                if not ready or len(group) >= INDEX_GROUP:
+                    index_group()
+        finally:  # on a failed download too: what arrived whole is kept, as one by one
+            if group:
+                index_group()
         for read in reads:
             count, received = read.result()
             report.ranges_read += count
