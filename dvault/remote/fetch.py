@@ -62,8 +62,10 @@ WHOLE_PACK_SHARE = 0.5
 GAP = 256 << 10
 """Range reads closer than this are merged into one request."""
 THREADS = 8
-INDEX_GROUP = 8
-"""Downloaded packs indexed in one transaction at most (``ObjectIndex.add_packs``)."""
+INDEX_GROUP = 4
+"""Downloaded packs indexed in one transaction at most (``ObjectIndex.add_packs``): at a
+million objects in 52 packs, groups of 8 made the clone's peak 10-20 MB higher and, in one
+run of two, its index file 18% larger; groups of 4 neither."""
 
 
 @dataclass

@@ -194,9 +194,8 @@ class ObjectIndex:
         :meth:`add_pack` each): a fetch of many packs indexes them a group at a time.
 
         Each transaction rewrites every leaf page its ids land on, and random ids land
-        all over the tree: 52 packs of ~19k objects took 8.3-9.0 s one transaction each,
-        in 8 transactions 4.6-4.8 s, and no more memory (LMDB's dirty pages are bounded
-        by the tree either way: 198-242 MB peak at a million objects).
+        all over the tree: 52 packs of ~19k objects took 7.7-7.8 s one transaction each,
+        4.3-5.1 s four to a transaction (peak RSS 225-256 MB against 245 MB).
 
         Entries are written :data:`PUT_BATCH` at a time by LMDB's own loop
         (``putmulti``), in each pack's order, so two entries for one id resolve as with
