@@ -437,20 +437,22 @@ def _transfer(
         group: list[tuple[str, bytes, int, int]] = []  # downloaded, not yet indexed
 
         def index_group() -> None:
-            """Index the downloaded packs of ``group`` in one transaction."""
+            """Index the downloaded packs of ``group`` in one transaction (once: a group
+            that fails to index is not tried again on the way out)."""
+            taken = group[:]
+            group.clear()
             counted = [
                 (name, _Counted(iter_footer(footer, at, f"pack {name}")))
-                for name, footer, at, _ in group
+                for name, footer, at, _ in taken
             ]
             repo.store.index.add_packs(counted)
             if not by_pack:  # no thread reads the index meanwhile: unmap what it touched
                 repo.store.index.release_pages()
-            for (name, _, _, size), (_, count) in zip(group, counted, strict=True):
+            for (name, _, _, size), (_, count) in zip(taken, counted, strict=True):
                 report.packs_downloaded += 1
                 report.bytes_received += size
                 report.objects += count.count
                 report.verified_packs.append(name)
-            group.clear()
 
         try:
             for i, (pack, download) in enumerate(zip(whole, downloads, strict=True)):
