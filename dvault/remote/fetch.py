@@ -64,8 +64,9 @@ GAP = 256 << 10
 THREADS = 8
 INDEX_GROUP = 4
 """Downloaded packs indexed in one transaction at most (``ObjectIndex.add_packs``): at a
-million objects in 52 packs, groups of 8 made the clone's peak 10-20 MB higher and, in one
-run of two, its index file 18% larger; groups of 4 neither."""
+million objects in 52 packs, groups of 8 made the clone's peak higher in both runs (492 and
+502 MiB against 471-484) and once its index file 18% larger; groups of 4 did neither in
+two runs of three (469 and 481 MiB; 511 in the slowest run) and never the file."""
 
 
 @dataclass
